@@ -1,0 +1,89 @@
+# Trust list v1 (credential-v1 §3): the issuer keys a reader accepts, signed by the pinned
+# national root key. A new list replaces the held one only if it verifies and its seq is
+# greater; a failed update leaves the held list untouched.
+import cose_key
+import signed
+
+MAX_SIZE = 16384
+
+
+class Issuer:
+    """One trusted issuer key with its validity window and serial range."""
+
+    def __init__(self, key, nbf, exp, lo, hi, name):
+        self.key = key
+        self.nbf = nbf
+        self.exp = exp
+        self.lo = lo
+        self.hi = hi
+        self.name = name
+
+
+def _issuer(entry):
+    # Returns an Issuer or None when the entry is malformed (which rejects the whole list).
+    if not isinstance(entry, dict):
+        return None
+    kid = entry.get(1)
+    nbf = entry.get(3)
+    exp = entry.get(4)
+    lo = entry.get(5)
+    hi = entry.get(6)
+    name = entry.get(7)
+    if not isinstance(kid, bytes) or len(kid) != 8 or not isinstance(name, str):
+        return None
+    for v in (nbf, exp, lo, hi):
+        if not signed.is_uint(v):
+            return None
+    if nbf >= exp or lo >= hi:
+        return None
+    try:
+        key = cose_key.from_map(entry.get(2))
+    except cose_key.KeyError_:
+        return None
+    if key.kid != kid:  # the kid must name this very key
+        return None
+    return Issuer(key, nbf, exp, lo, hi, name)
+
+
+def parse(blob, root):
+    """Verify and parse a trust list; return (status, seq, iat, {kid: Issuer})."""
+    status, p = signed.open_signed(blob, MAX_SIZE, root)
+    if status != signed.OK:
+        return status, None, None, None
+    seq = p.get(2)
+    iat = p.get(3)
+    entries = p.get(4)
+    if p.get(1) != 1 or not signed.is_uint(seq) or not signed.is_uint(iat) or not isinstance(entries, list):
+        return signed.MALFORMED, None, None, None
+    issuers = {}
+    for e in entries:
+        iss = _issuer(e)
+        if iss is None or iss.key.kid in issuers:
+            return signed.MALFORMED, None, None, None
+        issuers[iss.key.kid] = iss
+    return signed.OK, seq, iat, issuers
+
+
+class TrustList:
+    """The reader's current trust list under a pinned root key."""
+
+    def __init__(self, root):
+        self.root = root
+        self.seq = None
+        self.iat = None
+        self.issuers = {}
+
+    def update(self, blob):
+        """Offer a trust list; returns a status from signed (ok, noop, rollback, malformed…)."""
+        status, seq, iat, issuers = parse(blob, self.root)
+        if status != signed.OK:
+            return status
+        status = signed.seq_status(seq, self.seq)
+        if status == signed.OK:
+            self.seq = seq
+            self.iat = iat
+            self.issuers = issuers
+        return status
+
+    def get(self, kid):
+        return self.issuers.get(kid)

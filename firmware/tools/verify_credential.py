@@ -1,0 +1,143 @@
+# Verify a card credential with the reader's own code (credential-v1 §5):
+#   micropython firmware/tools/verify_credential.py CRED.cbor TRUST.cbor ROOT.cose_key --uid HEX
+#       [--now EPOCH] [--crl CRL] [--repeat N]
+# Prints one JSON line and exits 0 when valid, 1 when invalid, 2 on a usage error.
+# The trust list (and revocation list) are loaded once, as a reader does at boot; --repeat
+# repeats the credential verification alone and reports its mean time.
+import sys
+
+
+def _add_lib_path():
+    # Run from a checkout (micropython firmware/tools/...): the reader's modules are in ../lib.
+    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+    lib = here + "/../lib"
+    if lib not in sys.path:
+        sys.path.insert(0, lib)
+
+
+_add_lib_path()
+
+try:
+    from time import ticks_diff, ticks_us
+except ImportError:  # CPython, for cross-checks
+    from time import perf_counter
+
+    def ticks_us():
+        return int(perf_counter() * 1000000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+import binascii
+import time
+
+import cose_key
+import credential
+import revocation
+import signed
+import trust
+
+USAGE = "usage: verify_credential.py CRED TRUST ROOT --uid HEX [--now EPOCH] [--crl CRL] [--repeat N]"
+
+
+class Usage(Exception):
+    pass
+
+
+def parse_args(argv):
+    pos = []
+    opts = {"uid": None, "now": None, "crl": None, "repeat": "1"}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("--"):
+            name = a[2:]
+            if name not in opts or i + 1 >= len(argv):
+                raise Usage("unknown or incomplete option " + a)
+            opts[name] = argv[i + 1]
+            i += 2
+        else:
+            pos.append(a)
+            i += 1
+    if len(pos) != 3 or opts["uid"] is None:
+        raise Usage("need CRED TRUST ROOT and --uid")
+    try:
+        uid = binascii.unhexlify(opts["uid"])
+        now = int(opts["now"]) if opts["now"] is not None else int(time.time())
+        repeat = int(opts["repeat"])
+    except Exception:
+        raise Usage("bad --uid, --now or --repeat")
+    if repeat < 1 or now < 0:
+        raise Usage("--repeat must be >= 1 and --now >= 0")
+    return pos[0], pos[1], pos[2], uid, now, opts["crl"], repeat
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise Usage("cannot read " + path)
+
+
+def _json_str(s):
+    if s is None:
+        return "null"
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif o < 0x20:
+            out.append("\\u%04x" % o)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def result_line(reason, claims, us):
+    serial = "null" if claims is None else str(claims[credential.SERIAL])
+    staff = None if claims is None else claims[credential.STAFF]
+    return '{"valid": %s, "reason": "%s", "serial": %s, "staff": %s, "us_per_verify": %.1f}' % (
+        "true" if reason == credential.OK else "false", reason, serial, _json_str(staff), us)
+
+
+def run(argv):
+    cred_path, trust_path, root_path, uid, now, crl_path, repeat = parse_args(argv)
+    cred = read(cred_path)
+    try:
+        root = cose_key.load(read(root_path))
+    except cose_key.KeyError_ as e:
+        raise Usage("root key: " + str(e))
+    tl = trust.TrustList(root)
+    st = tl.update(read(trust_path))
+    if st != signed.OK:
+        # A reader without a valid trust list knows no issuers.
+        sys.stderr.write("trust list rejected: %s\n" % st)
+    crl = None
+    if crl_path is not None:
+        crl = revocation.RevocationList(root)
+        st = crl.update(read(crl_path))
+        if st != signed.OK:
+            sys.stderr.write("revocation list rejected: %s\n" % st)
+            crl = None
+    t0 = ticks_us()
+    for _ in range(repeat):
+        reason, claims = credential.verify(cred, uid, now, tl, crl)
+    us = ticks_diff(ticks_us(), t0) / repeat
+    print(result_line(reason, claims, us))
+    return 0 if reason == credential.OK else 1
+
+
+def main():
+    try:
+        code = run(sys.argv[1:])
+    except Usage as e:
+        sys.stderr.write(str(e) + "\n" + USAGE + "\n")
+        code = 2
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Issuer and installer tooling: keys, trust lists, card credentials (host side of the trust core)."""
