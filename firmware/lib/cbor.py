@@ -8,22 +8,15 @@
 # Runs unchanged on MicroPython and CPython.
 
 
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-
 class CborError(ValueError):
     pass
 
 
 MAX_DEPTH = 4
 
-_FALSE = const(20)
-_TRUE = const(21)
-_NULL = const(22)
+_FALSE = 20
+_TRUE = 21
+_NULL = 22
 
 
 def _arg(buf, pos, end, info):
@@ -91,11 +84,11 @@ def _item(buf, pos, end, depth):
         # Each element takes at least one byte: a count beyond the bytes left is a lie.
         if v > end - pos:
             raise CborError("truncated")
-        out = []
+        arr = []
         for _ in range(v):
             x, pos = _item(buf, pos, end, depth)
-            out.append(x)
-        return out, pos
+            arr.append(x)
+        return arr, pos
     # major == 5: map; each pair takes at least two bytes.
     if v > (end - pos) >> 1:
         raise CborError("truncated")
@@ -196,7 +189,7 @@ def encode(obj):
         items = []
         for k in obj:
             items.append((encode(k), encode(obj[k])))
-        items.sort(key=lambda kv: kv[0])
+        items.sort()  # keys are unique, so the sort never compares values
         parts = [head(5, len(items))]
         for kb, vb in items:
             parts.append(kb)

@@ -8,7 +8,7 @@
 _DIGEST_INFO = b"\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20"
 E = 65537
 
-_prefixes = {}
+_prefixes = {}  # type: dict[int, bytes]
 
 
 def _prefix(k):

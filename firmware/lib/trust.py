@@ -19,28 +19,30 @@ class Issuer:
         self.name = name
 
 
+def _uint(entry, key):
+    v = entry.get(key)
+    if not signed.is_uint(v):
+        raise ValueError(key)
+    return v
+
+
 def _issuer(entry):
     # Returns an Issuer or None when the entry is malformed (which rejects the whole list).
     if not isinstance(entry, dict):
         return None
     kid = entry.get(1)
-    nbf = entry.get(3)
-    exp = entry.get(4)
-    lo = entry.get(5)
-    hi = entry.get(6)
     name = entry.get(7)
     if not isinstance(kid, bytes) or len(kid) != 8 or not isinstance(name, str):
         return None
-    for v in (nbf, exp, lo, hi):
-        if not signed.is_uint(v):
-            return None
-    if nbf >= exp or lo >= hi:
-        return None
     try:
+        nbf = _uint(entry, 3)
+        exp = _uint(entry, 4)
+        lo = _uint(entry, 5)
+        hi = _uint(entry, 6)
         key = cose_key.from_map(entry.get(2))
-    except cose_key.KeyError_:
+    except ValueError:  # cose_key.KeyError_ is a ValueError too
         return None
-    if key.kid != kid:  # the kid must name this very key
+    if nbf >= exp or lo >= hi or key.kid != kid:  # the kid must name this very key
         return None
     return Issuer(key, nbf, exp, lo, hi, name)
 

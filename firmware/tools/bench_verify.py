@@ -6,48 +6,19 @@
 # so both see the same machine state. Reports medians, the ratio, and the ESP32 projection
 # (x70 from this unix-port binary to an ESP32 at 240 MHz, shared/context/esp32-projection.md).
 # The final line of output is one JSON object.
+import binascii
+import hashlib
 import sys
 
-
-def _add_lib_path():
-    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-    lib = here + "/../lib"
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
-
-
-_add_lib_path()
-
-import binascii  # noqa: E402
-import hashlib  # noqa: E402
-from time import ticks_diff, ticks_us  # noqa: E402
-
-import cose  # noqa: E402
-import cose_key  # noqa: E402
-import credential  # noqa: E402
-import revocation  # noqa: E402
-import trust  # noqa: E402
+import toolkit  # noqa: I001 - puts the reader's modules on the path first
+import cose
+import cose_key
+import credential
+import revocation
+import trust
+from toolkit import read, ticks_diff, ticks_us
 
 ESP32_FACTOR = 70
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _opts(argv):
-    pos = []
-    opts = {"uid": None, "now": None, "crl": None, "rounds": "15", "per-round": "40"}
-    i = 0
-    while i < len(argv):
-        if argv[i].startswith("--"):
-            opts[argv[i][2:]] = argv[i + 1]
-            i += 2
-        else:
-            pos.append(argv[i])
-            i += 1
-    return pos, opts
 
 
 def _median(xs):
@@ -59,16 +30,16 @@ def _median(xs):
 
 
 def main():
-    pos, o = _opts(sys.argv[1:])
-    cred = _read(pos[0])
-    root = cose_key.load(_read(pos[2]))
+    pos, o = toolkit.parse(sys.argv[1:], {"uid": "", "now": "0", "crl": "", "rounds": "15", "per-round": "40"}, 3)
+    cred = read(pos[0])
+    root = cose_key.load(read(pos[2]))
     tl = trust.TrustList(root)
-    if tl.update(_read(pos[1])) != "ok":
+    if tl.update(read(pos[1])) != "ok":
         raise SystemExit("trust list did not load")
     crl = None
     if o["crl"]:
         crl = revocation.RevocationList(root)
-        if crl.update(_read(o["crl"])) != "ok":
+        if crl.update(read(o["crl"])) != "ok":
             raise SystemExit("revocation list did not load")
     uid = binascii.unhexlify(o["uid"])
     now = int(o["now"])

@@ -7,38 +7,19 @@
 # reason outside the contract, or a mutated object that verifies differently from its
 # original when its bytes did not change, is a crash. Prints a final JSON line; exit 1 on
 # any crash.
+import binascii
+import gc
 import sys
 
-
-def _add_lib_path():
-    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-    lib = here + "/../lib"
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
-
-
-_add_lib_path()
-
-import binascii  # noqa: E402
-import gc  # noqa: E402
-
-import cbor  # noqa: E402
-import cose_key  # noqa: E402
-import credential  # noqa: E402
-import revocation  # noqa: E402
-import signed  # noqa: E402
-import trust  # noqa: E402
-
-try:
-    from time import ticks_diff, ticks_us
-except ImportError:
-    from time import perf_counter
-
-    def ticks_us():
-        return int(perf_counter() * 1000000)
-
-    def ticks_diff(a, b):
-        return a - b
+import toolkit  # noqa: I001 - puts the reader's modules on the path first
+import cbor
+import cose
+import cose_key
+import credential
+import revocation
+import signed
+import trust
+from toolkit import read, ticks_diff, ticks_us
 
 
 # CBOR initial bytes that stress a parser: length escapes, indefinite forms, tags, floats,
@@ -100,28 +81,16 @@ def mutate(rng, data):
 
 
 def _signed_parts(blob):
-    import cose
     s1 = cose.parse_sign1(blob, credential.MAX_SIZE)
     return s1.digest(), s1.signature
 
 
 def main():
-    pos = []
-    o = {"uid": None, "now": None, "crl": None, "cases": "100000", "seed": "1"}
-    argv = sys.argv[1:]
-    i = 0
-    while i < len(argv):
-        if argv[i].startswith("--"):
-            o[argv[i][2:]] = argv[i + 1]
-            i += 2
-        else:
-            pos.append(argv[i])
-            i += 1
-    rd = lambda p: open(p, "rb").read()  # noqa: E731
-    cred = rd(pos[0])
-    tl_blob = rd(pos[1])
-    root_blob = rd(pos[2])
-    crl_blob = rd(o["crl"]) if o["crl"] else None
+    pos, o = toolkit.parse(sys.argv[1:], {"uid": "", "now": "0", "crl": "", "cases": "100000", "seed": "1"}, 3)
+    cred = read(pos[0])
+    tl_blob = read(pos[1])
+    root_blob = read(pos[2])
+    crl_blob = read(o["crl"]) if o["crl"] else None
     root = cose_key.load(root_blob)
     tl = trust.TrustList(root)
     assert tl.update(tl_blob) == signed.OK
@@ -135,7 +104,7 @@ def main():
     rng = Rng(int(o["seed"]))
     base_reason = credential.verify(cred, uid, now, tl, crl)[0]
 
-    counts = {}
+    counts = {}  # type: dict[str, int]
     crashes = 0
     first = None
     gc.collect()
@@ -158,18 +127,17 @@ def main():
                 key = "cred:" + r
             elif target < 13:
                 m = mutate(rng, tl_blob)
-                fresh = trust.TrustList(root)
-                r = fresh.update(m)
+                r = trust.TrustList(root).update(m)
                 if r not in _STATUSES:
                     raise AssertionError("bad status " + str(r))
                 key = "trust:" + r
             elif target < 14 and crl_blob:
                 m = mutate(rng, crl_blob)
-                fresh = revocation.RevocationList(root)
-                r = fresh.update(m)
+                rl = revocation.RevocationList(root)
+                r = rl.update(m)
                 if r not in _STATUSES:
                     raise AssertionError("bad status " + str(r))
-                fresh.is_revoked(rng.next())
+                rl.is_revoked(rng.next())
                 key = "crl:" + r
             elif target < 15:
                 m = mutate(rng, root_blob)

@@ -4,80 +4,34 @@
 # Prints one JSON line and exits 0 when valid, 1 when invalid, 2 on a usage error.
 # The trust list (and revocation list) are loaded once, as a reader does at boot; --repeat
 # repeats the credential verification alone and reports its mean time.
-import sys
-
-
-def _add_lib_path():
-    # Run from a checkout (micropython firmware/tools/...): the reader's modules are in ../lib.
-    here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-    lib = here + "/../lib"
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
-
-
-_add_lib_path()
-
-try:
-    from time import ticks_diff, ticks_us
-except ImportError:  # CPython, for cross-checks
-    from time import perf_counter
-
-    def ticks_us():
-        return int(perf_counter() * 1000000)
-
-    def ticks_diff(a, b):
-        return a - b
-
 import binascii
+import sys
 import time
 
+import toolkit  # noqa: I001 - puts the reader's modules on the path first
 import cose_key
 import credential
 import revocation
 import signed
 import trust
+from toolkit import Usage, read, ticks_diff, ticks_us
 
 USAGE = "usage: verify_credential.py CRED TRUST ROOT --uid HEX [--now EPOCH] [--crl CRL] [--repeat N]"
 
 
-class Usage(Exception):
-    pass
-
-
 def parse_args(argv):
-    pos = []
-    opts = {"uid": None, "now": None, "crl": None, "repeat": "1"}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a.startswith("--"):
-            name = a[2:]
-            if name not in opts or i + 1 >= len(argv):
-                raise Usage("unknown or incomplete option " + a)
-            opts[name] = argv[i + 1]
-            i += 2
-        else:
-            pos.append(a)
-            i += 1
-    if len(pos) != 3 or opts["uid"] is None:
-        raise Usage("need CRED TRUST ROOT and --uid")
+    pos, opts = toolkit.parse(argv, {"uid": "", "now": "", "crl": "", "repeat": "1"}, 3)
+    if not opts["uid"]:
+        raise Usage("--uid is required")
     try:
         uid = binascii.unhexlify(opts["uid"])
-        now = int(opts["now"]) if opts["now"] is not None else int(time.time())
+        now = int(opts["now"]) if opts["now"] else int(time.time())
         repeat = int(opts["repeat"])
     except Exception:
         raise Usage("bad --uid, --now or --repeat")
     if repeat < 1 or now < 0:
         raise Usage("--repeat must be >= 1 and --now >= 0")
     return pos[0], pos[1], pos[2], uid, now, opts["crl"], repeat
-
-
-def read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        raise Usage("cannot read " + path)
 
 
 def _json_str(s):
@@ -116,7 +70,7 @@ def run(argv):
         # A reader without a valid trust list knows no issuers.
         sys.stderr.write("trust list rejected: %s\n" % st)
     crl = None
-    if crl_path is not None:
+    if crl_path:
         crl = revocation.RevocationList(root)
         st = crl.update(read(crl_path))
         if st != signed.OK:

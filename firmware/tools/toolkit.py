@@ -1,0 +1,56 @@
+# Shared plumbing for the firmware command-line tools (run from a checkout with the unix port,
+# or with CPython for cross-checks): the path to the reader's modules, a microsecond clock,
+# option parsing and file reading.
+import sys
+import time
+
+_here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+if _here + "/../lib" not in sys.path:
+    sys.path.insert(0, _here + "/../lib")
+
+
+class Usage(Exception):
+    pass
+
+
+def ticks_us():
+    f = getattr(time, "ticks_us", None)
+    if f is not None:
+        return f()
+    return int(getattr(time, "perf_counter")() * 1000000)
+
+
+def ticks_diff(a, b):
+    f = getattr(time, "ticks_diff", None)
+    if f is not None:
+        return f(a, b)
+    return a - b
+
+
+def parse(argv, defaults, npos):
+    """Split argv into npos positionals and --name VALUE options known in defaults (all str)."""
+    pos = []
+    opts = dict(defaults)
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("--"):
+            name = a[2:]
+            if name not in opts or i + 1 >= len(argv):
+                raise Usage("unknown or incomplete option " + a)
+            opts[name] = argv[i + 1]
+            i += 2
+        else:
+            pos.append(a)
+            i += 1
+    if len(pos) != npos:
+        raise Usage("expected %d file arguments" % npos)
+    return pos, opts
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise Usage("cannot read " + path)
