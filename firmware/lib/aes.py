@@ -1,0 +1,72 @@
+# AES-128 primitives behind one tiny interface: MicroPython's cryptolib on the reader (ESP32
+# hardware AES), the `cryptography` package on CPython for host tools and tests.
+# Everything above this module (DESFire secure messaging, key diversification, the card
+# simulator) speaks only these five functions.
+try:
+    import cryptolib
+
+    def ecb_encrypt(key, data):
+        return cryptolib.aes(key, 1).encrypt(data)
+
+    def ecb_decrypt(key, data):
+        return cryptolib.aes(key, 1).decrypt(data)
+
+    def cbc_encrypt(key, iv, data):
+        return cryptolib.aes(key, 2, iv).encrypt(data)
+
+    def cbc_decrypt(key, iv, data):
+        return cryptolib.aes(key, 2, iv).decrypt(data)
+
+except ImportError:  # CPython
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    def _run(key, mode, data, encrypt):
+        c = Cipher(algorithms.AES(bytes(key)), mode)
+        ctx = c.encryptor() if encrypt else c.decryptor()
+        return ctx.update(bytes(data)) + ctx.finalize()
+
+    def ecb_encrypt(key, data):
+        return _run(key, modes.ECB(), data, True)
+
+    def ecb_decrypt(key, data):
+        return _run(key, modes.ECB(), data, False)
+
+    def cbc_encrypt(key, iv, data):
+        return _run(key, modes.CBC(bytes(iv)), data, True)
+
+    def cbc_decrypt(key, iv, data):
+        return _run(key, modes.CBC(bytes(iv)), data, False)
+
+
+ZERO16 = bytes(16)
+
+
+def xor(a, b):
+    return bytes(x ^ y for x, y in zip(a, b))
+
+
+def _dbl(block):
+    # Doubling in GF(2^128) as RFC 4493 §2.3 derives the CMAC subkeys.
+    v = int.from_bytes(block, "big") << 1
+    if v >> 128:
+        v = (v & ((1 << 128) - 1)) ^ 0x87
+    return v.to_bytes(16, "big")
+
+
+def cmac_subkeys(key):
+    k1 = _dbl(ecb_encrypt(key, ZERO16))
+    return k1, _dbl(k1)
+
+
+def cmac(key, msg, subkeys=None):
+    """AES-CMAC (RFC 4493 / NIST SP 800-38B), full 16-byte tag."""
+    k1, k2 = subkeys or cmac_subkeys(key)
+    n = len(msg)
+    if n and n % 16 == 0:
+        last = xor(msg[n - 16:], k1)
+        head = msg[:n - 16]
+    else:
+        cut = n - n % 16
+        last = xor(msg[cut:] + b"\x80" + bytes(15 - n % 16), k2)
+        head = msg[:cut]
+    return cbc_encrypt(key, ZERO16, bytes(head) + last)[-16:]
