@@ -8,6 +8,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Firmware modules import each other by flat name (as they do from /lib on the reader);
 # CPython tests of portable firmware logic put that folder on the path the same way.
-for extra in (ROOT / "firmware" / "lib", ROOT / "firmware" / "tools", ROOT / "tests"):
+for extra in (ROOT / "firmware" / "lib", ROOT / "firmware" / "tools", ROOT / "firmware", ROOT / "tests"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))

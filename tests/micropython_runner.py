@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE_LIB = ROOT / "firmware" / "lib"
 FIRMWARE_TOOLS = ROOT / "firmware" / "tools"
+FIRMWARE = ROOT / "firmware"  # for the `sim` package (the RF simulator; never deployed to a reader)
 
 
 def micropython_binary() -> str:
@@ -43,7 +44,7 @@ def run_micropython(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``micropython ARGS`` with the firmware library on its path; returns the completed process."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_LIB), str(FIRMWARE_TOOLS), ".frozen"])
+    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_LIB), str(FIRMWARE_TOOLS), str(FIRMWARE), ".frozen"])
     return subprocess.run(
         [micropython_binary(), "-X", f"heapsize={heap}", *args],
         cwd=str(cwd or ROOT),
