@@ -39,7 +39,8 @@ class Sign1:
         ys = self.payload_start
         ye = self.payload_end
         buf = self.buf
-        h = hashlib.sha256(_SIG1_PREFIX + cbor.head(2, pe - ps) + buf[ps:pe] + b"\x40" + cbor.head(2, ye - ys))
+        h = hashlib.sha256(_SIG1_PREFIX + cbor.head(2, pe - ps) + buf[ps:pe]
+                           + b"\x40" + cbor.head(2, ye - ys))
         h.update(memoryview(buf)[ys:ye])
         return h.digest()
 

@@ -45,7 +45,10 @@ _TEXT_KEYS = (STAFF, NAME, AGENCY, UNIT, POSITION, TITLE)
 
 def _claims_ok(c):
     # Shape check of the payload map: required keys 1..12 with the contract's types.
-    if not isinstance(c, dict) or c.get(VER) != 1:
+    if not isinstance(c, dict):
+        return False
+    v = c.get(VER)
+    if v != 1 or isinstance(v, bool):  # CBOR true would compare equal to 1
         return False
     for k in _UINT_KEYS:
         v = c.get(k)

@@ -20,8 +20,10 @@ def parse(blob, root):
     seq = p.get(2)
     packed = p.get(4)
     kind = p.get(0)
-    if (not isinstance(kind, str) or kind != TYPE or p.get(1) != 1 or not signed.is_uint(seq) or not signed.is_uint(p.get(3))
-            or not isinstance(packed, bytes) or len(packed) % WIDTH):
+    shape_ok = (isinstance(kind, str) and kind == TYPE and signed.is_version(p.get(1), 1)
+                and signed.is_uint(seq) and signed.is_uint(p.get(3))
+                and isinstance(packed, bytes) and len(packed) % WIDTH == 0)
+    if not shape_ok:
         return signed.MALFORMED, None, None
     prev = b""
     for i in range(0, len(packed), WIDTH):

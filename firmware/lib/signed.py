@@ -40,6 +40,11 @@ def is_uint(v):
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
+def is_version(v, n):
+    # An integer n, not a boolean (True == 1 in Python).
+    return is_uint(v) and v == n
+
+
 def seq_status(new_seq, held_seq):
     """Monotonic versions: greater is accepted, equal is a no-op, lower is a rollback."""
     if held_seq is None or new_seq > held_seq:

@@ -55,7 +55,8 @@ def parse(blob, root):
     seq = p.get(2)
     iat = p.get(3)
     entries = p.get(4)
-    if p.get(1) != 1 or not signed.is_uint(seq) or not signed.is_uint(iat) or not isinstance(entries, list):
+    if not (signed.is_version(p.get(1), 1) and signed.is_uint(seq) and signed.is_uint(iat)
+            and isinstance(entries, list)):
         return signed.MALFORMED, None, None, None
     issuers = {}
     for e in entries:

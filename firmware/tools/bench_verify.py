@@ -10,7 +10,9 @@ import binascii
 import hashlib
 import sys
 
-import toolkit  # noqa: I001 - puts the reader's modules on the path first
+import toolkit  # first: puts the reader's modules on the path
+
+# isort: split
 import cose
 import cose_key
 import credential
@@ -30,7 +32,8 @@ def _median(xs):
 
 
 def main():
-    pos, o = toolkit.parse(sys.argv[1:], {"uid": "", "now": "0", "crl": "", "rounds": "15", "per-round": "40"}, 3)
+    defaults = {"uid": "", "now": "0", "crl": "", "rounds": "15", "per-round": "40"}
+    pos, o = toolkit.parse(sys.argv[1:], defaults, 3)
     cred = read(pos[0])
     root = cose_key.load(read(pos[2]))
     tl = trust.TrustList(root)

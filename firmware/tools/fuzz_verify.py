@@ -11,7 +11,9 @@ import binascii
 import gc
 import sys
 
-import toolkit  # noqa: I001 - puts the reader's modules on the path first
+import toolkit  # first: puts the reader's modules on the path
+
+# isort: split
 import cbor
 import cose
 import cose_key
@@ -20,7 +22,6 @@ import revocation
 import signed
 import trust
 from toolkit import read, ticks_diff, ticks_us
-
 
 # CBOR initial bytes that stress a parser: length escapes, indefinite forms, tags, floats,
 # breaks and big counts for every major type.
@@ -86,7 +87,8 @@ def _signed_parts(blob):
 
 
 def main():
-    pos, o = toolkit.parse(sys.argv[1:], {"uid": "", "now": "0", "crl": "", "cases": "100000", "seed": "1"}, 3)
+    defaults = {"uid": "", "now": "0", "crl": "", "cases": "100000", "seed": "1"}
+    pos, o = toolkit.parse(sys.argv[1:], defaults, 3)
     cred = read(pos[0])
     tl_blob = read(pos[1])
     root_blob = read(pos[2])

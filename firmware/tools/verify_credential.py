@@ -8,7 +8,9 @@ import binascii
 import sys
 import time
 
-import toolkit  # noqa: I001 - puts the reader's modules on the path first
+import toolkit  # first: puts the reader's modules on the path
+
+# isort: split
 import cose_key
 import credential
 import revocation

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from micropython_runner import ROOT, run_micropython  # noqa: E402
+from micropython_runner import ROOT, run_micropython
 
 VECTORS = ROOT / "tests" / "vectors"
 HEAP = "256K"
@@ -36,7 +36,9 @@ def _last_json(stdout: str) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--per-round", type=int, default=40)
     ap.add_argument("--fuzz-cases", type=int, default=100_000)
@@ -53,7 +55,8 @@ def main() -> None:
         "--crl", str(VECTORS / manifest["crl"]),
     ]
     bench = run_micropython(
-        ["firmware/tools/bench_verify.py", *common, "--rounds", str(args.rounds), "--per-round", str(args.per_round)],
+        ["firmware/tools/bench_verify.py", *common,
+         "--rounds", str(args.rounds), "--per-round", str(args.per_round)],
         heap=HEAP,
         timeout=1800,
     )
@@ -63,10 +66,12 @@ def main() -> None:
     figures = _last_json(bench.stdout)
 
     fuzz = run_micropython(
-        ["firmware/tools/fuzz_verify.py", *common, "--cases", str(args.fuzz_cases)], heap=HEAP, timeout=3600
+        ["firmware/tools/fuzz_verify.py", *common, "--cases", str(args.fuzz_cases)],
+        heap=HEAP,
+        timeout=3600,
     )
     fuzz_figures = _last_json(fuzz.stdout)
-    print(f"fuzz: {fuzz_figures['cases']} cases, {fuzz_figures['crashes']} crashes, {fuzz_figures['seconds']} s")
+    print("fuzz: {cases} cases, {crashes} crashes, {seconds} s".format(**fuzz_figures))
 
     result = {
         "bench": "trust_core",
