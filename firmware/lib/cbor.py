@@ -14,6 +14,44 @@ class CborError(ValueError):
 
 MAX_DEPTH = 4
 
+
+def _utf8_strict(b):
+    # MicroPython's decoder checks only the shape of UTF-8 (lead byte, continuation count);
+    # refuse what it lets through: overlong forms, UTF-16 surrogates, code points > U+10FFFF.
+    # Called after that decoder accepted b, so every multi-byte sequence is complete.
+    n = len(b)
+    i = 0
+    while i < n:
+        c = b[i]
+        if c < 0x80:
+            i += 1
+        elif c < 0xE0:
+            if c < 0xC2:
+                return False
+            i += 2
+        elif c < 0xF0:
+            d = b[i + 1]
+            if (c == 0xE0 and d < 0xA0) or (c == 0xED and d >= 0xA0):
+                return False
+            i += 3
+        else:
+            d = b[i + 1]
+            if c > 0xF4 or (c == 0xF0 and d < 0x90) or (c == 0xF4 and d >= 0x90):
+                return False
+            i += 4
+    return True
+
+
+def _decoder_is_lax():
+    try:
+        str(b"\xed\xa0\x80", "utf-8")  # a surrogate: CPython refuses it, MicroPython does not
+    except Exception:
+        return False
+    return True
+
+
+_LAX_UTF8 = _decoder_is_lax()
+
 _FALSE = 20
 _TRUE = 21
 _NULL = 22
@@ -60,10 +98,15 @@ def _item(buf, pos, end, depth):
     if major == 3:
         if v > end - pos:
             raise CborError("truncated")
+        raw = buf[pos:pos + v]
         try:
-            return str(buf[pos:pos + v], "utf-8"), pos + v
+            s = str(raw, "utf-8")
         except Exception:
             raise CborError("invalid utf-8")
+        # ASCII text (same length in characters and bytes) needs no second look.
+        if _LAX_UTF8 and len(s) != v and not _utf8_strict(raw):
+            raise CborError("invalid utf-8")
+        return s, pos + v
     if major == 1:
         return -1 - v, pos
     if major == 7:

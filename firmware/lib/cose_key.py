@@ -15,6 +15,11 @@ _P256_SPKI_HEAD = (
 )
 
 
+# NIST P-256 curve y^2 = x^3 - 3x + b over GF(p)
+_P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+_P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+
+
 class KeyError_(ValueError):
     pass
 
@@ -85,6 +90,11 @@ def from_map(m):
             raise KeyError_("ec2 shape")
         if len(x) != 32 or len(y) != 32:
             raise KeyError_("ec2 coordinate size")
+        xi = int.from_bytes(x, "big")
+        yi = int.from_bytes(y, "big")
+        p = _P256_P
+        if xi >= p or yi >= p or (yi * yi - (xi * xi * xi - 3 * xi + _P256_B)) % p:
+            raise KeyError_("ec2 point not on P-256")
         kid = kid_of_spki(_P256_SPKI_HEAD + x + y)
         return PublicKey(KTY_EC2, kid, x=x, y=y)
     raise KeyError_("unsupported kty")

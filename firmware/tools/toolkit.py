@@ -48,9 +48,11 @@ def parse(argv, defaults, npos):
     return pos, opts
 
 
-def read(path):
+def read(path, limit=65536):
+    """Read a file, but never more than limit + 1 bytes: an oversize object is refused by its
+    parser's size check without ever being held whole."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            return f.read(limit + 1)
     except OSError:
         raise Usage("cannot read " + path)
