@@ -4,6 +4,9 @@ Each sub-app lives in its own module and imports the crypto stack only inside it
 ``cbcc --help`` and usage errors stay fast.
 """
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from provisioning.cli_card import card_app
@@ -14,6 +17,21 @@ app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử
 app.add_typer(keys_app, name="keys")
 app.add_typer(card_app, name="card")
 app.add_typer(crl_app, name="crl")
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Keep the demo's files in this folder (default: discarded).")
+    ] = None,
+) -> None:
+    """Run the product's main job end to end: keys, trust list, cards, taps verified on host and reader."""
+    from rich.console import Console
+
+    from provisioning import demo as demo_mod
+
+    ok = demo_mod.run(out, Console(width=max(Console().width, 120)))
+    raise typer.Exit(0 if ok else 1)
 
 
 def main() -> None:
