@@ -37,16 +37,22 @@ def mpy_cross_binary() -> str:
     return _binary("mpy-cross")
 
 
+def micropython_env() -> dict[str, str]:
+    """The environment for a ``micropython`` process: the firmware on its path, and ``.frozen``
+    kept (the unix port's frozen modules, asyncio among them, live there)."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_LIB), str(FIRMWARE_TOOLS), str(FIRMWARE), ".frozen"])
+    return env
+
+
 def run_micropython(
     args: list[str], *, cwd: Path | None = None, timeout: float = 300, heap: str = "4M"
 ) -> subprocess.CompletedProcess[str]:
     """Run ``micropython -X heapsize=HEAP ARGS`` with the firmware on its path."""
-    env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join([str(FIRMWARE_LIB), str(FIRMWARE_TOOLS), str(FIRMWARE), ".frozen"])
     return subprocess.run(
         [micropython_binary(), "-X", f"heapsize={heap}", *args],
         cwd=str(cwd or ROOT),
-        env=env,
+        env=micropython_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -24,6 +24,6 @@ class CardError(Exception):
     """A failed card operation: reason is one of REASONS, detail is free text for logs."""
 
     def __init__(self, reason, detail=""):
-        Exception.__init__(self, reason, detail)
+        super().__init__(reason, detail)
         self.reason = reason
         self.detail = detail

@@ -1,0 +1,418 @@
+# MIFARE DESFire EV1/EV2/EV3 command layer over an abstract ISO 14443-4 transport.
+#
+# The transport is any object with exchange(apdu: bytes) -> bytes that sends one APDU in
+# I-blocks (with whatever chaining the ISO-DEP layer needs) and returns the card's complete
+# answer, DATA || SW1 SW2. On the reader that is isodep.py over the MFRC522; on a host it can
+# be PC/SC or the RF simulator, so provisioning reuses this module unchanged.
+#
+# Commands travel as ISO/IEC 7816-4 wrapped native commands, 90 CMD 00 00 [Lc DATA] 00, and the
+# card answers DATA 91 STATUS. Wrapping is used (not raw native frames) because it is the one
+# format every ISO-DEP stack carries — PC/SC readers, phones, our isodep.py — without knowing
+# DESFire, and because a card that does not speak DESFire answers with an ISO status word
+# (6E 00, 6D 00, ...) instead of something that could be mistaken for a DESFire status.
+#
+# Long data goes in DESFire "additional frames" in both directions (status 91 AF, command AF).
+# Every loop is bounded: at most MAX_FRAMES frames and MAX_RESPONSE bytes per response, and
+# exact lengths are checked wherever the command fixes them, so a hostile or broken card ends in
+# rferror.CardError (TOO_LONG, PROTOCOL, INTEGRITY, AUTH, STATUS, UNSUPPORTED), never a hang.
+import os
+import struct
+
+import desfire_crypto as dc
+from desfire_crypto import FULL, MAC, PLAIN
+from rferror import AUTH, INTEGRITY, PROTOCOL, STATUS, TOO_LONG, UNSUPPORTED, CardError
+
+# Native command codes.
+CMD_AUTH_EV2_FIRST = 0x71
+CMD_AUTH_AES = 0xAA
+CMD_ADDITIONAL_FRAME = 0xAF
+CMD_GET_VERSION = 0x60
+CMD_SELECT_APPLICATION = 0x5A
+CMD_GET_CARD_UID = 0x51
+CMD_READ_SIG = 0x3C
+CMD_READ_DATA = 0xBD
+CMD_WRITE_DATA = 0x3D
+CMD_CREATE_APPLICATION = 0xCA
+CMD_CREATE_STD_DATA_FILE = 0xCD
+CMD_CHANGE_KEY = 0xC4
+CMD_CHANGE_KEY_SETTINGS = 0x54
+CMD_GET_KEY_SETTINGS = 0x45
+CMD_SET_CONFIGURATION = 0x5C
+CMD_CHANGE_FILE_SETTINGS = 0x5F
+CMD_GET_FILE_SETTINGS = 0xF5
+
+# Card status codes (SW2 after SW1 = 0x91).
+ST_OK = 0x00
+ST_NO_CHANGES = 0x0C
+ST_OUT_OF_EEPROM = 0x0E
+ST_ILLEGAL_COMMAND = 0x1C
+ST_INTEGRITY_ERROR = 0x1E
+ST_NO_SUCH_KEY = 0x40
+ST_LENGTH_ERROR = 0x7E
+ST_PERMISSION_DENIED = 0x9D
+ST_PARAMETER_ERROR = 0x9E
+ST_APPLICATION_NOT_FOUND = 0xA0
+ST_AUTHENTICATION_ERROR = 0xAE
+ST_ADDITIONAL_FRAME = 0xAF
+ST_BOUNDARY_ERROR = 0xBE
+ST_COMMAND_ABORTED = 0xCA
+ST_DUPLICATE_ERROR = 0xDE
+ST_FILE_NOT_FOUND = 0xF0
+
+STATUS_NAMES = {
+    0x0C: "no changes", 0x0E: "out of EEPROM", 0x1C: "illegal command", 0x1E: "integrity error",
+    0x40: "no such key", 0x7E: "length error", 0x9D: "permission denied", 0x9E: "parameter error",
+    0xA0: "application not found", 0xA1: "application integrity error",
+    0xAE: "authentication error", 0xBE: "boundary error", 0xC1: "PICC integrity error",
+    0xCA: "command aborted", 0xCD: "PICC disabled", 0xCE: "count error", 0xDE: "duplicate",
+    0xEE: "EEPROM error", 0xF0: "file not found", 0xF1: "file integrity error",
+}
+
+# Bounds on what a card may send back for one command.
+MAX_RESPONSE = 2048       # bytes, all frames together (credential 1024 + header + padding + MAC)
+MAX_FRAMES = 48           # frames per command in either direction
+MAX_FRAME_DATA = 52       # command data bytes per APDU: 5 + 52 + 1 = 58 <= 61 (FSC 64 - PCB - CRC)
+MAX_IO = 1536             # largest ReadData/WriteData length this layer accepts
+
+FILE_STANDARD = 0x00
+
+
+class DesfireError(CardError):
+    """The card answered with a DESFire error status; `status` holds the code."""
+
+    def __init__(self, status, cmd):
+        name = STATUS_NAMES.get(status, "status")
+        if status == ST_AUTHENTICATION_ERROR:
+            reason = AUTH
+        elif status == ST_INTEGRITY_ERROR:
+            reason = INTEGRITY
+        elif status == ST_ILLEGAL_COMMAND:
+            reason = UNSUPPORTED
+        else:
+            reason = STATUS
+        CardError.__init__(self, reason, "cmd %02X: %s (91 %02X)" % (cmd, name, status))
+        self.status = status
+        self.cmd = cmd
+
+
+def apdu(cmd, data=b""):
+    """ISO 7816-4 wrapping of a native command: 90 CMD 00 00 [Lc DATA] 00."""
+    if not data:
+        return bytes([0x90, cmd, 0, 0, 0])
+    if len(data) > 255:
+        raise CardError(TOO_LONG, "APDU data over 255 bytes")
+    return bytes([0x90, cmd, 0, 0, len(data)]) + bytes(data) + b"\x00"
+
+
+def access_rights(read, write, read_write, change):
+    """The two access-right bytes as sent: (RW << 4 | Change), (Read << 4 | Write)."""
+    return bytes([(read_write << 4) | change, (read << 4) | write])
+
+
+def parse_access_rights(b):
+    return {"read": b[1] >> 4, "write": b[1] & 15, "read_write": b[0] >> 4, "change": b[0] & 15}
+
+
+def _u24(n):
+    if not 0 <= n < 0x1000000:
+        raise CardError(TOO_LONG, "offset or length beyond 24 bits")
+    return struct.pack("<I", n)[:3]
+
+
+def enciphered_length(session, length, mode):
+    """Exact number of response bytes ReadData(length) must return in `mode` (0 = unknown)."""
+    if length == 0:
+        return 0
+    if mode == PLAIN:
+        return length
+    if mode == MAC:
+        return length + 8
+    if session is not None and session.kind == "ev1":
+        return len(dc.pad_zero(bytes(length + 4)))
+    return (length // 16 + 1) * 16 + 8
+
+
+class Desfire:
+    """One card in the field. `session` is the secure-messaging state (None when not authenticated)."""
+
+    def __init__(self, transport, rng=None, max_frame_data=MAX_FRAME_DATA):
+        self.transport = transport
+        self.rng = rng or os.urandom
+        self.max_frame_data = max_frame_data
+        self.session = None  # type: dc.EV2Session | dc.EV1Session | None
+        self.exchanges = 0
+
+    # ------------------------------------------------------------ framing
+
+    def _exchange(self, cmd, data=b""):
+        """One APDU; returns (status, data). Anything but 91 xx is refused."""
+        self.exchanges += 1
+        resp = self.transport.exchange(apdu(cmd, data))
+        if resp is None or len(resp) < 2:
+            raise CardError(PROTOCOL, "answer shorter than a status word")
+        sw1 = resp[-2]
+        sw2 = resp[-1]
+        if sw1 != 0x91:
+            if (sw1, sw2) in ((0x6E, 0x00), (0x6D, 0x00), (0x6A, 0x81)):
+                raise CardError(UNSUPPORTED, "not a DESFire card (SW %02X%02X)" % (sw1, sw2))
+            raise CardError(PROTOCOL, "unexpected status word %02X%02X" % (sw1, sw2))
+        return sw2, resp[:-2]
+
+    def _transceive(self, cmd, payload, limit=MAX_RESPONSE):
+        """Send cmd || payload in frames, collect the answer's frames; returns (status, data)."""
+        step = self.max_frame_data
+        n = len(payload)
+        if n > step * MAX_FRAMES:
+            raise CardError(TOO_LONG, "command too long")
+        pos = min(n, step)
+        status, data = self._exchange(cmd, payload[:pos])
+        while pos < n:  # at most MAX_FRAMES - 1 more frames, by the check above
+            if status != ST_ADDITIONAL_FRAME or len(data):
+                break  # the card ended (or failed) the command before taking all data
+            nxt = min(n, pos + step)
+            status, data = self._exchange(CMD_ADDITIONAL_FRAME, payload[pos:nxt])
+            pos = nxt
+        if pos < n:
+            if status in (ST_OK, ST_ADDITIONAL_FRAME):
+                self._abort(PROTOCOL, "cmd %02X: card answered before taking all data" % cmd)
+            self._fail(status, cmd)
+        out = bytearray(data)
+        frames = 0
+        while True:
+            if len(out) > limit:
+                self._abort(TOO_LONG, "cmd %02X: answer over %d bytes" % (cmd, limit))
+            if status != ST_ADDITIONAL_FRAME:
+                return status, bytes(out)
+            frames += 1
+            if frames > MAX_FRAMES:
+                self._abort(TOO_LONG, "cmd %02X: more than %d answer frames" % (cmd, MAX_FRAMES))
+            status, data = self._exchange(CMD_ADDITIONAL_FRAME)
+            out.extend(data)
+
+    def _abort(self, reason, detail):
+        # The card's state is unknown after a broken exchange: drop the session.
+        self.session = None
+        raise CardError(reason, detail)
+
+    def _fail(self, status, cmd):
+        # Any error status ends the card's authenticated state; forget ours too.
+        self.session = None
+        raise DesfireError(status, cmd)
+
+    def command(self, cmd, header=b"", data=b"", cmd_mode=PLAIN, resp_mode=PLAIN, length=None,
+                limit=MAX_RESPONSE):
+        """Run one native command through the current secure-messaging session (if any).
+
+        cmd_mode protects the command (header in clear, data MACed or enciphered), resp_mode
+        opens the answer; `length` is the plain response length where it is known (EV1
+        enciphered answers need it; for all sessions a different length is refused).
+        """
+        s = self.session
+        payload = s.wrap(cmd, header, data, cmd_mode) if s is not None else bytes(header) + bytes(data)
+        status, resp = self._transceive(cmd, payload, limit)
+        if status != ST_OK:
+            self._fail(status, cmd)
+        if s is not None:
+            try:
+                resp = s.unwrap(status, resp, resp_mode, length)
+            except CardError:
+                self.session = None
+                raise
+        if length is not None and len(resp) != length:
+            self._abort(PROTOCOL, "cmd %02X: %d bytes where %d were due" % (cmd, len(resp), length))
+        return resp
+
+    # ------------------------------------------------------------ general commands
+
+    def get_version(self):
+        """GetVersion (60): hardware, software and production data; UID is zero on random-UID cards."""
+        mode = MAC if self.session is not None else PLAIN
+        v = self.command(CMD_GET_VERSION, cmd_mode=mode, resp_mode=mode, limit=64)
+        if len(v) < 28:
+            raise CardError(PROTOCOL, "GetVersion: %d bytes" % len(v))
+        return {
+            "hw": bytes(v[0:7]), "sw": bytes(v[7:14]), "uid": bytes(v[14:21]),
+            "batch": bytes(v[21:26]), "week": v[26], "year": v[27],
+            "hw_type": v[1], "hw_major": v[3], "storage": v[5],
+        }
+
+    def select_application(self, aid):
+        """SelectApplication (5A); AID as 3 bytes in the card's order (least significant first)."""
+        if len(aid) != 3:
+            raise ValueError("AID is 3 bytes")
+        self.session = None  # selecting always drops authentication on the card
+        self.command(CMD_SELECT_APPLICATION, bytes(aid), length=0)
+
+    # ------------------------------------------------------------ authentication
+
+    def authenticate_ev2_first(self, key_no, key):
+        """AuthenticateEV2First (71) with an AES-128 key; returns (PDcap2, PCDcap2)."""
+        self.session = None
+        status, data = self._exchange(CMD_AUTH_EV2_FIRST, bytes([key_no, 0]))
+        if status != ST_ADDITIONAL_FRAME:
+            self._fail(status, CMD_AUTH_EV2_FIRST)
+        if len(data) == 17 and data[0] == 0x01:
+            raise CardError(UNSUPPORTED, "card is in LRP mode")
+        if len(data) != 16:
+            raise CardError(PROTOCOL, "EV2 auth part 1: %d bytes" % len(data))
+        rnda = self.rng(16)
+        rndb, token = dc.ev2_auth_step1(key, data, rnda)
+        status, data = self._exchange(CMD_ADDITIONAL_FRAME, token)
+        if status != ST_OK:
+            self._fail(status, CMD_AUTH_EV2_FIRST)
+        session, pd, pcd = dc.ev2_auth_step2(key, data, rnda, rndb, key_no)
+        self.session = session
+        return pd, pcd
+
+    def authenticate_aes(self, key_no, key):
+        """AuthenticateAES (AA), the DESFire EV1 AES authentication."""
+        self.session = None
+        status, data = self._exchange(CMD_AUTH_AES, bytes([key_no]))
+        if status != ST_ADDITIONAL_FRAME:
+            self._fail(status, CMD_AUTH_AES)
+        if len(data) != 16:
+            raise CardError(PROTOCOL, "AES auth part 1: %d bytes" % len(data))
+        rnda = self.rng(16)
+        rndb, token, iv = dc.ev1_auth_step1(key, data, rnda)
+        status, data = self._exchange(CMD_ADDITIONAL_FRAME, token)
+        if status != ST_OK:
+            self._fail(status, CMD_AUTH_AES)
+        self.session = dc.ev1_auth_step2(key, iv, data, rnda, rndb, key_no)
+
+    def authenticate(self, key_no, key, allow_ev1=True):
+        """EV2First, falling back to AES EV1 on cards without it; returns "ev2" or "ev1"."""
+        try:
+            self.authenticate_ev2_first(key_no, key)
+            return "ev2"
+        except DesfireError as e:
+            if not allow_ev1 or e.status != ST_ILLEGAL_COMMAND:
+                raise
+        self.authenticate_aes(key_no, key)
+        return "ev1"
+
+    def _need_session(self, what):
+        if self.session is None:
+            raise CardError(PROTOCOL, what + " needs an authenticated session")
+
+    # ------------------------------------------------------------ reading
+
+    def get_card_uid(self):
+        """GetCardUID (51): the real UID (random-UID cards), always enciphered."""
+        self._need_session("GetCardUID")
+        s = self.session
+        length = 7 if s is not None and s.kind == "ev1" else None
+        uid = self.command(CMD_GET_CARD_UID, cmd_mode=MAC, resp_mode=FULL, length=length, limit=40)
+        if len(uid) not in (4, 7, 10):
+            raise CardError(PROTOCOL, "GetCardUID: %d-byte UID" % len(uid))
+        return uid
+
+    def read_sig(self):
+        """Read_Sig (3C, address 00): NXP's 56-byte originality signature (r || s)."""
+        mode = FULL if self.session is not None else PLAIN
+        return self.command(CMD_READ_SIG, b"\x00", cmd_mode=MAC if mode else PLAIN, resp_mode=mode,
+                            length=56, limit=96)
+
+    def read_data(self, file_no, offset, length, mode):
+        """ReadData (BD) of a standard file in the file's communication mode; length 0 = to the end."""
+        if not 0 <= length <= MAX_IO:
+            raise CardError(TOO_LONG, "read of %d bytes" % length)
+        header = bytes([file_no]) + _u24(offset) + _u24(length)
+        limit = enciphered_length(self.session, length, mode) or MAX_RESPONSE
+        if mode != PLAIN:
+            self._need_session("ReadData")
+        return self.command(CMD_READ_DATA, header, cmd_mode=MAC if mode != PLAIN else PLAIN,
+                            resp_mode=mode, length=length or None, limit=limit)
+
+    def write_data(self, file_no, offset, data, mode):
+        """WriteData (3D) in the file's communication mode."""
+        if not 0 < len(data) <= MAX_IO:
+            raise CardError(TOO_LONG, "write of %d bytes" % len(data))
+        if mode != PLAIN:
+            self._need_session("WriteData")
+        header = bytes([file_no]) + _u24(offset) + _u24(len(data))
+        self.command(CMD_WRITE_DATA, header, data, cmd_mode=mode,
+                     resp_mode=MAC if mode != PLAIN else PLAIN, length=0, limit=16)
+
+    def get_file_settings(self, file_no):
+        """GetFileSettings (F5): dict with type, comm mode, access rights and (data files) size."""
+        mode = MAC if self.session is not None else PLAIN
+        r = self.command(CMD_GET_FILE_SETTINGS, bytes([file_no]), cmd_mode=mode, resp_mode=mode,
+                         limit=64)
+        if len(r) < 4:
+            raise CardError(PROTOCOL, "GetFileSettings: %d bytes" % len(r))
+        out = {"type": r[0], "option": r[1], "comm": r[1] & 3, "access": parse_access_rights(r[2:4])}
+        if r[0] in (0x00, 0x01) and len(r) >= 7:  # standard and backup data files
+            out["size"] = r[4] | (r[5] << 8) | (r[6] << 16)
+        return out
+
+    def get_key_settings(self):
+        """GetKeySettings (45): (key settings byte, max keys / key type byte)."""
+        mode = MAC if self.session is not None else PLAIN
+        r = self.command(CMD_GET_KEY_SETTINGS, cmd_mode=mode, resp_mode=mode, limit=32)
+        if len(r) < 2:
+            raise CardError(PROTOCOL, "GetKeySettings: %d bytes" % len(r))
+        return r[0], r[1]
+
+    # ------------------------------------------------------------ personalisation
+
+    def _mac_mode(self):
+        return MAC if self.session is not None else PLAIN
+
+    def create_application(self, aid, key_settings, num_keys, aes=True):
+        """CreateApplication (CA): AID, KeySettings1, KeySettings2 (number of keys | 0x80 for AES)."""
+        if len(aid) != 3 or not 1 <= num_keys <= 14:
+            raise ValueError("bad AID or key count")
+        ks2 = num_keys | (0x80 if aes else 0)
+        m = self._mac_mode()
+        self.command(CMD_CREATE_APPLICATION, bytes(aid) + bytes([key_settings, ks2]),
+                     cmd_mode=m, resp_mode=m, length=0, limit=16)
+
+    def create_std_data_file(self, file_no, comm, rights, size):
+        """CreateStdDataFile (CD): FileNo, CommSett, AccessRights (2), FileSize (3)."""
+        m = self._mac_mode()
+        self.command(CMD_CREATE_STD_DATA_FILE, bytes([file_no, comm]) + bytes(rights) + _u24(size),
+                     cmd_mode=m, resp_mode=m, length=0, limit=16)
+
+    def change_file_settings(self, file_no, comm, rights):
+        """ChangeFileSettings (5F), enciphered when authenticated."""
+        m = FULL if self.session is not None else PLAIN
+        self.command(CMD_CHANGE_FILE_SETTINGS, bytes([file_no]), bytes([comm]) + bytes(rights),
+                     cmd_mode=m, resp_mode=self._mac_mode(), length=0, limit=16)
+
+    def change_key_settings(self, settings):
+        """ChangeKeySettings (54) of the selected application or PICC (enciphered)."""
+        self._need_session("ChangeKeySettings")
+        self.command(CMD_CHANGE_KEY_SETTINGS, b"", bytes([settings]), cmd_mode=FULL, resp_mode=MAC,
+                     length=0, limit=16)
+
+    def set_configuration(self, option, data):
+        """SetConfiguration (5C); option 00 with data 02 enables the random UID (irreversible)."""
+        self._need_session("SetConfiguration")
+        self.command(CMD_SET_CONFIGURATION, bytes([option]), bytes(data), cmd_mode=FULL,
+                     resp_mode=MAC, length=0, limit=16)
+
+    def change_key(self, key_no, new_key, version, old_key=None):
+        """ChangeKey (C4). key_no may carry the key-type bits (0x80 = AES for the PICC master key).
+
+        Changing the key that opened the session ends the session (the card answers 91 00 with
+        no MAC); changing another key needs that key's current value (XOR + CRC32 of the new key).
+        """
+        s = self.session
+        if s is None:
+            raise CardError(PROTOCOL, "ChangeKey needs an authenticated session")
+        body, same = dc.change_key_data(s, CMD_CHANGE_KEY, key_no, new_key, version, old_key)
+        payload = s.wrap(CMD_CHANGE_KEY, bytes([key_no]), body, FULL, crc=False)
+        status, resp = self._transceive(CMD_CHANGE_KEY, payload, 16)
+        if status != ST_OK:
+            self._fail(status, CMD_CHANGE_KEY)
+        if same:
+            self.session = None
+            if len(resp):
+                raise CardError(PROTOCOL, "ChangeKey of the session key answered with data")
+            return
+        try:
+            if len(s.unwrap(status, resp, MAC)):
+                raise CardError(PROTOCOL, "ChangeKey answered with data")
+        except CardError:
+            self.session = None
+            raise
