@@ -8,7 +8,7 @@ try:
     ticks_add = time.ticks_add
 except AttributeError:  # CPython
     def ticks_ms():
-        return int(time.monotonic() * 1000)
+        return int(getattr(time, "monotonic")() * 1000)
 
     def ticks_diff(a, b):
         return a - b
