@@ -144,7 +144,7 @@ class Client:
                     asyncio.open_connection(host, port, ssl=ssl, server_hostname=server_hostname), timeout)
             await self._send(connect_packet(self.client_id, self.user, self.password, self.keepalive,
                                             self.will, self.clean))
-            first, body = await asyncio.wait_for(self._read_packet(), timeout)
+            first, body = await asyncio.wait_for(self._read_packet(), timeout)  # type: int, bytes
         except MQTTError:
             await self._teardown()
             raise

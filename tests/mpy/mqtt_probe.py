@@ -28,7 +28,8 @@ def tls_context(ca_path):
 async def connected(handler=None, will=None, password=None, ca=None, clean=True):
     c = mqtt.Client(me, user=me, password=password or cfg["password"],
                     keepalive=cfg.get("keepalive", 30), will=will, handler=handler, clean=clean)
-    await c.connect("127.0.0.1", cfg["tls_port"], ssl=tls_context(ca or cfg["ca"]), server_hostname="localhost")
+    await c.connect("127.0.0.1", cfg["tls_port"], ssl=tls_context(ca or cfg["ca"]),
+                    server_hostname="localhost")
     return c
 
 
