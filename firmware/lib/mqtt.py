@@ -130,7 +130,7 @@ class Client:
         self._space.set()
         self._tasks = []
         self._wlock = asyncio.Lock()
-        self._last_rx = 0
+        self._last_rx = ticks_ms()
         self.stats = {"tx": 0, "rx": 0, "bad": 0}
 
     # ---- connection ----------------------------------------------------------------------
