@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from provisioning.cli_common import PassphraseFile, cli_errors, read_input, stdout_console, warn, write_atomic
+from provisioning.cli_common import (
+    PassphraseFile,
+    cli_errors,
+    read_input,
+    read_root_key,
+    stdout_console,
+    warn,
+    write_atomic,
+)
 
 card_app = typer.Typer(no_args_is_help=True, help="Card credentials: mint and verify.")
 
@@ -58,17 +66,13 @@ def verify(
 ) -> None:
     """Verify a credential as a reader does; print one JSON line; exit 0 valid, 1 invalid, 2 usage."""
     with cli_errors(2):
-        from provisioning import credential, keys, revocation, signed_object, trust_list
-        from provisioning.errors import CbccError
+        from provisioning import credential, revocation, signed_object, trust_list
 
         chip_uid = credential.parse_chip_uid(uid)
         blob = read_input(cred, "credential")
         trust_blob = read_input(trust_list_path, "trust list")
         crl_blob = read_input(crl, "revocation list") if crl is not None else None
-        try:
-            root_key = keys.load_cose_key(read_input(root, "root key"))
-        except keys.KeyFormatError as exc:
-            raise CbccError(f"{root}: {exc}") from None
+        root_key = read_root_key(root)
 
         loaded = trust_list.load(trust_blob, root_key)
         trust = loaded.trust_list

@@ -17,6 +17,8 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from provisioning.keys import PublicKey
+
 PassphraseFile = Annotated[
     Path | None,
     typer.Option(
@@ -83,3 +85,14 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CbccError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def read_root_key(path: Path) -> PublicKey:
+    """The pinned root public key (CBOR COSE_Key) from a file; a bad file is a CbccError."""
+    from provisioning import keys
+    from provisioning.errors import CbccError
+
+    try:
+        return keys.load_cose_key(read_input(path, "root key"))
+    except keys.KeyFormatError as exc:
+        raise CbccError(f"{path}: {exc}") from None

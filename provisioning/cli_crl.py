@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from provisioning.cli_common import PassphraseFile, cli_errors, read_input, stdout_console, write_atomic
+from provisioning.cli_common import (
+    PassphraseFile,
+    cli_errors,
+    read_input,
+    read_root_key,
+    stdout_console,
+    write_atomic,
+)
 
 crl_app = typer.Typer(no_args_is_help=True, help="Interim inline revocation list.")
 
@@ -84,13 +91,9 @@ def show(
 ) -> None:
     """Verify a revocation list and print its serials; exit 0 only when status is ok."""
     with cli_errors(2):
-        from provisioning import keys, revocation, signed_object
-        from provisioning.errors import CbccError
+        from provisioning import revocation, signed_object
 
-        try:
-            root_key = keys.load_cose_key(read_input(root, "root key"))
-        except keys.KeyFormatError as exc:
-            raise CbccError(f"{root}: {exc}") from None
+        root_key = read_root_key(root)
         result = revocation.load(read_input(crl, "revocation list"), root_key, held_seq)
         console = stdout_console()
         console.print(f"status: [bold]{result.status}[/bold]")

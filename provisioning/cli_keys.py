@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from provisioning.cli_common import PassphraseFile, cli_errors, read_input, stdout_console, write_atomic
+from provisioning.cli_common import (
+    PassphraseFile,
+    cli_errors,
+    read_input,
+    read_root_key,
+    stdout_console,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from provisioning.trust_list import IssuerEntry
@@ -178,13 +185,9 @@ def show_trust_list(
 ) -> None:
     """Verify a trust list under the root key and list its issuers; exit 0 only when status is ok."""
     with cli_errors(2):
-        from provisioning import keys, signed_object, trust_list
-        from provisioning.errors import CbccError
+        from provisioning import signed_object, trust_list
 
-        try:
-            root_key = keys.load_cose_key(read_input(root, "root key"))
-        except keys.KeyFormatError as exc:
-            raise CbccError(f"{root}: {exc}") from None
+        root_key = read_root_key(root)
         result = trust_list.load(read_input(trust, "trust list"), root_key, held_seq)
         stdout_console().print(f"status: [bold]{result.status}[/bold]")
         if result.trust_list is not None:
