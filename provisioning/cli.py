@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from provisioning.cli_card import card_app
+from provisioning.cli_config import config_app
 from provisioning.cli_crl import crl_app
 from provisioning.cli_keys import keys_app
 
@@ -17,6 +18,7 @@ app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử
 app.add_typer(keys_app, name="keys")
 app.add_typer(card_app, name="card")
 app.add_typer(crl_app, name="crl")
+app.add_typer(config_app, name="config")
 
 
 @app.command("demo")

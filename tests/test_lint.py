@@ -48,15 +48,17 @@ def _micropython_stub_tree(dest: Path) -> Path:
 
 
 def test_mypy_on_firmware_with_micropython_stubs(tmp_path: Path) -> None:
+    """Reader modules, tools and the RF simulator, against the stubs of the device they run on."""
     stubs = _micropython_stub_tree(tmp_path / "stubs")
-    env = {"MYPYPATH": f"{ROOT / 'firmware' / 'lib'}:{ROOT / 'firmware' / 'tools'}:{stubs}", "PATH": str(BIN)}
+    fw = ROOT / "firmware"
+    env = {"MYPYPATH": f"{fw / 'lib'}:{fw / 'tools'}:{fw}:{stubs}", "PATH": str(BIN)}
     proc = _run(
         [
             str(BIN / "mypy"),
             "--config-file", "firmware/mypy.ini",
             "--custom-typeshed-dir", str(stubs),
             "--cache-dir", str(tmp_path / "cache"),
-            "firmware/lib", "firmware/tools",
+            "firmware/lib", "firmware/tools", "firmware/sim",
         ],
         env=env,
     )
