@@ -104,18 +104,22 @@ def verify(cred, uid, now, trust, revocation=None, skew=SKEW):
     key = iss.key
     if key.kty != cose_key.KTY_RSA or not rs256.verify(key.n, key.k, s1.digest(), s1.signature):
         return BAD_SIGNATURE, c
-    iat = c[IAT]
-    if not (iss.nbf <= iat < iss.exp):
+    if not (iss.nbf <= c[IAT] < iss.exp):
         return ISSUER_NOT_VALID, c
-    serial = c[SERIAL]
-    if not (iss.lo <= serial < iss.hi):
+    if not (iss.lo <= c[SERIAL] < iss.hi):
         return SERIAL_OUT_OF_RANGE, c
-    if iat > now + skew:
-        return NOT_YET_VALID, c
+    return recheck(c, uid, now, revocation, skew), c
+
+
+def recheck(c, uid, now, revocation=None, skew=SKEW):
+    """Checks 7–9 alone, for claims whose checks 1–6 already passed (a repeat tap of a credential
+    in the reader's verified cache): validity period, chip binding, revocation."""
+    if c[IAT] > now + skew:
+        return NOT_YET_VALID
     if now >= c[EXP]:
-        return EXPIRED, c
+        return EXPIRED
     if c[UID] != bytes(uid):
-        return UID_MISMATCH, c
-    if revocation is not None and revocation.is_revoked(serial):
-        return REVOKED, c
-    return OK, c
+        return UID_MISMATCH
+    if revocation is not None and revocation.is_revoked(c[SERIAL]):
+        return REVOKED
+    return OK
