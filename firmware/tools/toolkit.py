@@ -7,6 +7,9 @@ import time
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 if _here + "/../lib" not in sys.path:
     sys.path.insert(0, _here + "/../lib")
+# firmware/ itself, after the reader's modules, for the RF simulator package `sim` (bench tools).
+if _here + "/.." not in sys.path:
+    sys.path.append(_here + "/..")
 
 
 class Usage(Exception):

@@ -1,0 +1,178 @@
+"""The terminal's decision pipeline end to end on the unix side of the hardware layer: a DESFire
+card personalised in the RF simulator, the reader's own driver, trust core, door policy, door
+I/O, event records and the flash journal. (The same pipeline runs against a real broker in the
+virtual-reader tests.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import card_reader
+import clock
+import cose_key
+import events
+import hmac_sha256
+import host_support as hs
+import pytest
+import reader_config
+import revocation as fw_revocation
+import terminal
+import trust as fw_trust
+from journal import Journal
+from sim.board import SimBoard
+from sim.nor_flash import NorFlash
+from test_rf_support import ISSUER, UID7, desfire, reinsert, rig_chip
+
+from provisioning import keys, revocation
+from provisioning import reader_config as host_config
+
+CONFIG_SRC: dict[str, Any] = {
+    "reader_id": "hn-snv-t3-01",
+    "site": "Sở Nội vụ – thử nghiệm",
+    "timezone": "UTC+07:00",
+    "group": [
+        {"id": "so-noi-vu", "agency": ["000.00.36"]},
+        {"id": "bao-ve", "card_groups": ["bao-ve"]},
+    ],
+    "schedule": [{"id": "ca-ngay", "weekly": ["Mon-Sun 06:00-20:00"]}],
+    "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True, "retap_seconds": 3,
+              "unlock_seconds": 5, "held_open_seconds": 20}],
+    "rule": [{"groups": ["so-noi-vu"], "doors": ["cong-chinh"], "schedule": "ca-ngay"}],
+}  # fmt: skip
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.t = 0
+
+    def __call__(self) -> int:
+        return self.t
+
+
+def _fw_key(private: Any) -> Any:
+    return cose_key.load(keys.cose_key_bytes(private.public_key()))
+
+
+@pytest.fixture
+def rig_terminal() -> tuple[Any, ...]:
+    s = hs.setup()
+    root = _fw_key(s.root)
+    tl = fw_trust.TrustList(root)
+    assert tl.update(s.trust_blob) == "ok"
+    crl = fw_revocation.RevocationList(root)
+    assert crl.update(revocation.build(s.root, 1, hs.NOW, [1005])) == "ok"
+    cfg_key = hs.rsa_key("config")
+    rc = reader_config.ReaderConfig(_fw_key(cfg_key), "hn-snv-t3-01")
+    assert rc.update(host_config.build(CONFIG_SRC, cfg_key, 1, hs.NOW)) == "ok"
+
+    rig, chip = rig_chip()
+    manual = ManualClock()
+    board = SimBoard(rig, clock_ms=manual)
+    clk = clock.Clock()
+    clk.set_from_gateway(hs.NOW * 1000)  # 2026-06-01 00:00 UTC = 07:00 in Hà Nội, a Monday
+    flash = NorFlash(blocks=16, block_size=4096)
+    journal = Journal(flash)
+    reader = card_reader.CardReader(chip, keys=ISSUER.reader_keys())
+    kicks: list[int] = []
+    term = terminal.Terminal(board, "hn-snv-t3-01", terminal.ROLE_DOOR, tl, crl, rc, journal, clk, reader,
+                             boot_count=1, kick=lambda: kicks.append(1))  # fmt: skip
+    return term, rig, chip, board, manual, journal, kicks
+
+
+def _tap(term: terminal.Terminal, rig: Any, card: Any) -> Any:
+    reinsert(rig, card)
+    return term.on_read(term.reader.read())
+
+
+def _records(journal: Journal) -> list[dict[int, Any]]:
+    mac = hmac_sha256.Hmac(bytes(32))
+    out = []
+    for seq, payload in journal.peek(100):
+        sealed = events.seal(mac, "hn-snv-t3-01", seq, bytes(payload))
+        out.append(events.open_sealed(mac, "hn-snv-t3-01", sealed)[1])
+    return out
+
+
+def test_relay_is_off_until_a_granted_tap(rig_terminal: tuple[Any, ...]) -> None:
+    term, rig, chip, board, manual, journal, kicks = rig_terminal
+    for t in range(0, 2000, 10):
+        manual.t = t
+        term.door_step()
+    assert board.relay_history == []
+    assert journal.depth() == 0
+
+
+def test_granted_tap_unlocks_journals_and_wakes_the_uplink(rig_terminal: tuple[Any, ...]) -> None:
+    term, rig, chip, board, manual, journal, kicks = rig_terminal
+    cred = hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1001))
+    card = desfire(rig, chip, cred)
+    manual.t = 1000
+    fields = _tap(term, rig, card)
+    assert fields[events.DECISION] == "grant", fields
+    assert board.relay_on and board.relay_history == [(1000, True)]
+    assert kicks == [1]
+    rec = _records(journal)[-1]
+    assert rec[events.KIND] == "tap" and rec[events.SERIAL] == 1001 and rec[events.ANTI_CLONE] is True
+    assert rec[events.TIME_QUALITY] == events.TQ_SYNCED
+    assert events.STAFF in rec and "Nguyễn Thị Hương" not in rec.values()  # never the name (Decree 13)
+    # Relocks after the configured 5 s.
+    for t in range(1000, 7000, 10):
+        manual.t = t
+        term.door_step()
+    assert not board.relay_on
+
+
+def test_revoked_and_tampered_cards_are_refused_and_journalled(rig_terminal: tuple[Any, ...]) -> None:
+    term, rig, chip, board, manual, journal, kicks = rig_terminal
+    revoked = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1005)))
+    assert _tap(term, rig, revoked)[events.REASON] == "revoked"
+    rig.field.remove(revoked)
+    blob = bytearray(hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1002)))
+    blob[40] ^= 1
+    forged = desfire(rig, chip, bytes(blob))
+    assert _tap(term, rig, forged)[events.DECISION] == "deny"
+    assert not board.relay_history
+    assert [r[events.DECISION] for r in _records(journal)] == ["deny", "deny"]
+
+
+def test_repeat_tap_uses_the_verified_cache_and_duplicates_are_one_event(rig_terminal: tuple[Any, ...]) -> None:
+    term, rig, chip, board, manual, journal, kicks = rig_terminal
+    card = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1003)))
+    manual.t = 100
+    assert _tap(term, rig, card)[events.DECISION] == "grant"
+    manual.t = 600
+    second = _tap(term, rig, card)  # within the 3 s re-tap window
+    assert second[events.REASON] == "duplicate"
+    assert term.cache.hits == 1
+    assert journal.depth() == 1
+
+
+def test_attendance_punch_once_per_minute(rig_terminal: tuple[Any, ...]) -> None:
+    term, rig, chip, board, manual, journal, kicks = rig_terminal
+    term.role = terminal.ROLE_ATTENDANCE
+    card = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1004)))
+    assert _tap(term, rig, card)[events.DECISION] == "punch"
+    assert _tap(term, rig, card)[events.REASON] == "duplicate"
+    assert journal.depth() == 1 and not board.relay_history  # attendance never drives a lock
+    assert board.feedback_log[0][2][0] == "Nguyễn Thị Hương"
+
+
+def test_forced_door_is_an_alarm_event(rig_terminal: tuple[Any, ...]) -> None:
+    term, rig, chip, board, manual, journal, kicks = rig_terminal
+    board.door_open = True
+    for t in range(0, 500, 10):
+        manual.t = t
+        term.door_step()
+    kinds = [(r[events.KIND], r.get(events.ALARM), r.get(events.DETAIL)) for r in _records(journal)]
+    assert ("alarm", "forced_open", None) in kinds
+    assert not board.relay_history
+
+
+def test_a_card_that_fails_to_read_is_not_an_event(rig_terminal: tuple[Any, ...]) -> None:
+    term, rig, chip, board, manual, journal, kicks = rig_terminal
+    card = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1006)))
+    reinsert(rig, card)
+    card.remove_after_frames(3)
+    assert term.on_read(term.reader.read()) is None
+    assert term.stats["read_failed"] == 1 and journal.depth() == 0
+    assert board.feedback_log[-1][1] == "error"
