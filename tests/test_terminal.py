@@ -5,6 +5,7 @@ virtual-reader tests.)"""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import card_reader
@@ -54,7 +55,7 @@ def _fw_key(private: Any) -> Any:
 
 
 @pytest.fixture
-def rig_terminal() -> tuple[Any, ...]:
+def env() -> SimpleNamespace:
     s = hs.setup()
     root = _fw_key(s.root)
     tl = fw_trust.TrustList(root)
@@ -76,7 +77,8 @@ def rig_terminal() -> tuple[Any, ...]:
     kicks: list[int] = []
     term = terminal.Terminal(board, "hn-snv-t3-01", terminal.ROLE_DOOR, tl, crl, rc, journal, clk, reader,
                              boot_count=1, kick=lambda: kicks.append(1))  # fmt: skip
-    return term, rig, chip, board, manual, journal, kicks
+    return SimpleNamespace(term=term, rig=rig, chip=chip, board=board, manual=manual, journal=journal,
+                           kicks=kicks)
 
 
 def _tap(term: terminal.Terminal, rig: Any, card: Any) -> Any:
@@ -93,86 +95,79 @@ def _records(journal: Journal) -> list[dict[int, Any]]:
     return out
 
 
-def test_relay_is_off_until_a_granted_tap(rig_terminal: tuple[Any, ...]) -> None:
-    term, rig, chip, board, manual, journal, kicks = rig_terminal
+def test_relay_is_off_until_a_granted_tap(env: SimpleNamespace) -> None:
     for t in range(0, 2000, 10):
-        manual.t = t
-        term.door_step()
-    assert board.relay_history == []
-    assert journal.depth() == 0
+        env.manual.t = t
+        env.term.door_step()
+    assert env.board.relay_history == []
+    assert env.journal.depth() == 0
 
 
-def test_granted_tap_unlocks_journals_and_wakes_the_uplink(rig_terminal: tuple[Any, ...]) -> None:
-    term, rig, chip, board, manual, journal, kicks = rig_terminal
+def test_granted_tap_unlocks_journals_and_wakes_the_uplink(env: SimpleNamespace) -> None:
     cred = hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1001))
-    card = desfire(rig, chip, cred)
-    manual.t = 1000
-    fields = _tap(term, rig, card)
+    card = desfire(env.rig, env.chip, cred)
+    env.manual.t = 1000
+    fields = _tap(env.term, env.rig, card)
     assert fields[events.DECISION] == "grant", fields
-    assert board.relay_on and board.relay_history == [(1000, True)]
-    assert kicks == [1]
-    rec = _records(journal)[-1]
+    assert env.board.relay_on and env.board.relay_history == [(1000, True)]
+    assert env.kicks == [1]
+    rec = _records(env.journal)[-1]
     assert rec[events.KIND] == "tap" and rec[events.SERIAL] == 1001 and rec[events.ANTI_CLONE] is True
     assert rec[events.TIME_QUALITY] == events.TQ_SYNCED
     assert events.STAFF in rec and "Nguyễn Thị Hương" not in rec.values()  # never the name (Decree 13)
     # Relocks after the configured 5 s.
     for t in range(1000, 7000, 10):
-        manual.t = t
-        term.door_step()
-    assert not board.relay_on
+        env.manual.t = t
+        env.term.door_step()
+    assert not env.board.relay_on
 
 
-def test_revoked_and_tampered_cards_are_refused_and_journalled(rig_terminal: tuple[Any, ...]) -> None:
-    term, rig, chip, board, manual, journal, kicks = rig_terminal
-    revoked = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1005)))
-    assert _tap(term, rig, revoked)[events.REASON] == "revoked"
-    rig.field.remove(revoked)
+def test_revoked_and_tampered_cards_are_refused_and_journalled(env: SimpleNamespace) -> None:
+    revoked = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1005)))
+    assert _tap(env.term, env.rig, revoked)[events.REASON] == "revoked"
+    env.rig.field.remove(revoked)
     blob = bytearray(hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1002)))
     blob[40] ^= 1
-    forged = desfire(rig, chip, bytes(blob))
-    assert _tap(term, rig, forged)[events.DECISION] == "deny"
-    assert not board.relay_history
-    assert [r[events.DECISION] for r in _records(journal)] == ["deny", "deny"]
+    forged = desfire(env.rig, env.chip, bytes(blob))
+    assert _tap(env.term, env.rig, forged)[events.DECISION] == "deny"
+    assert not env.board.relay_history
+    assert [r[events.DECISION] for r in _records(env.journal)] == ["deny", "deny"]
 
 
-def test_repeat_tap_uses_the_verified_cache_and_duplicates_are_one_event(rig_terminal: tuple[Any, ...]) -> None:
-    term, rig, chip, board, manual, journal, kicks = rig_terminal
-    card = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1003)))
-    manual.t = 100
-    assert _tap(term, rig, card)[events.DECISION] == "grant"
-    manual.t = 600
-    second = _tap(term, rig, card)  # within the 3 s re-tap window
+def test_repeat_tap_uses_the_verified_cache_and_duplicates_are_one_event(env: SimpleNamespace) -> None:
+    card = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1003)))
+    env.manual.t = 100
+    assert _tap(env.term, env.rig, card)[events.DECISION] == "grant"
+    env.manual.t = 600
+    second = _tap(env.term, env.rig, card)  # within the 3 s re-tap window
     assert second[events.REASON] == "duplicate"
-    assert term.cache.hits == 1
-    assert journal.depth() == 1
+    assert env.term.cache.hits == 1
+    assert env.journal.depth() == 1
 
 
-def test_attendance_punch_once_per_minute(rig_terminal: tuple[Any, ...]) -> None:
-    term, rig, chip, board, manual, journal, kicks = rig_terminal
-    term.role = terminal.ROLE_ATTENDANCE
-    card = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1004)))
-    assert _tap(term, rig, card)[events.DECISION] == "punch"
-    assert _tap(term, rig, card)[events.REASON] == "duplicate"
-    assert journal.depth() == 1 and not board.relay_history  # attendance never drives a lock
-    assert board.feedback_log[0][2][0] == "Nguyễn Thị Hương"
+def test_attendance_punch_once_per_minute(env: SimpleNamespace) -> None:
+    env.term.role = terminal.ROLE_ATTENDANCE
+    card = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1004)))
+    assert _tap(env.term, env.rig, card)[events.DECISION] == "punch"
+    assert _tap(env.term, env.rig, card)[events.REASON] == "duplicate"
+    assert env.journal.depth() == 1 and not env.board.relay_history  # attendance never drives a lock
+    assert env.board.feedback_log[0][2][0] == "Nguyễn Thị Hương"
 
 
-def test_forced_door_is_an_alarm_event(rig_terminal: tuple[Any, ...]) -> None:
-    term, rig, chip, board, manual, journal, kicks = rig_terminal
-    board.door_open = True
+def test_forced_door_is_an_alarm_event(env: SimpleNamespace) -> None:
+    env.board.door_open = True
     for t in range(0, 500, 10):
-        manual.t = t
-        term.door_step()
-    kinds = [(r[events.KIND], r.get(events.ALARM), r.get(events.DETAIL)) for r in _records(journal)]
+        env.manual.t = t
+        env.term.door_step()
+    kinds = [(r[events.KIND], r.get(events.ALARM), r.get(events.DETAIL)) for r in _records(env.journal)]
     assert ("alarm", "forced_open", None) in kinds
-    assert not board.relay_history
+    assert not env.board.relay_history
 
 
-def test_a_card_that_fails_to_read_is_not_an_event(rig_terminal: tuple[Any, ...]) -> None:
-    term, rig, chip, board, manual, journal, kicks = rig_terminal
-    card = desfire(rig, chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1006)))
-    reinsert(rig, card)
+def test_a_card_that_fails_to_read_is_not_an_event(env: SimpleNamespace) -> None:
+    card = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1006)))
+    reinsert(env.rig, card)
     card.remove_after_frames(3)
-    assert term.on_read(term.reader.read()) is None
-    assert term.stats["read_failed"] == 1 and journal.depth() == 0
-    assert board.feedback_log[-1][1] == "error"
+    assert env.term.on_read(env.term.reader.read()) is None
+    assert env.term.stats["read_failed"] == 1 and env.journal.depth() == 0
+    assert env.board.feedback_log[-1][1] == "error"
