@@ -42,7 +42,10 @@ ZERO16 = bytes(16)
 
 
 def xor(a, b):
-    return bytes(x ^ y for x, y in zip(a, b))
+    # One big-integer XOR instead of a per-byte generator: several times faster under MicroPython,
+    # and it sits on the tap path (CMAC, secure messaging, key diversification).
+    n = min(len(a), len(b))
+    return (int.from_bytes(a[:n], "big") ^ int.from_bytes(b[:n], "big")).to_bytes(n, "big")
 
 
 def _dbl(block):
