@@ -119,6 +119,20 @@ class RefEV2:
             ref_enc(self.key, bytes(16), self.ti + ref_rotl(self.rnda) + bytes(12)) + b"\x91\x00",
         ]
 
+    def non_first(self, key: bytes, rnda: bytes, rndb: bytes) -> RefEV2:
+        """The session after AuthenticateEV2NonFirst with `key` inside this one: new session
+        keys from the new RndA/RndB, TI and command counter carried on."""
+        nxt = RefEV2(key, rnda, rndb, self.ti)
+        nxt.ctr = self.ctr
+        return nxt
+
+    def non_first_answers(self) -> list[bytes]:
+        """The card's answers to AuthenticateEV2NonFirst: E(K, RndB), then E(K, RndA') alone."""
+        return [
+            ref_enc(self.key, bytes(16), self.rndb) + b"\x91\xaf",
+            ref_enc(self.key, bytes(16), ref_rotl(self.rnda)) + b"\x91\x00",
+        ]
+
     def _c(self, n: int) -> bytes:
         return struct.pack("<H", n)
 

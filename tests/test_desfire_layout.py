@@ -74,6 +74,15 @@ class Transcript:
         a1, a2 = self.card.auth_answers()
         self.steps += [(desfire.apdu(0x71, bytes([key_no, 0])), a1), (None, a2)]
 
+    def auth_non_first(self, key_no: int, key: bytes) -> None:
+        """AuthenticateEV2NonFirst inside the current EV2 session (TI and counter carry on)."""
+        assert self.card is not None
+        rnda = bytes((len(self.rnda) * 16 + i) & 0xFF for i in range(16))
+        self.rnda.append(rnda)
+        self.card = self.card.non_first(key, rnda, RNDB)
+        a1, a2 = self.card.non_first_answers()
+        self.steps += [(desfire.apdu(0x77, bytes([key_no])), a1), (None, a2)]
+
     def mac_cmd(self, cmd: int, header: bytes, data: bytes = b"", full_cmd: bool = False,
                 answer: bytes = b"", full_answer: bool = False) -> None:
         assert self.card is not None
@@ -102,7 +111,9 @@ def read_transcript(uid_seen: bytes, cred: bytes, real_uid: bytes = UID, size_hi
     if cl.is_random_uid(uid_seen):
         t.auth(cl.KEY_UID, KEYS.uid_key(), h("11111111"))
         t.mac_cmd(0x51, b"", answer=real_uid, full_answer=True)
-    t.auth(cl.KEY_READ, KEYS.read(real_uid), h("22222222"))
+        t.auth_non_first(cl.KEY_READ, KEYS.read(real_uid))
+    else:
+        t.auth(cl.KEY_READ, KEYS.read(real_uid), h("22222222"))
     blob = cl.encode_file(cred)
     first = cl.HEADER_LEN + size_hint
     filled = blob.ljust(cl.FILE_SIZE, b"\x00")  # the rest of the file reads as zeros
@@ -224,6 +235,36 @@ def test_read_clone_fails_authentication() -> None:
     with pytest.raises(CardError) as e:
         cl.read_credential(t.transport(), KEYS.reader_keys(), UID, rng=t.rng())
     assert e.value.reason == AUTH
+
+
+def test_read_random_uid_clone_fails_non_first_authentication() -> None:
+    # A random-UID clone knows key 2 (same on every card) but not the victim's key 1: the card
+    # refuses the reader's NonFirst token (91 AE) and the read ends as an authentication failure.
+    t = Transcript()
+    t.select(cl.AID)
+    t.auth(cl.KEY_UID, KEYS.uid_key(), h("11111111"))
+    t.mac_cmd(0x51, b"", answer=UID, full_answer=True)
+    t.rnda.append(bytes(range(0x40, 0x50)))
+    t.steps += [(desfire.apdu(0x77, bytes([cl.KEY_READ])),
+                 RefEV2(bytes(16), t.rnda[-1], RNDB, b"").non_first_answers()[0]), (None, h("91AE"))]
+    with pytest.raises(CardError) as e:
+        cl.read_credential(t.transport(), KEYS.reader_keys(), RANDOM_UID, rng=t.rng())
+    assert e.value.reason == AUTH
+
+
+def test_read_random_uid_card_without_non_first_falls_back_to_first() -> None:
+    t = Transcript()
+    t.select(cl.AID)
+    t.auth(cl.KEY_UID, KEYS.uid_key(), h("11111111"))
+    t.mac_cmd(0x51, b"", answer=UID, full_answer=True)
+    t.steps.append((desfire.apdu(0x77, bytes([cl.KEY_READ])), h("911C")))
+    t.auth(cl.KEY_READ, KEYS.read(UID), h("22222222"))
+    blob = cl.encode_file(CRED)
+    t.mac_cmd(0xBD, h("01000000040000"), answer=blob[:4], full_answer=True)
+    t.mac_cmd(0xBD, b"\x01" + (4).to_bytes(3, "little") + len(CRED).to_bytes(3, "little"),
+              answer=CRED, full_answer=True)
+    cred, uid, details = cl.read_credential(t.transport(), KEYS.reader_keys(), RANDOM_UID, rng=t.rng())
+    assert (cred, uid) == (CRED, UID) and details["auth"] == "ev2"
 
 
 def test_read_card_lying_about_length() -> None:

@@ -202,6 +202,33 @@ def test_read_path_auth_card_uid_and_enciphered_read_over_af_frames(iso: bool) -
     assert df.cmd(0xBD, b"\x01" + bytes(6))[0] == 0xAE
 
 
+def test_authenticate_ev2_non_first_keeps_ti_and_counter() -> None:
+    # NonFirst inside an EV2 transaction (AN12196 Table 23): E(K, RndB), then E(K, RndA')
+    # alone; new session keys from the new randoms, the TI and the command counter carry on.
+    key0, key1 = os.urandom(16), os.urandom(16)
+    card = sim.cards.DesfireEV3(uid=UID7)
+    card.provision_app(AID, [key0, key1])
+    _, df = reader(card)
+    assert df.cmd(0x5A, AID_WIRE)[0] == 0
+    s0 = authenticate_ev2(df, 0, key0)
+    status, payload = df.cmd(0x51, s0.cmd_mac(0x51))
+    assert status == 0 and s0.resp(0, payload, full=True) == UID7 and s0.ctr == 1
+    rnd_a = os.urandom(16)
+    status, enc_b = df.send(0x77, b"\x01")
+    assert status == 0xAF and len(enc_b) == 16
+    rnd_b = cbc(key1, bytes(16), enc_b, enc=False)
+    status, enc = df.send(0xAF, cbc(key1, bytes(16), rnd_a + rotl(rnd_b)))
+    assert status == 0x00 and len(enc) == 16
+    assert cbc(key1, bytes(16), enc, enc=False) == rotl(rnd_a)
+    s1 = Ev2(*ev2_keys(key1, rnd_a, rnd_b), ti=s0.ti, ctr=s0.ctr)
+    assert card.session is not None and card.session.key_no == 1
+    status, payload = df.cmd(0x51, s1.cmd_mac(0x51))
+    assert status == 0 and s1.resp(0, payload, full=True) == UID7 and s1.ctr == 2
+    # without an EV2 session NonFirst is refused
+    assert df.cmd(0x5A, AID_WIRE)[0] == 0
+    assert df.cmd(0x77, b"\x01")[0] == 0xAE
+
+
 def test_wrong_key_is_an_authentication_error() -> None:
     card = sim.cards.DesfireEV3(uid=UID7)
     card.provision_app(AID, [bytes(16), os.urandom(16)])

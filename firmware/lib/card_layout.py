@@ -14,7 +14,7 @@ import struct
 
 import aes
 import desfire_crypto as dc
-from desfire import ST_APPLICATION_NOT_FOUND, Desfire, DesfireError, access_rights
+from desfire import ST_APPLICATION_NOT_FOUND, ST_ILLEGAL_COMMAND, Desfire, DesfireError, access_rights
 from desfire_crypto import FULL
 from rferror import AUTH, PROTOCOL, TOO_LONG, UNSUPPORTED, CardError
 
@@ -160,7 +160,13 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
         uid = d.get_card_uid()
         key = reader_keys.read_key(uid)
         if kind == "ev2":
-            d.authenticate_ev2_first(KEY_READ, key)
+            # Inside the EV2 transaction key 2 opened: the same proof of key 1, 16 bytes shorter.
+            try:
+                d.authenticate_ev2_non_first(KEY_READ, key)
+            except DesfireError as e:
+                if e.status != ST_ILLEGAL_COMMAND:
+                    raise
+                d.authenticate_ev2_first(KEY_READ, key)     # a card without NonFirst
         else:
             d.authenticate_aes(KEY_READ, key)
     else:

@@ -24,6 +24,7 @@ from rferror import AUTH, INTEGRITY, PROTOCOL, STATUS, TOO_LONG, UNSUPPORTED, Ca
 
 # Native command codes.
 CMD_AUTH_EV2_FIRST = 0x71
+CMD_AUTH_EV2_NON_FIRST = 0x77
 CMD_AUTH_AES = 0xAA
 CMD_ADDITIONAL_FRAME = 0xAF
 CMD_GET_VERSION = 0x60
@@ -73,6 +74,10 @@ MAX_RESPONSE = 2048       # bytes, all frames together (credential 1024 + header
 MAX_FRAMES = 48           # frames per command in either direction
 MAX_FRAME_DATA = 52       # command data bytes per APDU: 5 + 52 + 1 = 58 <= 61 (FSC 64 - PCB - CRC)
 MAX_IO = 1536             # largest ReadData/WriteData length this layer accepts
+# Data bytes a DESFire puts in one answer frame before asking for an additional frame (91 AF):
+# 59 + SW1 SW2 + PCB + CRC_A = 64 = FSD. Only used to tell the ISO-DEP layer how long an answer
+# frame should be (a timing hint); nothing depends on a card actually doing so.
+CARD_FRAME_DATA = 59
 
 FILE_STANDARD = 0x00
 
@@ -141,13 +146,19 @@ class Desfire:
         self.max_frame_data = max_frame_data
         self.session = None  # type: dc.EV2Session | dc.EV1Session | None
         self.exchanges = 0
+        # Transports that take a response-length timing hint (isodep.IsoDep) get one.
+        self._hint = bool(getattr(transport, "takes_expect", False))
 
     # ------------------------------------------------------------ framing
 
-    def _exchange(self, cmd, data=b""):
-        """One APDU; returns (status, data). Anything but 91 xx is refused."""
+    def _exchange(self, cmd, data=b"", expect=None):
+        """One APDU; returns (status, data). Anything but 91 xx is refused. expect: the data
+        bytes the answer should carry (None = unknown), a timing hint for the transport."""
         self.exchanges += 1
-        resp = self.transport.exchange(apdu(cmd, data))
+        if expect is not None and self._hint:
+            resp = self.transport.exchange(apdu(cmd, data), expect + 2)
+        else:
+            resp = self.transport.exchange(apdu(cmd, data))
         if resp is None or len(resp) < 2:
             raise CardError(PROTOCOL, "answer shorter than a status word")
         sw1 = resp[-2]
@@ -158,14 +169,16 @@ class Desfire:
             raise CardError(PROTOCOL, "unexpected status word %02X%02X" % (sw1, sw2))
         return sw2, resp[:-2]
 
-    def _transceive(self, cmd, payload, limit=MAX_RESPONSE):
-        """Send cmd || payload in frames, collect the answer's frames; returns (status, data)."""
+    def _transceive(self, cmd, payload, limit=MAX_RESPONSE, wire=None):
+        """Send cmd || payload in frames, collect the answer's frames; returns (status, data).
+        wire: the answer's total length over all frames when known (timing hint only)."""
         step = self.max_frame_data
         n = len(payload)
         if n > step * MAX_FRAMES:
             raise CardError(TOO_LONG, "command too long")
         pos = min(n, step)
-        status, data = self._exchange(cmd, payload[:pos])
+        status, data = self._exchange(cmd, payload[:pos],
+                                      None if wire is None or pos < n else min(wire, CARD_FRAME_DATA))
         while pos < n:  # at most MAX_FRAMES - 1 more frames, by the check above
             if status != ST_ADDITIONAL_FRAME or len(data):
                 break  # the card ended (or failed) the command before taking all data
@@ -186,7 +199,9 @@ class Desfire:
             frames += 1
             if frames > MAX_FRAMES:
                 self._abort(TOO_LONG, "cmd %02X: more than %d answer frames" % (cmd, MAX_FRAMES))
-            status, data = self._exchange(CMD_ADDITIONAL_FRAME)
+            left = None if wire is None else wire - len(out)
+            status, data = self._exchange(CMD_ADDITIONAL_FRAME, b"",
+                                          None if left is None or left <= 0 else min(left, CARD_FRAME_DATA))
             out.extend(data)
 
     def _abort(self, reason, detail):
@@ -200,16 +215,17 @@ class Desfire:
         raise DesfireError(status, cmd)
 
     def command(self, cmd, header=b"", data=b"", cmd_mode=PLAIN, resp_mode=PLAIN, length=None,
-                limit=MAX_RESPONSE):
+                limit=MAX_RESPONSE, wire=None):
         """Run one native command through the current secure-messaging session (if any).
 
         cmd_mode protects the command (header in clear, data MACed or enciphered), resp_mode
         opens the answer; `length` is the plain response length where it is known (EV1
-        enciphered answers need it; for all sessions a different length is refused).
+        enciphered answers need it; for all sessions a different length is refused). `wire`:
+        the answer's length on the wire when known (a timing hint for the transport).
         """
         s = self.session
         payload = s.wrap(cmd, header, data, cmd_mode) if s is not None else bytes(header) + bytes(data)
-        status, resp = self._transceive(cmd, payload, limit)
+        status, resp = self._transceive(cmd, payload, limit, wire)
         if status != ST_OK:
             self._fail(status, cmd)
         if s is not None:
@@ -241,14 +257,14 @@ class Desfire:
         if len(aid) != 3:
             raise ValueError("AID is 3 bytes")
         self.session = None  # selecting always drops authentication on the card
-        self.command(CMD_SELECT_APPLICATION, bytes(aid), length=0)
+        self.command(CMD_SELECT_APPLICATION, bytes(aid), length=0, wire=0)
 
     # ------------------------------------------------------------ authentication
 
     def authenticate_ev2_first(self, key_no, key):
         """AuthenticateEV2First (71) with an AES-128 key; returns (PDcap2, PCDcap2)."""
         self.session = None
-        status, data = self._exchange(CMD_AUTH_EV2_FIRST, bytes([key_no, 0]))
+        status, data = self._exchange(CMD_AUTH_EV2_FIRST, bytes([key_no, 0]), 16)
         if status != ST_ADDITIONAL_FRAME:
             self._fail(status, CMD_AUTH_EV2_FIRST)
         if len(data) == 17 and data[0] == 0x01:
@@ -257,12 +273,35 @@ class Desfire:
             raise CardError(PROTOCOL, "EV2 auth part 1: %d bytes" % len(data))
         rnda = self.rng(16)
         rndb, token = dc.ev2_auth_step1(key, data, rnda)
-        status, data = self._exchange(CMD_ADDITIONAL_FRAME, token)
+        status, data = self._exchange(CMD_ADDITIONAL_FRAME, token, 32)
         if status != ST_OK:
             self._fail(status, CMD_AUTH_EV2_FIRST)
         session, pd, pcd = dc.ev2_auth_step2(key, data, rnda, rndb, key_no)
         self.session = session
         return pd, pcd
+
+    def authenticate_ev2_non_first(self, key_no, key):
+        """AuthenticateEV2NonFirst (77): authenticate `key_no` inside the current EV2 transaction.
+
+        Same three-pass proof of the key as EV2First (the card must return E(K, RndA')), fresh
+        session keys from the new RndA/RndB, but the transaction identifier and the command
+        counter carry on and the card's last answer is one block (no TI, no capabilities), so
+        the exchange is 16 bytes shorter. Needs an EV2 session (raises PROTOCOL otherwise)."""
+        old = self.session
+        if not isinstance(old, dc.EV2Session):
+            raise CardError(PROTOCOL, "AuthenticateEV2NonFirst needs an EV2 session")
+        self.session = None
+        status, data = self._exchange(CMD_AUTH_EV2_NON_FIRST, bytes([key_no]), 16)
+        if status != ST_ADDITIONAL_FRAME:
+            self._fail(status, CMD_AUTH_EV2_NON_FIRST)
+        if len(data) != 16:
+            raise CardError(PROTOCOL, "EV2 auth part 1: %d bytes" % len(data))
+        rnda = self.rng(16)
+        rndb, token = dc.ev2_auth_step1(key, data, rnda)
+        status, data = self._exchange(CMD_ADDITIONAL_FRAME, token, 16)
+        if status != ST_OK:
+            self._fail(status, CMD_AUTH_EV2_NON_FIRST)
+        self.session = dc.ev2_non_first_step2(key, data, rnda, rndb, key_no, old.ti, old.cmd_ctr)
 
     def authenticate_aes(self, key_no, key):
         """AuthenticateAES (AA), the DESFire EV1 AES authentication."""
@@ -300,8 +339,10 @@ class Desfire:
         """GetCardUID (51): the real UID (random-UID cards), always enciphered."""
         self._need_session("GetCardUID")
         s = self.session
-        length = 7 if s is not None and s.kind == "ev1" else None
-        uid = self.command(CMD_GET_CARD_UID, cmd_mode=MAC, resp_mode=FULL, length=length, limit=40)
+        ev1 = s is not None and s.kind == "ev1"
+        # EV2: a 4-, 7- or 10-byte UID enciphers to one block, plus the MAC
+        uid = self.command(CMD_GET_CARD_UID, cmd_mode=MAC, resp_mode=FULL, length=7 if ev1 else None,
+                           limit=40, wire=None if ev1 else 24)
         if len(uid) not in (4, 7, 10):
             raise CardError(PROTOCOL, "GetCardUID: %d-byte UID" % len(uid))
         return uid
@@ -321,7 +362,8 @@ class Desfire:
         if mode != PLAIN:
             self._need_session("ReadData")
         return self.command(CMD_READ_DATA, header, cmd_mode=MAC if mode != PLAIN else PLAIN,
-                            resp_mode=mode, length=length or None, limit=limit)
+                            resp_mode=mode, length=length or None, limit=limit,
+                            wire=enciphered_length(self.session, length, mode) or None)
 
     def write_data(self, file_no, offset, data, mode):
         """WriteData (3D) in the file's communication mode."""

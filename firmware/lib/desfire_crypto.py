@@ -208,6 +208,17 @@ def ev2_auth_step2(key, enc_answer, rnda, rndb, key_no):
     return EV2Session(enc, mac, plain[0:4], key_no), plain[20:26], plain[26:32]
 
 
+def ev2_non_first_step2(key, enc_answer, rnda, rndb, key_no, ti, cmd_ctr):
+    """AuthenticateEV2NonFirst: check the card's E(K, RndA') and return the new EV2Session, which
+    keeps the transaction's TI and command counter (session keys from the new RndA/RndB)."""
+    if len(enc_answer) != 16:
+        raise CardError(PROTOCOL, "EV2 auth: answer must be one block")
+    if not ct_equal(aes.cbc_decrypt(key, ZERO16, enc_answer), rotl1(rnda)):
+        raise CardError(AUTH, "card did not return RndA' (wrong key or not a genuine card)")
+    enc, mac = ev2_session_keys(key, rnda, rndb)
+    return EV2Session(enc, mac, ti, key_no, cmd_ctr)
+
+
 def ev1_auth_step1(key, enc_rndb, rnda):
     """AuthenticateAES: returns (RndB, token E(K, RndA || RndB'), iv after the token)."""
     if len(enc_rndb) != 16 or len(rnda) != 16:

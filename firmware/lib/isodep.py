@@ -1,7 +1,9 @@
 # ISO/IEC 14443-4 (ISO-DEP), PCD side, type A: RATS/ATS, PPS, the half-duplex block protocol
 # (I-blocks with block-number toggling, chaining in both directions, R(ACK)/R(NAK) with the
 # retransmission rules for the PCD, S(WTX), S(DESELECT)) and timeouts from FWT programmed into
-# the MFRC522 timer.
+# the MFRC522 timer. A caller that knows how long the answer will be passes it as a timing
+# hint (exchange(data, expect)): the driver then sleeps until the end of each answer frame
+# instead of polling the chip every few bytes.
 #
 # The MFRC522 FIFO holds 64 bytes, so the reader announces FSD = 64 (FSDI 5) in RATS and never
 # sends a frame longer than min(FSC, 64). The hardware CRC is on for the whole ISO-DEP session.
@@ -171,6 +173,8 @@ class IsoDep:
     exchange(data) sends one command (any length, chained as needed) and returns the whole
     reassembled response. Parameters bound everything a card could stretch."""
 
+    takes_expect = True     # exchange(data, expect): callers may pass a response-length hint
+
     def __init__(self, chip, fsd=FIFO_SIZE, max_response=2048, max_kbps=848, retries=2,
                  max_wtx=16, max_wtx_wait_ms=3000):
         self.chip = chip
@@ -235,8 +239,11 @@ class IsoDep:
 
     # ---- block protocol --------------------------------------------------------------------
 
-    def exchange(self, data):
-        """One command in, the full response out (ISO 14443-4 7.5.3 rules for the PCD)."""
+    def exchange(self, data, expect=0):
+        """One command in, the full response out (ISO 14443-4 7.5.3 rules for the PCD).
+
+        expect: the response length the caller expects (0 = unknown). It is only a timing hint
+        for the driver (when to look for the end of each answer frame), never a check."""
         if not self.active:
             raise CardError(rferror.PROTOCOL, "ISO-DEP session not active")
         chip = self.chip
@@ -262,6 +269,7 @@ class IsoDep:
         frames = 0
         # Honest cards fill their chained blocks; one averaging under 16 bytes a block is cut off.
         frame_limit = ((n // maxinf + 2) + (max_resp // 16 + 2)) * (self.retries + 1) + self.max_wtx
+        rmax = self.fsd - 3                    # INF bytes in one answer frame from the PICC
         self.stats_wtx = 0
         self.stats_retx = 0
         while True:
@@ -269,8 +277,15 @@ class IsoDep:
             if frames > frame_limit:
                 self.active = False
                 raise CardError(rferror.PROTOCOL, "exchange exceeded %d frames" % frame_limit)
+            hint = 0
+            if chaining and not receiving:
+                hint = 1                                     # R(ACK) expected
+            elif expect:
+                left = expect - len(resp)
+                if left > 0:
+                    hint = (left if left < rmax else rmax) + 1   # PCB + INF
             try:
-                rx = chip.transceive(send, timeout)
+                rx = chip.transceive(send, timeout, 0, hint)
             except CardError as e:
                 rx = None
                 if e.reason == rferror.CHIP or e.reason == rferror.NO_CARD:

@@ -629,11 +629,16 @@ class MFRC522:
         self._fault("command never finished")
         return 0
 
-    def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0):
+    def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0, expect=0):
         """Send a frame and receive the answer. Returns (rx, last_bits, error, coll):
         rx the FIFO content (a bytearray), last_bits the valid bits of its last byte (0 = all
         8), error the ErrorReg value, coll the CollReg value. Raises CardError(TIMEOUT) when the
         timer expires with nothing received, CardError(CHIP) when the chip misbehaves.
+
+        expect: the number of bytes the answer is expected to leave in the FIFO (0 = unknown).
+        It only shapes the waiting: once the answer is seen arriving, the driver sleeps until
+        the expected last byte (and CRC) should be in instead of polling every few bytes. A
+        wrong value costs time (one more poll, or a wait past a shorter answer), never data.
 
         Steady state (the chip already in Transceive with an empty FIFO) costs five SPI
         transactions plus the status polls: clear ComIrq, fill the FIFO, StartSend, [poll],
@@ -689,7 +694,10 @@ class MFRC522:
         rx = self._rxp
         irqpin = self.irq
         st = None
-        rxw = self._rx_byte_ns * self.rx_poll_bytes // 1000
+        rxb = self._rx_byte_ns
+        rxw = rxb * self.rx_poll_bytes // 1000
+        if expect and self._rxmode & 0x80:
+            expect += 2                 # the CRC_A still has to arrive after the last data byte
         rx[3] = 0
         if irqpin is not None:
             pmin = self.irq_poll_us
@@ -712,8 +720,14 @@ class MFRC522:
                 w = pmin
             elif w > pmax:
                 w = pmax
-            if rx[3] and w > rxw:
-                w = rxw     # a frame is arriving: look again after a few more bytes
+            lv = rx[3]
+            if lv:
+                # A frame is arriving: sleep until its expected end (bytes still to come at the
+                # receive rate, plus a little), else look again after a few more bytes.
+                if expect > lv:
+                    w = (expect - lv) * rxb // 1000 + 12
+                elif w > rxw:
+                    w = rxw
             sleep(w)
         self.last_rx_us = now()
         if st is None:
@@ -776,12 +790,12 @@ class MFRC522:
             self._ready = True
         return data_rx, last_bits, err, coll
 
-    def transceive(self, data, timeout_us=5000, tx_last_bits=0):
+    def transceive(self, data, timeout_us=5000, tx_last_bits=0, expect=0):
         """Send a frame, return the answer bytes. Errors become CardError: CRC or parity ->
         CRC, collision -> COLLISION, FIFO overflow -> TOO_LONG, framing -> PROTOCOL. A 4-bit
         answer is returned as one byte (ACK/NAK of Classic and NTAG) unless the hardware CRC
         check is on, in which case it raises CardError(STATUS, "nak XX") for anything but ACK."""
-        rx, last_bits, err, coll = self.transceive_raw(data, timeout_us, tx_last_bits)
+        rx, last_bits, err, coll = self.transceive_raw(data, timeout_us, tx_last_bits, 0, expect)
         if len(rx) == 1 and last_bits == 4 and not err & (ERR_COLL | ERR_BUFFER_OVFL):
             v = rx[0] & 0x0F
             if self._rxmode & 0x80 and v != 0x0A:

@@ -79,6 +79,7 @@ class Terminal:
         self._punches = {}                # serial -> last punch Unix s (attendance re-tap)
         self.stats = {"taps": 0, "granted": 0, "denied": 0, "read_failed": 0, "journal_full": 0}
         self.last = None                  # the last decision, for tests and the display
+        self.reboot_requested = False     # set by a verified "reboot" command; main.py resets
         self._apply_door_settings()
 
     # ---- configuration -------------------------------------------------------------------

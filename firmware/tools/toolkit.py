@@ -54,8 +54,12 @@ def parse(argv, defaults, npos):
 def read(path, limit=65536):
     """Read a file, but never more than limit + 1 bytes: an oversize object is refused by its
     parser's size check without ever being held whole."""
+    import os
+
     try:
+        size = os.stat(path)[6]
         with open(path, "rb") as f:
-            return f.read(limit + 1)
+            # MicroPython's read(n) allocates n bytes up front: ask for no more than is there.
+            return f.read(min(size, limit + 1))
     except OSError:
         raise Usage("cannot read " + path)

@@ -1,0 +1,125 @@
+# Benchmark one tap through the terminal's whole decision pipeline on the unix port.
+#   micropython firmware/tools/bench_tap.py CRED TRUST ROOT --uid HEX --now EPOCH --crl CRL
+#       --config CFG --config-key COSE_KEY --read-json READ.json [--rounds R]
+# The card read itself (RF, SPI, card time and the driver's CPU) comes from bench_read.py's JSON
+# (--read-json, produced in the same run by tests/bench/tap.py); this tool times what follows the
+# read on the reader: credential verification (a first-seen card: the full nine checks with
+# RSA; a repeat tap: the verified cache, checks 7-9 only), revocation, door policy, the event
+# record and the journal append on the NOR-flash simulator, relay and feedback. CPU is projected
+# to an ESP32 at 240 MHz with x70; the journal append adds the modelled flash program time.
+# The final line is one JSON object: first_tap_ms, repeat_tap_ms, journal_append_ms and the RAM
+# high-water mark of the pipeline.
+import gc
+import json
+import sys
+
+import toolkit  # first: puts the reader's modules (and firmware/ for sim) on the path
+
+# isort: split
+import binascii
+
+import clock
+import cose_key
+import reader_config
+import revocation
+import terminal
+import trust
+from journal import Journal
+from sim.board import SimBoard
+from sim.nor_flash import NorFlash
+from toolkit import ticks_diff, ticks_us
+
+ESP32_FACTOR = 70
+
+
+class _Result:
+    # What card_reader.ReadResult carries into the pipeline (the read itself is benched apart).
+    def __init__(self, cred, uid):
+        self.ok = True
+        self.tech = "desfire"
+        self.anti_clone = True
+        self.uid = uid
+        self.credential = cred
+        self.reason = None
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def main():
+    defaults = {"uid": "", "now": "0", "crl": "", "config": "", "config-key": "", "read-json": "",
+                "rounds": "15"}
+    pos, o = toolkit.parse(sys.argv[1:], defaults, 3)
+    cred = toolkit.read(pos[0])
+    root = cose_key.load(toolkit.read(pos[2]))
+    tl = trust.TrustList(root)
+    crl = revocation.RevocationList(root)
+    if tl.update(toolkit.read(pos[1])) != "ok" or crl.update(toolkit.read(o["crl"])) != "ok":
+        raise SystemExit("trust or revocation list does not load")
+    rc = reader_config.ReaderConfig(cose_key.load(toolkit.read(o["config-key"])))
+    if rc.update(toolkit.read(o["config"])) != "ok":
+        raise SystemExit("configuration does not load")
+    with open(o["read-json"]) as f:
+        read = json.load(f)
+    uid = binascii.unhexlify(o["uid"])
+    rounds = int(o["rounds"])
+
+    ms = [0]
+    board = SimBoard(None, clock_ms=lambda: ms[0])
+    flash = NorFlash(blocks=64, block_size=4096)
+    journal = Journal(flash)
+    clk = clock.Clock()
+    clk.set_from_gateway(int(o["now"]) * 1000)
+    term = terminal.Terminal(board, "bench", terminal.ROLE_DOOR, tl, crl, rc, journal, clk, None)
+    result = _Result(cred, uid)
+
+    first = []
+    repeat = []
+    append = []
+    append_flash = []  # modelled flash program time of each append
+    gc.collect()
+    free0 = gc.mem_free()
+    low = free0
+    for i in range(rounds):
+        ms[0] += 10000                 # beyond any re-tap window: every tap is a new event
+        term.cache.clear()
+        gc.collect()
+        t0 = ticks_us()
+        fields = term.on_read(result)
+        first.append(ticks_diff(ticks_us(), t0))
+        low = min(low, gc.mem_free())
+        if fields is None or fields[10] != "grant":
+            raise SystemExit("the bench tap was not granted: %r" % (fields,))
+        ms[0] += 10000
+        t0 = ticks_us()
+        term.on_read(result)
+        repeat.append(ticks_diff(ticks_us(), t0))
+        rec = b"x" * 96
+        journal.prepare()              # what housekeeping does in idle time: erase ahead
+        f0 = flash.modelled_us
+        t0 = ticks_us()
+        journal.append(rec)
+        append.append(ticks_diff(ticks_us(), t0))
+        append_flash.append(flash.modelled_us - f0)
+        journal.ack(journal.last_seq())
+    f_ms = _median(first) * ESP32_FACTOR / 1000
+    r_ms = _median(repeat) * ESP32_FACTOR / 1000
+    a_ms = _median(append) * ESP32_FACTOR / 1000 + _median(append_flash) / 1000
+    read_ms = read["total_ms"]
+    print("read %.1f ms + pipeline first %.1f ms / repeat %.1f ms (projected)" % (read_ms, f_ms, r_ms))
+    print(json.dumps({
+        "bench": "tap", "card": read.get("card"), "bitrate": read.get("bitrate"),
+        "read_ms": read_ms, "read_modelled_rf_ms": read.get("modelled_rf_ms"),
+        "read_projected_cpu_ms": read.get("projected_cpu_ms"),
+        "pipeline_first_us_unix": _median(first), "pipeline_repeat_us_unix": _median(repeat),
+        "pipeline_first_ms": round(f_ms, 2), "pipeline_repeat_ms": round(r_ms, 2),
+        "first_tap_ms": round(read_ms + f_ms, 1), "repeat_tap_ms": round(read_ms + r_ms, 1),
+        "journal_append_ms": round(a_ms, 3), "journal_append_us_unix": _median(append),
+        "ram_high_water_bytes": free0 - low, "rounds": rounds, "esp32_factor": ESP32_FACTOR,
+        "goals_ms": {"first_tap": 120, "repeat_tap": 50, "journal_append": 2},
+    }))
+
+
+main()
