@@ -51,14 +51,14 @@ def test_mypy_on_firmware_with_micropython_stubs(tmp_path: Path) -> None:
     """Reader modules, tools and the RF simulator, against the stubs of the device they run on."""
     stubs = _micropython_stub_tree(tmp_path / "stubs")
     fw = ROOT / "firmware"
-    env = {"MYPYPATH": f"{fw / 'lib'}:{fw / 'tools'}:{fw}:{stubs}", "PATH": str(BIN)}
+    env = {"MYPYPATH": f"{fw / 'lib'}:{fw / 'tools'}:{fw / 'device'}:{fw}:{stubs}", "PATH": str(BIN)}
     proc = _run(
         [
             str(BIN / "mypy"),
             "--config-file", "firmware/mypy.ini",
             "--custom-typeshed-dir", str(stubs),
             "--cache-dir", str(tmp_path / "cache"),
-            "firmware/lib", "firmware/tools", "firmware/sim",
+            "firmware/lib", "firmware/tools", "firmware/sim", "firmware/device",
         ],
         env=env,
     )

@@ -1,0 +1,702 @@
+# The reader's link to the gateway over MQTT (docs/mqtt.md, docs/asyncapi.yaml: contract v1).
+#
+#   up = Uplink(reader_id, password, mac_key, host, port, ssl_ctx, server_hostname, journal,
+#               config_key, trust_list, revocation_list, reader_config, state_dir, ...)
+#   asyncio.create_task(up.run())      # never returns (only cancellation stops it)
+#   journal.append(record); up.kick()  # the pump publishes it at once
+#
+# One connection at a time (mqtt.Client), TLS with the CA pinned in the caller's ssl context,
+# username and client id = reader id, persistent session (clean session 0), Last Will {1: false}
+# retained on `status`. On every connection it subscribes to its own cfg/cmd/time, to the
+# broadcast trust/crl manifests and commands, and to the chunks of any list download in
+# progress; publishes its retained status; then runs three tasks until the connection drops:
+#   pump    the journal, in sequence order, sealed (events.seal), QoS 1, at most WINDOW in
+#           flight; journal.ack(seq) only after that record's PUBACK (brokers acknowledge in
+#           order); wakes on kick();
+#   worker  retained status after anything is applied, subscriptions asked for by a manifest,
+#           checking and installing a completed list download, throttled reports;
+#   health  every health_every_s a heartbeat with a fresh nonce for the gateway's time reply.
+# Downlink messages are handled in the client's receive task (its PUBACK follows the handler):
+# configuration -> reader_config.update; commands -> commands.Commands then on_command; time
+# replies -> timesync then clock.set_from_gateway; manifests and chunks -> blob_transfer. The
+# handler never raises: whatever is wrong with a message is counted (stats) and reported through
+# on_applied (throttled), and the message is acknowledged so it cannot loop. Nothing waits for a
+# PUBACK or SUBACK inside the handler (the receive task is the one that reads them).
+# After any disconnect: exponential backoff with jitter between backoff_min_s and backoff_max_s,
+# forever; the attempt count resets after a connection that stayed up backoff_reset_s.
+#
+# Commands: seq above the last executed one (cmd.seq, written before on_command runs: at most
+# once), exp enforced when clock.quality() >= events.TQ_RTC; "resync" also makes the uplink ask
+# for every retained object again. Time replies: accepted once, for the latest heartbeat nonce,
+# within time_window_s; the clock gets unix_ms + half the round trip. Lists: a signed manifest
+# whose seq (= the announced object's seq) exceeds the held list's starts a download
+# (blob_transfer: staged on flash, resumable); the object is verified by trust_list.update /
+# revocation_list.update, then renamed over the held copy. The same retained configuration or
+# manifest bytes seen again (every reconnection) are recognised by their SHA-256 and cost no
+# RSA verification. Oversize messages (> MAX_PACKET) are skipped and counted, not fatal.
+#
+# Callbacks (all optional; exceptions in them are caught and counted):
+#   status_fn()                   -> dict of health keys the app knows: 1 uptime s, 2 free heap,
+#                                    3 reset cause, 4 RF errors, 7 time quality, 9 reader time
+#                                    (the uplink adds 5 journal depth, 6 fill %, 8 nonce)
+#   on_command(action, args)      executes a verified command; must return promptly (schedule
+#                                    a reboot or a door pulse rather than doing it inline);
+#                                    returning False reports it as "failed", a string as that
+#                                    status (e.g. "ok"), anything else as "ok"
+#   on_applied(what, status, info) every outcome worth journalling: what is "config", "trust",
+#                                    "crl", "cmd", "time", "<kind>_manifest", "<kind>_chunk",
+#                                    "topic" or "internal"; status "ok" or the refusal;
+#                                    info a small dict (seq, action, count of refusals). The app
+#                                    journals a notice for it (every command, executed or not).
+#   clock: .quality() -> events.TQ_*, .now() -> Unix s, .set_from_gateway(unix_ms); or None
+# Files in state_dir: config.cbor, trust.cbor, crl.cbor (held copies, replaced atomically),
+# cmd.seq (last executed command), <kind>.part/.prog (a list download in progress).
+import asyncio
+import hashlib
+import os
+
+import blob_transfer
+import cbor
+import commands
+import events
+import hmac_sha256
+import mqtt
+import signed
+import statefile
+import timesync
+from ticks import elapsed_ms, ticks_ms
+
+ROOT = "cbcc/v1/"
+ALL = ROOT + "all/"
+WINDOW = 8                       # journal records in flight
+MAX_CONFIG = 16384               # reader_config.MAX_SIZE
+MAX_PACKET = MAX_CONFIG + 256    # largest valid downlink: a configuration plus its topic
+WILL = cbor.encode({1: False})
+KINDS = blob_transfer.KINDS
+HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor"}
+MAX_REPORT_KEYS = 24
+
+
+class _Client(mqtt.Client):
+    """mqtt.Client that skips an oversize PUBLISH (reads and discards its payload in small
+    pieces, keeps its topic and packet id) instead of dropping the connection: with a persistent
+    session the broker would send the same message again on every reconnect, and the link would
+    never come up. The handler then sees an empty payload with `truncated` set."""
+
+    truncated = False
+
+    async def _read_packet(self):
+        r = self._r
+        if r is None:
+            raise mqtt.MQTTError("not connected")
+        first = (await r.readexactly(1))[0]
+        n = 0
+        shift = 0
+        for _ in range(4):
+            b = (await r.readexactly(1))[0]
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        else:
+            raise mqtt.MQTTError("bad remaining length")
+        if n <= self.max_packet:
+            body = await r.readexactly(n) if n else b""
+        elif first & 0xF0 == mqtt.PUBLISH and self.connected:
+            head = await r.readexactly(2)
+            keep = 2 + ((head[0] << 8) | head[1]) + (2 if first & 0x06 else 0)
+            if keep > n or keep > 512:
+                raise mqtt.MQTTError("packet too large: %d" % n)
+            body = head + await r.readexactly(keep - 2)
+            left = n - keep
+            while left > 0:
+                k = left if left < 512 else 512
+                await r.readexactly(k)
+                left -= k
+            self.truncated = True
+        else:
+            raise mqtt.MQTTError("packet too large: %d" % n)
+        self._last_rx = ticks_ms()
+        self.stats["rx"] += 1
+        return first, body
+
+
+def _urandom_unit():
+    b = os.urandom(2)
+    return ((b[0] << 8) | b[1]) / 65536
+
+
+def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=None):
+    """Offer the copies kept in state_dir to the (empty) holders at boot; returns their statuses
+    ({"trust": "ok", "crl": None, ...}: None when there is no copy)."""
+    out = {}  # type: dict
+    for name, holder, limit in (("trust", trust_list, blob_transfer.MAX_OBJECT),
+                                ("crl", revocation_list, blob_transfer.MAX_OBJECT),
+                                ("config", reader_config, MAX_CONFIG)):
+        out[name] = None
+        if holder is None:
+            continue
+        blob = statefile.read(statefile.path(state_dir, HELD[name]), limit)
+        if blob is not None:
+            try:
+                out[name] = holder.update(blob)
+            except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
+                out[name] = "error"
+    return out
+
+
+class Uplink:
+    def __init__(self, reader_id, password, mac_key, host, port, ssl_ctx, server_hostname,
+                 journal, config_key, trust_list, revocation_list, reader_config, state_dir,
+                 status_fn=None, on_command=None, on_applied=None, clock=None,
+                 firmware="", boot=0, role="door", keepalive=60, health_every_s=60,
+                 backoff_min_s=1, backoff_max_s=300, backoff_reset_s=30, rng=None,
+                 report_every_s=60, max_object=blob_transfer.MAX_OBJECT, connect_timeout_s=10,
+                 ack_timeout_s=15, time_window_s=10):
+        self.rid = reader_id
+        self.password = password
+        self.mac = hmac_sha256.Hmac(mac_key)
+        self.host = host
+        self.port = port
+        self.ssl = ssl_ctx
+        self.server_hostname = server_hostname
+        self.journal = journal
+        self.config_key = config_key
+        self.lists = {"trust": trust_list, "crl": revocation_list}
+        self.reader_config = reader_config
+        self.state_dir = state_dir
+        self.status_fn = status_fn
+        self.on_command = on_command
+        self.on_applied = on_applied
+        self.clock = clock
+        self.firmware = firmware
+        self.boot = boot
+        self.role = role
+        self.keepalive = keepalive
+        self.health_every_ms = int(health_every_s * 1000)
+        self.backoff_min_ms = int(backoff_min_s * 1000)
+        self.backoff_max_ms = int(backoff_max_s * 1000)
+        self.backoff_reset_ms = int(backoff_reset_s * 1000)
+        self.rng = rng or _urandom_unit
+        self.report_every_ms = int(report_every_s * 1000)
+        self.max_object = max_object
+        self.connect_timeout_s = connect_timeout_s
+        self.ack_timeout_s = ack_timeout_s
+        me = ROOT + "r/" + reader_id + "/"
+        self.t_ev = me + "ev"
+        self.t_status = me + "status"
+        self.t_health = me + "health"
+        self.t_cfg = me + "cfg"
+        self.t_cmd = me + "cmd"
+        self.t_time = me + "time"
+        self.subscriptions = (self.t_cfg, self.t_cmd, self.t_time, ALL + "trust", ALL + "crl",
+                              ALL + "cmd")
+        self.commands = commands.Commands(config_key, reader_id,
+                                          statefile.path(state_dir, "cmd.seq"))
+        self.timesync = timesync.TimeSync(self.mac, reader_id, int(time_window_s * 1000))
+        self.client = None
+        self.connected = False
+        self.transfers = {}      # kind -> blob_transfer.Transfer (at most one per kind)
+        self._seen = {}          # kind -> SHA-256 of the last object finalized: not fetched again
+        self._known = {}         # "config"/kind -> SHA-256 of the last verified message taken:
+                                 # the same retained bytes on every connection cost no RSA
+        self._want_subs = []     # topics the worker subscribes to (asked for by the handler)
+        self._resubscribe = False
+        self._status_dirty = True
+        self._max_sent = 0
+        self._kick = asyncio.Event()
+        self._work = asyncio.Event()
+        self._reports = {}       # "what:status" -> [unreported count, ticks of last report]
+        self.trace = None        # optional callable(event, info) for diagnostics and tests
+        self.last_error = None
+        self.stats = {"connects": 0, "reconnects": 0, "connect_failures": 0, "published": 0,
+                      "delivered": 0, "resent": 0, "health": 0, "rejected": 0, "oversize": 0,
+                      "stray_chunks": 0, "chunks": 0, "commands": 0, "applied": 0,
+                      "time_set": 0, "errors": 0, "last_connect_ms": -1}
+
+    # ---- the application's side --------------------------------------------------------------
+
+    def kick(self):
+        """A record was appended: publish it now."""
+        self._kick.set()
+
+    async def run(self):
+        """Connect, serve, reconnect with backoff: forever."""
+        try:
+            self._startup()
+        except Exception as e:  # noqa: BLE001
+            self._error(e)
+        attempt = 0
+        while True:
+            t0 = ticks_ms()
+            up = False
+            try:
+                up = await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - nothing may end the uplink
+                self._error(e)
+            self.connected = False
+            self.client = None
+            if up and elapsed_ms(t0) >= self.backoff_reset_ms:
+                attempt = 0
+            if not up:
+                self.stats["connect_failures"] += 1
+            delay = self.backoff_ms(attempt)
+            attempt = attempt + 1 if attempt < 30 else 30
+            self._trace("backoff", {"ms": delay, "attempt": attempt})
+            await asyncio.sleep(delay / 1000)
+
+    def backoff_ms(self, attempt):
+        """Delay before the next connection attempt: min * 2^attempt capped at max, the upper
+        half of it random (jitter), never below min."""
+        base = self.backoff_min_ms << (attempt if attempt < 24 else 24)
+        if base > self.backoff_max_ms:
+            base = self.backoff_max_ms
+        try:
+            r = self.rng()
+        except Exception:  # noqa: BLE001
+            r = 0.5
+        d = base // 2 + int(base / 2 * r)
+        return d if d > self.backoff_min_ms else self.backoff_min_ms
+
+    # ---- one connection ------------------------------------------------------------------
+
+    async def _session(self):
+        c = _Client(self.rid, user=self.rid, password=self.password, keepalive=self.keepalive,
+                    will=(self.t_status, WILL, True, 1), clean=False, max_packet=MAX_PACKET,
+                    handler=self._on_message, window=WINDOW + 4)
+        self.client = c
+        t0 = ticks_ms()
+        await c.connect(self.host, self.port, ssl=self.ssl, server_hostname=self.server_hostname,
+                        timeout=self.connect_timeout_s)
+        self.stats["connects"] += 1
+        if self.stats["connects"] > 1:
+            self.stats["reconnects"] += 1
+        self.stats["last_connect_ms"] = elapsed_ms(t0)
+        tasks = []
+        try:
+            # chunks of downloads in progress: subscribed by the worker, with any a manifest
+            # arriving meanwhile asks for
+            self._want_subs = [x.topic() for x in self.transfers.values()]
+            self._resubscribe = False
+            for t in self.subscriptions:
+                await c.subscribe(t, 1)
+            self._status_dirty = True
+            self.connected = True
+            self._trace("connected", {"session_present": c.session_present,
+                                      "ms": self.stats["last_connect_ms"]})
+            tasks = [asyncio.create_task(self._guard(self._pump(c), c)),
+                     asyncio.create_task(self._guard(self._worker(c), c)),
+                     asyncio.create_task(self._guard(self._health(c), c))]
+            await c.wait_closed()
+        finally:
+            self.connected = False
+            for t in tasks:
+                t.cancel()
+            await c.disconnect()
+            self._trace("disconnected", {"error": repr(c.error)})
+        return True
+
+    async def _guard(self, coro, c):
+        # A task's failure ends this connection (the session starts again after the backoff).
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            self._error(e)
+        await c.disconnect()
+
+    async def _pump(self, c):
+        j = self.journal
+        inflight = []  # type: list  # (seq, pid) in sequence order
+        last = j.delivered_seq()      # highest seq published on this connection
+        while c.connected:
+            if len(inflight) <= WINDOW // 2:
+                self._kick.clear()
+                for seq, rec in j.peek(WINDOW):
+                    if seq <= last:
+                        continue
+                    if len(inflight) >= WINDOW:
+                        break
+                    pid = await c.publish_start(self.t_ev, events.seal(self.mac, self.rid, seq, rec), 1)
+                    inflight.append((seq, pid))
+                    last = seq
+                    self.stats["published"] += 1
+                    if seq <= self._max_sent:
+                        self.stats["resent"] += 1   # published before, PUBACK never seen
+                    else:
+                        self._max_sent = seq
+            if not inflight:
+                try:
+                    await asyncio.wait_for(self._kick.wait(), 5)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            seq, pid = inflight.pop(0)
+            await c.wait_ack(pid, self.ack_timeout_s)
+            j.ack(seq)
+            self.stats["delivered"] += 1
+
+    async def _worker(self, c):
+        while c.connected:
+            self._work.clear()
+            if self._resubscribe:
+                self._resubscribe = False
+                for t in self.subscriptions:
+                    await c.subscribe(t, 1)
+            while self._want_subs:
+                await c.subscribe(self._want_subs.pop(0), 1)
+            for kind in KINDS:
+                x = self.transfers.get(kind)
+                if x is not None and x.complete():
+                    self._finalize(kind)
+            if self._status_dirty:
+                self._status_dirty = False
+                try:
+                    await c.publish(self.t_status, self.status_payload(), 1, True, self.ack_timeout_s)
+                except Exception:
+                    self._status_dirty = True
+                    raise
+            self._flush_reports()
+            try:
+                await asyncio.wait_for(self._work.wait(), 1)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _health(self, c):
+        while c.connected:
+            await c.publish(self.t_health, self.health_payload(), 0)
+            self.stats["health"] += 1
+            await asyncio.sleep(self.health_every_ms / 1000)
+
+    # ---- payloads ------------------------------------------------------------------------------
+
+    def status_payload(self):
+        return cbor.encode({1: True, 2: self.firmware, 3: self._seq(self.lists["trust"]),
+                            4: self._seq(self.lists["crl"]), 5: self._seq(self.reader_config),
+                            6: self.boot, 7: self.role})
+
+    @staticmethod
+    def _seq(holder):
+        return None if holder is None else holder.seq
+
+    def health_payload(self):
+        h = {}
+        if self.status_fn is not None:
+            try:
+                got = self.status_fn()
+                for k in (1, 2, 3, 4, 7, 9):
+                    if k in got:
+                        h[k] = got[k]
+            except Exception as e:  # noqa: BLE001
+                self._error(e)
+        if 7 not in h and self.clock is not None:
+            try:
+                h[7] = self.clock.quality()
+            except Exception:  # noqa: BLE001
+                pass
+        if 9 not in h and self.clock is not None:
+            try:
+                h[9] = self.clock.now()
+            except Exception:  # noqa: BLE001
+                pass
+        h[5] = self.journal.depth()
+        h[6] = self.journal.fill_percent()
+        h[8] = self.timesync.nonce()
+        try:
+            return cbor.encode(h)
+        except Exception:  # noqa: BLE001 - status_fn gave something CBOR cannot carry
+            return cbor.encode({5: h[5], 6: h[6], 8: h[8]})
+
+    # ---- downlink ------------------------------------------------------------------------------
+
+    async def _on_message(self, topic, payload, retained):
+        c = self.client
+        try:
+            if c is not None and c.truncated:
+                c.truncated = False
+                self.stats["oversize"] += 1
+                self._reject(self._what(topic), "oversize")
+                return
+            if topic == self.t_cfg:
+                self._on_config(payload)
+            elif topic == self.t_cmd or topic == ALL + "cmd":
+                await self._on_command(payload)
+            elif topic == self.t_time:
+                self._on_time(payload)
+            elif topic == ALL + "trust":
+                self._on_manifest("trust", payload)
+            elif topic == ALL + "crl":
+                self._on_manifest("crl", payload)
+            elif topic.startswith(blob_transfer.BLOB_PREFIX):
+                self._on_chunk(topic, payload)
+            else:
+                self._reject("topic", "unexpected")
+        except Exception as e:  # noqa: BLE001 - a message must never take the link down
+            self._error(e)
+            self._reject("internal", "error")
+
+    def _what(self, topic):
+        if topic == self.t_cfg:
+            return "config"
+        if topic == self.t_cmd or topic == ALL + "cmd":
+            return "cmd"
+        if topic == self.t_time:
+            return "time"
+        if topic == ALL + "trust" or topic == ALL + "crl":
+            return topic[len(ALL):] + "_manifest"
+        if topic.startswith(blob_transfer.BLOB_PREFIX):
+            return "chunk"
+        return "topic"
+
+    def _on_config(self, payload):
+        if self.reader_config is None:
+            return
+        if len(payload) > MAX_CONFIG:
+            self._reject("config", "oversize")
+            return
+        d = hashlib.sha256(payload).digest()
+        if d == self._known.get("config"):
+            return                           # the held configuration again (retained)
+        st = self.reader_config.update(payload)
+        if st == signed.OK or st == signed.NOOP:
+            self._known["config"] = d
+        if st == signed.OK:
+            self._keep("config", payload)
+            self._applied("config", st, {"seq": self.reader_config.seq})
+        elif st != signed.NOOP:
+            self._reject("config", st)
+
+    def _now(self):
+        clk = self.clock
+        if clk is None:
+            return None, False
+        try:
+            return clk.now(), clk.quality() >= events.TQ_RTC
+        except Exception:  # noqa: BLE001
+            return None, False
+
+    async def _on_command(self, payload):
+        now, time_ok = self._now()
+        st, seq, action, args = self.commands.check(payload, now, time_ok)
+        if st != signed.OK:
+            self._reject("cmd", st, {"seq": seq, "action": action})
+            return
+        try:
+            self.commands.commit(seq)   # before running it: a crash never runs it twice
+        except OSError:
+            self._reject("cmd", "io_error", {"seq": seq, "action": action})
+            return
+        self.stats["commands"] += 1
+        result = signed.OK
+        if action == "resync":
+            self._seen = {}
+            self._known = {}
+            self._resubscribe = True
+            self._status_dirty = True
+            self._work.set()
+        if self.on_command is not None:
+            try:
+                r = self.on_command(action, args)
+                if r is not None and hasattr(r, "send"):
+                    r = await r
+                if r is False:
+                    result = "failed"
+                elif isinstance(r, str):
+                    result = r           # the app's own word ("ok", "unknown_action", ...)
+            except Exception as e:  # noqa: BLE001
+                self._error(e)
+                result = "failed"
+        self._applied("cmd", result, {"seq": seq, "action": action})
+
+    def _on_time(self, payload):
+        st, ms, rtt = self.timesync.check(payload)
+        if st != timesync.OK:
+            self._reject("time", st)
+            return
+        self.stats["time_set"] += 1
+        self._trace("time", {"unix_ms": ms, "rtt_ms": rtt})
+        if self.clock is not None:
+            self.clock.set_from_gateway(ms)
+
+    def _on_manifest(self, kind, payload):
+        d = hashlib.sha256(payload).digest()
+        if d == self._known.get(kind):
+            return                           # handled already (a retained manifest again)
+        st, m = blob_transfer.parse_manifest(payload, self.config_key, kind, self.max_object)
+        if st != signed.OK:
+            self._reject(kind + "_manifest", st)
+            return
+        self._known[kind] = d
+        held = self._seq(self.lists[kind])
+        if held is not None and m.seq <= held:
+            if m.seq < held:
+                self._reject(kind + "_manifest", signed.ROLLBACK, {"seq": m.seq})
+            return
+        x = self.transfers.get(kind)
+        if x is not None:
+            if x.sha == m.sha and x.seq == m.seq:
+                return                       # already under way (a retained manifest again)
+            if m.seq < x.seq:
+                self._reject(kind + "_manifest", signed.ROLLBACK, {"seq": m.seq})
+                return
+            del self.transfers[kind]
+            x.discard()
+        if self._seen.get(kind) == m.sha:
+            return                           # this very object was checked already (this boot)
+        try:
+            x = blob_transfer.start(self.state_dir, m)
+        except OSError:
+            self._reject(kind, "io_error", {"seq": m.seq})
+            return
+        self.transfers[kind] = x
+        t = x.topic()
+        if t not in self._want_subs and len(self._want_subs) < 2 * len(KINDS):
+            self._want_subs.append(t)
+        self._work.set()
+        self._trace("transfer", {"kind": kind, "seq": m.seq, "chunks": x.n})
+
+    def _on_chunk(self, topic, payload):
+        s8, i = blob_transfer.parse_chunk_topic(topic)
+        x = None
+        for t in self.transfers.values():
+            if t.sha8 == s8:
+                x = t
+        if x is None:
+            self.stats["stray_chunks"] += 1     # an old subscription, or nothing in progress
+            return
+        try:
+            st = x.write(i, payload)
+        except OSError:
+            del self.transfers[x.kind]
+            x.discard()
+            self._reject(x.kind, "io_error", {"seq": x.seq})
+            return
+        if st == blob_transfer.OK:
+            self.stats["chunks"] += 1
+            self._trace("chunk", {"kind": x.kind, "i": i, "have": x.have, "of": x.n})
+            if x.complete():
+                self._work.set()
+        elif st != blob_transfer.DUPLICATE:
+            self._reject(x.kind + "_chunk", st)
+
+    # ---- lists: install a completed download ---------------------------------------------------
+
+    def _startup(self):
+        rc = self.reader_config
+        if rc is not None and rc.seq is not None:
+            held = statefile.read(statefile.path(self.state_dir, HELD["config"]), MAX_CONFIG)
+            if held is not None:
+                self._known["config"] = hashlib.sha256(held).digest()
+        for kind in KINDS:
+            x = blob_transfer.resume(self.state_dir, kind, self.max_object)
+            if x is None:
+                continue
+            held = self._seq(self.lists[kind])
+            if held is not None and x.seq <= held:
+                x.discard()
+                continue
+            self.transfers[kind] = x
+            self._trace("resume", {"kind": kind, "seq": x.seq, "have": x.have, "of": x.n})
+            if x.complete():
+                self._finalize(kind)
+
+    def _finalize(self, kind):
+        x = self.transfers.pop(kind)
+        self._seen[kind] = x.sha
+        try:
+            st = blob_transfer.BAD_DIGEST
+            if x.verify():
+                st = self.lists[kind].update(x.read())
+        except OSError:
+            st = "io_error"
+        except Exception as e:  # noqa: BLE001
+            self._error(e)
+            st = "error"
+        if st == signed.OK:
+            try:
+                x.commit(statefile.path(self.state_dir, HELD[kind]))
+            except OSError:
+                x.discard()
+                self._reject(kind, "io_error", {"seq": x.seq})
+            self._status_dirty = True
+            self._applied(kind, st, {"seq": self._seq(self.lists[kind])})
+            return
+        x.discard()
+        if st != signed.NOOP:
+            self._reject(kind, st, {"seq": x.seq})
+
+    def _keep(self, name, blob):
+        try:
+            statefile.write(statefile.path(self.state_dir, HELD[name]), blob)
+        except OSError:
+            self._reject(name, "io_error")
+
+    # ---- reporting -----------------------------------------------------------------------------
+
+    def _applied(self, what, status, info):
+        self.stats["applied"] += 1
+        if status == signed.OK and what != "cmd":
+            self._status_dirty = True
+            self._work.set()
+        self._call_applied(what, status, info)
+
+    def _call_applied(self, what, status, info):
+        if self.on_applied is not None:
+            try:
+                self.on_applied(what, status, info)
+            except Exception as e:  # noqa: BLE001
+                self._error(e)
+        self._kick.set()
+
+    def _reject(self, what, status, info=None):
+        """A refused or unusable message: counted always, reported at most once per
+        report_every_s for each (what, status), with the number of refusals since the last
+        report; a journal can never be flooded by a broker repeating bad messages."""
+        self.stats["rejected"] += 1
+        key = what + ":" + str(status)
+        ent = self._reports.get(key)
+        if ent is None:
+            if len(self._reports) >= MAX_REPORT_KEYS:
+                key = "other:limit"
+                what = "other"
+                status = "limit"
+                ent = self._reports.get(key)
+            if ent is None:
+                ent = [0, None]
+                self._reports[key] = ent
+        ent[0] += 1
+        if ent[1] is None or elapsed_ms(ent[1]) >= self.report_every_ms:
+            d = {"count": ent[0]}
+            if info:
+                for k in info:
+                    d[k] = info[k]
+            ent[0] = 0
+            ent[1] = ticks_ms()
+            self._call_applied(what, status, d)
+
+    def _flush_reports(self):
+        for key in list(self._reports):
+            ent = self._reports[key]
+            if ent[0] and elapsed_ms(ent[1]) >= self.report_every_ms:
+                what, status = key.split(":", 1)
+                n = ent[0]
+                ent[0] = 0
+                ent[1] = ticks_ms()
+                self._call_applied(what, status, {"count": n})
+            elif not ent[0] and elapsed_ms(ent[1]) >= 4 * self.report_every_ms:
+                del self._reports[key]
+
+    def _error(self, e):
+        self.stats["errors"] += 1
+        self.last_error = repr(e)
+        self._trace("error", {"error": self.last_error})
+
+    def _trace(self, event, info):
+        if self.trace is not None:
+            try:
+                self.trace(event, info)
+            except Exception:  # noqa: BLE001
+                pass
