@@ -16,6 +16,7 @@
 # with key B only.
 # A Classic card can be cloned (Crypto1 is broken): the reader reports it as "no anti-clone".
 import aes
+import iso14443a
 import rferror
 from rferror import CardError
 
@@ -26,7 +27,6 @@ MAX_CREDENTIAL = 1024
 FIRST_SECTOR = 1
 KEY_A = 0x60
 KEY_B = 0x61
-CMD_READ = 0x30
 CMD_WRITE = 0xA0
 ACCESS_BITS = b"\x78\x77\x88\x00"
 TRANSPORT_KEY = b"\xff" * 6
@@ -90,11 +90,7 @@ def authenticate(chip, uid, sector, key, key_type=KEY_A):
 
 
 def read_block(chip, block):
-    chip.set_crc(True, True)
-    rx = chip.transceive(bytes((CMD_READ, block)), T_READ_US)
-    if len(rx) != 16:
-        raise CardError(rferror.PROTOCOL, "READ answered %d bytes" % len(rx))
-    return rx
+    return iso14443a.mifare_read(chip, block, T_READ_US)
 
 
 def write_block(chip, block, data):

@@ -224,3 +224,13 @@ def scan(chip, max_cards=MAX_CARDS, fresh=True):
         found.append(t)
         halt(chip)
     return found
+
+
+def mifare_read(chip, addr, timeout_us=5000):
+    """MIFARE READ (0x30): 16 bytes from a Classic block or four Type 2 (NTAG) pages; the command
+    both legacy card families share on top of ISO 14443-3."""
+    chip.set_crc(True, True)
+    rx = chip.transceive(bytes((0x30, addr)), timeout_us)
+    if len(rx) != 16:
+        raise CardError(rferror.PROTOCOL, "READ answered %d bytes" % len(rx))
+    return rx

@@ -10,6 +10,7 @@
 # returns matches. None of this stops a clone (an NTAG has no secret the reader can challenge),
 # so the reader reports NTAG reads as "no anti-clone".
 import aes
+import iso14443a
 import rferror
 from rferror import CardError
 
@@ -19,7 +20,6 @@ HEADER = 4
 FIRST_PAGE = 4
 MAX_CREDENTIAL = 1024
 CMD_GET_VERSION = 0x60
-CMD_READ = 0x30
 CMD_FAST_READ = 0x3A
 CMD_WRITE = 0xA2
 CMD_PWD_AUTH = 0x1B
@@ -90,11 +90,7 @@ def read_pages(chip, start, count):
 
 def read4(chip, page):
     """READ: 16 bytes (four pages) from page."""
-    chip.set_crc(True, True)
-    rx = chip.transceive(bytes((CMD_READ, page)), T_READ_US)
-    if len(rx) != 16:
-        raise CardError(rferror.PROTOCOL, "READ answered %d bytes" % len(rx))
-    return rx
+    return iso14443a.mifare_read(chip, page, T_READ_US)
 
 
 def write_page(chip, page, data):
