@@ -106,7 +106,12 @@ def main():
 
     part = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="journal")[0]
     journal = Journal(part)
-    clk = clock.Clock(clock.FileStore("/state/time"))
+    import ds3231
+
+    rtc = None
+    if board.i2c is not None and ds3231.ADDR in board.i2c.scan():
+        rtc = ds3231.DS3231(board.i2c)
+    clk = clock.Clock(clock.FileStore("/state/time"), rtc=rtc)
     boot = cfg.get("boot", 0) + 1
     term = terminal.Terminal(board, rid, cfg.get("role", "door"), tl, crl, rc, journal, clk, reader,
                              boot_count=boot)
@@ -141,9 +146,23 @@ def main():
             if term.reboot_requested:
                 machine.reset()
 
+    async def ntp_sync():
+        # NTP when online (the gateway's MAC'd time reply, when it comes, is as good and cannot be
+        # spoofed by the network); ntptime answers in this port's epoch.
+        import localtime
+        import ntptime
+
+        while True:
+            try:
+                clk.set_from_ntp(ntptime.time() + localtime.port_epoch_offset())
+                wait = 6 * 3600
+            except Exception:  # noqa: BLE001 - offline: try again later
+                wait = 300
+            await asyncio.sleep(wait)
+
     async def run():
         await asyncio.gather(app.rf_loop(term, reader), app.door_loop(term), app.housekeeping(term, wdt),
-                             up.run(), healthy_after())
+                             up.run(), healthy_after(), ntp_sync())
 
     asyncio.run(run())
 
