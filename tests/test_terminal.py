@@ -171,3 +171,30 @@ def test_a_card_that_fails_to_read_is_not_an_event(env: SimpleNamespace) -> None
     assert env.term.on_read(env.term.reader.read()) is None
     assert env.term.stats["read_failed"] == 1 and env.journal.depth() == 0
     assert env.board.feedback_log[-1][1] == "error"
+
+
+def test_repeat_tap_skips_the_credential_read_after_the_chip_proves_its_key(env: SimpleNamespace) -> None:
+    card = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1007)))
+    env.manual.t = 1000
+    assert _tap(env.term, env.rig, card)[events.DECISION] == "grant"
+    reinsert(env.rig, card)
+    env.manual.t = 20_000  # beyond the re-tap window: a new event
+    result = env.term.reader.read()
+    assert result.ok and result.details.get("cached") is True and result.details["reads"] == 0
+    assert env.term.on_read(result)[events.DECISION] == "grant"
+    # A changed trust list forgets every chip: the next tap reads the card again.
+    env.term.trust.seq = (env.term.trust.seq or 0) + 1
+    env.term.lists_changed()
+    reinsert(env.rig, card)
+    assert not env.term.reader.read().details.get("cached")
+
+
+def test_a_cached_chip_is_still_checked_for_revocation(env: SimpleNamespace) -> None:
+    card = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1008)))
+    assert _tap(env.term, env.rig, card)[events.DECISION] == "grant"
+    env.term.revocation.packed = (1008).to_bytes(7, "big")  # the card is locked meanwhile
+    env.manual.t = 20_000
+    reinsert(env.rig, card)
+    result = env.term.reader.read()
+    assert result.details.get("cached") is True
+    assert env.term.on_read(result)[events.REASON] == "revoked"

@@ -137,7 +137,7 @@ def is_random_uid(uid):
 
 # ---------------------------------------------------------------- reader read path
 
-def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, size_hint=0):
+def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, size_hint=0, known=None):
     """Select, authenticate (anti-clone), learn the real UID, read the credential enciphered.
 
     Returns (credential bytes, real UID, details). Random-UID cards (4-byte UID 08 ..) take
@@ -146,6 +146,11 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
     authentication is itself the proof that the chip is the one personalised for this UID.
     size_hint > 0 reads header + size_hint bytes in the first ReadData (one command less when
     the credential fits, a few wasted bytes when it is shorter).
+
+    known(real_uid) -> credential bytes or None: the reader's cache of credentials it read
+    and verified recently from the chip with that UID. Asked only after the card has proved it
+    holds key 1 diversified with that very UID (so it is the chip that was personalised for
+    it); a hit skips the enciphered ReadData, the longest part of a tap (details["cached"]).
     """
     d = Desfire(transport, rng)
     try:
@@ -172,6 +177,10 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
     else:
         uid = bytes(uid_from_anticollision)
         kind = d.authenticate(KEY_READ, reader_keys.read_key(uid))
+    cached = known(uid) if known is not None else None
+    if cached is not None:
+        return cached, uid, {"auth": kind, "random_uid": random_uid, "reads": 0,
+                             "exchanges": d.exchanges, "anti_clone": True, "cached": True}
     first = HEADER_LEN + max(0, min(size_hint, CRED_MAX))
     blob = d.read_data(FILE_CREDENTIAL, 0, first, FULL)
     n = parse_header(blob)

@@ -89,6 +89,9 @@ class CardReader:
         self.field_settle_us = field_settle_us
         self.max_response = max_response
         self.rng = rng                  # None: the DESFire layer uses os.urandom
+        # known(real_uid) -> credential or None: the terminal's cache of credentials it verified
+        # from anti-clone-authenticated DESFire chips (card_layout.read_credential skips the read).
+        self.known = None
         self.max_cards = max_cards      # cards tried per poll when several are in the field
         self.polls = 0
         self.reads = 0
@@ -247,7 +250,7 @@ class CardReader:
         r.ats = ats.raw
         r.bitrate = dep.kbps
         cred, uid, details = card_layout.read_credential(dep, self.keys, target.uid, rng=self.rng,
-                                                         size_hint=self.size_hint)
+                                                         size_hint=self.size_hint, known=self.known)
         r.credential = bytes(cred)
         r.uid = bytes(uid)
         r.details = details if isinstance(details, dict) else {}

@@ -22,6 +22,10 @@ ROLE_BOTH = "both"
 
 CACHE_SIZE = 32
 PUNCH_RETAP_S = 60   # attendance: the same card within a minute is one punch
+# A repeat tap of a DESFire card that has just proved its per-UID key reuses the credential read
+# from that chip (no enciphered ReadData). Revocation and validity are still checked every tap;
+# the TTL bounds how long a re-personalised chip could still present its previous credential.
+CHIP_TTL_MS = 12 * 3600 * 1000
 
 # Credential verdicts whose signature was checked: only their time, UID and revocation checks
 # can change on a later tap, so a repeat tap re-runs just those (credential.recheck).
@@ -75,6 +79,9 @@ class Terminal:
         self.policy_state = policy.State()
         self.door = door_io.Door()
         self.cache = VerifiedCache()
+        self.chips = VerifiedCache()      # real chip UID -> (credential, ms when read)
+        if card_reader is not None and hasattr(card_reader, "known"):
+            card_reader.known = self._known_credential
         self._trust_seq = None
         self._punches = {}                # serial -> last punch Unix s (attendance re-tap)
         self.stats = {"taps": 0, "granted": 0, "denied": 0, "read_failed": 0, "journal_full": 0}
@@ -103,6 +110,7 @@ class Terminal:
         """Call after a trust list, revocation list or configuration was applied."""
         if self.trust.seq != self._trust_seq:
             self.cache.clear()
+            self.chips.clear()
             self._trust_seq = self.trust.seq
         self._apply_door_settings()
 
@@ -118,6 +126,12 @@ class Terminal:
             self.cache.put(key, claims)
         return reason, claims
 
+    def _known_credential(self, uid):
+        entry = self.chips.get(bytes(uid))
+        if entry is not None and 0 <= self.board.ms() - entry[1] < CHIP_TTL_MS:
+            return entry[0]
+        return None
+
     def on_read(self, result):
         """Run the pipeline for one ReadResult; returns the journalled decision record fields."""
         self.stats["taps"] += 1
@@ -128,6 +142,9 @@ class Terminal:
             return None
         now = self.clock.now()
         reason, claims = self.verify(result.credential, result.uid, now)
+        if (result.anti_clone and reason in _SIGNATURE_CHECKED
+                and not result.details.get("cached")):
+            self.chips.put(bytes(result.uid), (result.credential, t_ms))
         serial = staff = None
         if claims is not None:
             serial = claims[credential.SERIAL]
