@@ -198,3 +198,12 @@ def test_a_cached_chip_is_still_checked_for_revocation(env: SimpleNamespace) -> 
     result = env.term.reader.read()
     assert result.details.get("cached") is True
     assert env.term.on_read(result)[events.REASON] == "revoked"
+
+
+def test_both_role_opens_and_clocks_in_with_one_tap(env: SimpleNamespace) -> None:
+    env.term.role = terminal.ROLE_BOTH
+    card = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1009)))
+    fields = _tap(env.term, env.rig, card)
+    assert fields[events.DECISION] == "grant" and fields[events.PUNCH] is True
+    assert env.board.relay_on
+    assert _records(env.journal)[-1][events.PUNCH] is True

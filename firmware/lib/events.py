@@ -22,6 +22,7 @@ TECH = 14         # "desfire", "classic", "ntag"
 ANTI_CLONE = 15
 DOOR = 16
 DIRECTION = 17    # "in", "out" or absent
+PUNCH = 18        # True: this granted entry also counts as an attendance punch (role "both")
 # alarms and notices
 ALARM = 20
 ACTIVE = 21

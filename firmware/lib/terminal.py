@@ -178,6 +178,8 @@ class Terminal:
             events.STAFF: staff, events.TECH: result.tech, events.ANTI_CLONE: result.anti_clone,
             events.DOOR: self.door_id,
         }
+        if self.role == ROLE_BOTH and decision == "grant":
+            fields[events.PUNCH] = True  # one tap opens the door and clocks in
         self.last = (decision, reason, serial)
         if journal:
             self._journal(events.KIND_TAP, fields)
