@@ -129,7 +129,8 @@ def main():
         import gc
 
         return {1: board.ms() // 1000, 2: gc.mem_free(), 3: machine.reset_cause(),
-                5: journal.depth(), 6: journal.fill_percent(), 7: clk.quality()}
+                4: term.stats["read_failed"], 5: journal.depth(), 6: journal.fill_percent(),
+                7: clk.quality()}
 
     up = uplink.Uplink(rid, cfg["password"], hexb(cfg["mac_key"]), b["host"], b.get("port", 8883), ctx,
                        b.get("server_hostname", b["host"]), journal, config_key, tl, crl, rc, "/state",
