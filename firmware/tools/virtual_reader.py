@@ -146,8 +146,8 @@ def main():
         say(applied=what, status=status)
 
     def status_fn():
-        return {1: board.ms() // 1000, 4: term.stats["read_failed"], 5: journal.depth(), 6: journal.fill_percent(),
-                7: clk.quality()}
+        return {1: board.ms() // 1000, 4: term.stats["read_failed"], 5: journal.depth(),
+                6: journal.fill_percent(), 7: clk.quality()}
 
     up = uplink.Uplink(rid, cfg["password"], _hex(cfg["mac_key"]), b["host"], b["port"], ctx,
                        b.get("server_hostname", "localhost"), journal, config_key, tl, crl, rc, state_dir,
