@@ -29,12 +29,15 @@ PASSWORD = "pw-" + RID
 MAC_KEY = bytes(range(100, 132))
 UID_A = bytes.fromhex("04A1B2C3D4E5F6")
 UID_B = bytes.fromhex("04112233445566")
+UID_C, UID_D, UID_E, UID_F, UID_G = (bytes.fromhex(f"04C0FFEE0000{i:02X}") for i in range(5))
 CONFIG_SRC: dict[str, Any] = {
     "reader_id": RID, "site": "Thử nghiệm", "timezone": "UTC+07:00",
-    "group": [{"id": "so-noi-vu", "agency": ["000.00.36"]}],
-    "schedule": [{"id": "ca-ngay", "weekly": ["Mon-Sun 00:00-24:00"]}],
+    "group": [{"id": "so-noi-vu", "agency": ["000.00.36"]}, {"id": "ca-dem", "agency": ["000.00.37"]}],
+    "schedule": [{"id": "ca-ngay", "weekly": ["Mon-Sun 00:00-24:00"]},
+                 {"id": "toi", "weekly": ["Mon-Sun 22:00-23:00"]}],
     "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True, "retap_seconds": 3}],
-    "rule": [{"groups": ["so-noi-vu"], "doors": ["cong-chinh"], "schedule": "ca-ngay"}],
+    "rule": [{"groups": ["so-noi-vu"], "doors": ["cong-chinh"], "schedule": "ca-ngay"},
+             {"groups": ["ca-dem"], "doors": ["cong-chinh"], "schedule": "toi"}],
 }  # fmt: skip
 
 
@@ -57,6 +60,12 @@ def _setup(tmp: Path, broker: Broker) -> Path:
         "reader.cfg": host_config.build(CONFIG_SRC, cfg_key, 1, hs.NOW),
         "huong.cbor": hs.mint_raw(s.issuer, hs.claims(k11=UID_A, k2=1001)),
         "tuan.cbor": hs.mint_raw(s.issuer, hs.claims(k11=UID_B, k2=1005, k3="CB-00001005")),
+        # one card for each way a tap is refused (the clock is 2026-06-01 07:00 in Hà Nội)
+        "expired.cbor": hs.mint_raw(s.issuer, hs.claims(k11=UID_C, k2=1010, k10=hs.NOW - 86400)),
+        "rogue.cbor": hs.mint_raw(hs.rsa_key("rogue"), hs.claims(k11=UID_D, k2=1011)),
+        "copied.cbor": hs.mint_raw(s.issuer, hs.claims(k11=UID_A, k2=1012)),  # bound to another chip
+        "outsider.cbor": hs.mint_raw(s.issuer, hs.claims(k11=UID_F, k2=1013, k5="000.00.99.H01")),
+        "night.cbor": hs.mint_raw(s.issuer, hs.claims(k11=UID_G, k2=1014, k5="000.00.37.H02")),
     }
     for name, data in files.items():
         (tmp / name).write_bytes(data)
@@ -70,7 +79,12 @@ def _setup(tmp: Path, broker: Broker) -> Path:
         "issuer_keys": {"amk": ISSUER.amk_master.hex(), "read": ISSUER.read_master.hex(),
                         "uid": ISSUER.uid_master.hex(), "picc": ISSUER.picc_master.hex()},
         "cards": {"huong": {"credential": str(tmp / "huong.cbor"), "uid": UID_A.hex()},
-                  "tuan": {"credential": str(tmp / "tuan.cbor"), "uid": UID_B.hex()}},
+                  "tuan": {"credential": str(tmp / "tuan.cbor"), "uid": UID_B.hex()},
+                  "expired": {"credential": str(tmp / "expired.cbor"), "uid": UID_C.hex()},
+                  "rogue": {"credential": str(tmp / "rogue.cbor"), "uid": UID_D.hex()},
+                  "copied": {"credential": str(tmp / "copied.cbor"), "uid": UID_E.hex()},
+                  "outsider": {"credential": str(tmp / "outsider.cbor"), "uid": UID_F.hex()},
+                  "night": {"credential": str(tmp / "night.cbor"), "uid": UID_G.hex()}},
         "trust": str(tmp / "trust.cbor"), "crl": str(tmp / "crl.cbor"), "config": str(tmp / "reader.cfg"),
         "unix_ms": hs.NOW * 1000, "keepalive": 5, "backoff_min_s": 0.2, "backoff_max_s": 1,
     }  # fmt: skip
@@ -203,6 +217,29 @@ def test_reader_killed_mid_stream_loses_nothing(broker: Broker, tmp_path: Path) 
     # every tap decided before the kill reached the gateway (a re-tap within 3 s is one event)
     journalled = [(d["decision"], d["serial"]) for d in decided if d["reason"] != "duplicate"]
     assert taps[: len(journalled)] == journalled
+
+
+@pytest.mark.micropython
+def test_every_refusal_at_a_real_door(broker: Broker, tmp_path: Path) -> None:
+    cfg = _setup(tmp_path, broker)
+    gw = Gateway(broker, [f"cbcc/v1/r/{RID}/ev"])
+    names = ["expired", "rogue", "copied", "outsider", "night", "tuan", "huong"]
+    steps: list[dict[str, Any]] = []
+    for i, name in enumerate(names):
+        steps += [{"at_ms": 300 + i * 600, "present": name}, {"at_ms": 700 + i * 600, "remove": name}]
+    try:
+        out = _run(cfg, [*steps, {"at_ms": 300 + len(names) * 600, "wait_delivered": 20000},
+                         {"at_ms": 0, "exit": True}], tmp_path)  # fmt: skip
+        evs = _events(gw, 30)
+    finally:
+        gw.close()
+    got = [(o["decision"], o["reason"]) for o in out if "decision" in o]
+    assert got == [
+        ("deny", "expired"), ("deny", "unknown_issuer"), ("deny", "uid_mismatch"),
+        ("deny", "no_access"), ("deny", "out_of_schedule"), ("deny", "revoked"), ("grant", "granted"),
+    ]
+    assert [(r[10], r[11]) for _, r in evs if r[3] == "tap"] == got  # each journalled and delivered
+    assert out[-1]["relay_changes"] == 1  # energised once, for the one granted tap (still on at exit)
 
 
 def test_script_steps_are_known(tmp_path: Path) -> None:
