@@ -207,3 +207,27 @@ def test_both_role_opens_and_clocks_in_with_one_tap(env: SimpleNamespace) -> Non
     assert fields[events.DECISION] == "grant" and fields[events.PUNCH] is True
     assert env.board.relay_on
     assert _records(env.journal)[-1][events.PUNCH] is True
+
+
+def test_attendance_terminal_shows_the_name_with_diacritics(env: SimpleNamespace) -> None:
+    import ssd1306
+    from sim.i2c_bus import SimI2C
+    from sim.ssd1306_model import SSD1306Model
+
+    bus = SimI2C()
+    model = SSD1306Model()
+    bus.add(0x3C, model)
+    env.board.display = ssd1306.SSD1306(bus)
+    env.term.role = terminal.ROLE_ATTENDANCE
+    card = desfire(env.rig, env.chip, hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1010)))
+    assert _tap(env.term, env.rig, card)[events.DECISION] == "punch"
+    # The screen matches what the layout module draws for this punch at 07:00 local (UTC+7).
+    import terminal_display
+
+    expected = SSD1306Model()
+    bus2 = SimI2C()
+    bus2.add(0x3C, expected)
+    terminal_display.show_tap(ssd1306.SSD1306(bus2), "Nguyễn Thị Hương", True, "Đã chấm công",
+                              "07:00 · 01/06")  # fmt: skip
+    assert model.visible()
+    assert model.to_ascii() == expected.to_ascii() and "#" in model.to_ascii()

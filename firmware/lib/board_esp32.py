@@ -119,6 +119,15 @@ class EspBoard:
         self._safe = _In(sig["safe_mode_button"])
         self._show_until = None
         self._buzz_until = None
+        self.display = None   # an SSD1306 on the I2C bus, if one answers (attendance terminals)
+        if self.i2c is not None:
+            try:
+                if 0x3C in self.i2c.scan():
+                    import ssd1306
+
+                    self.display = ssd1306.SSD1306(self.i2c)
+            except OSError:
+                self.display = None
 
     def ms(self):
         # A non-wrapping count built from wrapping ticks (door logic compares plain integers).
@@ -139,6 +148,10 @@ class EspBoard:
         return self._safe.get(self.mcp.read() if self.mcp is not None else None)
 
     def feedback(self, pattern, info):
+        if self.display is not None and isinstance(info, tuple):
+            import terminal_display
+
+            terminal_display.show_decision(self.display, info)
         green, red, buzz = PATTERNS.get(pattern, (False, True, 40))
         self.green(green)
         self.red(red)

@@ -172,7 +172,10 @@ class Terminal:
             self.board.relay(self.door.relay)
         self.stats["granted" if decision in ("grant", "punch") else "denied"] += 1
         name = claims[credential.NAME] if claims is not None else None
-        self.board.feedback(decision if reason != policy.DUPLICATE else "duplicate", (name, reason))
+        cfg = self.config.current
+        local = now + (cfg.tz * 60 if cfg is not None else 0)
+        self.board.feedback(decision if reason != policy.DUPLICATE else "duplicate",
+                            (name, decision, reason, local))
         fields = {
             events.DECISION: decision, events.REASON: reason, events.SERIAL: serial,
             events.STAFF: staff, events.TECH: result.tech, events.ANTI_CLONE: result.anti_clone,

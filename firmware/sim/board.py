@@ -5,7 +5,7 @@ import ticks
 
 
 class SimBoard:
-    def __init__(self, rig=None, clock_ms=None, max_history=512):
+    def __init__(self, rig=None, clock_ms=None, max_history=512, display=None):
         """rig: a sim.Rig (the MFRC522 and the RF field); clock_ms: a function returning a
         non-wrapping millisecond count (default: the host's monotonic clock, for real-time runs
         against a broker; tests pass a manual clock)."""
@@ -20,6 +20,7 @@ class SimBoard:
         self.relay_history = []   # (ms, on) for every change, bounded
         self.feedback_log = []    # (ms, pattern, info), bounded
         self.max_history = max_history
+        self.display = display    # an ssd1306.SSD1306 on a simulated I2C bus, or None
 
     def ms(self):
         if self._clock_ms is not None:
@@ -37,6 +38,10 @@ class SimBoard:
 
     def feedback(self, pattern, info):
         self._log(self.feedback_log, (self.ms(), pattern, info))
+        if self.display is not None and isinstance(info, tuple):
+            import terminal_display
+
+            terminal_display.show_decision(self.display, info)
 
     def _log(self, log, item):
         if len(log) >= self.max_history:
