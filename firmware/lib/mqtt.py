@@ -107,7 +107,7 @@ class Client:
     the reader failed to take (an exception) is redelivered by the broker on the next session."""
 
     def __init__(self, client_id, user=None, password=None, keepalive=60, will=None, clean=True,
-                 max_packet=8192, handler=None, window=8):
+                 max_packet=8192, handler=None, window=8, skip_oversize=False):
         self.client_id = client_id
         self.user = user
         self.password = password
@@ -117,6 +117,12 @@ class Client:
         self.max_packet = max_packet
         self.handler = handler
         self.window = window
+        # skip_oversize: an incoming PUBLISH beyond max_packet is read and discarded in small
+        # pieces (topic and packet id kept, the handler sees an empty payload and `truncated` is
+        # set) instead of ending the connection. With a persistent session the broker would
+        # otherwise resend it on every reconnect and the link would never come up.
+        self.skip_oversize = skip_oversize
+        self.truncated = False
         self.connected = False
         self.session_present = False
         self.error = None
@@ -294,9 +300,22 @@ class Client:
                 break
         else:
             raise MQTTError("bad remaining length")
-        if n > self.max_packet:
+        if n <= self.max_packet:
+            body = await r.readexactly(n) if n else b""
+        elif self.skip_oversize and first & 0xF0 == PUBLISH and self.connected:
+            head = await r.readexactly(2)
+            keep = 2 + ((head[0] << 8) | head[1]) + (2 if first & 0x06 else 0)
+            if keep > n or keep > 512:
+                raise MQTTError("packet too large: %d" % n)
+            body = head + await r.readexactly(keep - 2)
+            left = n - keep
+            while left > 0:
+                k = left if left < 512 else 512
+                await r.readexactly(k)
+                left -= k
+            self.truncated = True
+        else:
             raise MQTTError("packet too large: %d" % n)
-        body = await r.readexactly(n) if n else b""
         self._last_rx = ticks_ms()
         self.stats["rx"] += 1
         return first, body

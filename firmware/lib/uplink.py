@@ -77,50 +77,6 @@ HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor"}
 MAX_REPORT_KEYS = 24
 
 
-class _Client(mqtt.Client):
-    """mqtt.Client that skips an oversize PUBLISH (reads and discards its payload in small
-    pieces, keeps its topic and packet id) instead of dropping the connection: with a persistent
-    session the broker would send the same message again on every reconnect, and the link would
-    never come up. The handler then sees an empty payload with `truncated` set."""
-
-    truncated = False
-
-    async def _read_packet(self):
-        r = self._r
-        if r is None:
-            raise mqtt.MQTTError("not connected")
-        first = (await r.readexactly(1))[0]
-        n = 0
-        shift = 0
-        for _ in range(4):
-            b = (await r.readexactly(1))[0]
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        else:
-            raise mqtt.MQTTError("bad remaining length")
-        if n <= self.max_packet:
-            body = await r.readexactly(n) if n else b""
-        elif first & 0xF0 == mqtt.PUBLISH and self.connected:
-            head = await r.readexactly(2)
-            keep = 2 + ((head[0] << 8) | head[1]) + (2 if first & 0x06 else 0)
-            if keep > n or keep > 512:
-                raise mqtt.MQTTError("packet too large: %d" % n)
-            body = head + await r.readexactly(keep - 2)
-            left = n - keep
-            while left > 0:
-                k = left if left < 512 else 512
-                await r.readexactly(k)
-                left -= k
-            self.truncated = True
-        else:
-            raise mqtt.MQTTError("packet too large: %d" % n)
-        self._last_rx = ticks_ms()
-        self.stats["rx"] += 1
-        return first, body
-
-
 def _urandom_unit():
     b = os.urandom(2)
     return ((b[0] << 8) | b[1]) / 65536
@@ -263,9 +219,9 @@ class Uplink:
     # ---- one connection ------------------------------------------------------------------
 
     async def _session(self):
-        c = _Client(self.rid, user=self.rid, password=self.password, keepalive=self.keepalive,
+        c = mqtt.Client(self.rid, user=self.rid, password=self.password, keepalive=self.keepalive,
                     will=(self.t_status, WILL, True, 1), clean=False, max_packet=MAX_PACKET,
-                    handler=self._on_message, window=WINDOW + 4)
+                    handler=self._on_message, window=WINDOW + 4, skip_oversize=True)
         self.client = c
         t0 = ticks_ms()
         await c.connect(self.host, self.port, ssl=self.ssl, server_hostname=self.server_hostname,
