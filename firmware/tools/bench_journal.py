@@ -35,28 +35,9 @@ class Violation(Exception):
     pass
 
 
-class Rand:
-    def __init__(self, seed):
-        self.s = (seed * 2246822519 + 374761393) & 0xFFFFFFFF or 1
-
-    def next(self):
-        x = self.s
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.s = x
-        return x
-
-    def below(self, n):
-        return self.next() % n
-
-
-def _median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    if n % 2:
-        return xs[n // 2]
-    return (xs[n // 2 - 1] + xs[n // 2]) / 2
+def _rand(seed):
+    # spread small seeds (0, 1, 2 …) apart before xorshift
+    return toolkit.Rng(seed * 2246822519 + 374761393)
 
 
 def _pct(xs, p):
@@ -80,7 +61,7 @@ class Torture:
     def __init__(self, seed=1, blocks=4, block_size=4096, max_payload=200, erase_units=1024,
                  max_ops=60):
         self.flash = NorFlash(blocks, block_size, seed=seed, erase_units=erase_units)
-        self.rng = Rand(seed + 17)
+        self.rng = _rand(seed + 17)
         self.blocks = blocks
         self.block_size = block_size
         self.maxp = max_payload
@@ -428,9 +409,9 @@ def bench(blocks, payload, samples):
         for k in range(BATCH):
             j.ack(d + 1 + k)
         ack.append(ticks_diff(ticks_us(), t0) / BATCH)
-    a = _median(app)
-    d = _median(dev)
-    fl = _median(flash_us)
+    a = toolkit.median(app)
+    d = toolkit.median(dev)
+    fl = toolkit.median(flash_us)
     out["journal_append_us"] = a
     out["journal_append_p90_us"] = _pct(app, 90)
     out["journal_append_ms_projected"] = a * ESP32_FACTOR / 1000
@@ -440,9 +421,9 @@ def bench(blocks, payload, samples):
     out["journal_append_flash_ms_modelled"] = fl / 1000
     out["journal_append_total_ms_modelled"] = (a * ESP32_FACTOR + fl) / 1000
     out["journal_append_rollover_erase_ms_modelled"] = ERASE_4K_US / 1000
-    out["journal_ack_us"] = _median(ack)
-    out["journal_ack_ms_projected"] = _median(ack) * ESP32_FACTOR / 1000
-    out["journal_peek1_us"] = _median(peek)
+    out["journal_ack_us"] = toolkit.median(ack)
+    out["journal_ack_ms_projected"] = toolkit.median(ack) * ESP32_FACTOR / 1000
+    out["journal_peek1_us"] = toolkit.median(peek)
     out["records_per_s_projected_cpu"] = int(1000000 / (a * ESP32_FACTOR))
     out["records_per_s_projected_with_flash"] = int(1000000 / (a * ESP32_FACTOR + fl))
 
@@ -473,7 +454,7 @@ def bench(blocks, payload, samples):
             ts.append(ticks_diff(ticks_us(), t0))
             nb = f.bytes_read - b0
             fm = f.modelled_us - m0
-        t = _median(ts)
+        t = toolkit.median(ts)
         if t > worst:
             worst = t
             worst_bytes = nb

@@ -163,7 +163,7 @@ def _per_call(make, n=4000):
             pass
         b = ticks_diff(ticks_us(), t)
         out.append((a - b) / n)
-    return max(0.0, _median(out))
+    return max(0.0, toolkit.median(out))
 
 
 def stub_costs():
@@ -194,11 +194,6 @@ def stub_costs():
 
 def _credential(n):
     return bytes((i * 37 + 11) & 0xFF for i in range(n))
-
-
-def _median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2]
 
 
 class Bench:
@@ -330,7 +325,7 @@ class Bench:
                 raise SystemExit("replay diverged: %r" % (r2,))
         _restore(chip, after_finish_chip)
         _restore(reader, after_finish_reader)
-        wall = _median(walls)
+        wall = toolkit.median(walls)
         stubs = n_wr * self.wri_cost + n_builtin * self.builtin_cost
         cpu = wall - stubs
         return {"modelled_us": modelled, "cleanup_us": cleanup, "cpu_us": cpu, "wall_us": wall,
@@ -406,7 +401,7 @@ def main():
 def _summarise(rounds):
     """The median round (by total) and its RF, projected CPU and total milliseconds."""
     totals = [x["modelled_us"] + x["cpu_us"] * ESP32_FACTOR for x in rounds]
-    pick = rounds[totals.index(_median(totals))]
+    pick = rounds[totals.index(toolkit.median(totals))]
     rf_ms = pick["modelled_us"] / 1000
     cpu_ms = pick["cpu_us"] * ESP32_FACTOR / 1000
     return pick, rf_ms, cpu_ms, rf_ms + cpu_ms

@@ -46,11 +46,6 @@ class _Result:
         self.details = {}
 
 
-def _median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2]
-
-
 def main():
     defaults = {"uid": "", "now": "0", "crl": "", "config": "", "config-key": "", "read-json": "",
                 "repeat-read-json": "", "rounds": "15"}
@@ -112,9 +107,9 @@ def main():
         append.append(ticks_diff(ticks_us(), t0))
         append_flash.append(flash.modelled_us - f0)
         journal.ack(journal.last_seq())
-    f_ms = _median(first) * ESP32_FACTOR / 1000
-    r_ms = _median(repeat) * ESP32_FACTOR / 1000
-    a_ms = _median(append) * ESP32_FACTOR / 1000 + _median(append_flash) / 1000
+    f_ms = toolkit.median(first) * ESP32_FACTOR / 1000
+    r_ms = toolkit.median(repeat) * ESP32_FACTOR / 1000
+    a_ms = toolkit.median(append) * ESP32_FACTOR / 1000 + toolkit.median(append_flash) / 1000
     read_ms = read["total_ms"]
     repeat_read_ms = repeat_read["total_ms"]
     print("first: read %.1f + pipeline %.1f ms; repeat: read %.1f + pipeline %.1f ms (projected)"
@@ -123,11 +118,11 @@ def main():
         "bench": "tap", "card": read.get("card"), "bitrate": read.get("bitrate"),
         "read_ms": read_ms, "read_modelled_rf_ms": read.get("modelled_rf_ms"),
         "read_projected_cpu_ms": read.get("projected_cpu_ms"),
-        "pipeline_first_us_unix": _median(first), "pipeline_repeat_us_unix": _median(repeat),
+        "pipeline_first_us_unix": toolkit.median(first), "pipeline_repeat_us_unix": toolkit.median(repeat),
         "pipeline_first_ms": round(f_ms, 2), "pipeline_repeat_ms": round(r_ms, 2),
         "repeat_read_ms": repeat_read_ms,
         "first_tap_ms": round(read_ms + f_ms, 1), "repeat_tap_ms": round(repeat_read_ms + r_ms, 1),
-        "journal_append_ms": round(a_ms, 3), "journal_append_us_unix": _median(append),
+        "journal_append_ms": round(a_ms, 3), "journal_append_us_unix": toolkit.median(append),
         "ram_high_water_bytes": free0 - low, "rounds": rounds, "esp32_factor": ESP32_FACTOR,
         "goals_ms": {"first_tap": 120, "repeat_tap": 50, "journal_append": 2},
     }))

@@ -23,14 +23,6 @@ from toolkit import read, ticks_diff, ticks_us
 ESP32_FACTOR = 70
 
 
-def _median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    if n % 2:
-        return xs[n // 2]
-    return (xs[n // 2 - 1] + xs[n // 2]) / 2
-
-
 def main():
     defaults = {"uid": "", "now": "0", "crl": "", "rounds": "15", "per-round": "40"}
     pos, o = toolkit.parse(sys.argv[1:], defaults, 3)
@@ -75,8 +67,8 @@ def main():
             hashlib.sha256(blob).digest()
         bare.append(ticks_diff(ticks_us(), t0) / per)
 
-    f = _median(full)
-    b = _median(bare)
+    f = toolkit.median(full)
+    b = toolkit.median(bare)
     print("full verification: %.1f us   bare pow+sha256: %.1f us   ratio %.3f" % (f, b, f / b))
     print('{"bench": "verify_credential", "alg": "RS256", "modulus_bits": %d, "credential_bytes": %d, '
           '"rounds": %d, "per_round": %d, "us_per_verify": %.1f, "us_bare_math": %.1f, "ratio": %.3f, '

@@ -4,7 +4,6 @@
 # The diversification input is UID || AID || system identifier (1..31 bytes in total); for the
 # CBCC layout AID is 564331 and the system identifier 434243435643 ("CBCCVC").
 import binascii
-import sys
 
 import toolkit  # first: puts the reader's modules on the path
 
@@ -41,12 +40,7 @@ def run(argv):
 
 
 def main():
-    try:
-        code = run(sys.argv[1:])
-    except Usage as e:
-        sys.stderr.write(str(e) + "\n" + USAGE + "\n")
-        code = 2
-    sys.exit(code)
+    toolkit.run_main(run, USAGE)
 
 
 if __name__ == "__main__":

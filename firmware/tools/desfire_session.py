@@ -3,7 +3,6 @@
 # prints {"enc": "HEX", "mac": "HEX"} (SesAuthENCKey = CMAC(K, SV1), SesAuthMACKey = CMAC(K, SV2))
 # and exits 0; exit 2 on usage errors. All three values are 16 bytes.
 import binascii
-import sys
 
 import toolkit  # first: puts the reader's modules on the path
 
@@ -36,12 +35,7 @@ def run(argv):
 
 
 def main():
-    try:
-        code = run(sys.argv[1:])
-    except Usage as e:
-        sys.stderr.write(str(e) + "\n" + USAGE + "\n")
-        code = 2
-    sys.exit(code)
+    toolkit.run_main(run, USAGE)
 
 
 if __name__ == "__main__":

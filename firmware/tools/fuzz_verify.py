@@ -33,24 +33,6 @@ _STATUSES = (signed.OK, signed.NOOP, signed.ROLLBACK, signed.MALFORMED, signed.U
              signed.UNKNOWN_ROOT, signed.BAD_SIGNATURE)
 
 
-class Rng:
-    """xorshift32: deterministic and identical under MicroPython and CPython."""
-
-    def __init__(self, seed):
-        self.s = (seed & 0xFFFFFFFF) or 1
-
-    def next(self):
-        x = self.s
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.s = x
-        return x
-
-    def below(self, n):
-        return self.next() % n if n > 0 else 0
-
-
 def mutate(rng, data):
     # Built from slices: MicroPython's bytearray has no slice deletion or insertion.
     b = data
@@ -103,7 +85,7 @@ def main():
     uid = binascii.unhexlify(o["uid"])
     now = int(o["now"])
     cases = int(o["cases"])
-    rng = Rng(int(o["seed"]))
+    rng = toolkit.Rng(int(o["seed"]))
     base_reason = credential.verify(cred, uid, now, tl, crl)[0]
 
     counts = {}  # type: dict[str, int]

@@ -63,3 +63,37 @@ def read(path, limit=65536):
             return f.read(min(size, limit + 1))
     except OSError:
         raise Usage("cannot read " + path)
+
+
+def median(xs):
+    """The middle element (the upper one for an even count), so callers can find it in xs."""
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+class Rng:
+    """xorshift32: deterministic and identical under MicroPython and CPython (fuzzing, torture)."""
+
+    def __init__(self, seed):
+        self.s = (seed & 0xFFFFFFFF) or 1
+
+    def next(self):
+        x = self.s
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self.s = x
+        return x
+
+    def below(self, n):
+        return self.next() % n if n > 0 else 0
+
+
+def run_main(run, usage):
+    """Run a tool's run(argv) -> exit code; a Usage error prints the usage line and exits 2."""
+    try:
+        code = run(sys.argv[1:])
+    except Usage as e:
+        sys.stderr.write(str(e) + "\n" + usage + "\n")
+        code = 2
+    sys.exit(code)

@@ -87,12 +87,7 @@ def run(argv):
 
 
 def main():
-    try:
-        code = run(sys.argv[1:])
-    except Usage as e:
-        sys.stderr.write(str(e) + "\n" + USAGE + "\n")
-        code = 2
-    sys.exit(code)
+    toolkit.run_main(run, USAGE)
 
 
 if __name__ == "__main__":
