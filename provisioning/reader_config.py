@@ -906,13 +906,10 @@ def load(
     blob: bytes, key: keys.PublicKey, held_seq: int | None = None, *, reader_id: str | None = None
 ) -> LoadResult:
     """Verify a signed configuration under the pinned configuration key, in the reader's order of checks."""
-    status, payload = signed_object.open_signed(blob, MAX_SIZE, key)
-    if payload is None:
-        return LoadResult(status)
-    parsed = parse_payload(payload)
-    if parsed is None:
-        return LoadResult(signed_object.MALFORMED)
-    if reader_id is not None and parsed["reader_id"] != reader_id:
-        return LoadResult(WRONG_READER)
-    status = signed_object.seq_status(parsed["seq"], held_seq)
-    return LoadResult(status, parsed if status in (signed_object.OK, signed_object.NOOP) else None)
+    def for_this_reader(cfg: dict[str, Any]) -> str | None:
+        return WRONG_READER if reader_id is not None and cfg["reader_id"] != reader_id else None
+
+    status, parsed = signed_object.load_signed(
+        blob, MAX_SIZE, key, parse_payload, lambda cfg: cfg["seq"], held_seq, for_this_reader
+    )
+    return LoadResult(status, parsed)

@@ -17,6 +17,7 @@ Publishers keep the last seq they published in a small state file, so a seq can 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,32 @@ def open_signed(blob: bytes, max_size: int, root: keys.PublicKey) -> tuple[str, 
     if not isinstance(payload, dict):
         return MALFORMED, None
     return OK, payload
+
+
+def load_signed(
+    blob: bytes,
+    max_size: int,
+    key: keys.PublicKey,
+    parse: Callable[[Mapping[int | str, Any]], Any],
+    seq_of: Callable[[Any], int],
+    held_seq: int | None = None,
+    check: Callable[[Any], str | None] | None = None,
+) -> tuple[str, Any]:
+    """Steps 1–6 above for any signed list: envelope, the object's own schema (``parse`` returns
+    the object, or None for ``malformed``), an optional extra ``check`` that may name a refusal,
+    then the seq. The parsed object comes back only for ``ok`` and ``noop``."""
+    status, payload = open_signed(blob, max_size, key)
+    if payload is None:
+        return status, None
+    parsed = parse(payload)
+    if parsed is None:
+        return MALFORMED, None
+    if check is not None:
+        refused = check(parsed)
+        if refused is not None:
+            return refused, None
+    status = seq_status(seq_of(parsed), held_seq)
+    return status, (parsed if status in (OK, NOOP) else None)
 
 
 def is_uint(value: object) -> bool:

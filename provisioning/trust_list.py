@@ -153,14 +153,8 @@ def parse_payload(payload: Mapping[int | str, Any]) -> TrustList | None:
 
 def load(blob: bytes, root: keys.PublicKey, held_seq: int | None = None) -> LoadResult:
     """Verify a trust list under the pinned root key and compare its seq with the one held."""
-    status, payload = signed_object.open_signed(blob, MAX_SIZE, root)
-    if payload is None:
-        return LoadResult(status)
-    parsed = parse_payload(payload)
-    if parsed is None:
-        return LoadResult(signed_object.MALFORMED)
-    status = signed_object.seq_status(parsed.seq, held_seq)
-    return LoadResult(status, parsed if status in (signed_object.OK, signed_object.NOOP) else None)
+    status, parsed = signed_object.load_signed(blob, MAX_SIZE, root, parse_payload, lambda x: x.seq, held_seq)
+    return LoadResult(status, parsed)
 
 
 # ---- issuer.json: what `cbcc keys new-issuer` writes and `cbcc keys trust-list` reads ----------
