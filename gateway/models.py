@@ -1,0 +1,196 @@
+"""Database tables (SQLModel). Times are timezone-aware UTC; SQLite hands them back naive, so
+readers of these rows go through :func:`gateway.db.utc`.
+
+Personal data is minimised (Decree 13/2023/NĐ-CP): events hold the staff code and card serial the
+reader sent, never names; names live with the card records synced from the national database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for events.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> sa.Column:  # type: ignore[type-arg]
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class Door(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    site: str = Field(default="", max_length=64, index=True)
+    unit: str = Field(default="", max_length=64, index=True)  # agency/unit code, for scoping
+    description: str = Field(default="", max_length=500)
+
+
+class Reader(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)  # = its MQTT username
+    name: str = Field(default="", max_length=200)
+    site: str = Field(default="", max_length=64, index=True)
+    unit: str = Field(default="", max_length=64, index=True)
+    door_id: str | None = Field(default=None, max_length=64, foreign_key="door.id")
+    role: str = Field(default="door", max_length=16)  # door | attendance | both
+    # Per-reader HMAC key, AES-256-GCM under the gateway master key (gateway.secretbox).
+    mac_key_enc: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    enabled: bool = True
+    registered_at: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
+    # --- what the reader last told us (status / health) ---
+    online: bool = False
+    status_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_seen: datetime | None = Field(default=None, sa_column=_ts())
+    firmware: str | None = Field(default=None, max_length=64)
+    trust_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    crl_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    config_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    boot: int | None = None
+    health_at: datetime | None = Field(default=None, sa_column=_ts())
+    uptime_s: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    free_heap: int | None = None
+    reset_cause: int | None = None
+    rf_errors: int | None = None
+    journal_depth: int | None = None
+    journal_fill: int | None = None
+    time_quality: int | None = None
+    # --- configuration pushed by the gateway (compare with config_seq to find laggards) ---
+    pushed_config_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    pushed_config_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Event(SQLModel, table=True):
+    """One journal record of one reader, stored once per (reader_id, seq)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("reader_id", "seq", name="uq_event_reader_seq"),
+        sa.Index("ix_event_staff_time", "staff_code", "occurred_at"),
+        sa.Index("ix_event_door_time", "door", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))
+    reader_id: str = Field(max_length=64, index=True)
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    kind: str = Field(max_length=16)  # tap | alarm | notice | boot | ...
+    # Effective time: the reader's when it was trustworthy, else the corrected one.
+    occurred_at: datetime = Field(sa_column=_ts(False, index=True))
+    reader_time: datetime | None = Field(default=None, sa_column=_ts())  # as stamped, kept
+    time_quality: int = 0  # 0 clock unset, 1 RTC, 2 synced
+    time_corrected: bool = False
+    received_at: datetime = Field(sa_column=_ts(False))
+    boot: int | None = None
+    uptime_ms: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    decision: str | None = Field(default=None, max_length=16)
+    reason: str | None = Field(default=None, max_length=48)
+    serial: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, index=True))
+    staff_code: str | None = Field(default=None, max_length=32)
+    technology: str | None = Field(default=None, max_length=16)
+    anti_clone: bool | None = None
+    door: str | None = Field(default=None, max_length=64)
+    direction: str | None = Field(default=None, max_length=8)
+    punch: bool | None = None
+    alarm: str | None = Field(default=None, max_length=32)
+    active: bool | None = None
+    detail: str | None = Field(default=None, max_length=500)
+    # The record exactly as sealed, and its MAC: an auditor can re-verify it with the reader key.
+    record: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    mac: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+
+
+class Quarantine(SQLModel, table=True):
+    """A message that was not stored as an event: garbage, forged, unknown reader, conflict."""
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))
+    received_at: datetime = Field(sa_column=_ts(False, index=True))
+    topic: str = Field(max_length=256)
+    reader_id: str | None = Field(default=None, max_length=64, index=True)
+    reason: str = Field(max_length=64, index=True)
+    detail: str = Field(default="", max_length=500)
+    payload: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))  # first 4 KiB
+    payload_size: int = 0
+
+
+class BootAnchor(SQLModel, table=True):
+    """Reader clock anchor for one boot: true Unix ms = offset_ms + uptime_ms."""
+
+    reader_id: str = Field(primary_key=True, max_length=64)
+    boot: int = Field(primary_key=True)
+    offset_ms: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    source: str = Field(max_length=16)  # synced_event | heartbeat
+    at: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
+
+
+class Alarm(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    reader_id: str = Field(max_length=64, index=True)
+    # forced_open | held_open | tamper | journal_full | clock_unset | fire | offline
+    kind: str = Field(max_length=32)
+    active: bool = Field(default=True, index=True)
+    raised_at: datetime = Field(sa_column=_ts(False, index=True))
+    cleared_at: datetime | None = Field(default=None, sa_column=_ts())
+    detail: str = Field(default="", max_length=500)
+    event_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Command(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, unique=True))
+    target: str = Field(max_length=64, index=True)  # reader id or "*"
+    action: str = Field(max_length=16)
+    args: str = Field(default="null", max_length=1000)  # JSON
+    issued_by: str = Field(max_length=64)
+    issued_at: datetime = Field(sa_column=_ts(False))
+    expires_at: datetime = Field(sa_column=_ts(False))
+    outcome: str | None = Field(default=None, max_length=32)  # from the reader's notice "cmd:<status>"
+    outcome_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class ConfigPush(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    reader_id: str = Field(max_length=64, index=True)
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    sha256: str = Field(max_length=64)
+    pushed_by: str = Field(max_length=64)
+    pushed_at: datetime = Field(sa_column=_ts(False))
+    applied_at: datetime | None = Field(default=None, sa_column=_ts())
+    outcome: str | None = Field(default=None, max_length=32)
+
+
+class AuditEntry(SQLModel, table=True):
+    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))
+    at: datetime = Field(default_factory=now_utc, sa_column=_ts(False, index=True))
+    actor: str = Field(max_length=64)
+    role: str = Field(default="", max_length=16)
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=128)
+    detail: str = Field(default="{}", max_length=2000)  # JSON
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token ``cbcc_<id>_<secret>``: the id is looked up, the secret checked with argon2."""
+
+    id: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)  # admin | facility | hr | auditor
+    unit_scope: str = Field(default="", max_length=64)  # "" = every unit; else a unit-code prefix
+    secret_hash: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
+    created_by: str = Field(default="", max_length=64)
+    expires_at: datetime | None = Field(default=None, sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Counter(SQLModel, table=True):
+    """Monotonic counters that must survive restarts (command seq, configuration seq per reader)."""
+
+    name: str = Field(primary_key=True, max_length=96)
+    value: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))

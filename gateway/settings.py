@@ -1,0 +1,106 @@
+"""Gateway settings: a TOML file, overridden by ``CBCC_*`` environment variables.
+
+One-machine defaults (SQLite + the embedded broker) need no file at all; production points
+``database.url`` at PostgreSQL and ``mqtt`` at Mosquitto/EMQX. Nested keys come from the
+environment as ``CBCC_DATABASE__URL``, ``CBCC_MQTT__HOST`` and so on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class DatabaseSettings(BaseModel):
+    # sqlite:///path (WAL, one machine) or postgresql://user@host/db (psycopg 3).
+    url: str = "sqlite:///cbcc-gateway.db"
+    pool_size: int = 5
+
+
+class MqttSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    ca_file: Path | None = None
+    username: str = "gateway"
+    password: SecretStr = SecretStr("")
+    client_id: str = "cbcc-gateway-1"
+    # MQTT 5 shared subscription group for scale-out ("$share/<group>/..."); None: plain topics.
+    shared_group: str | None = None
+    protocol: Literal["5", "3.1.1"] = "5"
+    keepalive: int = 30
+    # Session expiry (MQTT 5): how long the broker keeps our queue while we are away.
+    session_expiry_s: int = 7 * 24 * 3600
+    # Start an in-process broker (amqtt) instead of connecting to an external one.
+    embedded: bool = True
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class IngestSettings(BaseModel):
+    # A batch is committed when it holds batch_max messages or batch_wait_ms have passed.
+    batch_max: int = Field(default=2000, ge=1, le=50_000)
+    batch_wait_ms: int = Field(default=50, ge=1, le=10_000)
+    # Retry pause while the database is unavailable (messages stay un-acked at the broker).
+    db_retry_s: float = 2.0
+
+
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (Decree 13/2023/NĐ-CP: only as long as configured)."""
+
+    events_days: int = Field(default=730, ge=1)
+    quarantine_days: int = Field(default=30, ge=1)
+    audit_days: int = Field(default=1825, ge=1)
+    purge_interval_s: int = Field(default=3600, ge=10)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CBCC_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("cbcc-data")
+    # 32-byte master key (file, mode 0600) that encrypts reader keys at rest in the database.
+    master_key_file: Path | None = None
+    # RSA key (encrypted PKCS#8) that signs reader configurations and commands, and its passphrase.
+    signing_key_file: Path | None = None
+    signing_passphrase_file: Path | None = None
+    database: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
+    retention: RetentionSettings = RetentionSettings()
+    log_json: bool = True
+
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+
+def load_settings(toml_file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from ``toml_file`` (if any), the environment, then explicit ``overrides`` (highest)."""
+
+    class _FromFile(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if toml_file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            return tuple(sources)
+
+    return Settings.model_validate(_FromFile(**overrides).model_dump())  # type: ignore[arg-type]
