@@ -112,7 +112,9 @@ def main():
     if board.i2c is not None and ds3231.ADDR in board.i2c.scan():
         rtc = ds3231.DS3231(board.i2c)
     clk = clock.Clock(clock.FileStore("/state/time"), rtc=rtc)
-    boot = cfg.get("boot", 0) + 1
+    import statefile
+
+    boot = statefile.next_boot("/state")
     term = terminal.Terminal(board, rid, cfg.get("role", "door"), tl, crl, rc, journal, clk, reader,
                              boot_count=boot)
     b = cfg["broker"]

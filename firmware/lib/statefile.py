@@ -61,3 +61,25 @@ def size(p):
         return os.stat(p)[6]
     except OSError:
         return -1
+
+
+def next_boot(folder):
+    """Count this boot: the stored counter plus one, written back before it is used.
+
+    Events carry the boot counter so the gateway can anchor a clock-unset reader's uptime to
+    true time per boot; a counter that restarted at the same value after a reset would mix two
+    boots' uptimes. A missing or unreadable file counts from 1 (a new reader)."""
+    p = path(folder, "boot")
+    data = read(p, 12)
+    n = 0
+    if data:
+        try:
+            n = int(data)
+        except ValueError:
+            n = 0
+    n = n + 1 if 0 <= n < 0x7FFFFFFF else 1
+    try:
+        write(p, str(n).encode())
+    except OSError:
+        pass  # a full or failing file system must not stop the door; the gateway still orders by seq
+    return n

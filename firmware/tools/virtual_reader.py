@@ -7,7 +7,7 @@
 #   files), "state_dir", "journal_image", "journal_blocks", "issuer_keys": {"amk", "read", "uid",
 #   "picc"} (hex; used only to personalise the simulated cards), "cards": {name: {"credential":
 #   file, "uid": hex, "random_uid": bool}}, "trust", "crl", "config" (optional initial files),
-#   "unix_ms" (optional initial clock)}
+#   "unix_ms" (optional initial clock), "boot" (optional; else counted in state_dir/boot)}
 # SCRIPT.json: a list of steps, each with "at_ms" (from start) and one of: "present": card name
 #   (into the field), "remove": card name, "door": "open"|"close", "rex": bool, "fire": bool,
 #   "tamper": bool, "wait_delivered": ms (until the journal is empty), "exit": true. Without a
@@ -36,6 +36,7 @@ import mfrc522
 import reader_config
 import revocation
 import sim
+import statefile
 import terminal
 import trust
 import uplink
@@ -130,9 +131,10 @@ def main():
     if cfg.get("unix_ms"):
         clk.set_from_gateway(cfg["unix_ms"])
     board = SimBoard(rig)
+    boot = cfg["boot"] if "boot" in cfg else statefile.next_boot(state_dir)
     reader = card_reader.CardReader(chip, keys=issuer.reader_keys(), size_hint=cfg.get("size_hint", 512))
     term = terminal.Terminal(board, rid, cfg.get("role", terminal.ROLE_DOOR), tl, crl, rc, journal, clk,
-                             reader, boot_count=cfg.get("boot", 1))
+                             reader, boot_count=boot)
 
     b = cfg["broker"]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -152,7 +154,7 @@ def main():
     up = uplink.Uplink(rid, cfg["password"], _hex(cfg["mac_key"]), b["host"], b["port"], ctx,
                        b.get("server_hostname", "localhost"), journal, config_key, tl, crl, rc, state_dir,
                        status_fn=status_fn, on_command=lambda a, args: app.on_command(term, a, args),
-                       on_applied=applied, clock=clk, firmware="cbcc-fw 0.1", boot=cfg.get("boot", 1),
+                       on_applied=applied, clock=clk, firmware="cbcc-fw 0.1", boot=boot,
                        role=term.role, keepalive=cfg.get("keepalive", 30),
                        health_every_s=cfg.get("health_every_s", 60),
                        backoff_min_s=cfg.get("backoff_min_s", 1), backoff_max_s=cfg.get("backoff_max_s", 30))
