@@ -1,0 +1,60 @@
+"""Query parameters and helpers used by several routers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+from fastapi import Query
+from sqlmodel import Session
+
+from gateway.api.errors import conflict
+from gateway.api.schemas import CURSOR_PATTERN, INT64_MAX, MAX_PAGE, TEXT_PATTERN
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Số dòng mỗi trang, tối đa 1000 (page size)")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        pattern=CURSOR_PATTERN,
+        max_length=18,
+        description="Con trỏ `next` của trang trước (cursor from the previous page)",
+    ),
+]
+Since = Annotated[
+    datetime | None, Query(alias="from", description="Từ thời điểm (ISO 8601; không có múi giờ = UTC)")
+]
+Until = Annotated[datetime | None, Query(alias="to", description="Đến trước thời điểm (ISO 8601, loại trừ)")]
+Order = Annotated[str, Query(pattern="^(asc|desc)$", description="asc (cũ trước) | desc (mới trước)")]
+Word = Annotated[str | None, Query(pattern=r"^[a-z0-9_:.-]{1,32}$", max_length=32)]
+TextQ = Annotated[str | None, Query(pattern=TEXT_PATTERN, min_length=1, max_length=128)]
+
+T = TypeVar("T")
+
+
+def page(rows: Sequence[T], limit: int, key: Any) -> tuple[list[T], str | None]:
+    """Rows were fetched with ``limit + 1``: the extra one only says that a next page exists."""
+    items = list(rows[:limit])
+    nxt = str(key(items[-1])) if len(rows) > limit and items else None
+    return items, nxt
+
+
+def commit(session: Session, conflict_detail: str) -> None:
+    """Commit; a unique or foreign-key violation (a concurrent change) becomes 409."""
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:
+        session.rollback()
+        raise conflict(conflict_detail) from None
+
+
+def after_cursor(column: Any, cursor: str | None, order: str, max_id: int = INT64_MAX) -> Any:
+    """Keyset condition for ``cursor`` on an integer id ``column`` (ids above ``max_id``, the
+    column type's largest, cannot be bound: such a cursor is past every row, or before all)."""
+    if cursor is None:
+        return sa.true()
+    value = int(cursor)
+    if value > max_id:
+        return sa.false() if order == "asc" else sa.true()
+    return column > value if order == "asc" else column < value

@@ -1,0 +1,146 @@
+"""One error body for every failure: ``{"detail": "...", "code": "..."}``.
+
+``detail`` is a sentence for people, ``code`` a stable word for programs. Validation failures
+add ``errors`` (where and what). Nothing internal (SQL, stack traces, token secrets) is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("cbcc.api")
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"detail": "reader not found", "code": "not_found"},
+            ]
+        }
+    )
+
+    detail: str = Field(description="Mô tả lỗi cho người đọc (what went wrong, for people)")
+    code: str = Field(description="Mã lỗi ổn định cho chương trình (stable error code)")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Chi tiết lỗi kiểm tra dữ liệu (validation details, 422 only)"
+    )
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def unauthorized(detail: str = "a valid API token is required (Authorization: Bearer cbcc_…)") -> ApiError:
+    return ApiError(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(detail: str = "this token's role may not do that", code: str = "forbidden") -> ApiError:
+    return ApiError(403, code, detail)
+
+
+def conflict(detail: str) -> ApiError:
+    return ApiError(409, "conflict", detail)
+
+
+def invalid(detail: str, code: str = "invalid") -> ApiError:
+    return ApiError(422, code, detail)
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def _body(detail: str, code: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"detail": detail, "code": code}
+    if errors is not None:
+        out["errors"] = errors
+    return out
+
+
+def _clean_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation errors without the submitted values (they may be personal data or secrets)."""
+    out = []
+    for e in errors:
+        out.append(
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+        )
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_body(exc.detail, exc.code), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _clean_errors(exc.errors())
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(first["loc"])
+        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+        return JSONResponse(jsonable_encoder(_body(detail, "invalid_request", errors)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse(
+            _body(detail, _CODES.get(exc.status_code, "error")),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
+        )
+        return JSONResponse(_body("internal error", "internal"), status_code=500)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, all with :class:`ErrorBody`."""
+    text = {
+        400: "Yêu cầu sai (bad request)",
+        401: "Thiếu hoặc sai token (missing or bad token)",
+        403: "Vai trò không được phép (role not allowed)",
+        404: "Không tìm thấy (not found, or outside the token's unit scope)",
+        409: "Xung đột (conflict)",
+        413: "Quá lớn (too large)",
+        422: "Dữ liệu không hợp lệ (invalid input)",
+        503: "Dịch vụ chưa sẵn sàng (service unavailable)",
+    }
+    return {s: {"model": ErrorBody, "description": text.get(s, "Lỗi (error)")} for s in statuses}
