@@ -1,0 +1,148 @@
+"""Domain: open a sealed event ``[1, seq, record, mac]`` (docs/mqtt.md, "Events"). No I/O.
+
+The payload comes from the network and is hostile until its MAC is verified: it is size-limited,
+decoded with a guard that turns every decoder failure into :class:`Rejected`, checked for shape,
+and the HMAC-SHA256 over ``"cbcc-ev1" ‖ len(rid) ‖ rid ‖ seq (8 bytes BE) ‖ record`` is compared in
+constant time *before* the record is decoded. The record's fields are then type-checked so that a
+reader with a bug (or a stolen key) cannot make ingest crash; a record that fails is rejected with
+``bad_record`` and quarantined, never stored.
+
+Reasons (stable, short; they label metrics and quarantine rows): ``oversize``, ``not_cbor``,
+``not_sealed``, ``bad_mac``, ``bad_record``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+MAX_PAYLOAD = 1024
+WIRE_VERSION = 1
+DOMAIN = b"cbcc-ev1"
+MAX_SEQ = 2**63 - 1  # a BIGINT column
+
+# Record keys (firmware/lib/events.py).
+TIME, TIME_QUALITY, KIND, BOOT, UPTIME = 1, 2, 3, 4, 5
+DECISION, REASON, SERIAL, STAFF, TECH, ANTI_CLONE, DOOR, DIRECTION, PUNCH = 10, 11, 12, 13, 14, 15, 16, 17, 18
+ALARM, ACTIVE, DETAIL = 20, 21, 22
+
+_INT, _STR, _BOOL = "int", "str", "bool"
+# key -> (column, type, bound): bound is max length for text, (min, max) for integers.
+FIELDS: dict[int, tuple[str, str, Any]] = {
+    TIME: ("time", _INT, (0, 2**32 - 1)),  # Unix seconds (until 2106)
+    TIME_QUALITY: ("time_quality", _INT, (0, 2)),
+    KIND: ("kind", _STR, 16),
+    BOOT: ("boot", _INT, (0, 2**31 - 1)),  # an INTEGER column
+    UPTIME: ("uptime_ms", _INT, (0, 2**53)),
+    DECISION: ("decision", _STR, 16),
+    REASON: ("reason", _STR, 48),
+    SERIAL: ("serial", _INT, (0, 2**63 - 1)),
+    STAFF: ("staff_code", _STR, 32),
+    TECH: ("technology", _STR, 16),
+    ANTI_CLONE: ("anti_clone", _BOOL, None),
+    DOOR: ("door", _STR, 64),
+    DIRECTION: ("direction", _STR, 8),
+    PUNCH: ("punch", _BOOL, None),
+    ALARM: ("alarm", _STR, 32),
+    ACTIVE: ("active", _BOOL, None),
+    DETAIL: ("detail", _STR, 500),
+}
+REQUIRED = (TIME, TIME_QUALITY, KIND)
+
+
+class Rejected(Exception):
+    """A message that is not a valid sealed event; ``reason`` is short and stable."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail[:500]
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    seq: int
+    record: bytes  # exactly as sealed (stored, so an auditor can re-verify the MAC)
+    mac: bytes
+    fields: dict[str, Any]  # validated record fields by column name (absent keys left out)
+
+
+def mac_input(rid: str, seq: int) -> bytes:
+    r = rid.encode()
+    return DOMAIN + bytes((len(r),)) + r + seq.to_bytes(8, "big")
+
+
+def seal(key: bytes, rid: str, seq: int, record: bytes) -> bytes:
+    """What a reader publishes (for tests, simulators and benchmarks)."""
+    tag = hmac.digest(key, mac_input(rid, seq) + record, "sha256")
+    return cbor2.dumps([WIRE_VERSION, seq, record, tag])
+
+
+def _decode(data: bytes, what: str) -> Any:
+    """cbor2 on untrusted bytes: exactly one item, and nothing but Rejected escapes."""
+    fp = io.BytesIO(data)
+    try:
+        value = cbor2.CBORDecoder(fp).decode()
+    except Exception as exc:  # any decoder failure (incl. RecursionError, MemoryError)
+        raise Rejected("not_cbor" if what == "payload" else "bad_record",
+                       f"{what}: {type(exc).__name__}: {exc}"[:200]) from None  # fmt: skip
+    if fp.tell() != len(data):
+        raise Rejected("not_cbor" if what == "payload" else "bad_record", f"{what}: trailing bytes")
+    return value
+
+
+def _is_int(v: object) -> bool:
+    return type(v) is int
+
+
+def check_record(m: object) -> dict[str, Any]:
+    """The record map's known fields, type-checked; unknown keys are ignored (newer firmware)."""
+    if not isinstance(m, dict):
+        raise Rejected("bad_record", "record is not a map")
+    out: dict[str, Any] = {}
+    for key, value in m.items():
+        if not _is_int(key):
+            raise Rejected("bad_record", "record key is not an integer")
+        spec = FIELDS.get(key)
+        if spec is None:
+            continue
+        column, kind, bound = spec
+        if kind == _INT:
+            if not _is_int(value) or not bound[0] <= value <= bound[1]:
+                raise Rejected("bad_record", f"field {key} must be an integer in {bound}")
+        elif kind == _STR:
+            if type(value) is not str or len(value) > bound:
+                raise Rejected("bad_record", f"field {key} must be text of at most {bound} characters")
+        elif type(value) is not bool:
+            raise Rejected("bad_record", f"field {key} must be a boolean")
+        out[column] = value
+    for key in REQUIRED:
+        if FIELDS[key][0] not in out:
+            raise Rejected("bad_record", f"field {key} is missing")
+    if not out["kind"]:
+        raise Rejected("bad_record", "empty kind")
+    return out
+
+
+def open_sealed(rid: str, key: bytes, payload: bytes) -> Opened:
+    """Verify and decode one sealed event published on ``cbcc/v1/r/{rid}/ev``."""
+    if len(payload) > MAX_PAYLOAD:
+        raise Rejected("oversize", f"{len(payload)} bytes > {MAX_PAYLOAD}")
+    w = _decode(payload, "payload")
+    if type(w) is not list or len(w) != 4:
+        raise Rejected("not_sealed", "not a 4-element array")
+    ver, seq, rec, tag = w
+    if not _is_int(ver) or ver != WIRE_VERSION:
+        raise Rejected("not_sealed", "unknown wire version")
+    if not _is_int(seq) or not 0 <= seq <= MAX_SEQ:
+        raise Rejected("not_sealed", "seq is not a non-negative 63-bit integer")
+    if type(rec) is not bytes or type(tag) is not bytes or len(tag) != 32:
+        raise Rejected("not_sealed", "record or MAC is not a byte string of the right size")
+    want = hmac.digest(key, mac_input(rid, seq) + rec, "sha256")
+    if not hmac.compare_digest(tag, want):
+        raise Rejected("bad_mac", f"seq {seq}")
+    return Opened(seq, rec, tag, check_record(_decode(rec, "record")))
