@@ -653,9 +653,11 @@ class MFRC522:
         if not ready:
             self.write(COMMAND, CMD_IDLE)
             self.write(FIFO_LEVEL, 0x80)
-        cs(0)
-        spi.write(_W_CLEAR_IRQ)
-        cs(1)
+        plain = not (tx_last_bits or rx_align)
+        if not plain:
+            cs(0)
+            spi.write(_W_CLEAR_IRQ)
+            cs(1)
         cs(0)
         spi.write(_FIFO_WR + data)
         cs(1)
@@ -665,39 +667,57 @@ class MFRC522:
             if self._framing:
                 self.write(BIT_FRAMING, 0)
             self.write(COMMAND, CMD_TRANSCEIVE)
-        if tx_last_bits or rx_align:
-            self.write(BIT_FRAMING, 0x80 | (rx_align << 4) | tx_last_bits)
-        else:
+        now = self._now
+        if plain:
             cs(0)
             spi.write(_W_START_SEND)
             cs(1)
-        self._framing = 0x80
-        # Wait for the end of the reception or the timer. Nothing can come back before our
-        # frame is on air plus the minimum frame delay, so sleep that long first; then poll
-        # with a pause that grows with the time already waited (a quarter of it), which bounds
-        # the overshoot while keeping the number of SPI polls (and CPU) small.
+            t0 = now()
+            # While the frame is on air (it lasts longer than these two writes, and no answer
+            # can end before it plus the frame delay): clear the previous frame's interrupt
+            # bits and StartSend (the transmitter latched it; whole bytes, RxAlign 0, so
+            # nothing of the reception depends on BitFramingReg). Both writes are then off the
+            # critical path instead of before the frame and after its answer.
+            cs(0)
+            spi.write(_W_CLEAR_IRQ)
+            cs(1)
+            cs(0)
+            spi.write(_W_FRAMING_0)
+            cs(1)
+            self._framing = 0
+        else:
+            self.write(BIT_FRAMING, 0x80 | (rx_align << 4) | tx_last_bits)
+            t0 = now()
+            self._framing = 0x80
+        # Wait for the end of the reception or the timer. Nothing can be complete before our
+        # frame is on air, the minimum frame delay has passed and (when the caller knows how
+        # long the answer is) that many bytes have come in, so sleep that long first; then
+        # poll with a pause that grows with the time already waited (a quarter of it), which
+        # bounds the overshoot while keeping the number of SPI polls (and CPU) small.
         if tx_last_bits:
             bits = n * 9 - 7 + tx_last_bits
         else:
             bits = n * 9 + 2
             if self._txmode & 0x80:
                 bits += 18
+        rxb = self._rx_byte_ns
+        if expect and self._rxmode & 0x80:
+            expect += 2                 # the CRC_A still has to arrive after the last data byte
+        tx_us = (bits * self._tx_bit_ns) // 1000
+        first = tx_us + 80 + expect * rxb // 1000
         sleep = self._sleep
-        sleep((bits * self._tx_bit_ns) // 1000 + 80)
-        now = self._now
         diff = None if self._diff is _sub else self._diff      # plain clocks: no call
-        t0 = now()
-        budget = timeout_us + self.slack_us
+        el = now() - t0 if diff is None else diff(now(), t0)
+        if first > el:
+            sleep(first - el)
+        budget = tx_us + timeout_us + self.slack_us
         pmin = self.poll_min_us
         pmax = self.poll_max_us
         tx = _POLL_TX
         rx = self._rxp
         irqpin = self.irq
         st = None
-        rxb = self._rx_byte_ns
         rxw = rxb * self.rx_poll_bytes // 1000
-        if expect and self._rxmode & 0x80:
-            expect += 2                 # the CRC_A still has to arrive after the last data byte
         rx[3] = 0
         if irqpin is not None:
             pmin = self.irq_poll_us
@@ -748,10 +768,11 @@ class MFRC522:
             raise CardError(rferror.CHIP, "WrErr")
         last_bits = st[4] & 0x07
         coll = st[5]
-        cs(0)
-        spi.write(_W_FRAMING_0)
-        cs(1)
-        self._framing = 0
+        if self._framing:
+            cs(0)
+            spi.write(_W_FRAMING_0)
+            cs(1)
+            self._framing = 0
         if not irq & IRQ_RX:
             # Timer ran out (or the command stopped) before a frame came in. A hung chip can
             # look like that too: make sure it still answers before calling it a timeout.
