@@ -96,9 +96,9 @@ class FakeDownlink:
             s.commit()
             return cmd
 
-    def lockdown_site(self, site: str, actor: str) -> list[Command]:
+    def lockdown_site(self, site: str, actor: str, role: str = "", ttl_s: int = 300) -> list[Command]:
         self.lockdowns.append(site)
-        return [self.send_command("*", "lockdown", {"site": site}, actor)]
+        return [self.send_command("*", "lockdown", {"site": site}, actor, role, ttl_s)]
 
 
 # ---- the environment: a database with two units, tokens for every role ------------------------
@@ -180,9 +180,9 @@ def seed(engine: Engine) -> dict[str, int]:
         a2 = Alarm(reader_id="r-h2", kind="tamper", raised_at=T0)
         s.add(a1)
         s.add(a2)
-        c1 = Command(seq=1, target="r-h1", action="open", issued_by="x", issued_at=T0, expires_at=T0)
-        c2 = Command(seq=2, target="r-h2", action="reboot", issued_by="x", issued_at=T0, expires_at=T0)
-        c3 = Command(seq=3, target="*", action="lockdown", issued_by="x", issued_at=T0, expires_at=T0)
+        c1 = Command(seq=900001, target="r-h1", action="open", issued_by="x", issued_at=T0, expires_at=T0)
+        c2 = Command(seq=900002, target="r-h2", action="reboot", issued_by="x", issued_at=T0, expires_at=T0)
+        c3 = Command(seq=900003, target="*", action="lockdown", issued_by="x", issued_at=T0, expires_at=T0)
         for c in (c1, c2, c3):
             s.add(c)
         q1 = Quarantine(
@@ -842,3 +842,49 @@ def test_openapi_document_current() -> None:
             if "422" in op["responses"]:
                 ref = op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith("/ErrorBody"), (method, path)
+
+
+# ---- with the real downlink and fleet --------------------------------------------------------
+
+
+def test_with_real_downlink_and_fleet(env: Env) -> None:
+    import tomllib
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from gateway.downlink import Downlink
+    from gateway.fleet import Fleet
+    from gateway.registry import KeyCache
+
+    published: list[tuple[str, bytes, int, bool]] = []
+
+    def publish(topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        published.append((topic, payload, qos, retain))
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    env.ctx.downlink = Downlink(env.engine, key, publish)
+    env.ctx.fleet = Fleet(env.engine, KeyCache(env.engine, env.ctx.box), publish)
+    source = tomllib.loads((ROOT / "docs" / "reader-config.example.toml").read_text(encoding="utf-8"))
+    source.pop("reader_id", None)
+    r = env.post("facility", "/readers/r-h1/config", {"config": source})
+    assert r.status_code == 202, r.text
+    assert r.json()["seq"] >= 1 and len(r.json()["sha256"]) == 64
+    assert published[-1][0] == "cbcc/v1/r/r-h1/cfg" and published[-1][3] is True
+    pushes = env.get("auditor", "/readers/r-h1/config-pushes").json()["items"]
+    assert [p["seq"] for p in pushes] == [r.json()["seq"]]
+    r = env.post("facility", "/readers/r-h1/config", {"config": {"no_such_key": 1}})
+    assert r.status_code == 422 and r.json()["code"] == "downlink_refused"
+    # the reader has not applied it: a laggard (older_than_s=0), for the scoped token too
+    got = env.get("facility_h1", "/readers/laggards?older_than_s=0").json()["items"]
+    assert [x["id"] for x in got] == ["r-h1"]
+    # commands: one reader, then a whole site (unscoped: the downlink's site lockdown)
+    r = env.post("facility", "/commands", {"reader_id": "r-h1", "action": "open", "args": {"ms": 3000}})
+    assert r.status_code == 202, r.text
+    assert published[-1][0] == "cbcc/v1/r/r-h1/cmd"
+    r = env.post("facility", "/commands", {"site": "hn", "action": "lockdown", "ttl_s": 600})
+    assert r.status_code == 202
+    assert sorted(c["target"] for c in r.json()["items"]) == ["r-h1", "r-h2"]
+    listed = env.get("facility", "/commands?action=lockdown&pending=true").json()["items"]
+    assert {c["target"] for c in listed} >= {"r-h1", "r-h2"}
+    actions = _actions(env.engine)
+    assert "config.push" in actions and "command.open" in actions and actions.count("command.lockdown") == 2

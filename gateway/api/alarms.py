@@ -15,7 +15,7 @@ from gateway.api.schemas import INT32_MAX, READER_ID_PATTERN, AlarmAck, AlarmOut
 from gateway.auth import ALARMS_ACK, ALARMS_READ, Principal
 from gateway.models import Alarm, now_utc
 
-router = APIRouter(prefix="/alarms", tags=["alarms"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/alarms", tags=["alarms"], responses=responses(400, 401, 403, 422))
 
 CanRead = Annotated[Principal, Depends(require(ALARMS_READ))]
 CanAck = Annotated[Principal, Depends(require(ALARMS_ACK))]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gateway.api import (
     alarms,
@@ -17,6 +17,7 @@ from gateway.api import (
     tokens,
 )
 from gateway.api.context import ApiContext
+from gateway.api.deps import strict_query
 from gateway.api.logs import AccessLog
 
 API_PREFIX = "/api/v1"
@@ -51,6 +52,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             {"name": "tokens", "description": "Token API"},
             {"name": "system", "description": "Sức khỏe và số đo (health, metrics)"},
         ],
+        dependencies=[Depends(strict_query)],
     )
     app.state.ctx = ctx
     errors.install(app)

@@ -15,7 +15,7 @@ from gateway.api.schemas import AuditOut, AuditPage
 from gateway.auth import AUDIT_READ, Principal
 from gateway.models import AuditEntry
 
-router = APIRouter(prefix="/audit", tags=["audit"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/audit", tags=["audit"], responses=responses(400, 401, 403, 422))
 
 CanRead = Annotated[Principal, Depends(require(AUDIT_READ))]
 

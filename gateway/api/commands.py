@@ -7,18 +7,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query
 from sqlmodel import Session, col, select
 
 from gateway.api.common import Cursor, Limit, Order, after_cursor, page
 from gateway.api.context import ApiContext, DownlinkLike
 from gateway.api.deps import DB, Ctx, reader_visible, readers_in_scope, require, unit_filter
-from gateway.api.errors import ApiError, invalid, not_found, responses
+from gateway.api.errors import ApiError, conflict, invalid, not_found, responses
 from gateway.api.schemas import INT32_MAX, CommandIn, CommandOut, CommandPage, CommandsSent
 from gateway.auth import COMMANDS_READ, COMMANDS_SEND, Principal
 from gateway.models import Command, Reader
 
-router = APIRouter(prefix="/commands", tags=["commands"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/commands", tags=["commands"], responses=responses(400, 401, 403, 422))
 
 CanRead = Annotated[Principal, Depends(require(COMMANDS_READ))]
 CanSend = Annotated[Principal, Depends(require(COMMANDS_SEND))]
@@ -71,7 +72,9 @@ def send_command(body: CommandIn, ctx: Ctx, session: DB, principal: CanSend) -> 
     sent: list[Command] = []
     try:
         if body.site is not None and body.action == "lockdown" and not principal.scoped:
-            sent = _as_commands(downlink.lockdown_site(body.site, principal.actor))
+            sent = _as_commands(
+                downlink.lockdown_site(body.site, principal.actor, role=principal.role, ttl_s=body.ttl_s)
+            )
         else:
             for target in targets:
                 sent.append(
@@ -81,6 +84,8 @@ def send_command(body: CommandIn, ctx: Ctx, session: DB, principal: CanSend) -> 
                 )
     except LookupError:
         raise not_found("reader") from None
+    except sa.exc.IntegrityError:
+        raise conflict("a concurrent change took the same sequence number; try again") from None
     except ValueError as exc:
         raise invalid(str(exc)[:300], "downlink_refused") from None
     return CommandsSent(items=[CommandOut.model_validate(c) for c in sent])

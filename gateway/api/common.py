@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Query
+from pydantic import BeforeValidator
 from sqlmodel import Session
 
 from gateway.api.errors import conflict
@@ -22,10 +24,25 @@ Cursor = Annotated[
         description="Con trỏ `next` của trang trước (cursor from the previous page)",
     ),
 ]
+NUMBER = re.compile(r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$")
+
+
+def _iso_only(value: Any) -> Any:
+    """ISO 8601 only: pydantic would also take a bare number as a Unix time."""
+    if isinstance(value, str) and NUMBER.match(value):
+        raise ValueError("expected an ISO 8601 date-time such as 2025-03-01T00:00:00Z")
+    return value
+
+
+IsoOnly = BeforeValidator(_iso_only)
 Since = Annotated[
-    datetime | None, Query(alias="from", description="Từ thời điểm (ISO 8601; không có múi giờ = UTC)")
+    datetime | None,
+    IsoOnly,
+    Query(alias="from", description="Từ thời điểm (ISO 8601; không có múi giờ = UTC)"),
 ]
-Until = Annotated[datetime | None, Query(alias="to", description="Đến trước thời điểm (ISO 8601, loại trừ)")]
+Until = Annotated[
+    datetime | None, IsoOnly, Query(alias="to", description="Đến trước thời điểm (ISO 8601, loại trừ)")
+]
 Order = Annotated[str, Query(pattern="^(asc|desc)$", description="asc (cũ trước) | desc (mới trước)")]
 Word = Annotated[str | None, Query(pattern=r"^[a-z0-9_:.-]{1,32}$", max_length=32)]
 TextQ = Annotated[str | None, Query(pattern=TEXT_PATTERN, min_length=1, max_length=128)]

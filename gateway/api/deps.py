@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session, col, select
 
 from gateway.api.context import ApiContext
-from gateway.api.errors import forbidden, not_found, unauthorized
+from gateway.api.errors import ApiError, forbidden, not_found, unauthorized
 from gateway.auth import AuthError, Principal
 from gateway.models import Reader
 
@@ -98,3 +99,64 @@ def as_utc(value: datetime) -> datetime:
         return value.astimezone(UTC)
     except OverflowError:
         return (datetime.min if value.year < 2 else datetime.max).replace(tzinfo=UTC)
+
+
+def _query_names(app: Any) -> dict[tuple[str, str], frozenset[str]]:
+    """(path template, METHOD) → the query parameters the OpenAPI document declares."""
+    cached: dict[tuple[str, str], frozenset[str]] | None = getattr(app.state, "query_names", None)
+    if cached is None:
+        cached = {}
+        for path, ops in app.openapi().get("paths", {}).items():
+            for method, op in ops.items():
+                names = {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
+                cached[(path, method.upper())] = frozenset(names)
+        app.state.query_names = cached
+    return cached
+
+
+def _declared(app: Any, path_format: str, method: str) -> frozenset[str] | None:
+    """The operation's query parameters; routes of included routers carry their path without
+    the include prefix, hence the suffix match."""
+    table = _query_names(app)
+    exact = table.get((path_format, method))
+    if exact is not None:
+        return exact
+    for (path, m), names in table.items():
+        if m == method and path.endswith(path_format):
+            return names
+    return None
+
+
+def strict_query(request: Request) -> None:
+    """Refuse query parameters an operation does not know, or gives twice: a misspelt filter
+    (``?staf_code=``) must not silently return everything."""
+    if not request.query_params:
+        return
+    path = getattr(request.scope.get("route"), "path_format", None)
+    if not isinstance(path, str):
+        return
+    known = _declared(request.app, path, request.method)
+    if known is None:
+        return
+    seen: set[str] = set()
+    for name, _value in request.query_params.multi_items():
+        if name not in known:
+            raise ApiError(422, "unknown_parameter", f"unknown query parameter {name[:40]!r}")
+        if name in seen:
+            raise ApiError(422, "repeated_parameter", f"query parameter {name[:40]!r} given more than once")
+        seen.add(name)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document offers at this request's path (for 405's Allow)."""
+    out: set[str] = set()
+    target = request.url.path
+    table = _query_names(request.app)
+    literal = sorted(method for path, method in table if path == target)
+    if literal:  # a fixed path ("/readers/laggards") wins over a template ("/readers/{reader_id}")
+        return literal
+    for path, method in table:
+        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"
+        if re.match(pattern, target):
+            out.add(method)
+    return sorted(out)

@@ -15,7 +15,7 @@ from gateway.api.schemas import CODE_PATTERN, DOOR_ID_PATTERN, DoorCreate, DoorO
 from gateway.auth import DOORS_READ, DOORS_WRITE, Principal
 from gateway.models import Door, Reader
 
-router = APIRouter(prefix="/doors", tags=["doors"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/doors", tags=["doors"], responses=responses(400, 401, 403, 422))
 
 CanRead = Annotated[Principal, Depends(require(DOORS_READ))]
 CanWrite = Annotated[Principal, Depends(require(DOORS_WRITE))]

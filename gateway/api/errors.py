@@ -114,13 +114,18 @@ def install(app: FastAPI) -> None:
         detail = f"{where}: {first['msg']}" if where else str(first["msg"])
         return JSONResponse(jsonable_encoder(_body(detail, "invalid_request", errors)), status_code=422)
 
+    from gateway.api.deps import allowed_methods  # deps imports this module
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return JSONResponse(
             _body(detail, _CODES.get(exc.status_code, "error")),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -32,7 +32,7 @@ from gateway.auth import EVENTS_EXPORT, EVENTS_READ, Principal
 from gateway.db import utc
 from gateway.models import Event
 
-router = APIRouter(prefix="/events", tags=["events"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/events", tags=["events"], responses=responses(400, 401, 403, 422))
 
 CanRead = Annotated[Principal, Depends(require(EVENTS_READ))]
 CanExport = Annotated[Principal, Depends(require(EVENTS_EXPORT))]

@@ -14,7 +14,7 @@ from gateway.api.schemas import INT64_MAX, READER_ID_PATTERN, QuarantineDetail, 
 from gateway.auth import QUARANTINE_READ, Principal
 from gateway.models import Quarantine
 
-router = APIRouter(prefix="/quarantine", tags=["quarantine"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/quarantine", tags=["quarantine"], responses=responses(400, 401, 403, 422))
 
 CanRead = Annotated[Principal, Depends(require(QUARANTINE_READ))]
 

@@ -30,7 +30,7 @@ from gateway.api.schemas import (
 from gateway.auth import CONFIG_PUSH, READERS_READ, READERS_WRITE, Principal
 from gateway.models import ConfigPush, Door, Reader, now_utc
 
-router = APIRouter(prefix="/readers", tags=["readers"], responses=responses(401, 403, 422))
+router = APIRouter(prefix="/readers", tags=["readers"], responses=responses(400, 401, 403, 422))
 
 CanRead = Annotated[Principal, Depends(require(READERS_READ))]
 CanWrite = Annotated[Principal, Depends(require(READERS_WRITE))]
@@ -242,6 +242,8 @@ def push_config(
         push = ctx.downlink.push_config(reader_id, body.config, principal.actor, principal.role)
     except LookupError:
         raise not_found("reader") from None
+    except sa.exc.IntegrityError:
+        raise conflict("a concurrent change took the same sequence number; try again") from None
     except ValueError as exc:
         raise invalid(str(exc)[:300], "downlink_refused") from None
     return ConfigPushOut.model_validate(push)

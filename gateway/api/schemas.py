@@ -433,7 +433,7 @@ class CommandIn(BaseModel):
     args: dict[str, int | str | bool] | None = Field(
         default=None, max_length=16, description="Tham số của lệnh (command arguments), nếu có"
     )
-    ttl_s: int = Field(default=300, ge=10, le=86400, description="Hết hạn sau (seconds until it expires)")
+    ttl_s: int = Field(default=300, ge=10, le=7 * 86400, description="Hết hạn sau (seconds until it expires)")
 
 
 class CommandOut(Out):
@@ -586,7 +586,7 @@ class TokenCreate(BaseModel):
                     "name": "Phòng TCCB — xuất chấm công",
                     "role": "hr",
                     "unit_scope": "H01.05",
-                    "expires_at": "2026-01-01T00:00:00Z",
+                    "expires_at": "2030-01-01T00:00:00Z",
                 }
             ]
         },

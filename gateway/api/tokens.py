@@ -15,7 +15,7 @@ from gateway.api.schemas import TokenCreate, TokenCreated, TokenList, TokenOut, 
 from gateway.auth import TOKENS_MANAGE, Principal
 from gateway.models import ApiToken
 
-router = APIRouter(tags=["tokens"], responses=responses(401, 403, 422))
+router = APIRouter(tags=["tokens"], responses=responses(400, 401, 403, 422))
 
 CanManage = Annotated[Principal, Depends(require(TOKENS_MANAGE))]
 TokenIdPath = Annotated[str, Path(pattern=r"^[a-z0-9]{12}$", description="Mã token (12 ký tự)")]
