@@ -737,6 +737,9 @@ def test_access_log_is_json_without_secrets(lite: Env, caplog: pytest.LogCapture
 def test_absurd_input_is_4xx(env: Env) -> None:
     bad_gets = [
         "/events?limit=0",
+        "/events?staf_code=CB0001",
+        "/events?limit=1&limit=2",
+        "/events?to=1700000000",
         "/events?limit=1001",
         "/events?limit=-1",
         "/events?limit=1e9",

@@ -3,6 +3,7 @@ unit scope manages only tokens within that scope, so it cannot mint a wider one.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -53,8 +54,6 @@ def create_token(body: TokenCreate, session: DB, principal: CanManage) -> TokenC
         raise forbidden("a token may only create tokens within its own unit scope", "out_of_scope")
     expires = body.expires_at
     if expires is not None and expires.tzinfo is None:
-        from datetime import UTC
-
         expires = expires.replace(tzinfo=UTC)
     try:
         row, plaintext = auth.create_token(
