@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import random
@@ -50,7 +51,8 @@ import cbor2  # noqa: E402
 import mqtt  # noqa: E402  # firmware/lib/mqtt.py: its packet builders run on CPython too
 
 GW_USER, GW_PASSWORD = "gateway", "pw-gateway"
-CONSUMER = "minimal paho-mqtt loop in the gateway process (gateway/mqtt_consumer.py not used)"
+CONSUMERS = {"real": "gateway.mqtt_consumer.Consumer (with gateway.ingest.IngestWriter for events)",
+             "paho": "minimal paho-mqtt loop feeding Fleet (gateway/mqtt_consumer.py not used)"}  # fmt: skip
 
 
 def rid_of(i: int) -> str:
@@ -76,6 +78,28 @@ def run_gateway(args: argparse.Namespace) -> None:
     engine = db.make_engine(args.db)
     keys = KeyCache(engine, SecretBox(bytes.fromhex(args.master)))
     keys.load_all()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.consumer == "real":
+        from gateway.fleet import apply_event_effects
+        from gateway.ingest import IngestWriter
+        from gateway.mqtt_consumer import Consumer
+        from gateway.settings import MqttSettings
+
+        settings = MqttSettings(host="127.0.0.1", port=args.port, username=GW_USER, password=GW_PASSWORD,  # type: ignore[arg-type]
+                                client_id="gw-bench", embedded=False)  # fmt: skip
+        holder: list[Any] = []
+        fleet = Fleet(engine, keys, lambda t, p, q, r: holder[0].publish(t, p, q, r))
+        writer = IngestWriter(engine, keys, apply_event_effects)
+        consumer = Consumer(settings, writer, fleet.on_status, fleet.on_health)
+        holder.append(consumer)
+        consumer.start()
+        consumer.wait_connected(10)
+        _flush_loop(fleet, stop)
+        consumer.stop()
+        engine.dispose()
+        return
+
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="gw-bench", protocol=paho.MQTTv5)
     client.username_pw_set(GW_USER, GW_PASSWORD)
 
@@ -102,9 +126,15 @@ def run_gateway(args: argparse.Namespace) -> None:
     client.on_message = on_message
     client.connect("127.0.0.1", args.port, keepalive=60)
     client.loop_start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ready.wait(10)
+    _flush_loop(fleet, stop)
+    client.loop_stop()
+    client.disconnect()
+    engine.dispose()
+
+
+def _flush_loop(fleet: Any, stop: threading.Event) -> None:
+    """Fleet.flush() every second, as the service does; one JSON line of counters each time."""
     rows = flushes = 0
     flush_s = 0.0
     while not stop.wait(1.0):
@@ -114,9 +144,6 @@ def run_gateway(args: argparse.Namespace) -> None:
         flushes += 1
         print(json.dumps({"t": time.time(), "rows": rows, "flushes": flushes, "flush_s": round(flush_s, 3),
                           **fleet.stats}), flush=True)  # fmt: skip
-    client.loop_stop()
-    client.disconnect()
-    engine.dispose()
 
 
 # ---- set-up: broker, database -------------------------------------------------------------------
@@ -321,7 +348,7 @@ async def drive(args: argparse.Namespace, port: int, gw: subprocess.Popen[str], 
         "garbage": d("garbage"),
         "unknown": d("unknown"),
         "gateway_errors": int(end_stats.get("errors", 0)),
-        "consumer": CONSUMER,
+        "consumer": CONSUMERS[args.consumer],
         "db": "sqlite (WAL, synchronous=FULL)" if args.db.startswith("sqlite") else "postgresql",
         "broker": "mosquitto (plain MQTT on loopback)",
     }
@@ -334,10 +361,14 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=60.0)
     ap.add_argument("--connect-rate", type=float, default=200.0, help="new connections per second")
     ap.add_argument("--db", default="sqlite", help="sqlite, postgresql (throwaway) or a URL")
+    ap.add_argument("--consumer", choices=sorted(CONSUMERS), default="real",
+                    help="the gateway's own MQTT consumer, or a minimal paho loop")  # fmt: skip
     ap.add_argument("--gateway", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--master", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.consumer == "real" and importlib.util.find_spec("gateway.mqtt_consumer") is None:
+        args.consumer = "paho"  # the consumer is not there (yet): the JSON says which one ran
     if args.gateway:
         run_gateway(args)
         return
@@ -352,7 +383,8 @@ def main() -> None:
         args.db = pg_made = pg.create_database("cbcc_bench")
     master = prepare_db(args.db, rids)
     broker, mosq = start_broker(tmp / "broker", rids)
-    cmd = [sys.executable, str(HERE), "--gateway", "--port", str(broker.port), "--db", args.db]
+    cmd = [sys.executable, str(HERE), "--gateway", "--port", str(broker.port), "--db", args.db,
+           "--consumer", args.consumer]  # fmt: skip
     gw = subprocess.Popen([*cmd, "--master", master.hex()], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines: list[dict[str, Any]] = [{}]
 
