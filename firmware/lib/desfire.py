@@ -100,13 +100,22 @@ class DesfireError(CardError):
         self.cmd = cmd
 
 
+_APDU_AF = b"\x90\xaf\x00\x00\x00"    # the additional-frame request, the most frequent APDU
+
+
 def apdu(cmd, data=b""):
     """ISO 7816-4 wrapping of a native command: 90 CMD 00 00 [Lc DATA] 00."""
-    if not data:
-        return bytes([0x90, cmd, 0, 0, 0])
-    if len(data) > 255:
+    n = len(data)
+    if not n:
+        return _APDU_AF if cmd == 0xAF else bytes((0x90, cmd, 0, 0, 0))
+    if n > 255:
         raise CardError(TOO_LONG, "APDU data over 255 bytes")
-    return bytes([0x90, cmd, 0, 0, len(data)]) + bytes(data) + b"\x00"
+    a = bytearray(n + 6)
+    a[0] = 0x90
+    a[1] = cmd
+    a[4] = n
+    a[5:5 + n] = data
+    return bytes(a)
 
 
 def access_rights(read, write, read_write, change):
@@ -159,15 +168,16 @@ class Desfire:
             resp = self.transport.exchange(apdu(cmd, data), expect + 2)
         else:
             resp = self.transport.exchange(apdu(cmd, data))
-        if resp is None or len(resp) < 2:
+        n = len(resp) if resp is not None else 0
+        if n < 2:
             raise CardError(PROTOCOL, "answer shorter than a status word")
-        sw1 = resp[-2]
-        sw2 = resp[-1]
+        sw1 = resp[n - 2]
+        sw2 = resp[n - 1]
         if sw1 != 0x91:
             if (sw1, sw2) in ((0x6E, 0x00), (0x6D, 0x00), (0x6A, 0x81)):
                 raise CardError(UNSUPPORTED, "not a DESFire card (SW %02X%02X)" % (sw1, sw2))
             raise CardError(PROTOCOL, "unexpected status word %02X%02X" % (sw1, sw2))
-        return sw2, resp[:-2]
+        return sw2, resp[:n - 2]
 
     def _transceive(self, cmd, payload, limit=MAX_RESPONSE, wire=None):
         """Send cmd || payload in frames, collect the answer's frames; returns (status, data).
@@ -176,9 +186,18 @@ class Desfire:
         n = len(payload)
         if n > step * MAX_FRAMES:
             raise CardError(TOO_LONG, "command too long")
-        pos = min(n, step)
-        status, data = self._exchange(cmd, payload[:pos],
-                                      None if wire is None or pos < n else min(wire, CARD_FRAME_DATA))
+        if n <= step:
+            pos = n
+            status, data = self._exchange(cmd, payload,
+                                          None if wire is None else min(wire, CARD_FRAME_DATA))
+            if status != ST_ADDITIONAL_FRAME:
+                # one frame each way, the usual case: no reassembly
+                if len(data) > limit:
+                    self._abort(TOO_LONG, "cmd %02X: answer over %d bytes" % (cmd, limit))
+                return status, data
+        else:
+            pos = step
+            status, data = self._exchange(cmd, payload[:pos])
         while pos < n:  # at most MAX_FRAMES - 1 more frames, by the check above
             if status != ST_ADDITIONAL_FRAME or len(data):
                 break  # the card ended (or failed) the command before taking all data

@@ -21,6 +21,8 @@ COLL_POS_NOT_VALID = 0x20
 # Frame delay of a type A PICC is ~86-91 us; the timer only has to cover the start of the answer
 # (it stops after the fifth received bit), so 1 ms is ample and keeps empty polls short.
 T_ANSWER_US = 1000
+_REQA = bytes((REQA,))
+_WUPA = bytes((WUPA,))
 MAX_CARDS = 8
 FIELD_OFF_US = 6000      # carrier off long enough for every card to reset
 FIELD_SETTLE_US = 5000   # ISO 14443-3: a PICC is ready within 5 ms of the field coming on
@@ -56,7 +58,7 @@ def request(chip, wake=False):
     so the (partly garbled) ATQA is returned."""
     chip.set_crc(False, False)
     try:
-        rx, last, err, _ = chip.transceive_raw(bytes((WUPA if wake else REQA,)), T_ANSWER_US, 7)
+        rx, last, err, _ = chip.transceive_raw(_WUPA if wake else _REQA, T_ANSWER_US, 7, 0, 2)
     except CardError as e:
         if e.reason == rferror.TIMEOUT:
             raise CardError(rferror.NO_CARD, "no answer to " + ("WUPA" if wake else "REQA"))
@@ -81,7 +83,7 @@ def _anticollision_level(chip, sel):
         extra = nbits & 7
         nvb = ((2 + full) << 4) | extra
         frame = bytes((sel, nvb)) + bytes(known[:full + (1 if extra else 0)])
-        rx, last, err, coll = chip.transceive_raw(frame, T_ANSWER_US, extra, extra)
+        rx, last, err, coll = chip.transceive_raw(frame, T_ANSWER_US, extra, extra, 5 - full)
         if len(rx) > 5 - full:
             raise CardError(rferror.PROTOCOL, "anticollision answer too long")
         out = bytearray(known)
@@ -126,7 +128,7 @@ def _anticollision_level(chip, sel):
 
 def _select_level(chip, sel, uid4):
     chip.set_crc(True, True)
-    rx = chip.transceive(bytes((sel, 0x70)) + uid4 + bytes((bcc(uid4),)), T_ANSWER_US)
+    rx = chip.transceive(bytes((sel, 0x70)) + uid4 + bytes((bcc(uid4),)), T_ANSWER_US, 0, 1)
     if len(rx) != 1:
         raise CardError(rferror.PROTOCOL, "SAK of %d bytes" % len(rx))
     return rx[0]

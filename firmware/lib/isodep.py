@@ -208,7 +208,7 @@ class IsoDep:
         rx = b""
         for attempt in range(2):
             try:
-                rx = chip.transceive(rats, FWT_ACTIVATION_US + DELTA_FWT_US)
+                rx = chip.transceive(rats, FWT_ACTIVATION_US + DELTA_FWT_US, 0, 1)   # ATS: TL at least
                 break
             except CardError as e:
                 if attempt or e.reason not in (rferror.CRC, rferror.TIMEOUT):
@@ -230,7 +230,7 @@ class IsoDep:
 
     def _pps(self, ds, dr):
         chip = self.chip
-        rx = chip.transceive(pps_frame(ds, dr), max(self.fwt, FWT_ACTIVATION_US + DELTA_FWT_US))
+        rx = chip.transceive(pps_frame(ds, dr), max(self.fwt, FWT_ACTIVATION_US + DELTA_FWT_US), 0, 1)
         if len(rx) != 1 or rx[0] != 0xD0:
             raise CardError(rferror.PROTOCOL, "PPS response")
         # the new divisors apply from the next frame on
@@ -246,9 +246,38 @@ class IsoDep:
         for the driver (when to look for the end of each answer frame), never a check."""
         if not self.active:
             raise CardError(rferror.PROTOCOL, "ISO-DEP session not active")
-        chip = self.chip
         if not isinstance(data, bytes):
             data = bytes(data)
+        # The usual case, a command in one I-block answered by one unchained I-block, takes a
+        # short path; anything else (chaining either way, WTX, an error or an invalid block) is
+        # carried on by the general loop from the answer already in hand.
+        if len(data) > self.fsc - 3:
+            return self._exchange(data, expect, None, None)
+        blk = self.block
+        hint = 0
+        if expect:
+            rmax = self.fsd - 3
+            hint = (expect if expect < rmax else rmax) + 1          # PCB + INF
+        iblock = _I[blk] + data
+        try:
+            rx = self.chip.transceive(iblock, self.fwt, 0, hint)
+        except CardError as e:
+            if e.reason == rferror.CHIP or e.reason == rferror.NO_CARD:
+                self.active = False
+                raise
+            return self._exchange(data, expect, None, e)
+        if len(rx) and rx[0] == PCB_I | blk and len(rx) <= self.max_response + 1:
+            self.block = blk ^ 1                                    # rule B
+            self.stats_frames = 1
+            self.stats_wtx = 0
+            self.stats_retx = 0
+            return bytes(memoryview(rx)[1:])
+        return self._exchange(data, expect, rx, None)
+
+    def _exchange(self, data, expect, first_rx, first_error):
+        """The general block protocol; first_rx / first_error: the outcome of the first I-block
+        when exchange() already sent it (both None: nothing sent yet)."""
+        chip = self.chip
         n = len(data)
         maxinf = self.fsc - 3                  # PCB + CRC_A
         fwt = self.fwt
@@ -272,6 +301,7 @@ class IsoDep:
         rmax = self.fsd - 3                    # INF bytes in one answer frame from the PICC
         self.stats_wtx = 0
         self.stats_retx = 0
+        pending = first_rx is not None or first_error is not None
         while True:
             frames += 1
             if frames > frame_limit:
@@ -284,14 +314,20 @@ class IsoDep:
                 left = expect - len(resp)
                 if left > 0:
                     hint = (left if left < rmax else rmax) + 1   # PCB + INF
-            try:
-                rx = chip.transceive(send, timeout, 0, hint)
-            except CardError as e:
-                rx = None
-                if e.reason == rferror.CHIP or e.reason == rferror.NO_CARD:
-                    self.active = False
-                    raise
-                last_error = e
+            if pending:
+                pending = False
+                rx = first_rx
+                if first_error is not None:
+                    last_error = first_error
+            else:
+                try:
+                    rx = chip.transceive(send, timeout, 0, hint)
+                except CardError as e:
+                    rx = None
+                    if e.reason == rferror.CHIP or e.reason == rferror.NO_CARD:
+                        self.active = False
+                        raise
+                    last_error = e
             timeout = fwt
             invalid = rx is None or len(rx) == 0
             if not invalid:

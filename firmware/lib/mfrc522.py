@@ -704,7 +704,9 @@ class MFRC522:
         if expect and self._rxmode & 0x80:
             expect += 2                 # the CRC_A still has to arrive after the last data byte
         tx_us = (bits * self._tx_bit_ns) // 1000
-        first = tx_us + 80 + expect * rxb // 1000
+        span = expect * rxb // 1000                 # the expected answer on air
+        first = tx_us + 80 + span
+        span = (span * 3) >> 2
         sleep = self._sleep
         diff = None if self._diff is _sub else self._diff      # plain clocks: no call
         el = now() - t0 if diff is None else diff(now(), t0)
@@ -736,6 +738,10 @@ class MFRC522:
             if el > budget:
                 break
             w = el >> 2
+            if w < span:
+                # the expected answer lasts long enough that pausing most of its length
+                # still finds it arriving (and then the wait below ends with it)
+                w = span
             if w < pmin:
                 w = pmin
             elif w > pmax:
