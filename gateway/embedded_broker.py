@@ -167,6 +167,19 @@ class EmbeddedBroker:
         if broker is not None:
             await broker.shutdown()
 
+    def set_user(self, user: str, password: str) -> None:
+        """Add or change a login while the broker runs (a reader registered through the API).
+
+        ``password`` is clear text or a Mosquitto ``$7$`` hash. The running auth plugin holds
+        its own copy of the users (amqtt builds plugin configs from the dict it was given)."""
+        self.users[user] = password
+        broker = self._broker
+        if broker is None:
+            return
+        for plugin in broker.plugins_manager._auth_plugins:  # amqtt has no public accessor
+            if isinstance(plugin, CbccAuthPlugin):
+                plugin.config.users[user] = password
+
     def _bound_port(self, listener: str) -> int:
         assert self._broker is not None
         server = self._broker._servers[listener].instance

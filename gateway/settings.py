@@ -39,13 +39,18 @@ class MqttSettings(BaseModel):
     keepalive: int = 30
     # Session expiry (MQTT 5): how long the broker keeps our queue while we are away.
     session_expiry_s: int = 7 * 24 * 3600
-    # Start an in-process broker (amqtt) instead of connecting to an external one.
+    # Start an in-process broker (amqtt) instead of connecting to an external one. The gateway
+    # then reaches it on host:port (keep 127.0.0.1) and readers on embedded_tls_host:tls_port.
     embedded: bool = True
+    embedded_tls_host: str = "0.0.0.0"
+    embedded_tls_port: int = 8883
 
 
 class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
+    # Serve /metrics without a token (a Prometheus scraper on a private network).
+    metrics_open: bool = False
 
 
 class IngestSettings(BaseModel):

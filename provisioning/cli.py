@@ -9,16 +9,24 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli import gateway_app
+from gateway.cli_broker import broker_app
 from provisioning.cli_card import card_app
+from provisioning.cli_card_keys import card_keys_app
 from provisioning.cli_config import config_app
 from provisioning.cli_crl import crl_app
 from provisioning.cli_keys import keys_app
+from provisioning.cli_reader import reader_app
 
 app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(card_app, name="card")
 app.add_typer(crl_app, name="crl")
 app.add_typer(config_app, name="config")
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(broker_app, name="broker")
+app.add_typer(reader_app, name="reader")
+keys_app.add_typer(card_keys_app, name="card-keys")
 
 
 @app.command("demo")

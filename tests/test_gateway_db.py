@@ -20,7 +20,9 @@ from gateway.settings import load_settings
 def _no_drift(url: str) -> None:
     engine = db.make_engine(url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
 

@@ -1,0 +1,247 @@
+"""Composition root of a running gateway: database, (embedded) broker, ingest, fleet, downlink,
+REST API and the periodic jobs. ``cbcc gateway run`` calls :func:`run`; tests and the demo use
+:class:`Gateway` directly (``start()`` / ``stop()``) and serve ``gateway.app`` themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+
+from gateway import broker_config, db, embedded_ingest, retention, timefix
+from gateway.api import ApiContext, create_app
+from gateway.downlink import Downlink
+from gateway.embedded_broker import EmbeddedBroker
+from gateway.embedded_ingest import BrokerIngest
+from gateway.fleet import Fleet, apply_event_effects
+from gateway.ingest import IngestWriter
+from gateway.mqtt_consumer import Consumer
+from gateway.registry import KeyCache
+from gateway.secretbox import SecretBox
+from gateway.settings import MqttSettings, Settings
+from provisioning import keys, passphrase
+
+log = logging.getLogger("cbcc.gateway")
+
+GATEWAY_USER = "gateway"
+
+
+@dataclass(frozen=True)
+class LocalBrokerFiles:
+    """The one-machine broker's files in the data folder (made by ``cbcc gateway init``)."""
+
+    folder: Path
+
+    @property
+    def passwd(self) -> Path:  # readers' password hashes, Mosquitto format
+        return self.folder / "passwd"
+
+    @property
+    def gateway_password(self) -> Path:
+        return self.folder / "gateway.pass"
+
+    @property
+    def tls(self) -> broker_config.TlsFiles | None:
+        f = broker_config.TlsFiles(
+            self.folder / "ca.crt", self.folder / "server.crt", self.folder / "server.key"
+        )
+        return f if f.certfile.exists() and f.keyfile.exists() else None
+
+
+def local_broker_files(settings: Settings) -> LocalBrokerFiles:
+    return LocalBrokerFiles(settings.data_dir / "broker")
+
+
+def ensure_gateway_password(files: LocalBrokerFiles) -> str:
+    if not files.gateway_password.exists():
+        files.folder.mkdir(parents=True, exist_ok=True)
+        keys.write_new_file(files.gateway_password, secrets.token_urlsafe(24).encode(), private=True)
+    return files.gateway_password.read_text().strip()
+
+
+def add_reader_password(files: LocalBrokerFiles, reader_id: str, password: str) -> str:
+    """Record a reader's MQTT password (hashed) for the embedded broker; returns the hash."""
+    current = broker_config.parse_password_file(files.passwd.read_text()) if files.passwd.exists() else {}
+    current[reader_id] = broker_config.hash_password(password)
+    broker_config.replace_file(files.passwd, broker_config.password_file_text(current).encode())
+    return current[reader_id]
+
+
+def load_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
+    """The configuration/command signing key, or None (then pushes and commands answer 503)."""
+    path = settings.signing_key_file or settings.data_dir / "config.key.pem"
+    if not path.exists():
+        log.warning("no signing key at %s: configuration pushes and commands are disabled", path)
+        return None
+    key = keys.load_private_key(
+        path,
+        lambda: passphrase.obtain(
+            settings.signing_passphrase_file, confirm=False, purpose=f"the signing key {path}"
+        ),
+    )
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: the signing key must be RSA (readers verify RS256)")
+    return key
+
+
+class Gateway:
+    """Everything one gateway process runs. ``start()`` connects; ``stop()`` drains and closes."""
+
+    def __init__(self, settings: Settings, *, signing_key: rsa.RSAPrivateKey | None = None) -> None:
+        self.settings = settings
+        db.migrate(settings.database.url)
+        self.engine: Engine = db.make_engine(settings.database.url, pool_size=settings.database.pool_size)
+        self.box = SecretBox.from_file(settings.resolved_master_key_file())
+        self.keys = KeyCache(self.engine, self.box)
+        self.keys.load_all()
+        self.broker: EmbeddedBroker | None = None
+        self.broker_files = local_broker_files(settings)
+        self.writer = IngestWriter(self.engine, self.keys, effects=apply_event_effects)
+        self.broker_ingest: BrokerIngest | None = None
+        mqtt = settings.mqtt
+        if mqtt.embedded:
+            mqtt = self._embedded_broker(mqtt)
+        self.mqtt = mqtt
+        self.fleet = Fleet(self.engine, self.keys, self.publish)
+        self.consumer = Consumer(
+            mqtt,
+            self.writer,
+            on_status=self.fleet.on_status,
+            on_health=self.fleet.on_health,
+            ingest=settings.ingest,
+        )
+        key = signing_key if signing_key is not None else load_signing_key(settings)
+        self.downlink = Downlink(self.engine, key, self.publish) if key is not None else None
+        self.app: FastAPI = create_app(
+            ApiContext(
+                engine=self.engine,
+                settings=settings,
+                box=self.box,
+                downlink=self.downlink,
+                fleet=self.fleet,
+                key_cache=self.keys,
+                on_reader_registered=self._reader_registered,
+                metrics_open=settings.http.metrics_open,
+            )
+        )
+        self._stop = threading.Event()
+        self._jobs: threading.Thread | None = None
+
+    # ---- the one-machine broker ---------------------------------------------------------------
+
+    def _embedded_broker(self, mqtt: MqttSettings) -> MqttSettings:
+        files = self.broker_files
+        gw_password = ensure_gateway_password(files)
+        users = broker_config.parse_password_file(files.passwd.read_text()) if files.passwd.exists() else {}
+        users[GATEWAY_USER] = broker_config.hash_password(gw_password)
+        tls = files.tls
+        # Events are committed at the broker, before the reader's PUBACK (gateway.embedded_ingest).
+        self.broker_ingest = BrokerIngest(self.writer)
+        embedded_ingest.install(self.broker_ingest)
+        self.broker = EmbeddedBroker(
+            mqtt.host,
+            mqtt.port,
+            users,
+            broker_config.Acl(frozenset({GATEWAY_USER})),
+            tls=tls,
+            tls_host=mqtt.embedded_tls_host,
+            tls_port=mqtt.embedded_tls_port,
+        )
+        self.broker.start()
+        if tls is None:
+            log.warning(
+                "embedded broker without TLS (no certificate in %s): readers cannot connect", files.folder
+            )
+        # amqtt speaks MQTT 3.1.1 only: one consumer, no shared subscription, plain loopback.
+        return mqtt.model_copy(
+            update={
+                "port": self.broker.port,
+                "protocol": "3.1.1",
+                "shared_group": None,
+                "tls": False,
+                "username": GATEWAY_USER,
+                "client_id": GATEWAY_USER,  # the embedded broker requires client id = username
+                "password": SecretStr(gw_password),
+            }
+        )
+
+    def _reader_registered(self, reader_id: str, password: str) -> None:
+        if self.broker is None:
+            return  # an external broker: the operator adds it with `cbcc broker config`
+        hashed = add_reader_password(self.broker_files, reader_id, password)
+        self.broker.set_user(reader_id, hashed)
+
+    # ---- running ------------------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        self.consumer.publish(topic, payload, qos, retain)
+
+    def start(self, wait_connected: float = 10) -> None:
+        self.consumer.start()
+        if wait_connected and not self.consumer.wait_connected(wait_connected):
+            log.warning("broker not reachable yet; ingest starts when it is")
+        self._jobs = threading.Thread(target=self._periodic, name="cbcc-jobs", daemon=True)
+        self._jobs.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.consumer.stop()
+        if self._jobs is not None:
+            self._jobs.join(10)
+        self.fleet.flush()
+        if self.broker is not None:
+            self.broker.stop()
+            embedded_ingest.install(None)
+        self.engine.dispose()
+
+    def _periodic(self) -> None:
+        """Fleet flush each second, time corrections and laggards each minute, retention hourly."""
+        last_fix = last_lag = 0.0
+        last_purge = time.monotonic()
+        policy = self.settings.retention
+        while not self._stop.wait(1.0):
+            now = time.monotonic()
+            try:
+                self.fleet.flush()
+                if now - last_fix >= 10:
+                    last_fix = now
+                    with self.engine.begin() as conn:
+                        timefix.fix_pending(conn)
+                if now - last_lag >= 60:
+                    last_lag = now
+                    self.fleet.laggards(600)
+                if now - last_purge >= policy.purge_interval_s:
+                    last_purge = now
+                    report = retention.purge(self.engine, policy)
+                    if report.total():
+                        log.info("retention purge: %s", report)
+            except Exception:  # a database hiccup must not end the periodic jobs
+                log.exception("periodic job failed")
+
+
+def run(settings: Settings) -> None:
+    """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s" if settings.log_json else logging.BASIC_FORMAT
+    )
+    gw = Gateway(settings)
+    gw.start()
+    try:
+        uvicorn.Server(
+            uvicorn.Config(
+                gw.app, host=settings.http.host, port=settings.http.port, log_level="info", access_log=False
+            )
+        ).run()
+    finally:
+        gw.stop()
