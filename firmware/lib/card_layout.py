@@ -75,6 +75,7 @@ class ReaderKeys:
         self.sysid = bytes(sysid)
         self.aid = bytes(aid)
         self._sub = aes.cmac_subkeys(self.read_master)  # one AES block saved per tap
+        self.uid_key_sub = aes.cmac_subkeys(self.uid_key)  # and one for key 2's session keys
 
     def read_key(self, uid):
         return card_key(self.read_master, uid, self.aid, self.sysid, self._sub)
@@ -161,7 +162,7 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
         raise
     random_uid = is_random_uid(uid_from_anticollision)
     if random_uid:
-        kind = d.authenticate(KEY_UID, reader_keys.uid_key)
+        kind = d.authenticate(KEY_UID, reader_keys.uid_key, subkeys=getattr(reader_keys, "uid_key_sub", None))
         uid = d.get_card_uid()
         key = reader_keys.read_key(uid)
         if kind == "ev2":

@@ -280,8 +280,9 @@ class Desfire:
 
     # ------------------------------------------------------------ authentication
 
-    def authenticate_ev2_first(self, key_no, key):
-        """AuthenticateEV2First (71) with an AES-128 key; returns (PDcap2, PCDcap2)."""
+    def authenticate_ev2_first(self, key_no, key, subkeys=None):
+        """AuthenticateEV2First (71) with an AES-128 key; returns (PDcap2, PCDcap2).
+        subkeys: the key's CMAC subkeys (K1, K2) when the caller keeps them (a fixed key)."""
         self.session = None
         status, data = self._exchange(CMD_AUTH_EV2_FIRST, bytes([key_no, 0]), 16)
         if status != ST_ADDITIONAL_FRAME:
@@ -295,7 +296,7 @@ class Desfire:
         status, data = self._exchange(CMD_ADDITIONAL_FRAME, token, 32)
         if status != ST_OK:
             self._fail(status, CMD_AUTH_EV2_FIRST)
-        session, pd, pcd = dc.ev2_auth_step2(key, data, rnda, rndb, key_no)
+        session, pd, pcd = dc.ev2_auth_step2(key, data, rnda, rndb, key_no, subkeys)
         self.session = session
         return pd, pcd
 
@@ -337,10 +338,10 @@ class Desfire:
             self._fail(status, CMD_AUTH_AES)
         self.session = dc.ev1_auth_step2(key, iv, data, rnda, rndb, key_no)
 
-    def authenticate(self, key_no, key, allow_ev1=True):
+    def authenticate(self, key_no, key, allow_ev1=True, subkeys=None):
         """EV2First, falling back to AES EV1 on cards without it; returns "ev2" or "ev1"."""
         try:
-            self.authenticate_ev2_first(key_no, key)
+            self.authenticate_ev2_first(key_no, key, subkeys)
             return "ev2"
         except DesfireError as e:
             if not allow_ev1 or e.status != ST_ILLEGAL_COMMAND:

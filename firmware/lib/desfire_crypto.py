@@ -170,12 +170,21 @@ def ev2_sv(prefix, rnda, rndb):
             + aes.xor(rnda[2:8], rndb[0:6]) + bytes(rndb[6:16]) + bytes(rnda[8:16]))
 
 
-def ev2_session_keys(key, rnda, rndb):
-    """(SesAuthENCKey, SesAuthMACKey) = (CMAC(K, SV1), CMAC(K, SV2))."""
-    sub = aes.cmac_subkeys(key)
-    enc = aes.cmac(key, ev2_sv(b"\xA5\x5A", rnda, rndb), sub)
-    mac = aes.cmac(key, ev2_sv(b"\x5A\xA5", rnda, rndb), sub)
-    return enc, mac
+def ev2_session_keys(key, rnda, rndb, subkeys=None):
+    """(SesAuthENCKey, SesAuthMACKey) = (CMAC(K, SV1), CMAC(K, SV2)).
+
+    SV1 and SV2 are two whole blocks each and differ only in their first two bytes, so both
+    CMACs are E(K, E(K, SVx[0:16]) ^ SV[16:32] ^ K1): two two-block ECB calls in all.
+    subkeys: (K1, K2) of key when the caller has them (a fixed key)."""
+    if len(rnda) != 16 or len(rndb) != 16:
+        raise ValueError("RndA and RndB must be 16 bytes")
+    k1 = (subkeys or aes.cmac_subkeys(key))[0]
+    mid = b"\x00\x01\x00\x80" + bytes(rnda[0:2]) + aes.xor(rnda[2:8], rndb[0:6]) + bytes(rndb[6:8])
+    x = aes.ecb_encrypt(key, b"\xA5\x5A" + mid + b"\x5A\xA5" + mid)
+    t = int.from_bytes(bytes(rndb[8:16]) + bytes(rnda[8:16]), "big") ^ int.from_bytes(k1, "big")
+    y = int.from_bytes(x, "big") ^ ((t << 128) | t)
+    out = aes.ecb_encrypt(key, y.to_bytes(32, "big"))
+    return out[:16], out[16:]
 
 
 def ev1_session_key(rnda, rndb):
@@ -197,25 +206,25 @@ def ev2_auth_step1(key, enc_rndb, rnda):
     return rndb, aes.cbc_encrypt(key, ZERO16, bytes(rnda) + rotl1(rndb))
 
 
-def ev2_auth_step2(key, enc_answer, rnda, rndb, key_no):
+def ev2_auth_step2(key, enc_answer, rnda, rndb, key_no, subkeys=None):
     """Check the card's answer TI || RndA' || PDcap2 || PCDcap2; return (EV2Session, PDcap2, PCDcap2)."""
     if len(enc_answer) != 32:
         raise CardError(PROTOCOL, "EV2 auth: answer must be 32 bytes")
     plain = aes.cbc_decrypt(key, ZERO16, enc_answer)
     if not ct_equal(plain[4:20], rotl1(rnda)):
         raise CardError(AUTH, "card did not return RndA' (wrong key or not a genuine card)")
-    enc, mac = ev2_session_keys(key, rnda, rndb)
+    enc, mac = ev2_session_keys(key, rnda, rndb, subkeys)
     return EV2Session(enc, mac, plain[0:4], key_no), plain[20:26], plain[26:32]
 
 
-def ev2_non_first_step2(key, enc_answer, rnda, rndb, key_no, ti, cmd_ctr):
+def ev2_non_first_step2(key, enc_answer, rnda, rndb, key_no, ti, cmd_ctr, subkeys=None):
     """AuthenticateEV2NonFirst: check the card's E(K, RndA') and return the new EV2Session, which
     keeps the transaction's TI and command counter (session keys from the new RndA/RndB)."""
     if len(enc_answer) != 16:
         raise CardError(PROTOCOL, "EV2 auth: answer must be one block")
     if not ct_equal(aes.cbc_decrypt(key, ZERO16, enc_answer), rotl1(rnda)):
         raise CardError(AUTH, "card did not return RndA' (wrong key or not a genuine card)")
-    enc, mac = ev2_session_keys(key, rnda, rndb)
+    enc, mac = ev2_session_keys(key, rnda, rndb, subkeys)
     return EV2Session(enc, mac, ti, key_no, cmd_ctr)
 
 
@@ -267,39 +276,67 @@ class EV2Session:
     def mac(self, msg):
         return mac_odd(aes.cmac(self.mac_key, msg, self._mac_sub))
 
+    def _mac_input(self, first, ctr, parts_len):
+        # first || CmdCtr (LE) || TI, followed by parts_len bytes the caller fills in: the MAC
+        # input of a command or an answer built in one buffer instead of a chain of copies.
+        m = bytearray(7 + parts_len)
+        m[0] = first
+        m[1] = ctr & 0xFF
+        m[2] = ctr >> 8
+        m[3:7] = self.ti
+        return m
+
+    def _iv(self, prefix):
+        v = bytearray(16)
+        v[0:2] = prefix
+        v[2:6] = self.ti
+        c = self.cmd_ctr
+        v[6] = c & 0xFF
+        v[7] = c >> 8
+        return aes.ecb_encrypt(self.enc_key, v)
+
     def iv_cmd(self):
-        return aes.ecb_encrypt(self.enc_key, b"\xA5\x5A" + self.ti + self._ctr() + bytes(8))
+        return self._iv(b"\xA5\x5A")
 
     def iv_resp(self):
-        return aes.ecb_encrypt(self.enc_key, b"\x5A\xA5" + self.ti + self._ctr() + bytes(8))
+        return self._iv(b"\x5A\xA5")
 
     def wrap(self, cmd, header, data, mode, crc=True):
         """Payload (after the command byte) to send: header || data' || MAC as the mode requires."""
         if self.cmd_ctr >= CMDCTR_MAX:
             raise CardError(PROTOCOL, "EV2 command counter exhausted: authenticate again")
-        header = bytes(header)
-        data = bytes(data)
         if mode == PLAIN:
-            return header + data
+            return bytes(header) + bytes(data)
         if mode == FULL and data:
             data = aes.cbc_encrypt(self.enc_key, self.iv_cmd(), pad_m2(data))
-        return header + data + self.mac(bytes([cmd]) + self._ctr() + self.ti + header + data)
+        h = len(header)
+        n = len(data)
+        m = self._mac_input(cmd, self.cmd_ctr, h + n)
+        m[7:7 + h] = header
+        m[7 + h:] = data
+        out = bytearray(h + n + 8)
+        out[0:h + n] = memoryview(m)[7:]
+        out[h + n:] = self.mac(m)
+        return bytes(out)
 
     def unwrap(self, status, resp, mode, length=None):
         """Verify and open a response (all frames joined); advances the counter."""
         self.cmd_ctr += 1
         if mode == PLAIN:
             return bytes(resp)
-        if len(resp) < 8:
+        n = len(resp) - 8
+        if n < 0:
             raise CardError(INTEGRITY, "response MAC missing")
-        body = bytes(resp[:-8])
-        if not ct_equal(self.mac(bytes([status]) + self._ctr() + self.ti + body), resp[-8:]):
+        m = self._mac_input(status, self.cmd_ctr, n)
+        m[7:] = memoryview(resp)[:n]
+        if not ct_equal(self.mac(m), memoryview(resp)[n:]):
             raise CardError(INTEGRITY, "response MAC mismatch")
-        if mode == FULL and body:
-            if len(body) % 16:
+        body = memoryview(m)[7:]
+        if mode == FULL and n:
+            if n % 16:
                 raise CardError(INTEGRITY, "enciphered response not whole blocks")
-            body = unpad_m2(aes.cbc_decrypt(self.enc_key, self.iv_resp(), body))
-        return body
+            return unpad_m2(aes.cbc_decrypt(self.enc_key, self.iv_resp(), body))
+        return bytes(body)
 
 
 # ---------------------------------------------------------------- EV1 (AES) secure messaging
