@@ -580,14 +580,19 @@ def write_broker_folder(
     return cred
 
 
-def add_reader(files: BrokerFiles, reader_id: str) -> tuple[Path, str]:
-    """Add one reader (new random password); returns (credentials file, password)."""
+def add_reader(files: BrokerFiles, reader_id: str, password: str | None = None) -> tuple[Path, str]:
+    """Add one reader; returns (credentials file, password). ``password``: the one the gateway
+    made when it registered the reader (`cbcc gateway reader add`), so the device has one
+    password for both; None: a new random one."""
     rid = check_user(reader_id)
     roster = files.load_roster()
     hashes_by_user = files.load_hashes()
     if rid in roster.readers or rid in roster.gateway_users or rid in hashes_by_user:
         raise BrokerConfigError(f"{rid} is already in the roster")
-    password = generate_password()
+    if password is None:
+        password = generate_password()
+    elif len(password) < 16:
+        raise BrokerConfigError("a reader password must have at least 16 characters")
     cred = files.credentials(f"{rid}-{_stamp()}")
     write_new_file(cred, credentials_csv([(rid, password, "reader")]), private=True)
     roster.readers.append(rid)

@@ -146,14 +146,31 @@ def config(
 def add_reader_cmd(
     folder: Annotated[Path, typer.Argument(help="Folder written by `cbcc broker config`.")],
     reader_id: Annotated[str, typer.Argument(help="The new reader's id (its MQTT username).")],
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            "--secrets", help="Secrets file of `cbcc gateway reader add --secrets-out`: use its password."
+        ),
+    ] = None,
 ) -> None:
-    """Add one reader: new random password, password file and ACL rewritten."""
+    """Add one reader: its password (from --secrets, else new and random), password file and ACL rewritten."""
+    import json
+
     from rich.markup import escape
 
     from gateway import broker_config as bc
 
     try:
-        cred, _ = bc.add_reader(bc.BrokerFiles(folder), reader_id)
+        password = None
+        if secrets is not None:
+            try:
+                doc = json.loads(secrets.read_text())
+            except (OSError, ValueError) as exc:
+                raise bc.BrokerConfigError(f"cannot read secrets file {secrets}: {exc}") from None
+            if doc.get("reader_id") != reader_id or not isinstance(doc.get("mqtt_password"), str):
+                raise bc.BrokerConfigError(f"{secrets} is not the secrets file of reader {reader_id}")
+            password = doc["mqtt_password"]
+        cred, _ = bc.add_reader(bc.BrokerFiles(folder), reader_id, password)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
     stdout_console().print(

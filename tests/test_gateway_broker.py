@@ -427,3 +427,22 @@ def test_queued_message_for_offline_gateway_survives_restart(tmp_path: Path) -> 
     finally:
         m.stop()
     assert os.stat(tmp_path / "broker" / "passwd").st_mode & 0o777 == 0o600
+
+
+def test_add_reader_takes_the_password_the_gateway_made(broker: Mosquitto, tmp_path: Path) -> None:
+    """`cbcc gateway reader add --secrets-out` makes the password; the broker must use that one."""
+    import json
+
+    from gateway.broker_config import BrokerFiles, verify_password
+
+    runner = CliRunner()
+    secrets = tmp_path / "r4.secrets.json"
+    secrets.write_text(json.dumps({"reader_id": "reader-04", "mac_key": "00" * 32,
+                                   "mqtt_password": "gateway-made-password-0123"}))  # fmt: skip
+    wrong = runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-05", "--secrets", str(secrets)])
+    assert wrong.exit_code == 1 and "not the secrets file of reader reader-05" in wrong.output
+    result = runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-04", "--secrets", str(secrets)])
+    assert result.exit_code == 0, result.output
+    stored = BrokerFiles(broker.folder).load_hashes()["reader-04"]
+    assert verify_password("gateway-made-password-0123", stored)
+    assert runner.invoke(broker_app, ["remove-reader", str(broker.folder), "reader-04"]).exit_code == 0
