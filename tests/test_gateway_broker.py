@@ -439,9 +439,10 @@ def test_add_reader_takes_the_password_the_gateway_made(broker: Mosquitto, tmp_p
     secrets = tmp_path / "r4.secrets.json"
     secrets.write_text(json.dumps({"reader_id": "reader-04", "mac_key": "00" * 32,
                                    "mqtt_password": "gateway-made-password-0123"}))  # fmt: skip
-    wrong = runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-05", "--secrets", str(secrets)])
+    folder = str(broker.folder)
+    wrong = runner.invoke(broker_app, ["add-reader", folder, "reader-05", "--secrets", str(secrets)])
     assert wrong.exit_code == 1 and "not the secrets file of reader reader-05" in wrong.output
-    result = runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-04", "--secrets", str(secrets)])
+    result = runner.invoke(broker_app, ["add-reader", folder, "reader-04", "--secrets", str(secrets)])
     assert result.exit_code == 0, result.output
     stored = BrokerFiles(broker.folder).load_hashes()["reader-04"]
     assert verify_password("gateway-made-password-0123", stored)
