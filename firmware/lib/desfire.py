@@ -169,15 +169,20 @@ class Desfire:
         else:
             resp = self.transport.exchange(apdu(cmd, data))
         n = len(resp) if resp is not None else 0
-        if n < 2:
+        if n < 2 or resp[n - 2] != 0x91:
+            self._bad_sw(resp)
+        return resp[n - 1], resp[:n - 2]
+
+    @staticmethod
+    def _bad_sw(resp):
+        """Raise for an answer that is not DATA || 91 xx."""
+        if resp is None or len(resp) < 2:
             raise CardError(PROTOCOL, "answer shorter than a status word")
-        sw1 = resp[n - 2]
-        sw2 = resp[n - 1]
-        if sw1 != 0x91:
-            if (sw1, sw2) in ((0x6E, 0x00), (0x6D, 0x00), (0x6A, 0x81)):
-                raise CardError(UNSUPPORTED, "not a DESFire card (SW %02X%02X)" % (sw1, sw2))
-            raise CardError(PROTOCOL, "unexpected status word %02X%02X" % (sw1, sw2))
-        return sw2, resp[:n - 2]
+        sw1 = resp[-2]
+        sw2 = resp[-1]
+        if (sw1, sw2) in ((0x6E, 0x00), (0x6D, 0x00), (0x6A, 0x81)):
+            raise CardError(UNSUPPORTED, "not a DESFire card (SW %02X%02X)" % (sw1, sw2))
+        raise CardError(PROTOCOL, "unexpected status word %02X%02X" % (sw1, sw2))
 
     def _transceive(self, cmd, payload, limit=MAX_RESPONSE, wire=None):
         """Send cmd || payload in frames, collect the answer's frames; returns (status, data).
@@ -210,6 +215,8 @@ class Desfire:
             self._fail(status, cmd)
         out = bytearray(data)
         frames = 0
+        exchange = self.transport.exchange
+        hint = self._hint and wire is not None
         while True:
             if len(out) > limit:
                 self._abort(TOO_LONG, "cmd %02X: answer over %d bytes" % (cmd, limit))
@@ -218,10 +225,18 @@ class Desfire:
             frames += 1
             if frames > MAX_FRAMES:
                 self._abort(TOO_LONG, "cmd %02X: more than %d answer frames" % (cmd, MAX_FRAMES))
-            left = None if wire is None else wire - len(out)
-            status, data = self._exchange(CMD_ADDITIONAL_FRAME, b"",
-                                          None if left is None or left <= 0 else min(left, CARD_FRAME_DATA))
-            out.extend(data)
+            # the next frame of the answer: _exchange(AF) inlined, it runs once per frame
+            self.exchanges += 1
+            left = wire - len(out) if hint else 0
+            if left > 0:
+                resp = exchange(_APDU_AF, (left if left < CARD_FRAME_DATA else CARD_FRAME_DATA) + 2)
+            else:
+                resp = exchange(_APDU_AF)
+            k = len(resp) if resp is not None else 0
+            if k < 2 or resp[k - 2] != 0x91:
+                self._bad_sw(resp)
+            status = resp[k - 1]
+            out.extend(memoryview(resp)[:k - 2])
 
     def _abort(self, reason, detail):
         # The card's state is unknown after a broken exchange: drop the session.

@@ -60,6 +60,10 @@ def fsdi_for(fsd):
     return best
 
 
+_FSDI_FIFO = fsdi_for(FIFO_SIZE)
+_FWT_DEFAULT = fwt_us(DEFAULT_FWI)
+
+
 class Ats:
     """Parsed ATS. ds/dr are the divisors (1, 2, 4, 8) the PICC supports PICC->PCD and
     PCD->PICC; same_d when it requires the same divisor both ways."""
@@ -178,9 +182,12 @@ class IsoDep:
     def __init__(self, chip, fsd=FIFO_SIZE, max_response=2048, max_kbps=848, retries=2,
                  max_wtx=16, max_wtx_wait_ms=3000):
         self.chip = chip
-        self.fsd = min(fsd, FIFO_SIZE)
-        self.fsdi = fsdi_for(self.fsd)
-        self.fsd = FS_TABLE[self.fsdi]
+        if fsd >= FIFO_SIZE:
+            self.fsdi = _FSDI_FIFO
+            self.fsd = FIFO_SIZE
+        else:
+            self.fsdi = fsdi_for(fsd)
+            self.fsd = FS_TABLE[self.fsdi]
         self.max_response = max_response
         self.max_kbps = max_kbps
         self.retries = retries
@@ -188,8 +195,8 @@ class IsoDep:
         self.max_wtx_wait_us = max_wtx_wait_ms * 1000
         self.block = 0
         self.ats = None
-        self.fwt_base = fwt_us(DEFAULT_FWI)
-        self.fwt = self.fwt_base + DELTA_FWT_US
+        self.fwt_base = _FWT_DEFAULT
+        self.fwt = _FWT_DEFAULT + DELTA_FWT_US
         self.fsc = 32
         self.kbps = (106, 106)
         self.active = False
