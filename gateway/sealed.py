@@ -51,7 +51,6 @@ FIELDS: dict[int, tuple[str, str, Any]] = {
     ACTIVE: ("active", _BOOL, None),
     DETAIL: ("detail", _STR, 500),
 }
-REQUIRED = (TIME, TIME_QUALITY, KIND)
 
 
 class Rejected(Exception):
@@ -99,33 +98,45 @@ def _is_int(v: object) -> bool:
     return type(v) is int
 
 
-def check_record(m: object) -> dict[str, Any]:
+# Per key: (column, expected type, low or max length, high); built once for the hot loop.
+_SPECS: dict[int, tuple[str, Any, int, int]] = {
+    k: (col, int, b[0], b[1]) if kind == _INT else (col, str, 0, b) if kind == _STR else (col, bool, 0, 0)
+    for k, (col, kind, b) in FIELDS.items()
+}
+
+
+def check_record(m: Any) -> dict[str, Any]:
     """The record map's known fields, type-checked; unknown keys are ignored (newer firmware)."""
-    if not isinstance(m, dict):
+    if type(m) is not dict:
         raise Rejected("bad_record", "record is not a map")
     out: dict[str, Any] = {}
+    specs = _SPECS
+    value: Any
     for key, value in m.items():
-        if not _is_int(key):
+        if type(key) is not int:  # also refuses True, which would hash like 1
             raise Rejected("bad_record", "record key is not an integer")
-        spec = FIELDS.get(key)
+        spec = specs.get(key)
         if spec is None:
             continue
-        column, kind, bound = spec
-        if kind == _INT:
-            if not _is_int(value) or not bound[0] <= value <= bound[1]:
-                raise Rejected("bad_record", f"field {key} must be an integer in {bound}")
-        elif kind == _STR:
-            if type(value) is not str or len(value) > bound:
-                raise Rejected("bad_record", f"field {key} must be text of at most {bound} characters")
-        elif type(value) is not bool:
-            raise Rejected("bad_record", f"field {key} must be a boolean")
+        column, want, lo, hi = spec
+        if type(value) is not want:
+            raise Rejected("bad_record", f"field {key} must be of type {want.__name__}")
+        if want is int:
+            if value < lo or value > hi:
+                raise Rejected("bad_record", f"field {key} out of range")
+        elif want is str and len(value) > hi:
+            raise Rejected("bad_record", f"field {key} longer than {hi}")
         out[column] = value
-    for key in REQUIRED:
-        if FIELDS[key][0] not in out:
-            raise Rejected("bad_record", f"field {key} is missing")
+    if "time" not in out or "time_quality" not in out or "kind" not in out:
+        raise Rejected("bad_record", "time, time quality or kind is missing")
     if not out["kind"]:
         raise Rejected("bad_record", "empty kind")
     return out
+
+
+def _head_len(n: int) -> int:
+    """Bytes of a minimal CBOR head carrying ``n``."""
+    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5 if n < 0x100000000 else 9
 
 
 def open_sealed(rid: str, key: bytes, payload: bytes) -> Opened:
@@ -142,6 +153,9 @@ def open_sealed(rid: str, key: bytes, payload: bytes) -> Opened:
         raise Rejected("not_sealed", "seq is not a non-negative 63-bit integer")
     if type(rec) is not bytes or type(tag) is not bytes or len(tag) != 32:
         raise Rejected("not_sealed", "record or MAC is not a byte string of the right size")
+    # Readers encode minimally (firmware/lib/cbor.py): padded heads are refused, not guessed at.
+    if len(payload) != 2 + _head_len(seq) + _head_len(len(rec)) + len(rec) + 2 + 32:
+        raise Rejected("not_sealed", "non-minimal encoding")
     want = hmac.digest(key, mac_input(rid, seq) + rec, "sha256")
     if not hmac.compare_digest(tag, want):
         raise Rejected("bad_mac", f"seq {seq}")

@@ -98,7 +98,11 @@ class Publisher:
     """A fast QoS 1 publisher: several paho clients (MQTT 3.1.1), many messages in flight each."""
 
     def __init__(self, port: int, user: str, password: str, *, clients: int = 2, inflight: int = 2000,
-                 name: str = "pub") -> None:  # fmt: skip
+                 name: str = "pub", window: int = 20_000) -> None:  # fmt: skip
+        # paho numbers a message when publish() is called and keys its outgoing store by that number,
+        # so more than 65535 un-acknowledged messages per client would overwrite each other: the
+        # publisher keeps at most ``window`` un-acknowledged in total.
+        self.window = window
         self.clients: list[paho.Client] = []
         self._acked = 0
         self._lock = threading.Lock()
@@ -123,7 +127,7 @@ class Publisher:
     def _on_publish(self, _c: paho.Client, _u: Any, _mid: int, _rc: Any, _p: Any) -> None:
         with self._lock:
             self._acked += 1
-            if self._acked % 1000 == 0:
+            if self._acked % 500 == 0:
                 self._done.notify_all()
 
     @property
@@ -146,6 +150,10 @@ class Publisher:
                     if now >= due:
                         break
                     time.sleep(min(due - now, 0.002))
+            if n - self._acked >= self.window:
+                with self._done:
+                    while n - self._acked >= self.window:
+                        self._done.wait(0.05)
             if on_sent is not None:
                 on_sent(topic, payload)
             clients[n % k].publish(topic, payload, qos=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import cbor2
 import pytest
 import sqlalchemy as sa
+from broker import Broker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ingest_support import (
@@ -27,12 +28,15 @@ from ingest_support import (
     setup_store,
     tap,
 )
+from pydantic import SecretStr
 
 from gateway import metrics, sealed, timefix
 from gateway.db import utc
-from gateway.ingest import IngestWriter, Message
+from gateway.ingest import BatchResult, IngestWriter, Message
 from gateway.models import BootAnchor, Event, Quarantine
+from gateway.mqtt_consumer import Consumer
 from gateway.sealed import Rejected, open_sealed, seal
+from gateway.settings import IngestSettings, MqttSettings
 
 RID = "rd-0001"
 KEY = reader_key(RID)
@@ -311,5 +315,136 @@ def test_sealed_module_matches_firmware_seal() -> None:
 
 
 # ---- through a real Mosquitto ---------------------------------------------------------------------
-# (the consumer tests live further down, once gateway.mqtt_consumer exists)
-_ = (Publisher, event_stream, expected_keys)
+
+GW_PASSWORD = "gw-secret"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    (tmp_path / "broker").mkdir()
+    b = Broker(tmp_path / "broker", {"gateway": GW_PASSWORD}, persistence=True)
+    b.start()
+    yield b
+    b.stop()
+
+
+def mqtt_settings(b: Broker, *, client_id: str = "gw-test", tls: bool = False, **kw: Any) -> MqttSettings:
+    return MqttSettings(host="127.0.0.1", port=b.tls_port if tls else b.port, tls=tls,
+                        ca_file=b.ca if tls else None, username="gateway", password=SecretStr(GW_PASSWORD),
+                        client_id=client_id, embedded=False, **kw)  # fmt: skip
+
+
+def count_events(s: Store) -> int:
+    with s.engine.connect() as c:
+        return int(c.execute(sa.select(sa.func.count()).select_from(Event.__table__)).scalar_one())  # type: ignore[attr-defined]
+
+
+def wait_for(pred: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def all_keys(s: Store) -> list[tuple[str, int]]:
+    with s.engine.connect() as c:
+        return [(r, q) for r, q in c.execute(sa.select(Event.reader_id, Event.seq))]  # type: ignore[call-overload]
+
+
+def test_consumer_exactly_once_over_tls(store: Store, broker: Broker) -> None:
+    rids = sorted(store.mac)
+    statuses: list[tuple[str, bytes]] = []
+    healths: list[str] = []
+    w = IngestWriter(store.engine, store.keys)
+    c = Consumer(mqtt_settings(broker, tls=True), w, lambda r, p, t: statuses.append((r, p)),
+                 lambda r, p, t: healths.append(r),
+                 ingest=IngestSettings(batch_max=500, batch_wait_ms=20))  # fmt: skip
+    c.start()
+    assert c.wait_connected(10)
+    pub = Publisher(broker.port, "gateway", GW_PASSWORD)
+    try:
+        stream = list(event_stream(rids, 4000))
+        n = pub.publish_all(stream)
+        n += pub.publish_all(stream[:1000])  # re-sent (lost PUBACKs on the reader side)
+        n += pub.publish_all([(TOPIC.format(rids[0]), b"junk"), (TOPIC.format("ghost"), tap("ghost", 1)),
+                              (TOPIC.format(rids[1]), seal(b"k" * 32, rids[1], 99, record()))])  # fmt: skip
+        n += pub.publish_all([(f"cbcc/v1/r/{rids[2]}/status", cbor2.dumps({1: True})),
+                              (f"cbcc/v1/r/{rids[3]}/health", cbor2.dumps({1: 5}))])  # fmt: skip
+        pub.wait_acked(n)
+        wait_for(lambda: count_events(store) >= 4000 and len(quarantine(store)) >= 3, 60, "ingest")
+        wait_for(lambda: bool(statuses) and bool(healths), 10, "status and health")
+        time.sleep(0.5)
+    finally:
+        pub.close()
+        c.stop()
+    keys = all_keys(store)
+    assert len(keys) == len(set(keys)) == 4000
+    assert set(keys) == expected_keys(rids, 4000)
+    assert sorted(x["reason"] for x in quarantine(store)) == ["bad_mac", "not_cbor", "unknown_reader"]
+    assert statuses == [(rids[2], cbor2.dumps({1: True}))] and healths == [rids[3]]
+
+
+class FlakyWriter:
+    """Fails the first ``failures`` batches like a database that is down."""
+
+    def __init__(self, inner: IngestWriter, failures: int) -> None:
+        self.inner, self.failures, self.calls = inner, failures, 0
+
+    def write_batch(self, msgs: Sequence[Message]) -> BatchResult:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("database is down"))
+        return self.inner.write_batch(msgs)
+
+
+def test_consumer_retries_without_acking(tmp_path: Path, broker: Broker) -> None:
+    s = setup_store(f"sqlite:///{tmp_path / 'g.db'}", [RID], tmp_path / "master.key")
+    flaky = FlakyWriter(IngestWriter(s.engine, s.keys), failures=3)
+    c = Consumer(mqtt_settings(broker), flaky, ingest=IngestSettings(batch_max=100, db_retry_s=0.3))
+    c.start()
+    assert c.wait_connected(10)
+    pub = Publisher(broker.port, "gateway", GW_PASSWORD, clients=1)
+    try:
+        pub.publish_all([(TOPIC.format(RID), tap(RID, i)) for i in range(1, 301)])
+        pub.wait_acked(300)
+        wait_for(lambda: count_events(s) == 300, 30, "ingest after the database came back")
+    finally:
+        pub.close()
+        c.stop()
+    assert flaky.calls >= 4 and c.db_failures == 3
+    # the gateway's session at the broker holds nothing un-acknowledged: a new consumer on the same
+    # session gets nothing more (every message was acked after its commit)
+    c2 = Consumer(mqtt_settings(broker), IngestWriter(s.engine, s.keys))
+    c2.start()
+    assert c2.wait_connected(10)
+    time.sleep(1.5)
+    c2.stop()
+    assert c2.batches == 0 and count_events(s) == 300
+    s.engine.dispose()
+
+
+def test_shared_subscription_scale_out(pg_url: str, tmp_path: Path, broker: Broker) -> None:
+    rids = [f"rd-{i:04d}" for i in range(20)]
+    s = setup_store(pg_url, rids, tmp_path / "master.key")
+    group = {"shared_group": "ingest"}
+    cs = [Consumer(mqtt_settings(broker, client_id=f"gw-{i}", **group), IngestWriter(s.engine, s.keys),
+                   ingest=IngestSettings(batch_max=200, batch_wait_ms=10)) for i in range(2)]  # fmt: skip
+    for c in cs:
+        c.start()
+        assert c.wait_connected(10)
+    pub = Publisher(broker.port, "gateway", GW_PASSWORD)
+    try:
+        stream = list(event_stream(rids, 6000))
+        pub.publish_all(stream + stream[:500])
+        pub.wait_acked(6500)
+        wait_for(lambda: count_events(s) >= 6000, 60, "ingest by two processes")
+        time.sleep(0.5)
+    finally:
+        pub.close()
+        for c in cs:
+            c.stop()
+    keys = all_keys(s)
+    assert len(keys) == len(set(keys)) == 6000
+    assert all(c.stored > 0 for c in cs), [c.stored for c in cs]  # both took a share
+    s.engine.dispose()
