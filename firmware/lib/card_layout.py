@@ -162,7 +162,7 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
         raise
     random_uid = is_random_uid(uid_from_anticollision)
     if random_uid:
-        kind = d.authenticate(KEY_UID, reader_keys.uid_key, subkeys=getattr(reader_keys, "uid_key_sub", None))
+        kind = d.authenticate(KEY_UID, reader_keys.uid_key, True, getattr(reader_keys, "uid_key_sub", None))
         uid = d.get_card_uid()
         key = reader_keys.read_key(uid)
         if kind == "ev2":

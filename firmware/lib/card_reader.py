@@ -12,7 +12,7 @@
 # 14443-3 defaults, and a chip that stopped answering is reset before the next poll.
 import iso14443a
 import rferror
-from isodep import IsoDep
+from isodep import FIFO_SIZE, IsoDep
 from rferror import CardError
 
 DESFIRE = "desfire"
@@ -244,13 +244,13 @@ class CardReader:
             raise CardError(rferror.UNSUPPORTED, "no DESFire layout on this reader")
         if self.keys is None:
             raise CardError(rferror.UNSUPPORTED, "no DESFire reader keys")
-        dep = IsoDep(self.chip, max_kbps=self.max_kbps, max_response=self.max_response)
+        dep = IsoDep(self.chip, FIFO_SIZE, self.max_response, self.max_kbps)
         self._dep = dep
         ats = dep.activate()
         r.ats = ats.raw
         r.bitrate = dep.kbps
-        cred, uid, details = card_layout.read_credential(dep, self.keys, target.uid, rng=self.rng,
-                                                         size_hint=self.size_hint, known=self.known)
+        cred, uid, details = card_layout.read_credential(dep, self.keys, target.uid, self.rng,
+                                                         self.size_hint, self.known)
         r.credential = bytes(cred)
         r.uid = bytes(uid)
         r.details = details if isinstance(details, dict) else {}

@@ -193,8 +193,18 @@ class Desfire:
             raise CardError(TOO_LONG, "command too long")
         if n <= step:
             pos = n
-            status, data = self._exchange(cmd, payload,
-                                          None if wire is None else min(wire, CARD_FRAME_DATA))
+            # _exchange() inlined: this runs for every command
+            self.exchanges += 1
+            a = apdu(cmd, payload)
+            if wire is not None and self._hint:
+                resp = self.transport.exchange(a, (wire if wire < CARD_FRAME_DATA else CARD_FRAME_DATA) + 2)
+            else:
+                resp = self.transport.exchange(a)
+            k = len(resp) if resp is not None else 0
+            if k < 2 or resp[k - 2] != 0x91:
+                self._bad_sw(resp)
+            status = resp[k - 1]
+            data = resp[:k - 2]
             if status != ST_ADDITIONAL_FRAME:
                 # one frame each way, the usual case: no reassembly
                 if len(data) > limit:

@@ -182,6 +182,8 @@ class IsoDep:
     def __init__(self, chip, fsd=FIFO_SIZE, max_response=2048, max_kbps=848, retries=2,
                  max_wtx=16, max_wtx_wait_ms=3000):
         self.chip = chip
+        # the driver's transceive in one call layer where it offers that (mfrc522.MFRC522)
+        self._raw = chip.transceive_raw if getattr(chip, "raw_checks", False) else None
         if fsd >= FIFO_SIZE:
             self.fsdi = _FSDI_FIFO
             self.fsd = FIFO_SIZE
@@ -267,7 +269,10 @@ class IsoDep:
             hint = (expect if expect < rmax else rmax) + 1          # PCB + INF
         iblock = _I[blk] + data
         try:
-            rx = self.chip.transceive(iblock, self.fwt, 0, hint)
+            if self._raw is not None:
+                rx = self._raw(iblock, self.fwt, 0, 0, hint, True)
+            else:
+                rx = self.chip.transceive(iblock, self.fwt, 0, hint)
         except CardError as e:
             if e.reason == rferror.CHIP or e.reason == rferror.NO_CARD:
                 self.active = False

@@ -228,6 +228,8 @@ class MFRC522:
     gain_db: receiver gain (18, 23, 33, 38, 43 or 48 dB). init=False skips the bring-up.
     """
 
+    raw_checks = True   # transceive_raw(..., check=True) is transceive() in one call (isodep.py)
+
     def __init__(self, spi, cs, rst=None, irq=None, clock_us=None, sleep_us=None,
                  gain_db=48, slack_us=50000, max_polls=None, init=True, use_irq=False,
                  poll_min_us=100, poll_max_us=2000, irq_poll_us=50,
@@ -629,13 +631,16 @@ class MFRC522:
         self._fault("command never finished")
         return 0
 
-    def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0, expect=0):
+    def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0, expect=0, check=False):
         """Send a frame and receive the answer. Returns (rx, last_bits, error, coll):
         rx the FIFO content (a bytearray), last_bits the valid bits of its last byte (0 = all
         8), error the ErrorReg value, coll the CollReg value. Raises CardError(TIMEOUT) when the
         timer expires with nothing received, CardError(CHIP) when the chip misbehaves.
 
         expect: the number of bytes the answer is expected to leave in the FIFO (0 = unknown).
+        check=True: return what transceive() returns (the answer bytes, errors raised) without
+        a second call layer; the ISO-DEP block path runs through it once per frame.
+
         It only shapes the waiting: once the answer is seen arriving, the driver sleeps until
         the expected last byte (and CRC) should be in instead of polling every few bytes. A
         wrong value costs time (one more poll, or a wait past a shorter answer), never data.
@@ -815,6 +820,10 @@ class MFRC522:
             self._ready = False
         else:
             self._ready = True
+        if check:
+            if err or last_bits:
+                return self._checked(data_rx, last_bits, err, coll)
+            return data_rx
         return data_rx, last_bits, err, coll
 
     def transceive(self, data, timeout_us=5000, tx_last_bits=0, expect=0):
@@ -822,7 +831,10 @@ class MFRC522:
         CRC, collision -> COLLISION, FIFO overflow -> TOO_LONG, framing -> PROTOCOL. A 4-bit
         answer is returned as one byte (ACK/NAK of Classic and NTAG) unless the hardware CRC
         check is on, in which case it raises CardError(STATUS, "nak XX") for anything but ACK."""
-        rx, last_bits, err, coll = self.transceive_raw(data, timeout_us, tx_last_bits, 0, expect)
+        return self.transceive_raw(data, timeout_us, tx_last_bits, 0, expect, True)
+
+    def _checked(self, rx, last_bits, err, coll):
+        # transceive()'s verdict on an answer with error bits or an incomplete last byte
         if len(rx) == 1 and last_bits == 4 and not err & (ERR_COLL | ERR_BUFFER_OVFL):
             v = rx[0] & 0x0F
             if self._rxmode & 0x80 and v != 0x0A:
