@@ -8,8 +8,9 @@
    (b) the gateway (HMAC check, dedup, ack after commit) ingests its backlog into PostgreSQL.
 3. Lost and duplicated events are counted against what was published (must be 0 / 0).
 4. Tap-to-row latency with the gateway online and readers publishing at a paced ``--rate``:
-   publish time → the commit time of the batch that stored the event (bench-only hook
-   ``Consumer(on_batch=…)``; no column needed).
+   publish time (carried in the tap's serial field, publisher in its own process) → the commit
+   time of the batch that stored the event (bench-only hook ``Consumer(on_batch=…)``; no column
+   needed).
 5. The writer alone (no MQTT) on PostgreSQL: COPY + INSERT … SELECT vs multi-row INSERT … VALUES,
    and SQLite; ``--profile`` prints a cProfile of the writer.
 
@@ -24,6 +25,7 @@ import cProfile
 import json
 import pstats
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,10 +37,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[1]))
 
+import cbor2  # noqa: E402
 import pg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from broker import Broker  # noqa: E402
-from ingest_support import Publisher, event_stream, expected_keys, reader_ids, setup_store  # noqa: E402
+from ingest_support import (  # noqa: E402
+    TOPIC,
+    Publisher,
+    event_stream,
+    expected_keys,
+    reader_ids,
+    setup_store,
+    tap,
+)
 from pydantic import SecretStr  # noqa: E402
 
 from gateway.ingest import BatchResult, IngestWriter, Message  # noqa: E402
@@ -109,7 +120,26 @@ def writer_only(url: str, rids: list[str], n: int, folder: Path, method: str, ba
     return n / dt, text
 
 
+def publish_child(port: int, rate: float, m: int, start_seq: int, readers: int) -> None:
+    """Readers in their own process: ``m`` taps at ``rate``/s, each stamped with its publish time."""
+    rids = reader_ids(readers)
+    pub = Publisher(port, "gateway", PASSWORD, clients=2, inflight=2000)
+
+    def stamped() -> Any:
+        for i in range(m):
+            rid = rids[i % readers]
+            yield TOPIC.format(rid), tap(rid, start_seq + i // readers, serial=int(time.time() * 1e6))
+
+    pub.publish_all(stamped(), rate=rate)
+    pub.wait_acked(m, timeout=300)
+    pub.close()
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--publish-child":
+        port, rate, m, start_seq, readers = sys.argv[2:7]
+        publish_child(int(port), float(rate), int(m), int(start_seq), int(readers))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--readers", type=int, default=500)
@@ -179,26 +209,24 @@ def main() -> None:
         out["duplicated"] = total - distinct + len(keys - want)
         print(f"lost {out['lost']}, duplicated {out['duplicated']}")
 
-        # (c) latency at a paced rate, gateway online
+        # (c) latency at a paced rate, gateway online; the readers are another process (as they are
+        # other machines), each event carrying its publish time (µs) in its serial field.
         m = int(a.rate * a.latency_seconds)
-        sent: dict[bytes, float] = {}
         lat: list[float] = []
         got = threading.Event()
 
-        def on_sent(_t: str, p: bytes) -> None:
-            sent[p] = time.time()
-
         def on_batch_lat(res: BatchResult, msgs: Any) -> None:
             for msg in msgs:
-                t = sent.pop(msg.payload, None)
-                if t is not None:
-                    lat.append(res.committed_at - t)
+                rec = cbor2.loads(cbor2.loads(msg.payload)[2])
+                lat.append(res.committed_at - rec[12] / 1e6)
             if len(lat) >= m:
                 got.set()
 
         c.on_batch = on_batch_lat
         start_seq = n // len(rids) + 10
-        publish(b, event_stream(rids, m, start_seq=start_seq), m, rate=a.rate, on_sent=on_sent)
+        child = subprocess.run([sys.executable, __file__, "--publish-child", str(b.port), str(a.rate), str(m),
+                                str(start_seq), str(a.readers)], check=True)  # fmt: skip
+        del child
         got.wait(120)
         c.stop()
         lat.sort()
