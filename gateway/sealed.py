@@ -44,7 +44,7 @@ FIELDS: dict[int, tuple[str, str, Any]] = {
     STAFF: ("staff_code", _STR, 32),
     TECH: ("technology", _STR, 16),
     ANTI_CLONE: ("anti_clone", _BOOL, None),
-    DOOR: ("door", _STR, 64),
+    DOOR: ("door", _STR, 64),  # the reader sends its door's index (uint); text is accepted too
     DIRECTION: ("direction", _STR, 8),
     PUNCH: ("punch", _BOOL, None),
     ALARM: ("alarm", _STR, 32),
@@ -119,6 +119,8 @@ def check_record(m: Any) -> dict[str, Any]:
         if spec is None:
             continue
         column, want, lo, hi = spec
+        if key == DOOR and type(value) is int and 0 <= value < 2**31:
+            value = str(value)  # the door's index in the reader's configuration
         if type(value) is not want:
             raise Rejected("bad_record", f"field {key} must be of type {want.__name__}")
         if want is int:

@@ -34,13 +34,24 @@ def demo(
     out: Annotated[
         Path | None, typer.Option("--out", help="Keep the demo's files in this folder (default: discarded).")
     ] = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep the demo gateway running afterwards to explore its API.")
+    ] = False,
 ) -> None:
-    """Run the product's main job end to end: keys, trust list, cards, taps verified on host and reader."""
+    """The product end to end: cards verified on host and reader, then a gateway with virtual readers."""
+    import tempfile
+
     from rich.console import Console
 
+    from gateway import demo as gateway_demo
     from provisioning import demo as demo_mod
 
-    ok = demo_mod.run(out, Console(width=max(Console().width, 120)))
+    console = Console(width=max(Console().width, 120))
+    with tempfile.TemporaryDirectory(prefix="cbcc-demo-") as tmp:
+        work = out or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        ok = demo_mod.run(work, console)
+        ok = gateway_demo.run(work, console, serve=serve) and ok
     raise typer.Exit(0 if ok else 1)
 
 

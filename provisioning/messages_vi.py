@@ -17,5 +17,30 @@ REASON_TEXT = {
 }
 
 
-def reason_text(reason: str) -> str:
-    return REASON_TEXT.get(reason, reason)
+# The door policy's reasons (firmware/lib/policy.py TEXT_VI; a test keeps the two equal).
+POLICY_TEXT = {
+    "granted": "Mời vào",
+    "first_card_unlock": "Mời vào – cửa mở theo lịch từ thẻ đầu tiên",
+    "scheduled_unlocked": "Cửa đang mở theo lịch – đã ghi nhận",
+    "emergency_unlock": "Mở khẩn cấp (báo cháy) – đã ghi nhận",
+    "lockdown_override": "Đang phong tỏa – thẻ được phép vượt",
+    "passback_soft": "Mời vào – vi phạm chống quay vòng thẻ đã ghi nhận",
+    "duplicate": "Đã ghi nhận (chạm thẻ lặp lại)",
+    "locked_down": "Cửa đang phong tỏa",
+    "deny_listed": "Thẻ bị cấm qua cửa này",
+    "no_access": "Không có quyền qua cửa này",
+    "out_of_schedule": "Ngoài khung giờ được phép",
+    "anti_clone_required": "Cửa yêu cầu thẻ chống sao chép",
+    "passback": "Vi phạm chống quay vòng thẻ (chưa ra đã vào lại)",
+    "clock_unset": "Đồng hồ chưa đặt giờ – không xét được lịch",
+    "not_configured": "Đầu đọc chưa có cấu hình cửa",
+    "internal_error": "Lỗi xử lý – từ chối",
+}
+PUNCHED = "Đã chấm công"
+
+
+def reason_text(reason: str, decision: str | None = None) -> str:
+    """What a verdict means, in Vietnamese (an attendance punch reads "Đã chấm công")."""
+    if decision == "punch" and reason in ("ok", "duplicate"):
+        return PUNCHED
+    return REASON_TEXT.get(reason) or POLICY_TEXT.get(reason, reason)

@@ -55,6 +55,17 @@ def test_open_sealed_roundtrip() -> None:
     assert o.mac == hmac.new(KEY, msg, "sha256").digest()
 
 
+def test_door_index_from_the_reader_is_stored_as_text() -> None:
+    """firmware/lib/terminal.py sends field 16 as the door's index in its configuration."""
+    base = {1: 1_780_000_000, 2: 2, 3: "tap", 10: "grant", 11: "ok"}
+    assert open_sealed(RID, KEY, seal(KEY, RID, 1, cbor2.dumps({**base, 16: 0}))).fields["door"] == "0"
+    assert (
+        open_sealed(RID, KEY, seal(KEY, RID, 2, cbor2.dumps({**base, 16: "cong"}))).fields["door"] == "cong"
+    )
+    for bad in (-1, 2**31, 1.5, True):
+        assert _reason(seal(KEY, RID, 3, cbor2.dumps({**base, 16: bad}))) == "bad_record"
+
+
 def _reason(payload: bytes, key: bytes = KEY, rid: str = RID) -> str:
     with pytest.raises(Rejected) as e:
         open_sealed(rid, key, payload)

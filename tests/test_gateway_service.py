@@ -25,18 +25,38 @@ from gateway.settings import Settings, load_settings
 
 def _record(n: int) -> bytes:
     now = int(time.time())
-    return cbor2.dumps({1: now, 2: 2, 3: "tap", 4: 1, 5: 1000 + n, 10: "grant", 11: "granted",
-                        12: 5000 + n, 13: f"CB-{n:06d}", 14: "desfire", 15: True, 16: "cong-chinh"})  # fmt: skip
+    return cbor2.dumps(
+        {
+            1: now,
+            2: 2,
+            3: "tap",
+            4: 1,
+            5: 1000 + n,
+            10: "grant",
+            11: "granted",
+            12: 5000 + n,
+            13: f"CB-{n:06d}",
+            14: "desfire",
+            15: True,
+            16: "cong-chinh",
+        }
+    )
 
 
 @pytest.fixture
 def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Gateway, str, Settings]]:
     monkeypatch.setenv("CBCC_PASSPHRASE", "mật khẩu thử nghiệm")
     settings = load_settings(
-        None, data_dir=tmp_path / "data", database={"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
-        mqtt={"embedded": True, "port": free_port(), "embedded_tls_host": "127.0.0.1",
-              "embedded_tls_port": free_port()},
-    )  # fmt: skip
+        None,
+        data_dir=tmp_path / "data",
+        database={"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+        mqtt={
+            "embedded": True,
+            "port": free_port(),
+            "embedded_tls_host": "127.0.0.1",
+            "embedded_tls_port": free_port(),
+        },
+    )
     out = bootstrap.init(settings, None)
     assert out.admin_token and (tmp_path / "data" / "broker" / "ca.der").exists()
     again = bootstrap.init(settings, None)  # idempotent: keeps keys, makes no second admin
@@ -51,8 +71,11 @@ def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ga
 
 def _register(gw: Gateway, token: str, rid: str) -> dict[str, Any]:
     with TestClient(gw.app) as c:
-        r = c.post("/api/v1/readers", json={"id": rid, "name": "Cửa chính", "site": "hn-snv", "role": "door"},
-                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        r = c.post(
+            "/api/v1/readers",
+            json={"id": rid, "name": "Cửa chính", "site": "hn-snv", "role": "door"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert r.status_code == 201, r.text
         return dict(r.json())
 
@@ -68,7 +91,10 @@ def _reader_client(settings: Settings, rid: str, password: str) -> paho.Client:
 
 def _rows(gw: Gateway) -> list[tuple[str, int, str]]:
     with gw.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text("SELECT reader_id, seq, staff_code FROM event ORDER BY seq"))]
+        return [
+            tuple(r)
+            for r in conn.execute(sa.text("SELECT reader_id, seq, staff_code FROM event ORDER BY seq"))
+        ]
 
 
 def test_office_gateway_stores_events_from_a_registered_reader(office: tuple[Gateway, str, Settings]) -> None:
@@ -77,31 +103,41 @@ def test_office_gateway_stores_events_from_a_registered_reader(office: tuple[Gat
     key = bytes.fromhex(new["mac_key_hex"])
     c = _reader_client(settings, "hn-snv-p301", new["mqtt_password"])
     try:
-        infos = [c.publish("cbcc/v1/r/hn-snv-p301/ev", seal(key, "hn-snv-p301", n, _record(n)), qos=1)
-                 for n in range(1, 51)]  # fmt: skip
+        infos = [
+            c.publish("cbcc/v1/r/hn-snv-p301/ev", seal(key, "hn-snv-p301", n, _record(n)), qos=1)
+            for n in range(1, 51)
+        ]
         for i in infos:
             i.wait_for_publish(10)
         # Every PUBACK came after the commit: the rows are there as soon as the acks are.
         assert [r[1] for r in _rows(gw)] == list(range(1, 51))
         # A re-sent event (the reader lost a PUBACK) is not a second row.
-        c.publish("cbcc/v1/r/hn-snv-p301/ev", seal(key, "hn-snv-p301", 7, _record(7)), qos=1).wait_for_publish(10)
+        c.publish(
+            "cbcc/v1/r/hn-snv-p301/ev", seal(key, "hn-snv-p301", 7, _record(7)), qos=1
+        ).wait_for_publish(10)
         assert len(_rows(gw)) == 50
         # Forged: right topic, wrong key. Quarantined, never an event.
-        c.publish("cbcc/v1/r/hn-snv-p301/ev", seal(b"k" * 32, "hn-snv-p301", 99, _record(99)),
-                  qos=1).wait_for_publish(10)  # fmt: skip
+        c.publish(
+            "cbcc/v1/r/hn-snv-p301/ev", seal(b"k" * 32, "hn-snv-p301", 99, _record(99)), qos=1
+        ).wait_for_publish(10)
         with gw.engine.connect() as conn:
             reasons = [r[0] for r in conn.execute(sa.text("SELECT reason FROM quarantine"))]
         assert reasons == ["bad_mac"] and len(_rows(gw)) == 50
         with TestClient(gw.app) as api:
-            r = api.get("/api/v1/events", params={"reader_id": "hn-snv-p301", "limit": 5},
-                        headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            r = api.get(
+                "/api/v1/events",
+                params={"reader_id": "hn-snv-p301", "limit": 5},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert r.status_code == 200 and len(r.json()["items"]) == 5
     finally:
         c.loop_stop()
         c.disconnect()
 
 
-def test_puback_waits_for_the_commit(office: tuple[Gateway, str, Settings], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_puback_waits_for_the_commit(
+    office: tuple[Gateway, str, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     gw, token, settings = office
     new = _register(gw, token, "hn-snv-p302")
     key = bytes.fromhex(new["mac_key_hex"])

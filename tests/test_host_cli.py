@@ -357,3 +357,13 @@ def test_cli_startup_does_not_import_the_crypto_stack() -> None:
     code = "import sys, provisioning.cli; print([m for m in ('cryptography', 'cbor2') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_host_and_reader_policy_texts_agree() -> None:
+    import policy  # firmware/lib (tests/conftest.py puts it on the path)
+
+    from provisioning.messages_vi import POLICY_TEXT, reason_text
+
+    assert policy.TEXT_VI == POLICY_TEXT
+    assert reason_text("ok", "punch") == "Đã chấm công"
+    assert reason_text("no_access") == "Không có quyền qua cửa này"
