@@ -194,3 +194,69 @@ class Counter(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=96)
     value: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+# ---- national card database (synced) and revocation lists --------------------------------------
+
+
+class StaffRecord(SQLModel, table=True):
+    """A civil servant as the national database knows them (only what doors and HR need)."""
+
+    staff_code: str = Field(primary_key=True, max_length=32)
+    full_name: str = Field(max_length=200)  # NFC
+    agency_code: str = Field(max_length=32, index=True)  # e.g. 000.00.31.H26
+    unit: str = Field(default="", max_length=200)
+    position: str = Field(default="", max_length=200)
+    active: bool = True  # false once retired or left the service
+    updated_at: datetime = Field(sa_column=_ts(False))
+
+
+class Card(SQLModel, table=True):
+    """One issued card (serial = the credential's serial, dense per issuer range)."""
+
+    serial: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    staff_code: str = Field(max_length=32, index=True)
+    issuer: str = Field(max_length=32, index=True)  # issuing agency code (one of 96)
+    gen: int = 1  # reissue generation: a reissued card is a new serial with gen + 1
+    # issued | locked | revoked | expired | replaced; everything but "issued" is denied by readers
+    status: str = Field(max_length=16, index=True)
+    issued_at: datetime | None = Field(default=None, sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts(False, index=True))
+    # A local action (a facility manager locked a lost card) waiting to be pushed upstream.
+    pending_upstream: bool = Field(default=False, index=True)
+
+
+class CardChange(SQLModel, table=True):
+    """Every applied change, once (change_id from the national feed or "local:<n>")."""
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))
+    change_id: str = Field(max_length=64, unique=True)
+    source: str = Field(max_length=16)  # national | file | local
+    kind: str = Field(max_length=32)
+    serial: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, index=True))
+    staff_code: str | None = Field(default=None, max_length=32)
+    detail: str = Field(default="{}", max_length=2000)  # JSON
+    applied_at: datetime = Field(sa_column=_ts(False, index=True))
+
+
+class SyncState(SQLModel, table=True):
+    """Cursor of an upstream feed; advanced in the same transaction as the changes it covers."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    cursor: str = Field(default="", max_length=256)
+    updated_at: datetime = Field(sa_column=_ts(False))
+
+
+class RevocationPublication(SQLModel, table=True):
+    """A national revocation list the gateway built and published (full or delta)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, unique=True))
+    kind: str = Field(max_length=8)  # full | delta
+    base_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    sha256: str = Field(max_length=64)
+    size: int = 0
+    revoked: int = 0  # serials revoked in the state it describes
+    created_at: datetime = Field(sa_column=_ts(False))
+    path: str = Field(default="", max_length=500)  # where the signed object is kept
