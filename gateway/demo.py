@@ -107,17 +107,22 @@ def readers() -> list[VirtualReader]:
     ]
 
 
-def _reader_files(
+def reader_files(
     work: Path,
-    gw_data: Path,
     vr: VirtualReader,
     secret: dict[str, Any],
     broker_port: int,
     issuer: dict[str, str],
+    *,
+    ca_pem: bytes,
+    config_key: Path,
+    tail: list[dict[str, Any]] | None = None,
 ) -> Path:
+    """A virtual reader's files in ``work/<rid>``: reader.json and its tap script (``vr.steps``, then
+    ``tail``: by default wait until the journal is delivered and exit). Cards and lists come from
+    the trust-core demo's folder ``work``."""
     d = work / vr.rid
     (d / "state").mkdir(parents=True, exist_ok=True)
-    ca_pem = (gw_data / "broker" / "ca.crt").read_bytes()
     (d / "ca.der").write_bytes(
         x509.load_pem_x509_certificate(ca_pem).public_bytes(serialization.Encoding.DER)
     )
@@ -133,7 +138,7 @@ def _reader_files(
             "server_hostname": "localhost",
         },
         "root_key": str(work / "root.cose_key"),
-        "config_key": str(gw_data / "config.cose_key"),
+        "config_key": str(config_key),
         "state_dir": str(d / "state"),
         "journal_image": str(d / "journal.img"),
         "journal_blocks": 16,
@@ -150,13 +155,13 @@ def _reader_files(
     }
     path = d / "reader.json"
     path.write_text(json.dumps(cfg))
-    (d / "taps.json").write_text(
-        json.dumps([*vr.steps, {"at_ms": 9000, "wait_delivered": 20000}, {"at_ms": 0, "exit": True}])
-    )
+    if tail is None:
+        tail = [{"at_ms": 9000, "wait_delivered": 20000}, {"at_ms": 0, "exit": True}]
+    (d / "taps.json").write_text(json.dumps([*vr.steps, *tail]))
     return path
 
 
-def _run_reader(cfg: Path) -> list[dict[str, Any]]:
+def run_reader(cfg: Path) -> list[dict[str, Any]]:
     proc = subprocess.run(
         [
             firmware_runner.micropython_binary(),
@@ -240,7 +245,15 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
             )
             r.raise_for_status()
             secret = r.json()
-            cfg = _reader_files(work, data, vr, secret, broker_tls, issuer)
+            cfg = reader_files(
+                work,
+                vr,
+                secret,
+                broker_tls,
+                issuer,
+                ca_pem=(data / "broker" / "ca.crt").read_bytes(),
+                config_key=data / "config.cose_key",
+            )
             (cfg.parent / "reader.cfg").write_bytes(
                 host_config.build({**CONFIG, "reader_id": vr.rid}, signing_key, 1, int(time.time()))
             )
@@ -248,7 +261,7 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
             console.print(f"  • đăng ký đầu đọc {vr.rid} ({vr.name}, vai trò {vr.role}) qua API")
         t0 = time.monotonic()
         with ThreadPoolExecutor(len(vrs)) as pool:
-            outs = list(pool.map(_run_reader, cfgs))
+            outs = list(pool.map(run_reader, cfgs))
         console.print(
             f"  • {len(vrs)} đầu đọc ảo (MicroPython) đã quẹt thẻ và gửi sự kiện trong "
             f"{time.monotonic() - t0:.1f} s"
