@@ -197,7 +197,20 @@ class ConfigPushIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"config": {"door": {"unlock_ms": 3000}, "display": {"language": "vi"}}}]
+            "examples": [
+                {
+                    "config": {
+                        "site": "Sở Nội vụ Hà Nội",
+                        "timezone": "UTC+07:00",
+                        "group": [{"id": "so-noi-vu", "agency": ["000.00.31"]}],
+                        "schedule": [{"id": "gio-hanh-chinh", "weekly": ["Mon-Fri 07:00-18:00"]}],
+                        "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True}],
+                        "rule": [
+                            {"groups": ["so-noi-vu"], "doors": ["cong-chinh"], "schedule": "gio-hanh-chinh"}
+                        ],
+                    }
+                }
+            ]
         },
     )
 
