@@ -1,0 +1,390 @@
+"""Sync the national card database into the gateway database.
+
+One page of the feed is one transaction: its changes not yet applied (``CardChange.change_id`` is
+unique) are recorded, staff records and cards are upserted (last state of each entity in the page
+wins — every change carries the whole state), and the feed cursor in :class:`SyncState` moves
+from the page's starting cursor to its ``next_cursor`` (compare-and-set). A crash anywhere before
+the commit leaves nothing of the page; after it, the page is complete and the cursor says so, so
+a restart neither loses nor repeats a change.
+
+PostgreSQL: COPY into temporary staging tables, then ``INSERT ... ON CONFLICT DO UPDATE``
+(cardchange is COPYed directly, its duplicates filtered first). SQLite: ``executemany`` upserts.
+
+A card a facility manager locked here (``pending_upstream``) keeps its local status against a
+national change that would make it ``issued`` again, until the lock has been pushed upstream.
+After each commit ``on_change`` receives the serials whose revocation status (denied or not)
+changed, for the revocation-list publisher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.db import is_sqlite
+from gateway.models import now_utc
+from gateway.national.feed import CardState, ChangeFeed, FeedError, Page, StaffState, check_page
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[list[int]], None]
+Fault = Callable[[str], None]  # test hook, called with each stage name of a page
+STAGES = ("filtered", "changes", "staff", "cards", "cursor", "committed")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One change to apply, whatever its source."""
+
+    change_id: str  # national:<id> | file:<digest>:<row> | local:<n>
+    kind: str
+    at: datetime
+    staff: StaffState | None
+    card: CardState | None
+    detail: str = "{}"
+
+
+@dataclass
+class SyncReport:
+    pages: int = 0
+    changes: int = 0  # seen
+    applied: int = 0  # newly recorded
+    duplicates: int = 0  # already applied before (skipped)
+    revocation_changed: int = 0
+    cursor: str = ""
+    head: int | None = None
+    seconds: float = 0.0
+    hook_errors: list[str] = field(default_factory=list)
+
+
+def denied(status: str) -> bool:
+    return status != "issued"
+
+
+# ---- cursor -------------------------------------------------------------------------------------
+
+
+def get_cursor(engine: Engine, name: str = "national") -> str:
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT cursor FROM syncstate WHERE name = :n"), {"n": name}).first()
+    return "" if row is None else str(row[0])
+
+
+def _ensure_state(engine: Engine, name: str) -> None:
+    with engine.begin() as conn:
+        if conn.execute(sa.text("SELECT 1 FROM syncstate WHERE name = :n"), {"n": name}).first() is None:
+            conn.execute(sa.text("INSERT INTO syncstate (name, cursor, updated_at) VALUES (:n, '', :t)"),
+                         {"n": name, "t": now_utc()})  # fmt: skip
+
+
+# ---- national feed ------------------------------------------------------------------------------
+
+
+def national_items(page: Page) -> list[Item]:
+    out = []
+    for ch in page.changes:
+        card, staff, ref = ch.get("card"), ch.get("staff"), ch.get("ref")
+        if card is not None:
+            detail = f'{{"status":"{card["status"]}","gen":{card["gen"]}'
+        else:
+            assert staff is not None
+            active = "true" if staff["active"] else "false"
+            detail = f'{{"agency_code":"{staff["agency_code"]}","active":{active}'
+        if ref is not None:
+            detail += f',"ref":{json.dumps(ref)}'
+        out.append(Item(f"national:{ch['id']}", ch["kind"], ch["at"], staff, card, detail + "}"))
+    return out
+
+
+def sync_feed(
+    engine: Engine,
+    feed: ChangeFeed,
+    *,
+    name: str = "national",
+    on_change: OnChange | None = None,
+    fault: Fault | None = None,
+    progress: Callable[[SyncReport], None] | None = None,
+    max_pages: int | None = None,
+) -> SyncReport:
+    """Apply every page after the stored cursor; each page atomically with its cursor."""
+    t0 = time.perf_counter()
+    _ensure_state(engine, name)
+    report = SyncReport(cursor=get_cursor(engine, name))
+    for page in feed.pages(report.cursor):
+        check_page(page, report.cursor)  # a feed implementation's bug must not reach the database
+        items = national_items(page)
+        applied, dup, changed = apply_items(
+            engine, items, source="national", cursor=(name, report.cursor, page.next_cursor), fault=fault
+        )
+        report.pages += 1
+        report.changes += len(items)
+        report.applied += applied
+        report.duplicates += dup
+        report.cursor = page.next_cursor
+        report.head = page.head
+        _notify(on_change, changed, report)
+        if progress is not None:
+            progress(report)
+        if max_pages is not None and report.pages >= max_pages:
+            break
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _notify(on_change: OnChange | None, changed: list[int], report: SyncReport) -> None:
+    report.revocation_changed += len(changed)
+    if on_change is None or not changed:
+        return
+    try:
+        on_change(changed)
+    except Exception as exc:  # the page is committed; the publisher must not stop the sync
+        log.exception("on_change hook failed")
+        report.hook_errors.append(f"{type(exc).__name__}: {exc}")
+
+
+# ---- applying a batch ---------------------------------------------------------------------------
+
+
+def apply_items(
+    engine: Engine,
+    items: Sequence[Item],
+    *,
+    source: str,
+    cursor: tuple[str, str, str] | None = None,
+    fault: Fault | None = None,
+) -> tuple[int, int, list[int]]:
+    """Apply ``items`` in one transaction (with the cursor move ``(name, old, new)`` if given).
+
+    Returns (applied, duplicates, serials whose revocation status changed). Items already
+    recorded are skipped, so a batch can be offered again safely."""
+    hit = fault or (lambda _stage: None)
+    now = now_utc()
+    with engine.begin() as conn:
+        pg = not is_sqlite(engine)
+        seen = _existing(conn, "cardchange", "change_id", [i.change_id for i in items], pg)
+        fresh = [i for i in items if i.change_id not in seen]
+        hit("filtered")
+        changes: list[tuple[Any, ...]] = []
+        staff: dict[str, tuple[Any, ...]] = {}
+        cards: dict[int, tuple[Any, ...]] = {}
+        for i in fresh:
+            s, c = i.staff, i.card
+            changes.append((i.change_id, source, i.kind, c["serial"] if c else None,
+                            s["code"] if s else c["staff_code"] if c else None, i.detail, now))  # fmt: skip
+            if s is not None:
+                staff[s["code"]] = (s["code"], s["full_name"], s["agency_code"], s["unit"], s["position"],
+                                    s["active"], i.at)  # fmt: skip
+            if c is not None:
+                cards[c["serial"]] = (c["serial"], c["staff_code"], c["issuer"], c["gen"], c["status"],
+                                      c["issued_at"], c["expires_at"], i.at, False)  # fmt: skip
+        old = _card_states(conn, list(cards), pg)
+        changed = []
+        for serial, row in cards.items():
+            prev = old.get(serial)
+            if prev is None:
+                if denied(row[4]):
+                    changed.append(serial)
+                continue
+            prev_status, pending = prev
+            new_status = prev_status if pending and row[4] == "issued" else row[4]
+            if denied(prev_status) != denied(new_status):
+                changed.append(serial)
+        if pg:
+            known_staff = _existing(conn, "staffrecord", "staff_code", list(staff), pg)
+            _apply_pg(conn, changes, staff, known_staff, cards, set(old), hit)
+        else:
+            _apply_sqlite(conn, changes, list(staff.values()), list(cards.values()), hit)
+        if cursor is not None:
+            name, old_cursor, new_cursor = cursor
+            res = conn.execute(
+                sa.text("UPDATE syncstate SET cursor = :new, updated_at = :t "
+                        "WHERE name = :n AND cursor = :old"),
+                {"new": new_cursor, "t": now, "n": name, "old": old_cursor},
+            )
+            if res.rowcount != 1:
+                raise FeedError(f"cursor {name!r} is no longer {old_cursor!r} (another sync is running?)")
+        hit("cursor")
+    hit("committed")
+    return len(fresh), len(items) - len(fresh), sorted(changed)
+
+
+def _pg(conn: Connection) -> psycopg.Connection[Any]:
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return cast("psycopg.Connection[Any]", raw)
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _existing(conn: Connection, table: str, col: str, keys: list[Any], pg: bool) -> set[Any]:
+    if not keys:
+        return set()
+    if pg:
+        with _pg(conn).cursor() as cur:
+            cur.execute(f"SELECT {col} FROM {table} WHERE {col} = ANY(%s)", (keys,))
+            return {r[0] for r in cur.fetchall()}
+    out: set[Any] = set()
+    for part in _chunks(keys, 500):
+        marks = ",".join("?" * len(part))
+        out.update(r[0] for r in conn.exec_driver_sql(
+            f"SELECT {col} FROM {table} WHERE {col} IN ({marks})", tuple(part)))  # fmt: skip
+    return out
+
+
+def _card_states(conn: Connection, serials: list[int], pg: bool) -> dict[int, tuple[str, bool]]:
+    if not serials:
+        return {}
+    if pg:
+        with _pg(conn).cursor() as cur:
+            cur.execute("SELECT serial, status, pending_upstream FROM card WHERE serial = ANY(%s)",
+                        (serials,))
+            return {r[0]: (r[1], bool(r[2])) for r in cur.fetchall()}
+    out: dict[int, tuple[str, bool]] = {}
+    for part in _chunks(serials, 500):
+        marks = ",".join("?" * len(part))
+        for r in conn.exec_driver_sql(
+            f"SELECT serial, status, pending_upstream FROM card WHERE serial IN ({marks})", tuple(part)
+        ):
+            out[r[0]] = (r[1], bool(r[2]))
+    return out
+
+
+_STAFF_COLS = "staff_code, full_name, agency_code, unit, position, active, updated_at"
+_CARD_COLS = "serial, staff_code, issuer, gen, status, issued_at, expires_at, updated_at, pending_upstream"
+_CHANGE_COLS = "change_id, source, kind, serial, staff_code, detail, applied_at"
+_STAFF_SET = ("full_name = excluded.full_name, agency_code = excluded.agency_code, unit = excluded.unit, "
+              "position = excluded.position, active = excluded.active, updated_at = excluded.updated_at")
+_CARD_SET = ("staff_code = excluded.staff_code, issuer = excluded.issuer, gen = excluded.gen, "
+             "status = CASE WHEN card.pending_upstream AND excluded.status = 'issued' THEN card.status "
+             "ELSE excluded.status END, issued_at = excluded.issued_at, expires_at = excluded.expires_at, "
+             "updated_at = excluded.updated_at")  # fmt: skip
+
+
+def _sqlite_ts(v: datetime | date | None) -> str | None:
+    """SQLAlchemy's storage form on SQLite: naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"{v.isoformat()} 00:00:00.000000"
+
+
+def _apply_sqlite(conn: Connection, changes: list[tuple[Any, ...]], staff: list[tuple[Any, ...]],
+                  cards: list[tuple[Any, ...]], hit: Fault) -> None:  # fmt: skip
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    changes = [(*r[:6], _sqlite_ts(r[6])) for r in changes]
+    staff = [(*r[:6], _sqlite_ts(r[6])) for r in staff]
+    cards = [(*r[:5], _sqlite_ts(r[5]), _sqlite_ts(r[6]), _sqlite_ts(r[7]), r[8]) for r in cards]
+    cur = raw.cursor()
+    try:
+        cur.executemany(f"INSERT INTO cardchange ({_CHANGE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)", changes)
+        hit("changes")
+        cur.executemany(
+            f"INSERT INTO staffrecord ({_STAFF_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (staff_code) DO UPDATE SET {_STAFF_SET}", staff)  # fmt: skip
+        hit("staff")
+        cur.executemany(
+            f"INSERT INTO card ({_CARD_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (serial) DO UPDATE SET {_CARD_SET}", cards)  # fmt: skip
+        hit("cards")
+    finally:
+        cur.close()
+
+
+_STAGE_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS stage_staff (staff_code varchar(32), full_name varchar(200), "
+    "agency_code varchar(32), unit varchar(200), position varchar(200), active boolean, "
+    "updated_at timestamptz) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS stage_card (serial bigint, staff_code varchar(32), issuer varchar(32), "
+    "gen integer, status varchar(16), issued_at timestamptz, expires_at timestamptz, updated_at timestamptz, "
+    "pending_upstream boolean) ON COMMIT DELETE ROWS",
+)
+# COPY text format: backslash, tab, newline and carriage return escaped; \N is NULL.
+_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _t(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, str):
+        return v.translate(_ESC)
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, date):
+        return f"{v.isoformat()} 00:00:00+00"  # a card date is a UTC day
+    return str(v)
+
+
+def _change_line(r: tuple[Any, ...]) -> str:
+    serial = "\\N" if r[3] is None else str(r[3])
+    return f"{_t(r[0])}\t{_t(r[1])}\t{_t(r[2])}\t{serial}\t{_t(r[4])}\t{_t(r[5])}\t{r[6]}\n"
+
+
+def _staff_line(r: tuple[Any, ...]) -> str:
+    return (f"{r[0]}\t{_t(r[1])}\t{r[2]}\t{_t(r[3])}\t{_t(r[4])}\t{'t' if r[5] else 'f'}\t"
+            f"{r[6].isoformat()}\n")  # fmt: skip
+
+
+def _card_line(r: tuple[Any, ...]) -> str:
+    return (f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{_t(r[5])}\t{_t(r[6])}\t{r[7].isoformat()}\t"
+            f"{'t' if r[8] else 'f'}\n")  # fmt: skip
+
+
+def _copy(cur: psycopg.Cursor[Any], sql: str, lines: Iterable[str]) -> None:
+    with cur.copy(sql) as cp:
+        buf: list[str] = []
+        for line in lines:
+            buf.append(line)
+            if len(buf) >= 2000:
+                cp.write("".join(buf))
+                buf.clear()
+        if buf:
+            cp.write("".join(buf))
+
+
+def _apply_pg(conn: Connection, changes: list[tuple[Any, ...]], staff: dict[str, tuple[Any, ...]],
+              known_staff: set[Any], cards: dict[int, tuple[Any, ...]], known_cards: set[int],
+              hit: Fault) -> None:  # fmt: skip
+    """New staff and cards are COPYed straight into their tables; known ones go through staging
+    tables and ``INSERT ... ON CONFLICT DO UPDATE`` (the same statement also covers a row that
+    appeared meanwhile)."""
+    with _pg(conn).cursor() as cur:
+        if changes:
+            _copy(cur, f"COPY cardchange ({_CHANGE_COLS}) FROM STDIN", map(_change_line, changes))
+        hit("changes")
+        if len(known_staff) < len(staff):
+            _copy(cur, f"COPY staffrecord ({_STAFF_COLS}) FROM STDIN",
+                  (_staff_line(r) for k, r in staff.items() if k not in known_staff))  # fmt: skip
+        if known_staff or known_cards:
+            for ddl in _STAGE_DDL:
+                cur.execute(ddl)
+        if known_staff:
+            _copy(cur, f"COPY stage_staff ({_STAFF_COLS}) FROM STDIN",
+                  (_staff_line(staff[k]) for k in known_staff))  # fmt: skip
+            cur.execute(f"INSERT INTO staffrecord ({_STAFF_COLS}) SELECT {_STAFF_COLS} FROM stage_staff "
+                        f"ON CONFLICT (staff_code) DO UPDATE SET {_STAFF_SET}")  # fmt: skip
+        hit("staff")
+        if len(known_cards) < len(cards):
+            _copy(cur, f"COPY card ({_CARD_COLS}) FROM STDIN",
+                  (_card_line(r) for k, r in cards.items() if k not in known_cards))  # fmt: skip
+        if known_cards:
+            _copy(cur, f"COPY stage_card ({_CARD_COLS}) FROM STDIN",
+                  (_card_line(cards[k]) for k in known_cards))  # fmt: skip
+            cur.execute(f"INSERT INTO card ({_CARD_COLS}) SELECT {_CARD_COLS} FROM stage_card "
+                        f"ON CONFLICT (serial) DO UPDATE SET {_CARD_SET}")  # fmt: skip
+        hit("cards")
