@@ -73,6 +73,7 @@ def main():
     import card_reader
     import clock
     import cose_key
+    import crl_national
     import events
     import mfrc522
     import reader_config
@@ -101,7 +102,8 @@ def main():
     tl = trust.TrustList(root)
     crl = revocation.RevocationList(root)
     rc = reader_config.ReaderConfig(config_key, rid)
-    uplink.load_held("/state", tl, crl, rc)
+    ncrl = crl_national.NationalList(root, "/state")  # national list: /state/ncrl.base (+ .delta)
+    uplink.load_held("/state", tl, crl, rc, ncrl)
     import esp32
 
     part = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="journal")[0]
@@ -115,8 +117,8 @@ def main():
     import statefile
 
     boot = statefile.next_boot("/state")
-    term = terminal.Terminal(board, rid, cfg.get("role", "door"), tl, crl, rc, journal, clk, reader,
-                             boot_count=boot)
+    term = terminal.Terminal(board, rid, cfg.get("role", "door"), tl, terminal.Revocations(crl, ncrl), rc,
+                             journal, clk, reader, boot_count=boot)
     b = cfg["broker"]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]  # MicroPython has it; the stubs lag
@@ -138,7 +140,7 @@ def main():
                        b.get("server_hostname", b["host"]), journal, config_key, tl, crl, rc, "/state",
                        status_fn=status_fn, on_command=lambda a, args: app.on_command(term, a, args),
                        on_applied=applied, clock=clk, firmware=cfg.get("firmware", ""), boot=boot,
-                       role=term.role)
+                       role=term.role, national_list=ncrl)
     term.kick = up.kick
 
     async def healthy_after():
@@ -164,7 +166,8 @@ def main():
             await asyncio.sleep(wait)
 
     async def run():
-        await asyncio.gather(app.rf_loop(term, reader), app.door_loop(term), app.housekeeping(term, wdt),
+        await asyncio.gather(app.rf_loop(term, reader), app.door_loop(term),
+                             app.housekeeping(term, wdt, background=up.background_step),
                              up.run(), healthy_after(), ntp_sync())
 
     asyncio.run(run())

@@ -3,15 +3,18 @@
 #
 #   rf_loop       poll the field, run the tap pipeline (terminal.on_read), release the card
 #   door_loop     sample door inputs every 20 ms, drive the relay, journal alarms
-#   housekeeping  persist the clock, pre-erase journal space, collect garbage, feed the watchdog
+#   housekeeping  persist the clock, pre-erase journal space, collect garbage, feed the watchdog;
+#                 between taps, check a downloaded national list in bounded steps
 #   uplink.run()  deliver the journal, receive configuration, lists, commands and time
 import asyncio
 
 import rferror
+from ticks import elapsed_ms, ticks_ms
 
 DOOR_PERIOD_MS = 20
 IDLE_POLL_MS = 120       # between polls of an empty field (a tap is noticed within ~0.15 s)
 HOUSEKEEPING_S = 5
+BACKGROUND_IDLE_MS = 100  # how soon a completed list download starts being checked
 
 
 async def rf_loop(term, reader, on_decision=None, idle_ms=IDLE_POLL_MS):
@@ -42,12 +45,31 @@ async def door_loop(term, period_ms=DOOR_PERIOD_MS):
         await asyncio.sleep_ms(period_ms)
 
 
-async def housekeeping(term, watchdog=None, period_s=HOUSEKEEPING_S):
+async def housekeeping(term, watchdog=None, period_s=HOUSEKEEPING_S, background=None,
+                       idle_ms=BACKGROUND_IDLE_MS):
+    """Every period_s: persist the clock, prepare the journal, collect garbage, feed the
+    watchdog. In between, background() (uplink.background_step: checking a downloaded national
+    list) runs one bounded step at a time, yielding to the RF and door loops after each, so a
+    tap waits for at most one step; it is polled every idle_ms while it has nothing to do."""
     while True:
         term.housekeeping()
         if watchdog is not None:
             watchdog.feed()
-        await asyncio.sleep(period_s)
+        t0 = ticks_ms()
+        period_ms = int(period_s * 1000)
+        while elapsed_ms(t0) < period_ms:
+            busy = False
+            if background is not None:
+                try:
+                    busy = background()
+                except Exception:  # noqa: BLE001 - background work never ends housekeeping
+                    busy = False
+            if busy:
+                await asyncio.sleep_ms(0)
+            elif background is None:
+                await asyncio.sleep_ms(period_ms)
+            else:
+                await asyncio.sleep_ms(idle_ms)
 
 
 def on_command(term, action, args):

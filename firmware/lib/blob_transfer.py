@@ -2,7 +2,8 @@
 # list manifest (docs/mqtt.md, "Signed objects from the gateway").
 #
 # Manifest: COSE_Sign1 under the configuration key, payload
-#   {0: "manifest", 1: 1, 2: seq, 3: iat, 4: kind ("trust" | "crl"), 5: length, 6: SHA-256,
+#   {0: "manifest", 1: 1, 2: seq, 3: iat, 4: kind ("trust" | "crl" | "ncrl" | "ncrl_delta"),
+#    5: length, 6: SHA-256,
 #    7: chunk size}
 # seq is the seq of the object it announces (the reader compares it with the list it holds).
 # The object arrives in retained chunks on cbcc/v1/all/blob/{sha8}/{i}, sha8 = the first 8 hex
@@ -21,11 +22,17 @@ import statefile
 
 TYPE = "manifest"
 VERSION = 1
-KINDS = ("trust", "crl")
+# "ncrl": the national revocation list's current full list, "ncrl_delta": its current delta
+# (docs/revocation-list-national-v1.md); both are staged on flash and checked by the list itself.
+KINDS = ("trust", "crl", "ncrl", "ncrl_delta")
 MAX_MANIFEST = 2048
 MAX_CHUNK = 2048          # contract: chunks of at most 2 KiB
 MAX_CHUNKS = 512          # bitmap of at most 64 bytes; 64 KiB needs chunks of >= 128 bytes
 MAX_OBJECT = 65536
+# Per-kind bounds above MAX_OBJECT (flash, never RAM: chunks go straight to the staging file):
+# a national full list (~80 KB at 5 % revoked, ~210 KB at 20 %) up to MAX_CHUNKS chunks of 2 KiB,
+# a delta up to its 256 KiB body limit plus a 2 KiB signed header.
+MAX_OBJECTS = {"ncrl": MAX_CHUNKS * MAX_CHUNK, "ncrl_delta": (1 << 18) + 2048}
 BLOB_PREFIX = "cbcc/v1/all/blob/"
 _BUF = 512
 _PROG_MAX = 256
@@ -61,8 +68,14 @@ def _shape(kind, seq, length, sha, chunk, max_object):
     return OK
 
 
+def limit_for(kind, max_object=MAX_OBJECT):
+    """The largest object accepted for kind (max_object unless the kind has its own bound)."""
+    return MAX_OBJECTS.get(kind, max_object)
+
+
 def parse_manifest(blob, key, kind, max_object=MAX_OBJECT):
     """Verify a manifest received on the topic of `kind`; returns (status, Manifest or None)."""
+    max_object = limit_for(kind, max_object)
     status, p = signed.open_signed(blob, MAX_MANIFEST, key)
     if status != signed.OK:
         return status, None
@@ -164,6 +177,30 @@ class Transfer:
                 left -= k
         return h.digest() == self.sha
 
+    def verify_steps(self, per_step=16384):
+        """verify() in bounded steps: yields None after every per_step bytes, then True/False."""
+        if statefile.size(self.part) != self.length:
+            yield False
+            return
+        h = hashlib.sha256()
+        buf = bytearray(_BUF)
+        mv = memoryview(buf)
+        left = self.length
+        done = 0
+        with open(self.part, "rb") as f:
+            while left > 0:
+                k = f.readinto(buf)
+                if not k:
+                    break
+                k = min(k, left)
+                h.update(mv[0:k])
+                left -= k
+                done += k
+                if done >= per_step and left > 0:
+                    done = 0
+                    yield None
+        yield left == 0 and h.digest() == self.sha
+
     def read(self):
         with open(self.part, "rb") as f:
             return f.read(self.length)
@@ -195,6 +232,7 @@ def start(folder, m):
 
 def resume(folder, kind, max_object=MAX_OBJECT):
     """The transfer left by an earlier boot, or None (anything inconsistent is discarded)."""
+    max_object = limit_for(kind, max_object)
     prog = statefile.path(folder, kind + ".prog")
     data = statefile.read(prog, _PROG_MAX)
     if data is None:

@@ -50,6 +50,8 @@ FULL_HEAD = 21
 RANGE_ENTRY = 15
 DELTA_HEAD = 24
 _HASH_BUF = 512
+STEP_BUCKETS = 8            # offer_steps: buckets decoded per step (~2-3 ms each on an ESP32)
+STEP_HASH_BYTES = 16384     # offer_steps: body bytes hashed per step
 
 TOO_LARGE = "too_large"
 WRONG_BASE = "wrong_base"
@@ -407,12 +409,23 @@ class FullBody:
         """The index (monotonic, starts at 0, ends at the data length, buckets of at most
         MAX_BUCKET_BYTES), zero padding; deep: every bucket decoded, positions within their
         bucket, the count as the header says."""
+        for _ in self.check_steps(deep, 1 << 30):
+            pass
+
+    def check_steps(self, deep, per_step):
+        """_check in bounded steps: a generator that yields after every per_step buckets (the
+        reader's housekeeping runs one step between taps); raises BodyError like _check."""
         seen = 0
+        step = 0
         buf = self.buf
         prev = 0
         r = 0
         j = 0
         for b in range(self.nbuckets):
+            step += 1
+            if step >= per_step:
+                step = 0
+                yield None
             s, e = self._bucket(b)
             if (b == 0 and s != 0) or s != prev or e < s:
                 raise BodyError("index entry %d" % b)
@@ -707,6 +720,30 @@ def read_header(path, root):
     return signed.OK, h
 
 
+def digest_steps(path, off, length, per_step):
+    """SHA-256 of length bytes at off in bounded steps: yields None after every per_step bytes,
+    then the digest (a short file gives the digest of what is there: it will not match)."""
+    h = hashlib.sha256()
+    buf = bytearray(_HASH_BUF)
+    mv = memoryview(buf)
+    done = 0
+    with open(path, "rb") as f:
+        f.seek(off)
+        while length > 0:
+            k = f.readinto(buf)
+            if not k:
+                break
+            if k > length:
+                k = length
+            h.update(mv[0:k])
+            length -= k
+            done += k
+            if done >= per_step and length > 0:
+                done = 0
+                yield None
+    yield h.digest()
+
+
 def body_digest(path, off, length):
     h = hashlib.sha256()
     buf = bytearray(_HASH_BUF)
@@ -843,6 +880,70 @@ class NationalList:
         if status != signed.OK:
             return status
         f.close()
+        return self._install(path, h)
+
+    def _held_status(self, h):
+        # wrong_base, then the seq against the held one (checks 2 and 3 of offer)
+        if h.kind == KIND_DELTA:
+            bh = self.base_h
+            if bh is None or h.base_seq != bh.seq or h.base_digest != bh.digest:
+                return WRONG_BASE
+        return signed.seq_status(h.seq, self.seq)
+
+    def offer_steps(self, path, buckets=STEP_BUCKETS, hash_bytes=STEP_HASH_BYTES):
+        """offer() in bounded steps, for a caller that runs one step between taps: a generator
+        that yields None after each step (the header's RSA check; every hash_bytes of the body's
+        SHA-256; every `buckets` buckets of the structural check) and finally the status. The
+        same checks in the same order as offer(); the held lists stay in use until the last step,
+        which installs the object (the seq and base are checked again there). Closing the
+        generator early abandons the check and installs nothing."""
+        self.detail = ""
+        status, h = read_header(path, self.root)
+        if status == signed.OK:
+            status = self._held_status(h)
+        if status != signed.OK:
+            yield status
+            return
+        yield None
+        d = None
+        try:
+            for d in digest_steps(path, h.body_at, h.length, hash_bytes):
+                if d is None:
+                    yield None
+        except OSError:
+            yield "io_error"
+            return
+        if d != h.digest:
+            yield BAD_DIGEST
+            return
+        status = signed.OK
+        f = None
+        try:
+            f = open(path, "rb")
+            if h.kind == KIND_FULL:
+                body = FullBody(f, h.body_at, h.length, self.buf, None)
+                yield None
+                if self.deep is not None:
+                    for _ in body.check_steps(self.deep, buckets):
+                        yield None
+            else:
+                DeltaBody(f, h.body_at, h.length, self.buf)
+        except (BodyError, IndexError) as e:
+            self.detail = str(e)
+            status = signed.MALFORMED
+        except OSError:
+            status = "io_error"
+        finally:
+            if f is not None:
+                f.close()
+        if status == signed.OK:
+            status = self._held_status(h)     # unchanged while the steps ran, unless offered to
+        if status != signed.OK:
+            yield status
+            return
+        yield self._install(path, h)
+
+    def _install(self, path, h):
         slot = 0 if h.kind == KIND_FULL else 1
         dest = self._path(BASE_FILE if slot == 0 else DELTA_FILE)
         self._close(slot)

@@ -33,6 +33,27 @@ _SIGNATURE_CHECKED = (credential.OK, credential.NOT_YET_VALID, credential.EXPIRE
                       credential.UID_MISMATCH, credential.REVOKED)
 
 
+class Revocations:
+    """The lists a tap is checked against (the building's inline list and the national list):
+    revoked when any of them says so. A lookup that fails (a flash read error in a list that
+    was checked when it was installed) counts as revoked: the door fails closed for that card,
+    and `errors` shows it in the counters."""
+
+    def __init__(self, *lists):
+        self.lists = [x for x in lists if x is not None]
+        self.errors = 0
+
+    def is_revoked(self, serial):
+        for x in self.lists:
+            try:
+                if x.is_revoked(serial):
+                    return True
+            except Exception:  # noqa: BLE001 - see the class comment
+                self.errors += 1
+                return True
+        return False
+
+
 class VerifiedCache:
     """Credentials whose signature has been verified, keyed by SHA-256 of the credential bytes.
     Cleared whenever the trust list changes (a removed issuer must stop working at once)."""

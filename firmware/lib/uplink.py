@@ -51,6 +51,19 @@
 #   clock: .quality() -> events.TQ_*, .now() -> Unix s, .set_from_gateway(unix_ms); or None
 # Files in state_dir: config.cbor, trust.cbor, crl.cbor (held copies, replaced atomically),
 # cmd.seq (last executed command), <kind>.part/.prog (a list download in progress).
+#
+# National revocation list (national_list = crl_national.NationalList, optional): two retained
+# manifests, kind "ncrl" on cbcc/v1/all/ncrl (the current full list) and "ncrl_delta" on
+# cbcc/v1/all/ncrl_delta (the current delta, cumulative since that full list; an empty retained
+# message when there is none). Both compare with national_list.seq (the delta's when one is held);
+# a full list at or above the held base is not fetched again. A completed download is NOT
+# checked in the receive task: background_step() (the app's housekeeping loop calls it between
+# taps) hashes the staged file against the manifest and runs national_list.offer_steps() on it
+# a bounded step at a time (the list verifies it and renames the staged file into place). A
+# delta waits while a full list is under way (it may be the delta's base); a delta refused with
+# wrong_base makes the reader ask for the retained full list again (re-subscribing), and after a
+# new full list the retained delta is asked for again. Status key 4 is then the national list's
+# seq and key 8 the inline (building) list's.
 import asyncio
 import hashlib
 import os
@@ -73,6 +86,8 @@ MAX_CONFIG = 16384               # reader_config.MAX_SIZE
 MAX_PACKET = MAX_CONFIG + 256    # largest valid downlink: a configuration plus its topic
 WILL = cbor.encode({1: False})
 KINDS = blob_transfer.KINDS
+NATIONAL = ("ncrl", "ncrl_delta")    # full list first: a delta waits for its base
+STEP_BYTES = 16384                   # bytes hashed per background step
 HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor"}
 MAX_REPORT_KEYS = 24
 
@@ -82,10 +97,17 @@ def _urandom_unit():
     return ((b[0] << 8) | b[1]) / 65536
 
 
-def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=None):
+def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=None,
+              national_list=None):
     """Offer the copies kept in state_dir to the (empty) holders at boot; returns their statuses
-    ({"trust": "ok", "crl": None, ...}: None when there is no copy)."""
+    ({"trust": "ok", "crl": None, ...}: None when there is no copy). The national list loads
+    its own files (ncrl.base, ncrl.delta in its folder): "ncrl" is the base's status."""
     out = {}  # type: dict
+    if national_list is not None:
+        try:
+            out["ncrl"] = national_list.load_held()
+        except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
+            out["ncrl"] = "error"
     for name, holder, limit in (("trust", trust_list, blob_transfer.MAX_OBJECT),
                                 ("crl", revocation_list, blob_transfer.MAX_OBJECT),
                                 ("config", reader_config, MAX_CONFIG)):
@@ -108,7 +130,7 @@ class Uplink:
                  firmware="", boot=0, role="door", keepalive=60, health_every_s=60,
                  backoff_min_s=1, backoff_max_s=300, backoff_reset_s=30, rng=None,
                  report_every_s=60, max_object=blob_transfer.MAX_OBJECT, connect_timeout_s=10,
-                 ack_timeout_s=15, time_window_s=10):
+                 ack_timeout_s=15, time_window_s=10, national_list=None):
         self.rid = reader_id
         self.password = password
         self.mac = hmac_sha256.Hmac(mac_key)
@@ -118,7 +140,9 @@ class Uplink:
         self.server_hostname = server_hostname
         self.journal = journal
         self.config_key = config_key
-        self.lists = {"trust": trust_list, "crl": revocation_list}
+        self.lists = {"trust": trust_list, "crl": revocation_list, "ncrl": national_list,
+                      "ncrl_delta": national_list}
+        self.national = national_list
         self.reader_config = reader_config
         self.state_dir = state_dir
         self.status_fn = status_fn
@@ -145,8 +169,14 @@ class Uplink:
         self.t_cfg = me + "cfg"
         self.t_cmd = me + "cmd"
         self.t_time = me + "time"
-        self.subscriptions = (self.t_cfg, self.t_cmd, self.t_time, ALL + "trust", ALL + "crl",
-                              ALL + "cmd")
+        subs = [self.t_cfg, self.t_cmd, self.t_time, ALL + "trust", ALL + "crl", ALL + "cmd"]
+        self.manifest_topics = {ALL + "trust": "trust", ALL + "crl": "crl"}
+        if national_list is not None:
+            subs.append(ALL + "ncrl")
+            subs.append(ALL + "ncrl_delta")
+            self.manifest_topics[ALL + "ncrl"] = "ncrl"
+            self.manifest_topics[ALL + "ncrl_delta"] = "ncrl_delta"
+        self.subscriptions = tuple(subs)
         self.commands = commands.Commands(config_key, reader_id,
                                           statefile.path(state_dir, "cmd.seq"))
         self.timesync = timesync.TimeSync(self.mac, reader_id, int(time_window_s * 1000))
@@ -163,6 +193,7 @@ class Uplink:
         self._kick = asyncio.Event()
         self._work = asyncio.Event()
         self._reports = {}       # "what:status" -> [unreported count, ticks of last report]
+        self._job = None         # (Transfer, generator): a national list being checked in steps
         self.trace = None        # optional callable(event, info) for diagnostics and tests
         self.last_error = None
         self.stats = {"connects": 0, "reconnects": 0, "connect_failures": 0, "published": 0,
@@ -306,7 +337,7 @@ class Uplink:
                 await c.subscribe(self._want_subs.pop(0), 1)
             for kind in KINDS:
                 x = self.transfers.get(kind)
-                if x is not None and x.complete():
+                if x is not None and x.complete() and kind not in NATIONAL:
                     self._finalize(kind)
             if self._status_dirty:
                 self._status_dirty = False
@@ -330,9 +361,13 @@ class Uplink:
     # ---- payloads ------------------------------------------------------------------------------
 
     def status_payload(self):
-        return cbor.encode({1: True, 2: self.firmware, 3: self._seq(self.lists["trust"]),
-                            4: self._seq(self.lists["crl"]), 5: self._seq(self.reader_config),
-                            6: self.boot, 7: self.role})
+        st = {1: True, 2: self.firmware, 3: self._seq(self.lists["trust"]),
+              4: self._seq(self.lists["crl"]), 5: self._seq(self.reader_config),
+              6: self.boot, 7: self.role}
+        if self.national is not None:
+            st[8] = st[4]                    # the building's inline list
+            st[4] = self.national.seq        # the national list (the delta's seq when held)
+        return cbor.encode(st)
 
     @staticmethod
     def _seq(holder):
@@ -382,10 +417,10 @@ class Uplink:
                 await self._on_command(payload)
             elif topic == self.t_time:
                 self._on_time(payload)
-            elif topic == ALL + "trust":
-                self._on_manifest("trust", payload)
-            elif topic == ALL + "crl":
-                self._on_manifest("crl", payload)
+            elif topic in self.manifest_topics:
+                kind = self.manifest_topics[topic]
+                if payload or kind != "ncrl_delta":  # empty: no delta on the current full list
+                    self._on_manifest(kind, payload)
             elif topic.startswith(blob_transfer.BLOB_PREFIX):
                 self._on_chunk(topic, payload)
             else:
@@ -401,8 +436,8 @@ class Uplink:
             return "cmd"
         if topic == self.t_time:
             return "time"
-        if topic == ALL + "trust" or topic == ALL + "crl":
-            return topic[len(ALL):] + "_manifest"
+        if topic in self.manifest_topics:
+            return self.manifest_topics[topic] + "_manifest"
         if topic.startswith(blob_transfer.BLOB_PREFIX):
             return "chunk"
         return "topic"
@@ -485,10 +520,19 @@ class Uplink:
         if st != signed.OK:
             self._reject(kind + "_manifest", st)
             return
+        holder = self.lists.get(kind)
+        if holder is None:
+            return
         self._known[kind] = d
-        held = self._seq(self.lists[kind])
+        held = self._seq(holder)
         if held is not None and m.seq <= held:
-            if m.seq < held:
+            floor = held
+            if kind in NATIONAL:
+                # the full list under a held delta, or a delta a newer full list replaced: not
+                # fetched, and refused only below the held base
+                bh = getattr(holder, "base_h", None)
+                floor = bh.seq if bh is not None else held
+            if m.seq < floor:
                 self._reject(kind + "_manifest", signed.ROLLBACK, {"seq": m.seq})
             return
         x = self.transfers.get(kind)
@@ -498,6 +542,7 @@ class Uplink:
             if m.seq < x.seq:
                 self._reject(kind + "_manifest", signed.ROLLBACK, {"seq": m.seq})
                 return
+            self._cancel_job(x)
             del self.transfers[kind]
             x.discard()
         if self._seen.get(kind) == m.sha:
@@ -547,6 +592,8 @@ class Uplink:
             if held is not None:
                 self._known["config"] = hashlib.sha256(held).digest()
         for kind in KINDS:
+            if kind in NATIONAL and self.national is None:
+                continue
             x = blob_transfer.resume(self.state_dir, kind, self.max_object)
             if x is None:
                 continue
@@ -556,8 +603,8 @@ class Uplink:
                 continue
             self.transfers[kind] = x
             self._trace("resume", {"kind": kind, "seq": x.seq, "have": x.have, "of": x.n})
-            if x.complete():
-                self._finalize(kind)
+            if x.complete() and kind not in NATIONAL:
+                self._finalize(kind)             # a national list: background_step checks it
 
     def _finalize(self, kind):
         x = self.transfers.pop(kind)
@@ -583,6 +630,105 @@ class Uplink:
         x.discard()
         if st != signed.NOOP:
             self._reject(kind, st, {"seq": x.seq})
+
+    # ---- the national list: checked in bounded steps between taps ---------------------------
+
+    def background_step(self):
+        """One bounded step of checking a downloaded national list (the app's housekeeping loop
+        calls it between taps: at most a few tens of ms on an ESP32). Returns True while there
+        is more to do, False when idle. Never raises."""
+        try:
+            if self._job is None:
+                x = None
+                for kind in NATIONAL:
+                    t = self.transfers.get(kind)
+                    if t is None or not t.complete():
+                        continue
+                    if kind == "ncrl_delta" and "ncrl" in self.transfers:
+                        continue                 # its base may be the full list under way
+                    x = t
+                    break
+                if x is None:
+                    return False
+                self._job = (x, self._check_steps(x))
+                self._trace("check", {"kind": x.kind, "seq": x.seq})
+            x, gen = self._job
+            try:
+                r = next(gen)
+            except StopIteration:
+                r = "error"
+            except Exception as e:  # noqa: BLE001
+                self._error(e)
+                r = "error"
+            if r is None:
+                return True
+            self._job = None
+            self._close_gen(gen)
+            self._national_done(x, r)
+        except Exception as e:  # noqa: BLE001 - never the housekeeping loop's problem
+            self._error(e)
+            self._job = None
+        return True
+
+    def _check_steps(self, x):
+        ok = False
+        for r in x.verify_steps(STEP_BYTES):
+            if r is None:
+                yield None
+            else:
+                ok = r
+        if not ok:
+            yield blob_transfer.BAD_DIGEST      # the staged object is not the manifest's
+            return
+        for r in self.national.offer_steps(x.part):
+            yield r                             # None while checking, then the status
+            if r is not None:
+                return
+
+    @staticmethod
+    def _close_gen(gen):
+        try:
+            gen.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _cancel_job(self, x):
+        job = self._job
+        if job is not None and job[0] is x:
+            self._job = None
+            self._close_gen(job[1])
+
+    def _national_done(self, x, st):
+        kind = x.kind
+        if self.transfers.get(kind) is x:
+            del self.transfers[kind]
+        if st == signed.OK:
+            self._seen[kind] = x.sha
+            statefile.remove(x.prog)            # the list renamed the staged file into place
+            statefile.remove(x.part)
+            if kind == "ncrl":
+                # a new base: the retained delta (if any) applies to it now
+                self._forget("ncrl_delta")
+            self._status_dirty = True
+            self._applied(kind, st, {"seq": self.national.seq})
+            return
+        x.discard()
+        if st == "wrong_base":
+            self._forget("ncrl")                # fetch the retained full list again
+        else:
+            self._seen[kind] = x.sha
+        if st != signed.NOOP:
+            self._reject(kind, st, {"seq": x.seq})
+
+    def _forget(self, kind):
+        """Take the retained manifest of kind again, even if seen this boot (re-subscribing makes
+        the broker send it again)."""
+        self._known.pop(kind, None)
+        self._seen.pop(kind, None)
+        t = ALL + kind
+        if t not in self._want_subs and len(self._want_subs) < 2 * len(KINDS):
+            self._want_subs.append(t)
+        self._work.set()
 
     def _keep(self, name, blob):
         try:

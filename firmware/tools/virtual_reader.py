@@ -29,6 +29,7 @@ import card_layout
 import card_reader
 import clock
 import cose_key
+import crl_national
 import events
 import iso14443a
 import isodep
@@ -120,7 +121,8 @@ def main():
     crl = revocation.RevocationList(root)
     rc = reader_config.ReaderConfig(config_key, rid)
     state_dir = cfg["state_dir"]
-    held = uplink.load_held(state_dir, tl, crl, rc)
+    ncrl = crl_national.NationalList(root, state_dir)  # ncrl.base / ncrl.delta, arriving over MQTT
+    held = uplink.load_held(state_dir, tl, crl, rc, ncrl)
     for name, holder in (("trust", tl), ("crl", crl), ("config", rc)):
         if held.get(name) is None and cfg.get(name):
             holder.update(toolkit.read(cfg[name]))
@@ -133,8 +135,8 @@ def main():
     board = SimBoard(rig)
     boot = cfg["boot"] if "boot" in cfg else statefile.next_boot(state_dir)
     reader = card_reader.CardReader(chip, keys=issuer.reader_keys(), size_hint=cfg.get("size_hint", 512))
-    term = terminal.Terminal(board, rid, cfg.get("role", terminal.ROLE_DOOR), tl, crl, rc, journal, clk,
-                             reader, boot_count=boot)
+    term = terminal.Terminal(board, rid, cfg.get("role", terminal.ROLE_DOOR), tl,
+                             terminal.Revocations(crl, ncrl), rc, journal, clk, reader, boot_count=boot)
 
     b = cfg["broker"]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -145,7 +147,7 @@ def main():
         if status == "ok":
             term.lists_changed()
         term._journal(events.KIND_NOTICE, {events.DETAIL: "%s:%s" % (what, status)})
-        say(applied=what, status=status)
+        say(applied=what, status=status, seq=(info or {}).get("seq"))
 
     def status_fn():
         return {1: board.ms() // 1000, 4: term.stats["read_failed"], 5: journal.depth(),
@@ -157,7 +159,8 @@ def main():
                        on_applied=applied, clock=clk, firmware="cbcc-fw 0.1", boot=boot,
                        role=term.role, keepalive=cfg.get("keepalive", 30),
                        health_every_s=cfg.get("health_every_s", 60),
-                       backoff_min_s=cfg.get("backoff_min_s", 1), backoff_max_s=cfg.get("backoff_max_s", 30))
+                       backoff_min_s=cfg.get("backoff_min_s", 1), backoff_max_s=cfg.get("backoff_max_s", 30),
+                       national_list=ncrl)
     term.kick = up.kick
 
     def decided(result, fields):
@@ -171,9 +174,10 @@ def main():
         t0 = board.ms()
         tasks = [asyncio.create_task(app.rf_loop(term, reader, decided)),
                  asyncio.create_task(app.door_loop(term)),
-                 asyncio.create_task(app.housekeeping(term)),
+                 asyncio.create_task(app.housekeeping(term, background=up.background_step)),
                  asyncio.create_task(up.run())]
-        say(started=rid, journal_depth=journal.depth(), trust_seq=tl.seq, crl_seq=crl.seq, config_seq=rc.seq)
+        say(started=rid, journal_depth=journal.depth(), trust_seq=tl.seq, crl_seq=crl.seq, config_seq=rc.seq,
+            ncrl_seq=ncrl.seq)
         if steps:
             await run_script(board, rig, cards, steps, t0, journal)
         else:
