@@ -9,16 +9,20 @@ import logging
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from gateway import broker_config, db, embedded_ingest, retention, timefix
+from gateway import broker_config, crl_publisher, db, embedded_ingest, retention, timefix
 from gateway.api import ApiContext, create_app
+from gateway.crl_publisher import CrlPublisher, local_root_signer
 from gateway.downlink import Downlink
 from gateway.embedded_broker import EmbeddedBroker
 from gateway.embedded_ingest import BrokerIngest
@@ -76,6 +80,22 @@ def add_reader_password(files: LocalBrokerFiles, reader_id: str, password: str) 
     return current[reader_id]
 
 
+def load_root_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
+    """The national root key, only in a self-contained deployment that signs its own lists."""
+    path = settings.root_signing_key_file
+    if path is None:
+        return None
+    key = keys.load_private_key(
+        path,
+        lambda: passphrase.obtain(
+            settings.root_passphrase_file, confirm=False, purpose=f"the root key {path}"
+        ),
+    )
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: the national root key must be RSA (readers verify RS256)")
+    return key
+
+
 def load_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
     """The configuration/command signing key, or None (then pushes and commands answer 503)."""
     path = settings.signing_key_file or settings.data_dir / "config.key.pem"
@@ -96,7 +116,13 @@ def load_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
 class Gateway:
     """Everything one gateway process runs. ``start()`` connects; ``stop()`` drains and closes."""
 
-    def __init__(self, settings: Settings, *, signing_key: rsa.RSAPrivateKey | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        signing_key: rsa.RSAPrivateKey | None = None,
+        root_key: rsa.RSAPrivateKey | None = None,
+    ) -> None:
         self.settings = settings
         db.migrate(settings.database.url)
         self.engine: Engine = db.make_engine(settings.database.url, pool_size=settings.database.pool_size)
@@ -105,7 +131,8 @@ class Gateway:
         self.keys.load_all()
         self.broker: EmbeddedBroker | None = None
         self.broker_files = local_broker_files(settings)
-        self.writer = IngestWriter(self.engine, self.keys, effects=apply_event_effects)
+        self._notices: deque[tuple[str, str, str]] = deque(maxlen=10_000)
+        self.writer = IngestWriter(self.engine, self.keys, effects=self._effects)
         self.broker_ingest: BrokerIngest | None = None
         mqtt = settings.mqtt
         if mqtt.embedded:
@@ -121,6 +148,17 @@ class Gateway:
         )
         key = signing_key if signing_key is not None else load_signing_key(settings)
         self.downlink = Downlink(self.engine, key, self.publish) if key is not None else None
+        self.crl: CrlPublisher | None = None
+        root = root_key if root_key is not None else load_root_signing_key(settings)
+        if root is not None and key is not None:
+            self.crl = CrlPublisher(
+                self.engine,
+                local_root_signer(root),
+                root.public_key(),
+                key,
+                self.publish,
+                settings.data_dir / "ncrl",
+            )
         self.app: FastAPI = create_app(
             ApiContext(
                 engine=self.engine,
@@ -182,6 +220,17 @@ class Gateway:
 
     # ---- running ------------------------------------------------------------------------------
 
+    def _effects(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        """Inside ingest's transaction: alarms and outcomes (fleet); list notices are acted on
+        after it, by the periodic thread (a refused delta makes the full list go out again)."""
+        apply_event_effects(conn, rows)
+        for r in rows:
+            detail = r.get("detail")
+            if r.get("kind") == "notice" and isinstance(detail, str) and detail.count(":") == 1:
+                what, status = detail.split(":")
+                if what.startswith("ncrl"):
+                    self._notices.append((str(r.get("reader_id")), what, status))
+
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         self.consumer.publish(topic, payload, qos, retain)
 
@@ -189,6 +238,9 @@ class Gateway:
         self.consumer.start()
         if wait_connected and not self.consumer.wait_connected(wait_connected):
             log.warning("broker not reachable yet; ingest starts when it is")
+        crl_publisher.install(self.crl)
+        if self.crl is not None:
+            self.crl.republish()
         self._jobs = threading.Thread(target=self._periodic, name="cbcc-jobs", daemon=True)
         self._jobs.start()
 
@@ -198,6 +250,7 @@ class Gateway:
         if self._jobs is not None:
             self._jobs.join(10)
         self.fleet.flush()
+        crl_publisher.install(None)
         if self.broker is not None:
             self.broker.stop()
             embedded_ingest.install(None)
@@ -205,7 +258,7 @@ class Gateway:
 
     def _periodic(self) -> None:
         """Fleet flush each second, time corrections and laggards each minute, retention hourly."""
-        last_fix = last_lag = 0.0
+        last_fix = last_lag = last_crl = 0.0
         last_purge = time.monotonic()
         policy = self.settings.retention
         while not self._stop.wait(1.0):
@@ -216,6 +269,13 @@ class Gateway:
                     last_fix = now
                     with self.engine.begin() as conn:
                         timefix.fix_pending(conn)
+                while self._notices:
+                    rid, what, status = self._notices.popleft()
+                    if self.crl is not None:
+                        self.crl.on_notice(rid, what, status)
+                if self.crl is not None and now - last_crl >= 60:
+                    last_crl = now
+                    self.crl.tick()
                 if now - last_lag >= 60:
                     last_lag = now
                     self.fleet.laggards(600)

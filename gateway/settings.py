@@ -59,6 +59,10 @@ class IngestSettings(BaseModel):
     batch_wait_ms: int = Field(default=50, ge=1, le=10_000)
     # Retry pause while the database is unavailable (messages stay un-acked at the broker).
     db_retry_s: float = 2.0
+    # Where batches are verified and written: 0 = a thread of the MQTT process (one GIL for paho
+    # and the writer), 1 = a worker process (gateway/ingest_worker.py; the MQTT process keeps
+    # paho, the queue and the acknowledgements). Measured in docs/gateway.md.
+    workers: int = Field(default=1, ge=0, le=1)
 
 
 class RetentionSettings(BaseModel):
@@ -79,6 +83,12 @@ class Settings(BaseSettings):
     # RSA key (encrypted PKCS#8) that signs reader configurations and commands, and its passphrase.
     signing_key_file: Path | None = None
     signing_passphrase_file: Path | None = None
+    # National revocation list (docs/revocation-list-national-v1.md): the root public key readers
+    # pin (COSE_Key) and, for a self-contained deployment, the root's private key that signs the
+    # lists. Without a signing key the gateway does not publish lists (the national CA does).
+    national_root_key_file: Path | None = None
+    root_signing_key_file: Path | None = None
+    root_passphrase_file: Path | None = None
     database: DatabaseSettings = DatabaseSettings()
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()

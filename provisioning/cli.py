@@ -11,6 +11,7 @@ import typer
 
 from gateway.cli import gateway_app
 from gateway.cli_broker import broker_app
+from gateway.cli_crl_publish import crl_publish
 from provisioning.cli_card import card_app
 from provisioning.cli_card_keys import card_keys_app
 from provisioning.cli_config import config_app
@@ -22,6 +23,7 @@ app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử
 app.add_typer(keys_app, name="keys")
 app.add_typer(card_app, name="card")
 app.add_typer(crl_app, name="crl")
+crl_app.command("publish")(crl_publish)
 app.add_typer(config_app, name="config")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(broker_app, name="broker")

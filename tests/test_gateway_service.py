@@ -180,3 +180,72 @@ def test_reader_cannot_publish_as_another(office: tuple[Gateway, str, Settings])
     finally:
         c.loop_stop()
         c.disconnect()
+
+
+def test_a_lock_publishes_a_delta_readers_receive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A self-contained gateway (it holds the root key) publishes the national list at start and
+    a delta at once when a facility manager locks a card; readers get both as retained messages."""
+    from datetime import UTC, datetime
+
+    from gateway import crl_publisher
+    from gateway.models import Card
+    from provisioning import keys
+
+    monkeypatch.setenv("CBCC_PASSPHRASE", "mật khẩu thử nghiệm")
+    settings = load_settings(
+        None,
+        data_dir=tmp_path / "data",
+        database={"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+        mqtt={
+            "embedded": True,
+            "port": free_port(),
+            "embedded_tls_host": "127.0.0.1",
+            "embedded_tls_port": free_port(),
+        },
+    )
+    token = bootstrap.init(settings, None).admin_token
+    assert token
+    now = datetime.now(UTC)
+    from gateway import db
+
+    engine = db.make_engine(settings.database.url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(Card.__table__),
+            [  # type: ignore[attr-defined]
+                {
+                    "serial": s,
+                    "staff_code": f"CB-{s}",
+                    "issuer": "000.00.31",
+                    "gen": 1,
+                    "status": "revoked" if s % 10 == 0 else "issued",
+                    "updated_at": now,
+                    "pending_upstream": False,
+                }
+                for s in range(2_000_000, 2_000_500)
+            ],
+        )
+    engine.dispose()
+    gw = Gateway(settings, root_key=keys.generate_rsa(3072))
+    gw.start()
+    try:
+        assert gw.crl is not None
+        gw.crl.tick()  # the first full list
+        new = _register(gw, token, "hn-snv-p303")
+        got: dict[str, bytes] = {}
+        c = _reader_client(settings, "hn-snv-p303", new["mqtt_password"])
+        c.on_message = lambda _c, _u, m: got.__setitem__(m.topic, bytes(m.payload))
+        c.subscribe([("cbcc/v1/all/ncrl", 1), ("cbcc/v1/all/ncrl_delta", 1)])
+        deadline = time.monotonic() + 5
+        while "cbcc/v1/all/ncrl" not in got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "cbcc/v1/all/ncrl" in got  # retained: a reader that connects later gets it
+        t0 = time.monotonic()
+        crl_publisher.lock_card(gw.engine, 2_000_123, "token:test")
+        while not got.get("cbcc/v1/all/ncrl_delta") and time.monotonic() - t0 < 5:
+            time.sleep(0.02)
+        assert got.get("cbcc/v1/all/ncrl_delta"), "no delta within 5 s of the lock"
+        c.loop_stop()
+        c.disconnect()
+    finally:
+        gw.stop()
