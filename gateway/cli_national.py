@@ -113,6 +113,8 @@ def sync_import(
         from gateway.national.fileimport import import_file
         from provisioning.errors import CbccError
 
+        if not file.is_file():
+            raise CbccError(f"{file} does not exist")
         settings = _settings(config)
         db.migrate(settings.database.url)
         engine = db.make_engine(settings.database.url)
