@@ -55,9 +55,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from gateway import audit
 from gateway.downlink import next_seqs
-from gateway.models import Card, CardChange, RevocationPublication
+from gateway.models import Card, RevocationPublication
+from gateway.national import local
 from provisioning import cbor_det, cose, keys
 from provisioning import crl_national as ncrl
 from provisioning.errors import CbccError
@@ -76,9 +76,7 @@ KIND_DELTA = "ncrl_delta"
 CHUNK = 2048
 MAX_CHUNKS = 512  # the reader's progress bitmap: objects up to 1 MiB in 2 KiB chunks
 COUNTER = "ncrl"
-LOCAL_CHANGE_COUNTER = "card_change:local"
 ISSUED = "issued"
-LOCKED = "locked"
 
 CARD: sa.Table = Card.__table__  # type: ignore[attr-defined]
 PUB: sa.Table = RevocationPublication.__table__  # type: ignore[attr-defined]
@@ -483,37 +481,24 @@ def on_cards_changed(serials: Iterable[int] = ()) -> Published | None:
 
 
 def lock_card(engine: Engine, serial: int, actor: str, *, publisher: CrlPublisher | None = None,
-              role: str = "") -> Published | None:  # fmt: skip
-    """Lock a card at the gateway (status ``locked``, flagged for the national database, audited,
-    recorded as a local change) and publish the delta that makes every reader deny it. Raises
-    CbccError for an unknown card; returns the published object (None when the card was not
-    ``issued``: nothing changed, or when publishing failed, which ``tick`` retries)."""
-    now = datetime.now(UTC)
-    with Session(engine) as s:
-        card = s.get(Card, serial)
-        if card is None:
-            raise CbccError(f"no card with serial {serial}")
-        before = card.status
-        if before != LOCKED:
-            card.status = LOCKED
-            card.updated_at = now
-            card.pending_upstream = True
-            s.add(card)
-            (n,) = next_seqs(s.connection(), LOCAL_CHANGE_COUNTER)
-            s.add(
-                CardChange(
-                    change_id=f"local:{n}",
-                    source="local",
-                    kind="card.locked",
-                    serial=serial,
-                    staff_code=card.staff_code,
-                    detail=f'{{"from": "{before}"}}',
-                    applied_at=now,
-                )
-            )
-            audit.record(s, actor, "card.lock", str(serial), role=role, previous=before)
-        s.commit()
+              role: str = "", reason: str = "") -> Published | None:  # fmt: skip
+    """Lock a card at the gateway (gateway.national.local: status ``locked``, flagged for the
+    national database, audited, recorded as a local change) and publish the delta that makes every
+    reader deny it. Raises CbccError for an unknown card; returns the published object (None when
+    the card was not ``issued``: nothing changed, or when publishing failed, which ``tick``
+    retries)."""
     p = publisher if publisher is not None else _installed
-    if p is None or before != ISSUED:
-        return None
-    return p.on_cards_changed([serial])
+    published: list[Published | None] = []
+
+    def publish_now(serials: list[int]) -> None:
+        if p is not None:
+            published.append(p.on_cards_changed(serials))
+
+    try:
+        local.lock_card(engine, serial, actor=actor, reason=reason, role=role or "facility",
+                        on_change=publish_now)  # fmt: skip
+    except local.LocalActionError as exc:
+        if f"no card {serial}" in str(exc):
+            raise
+        return None  # already locked, revoked, …: readers deny it already
+    return published[0] if published else None

@@ -173,6 +173,7 @@ class Gateway:
         )
         self._stop = threading.Event()
         self._jobs: threading.Thread | None = None
+        self._national: threading.Thread | None = None
 
     # ---- the one-machine broker ---------------------------------------------------------------
 
@@ -243,18 +244,57 @@ class Gateway:
             self.crl.republish()
         self._jobs = threading.Thread(target=self._periodic, name="cbcc-jobs", daemon=True)
         self._jobs.start()
+        if self.settings.national.url:
+            self._national = threading.Thread(target=self._national_loop, name="cbcc-national", daemon=True)
+            self._national.start()
 
     def stop(self) -> None:
         self._stop.set()
         self.consumer.stop()
-        if self._jobs is not None:
-            self._jobs.join(10)
+        for t in (self._jobs, self._national):
+            if t is not None:
+                t.join(10)
         self.fleet.flush()
         crl_publisher.install(None)
         if self.broker is not None:
             self.broker.stop()
             embedded_ingest.install(None)
         self.engine.dispose()
+
+    def _national_loop(self) -> None:
+        """Follow the national change feed and push local locks upstream, every ``interval_s``.
+
+        Its own thread: a first full load takes minutes and must not hold up the fleet flush.
+        Revocation changes of each committed page go to the list publisher at once."""
+        import httpx
+
+        from gateway.national.feed import HttpChangeFeed
+        from gateway.national.local import push_pending
+        from gateway.national.sync import sync_feed
+
+        n = self.settings.national
+        assert n.url is not None
+        token = n.token_file.read_text().splitlines()[0].strip() if n.token_file else None
+        feed = HttpChangeFeed(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        cert = (str(n.cert_file), str(n.key_file)) if n.cert_file and n.key_file else None
+        verify: str | bool = str(n.ca_file) if n.ca_file else True
+        crl = self.crl
+
+        def hook(serials: list[int]) -> None:
+            if crl is not None:
+                crl.on_cards_changed(serials)
+
+        with httpx.Client(base_url=n.url, headers=headers, cert=cert, verify=verify, timeout=30) as client:
+            while not self._stop.is_set():
+                try:
+                    report = sync_feed(self.engine, feed, on_change=hook)
+                    if report.applied:
+                        log.info("national sync: %s", report)
+                    push_pending(client, self.engine)
+                except Exception:  # the feed is away or returned garbage: nothing half-applied, retry
+                    log.exception("national sync failed; retrying in %.0f s", n.interval_s)
+                self._stop.wait(n.interval_s)
 
     def _periodic(self) -> None:
         """Fleet flush each second, time corrections and laggards each minute, retention hourly."""

@@ -65,6 +65,17 @@ class IngestSettings(BaseModel):
     workers: int = Field(default=1, ge=0, le=1)
 
 
+class NationalSettings(BaseModel):
+    """The national card database's change feed (docs/national-sync.md); no URL: no sync."""
+
+    url: str | None = None
+    token_file: Path | None = None  # bearer token (first line), or mutual TLS below
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    interval_s: float = Field(default=30.0, ge=1.0)
+
+
 class RetentionSettings(BaseModel):
     """How long personal data is kept (Decree 13/2023/NĐ-CP: only as long as configured)."""
 
@@ -94,6 +105,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
+    national: NationalSettings = NationalSettings()
     log_json: bool = True
 
     def resolved_master_key_file(self) -> Path:

@@ -12,6 +12,7 @@ import typer
 from gateway.cli import gateway_app
 from gateway.cli_broker import broker_app
 from gateway.cli_crl_publish import crl_publish
+from gateway.cli_national import national_sim_app, sync_app
 from provisioning.cli_card import card_app
 from provisioning.cli_card_keys import card_keys_app
 from provisioning.cli_config import config_app
@@ -28,6 +29,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(broker_app, name="broker")
 app.add_typer(reader_app, name="reader")
+app.add_typer(national_sim_app, name="national-sim")
+app.add_typer(sync_app, name="sync")
 keys_app.add_typer(card_keys_app, name="card-keys")
 
 
