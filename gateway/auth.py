@@ -51,6 +51,8 @@ QUARANTINE_READ = "quarantine:read"
 AUDIT_READ = "audit:read"
 TOKENS_MANAGE = "tokens:manage"
 METRICS_READ = "metrics:read"
+CARDS_READ = "cards:read"
+CARDS_LOCK = "cards:lock"
 
 ALL_PERMISSIONS: Final = frozenset(
     {
@@ -69,6 +71,8 @@ ALL_PERMISSIONS: Final = frozenset(
         AUDIT_READ,
         TOKENS_MANAGE,
         METRICS_READ,
+        CARDS_READ,
+        CARDS_LOCK,
     }
 )
 
@@ -87,10 +91,12 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             COMMANDS_SEND,
             CONFIG_PUSH,
             EVENTS_READ,
+            CARDS_READ,
+            CARDS_LOCK,  # a lost card is locked where it was reported
         }
     ),
     # HR reads attendance and exports it for timesheets.
-    "hr": frozenset({EVENTS_READ, EVENTS_EXPORT}),
+    "hr": frozenset({EVENTS_READ, EVENTS_EXPORT, CARDS_READ}),
     # Auditors read everything (audit log and quarantine included) and change nothing.
     "auditor": frozenset(
         {
@@ -103,6 +109,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             QUARANTINE_READ,
             AUDIT_READ,
             METRICS_READ,
+            CARDS_READ,
         }
     ),
 }

@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 from gateway.api import (
     alarms,
     audit_log,
+    cards,
     commands,
     doors,
     errors,
@@ -47,6 +48,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             {"name": "events", "description": "Sự kiện ra vào, chấm công (events)"},
             {"name": "alarms", "description": "Báo động (alarms)"},
             {"name": "commands", "description": "Lệnh tới đầu đọc (commands)"},
+            {"name": "cards", "description": "Thẻ và khóa thẻ bị mất (cards, local lock)"},
             {"name": "quarantine", "description": "Tin nhắn bị cách ly (quarantine)"},
             {"name": "audit", "description": "Nhật ký kiểm toán (audit log)"},
             {"name": "tokens", "description": "Token API"},
@@ -56,7 +58,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (readers, doors, events, alarms, commands, quarantine, audit_log, tokens):
+    for module in (readers, doors, events, alarms, commands, cards, quarantine, audit_log, tokens):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(system.router)
     app.add_middleware(AccessLog)
