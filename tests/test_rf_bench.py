@@ -34,7 +34,11 @@ def test_bench_runs_and_reports(card: str, bitrate: str) -> None:
     rf = float(str(out["modelled_rf_ms"]))
     cpu = float(str(out["projected_cpu_ms"]))
     assert rf > 1 and cpu > 0
-    assert abs(float(str(out["total_ms"])) - rf - cpu) < 0.05
+    # work the driver ran while waiting for answers is credited where it hid behind the wait:
+    # never more than that work itself
+    hidden = float(str(out["overlap_hidden_ms"]))
+    assert -0.05 <= hidden <= float(str(out["overlap_cpu_ms"])) + 0.05
+    assert abs(float(str(out["total_ms"])) - (rf + cpu - hidden)) < 0.05
     if card == "desfire-ev3":
         assert out["negotiated_kbps"] == [int(bitrate), int(bitrate)]
         assert out["goal_ms"] == (60 if bitrate == "424" else 90)

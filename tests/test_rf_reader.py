@@ -362,6 +362,36 @@ def test_scan_then_read_a_chosen_card() -> None:
     assert sorted(t.uid for t in found) == sorted([UID4, bytes.fromhex("C1A55109")])
 
 
+def test_desfire_work_runs_while_the_card_answers() -> None:
+    # The DESFire layer hands the driver work that needs no answer (RndA, the read key, the
+    # session keys); the driver runs it after the frame is sent and before its answer is read.
+    cred = credential(400)
+    rig, chip = rig_chip()
+    card = desfire(rig, chip, cred, random_uid=True)
+    seen = []
+
+    def hook(job, args):
+        # the card has the frame (it is answering) and the driver has not collected the answer
+        seen.append((job.__name__ if hasattr(job, "__name__") else "job", card.frames_received))
+        return job(*args)
+
+    chip.job_hook = hook
+    r = reader_for(chip).poll()
+    assert r.ok and r.credential == cred, r
+    # RndA and the session keys of key 2; the read key with RndA and the session keys of key 1
+    assert [n for n, _ in seen][1:] == ["ev2_session_material", "_key_and_nonce", "ev2_session_material"]
+    chip.job_hook = None
+
+    def broken(job, args):
+        raise ValueError("a failing job leaves its result to be computed after the answer")
+
+    rig2, chip2 = rig_chip()
+    desfire(rig2, chip2, cred, random_uid=True)
+    chip2.job_hook = broken
+    r = reader_for(chip2).poll()
+    assert r.ok and r.credential == cred, r
+
+
 if pytest is not None:
 
     @pytest.mark.micropython

@@ -164,17 +164,17 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
     if random_uid:
         kind = d.authenticate(KEY_UID, reader_keys.uid_key, True, getattr(reader_keys, "uid_key_sub", None))
         uid = d.get_card_uid()
-        key = reader_keys.read_key(uid)
         if kind == "ev2":
             # Inside the EV2 transaction key 2 opened: the same proof of key 1, 16 bytes shorter.
+            # The read key is derived while the card works on the command's first part.
             try:
-                d.authenticate_ev2_non_first(KEY_READ, key)
+                d.authenticate_ev2_non_first(KEY_READ, None, reader_keys.read_key, uid)
             except DesfireError as e:
                 if e.status != ST_ILLEGAL_COMMAND:
                     raise
-                d.authenticate_ev2_first(KEY_READ, key)     # a card without NonFirst
+                d.authenticate_ev2_first(KEY_READ, reader_keys.read_key(uid))  # no NonFirst
         else:
-            d.authenticate_aes(KEY_READ, key)
+            d.authenticate_aes(KEY_READ, reader_keys.read_key(uid))
     else:
         uid = bytes(uid_from_anticollision)
         kind = d.authenticate(KEY_READ, reader_keys.read_key(uid))

@@ -146,6 +146,11 @@ def enciphered_length(session, length, mode):
     return (length // 16 + 1) * 16 + 8
 
 
+def _key_and_nonce(key, derive, arg, rng):
+    # (the key, a fresh RndA); key None: derive(arg) gives it
+    return (derive(arg) if key is None else key), rng(16)
+
+
 class Desfire:
     """One card in the field. `session` is the secure-messaging state (None when not authenticated)."""
 
@@ -157,6 +162,8 @@ class Desfire:
         self.exchanges = 0
         # Transports that take a response-length timing hint (isodep.IsoDep) get one.
         self._hint = bool(getattr(transport, "takes_expect", False))
+        # The driver that can run work while an answer is awaited (isodep.IsoDep.idle_chip).
+        self._chip = getattr(transport, "idle_chip", None)
 
     # ------------------------------------------------------------ framing
 
@@ -309,44 +316,59 @@ class Desfire:
         """AuthenticateEV2First (71) with an AES-128 key; returns (PDcap2, PCDcap2).
         subkeys: the key's CMAC subkeys (K1, K2) when the caller keeps them (a fixed key)."""
         self.session = None
+        # RndA is drawn while the card works on part 1, the session keys (they need only RndA
+        # and RndB) while it works on part 2: both off the critical path.
+        self._while_waiting(self.rng, (16,))
         status, data = self._exchange(CMD_AUTH_EV2_FIRST, bytes([key_no, 0]), 16)
+        rnda = self._waited()
         if status != ST_ADDITIONAL_FRAME:
             self._fail(status, CMD_AUTH_EV2_FIRST)
         if len(data) == 17 and data[0] == 0x01:
             raise CardError(UNSUPPORTED, "card is in LRP mode")
         if len(data) != 16:
             raise CardError(PROTOCOL, "EV2 auth part 1: %d bytes" % len(data))
-        rnda = self.rng(16)
+        if rnda is None:
+            rnda = self.rng(16)
         rndb, token = dc.ev2_auth_step1(key, data, rnda)
+        self._while_waiting(dc.ev2_session_material, (key, rnda, rndb, subkeys))
         status, data = self._exchange(CMD_ADDITIONAL_FRAME, token, 32)
+        material = self._waited()
         if status != ST_OK:
             self._fail(status, CMD_AUTH_EV2_FIRST)
-        session, pd, pcd = dc.ev2_auth_step2(key, data, rnda, rndb, key_no, subkeys)
+        session, pd, pcd = dc.ev2_auth_step2(key, data, rnda, rndb, key_no, subkeys, material)
         self.session = session
         return pd, pcd
 
-    def authenticate_ev2_non_first(self, key_no, key):
+    def authenticate_ev2_non_first(self, key_no, key, derive=None, arg=None):
         """AuthenticateEV2NonFirst (77): authenticate `key_no` inside the current EV2 transaction.
 
         Same three-pass proof of the key as EV2First (the card must return E(K, RndA')), fresh
         session keys from the new RndA/RndB, but the transaction identifier and the command
         counter carry on and the card's last answer is one block (no TI, no capabilities), so
-        the exchange is 16 bytes shorter. Needs an EV2 session (raises PROTOCOL otherwise)."""
+        the exchange is 16 bytes shorter. Needs an EV2 session (raises PROTOCOL otherwise).
+
+        key None: derive(arg) gives the key; it is then derived (and RndA drawn) while the
+        card works on part 1."""
         old = self.session
         if not isinstance(old, dc.EV2Session):
             raise CardError(PROTOCOL, "AuthenticateEV2NonFirst needs an EV2 session")
         self.session = None
+        self._while_waiting(_key_and_nonce, (key, derive, arg, self.rng))
         status, data = self._exchange(CMD_AUTH_EV2_NON_FIRST, bytes([key_no]), 16)
+        pre = self._waited()
         if status != ST_ADDITIONAL_FRAME:
             self._fail(status, CMD_AUTH_EV2_NON_FIRST)
         if len(data) != 16:
             raise CardError(PROTOCOL, "EV2 auth part 1: %d bytes" % len(data))
-        rnda = self.rng(16)
+        key, rnda = pre or _key_and_nonce(key, derive, arg, self.rng)
         rndb, token = dc.ev2_auth_step1(key, data, rnda)
+        self._while_waiting(dc.ev2_session_material, (key, rnda, rndb))
         status, data = self._exchange(CMD_ADDITIONAL_FRAME, token, 16)
+        material = self._waited()
         if status != ST_OK:
             self._fail(status, CMD_AUTH_EV2_NON_FIRST)
-        self.session = dc.ev2_non_first_step2(key, data, rnda, rndb, key_no, old.ti, old.cmd_ctr)
+        self.session = dc.ev2_non_first_step2(key, data, rnda, rndb, key_no, old.ti, old.cmd_ctr,
+                                              None, material)
 
     def authenticate_aes(self, key_no, key):
         """AuthenticateAES (AA), the DESFire EV1 AES authentication."""
@@ -373,6 +395,22 @@ class Desfire:
                 raise
         self.authenticate_aes(key_no, key)
         return "ev1"
+
+    def _while_waiting(self, fn, args):
+        """Have the driver run fn(*args) while the next command's answer is awaited; its result
+        is then what _waited() returns (None if it did not run: the caller computes it)."""
+        c = self._chip
+        if c is not None:
+            c.idle_result = None
+            c.idle_args = args
+            c.idle = fn
+
+    def _waited(self):
+        c = self._chip
+        if c is None:
+            return None
+        c.idle = None
+        return c.idle_result
 
     def _need_session(self, what):
         if self.session is None:

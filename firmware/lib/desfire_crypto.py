@@ -206,26 +206,35 @@ def ev2_auth_step1(key, enc_rndb, rnda):
     return rndb, aes.cbc_encrypt(key, ZERO16, bytes(rnda) + rotl1(rndb))
 
 
-def ev2_auth_step2(key, enc_answer, rnda, rndb, key_no, subkeys=None):
-    """Check the card's answer TI || RndA' || PDcap2 || PCDcap2; return (EV2Session, PDcap2, PCDcap2)."""
+def ev2_session_material(key, rnda, rndb, subkeys=None):
+    """(SesAuthENCKey, SesAuthMACKey, CMAC subkeys of the MAC key): everything of an EV2
+    session but TI and counter. It needs only RndA and RndB, so a reader computes it while the
+    card is still working on the last authentication step (see Desfire, set_idle)."""
+    enc, mac = ev2_session_keys(key, rnda, rndb, subkeys)
+    return enc, mac, aes.cmac_subkeys(mac)
+
+
+def ev2_auth_step2(key, enc_answer, rnda, rndb, key_no, subkeys=None, material=None):
+    """Check the card's answer TI || RndA' || PDcap2 || PCDcap2; return (EV2Session, PDcap2, PCDcap2).
+    material: ev2_session_material() already computed (None: computed here)."""
     if len(enc_answer) != 32:
         raise CardError(PROTOCOL, "EV2 auth: answer must be 32 bytes")
     plain = aes.cbc_decrypt(key, ZERO16, enc_answer)
     if not ct_equal(plain[4:20], rotl1(rnda)):
         raise CardError(AUTH, "card did not return RndA' (wrong key or not a genuine card)")
-    enc, mac = ev2_session_keys(key, rnda, rndb, subkeys)
-    return EV2Session(enc, mac, plain[0:4], key_no), plain[20:26], plain[26:32]
+    m = material or ev2_session_material(key, rnda, rndb, subkeys)
+    return EV2Session(m[0], m[1], plain[0:4], key_no, 0, m[2]), plain[20:26], plain[26:32]
 
 
-def ev2_non_first_step2(key, enc_answer, rnda, rndb, key_no, ti, cmd_ctr, subkeys=None):
+def ev2_non_first_step2(key, enc_answer, rnda, rndb, key_no, ti, cmd_ctr, subkeys=None, material=None):
     """AuthenticateEV2NonFirst: check the card's E(K, RndA') and return the new EV2Session, which
     keeps the transaction's TI and command counter (session keys from the new RndA/RndB)."""
     if len(enc_answer) != 16:
         raise CardError(PROTOCOL, "EV2 auth: answer must be one block")
     if not ct_equal(aes.cbc_decrypt(key, ZERO16, enc_answer), rotl1(rnda)):
         raise CardError(AUTH, "card did not return RndA' (wrong key or not a genuine card)")
-    enc, mac = ev2_session_keys(key, rnda, rndb, subkeys)
-    return EV2Session(enc, mac, ti, key_no, cmd_ctr)
+    m = material or ev2_session_material(key, rnda, rndb, subkeys)
+    return EV2Session(m[0], m[1], ti, key_no, cmd_ctr, m[2])
 
 
 def ev1_auth_step1(key, enc_rndb, rnda):
@@ -262,13 +271,13 @@ class EV2Session:
 
     kind = "ev2"
 
-    def __init__(self, enc_key, mac_key, ti, key_no=0, cmd_ctr=0):
+    def __init__(self, enc_key, mac_key, ti, key_no=0, cmd_ctr=0, mac_sub=None):
         self.enc_key = bytes(enc_key)
         self.mac_key = bytes(mac_key)
         self.ti = bytes(ti)
         self.key_no = key_no
         self.cmd_ctr = cmd_ctr
-        self._mac_sub = aes.cmac_subkeys(self.mac_key)
+        self._mac_sub = mac_sub or aes.cmac_subkeys(self.mac_key)
 
     def _ctr(self):
         return struct.pack("<H", self.cmd_ctr)

@@ -184,6 +184,8 @@ class IsoDep:
         self.chip = chip
         # the driver's transceive in one call layer where it offers that (mfrc522.MFRC522)
         self._raw = chip.transceive_raw if getattr(chip, "raw_checks", False) else None
+        # the driver whose idle slot runs work while an answer is awaited (mfrc522.MFRC522)
+        self.idle_chip = chip if hasattr(chip, "idle") else None
         if fsd >= FIFO_SIZE:
             self.fsdi = _FSDI_FIFO
             self.fsd = FIFO_SIZE

@@ -265,6 +265,16 @@ class MFRC522:
         self.resets = 0                 # hard resets performed by recovery
         self.chip_faults = 0            # times the chip was found not answering
         self.frames = 0                 # transceive calls (statistics)
+        # idle / idle_args: a function and its arguments the layer above registers for the next
+        # frame's wait. The driver runs it (once) while that frame is on air and the card works
+        # on it, before the first pause and poll, instead of idling, and leaves its return
+        # value in idle_result: CPU work that does not need the answer (session keys, the next
+        # key) then costs no time of its own unless it outlasts the wait.
+        # job_hook(fn, args), when set, runs the job instead (benchmarks time and account it).
+        self.idle = None
+        self.idle_args = ()
+        self.idle_result = None
+        self.job_hook = None
         self._rx1 = bytearray(2)
         self._rtx = bytearray(2)
         self._wbuf = bytearray(2)
@@ -714,6 +724,18 @@ class MFRC522:
         span = (span * 3) >> 2
         sleep = self._sleep
         diff = None if self._diff is _sub else self._diff      # plain clocks: no call
+        job = self.idle
+        if job is not None:
+            # the frame is on its way: do the caller's waiting-time work now (the sleep below
+            # is shortened by whatever time it took; a failing job just leaves no result)
+            self.idle = None
+            try:
+                if self.job_hook is None:
+                    self.idle_result = job(*self.idle_args)
+                else:
+                    self.idle_result = self.job_hook(job, self.idle_args)
+            except Exception:  # noqa: BLE001 - the frame in flight must still be collected
+                pass
         el = now() - t0 if diff is None else diff(now(), t0)
         if first > el:
             sleep(first - el)
