@@ -126,13 +126,15 @@ class IngestWriter:
     """Turns batches of messages into committed rows; thread-safe for one caller at a time."""
 
     def __init__(self, engine: Engine, keys: KeyCache, effects: Effects | None = None, *,
-                 pg_method: str = "copy") -> None:  # fmt: skip
+                 pg_method: str = "copy", count_metrics: bool = True) -> None:  # fmt: skip
         if pg_method not in ("copy", "values"):
             raise ValueError("pg_method is 'copy' or 'values'")
         self.engine = engine
         self.keys = keys
         self.effects = effects
         self.pg_method = pg_method
+        # False in a worker process (gateway.ingest_worker): the parent counts from the results.
+        self.count_metrics = count_metrics
         self.is_pg = engine.dialect.name == "postgresql"
         self._anchors: dict[timefix.Pair, int] = {}  # known boot anchors (never move once set)
         self._max_seq: dict[str, int] = {}
@@ -281,7 +283,8 @@ class IngestWriter:
             try:
                 return self._write(msgs)
             except Exception:
-                metrics.DB_ERRORS.inc()
+                if self.count_metrics:
+                    metrics.DB_ERRORS.inc()
                 raise
 
     def _write(self, msgs: Sequence[Message]) -> BatchResult:
@@ -335,23 +338,24 @@ class IngestWriter:
             elif top is None or seq > top:
                 self._max_seq[rid] = seq
         res.seconds = time.perf_counter() - t0
-        self._count(res)
+        if self.count_metrics:
+            count_result(res)
         return res
 
-    @staticmethod
-    def _count(res: BatchResult) -> None:
-        metrics.BATCHES.inc()
-        metrics.BATCH_SECONDS.observe(res.seconds)
-        if res.stored:
-            metrics.EVENTS_STORED.inc(res.stored)
-        if res.duplicates:
-            metrics.EVENTS_DUPLICATE.inc(res.duplicates)
-        for reason, n in res.quarantined.items():
-            metrics.QUARANTINED.labels(reason).inc(n)
-        if res.out_of_order:
-            OUT_OF_ORDER.inc(res.out_of_order)
-        if res.provisional:
-            TIMES_PROVISIONAL.inc(res.provisional)
-        if res.corrected:
-            TIMES_CORRECTED.inc(res.corrected)
 
+def count_result(res: BatchResult) -> None:
+    """The Prometheus counters of one committed batch."""
+    metrics.BATCHES.inc()
+    metrics.BATCH_SECONDS.observe(res.seconds)
+    if res.stored:
+        metrics.EVENTS_STORED.inc(res.stored)
+    if res.duplicates:
+        metrics.EVENTS_DUPLICATE.inc(res.duplicates)
+    for reason, n in res.quarantined.items():
+        metrics.QUARANTINED.labels(reason).inc(n)
+    if res.out_of_order:
+        OUT_OF_ORDER.inc(res.out_of_order)
+    if res.provisional:
+        TIMES_PROVISIONAL.inc(res.provisional)
+    if res.corrected:
+        TIMES_CORRECTED.inc(res.corrected)

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from gateway import db
-from gateway.ingest import IngestWriter
+from gateway.ingest_worker import ProcessWriter, writer_from_settings
 from gateway.mqtt_consumer import Consumer
 from gateway.registry import KeyCache
 from gateway.secretbox import SecretBox
@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = db.make_engine(settings.database.url, pool_size=settings.database.pool_size)
     keys = KeyCache(engine, SecretBox.from_file(settings.resolved_master_key_file()))
     keys.load_all()
-    writer = IngestWriter(engine, keys)
+    # ingest.workers = 1: verification and the database write in a child process (it exits when
+    # this process dies; the broker re-sends whatever was not acknowledged)
+    writer = writer_from_settings(settings, engine, keys)
     consumer = Consumer(settings.mqtt, writer, ingest=settings.ingest)
     done = threading.Event()
 
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     consumer.start()
     done.wait()
     consumer.stop()
+    if isinstance(writer, ProcessWriter):
+        writer.stop()
     engine.dispose()
     return 0
 

@@ -62,7 +62,7 @@ class IngestSettings(BaseModel):
     # Where batches are verified and written: 0 = a thread of the MQTT process (one GIL for paho
     # and the writer), 1 = a worker process (gateway/ingest_worker.py; the MQTT process keeps
     # paho, the queue and the acknowledgements). Measured in docs/gateway.md.
-    workers: int = Field(default=1, ge=0, le=1)
+    workers: int = Field(default=0, ge=0, le=1)
 
 
 class NationalSettings(BaseModel):

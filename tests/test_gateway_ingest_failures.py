@@ -202,7 +202,7 @@ def test_database_unreachable_for_a_minute(pg_url: str, tmp_path: Path, broker: 
         max_queued = 0
         while time.monotonic() - t_cut < 60:
             assert count(store.engine)[0] == 10_000  # ingest paused: nothing half-written
-            max_queued = max(max_queued, c._q.qsize())
+            max_queued = max(max_queued, c.queued)
             time.sleep(1)
         assert c.db_failures >= 10  # retried every second, never acknowledged
         assert max_queued <= c.receive_max  # the broker held the rest (Receive Maximum)
