@@ -62,7 +62,7 @@ def unpad_m2(data, block=16):
         i -= 1
     if i < stop or data[i] != 0x80:
         raise CardError(INTEGRITY, "bad padding")
-    return bytes(data[:i])
+    return bytes(memoryview(data)[:i])
 
 
 def pad_zero(data, block=16):

@@ -724,18 +724,10 @@ class MFRC522:
         span = (span * 3) >> 2
         sleep = self._sleep
         diff = None if self._diff is _sub else self._diff      # plain clocks: no call
-        job = self.idle
-        if job is not None:
+        if self.idle is not None:
             # the frame is on its way: do the caller's waiting-time work now (the sleep below
-            # is shortened by whatever time it took; a failing job just leaves no result)
-            self.idle = None
-            try:
-                if self.job_hook is None:
-                    self.idle_result = job(*self.idle_args)
-                else:
-                    self.idle_result = self.job_hook(job, self.idle_args)
-            except Exception:  # noqa: BLE001 - the frame in flight must still be collected
-                pass
+            # is shortened by whatever time it took)
+            self._run_idle()
         el = now() - t0 if diff is None else diff(now(), t0)
         if first > el:
             sleep(first - el)
@@ -847,6 +839,19 @@ class MFRC522:
                 return self._checked(data_rx, last_bits, err, coll)
             return data_rx
         return data_rx, last_bits, err, coll
+
+    def _run_idle(self):
+        # the registered job, once; a failing one just leaves no result (the caller computes
+        # it after the answer) and the frame in flight is still collected
+        job = self.idle
+        self.idle = None
+        try:
+            if self.job_hook is None:
+                self.idle_result = job(*self.idle_args)
+            else:
+                self.idle_result = self.job_hook(job, self.idle_args)
+        except Exception:  # noqa: BLE001
+            pass
 
     def transceive(self, data, timeout_us=5000, tx_last_bits=0, expect=0):
         """Send a frame, return the answer bytes. Errors become CardError: CRC or parity ->

@@ -26,13 +26,13 @@
 #   overlap          the DESFire layer hands the driver work that needs no answer (RndA, the
 #                    read key, session keys: chip.idle); the driver runs it after sending a
 #                    frame, before its first pause and poll, and a reader would do exactly that
-#                    while the card works. The replays time each such job apart (chip.job_hook,
-#                    median per job); the tap then runs once more against the simulator with each
-#                    job's projected CPU (x 70) spent on the modelled clock where the driver ran
-#                    it: the driver's pauses and polls after it follow the clock as they would on
-#                    the reader, so a job shorter than the card's answer costs nothing and a
-#                    longer one costs what it outlasts the wait by. That run's modelled time is
-#                    timeline_ms.
+#                    while the card works. N more replays time each such job apart
+#                    (chip.job_hook; per job the mean of the middle half); the tap then runs once
+#                    more against the simulator with each job's projected CPU (x 70) spent on
+#                    the modelled clock where the driver ran it: the driver's pauses and polls
+#                    after it follow the clock as they would on the reader, so a job shorter
+#                    than the card's answer costs nothing and a longer one costs what it
+#                    outlasts the wait by. That run's modelled time is timeline_ms.
 #   total_ms         timeline_ms + (projected CPU - the jobs' projected CPU): the rest of the
 #                    CPU is counted on top of RF time (conservative: CPU spent polling overlaps
 #                    RF time on a reader). Without jobs, total = modelled_rf_ms + projected_cpu_ms;
@@ -337,7 +337,10 @@ class Bench:
         walls = []
         jobs = []                       # per replay: host us of each job, in order
         alloc = 0
-        for i in range(self.replays + 1):
+        # replays 0..N-1 time the read as the reader runs it (jobs inside the driver's waits);
+        # N..2N-1 time each job apart (chip.job_hook, whose own calls stay out of the first
+        # set); the last one, untimed, counts the bytes a read allocates
+        for i in range(2 * self.replays + 1):
             _restore(chip, before_chip)
             _restore(reader, before_reader)
             chip.spi = ReplaySpi(rec.miso)
@@ -348,10 +351,10 @@ class Bench:
             chip._now = iter(rec.clock).__next__
             chip._sleep = abs
             times = []  # type: list
-            chip.job_hook = _timed(times)
+            chip.job_hook = _timed(times) if i >= self.replays else None
             self.rng.reset()
             gc.collect()
-            if i == self.replays:
+            if i == 2 * self.replays:
                 # one more replay, untimed, with the collector off: bytes allocated per tap
                 gc.disable()
                 a0 = gc.mem_alloc()
@@ -361,8 +364,11 @@ class Bench:
                 break
             t0 = ticks_us()
             r2 = reader.read(finish=False)
-            walls.append(ticks_diff(ticks_us(), t0))
-            jobs.append(times)
+            t1 = ticks_diff(ticks_us(), t0)
+            if i < self.replays:
+                walls.append(t1)
+            else:
+                jobs.append(times)
             if r2.credential != r.credential:
                 raise SystemExit("replay diverged: %r" % (r2,))
         chip.job_hook = None
@@ -371,7 +377,9 @@ class Bench:
         wall = toolkit.median(walls)
         stubs = n_wr * wri_cost + n_builtin * builtin_cost
         cpu = wall - stubs
-        job_us = [toolkit.median([t[k] for t in jobs]) for k in range(len(jobs[0]))] if jobs else []
+        # per job the mean of the middle half of its replays (ticks_us counts whole us; a
+        # median of such short intervals would round each job the same way)
+        job_us = [_mid_mean([t[k] for t in jobs]) for k in range(len(jobs[0]))] if jobs else []
         job_cpu = sum(job_us)
         # the timeline: the tap again, each job's projected CPU spent on the modelled clock
         _restore(chip, after_finish_chip)
@@ -397,6 +405,13 @@ class Bench:
                 "stub_us": stubs, "spread_us": max(walls) - min(walls), "bd": bd, "result": r,
                 "spi_reads": n_wr, "job_us": job_cpu, "jobs": len(job_us), "timeline_us": timeline,
                 "total_us": total, "alloc": alloc}
+
+
+def _mid_mean(xs):
+    xs = sorted(xs)
+    q = len(xs) // 4
+    mid = xs[q:len(xs) - q] or xs
+    return sum(mid) / len(mid)
 
 
 def _timed(out):
