@@ -28,6 +28,7 @@ from gateway.embedded_broker import EmbeddedBroker
 from gateway.embedded_ingest import BrokerIngest
 from gateway.fleet import Fleet, apply_event_effects
 from gateway.ingest import IngestWriter
+from gateway.ingest_worker import ProcessWriter, writer_from_settings
 from gateway.mqtt_consumer import Consumer
 from gateway.registry import KeyCache
 from gateway.secretbox import SecretBox
@@ -113,6 +114,18 @@ def load_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
     return key
 
 
+class _ForgetBoth:
+    """A reader disabled or re-keyed through the API: the key cache here and the worker's forget it."""
+
+    def __init__(self, keys: KeyCache, writer: IngestWriter | ProcessWriter) -> None:
+        self._keys, self._writer = keys, writer
+
+    def forget(self, reader_id: str) -> None:
+        self._keys.forget(reader_id)
+        if isinstance(self._writer, ProcessWriter):
+            self._writer.forget(reader_id)
+
+
 class Gateway:
     """Everything one gateway process runs. ``start()`` connects; ``stop()`` drains and closes."""
 
@@ -132,7 +145,16 @@ class Gateway:
         self.broker: EmbeddedBroker | None = None
         self.broker_files = local_broker_files(settings)
         self._notices: deque[tuple[str, str, str]] = deque(maxlen=10_000)
-        self.writer = IngestWriter(self.engine, self.keys, effects=self._effects)
+        self.writer: IngestWriter | ProcessWriter
+        if settings.mqtt.embedded or settings.ingest.workers == 0:
+            self.writer = IngestWriter(self.engine, self.keys, effects=self._effects)
+        else:
+            # A worker process verifies and writes (gateway/ingest_worker.py); fleet effects run in
+            # its transaction. List notices then reach the publisher only through its periodic
+            # tick (readers re-request a full list on wrong_base themselves).
+            self.writer = writer_from_settings(
+                settings, self.engine, self.keys, effects="gateway.fleet:apply_event_effects"
+            )
         self.broker_ingest: BrokerIngest | None = None
         mqtt = settings.mqtt
         if mqtt.embedded:
@@ -166,7 +188,7 @@ class Gateway:
                 box=self.box,
                 downlink=self.downlink,
                 fleet=self.fleet,
-                key_cache=self.keys,
+                key_cache=_ForgetBoth(self.keys, self.writer),
                 on_reader_registered=self._reader_registered,
                 metrics_open=settings.http.metrics_open,
             )
@@ -184,6 +206,7 @@ class Gateway:
         users[GATEWAY_USER] = broker_config.hash_password(gw_password)
         tls = files.tls
         # Events are committed at the broker, before the reader's PUBACK (gateway.embedded_ingest).
+        assert isinstance(self.writer, IngestWriter)  # one-process mode writes in-process
         self.broker_ingest = BrokerIngest(self.writer)
         embedded_ingest.install(self.broker_ingest)
         self.broker = EmbeddedBroker(
@@ -251,6 +274,8 @@ class Gateway:
     def stop(self) -> None:
         self._stop.set()
         self.consumer.stop()
+        if isinstance(self.writer, ProcessWriter):
+            self.writer.stop()
         for t in (self._jobs, self._national):
             if t is not None:
                 t.join(10)
