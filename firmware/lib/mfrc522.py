@@ -272,7 +272,7 @@ class MFRC522:
         # key) then costs no time of its own unless it outlasts the wait.
         # job_hook(fn, args), when set, runs the job instead (benchmarks time and account it).
         self.idle = None
-        self.idle_args = ()
+        self.idle_args = ()  # type: tuple
         self.idle_result = None
         self.job_hook = None
         self._rx1 = bytearray(2)
@@ -843,13 +843,14 @@ class MFRC522:
     def _run_idle(self):
         # the registered job, once; a failing one just leaves no result (the caller computes
         # it after the answer) and the frame in flight is still collected
-        job = self.idle
+        job = getattr(self, "idle")         # (getattr: any callable, for the type checker)
+        hook = getattr(self, "job_hook")
         self.idle = None
         try:
-            if self.job_hook is None:
+            if hook is None:
                 self.idle_result = job(*self.idle_args)
             else:
-                self.idle_result = self.job_hook(job, self.idle_args)
+                self.idle_result = hook(job, self.idle_args)
         except Exception:  # noqa: BLE001
             pass
 
