@@ -28,7 +28,13 @@ from gateway.national.feed import FeedError, HttpChangeFeed, retry_after
 from gateway.national.fileimport import import_file, write_csv
 from gateway.national.local import LocalActionError, lock_card, push_pending
 from gateway.national.simulator import NationalSim, create_app
-from gateway.national.sync import STAGES, get_cursor, sync_feed
+from gateway.national.sync import SNAPSHOT_STAGES, STAGES, get_cursor, sync_feed
+
+
+def sync_pages(*args: Any, **kw: Any) -> Any:
+    """The page path alone (no snapshot for the first load), as before snapshots existed."""
+    return sync_feed(*args, snapshot=False, **kw)
+
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -113,8 +119,17 @@ def test_simulator_is_deterministic_and_realistic() -> None:
     for iss in issuers:
         assert serials[iss.code] == list(range(iss.base, iss.base + iss.size))
     kinds = collections.Counter(c["kind"] for c in changes[20_000:])
-    assert set(kinds) >= {"staff.created", "staff.transferred", "staff.retired", "staff.updated",
-                          "card.locked", "card.unlocked", "card.revoked", "card.replaced", "card.reissued"}
+    assert set(kinds) >= {
+        "staff.created",
+        "staff.transferred",
+        "staff.retired",
+        "staff.updated",
+        "card.locked",
+        "card.unlocked",
+        "card.revoked",
+        "card.replaced",
+        "card.reissued",
+    }
     for c in changes:
         if c["kind"] == "card.reissued":
             assert c["card"]["gen"] >= 2
@@ -135,7 +150,7 @@ def test_full_then_incremental_equals_truth(url: str) -> None:
     sim = NationalSim(SEED, 20_000, 4_000, reveal=2_000)
     engine = db.make_engine(url)
     seen: list[int] = []
-    report = sync_feed(engine, feed_for(sim, 5_000), on_change=seen.extend)
+    report = sync_pages(engine, feed_for(sim, 5_000), on_change=seen.extend)
     assert report.applied == sim.head == 22_000 and report.duplicates == 0
     assert_truth(engine, sim)
     denied = {s for s, c in sim.truth()[1].items() if c["status"] != "issued"}
@@ -143,13 +158,13 @@ def test_full_then_incremental_equals_truth(url: str) -> None:
     before = {s: c["status"] != "issued" for s, c in sim.truth()[1].items()}
     sim.advance(2_000)
     seen.clear()
-    report = sync_feed(engine, feed_for(sim, 5_000), on_change=seen.extend)
+    report = sync_pages(engine, feed_for(sim, 5_000), on_change=seen.extend)
     assert report.applied == 2_000 and report.pages == 1
     assert_truth(engine, sim)
     after = {s: c["status"] != "issued" for s, c in sim.truth()[1].items()}
     net = {s for s in after if after[s] != before.get(s, False)}
     assert net <= set(seen)
-    again = sync_feed(engine, feed_for(sim, 5_000))  # nothing new
+    again = sync_pages(engine, feed_for(sim, 5_000))  # nothing new
     assert again.applied == 0 and again.cursor == str(sim.head)
 
 
@@ -174,13 +189,13 @@ def test_crash_at_every_stage_then_restart(url: str) -> None:
 
         cursor = get_cursor(engine)
         with pytest.raises(Boom):
-            sync_feed(engine, feed_for(sim, 500 + 17 * n), fault=fault)
+            sync_pages(engine, feed_for(sim, 500 + 17 * n), fault=fault)
         # The invariant of the feed: changes 1..cursor are applied, each once, and no other.
         done = get_cursor(engine)
         assert change_count(engine) == int(done)
         expected_pages = 2 if stage == "committed" else 1
         assert int(done) == int(cursor or 0) + sum(1 for _ in range(expected_pages)) * (500 + 17 * n)
-    report = sync_feed(engine, feed_for(sim, 1_000))
+    report = sync_pages(engine, feed_for(sim, 1_000))
     assert report.duplicates == 0
     assert_truth(engine, sim)
 
@@ -203,7 +218,7 @@ def fault(s):
         n[0] += 1
     if s == stage and n[0] == page:
         os.kill(os.getpid(), signal.SIGKILL)
-sync_feed(db.make_engine(url), feed, fault=fault)
+sync_feed(db.make_engine(url), feed, fault=fault, snapshot=False)
 """
 
 
@@ -217,7 +232,7 @@ def test_killed_mid_page_and_between_pages(url: str) -> None:
         assert change_count(engine) == int(get_cursor(engine))
     # run 1 kept page 1, run 2 committed 4 pages, run 3 died in its 6th: 1 + 4 + 5 pages of 700
     assert int(get_cursor(engine)) == 700 * 10
-    report = sync_feed(engine, feed_for(sim, 2_000))
+    report = sync_pages(engine, feed_for(sim, 2_000))
     assert report.duplicates == 0
     assert_truth(engine, sim)
 
@@ -273,10 +288,20 @@ def bad_change(after: int, page: dict[str, Any], path: tuple[Any, ...], value: A
 
 
 HOSTILE: dict[str, tuple[Callable[[int, dict[str, Any]], Any], str]] = {
-    "bad JSON": (lambda a, p: httpx.Response(200, content=b'{"changes": [', headers={"content-type":
-                 "application/json"}) if a == 500 else p, "not JSON"),
-    "not JSON at all": (lambda a, p: httpx.Response(200, content=b"<html>", headers={"content-type":
-                        "text/html"}) if a == 500 else p, "content type"),
+    "bad JSON": (
+        lambda a, p: (
+            httpx.Response(200, content=b'{"changes": [', headers={"content-type": "application/json"})
+            if a == 500
+            else p
+        ),
+        "not JSON",
+    ),
+    "not JSON at all": (
+        lambda a, p: (
+            httpx.Response(200, content=b"<html>", headers={"content-type": "text/html"}) if a == 500 else p
+        ),
+        "content type",
+    ),
     "agency code": (lambda a, p: bad_change(a, p, ("staff", "agency_code"), "H26"), "schema"),
     "unknown field": (lambda a, p: bad_change(a, p, ("card", "colour"), "red"), "schema"),
     "serial as text": (lambda a, p: bad_change(a, p, ("card", "serial"), "1000001"), "schema"),
@@ -286,8 +311,10 @@ HOSTILE: dict[str, tuple[Callable[[int, dict[str, Any]], Any], str]] = {
     "repeated page": (lambda a, p: json.loads(_first_page) if a == 500 else p, "not after cursor"),
     "ids out of order": (lambda a, p: bad_change(a, p, ("id",), 502), "not strictly increasing"),
     "cursor backwards": (lambda a, p: {**p, "next_cursor": "400"} if a == 500 else p, "next_cursor"),
-    "empty but more": (lambda a, p: {"changes": [], "next_cursor": "500", "has_more": True}
-                       if a == 500 else p, "never end"),
+    "empty but more": (
+        lambda a, p: {"changes": [], "next_cursor": "500", "has_more": True} if a == 500 else p,
+        "never end",
+    ),
 }
 _first_page = NationalSim(SEED, 2_000, 300).page(0, 500)
 
@@ -302,12 +329,12 @@ def test_hostile_page_rejected_nothing_half_applied(
     mutate, reason = HOSTILE[case]
     feed, _ = mock_feed(serve_pages(small_sim, mutate))
     with pytest.raises(FeedError) as err:
-        sync_feed(engine, feed)
+        sync_pages(engine, feed)
     assert reason in err.value.reason
     nothing_applied_after(engine, 500)  # the first page applied, the bad second one not at all
     # once the feed is sane again, the sync completes exactly
     feed, _ = mock_feed(serve_pages(small_sim))
-    sync_feed(engine, feed)
+    sync_pages(engine, feed)
     assert_truth(engine, small_sim)
 
 
@@ -316,7 +343,7 @@ def test_hostile_page_rejected_on_postgresql(small_sim: NationalSim, pg_url: str
     engine = db.make_engine(pg_url)
     feed, _ = mock_feed(serve_pages(small_sim, HOSTILE["status vs kind"][0]))
     with pytest.raises(FeedError):
-        sync_feed(engine, feed)
+        sync_pages(engine, feed)
     nothing_applied_after(engine, 500)
 
 
@@ -339,7 +366,7 @@ def test_timeouts_and_5xx_retried_with_backoff(small_sim: NationalSim, tmp_path:
         return inner(req)
 
     feed, sleeps = mock_feed(flaky, backoff=1.0)
-    sync_feed(engine, feed)
+    sync_pages(engine, feed)
     assert_truth(engine, small_sim)
     assert feed.retries == 5
     assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # exponential, with jitter
@@ -356,15 +383,15 @@ def test_persistent_failures_give_up_with_reason(small_sim: NationalSim, tmp_pat
 
     feed, sleeps = mock_feed(timeout, max_attempts=4)
     with pytest.raises(FeedError, match="timeout after 4 attempts"):
-        sync_feed(engine, feed)
+        sync_pages(engine, feed)
     assert len(sleeps) == 3
     feed, sleeps = mock_feed(lambda r: httpx.Response(401))
     with pytest.raises(FeedError, match="not authorised"):
-        sync_feed(engine, feed)
+        sync_pages(engine, feed)
     assert sleeps == []
     feed, _ = mock_feed(lambda r: httpx.Response(429, headers={"retry-after": "3600"}))
     with pytest.raises(FeedError, match="rate limited"):
-        sync_feed(engine, feed)
+        sync_pages(engine, feed)
     nothing_applied_after(engine, 0)
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
 
@@ -374,10 +401,323 @@ def test_bearer_token_sent_and_required(small_sim: NationalSim, tmp_path: Path) 
     db.migrate(url)
     app = create_app(small_sim, token="s3cret")
     with pytest.raises(FeedError, match="not authorised"):
-        sync_feed(db.make_engine(url), HttpChangeFeed("http://testserver", client=TestClient(app)))
+        sync_pages(db.make_engine(url), HttpChangeFeed("http://testserver", client=TestClient(app)))
     feed = HttpChangeFeed("http://testserver", client=TestClient(app), token="s3cret")
-    sync_feed(db.make_engine(url), feed)
+    sync_pages(db.make_engine(url), feed)
     assert_truth(db.make_engine(url), small_sim)
+
+
+# ---- snapshot (first load) ---------------------------------------------------------------------
+
+
+def snapshot_lines(sim: NationalSim) -> list[bytes]:
+    return b"".join(sim.snapshot()[3]).split(b"\n")[:-1]
+
+
+def serve_snapshot(sim: NationalSim, mutate: Callable[[list[bytes]], list[bytes]] | None = None,
+                   status: int = 200) -> Handler:  # fmt: skip
+    """The simulator's snapshot (optionally mutated) and its pages, over a mock transport."""
+    pages = serve_pages(sim)
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.url.path != "/v1/snapshot":
+            return pages(req)
+        if status != 200:
+            return httpx.Response(status)
+        lines = snapshot_lines(sim)
+        if mutate is not None:
+            lines = mutate(lines)
+        body = b"".join(line + b"\n" for line in lines)
+        return httpx.Response(200, content=body, headers={"content-type": "application/x-ndjson"})
+
+    return handler
+
+
+def assert_snapshot_truth(engine: sa.Engine, sim: NationalSim, as_of: int) -> None:
+    """State = the simulator's truth; one CardChange for the snapshot and one per later change."""
+    staff, cards = sim.truth()
+    got_staff, got_cards = db_state(engine)
+    assert got_staff == staff
+    assert got_cards == cards
+    assert get_cursor(engine) == str(sim.head)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT change_id, kind, detail FROM cardchange WHERE kind = 'snapshot'")
+        ).all()
+        later = conn.execute(sa.text("SELECT count(*) FROM cardchange WHERE source = 'national' "
+                                     "AND kind <> 'snapshot'")).scalar_one()  # fmt: skip
+    assert [(r[0], r[1]) for r in rows] == [(f"snapshot:{as_of}", "snapshot")]
+    assert json.loads(rows[0][2])["as_of"] == as_of
+    assert later == sim.head - as_of
+    assert_indexes(engine)
+
+
+def assert_indexes(engine: sa.Engine) -> None:
+    """The secondary indexes dropped for the load are back (or were never gone)."""
+    insp = sa.inspect(engine)
+    names = {ix["name"] for t in ("card", "staffrecord") for ix in insp.get_indexes(t)}
+    assert names >= {"ix_card_issuer", "ix_card_pending_upstream", "ix_card_staff_code", "ix_card_status",
+                     "ix_card_updated_at", "ix_staffrecord_agency_code"}  # fmt: skip
+
+
+def test_snapshot_then_feed_equals_truth(url: str) -> None:
+    sim = NationalSim(SEED, 20_000, 4_000, reveal=2_000)
+    engine = db.make_engine(url)
+    seen: list[int] = []
+    report = sync_feed(engine, feed_for(sim, 3_000), on_change=seen.extend)
+    as_of = sim.head
+    assert report.snapshot == as_of and report.pages == 1 and report.applied == 1  # the page is empty
+    assert report.snapshot_staff == len(sim.truth()[0]) and report.snapshot_cards == len(sim.truth()[1])
+    assert_snapshot_truth(engine, sim, as_of)
+    assert set(seen) == {s for s, c in sim.truth()[1].items() if c["status"] != "issued"}
+    # then the feed from as_of: history and a gateway's posted lock
+    sim.advance(1_500)
+    serial = sim.u.issuers[5].base + 1
+    sim.post(serial, "lock", sim.u.staff_code(sim.u.issuers[5].first_person + 1), "local:99")
+    sim.advance(500)
+    seen.clear()
+    report = sync_feed(engine, feed_for(sim, 700), on_change=seen.extend)
+    assert report.snapshot is None and report.applied == 2_001 and report.duplicates == 0
+    assert serial in seen
+    assert_snapshot_truth(engine, sim, as_of)
+    again = sync_feed(engine, feed_for(sim))
+    assert again.applied == 0 and again.snapshot is None
+
+
+def test_snapshot_streamed_over_http_from_the_simulator(tmp_path: Path) -> None:
+    """The real endpoint (StreamingResponse) through HttpChangeFeed, with a token."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    db.migrate(url)
+    sim = NationalSim(SEED, 5_000, 800)
+    app = create_app(sim, token="t0k")
+    with pytest.raises(FeedError, match="not authorised"):
+        sync_feed(db.make_engine(url), HttpChangeFeed("http://testserver", client=TestClient(app)))
+    assert get_cursor(db.make_engine(url)) == ""
+    feed = HttpChangeFeed("http://testserver", client=TestClient(app), token="t0k", page_size=999)
+    report = sync_feed(db.make_engine(url), feed)
+    assert report.snapshot == sim.head
+    assert_snapshot_truth(db.make_engine(url), sim, sim.head)
+
+
+def test_no_snapshot_endpoint_falls_back_to_pages(small_sim: NationalSim, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    db.migrate(url)
+    engine = db.make_engine(url)
+    feed, _ = mock_feed(serve_snapshot(small_sim, status=404))
+    report = sync_feed(engine, feed)
+    assert report.snapshot is None and report.applied == small_sim.head
+    assert_truth(engine, small_sim)
+
+
+def test_crash_at_every_snapshot_stage_then_restart(url: str) -> None:
+    sim = NationalSim(SEED, 6_000, 1_500, reveal=1_000)
+    engine = db.make_engine(url)
+    for stage in SNAPSHOT_STAGES[:-1]:
+        batches = {"n": 0}
+
+        def fault(s: str, stage: str = stage, batches: dict[str, int] = batches) -> None:
+            if s == "snapshot.batch":
+                batches["n"] += 1
+            if s == stage and (s != "snapshot.batch" or batches["n"] == 3):
+                raise Boom(stage)
+
+        with pytest.raises(Boom):
+            sync_feed(engine, feed_for(sim, 1_000), fault=fault)
+        # nothing of the snapshot: no cursor, no rows, the indexes dropped for the load are back
+        assert get_cursor(engine) == "" and change_count(engine) == 0
+        assert db_state(engine) == ({}, {})
+        assert_indexes(engine)
+    committed = {"n": 0}
+
+    def after_commit(s: str) -> None:
+        if s == "committed" and not committed["n"]:
+            committed["n"] += 1
+            raise Boom(s)
+
+    with pytest.raises(Boom):  # the snapshot committed, the feed not started
+        sync_feed(engine, feed_for(sim, 1_000), fault=after_commit)
+    as_of = sim.head
+    assert get_cursor(engine) == str(as_of) and change_count(engine) == 1
+    sim.advance(500)
+    report = sync_feed(engine, feed_for(sim, 1_000))
+    assert report.snapshot is None and report.applied == 500
+    assert_snapshot_truth(engine, sim, as_of)
+
+
+SNAPSHOT_KILLER = """
+import os, signal, sys, warnings
+warnings.simplefilter("ignore")
+from fastapi.testclient import TestClient
+from gateway import db
+from gateway.national.feed import HttpChangeFeed
+from gateway.national.simulator import NationalSim, create_app
+from gateway.national.sync import sync_feed
+url, stage, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sim = NationalSim(7, 6_000, 1_500)
+feed = HttpChangeFeed("http://testserver", client=TestClient(create_app(sim)), page_size=900)
+n = [0]
+def fault(s):
+    if s == "snapshot.batch":
+        n[0] += 1
+    if s == stage and (s != "snapshot.batch" or n[0] == batch):
+        os.kill(os.getpid(), signal.SIGKILL)
+sync_feed(db.make_engine(url), feed, fault=fault)
+"""
+
+
+def test_killed_mid_snapshot_then_restart(url: str) -> None:
+    sim = NationalSim(SEED, 6_000, 1_500)
+    engine = db.make_engine(url)
+    for stage, batch in (("snapshot.batch", 4), ("snapshot.indexed", 0), ("cursor", 0)):
+        proc = subprocess.run([sys.executable, "-c", SNAPSHOT_KILLER, url, stage, str(batch)], cwd=ROOT,
+                              capture_output=True, timeout=120)  # fmt: skip
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+        assert get_cursor(engine) == "" and change_count(engine) == 0
+        assert db_state(engine) == ({}, {})
+        assert_indexes(engine)
+    report = sync_feed(engine, feed_for(sim, 2_000))
+    assert report.snapshot == sim.head
+    assert_snapshot_truth(engine, sim, sim.head)
+
+
+def test_snapshot_into_tables_that_hold_rows_keeps_local_locks(url: str, tmp_path: Path) -> None:
+    """A file import and a local lock before the first national sync: the snapshot upserts."""
+    sim = NationalSim(SEED, 3_000, 400)
+    engine = db.make_engine(url)
+    path = tmp_path / "pre.csv"
+    path.write_text(write_csv(ROWS[:2]), encoding="utf-8")
+    assert import_file(engine, path).applied == 2
+    serial = sim.u.issuers[40].base + 3
+    staff = json.loads(sim.page(0, 3_000))["changes"]
+    code = next(c["card"]["staff_code"] for c in staff if c["card"]["serial"] == serial)
+    row = {"staff_code": code, "full_name": "Lê Văn Bình", "agency_code": "000.00.01.H01",
+           "serial": str(serial), "issuer": "000.00.00.H01"}  # fmt: skip
+    path.write_text(write_csv([row]), encoding="utf-8")
+    import_file(engine, path)
+    lock_card(engine, serial, actor="facility", reason="mất thẻ")
+    seen: list[int] = []
+    report = sync_feed(engine, feed_for(sim), on_change=seen.extend)
+    assert report.snapshot == sim.head
+    got_staff, got_cards = db_state(engine)
+    truth_staff, truth_cards = sim.truth()
+    assert got_cards.pop(serial)["status"] == "locked"  # local wins until pushed
+    truth_cards.pop(serial)
+    assert {k: v for k, v in got_cards.items() if k in truth_cards} == truth_cards
+    assert {k: v for k, v in got_staff.items() if k in truth_staff} == truth_staff
+    assert {9000001, 9000002} <= set(got_cards)  # the imported cards stay
+    assert serial not in seen  # still denied: no revocation change
+    assert_indexes(engine)
+
+
+def _swap(lines: list[bytes], i: int, j: int) -> list[bytes]:
+    lines[i], lines[j] = lines[j], lines[i]
+    return lines
+
+
+def _edit(n: int, f: Callable[[Any], Any]) -> Callable[[list[bytes]], list[bytes]]:
+    """Change line ``n`` (counted from the end when negative) through its JSON value."""
+
+    def mutate(lines: list[bytes]) -> list[bytes]:
+        lines[n] = json.dumps(f(json.loads(lines[n])), ensure_ascii=False).encode()
+        return lines
+
+    return mutate
+
+
+def _set(row: list[Any], i: int, v: Any) -> list[Any]:
+    row[i] = v
+    return row
+
+
+STAFF_AT, CARD_AT = 1500, -300  # a staff row and a card row of small_sim's snapshot (3 batches of 500 in)
+HOSTILE_SNAPSHOTS: dict[str, tuple[Callable[[list[bytes]], list[bytes]], str]] = {
+    "not JSON": (lambda ls: [*ls[:STAFF_AT], b"[\"CB1\",", *ls[STAFF_AT:]], "schema"),
+    "truncated": (lambda ls: ls[:-400], "truncated"),
+    "no trailer": (lambda ls: ls[:-1], "truncated"),
+    "trailer differs": (_edit(-1, lambda e: {"end": {**e["end"], "cards": e["end"]["cards"] + 1}}),
+                        "trailer"),
+    "data after trailer": (lambda ls: [*ls, ls[-2]], "after the trailer"),
+    "header lies": (_edit(0, lambda h: {"snapshot": {**h["snapshot"], "staff": h["snapshot"]["staff"] - 1}}),
+                    "schema"),
+    "fields reordered": (_edit(0, lambda h: {"snapshot": {**h["snapshot"], "card_fields": [
+                         "staff_code", "serial", "issuer", "gen", "status", "issued_at", "expires_at"]}}),
+                         "fields"),
+    "header unknown key": (_edit(0, lambda h: {"snapshot": {**h["snapshot"], "x": 1}}), "schema"),
+    "staff out of order": (lambda ls: _swap(ls, STAFF_AT, STAFF_AT + 1), "not after"),
+    "duplicate serial": (lambda ls: _edit(CARD_AT, lambda r: _set(r, 0, json.loads(ls[CARD_AT - 1])[0]))(ls),
+                         "not after"),
+    "agency code": (_edit(STAFF_AT, lambda r: _set(r, 2, "H26")), "schema"),
+    "control char": (_edit(STAFF_AT, lambda r: _set(r, 3, "Sở\u0000Nội vụ")), "schema"),
+    "name with digits": (_edit(STAFF_AT, lambda r: _set(r, 1, "Hồ Văn 3")), "schema"),
+    "serial as text": (_edit(CARD_AT, lambda r: _set(r, 0, str(r[0]))), "schema"),
+    "unknown status": (_edit(CARD_AT, lambda r: _set(r, 4, "lost")), "schema"),
+    "expires first": (_edit(CARD_AT, lambda r: _set(r, 6, "2020-01-01")), "expires_at"),
+    "extra column": (_edit(CARD_AT, lambda r: [*r, "x"]), "schema"),
+    "two rows on a line": (lambda ls: [*ls[:STAFF_AT], ls[STAFF_AT] + b"," + ls[STAFF_AT + 1],
+                                       *ls[STAFF_AT + 2:]], "rows"),
+    "line too long": (_edit(STAFF_AT, lambda r: _set(r, 4, "x" * 70_000)), "longer than"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_SNAPSHOTS))
+def test_hostile_snapshot_rejected_nothing_applied(case: str, small_sim: NationalSim, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    db.migrate(url)
+    engine = db.make_engine(url)
+    mutate, reason = HOSTILE_SNAPSHOTS[case]
+    feed, _ = mock_feed(serve_snapshot(small_sim, mutate), page_size=500)
+    with pytest.raises(FeedError) as err:
+        sync_feed(engine, feed)
+    assert reason in err.value.reason, err.value.reason
+    assert get_cursor(engine) == "" and change_count(engine) == 0 and db_state(engine) == ({}, {})
+    assert_indexes(engine)
+    feed, _ = mock_feed(serve_snapshot(small_sim), page_size=500)
+    assert sync_feed(engine, feed).snapshot == small_sim.head
+    assert_snapshot_truth(engine, small_sim, small_sim.head)
+
+
+@pytest.mark.parametrize("case", ["truncated", "duplicate serial", "control char"])
+def test_hostile_snapshot_rejected_on_postgresql(case: str, small_sim: NationalSim, pg_url: str) -> None:
+    db.migrate(pg_url)
+    engine = db.make_engine(pg_url)
+    feed, _ = mock_feed(serve_snapshot(small_sim, HOSTILE_SNAPSHOTS[case][0]), page_size=500)
+    with pytest.raises(FeedError):
+        sync_feed(engine, feed)
+    assert get_cursor(engine) == "" and change_count(engine) == 0 and db_state(engine) == ({}, {})
+    assert_indexes(engine)
+
+
+def test_snapshot_texts_normalised_like_pages(small_sim: NationalSim, tmp_path: Path) -> None:
+    """NFD names and doubled spaces take the full (normalising) rules, as in pages."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    db.migrate(url)
+    engine = db.make_engine(url)
+    code = "CB00000011"
+
+    def mutate(lines: list[bytes]) -> list[bytes]:
+        i = next(n for n, line in enumerate(lines) if line.startswith(f'["{code}"'.encode()))
+        return _edit(i, lambda r: _set(_set(r, 1, nfd(r[1]).replace(" ", "  ")), 3, nfd(r[3])))(lines)
+
+    feed, _ = mock_feed(serve_snapshot(small_sim, mutate), page_size=500)
+    sync_feed(engine, feed)
+    assert db_state(engine) == small_sim.truth()  # stored NFC, single spaces
+
+
+def test_fast_snapshot_alphabet_is_letters_and_printable() -> None:
+    """The fast path's alphabet: every character is a letter for the name rule, and printable,
+    non-space, not a control or format character for the text rule (so the full rules would
+    accept what the fast patterns accept, unchanged)."""
+    import re
+
+    from gateway.national import feed as f
+
+    for lo, hi in re.findall(r"(.)-(.)", f._LATIN):
+        for cp in range(ord(lo), ord(hi) + 1):
+            ch = chr(cp)
+            assert f.normalise_name(ch) == ch, hex(cp)
+            assert f._nfc_text(ch) == ch and not ch.isspace(), hex(cp)
+    for cp in range(0x21, 0x7F):
+        assert f._nfc_text(chr(cp)) == chr(cp)
 
 
 # ---- file import --------------------------------------------------------------------------------

@@ -14,10 +14,14 @@ the database.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import itertools
+import queue
 import random
 import re
 import ssl
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -25,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Literal, NotRequired, Protocol
+from typing import Annotated, Any, Literal, NotRequired, Protocol, runtime_checkable
 
 import httpx
 from pydantic import (
@@ -230,6 +234,266 @@ def parse_cursor(cursor: str) -> int:
     return int(cursor)
 
 
+# ---- snapshot (first load) ---------------------------------------------------------------------
+
+SNAPSHOT_MAX = 100_000_000  # records of either kind; far above the national 2 M
+SNAPSHOT_LINE_MAX = 64 * 1024  # bytes: a real line is < 1 kB
+STAFF_FIELDS = ("code", "full_name", "agency_code", "unit", "position", "active")
+CARD_FIELDS = ("serial", "staff_code", "issuer", "gen", "status", "issued_at", "expires_at")
+
+
+@with_config(_STRICT)
+class SnapshotEnd(TypedDict):
+    as_of: Annotated[int, Field(ge=1, le=2**63 - 1)]  # the snapshot is the state after this change id
+    staff: Annotated[int, Field(ge=0, le=SNAPSHOT_MAX)]  # staff rows that follow the header
+    cards: Annotated[int, Field(ge=0, le=SNAPSHOT_MAX)]  # card rows that follow the staff rows
+
+
+@with_config(_STRICT)
+class SnapshotHead(SnapshotEnd):
+    at: AwareDatetime  # when the national service took it
+    staff_fields: list[str]  # must be STAFF_FIELDS: a service that reorders columns is refused
+    card_fields: list[str]
+
+
+@with_config(_STRICT)
+class SnapshotStart(TypedDict):
+    snapshot: SnapshotHead
+
+
+@with_config(_STRICT)
+class SnapshotTrailer(TypedDict):
+    end: SnapshotEnd
+
+
+# Rows are positional arrays of the fields of StaffState and CardState, with the same rules. The
+# fast adapters check names and texts with patterns only (pydantic-core, no Python per field) and
+# accept a conservative alphabet (ASCII, Latin-1, Latin Extended-A/B, Latin Extended Additional:
+# Vietnamese in NFC) in the form the full rules would leave unchanged; a batch they refuse, or
+# whose texts are not NFC, is validated again with the full rules, which normalise or reject it
+# exactly as for pages.
+_LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
+_FastName = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=f"^[{_LATIN}]+(?:[ '\\-.][{_LATIN}]+)*$")
+]
+_FastText = Annotated[str, Field(max_length=200, pattern=f"^(?:[!-~{_LATIN}]+(?: [!-~{_LATIN}]+)*)?$")]
+StaffRow = tuple[StaffCode, Name, AgencyCode, Text, Text, bool]
+_FastStaffRow = tuple[StaffCode, _FastName, AgencyCode, _FastText, _FastText, bool]
+CardRow = tuple[Serial, StaffCode, AgencyCode, Annotated[int, Field(ge=1, le=255)], CardStatus, date | None,
+                date | None]  # fmt: skip
+SNAPSHOT_START: TypeAdapter[SnapshotStart] = TypeAdapter(SnapshotStart)
+SNAPSHOT_END: TypeAdapter[SnapshotTrailer] = TypeAdapter(SnapshotTrailer)
+STAFF_ROWS: TypeAdapter[list[StaffRow]] = TypeAdapter(list[StaffRow], config=_STRICT)
+STAFF_ROWS_FAST: TypeAdapter[list[StaffRow]] = TypeAdapter(list[_FastStaffRow], config=_STRICT)
+CARD_ROWS: TypeAdapter[list[CardRow]] = TypeAdapter(list[CardRow], config=_STRICT)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotBatch:
+    staff: list[StaffRow]
+    cards: list[CardRow]
+
+
+class SnapshotReader:
+    """A consistent snapshot as JSON lines, validated as strictly as pages, in batches.
+
+    Line 1 ``{"snapshot": {"as_of": N, "at": T, "staff": S, "cards": C, "staff_fields": [...],
+    "card_fields": [...]}}``; then S staff rows ``[code, full_name, agency_code, unit, position,
+    active]`` with codes strictly increasing; then C card rows ``[serial, staff_code, issuer, gen,
+    status, issued_at, expires_at]`` with serials strictly increasing; last ``{"end": {"as_of": N,
+    "staff": S, "cards": C}}``, then nothing. Order makes duplicates impossible without remembering
+    keys; the trailer and the counts make a truncated or padded stream an error. :meth:`batches`
+    raises :class:`FeedError` at the first violation (and at the end of a stream without a valid
+    trailer), so a caller that commits only after the last batch never applies a partial or
+    malformed snapshot."""
+
+    def __init__(self, chunks: Iterator[bytes], *, batch_lines: int = 10_000,
+                 close: Callable[[], None] | None = None) -> None:  # fmt: skip
+        self._chunks = chunks
+        self._close = close
+        self.batch_lines = max(1, batch_lines)
+        self._buf = b""
+        self.line_no = 0
+        self._line_iter = self._lines()
+        first = next(self._line_iter, None)
+        if first is None:
+            raise FeedError("snapshot is empty (no header line)")
+        try:
+            head = SNAPSHOT_START.validate_json(first)["snapshot"]
+        except ValidationError as exc:
+            raise FeedError(f"snapshot header violates the schema at {_first_error(exc)}") from None
+        if tuple(head["staff_fields"]) != STAFF_FIELDS or tuple(head["card_fields"]) != CARD_FIELDS:
+            raise FeedError(f"snapshot fields {head['staff_fields']} / {head['card_fields']} are not "
+                            f"{list(STAFF_FIELDS)} / {list(CARD_FIELDS)}")  # fmt: skip
+        self.as_of, self.at, self.staff, self.cards = head["as_of"], head["at"], head["staff"], head["cards"]
+
+    def __enter__(self) -> SnapshotReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def _lines(self) -> Iterator[bytes]:
+        while True:
+            nl = self._buf.find(b"\n")
+            while nl < 0:
+                if len(self._buf) > SNAPSHOT_LINE_MAX:
+                    limit = SNAPSHOT_LINE_MAX
+                    raise FeedError(f"snapshot line {self.line_no + 1} is longer than {limit} bytes")
+                try:
+                    chunk = next(self._chunks)
+                except StopIteration:
+                    if self._buf:
+                        raise FeedError(f"snapshot ends inside line {self.line_no + 1}") from None
+                    return
+                except httpx.HTTPError as exc:
+                    raise FeedError(f"snapshot stream broken after line {self.line_no} "
+                                    f"({type(exc).__name__})") from None  # fmt: skip
+                self._buf = self._buf + chunk if self._buf else chunk
+                nl = self._buf.find(b"\n")
+            end = self._buf.rfind(b"\n")  # every complete line of the buffer at once
+            lines = self._buf[:end].split(b"\n")
+            self._buf = self._buf[end + 1 :]
+            for line in lines:
+                self.line_no += 1
+                yield line
+
+    def _take(self, n: int) -> list[bytes]:
+        lines = list(itertools.islice(self._line_iter, n))
+        if lines and max(map(len, lines)) > SNAPSHOT_LINE_MAX:
+            raise FeedError(f"snapshot line is longer than {SNAPSHOT_LINE_MAX} bytes (before {self.line_no})")
+        if len(lines) < n:
+            raise FeedError(f"snapshot truncated after line {self.line_no} (header promised "
+                            f"{self.staff} staff and {self.cards} card rows and a trailer)")  # fmt: skip
+        return lines
+
+    def batches(self) -> Iterator[SnapshotBatch]:
+        """Validated batches of staff rows, then of card rows, then the trailer check."""
+        last_code, left = "", self.staff
+        while left:
+            first = self.line_no + 1
+            lines = self._take(min(left, self.batch_lines))
+            left -= len(lines)
+            staff = _rows(STAFF_ROWS_FAST, STAFF_ROWS, lines, first, check_nfc=True)
+            for n, row in enumerate(staff):
+                if row[0] <= last_code:
+                    raise FeedError(f"snapshot line {first + n}: staff code {row[0]} not after {last_code} "
+                                    "(order is by code, each once)")  # fmt: skip
+                last_code = row[0]
+            yield SnapshotBatch(staff, [])
+        last_serial, left = 0, self.cards
+        while left:
+            first = self.line_no + 1
+            lines = self._take(min(left, self.batch_lines))
+            left -= len(lines)
+            cards = _rows(CARD_ROWS, CARD_ROWS, lines, first)
+            for n, c in enumerate(cards):
+                if c[0] <= last_serial:
+                    raise FeedError(f"snapshot line {first + n}: serial {c[0]} not after {last_serial} "
+                                    "(order is by serial, each once)")  # fmt: skip
+                last_serial = c[0]
+                if c[5] is not None and c[6] is not None and c[6] <= c[5]:
+                    raise FeedError(f"snapshot line {first + n}: expires_at is not after issued_at")
+            yield SnapshotBatch([], cards)
+        line = self._take(1)[0]
+        try:
+            end = SNAPSHOT_END.validate_json(line)["end"]
+        except ValidationError as exc:
+            raise FeedError(f"snapshot line {self.line_no} is not the trailer: {_first_error(exc)}") from None
+        if end != {"as_of": self.as_of, "staff": self.staff, "cards": self.cards}:
+            raise FeedError(f"snapshot trailer {dict(end)} differs from the header")
+        if next(self._line_iter, None) is not None:
+            raise FeedError(f"snapshot line {self.line_no}: data after the trailer")
+
+
+def _rows(fast: TypeAdapter[list[Any]], full: TypeAdapter[list[Any]], lines: list[bytes], first: int,
+          check_nfc: bool = False) -> list[Any]:  # fmt: skip
+    """Validate ``lines`` (one JSON array each) with ``fast``; fall back to ``full`` (normalising
+    rules, errors with line numbers) for a batch ``fast`` refuses or whose texts are not NFC."""
+    body = b"[" + b",".join(lines) + b"]"
+    rows: list[Any] | None
+    try:
+        rows = fast.validate_json(body)
+    except ValidationError as exc:
+        if fast is full:
+            raise FeedError(f"snapshot violates the schema at {_first_error(exc, first)}") from None
+        rows = None
+    # "\n" never composes with a neighbour, so the joined text is NFC iff every part is.
+    if (
+        rows is not None
+        and check_nfc
+        and not unicodedata.is_normalized("NFC", "\n".join(x for r in rows for x in (r[1], r[3], r[4])))
+    ):
+        rows = None
+    if rows is None:
+        try:
+            rows = full.validate_json(body)
+        except ValidationError as exc:
+            raise FeedError(f"snapshot violates the schema at {_first_error(exc, first)}") from None
+    if len(rows) != len(lines):  # a line holding two rows ("[..],[..]")
+        raise FeedError(f"snapshot lines {first}..{first + len(lines) - 1} hold {len(rows)} rows")
+    return rows
+
+
+def _first_error(exc: ValidationError, first_line: int | None = None) -> str:
+    e = exc.errors()[0]
+    loc = list(e["loc"])
+    if first_line is not None and loc and isinstance(loc[0], int):
+        loc[0] = f"line {first_line + loc[0]}"
+    where = ".".join(str(p) for p in loc)
+    return f"{where}: {e['msg']} ({exc.error_count()} errors)"
+
+
+def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items`` produced in a background thread, ``depth`` ahead (exceptions re-raised in order)."""
+    q: queue.Queue[tuple[int, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for x in items:
+                while not stop.is_set():
+                    try:
+                        q.put((0, x), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((1, None))
+        except BaseException as exc:  # handed to the consumer
+            q.put((2, exc))
+
+    t = threading.Thread(target=run, name="national-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            tag, x = q.get()
+            if tag == 1:
+                return
+            if tag == 2:
+                raise x
+            yield x
+    finally:
+        stop.set()
+        while t.is_alive():
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.1)
+            t.join(0.01)
+
+
+@runtime_checkable
+class SnapshotSource(Protocol):
+    def snapshot(self) -> SnapshotReader | None:
+        """A consistent snapshot (as of a change id), or None if the service offers none."""
+        ...
+
+
 class ChangeFeed(Protocol):
     def pages(self, cursor: str) -> Iterator[Page]:
         """Pages of changes after ``cursor`` ("" = from the beginning) until the feed's head."""
@@ -330,21 +594,48 @@ class HttpChangeFeed:
 
     def _get(self, cursor: str) -> bytes:
         params = {"after": cursor or "0", "limit": str(self.page_size)}
+        resp = self._open("/v1/changes", params, f"page after {cursor!r}")
+        assert resp is not None
+        ctype = resp.headers.get("content-type", "")
+        if "json" not in ctype:
+            raise FeedError(f"page after {cursor!r} has content type {ctype!r}")
+        return resp.content
+
+    def snapshot(self) -> SnapshotReader | None:
+        """``GET {base}/v1/snapshot`` (JSON lines, streamed); None when the service has none
+        (404, 405, 501): the sync then starts from the feed's beginning. Close the reader."""
+        resp = self._open("/v1/snapshot", {}, "snapshot", stream=True, absent=(404, 405, 501))
+        if resp is None:
+            return None
+        try:
+            ctype = resp.headers.get("content-type", "")
+            if "json" not in ctype:
+                raise FeedError(f"snapshot has content type {ctype!r}")
+            return SnapshotReader(resp.iter_bytes(256 * 1024), batch_lines=self.page_size, close=resp.close)
+        except BaseException:
+            resp.close()
+            raise
+
+    def _open(self, path: str, params: dict[str, str], what: str, *, stream: bool = False,
+              absent: tuple[int, ...] = ()) -> httpx.Response | None:  # fmt: skip
+        """The 200 response (read, or open when ``stream``), retried as the docs say; None for a
+        status in ``absent``."""
         last = "no attempt"
         for attempt in range(1, self.max_attempts + 1):
             wait: float | None = None
             try:
-                resp = self.client.get("/v1/changes", params=params)
+                resp = self.client.send(self.client.build_request("GET", path, params=params), stream=stream)
             except httpx.TimeoutException:
                 last = "timeout"
             except httpx.TransportError as exc:
                 last = f"transport error ({type(exc).__name__})"
             else:
                 if resp.status_code == 200:
-                    ctype = resp.headers.get("content-type", "")
-                    if "json" not in ctype:
-                        raise FeedError(f"page after {cursor!r} has content type {ctype!r}")
-                    return resp.content
+                    return resp
+                if stream:
+                    resp.close()
+                if resp.status_code in absent:
+                    return None
                 if resp.status_code == 429:
                     wait = retry_after(resp.headers.get("retry-after"))
                     if wait is not None and wait > self.max_retry_after:
@@ -356,7 +647,7 @@ class HttpChangeFeed:
                 elif resp.status_code in (401, 403):
                     raise FeedError(f"not authorised ({resp.status_code}): check the token or certificate")
                 else:
-                    raise FeedError(f"unexpected status {resp.status_code} for the page after {cursor!r}")
+                    raise FeedError(f"unexpected status {resp.status_code} for the {what}")
             if attempt == self.max_attempts:
                 break
             if wait is None:
@@ -364,7 +655,7 @@ class HttpChangeFeed:
                 wait *= 0.5 + random.random() / 2  # jitter: many gateways must not retry in step
             self.retries += 1
             self.sleep(wait)
-        raise FeedError(f"{last} after {self.max_attempts} attempts (page after {cursor!r})")
+        raise FeedError(f"{last} after {self.max_attempts} attempts ({what})")
 
     def pages(self, cursor: str) -> Iterator[Page]:
         if not self.prefetch:

@@ -209,6 +209,15 @@ class Universe:
             return None
         return self.enrolment(iss.first_person + serial - iss.base)[1]
 
+    def card_by_serial_enrolled(self, serial: int) -> int | None:
+        """The person enrolled with ``serial`` (their first card), or None for a later card."""
+        k = bisect.bisect_right(self.bases, serial) - 1
+        if k < 0:
+            return None
+        iss = self.issuers[k]
+        off = serial - iss.base
+        return iss.first_person + off if 0 <= off < iss.size else None
+
     def current_staff(self, p: int) -> Staff:
         return self.staff.get(p) or self.enrolment(p)[0]
 
@@ -319,6 +328,22 @@ class Universe:
                 f'"gen":{gen},"status":"{STATUSES[status]}","issued_at":"{DATES[day]}",'
                 f'"expires_at":"{DATES[day + VALIDITY]}"}}')  # fmt: skip
 
+    def staff_row(self, st: Staff) -> str:
+        """A snapshot line: ``[code, full_name, agency_code, unit, position, active]``."""
+        p, k, unit, pos, active = st
+        iss = self.issuers[k]
+        units = PROVINCE_UNITS if iss.letter == "H" else MINISTRY_UNITS
+        uname = units[unit % len(units)] + (f" {unit // len(units) + 1}" if unit >= len(units) else "")
+        return (f'["{self.staff_code(p)}","{self.full_name(p, iss.region)}","000.00.{unit + 1:02d}.'
+                f'{iss.letter}{iss.number:02d}","{uname}","{self.positions[pos]}",'
+                f'{"true" if active else "false"}]\n')  # fmt: skip
+
+    def card_row(self, c: CardT) -> str:
+        """A snapshot line: ``[serial, staff_code, issuer, gen, status, issued_at, expires_at]``."""
+        serial, p, k, gen, status, day = c
+        return (f'[{serial},"{self.staff_code(p)}","{self.issuers[k].code}",{gen},"{STATUSES[status]}",'
+                f'"{DATES[day]}","{DATES[day + VALIDITY]}"]\n')  # fmt: skip
+
     def change_json(self, cid: int, h: Hist, at: str | None = None) -> str:
         kind, day, st, card, ref = h
         parts = [f'{{"id":{cid},"kind":"{KINDS[kind]}","at":"{at or DATES[day] + "T01:00:00Z"}"']
@@ -412,6 +437,60 @@ class NationalSim:
         return (f'{{"changes":[{body}],"next_cursor":"{last if ids else (after or "")}",'
                 f'"has_more":{more},"head":{head}}}').encode()  # fmt: skip
 
+    def snapshot(self, chunk: int = 5_000) -> tuple[int, int, int, Iterator[bytes]]:
+        """A consistent snapshot as of the current head: ``(as_of, staff, cards, chunks)`` where the
+        chunks are JSON lines (docs/national-sync.md): a header, staff records by code, cards by
+        serial, a trailer. The state is folded under the lock; rendering streams without it (the
+        enrolment part is computed from the id, as for pages)."""
+        u = self.u
+        with self.lock:
+            as_of = self.head
+            staff: dict[int, Staff] = {}
+            cards: dict[int, CardT] = {}
+            for _first, src, start, length in self.runs:
+                if src == 0:
+                    continue
+                hist = u.history[start : start + length] if src == 1 else [self.posted[start][0]]
+                for _kind, _day, st, card, _ref in hist:
+                    if st is not None:
+                        staff[st[0]] = st
+                    if card is not None:
+                        cards[card[0]] = card
+        people = max([u.records - 1, *staff]) + 1
+        extra = sorted(s for s in cards if u.card_by_serial_enrolled(s) is None)
+        n_cards = u.records + len(extra)
+        end = {"as_of": as_of, "staff": people, "cards": n_cards}
+        head = {
+            **end,
+            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "staff_fields": ["code", "full_name", "agency_code", "unit", "position", "active"],
+            "card_fields": ["serial", "staff_code", "issuer", "gen", "status", "issued_at", "expires_at"],
+        }
+
+        def lines() -> Iterator[bytes]:
+            yield (json.dumps({"snapshot": head}) + "\n").encode()
+            buf: list[str] = []
+            for p in range(people):
+                buf.append(u.staff_row(staff.get(p) or u.enrolment(p)[0]))
+                if len(buf) >= chunk:
+                    yield "".join(buf).encode()
+                    buf.clear()
+            ex = 0
+            for iss in u.issuers:
+                for off in range(iss.size):
+                    c = cards.get(iss.base + off) or u.enrolment(iss.first_person + off)[1]
+                    buf.append(u.card_row(c))
+                    if len(buf) >= chunk:
+                        yield "".join(buf).encode()
+                        buf.clear()
+                while ex < len(extra) and extra[ex] < iss.base + iss.block:
+                    buf.append(u.card_row(cards[extra[ex]]))
+                    ex += 1
+            buf.append(json.dumps({"end": end}) + "\n")
+            yield "".join(buf).encode()
+
+        return as_of, people, n_cards, lines()
+
     def changes(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Every change after ``after`` as the feed would send it (for tests and benches)."""
         while True:
@@ -461,6 +540,13 @@ def create_app(sim: NationalSim, token: str | None = None) -> Any:
         if after < 0 or not 1 <= limit <= 50_000:
             raise HTTPException(400, "after >= 0, 1 <= limit <= 50000")
         return Response(sim.page(after, limit), media_type="application/json")
+
+    @app.get("/v1/snapshot")
+    def snapshot() -> Response:
+        """JSON lines: header, staff rows by code, card rows by serial, trailer (docs/national-sync.md)."""
+        from fastapi.responses import StreamingResponse
+
+        return StreamingResponse(sim.snapshot()[3], media_type="application/x-ndjson")
 
     @app.post("/v1/cards/{serial}/actions", status_code=202)
     def action(serial: int, body: Action) -> dict[str, Any]:

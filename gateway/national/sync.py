@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as time_of_day
 from typing import Any, cast
 
 import psycopg
@@ -31,14 +32,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.db import is_sqlite
-from gateway.models import now_utc
-from gateway.national.feed import CardState, ChangeFeed, FeedError, Page, StaffState, check_page
+from gateway.models import Card, StaffRecord, now_utc
+from gateway.national.feed import (
+    CardState,
+    ChangeFeed,
+    FeedError,
+    Page,
+    SnapshotBatch,
+    SnapshotReader,
+    SnapshotSource,
+    StaffState,
+    check_page,
+    prefetched,
+)
 
 log = logging.getLogger(__name__)
 
 OnChange = Callable[[list[int]], None]
 Fault = Callable[[str], None]  # test hook, called with each stage name of a page
 STAGES = ("filtered", "changes", "staff", "cards", "cursor", "committed")
+# Stages of a snapshot load (one transaction): after each batch, after the last, after the index build.
+SNAPSHOT_STAGES = ("snapshot.batch", "snapshot.loaded", "snapshot.indexed", "cursor", "committed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,9 @@ class SyncReport:
     head: int | None = None
     seconds: float = 0.0
     hook_errors: list[str] = field(default_factory=list)
+    snapshot: int | None = None  # as_of of the snapshot loaded first (None: none)
+    snapshot_staff: int = 0
+    snapshot_cards: int = 0
 
 
 def denied(status: str) -> bool:
@@ -114,11 +131,26 @@ def sync_feed(
     fault: Fault | None = None,
     progress: Callable[[SyncReport], None] | None = None,
     max_pages: int | None = None,
+    snapshot: bool = True,
 ) -> SyncReport:
-    """Apply every page after the stored cursor; each page atomically with its cursor."""
+    """Apply every page after the stored cursor; each page atomically with its cursor.
+
+    With an empty cursor and a feed that offers one (``snapshot()``), the first load is a snapshot
+    (:func:`load_snapshot`, one transaction) and the feed is followed from its ``as_of``."""
     t0 = time.perf_counter()
     _ensure_state(engine, name)
     report = SyncReport(cursor=get_cursor(engine, name))
+    if report.cursor == "" and snapshot and isinstance(feed, SnapshotSource):
+        snap = feed.snapshot()
+        if snap is not None:
+            with snap:
+                changed = load_snapshot(engine, snap, name=name, fault=fault)
+            report.snapshot, report.snapshot_staff, report.snapshot_cards = snap.as_of, snap.staff, snap.cards
+            report.cursor = str(snap.as_of)
+            report.applied += 1
+            _notify(on_change, changed, report)
+            if progress is not None:
+                progress(report)
     for page in feed.pages(report.cursor):
         check_page(page, report.cursor)  # a feed implementation's bug must not reach the database
         items = national_items(page)
@@ -206,8 +238,9 @@ def apply_items(
         if cursor is not None:
             name, old_cursor, new_cursor = cursor
             res = conn.execute(
-                sa.text("UPDATE syncstate SET cursor = :new, updated_at = :t "
-                        "WHERE name = :n AND cursor = :old"),
+                sa.text(
+                    "UPDATE syncstate SET cursor = :new, updated_at = :t WHERE name = :n AND cursor = :old"
+                ),
                 {"new": new_cursor, "t": now, "n": name, "old": old_cursor},
             )
             if res.rowcount != 1:
@@ -225,7 +258,7 @@ def _pg(conn: Connection) -> psycopg.Connection[Any]:
 
 def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]
 
 
 def _existing(conn: Connection, table: str, col: str, keys: list[Any], pg: bool) -> set[Any]:
@@ -248,8 +281,9 @@ def _card_states(conn: Connection, serials: list[int], pg: bool) -> dict[int, tu
         return {}
     if pg:
         with _pg(conn).cursor() as cur:
-            cur.execute("SELECT serial, status, pending_upstream FROM card WHERE serial = ANY(%s)",
-                        (serials,))
+            cur.execute(
+                "SELECT serial, status, pending_upstream FROM card WHERE serial = ANY(%s)", (serials,)
+            )
             return {r[0]: (r[1], bool(r[2])) for r in cur.fetchall()}
     out: dict[int, tuple[str, bool]] = {}
     for part in _chunks(serials, 500):
@@ -264,8 +298,10 @@ def _card_states(conn: Connection, serials: list[int], pg: bool) -> dict[int, tu
 _STAFF_COLS = "staff_code, full_name, agency_code, unit, position, active, updated_at"
 _CARD_COLS = "serial, staff_code, issuer, gen, status, issued_at, expires_at, updated_at, pending_upstream"
 _CHANGE_COLS = "change_id, source, kind, serial, staff_code, detail, applied_at"
-_STAFF_SET = ("full_name = excluded.full_name, agency_code = excluded.agency_code, unit = excluded.unit, "
-              "position = excluded.position, active = excluded.active, updated_at = excluded.updated_at")
+_STAFF_SET = (
+    "full_name = excluded.full_name, agency_code = excluded.agency_code, unit = excluded.unit, "
+    "position = excluded.position, active = excluded.active, updated_at = excluded.updated_at"
+)
 _CARD_SET = ("staff_code = excluded.staff_code, issuer = excluded.issuer, gen = excluded.gen, "
              "status = CASE WHEN card.pending_upstream AND excluded.status = 'issued' THEN card.status "
              "ELSE excluded.status END, issued_at = excluded.issued_at, expires_at = excluded.expires_at, "
@@ -388,3 +424,146 @@ def _apply_pg(conn: Connection, changes: list[tuple[Any, ...]], staff: dict[str,
             cur.execute(f"INSERT INTO card ({_CARD_COLS}) SELECT {_CARD_COLS} FROM stage_card "
                         f"ON CONFLICT (serial) DO UPDATE SET {_CARD_SET}")  # fmt: skip
         hit("cards")
+
+
+# ---- snapshot (first load) ----------------------------------------------------------------------
+
+
+def _secondary_indexes() -> list[sa.Index]:
+    out: list[sa.Index] = []
+    for model in (StaffRecord, Card):
+        table = cast("sa.Table", model.__table__)  # type: ignore[union-attr]
+        out += sorted(table.indexes, key=lambda ix: str(ix.name))
+    return out
+
+
+def load_snapshot(
+    engine: Engine,
+    snap: SnapshotReader,
+    *,
+    name: str = "national",
+    fault: Fault | None = None,
+    rebuild_indexes: bool = True,
+    prefetch: bool = True,
+) -> list[int]:
+    """Load a snapshot (state as of change ``snap.as_of``) in ONE transaction with the cursor move
+    ``"" -> as_of`` and one ``CardChange`` (kind ``snapshot``, change id ``snapshot:<as_of>``).
+
+    A crash or a bad line anywhere leaves nothing (the next run starts the snapshot again); after
+    the commit the feed resumes after ``as_of``. Into empty tables the rows are COPYed (PostgreSQL)
+    or inserted (SQLite) with the secondary indexes of ``staffrecord`` and ``card`` dropped and
+    rebuilt inside the same transaction (DDL is transactional on both; the tables are locked
+    against readers until the commit). Tables that already hold rows (a file import came first)
+    are upserted like feed pages, local locks kept. Returns the serials whose revocation status
+    changed (for the publisher). ``prefetch`` reads and validates the stream in a thread."""
+    hit = fault or (lambda _stage: None)
+    now = now_utc()
+    changed: list[int] = []
+    _ensure_state(engine, name)
+    with engine.begin() as conn:
+        pg = not is_sqlite(engine)
+        lock = " FOR UPDATE" if pg else ""
+        if not pg:
+            # pysqlite opens its transaction at the first write and runs DDL before it in autocommit:
+            # write first (this also takes SQLite's write lock), so the index drop is rolled back too.
+            conn.execute(
+                sa.text("UPDATE syncstate SET updated_at = :t WHERE name = :n"), {"t": now, "n": name}
+            )
+            raw = conn.connection.dbapi_connection
+            assert raw is not None and raw.in_transaction
+        cur_row = conn.execute(
+            sa.text(f"SELECT cursor FROM syncstate WHERE name = :n{lock}"), {"n": name}
+        ).one()
+        if cur_row[0] != "":
+            raise FeedError(f"a snapshot loads only before the feed (cursor {name!r} is {cur_row[0]!r})")
+        if pg:
+            conn.exec_driver_sql("LOCK TABLE staffrecord, card IN SHARE ROW EXCLUSIVE MODE")
+        empty = not any(
+            conn.exec_driver_sql(f"SELECT 1 FROM {t} LIMIT 1").first() for t in ("staffrecord", "card")
+        )
+        indexes = _secondary_indexes() if empty and rebuild_indexes else []
+        for ix in indexes:
+            conn.execute(sa.schema.DropIndex(ix))
+        batches = prefetched(snap.batches()) if prefetch else snap.batches()
+        at = snap.at  # rows carry the snapshot's time, as feed rows carry their change's
+        for batch in batches:
+            if empty and pg:
+                changed += [c[0] for c in batch.cards if c[4] != "issued"]
+                _copy_snapshot(conn, batch, at)
+                hit("snapshot.batch")
+                continue
+            staff = {s[0]: (*s, at) for s in batch.staff}
+            cards = {c[0]: (*c, at, False) for c in batch.cards}
+            if empty:  # SQLite
+                changed += [c[0] for c in batch.cards if c[4] != "issued"]
+                _apply_sqlite(conn, [], list(staff.values()), list(cards.values()), _noop)
+            else:
+                old = _card_states(conn, list(cards), pg)
+                for serial, row in cards.items():
+                    prev = old.get(serial)
+                    if prev is None:
+                        new_status, was = row[4], False
+                    else:
+                        new_status = prev[0] if prev[1] and row[4] == "issued" else row[4]
+                        was = denied(prev[0])
+                    if denied(new_status) != was:
+                        changed.append(serial)
+                if pg:
+                    known_staff = _existing(conn, "staffrecord", "staff_code", list(staff), pg)
+                    _apply_pg(conn, [], staff, known_staff, cards, set(old), _noop)
+                else:
+                    _apply_sqlite(conn, [], list(staff.values()), list(cards.values()), _noop)
+            hit("snapshot.batch")
+        hit("snapshot.loaded")
+        for ix in indexes:
+            ix.create(conn)
+        if pg and indexes:
+            conn.exec_driver_sql("ANALYZE staffrecord, card")
+        hit("snapshot.indexed")
+        detail = json.dumps({"as_of": snap.as_of, "staff": snap.staff, "cards": snap.cards})
+        conn.execute(
+            sa.text(
+                f"INSERT INTO cardchange ({_CHANGE_COLS}) "
+                "VALUES (:cid, 'national', 'snapshot', NULL, NULL, :d, :t)"
+            ),
+            {"cid": f"snapshot:{snap.as_of}", "d": detail, "t": now},
+        )
+        res = conn.execute(
+            sa.text("UPDATE syncstate SET cursor = :new, updated_at = :t WHERE name = :n AND cursor = ''"),
+            {"new": str(snap.as_of), "t": now, "n": name},
+        )
+        if res.rowcount != 1:
+            raise FeedError(f"cursor {name!r} moved during the snapshot (another sync is running?)")
+        hit("cursor")
+    hit("committed")
+    return sorted(changed)
+
+
+def _noop(_stage: str) -> None:
+    pass
+
+
+_MIDNIGHT = time_of_day(tzinfo=UTC)
+
+
+def _copy_snapshot(conn: Connection, batch: SnapshotBatch, now: datetime) -> None:
+    """Binary COPY of validated rows straight into empty tables (no text building: psycopg dumps
+    the Python values in C)."""
+    with _pg(conn).cursor() as cur:
+        if batch.staff:
+            with cur.copy(f"COPY staffrecord ({_STAFF_COLS}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["varchar", "varchar", "varchar", "varchar", "varchar", "bool", "timestamptz"])
+                for s in batch.staff:
+                    cp.write_row((*s, now))
+        if batch.cards:
+            days: dict[date, datetime] = {}
+            with cur.copy(f"COPY card ({_CARD_COLS}) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["int8", "varchar", "varchar", "int4", "varchar", "timestamptz", "timestamptz",
+                              "timestamptz", "bool"])  # fmt: skip
+                for c in batch.cards:
+                    i, e = c[5], c[6]
+                    if i is not None:
+                        i = days.get(i) or days.setdefault(i, datetime.combine(i, _MIDNIGHT))
+                    if e is not None:
+                        e = days.get(e) or days.setdefault(e, datetime.combine(e, _MIDNIGHT))
+                    cp.write_row((c[0], c[1], c[2], c[3], c[4], i, e, now, False))
