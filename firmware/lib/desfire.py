@@ -104,7 +104,8 @@ _APDU_AF = b"\x90\xaf\x00\x00\x00"    # the additional-frame request, the most f
 
 
 def apdu(cmd, data=b""):
-    """ISO 7816-4 wrapping of a native command: 90 CMD 00 00 [Lc DATA] 00."""
+    """ISO 7816-4 wrapping of a native command: 90 CMD 00 00 [Lc DATA] 00 (a bytearray when it
+    carries data: transports copy it into their frame anyway)."""
     n = len(data)
     if not n:
         return _APDU_AF if cmd == 0xAF else bytes((0x90, cmd, 0, 0, 0))
@@ -115,7 +116,7 @@ def apdu(cmd, data=b""):
     a[1] = cmd
     a[4] = n
     a[5:5 + n] = data
-    return bytes(a)
+    return a
 
 
 def access_rights(read, write, read_write, change):
@@ -164,6 +165,9 @@ class Desfire:
         self._hint = bool(getattr(transport, "takes_expect", False))
         # The driver that can run work while an answer is awaited (isodep.IsoDep.idle_chip).
         self._chip = getattr(transport, "idle_chip", None)
+        keep = getattr(transport, "keep", None)
+        if keep is not None:
+            keep(_APDU_AF)              # the additional-frame request goes out framed once
 
     # ------------------------------------------------------------ framing
 

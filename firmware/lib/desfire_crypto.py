@@ -311,7 +311,8 @@ class EV2Session:
         return self._iv(b"\x5A\xA5")
 
     def wrap(self, cmd, header, data, mode, crc=True):
-        """Payload (after the command byte) to send: header || data' || MAC as the mode requires."""
+        """Payload (after the command byte) to send: header || data' || MAC as the mode requires
+        (a bytearray when MACed)."""
         if self.cmd_ctr >= CMDCTR_MAX:
             raise CardError(PROTOCOL, "EV2 command counter exhausted: authenticate again")
         if mode == PLAIN:
@@ -326,7 +327,7 @@ class EV2Session:
         out = bytearray(h + n + 8)
         out[0:h + n] = memoryview(m)[7:]
         out[h + n:] = self.mac(m)
-        return bytes(out)
+        return out
 
     def unwrap(self, status, resp, mode, length=None):
         """Verify and open a response (all frames joined); advances the counter."""

@@ -29,6 +29,9 @@ PCB_S_WTX = 0xF2
 # One-byte PCBs, indexed by block number (I-blocks: + 2 when chaining).
 _I = (b"\x02", b"\x03", b"\x12", b"\x13")
 _R_ACK = (b"\xa2", b"\xa3")
+# The FIFO write address of the MFRC522 (FIFODataReg << 1) with the I-block PCB: the one-frame
+# path hands the driver the whole SPI buffer (transceive_raw(..., pre=1)).
+_FI = (b"\x12\x02", b"\x12\x03")
 _R_NAK = (b"\xb2", b"\xb3")
 
 DEFAULT_FWI = 4
@@ -186,6 +189,8 @@ class IsoDep:
         self._raw = chip.transceive_raw if getattr(chip, "raw_checks", False) else None
         # the driver whose idle slot runs work while an answer is awaited (mfrc522.MFRC522)
         self.idle_chip = chip if hasattr(chip, "idle") else None
+        self._same = None
+        self._same_buf = (b"", b"")
         if fsd >= FIFO_SIZE:
             self.fsdi = _FSDI_FIFO
             self.fsd = FIFO_SIZE
@@ -257,36 +262,44 @@ class IsoDep:
         for the driver (when to look for the end of each answer frame), never a check."""
         if not self.active:
             raise CardError(rferror.PROTOCOL, "ISO-DEP session not active")
-        if not isinstance(data, bytes):
-            data = bytes(data)
         # The usual case, a command in one I-block answered by one unchained I-block, takes a
         # short path; anything else (chaining either way, WTX, an error or an invalid block) is
         # carried on by the general loop from the answer already in hand.
         if len(data) > self.fsc - 3:
-            return self._exchange(data, expect, None, None)
+            return self._exchange(bytes(data), expect, None, None)
         blk = self.block
         hint = 0
         if expect:
             rmax = self.fsd - 3
             hint = (expect if expect < rmax else rmax) + 1          # PCB + INF
-        iblock = _I[blk] + data
         try:
             if self._raw is not None:
-                rx = self._raw(iblock, self.fwt, 0, 0, hint, True)
+                if data is self._same:
+                    # the same command object again (DESFire's additional-frame request):
+                    # its two SPI buffers, one per block number, are kept
+                    buf = self._same_buf[blk]
+                else:
+                    buf = _FI[blk] + data
+                rx = self._raw(buf, self.fwt, 0, 0, hint, True, 1)
             else:
-                rx = self.chip.transceive(iblock, self.fwt, 0, hint)
+                rx = self.chip.transceive(_I[blk] + data, self.fwt, 0, hint)
         except CardError as e:
             if e.reason == rferror.CHIP or e.reason == rferror.NO_CARD:
                 self.active = False
                 raise
-            return self._exchange(data, expect, None, e)
+            return self._exchange(bytes(data), expect, None, e)
         if len(rx) and rx[0] == PCB_I | blk and len(rx) <= self.max_response + 1:
             self.block = blk ^ 1                                    # rule B
             self.stats_frames = 1
             self.stats_wtx = 0
             self.stats_retx = 0
             return bytes(memoryview(rx)[1:])
-        return self._exchange(data, expect, rx, None)
+        return self._exchange(bytes(data), expect, rx, None)
+
+    def keep(self, data):
+        """A command the caller will send again and again (bytes): its frames are built once."""
+        self._same = data
+        self._same_buf = (_FI[0] + data, _FI[1] + data)
 
     def _exchange(self, data, expect, first_rx, first_error):
         """The general block protocol; first_rx / first_error: the outcome of the first I-block

@@ -133,6 +133,7 @@ PRESCALER_DEFAULT = 31
 MAX_TIMEOUT_US = 39000000
 
 _FIFO_WR = bytes((FIFO_DATA << 1,))
+FIFO_WRITE = FIFO_DATA << 1         # first byte of a transceive_raw(..., pre=1) buffer
 _W_CLEAR_IRQ = bytes((COM_IRQ << 1, 0x7F))          # clear every ComIrqReg bit (Set1 = 0)
 _W_START_SEND = bytes((BIT_FRAMING << 1, 0x80))     # StartSend, whole bytes
 _W_FRAMING_0 = bytes((BIT_FRAMING << 1, 0x00))
@@ -641,7 +642,8 @@ class MFRC522:
         self._fault("command never finished")
         return 0
 
-    def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0, expect=0, check=False):
+    def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0, expect=0, check=False,
+                       pre=0):
         """Send a frame and receive the answer. Returns (rx, last_bits, error, coll):
         rx the FIFO content (a bytearray), last_bits the valid bits of its last byte (0 = all
         8), error the ErrorReg value, coll the CollReg value. Raises CardError(TIMEOUT) when the
@@ -650,6 +652,8 @@ class MFRC522:
         expect: the number of bytes the answer is expected to leave in the FIFO (0 = unknown).
         check=True: return what transceive() returns (the answer bytes, errors raised) without
         a second call layer; the ISO-DEP block path runs through it once per frame.
+        pre=1: data starts with the FIFODataReg write address (FIFO_WRITE), the frame follows:
+        the FIFO is filled straight from the caller's buffer (no copy).
 
         It only shapes the waiting: once the answer is seen arriving, the driver sleeps until
         the expected last byte (and CRC) should be in instead of polling every few bytes. A
@@ -658,8 +662,8 @@ class MFRC522:
         Steady state (the chip already in Transceive with an empty FIFO) costs five SPI
         transactions plus the status polls: clear ComIrq, fill the FIFO, StartSend, [poll],
         read the FIFO, clear StartSend."""
-        n = len(data)
-        if n == 0 or n > FIFO_SIZE:
+        n = len(data) - pre
+        if n <= 0 or n > FIFO_SIZE:
             raise CardError(rferror.TOO_LONG, "frame of %d bytes" % n)
         self.frames += 1
         cs = self.cs
@@ -674,7 +678,7 @@ class MFRC522:
             spi.write(_W_CLEAR_IRQ)
             cs(1)
         cs(0)
-        spi.write(_FIFO_WR + data)
+        spi.write(data if pre else _FIFO_WR + data)
         cs(1)
         if timeout_us != self._timeout_us:
             self._set_timer(timeout_us)
