@@ -29,20 +29,21 @@ class ReadResult:
     for DESFire after the card proved it holds its diversified key. uid: the UID the credential
     must be bound to (the real UID of a random-UID DESFire). reason/detail: the CardError."""
 
-    def __init__(self):
-        self.ok = False
-        self.tech = None
-        self.anti_clone = False
-        self.uid = b""
-        self.anticollision_uid = b""
-        self.sak = 0
-        self.atqa = b""
-        self.ats = b""
-        self.bitrate = (106, 106)
-        self.credential = b""
-        self.reason = None
-        self.detail = ""
-        self.details = {}
+    # Defaults as class attributes: a tap sets only what it learns (one object per tap, on the
+    # critical path). details is replaced, never changed in place.
+    ok = False
+    tech = None
+    anti_clone = False
+    uid = b""
+    anticollision_uid = b""
+    sak = 0
+    atqa = b""
+    ats = b""
+    bitrate = (106, 106)
+    credential = b""
+    reason = None
+    detail = ""
+    details = {}  # type: dict
 
     def __repr__(self):
         if self.ok:
@@ -99,6 +100,7 @@ class CardReader:
         self._classic_keys = None
         self._asleep = False
         self._dep = None
+        self._isodep = None
         self._pending = None
 
     # ---- polling ---------------------------------------------------------------------------
@@ -244,7 +246,12 @@ class CardReader:
             raise CardError(rferror.UNSUPPORTED, "no DESFire layout on this reader")
         if self.keys is None:
             raise CardError(rferror.UNSUPPORTED, "no DESFire reader keys")
-        dep = IsoDep(self.chip, FIFO_SIZE, self.max_response, self.max_kbps)
+        dep = self._isodep
+        if dep is None:
+            # one ISO-DEP object for every tap (activate() starts each session afresh)
+            dep = IsoDep(self.chip, FIFO_SIZE, self.max_response, self.max_kbps)
+            self._isodep = dep
+        dep.max_kbps = self.max_kbps
         self._dep = dep
         ats = dep.activate()
         r.ats = ats.raw

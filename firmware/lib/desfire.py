@@ -312,7 +312,7 @@ class Desfire:
         if len(aid) != 3:
             raise ValueError("AID is 3 bytes")
         self.session = None  # selecting always drops authentication on the card
-        self.command(CMD_SELECT_APPLICATION, bytes(aid), length=0, wire=0)
+        self.command(CMD_SELECT_APPLICATION, aid, b"", PLAIN, PLAIN, 0, MAX_RESPONSE, 0)
 
     # ------------------------------------------------------------ authentication
 
@@ -428,8 +428,8 @@ class Desfire:
         s = self.session
         ev1 = s is not None and s.kind == "ev1"
         # EV2: a 4-, 7- or 10-byte UID enciphers to one block, plus the MAC
-        uid = self.command(CMD_GET_CARD_UID, cmd_mode=MAC, resp_mode=FULL, length=7 if ev1 else None,
-                           limit=40, wire=None if ev1 else 24)
+        uid = self.command(CMD_GET_CARD_UID, b"", b"", MAC, FULL, 7 if ev1 else None, 40,
+                           None if ev1 else 24)
         if len(uid) not in (4, 7, 10):
             raise CardError(PROTOCOL, "GetCardUID: %d-byte UID" % len(uid))
         return uid
@@ -444,13 +444,20 @@ class Desfire:
         """ReadData (BD) of a standard file in the file's communication mode; length 0 = to the end."""
         if not 0 <= length <= MAX_IO:
             raise CardError(TOO_LONG, "read of %d bytes" % length)
-        header = bytes([file_no]) + _u24(offset) + _u24(length)
-        limit = enciphered_length(self.session, length, mode) or MAX_RESPONSE
+        if not 0 <= offset < 0x1000000:
+            raise CardError(TOO_LONG, "offset beyond 24 bits")
+        header = bytearray(7)
+        header[0] = file_no
+        header[1] = offset & 0xFF
+        header[2] = (offset >> 8) & 0xFF
+        header[3] = offset >> 16
+        header[4] = length & 0xFF
+        header[5] = length >> 8
         if mode != PLAIN:
             self._need_session("ReadData")
-        return self.command(CMD_READ_DATA, header, cmd_mode=MAC if mode != PLAIN else PLAIN,
-                            resp_mode=mode, length=length or None, limit=limit,
-                            wire=enciphered_length(self.session, length, mode) or None)
+        wire = enciphered_length(self.session, length, mode)
+        return self.command(CMD_READ_DATA, header, b"", MAC if mode != PLAIN else PLAIN, mode,
+                            length or None, wire or MAX_RESPONSE, wire or None)
 
     def write_data(self, file_no, offset, data, mode):
         """WriteData (3D) in the file's communication mode."""

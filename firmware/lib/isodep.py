@@ -220,6 +220,7 @@ class IsoDep:
         """RATS -> ATS, then PPS when both sides allow a higher bit rate. Returns the Ats."""
         chip = self.chip
         chip.set_crc(True, True)
+        self.kbps = (106, 106)
         rats = bytes((0xE0, self.fsdi << 4))
         rx = b""
         for attempt in range(2):
@@ -298,8 +299,9 @@ class IsoDep:
 
     def keep(self, data):
         """A command the caller will send again and again (bytes): its frames are built once."""
-        self._same = data
-        self._same_buf = (_FI[0] + data, _FI[1] + data)
+        if data is not self._same:
+            self._same = data
+            self._same_buf = (_FI[0] + data, _FI[1] + data)
 
     def _exchange(self, data, expect, first_rx, first_error):
         """The general block protocol; first_rx / first_error: the outcome of the first I-block
