@@ -15,10 +15,21 @@ class CborError(ValueError):
 MAX_DEPTH = 4
 
 
+_RISKY_LEADS = (b"\xc0", b"\xc1", b"\xe0", b"\xed")
+
+
 def _utf8_strict(b):
     # MicroPython's decoder checks only the shape of UTF-8 (lead byte, continuation count);
     # refuse what it lets through: overlong forms, UTF-16 surrogates, code points > U+10FFFF.
     # Called after that decoder accepted b, so every multi-byte sequence is complete.
+    # Only sequences led by C0, C1, E0, ED or F0..FF can be any of those: text without such a
+    # lead byte (Vietnamese is mostly C3..C6 and E1) needs no walk byte by byte.
+    if b and max(b) < 0xF0:
+        for lead in _RISKY_LEADS:
+            if lead in b:
+                break
+        else:
+            return True
     n = len(b)
     i = 0
     while i < n:
@@ -137,9 +148,14 @@ def _item(buf, pos, end, depth):
         raise CborError("truncated")
     out = {}
     for _ in range(v):
-        k, pos = _item(buf, pos, end, depth)
-        if not isinstance(k, (int, str)) or isinstance(k, bool):
-            raise CborError("map key type")
+        if pos < end and buf[pos] < 24:
+            # the usual key, a small unsigned integer, read inline
+            k = buf[pos]
+            pos += 1
+        else:
+            k, pos = _item(buf, pos, end, depth)
+            if not isinstance(k, (int, str)) or isinstance(k, bool):
+                raise CborError("map key type")
         if k in out:
             raise CborError("duplicate map key")
         x, pos = _item(buf, pos, end, depth)

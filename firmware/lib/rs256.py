@@ -26,4 +26,6 @@ def verify(n, k, digest, sig):
     s = int.from_bytes(sig, "big")
     if s >= n:
         return False
-    return pow(s, E, n).to_bytes(k, "big") == _prefix(k) + digest
+    # compared as integers: the expected block is k bytes with a leading 00, so equal
+    # integers are equal blocks
+    return pow(s, E, n) == int.from_bytes(_prefix(k) + digest, "big")
