@@ -15,7 +15,7 @@ import desfire
 import pytest
 from card_layout import IssuerKeys
 from micropython_runner import run_snippet
-from rferror import AUTH, PROTOCOL, TOO_LONG, UNSUPPORTED, CardError
+from rferror import AUTH, INTEGRITY, PROTOCOL, TOO_LONG, UNSUPPORTED, CardError
 from test_desfire_crypto import RefEV1, RefEV2, ref_an10922
 from test_desfire_protocol import AF, OK, Scripted, rng_of
 
@@ -250,6 +250,22 @@ def test_read_random_uid_clone_fails_non_first_authentication() -> None:
     with pytest.raises(CardError) as e:
         cl.read_credential(t.transport(), KEYS.reader_keys(), RANDOM_UID, rng=t.rng())
     assert e.value.reason == AUTH
+
+
+def test_read_random_uid_tampered_get_card_uid_is_integrity_error() -> None:
+    # GetCardUID's answer is opened while NonFirst part 1 is on its way: a bad MAC still ends
+    # the read (INTEGRITY) before anything derived from the UID is sent.
+    t = read_transcript(RANDOM_UID, CRED)
+    i = next(k for k, (want, _) in enumerate(t.steps) if want is not None and want[1] == 0x51)
+    want, answer = t.steps[i]
+    bad = bytearray(answer)
+    bad[3] ^= 1
+    t.steps[i] = (want, bytes(bad))
+    tr = t.transport()
+    with pytest.raises(CardError) as e:
+        cl.read_credential(tr, KEYS.reader_keys(), RANDOM_UID, rng=t.rng())
+    assert e.value.reason == INTEGRITY
+    assert tr.sent[-1][1] == 0x77          # NonFirst part 1 went out; its token did not
 
 
 def test_read_random_uid_card_without_non_first_falls_back_to_first() -> None:

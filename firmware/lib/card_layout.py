@@ -163,17 +163,22 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
     random_uid = is_random_uid(uid_from_anticollision)
     if random_uid:
         kind = d.authenticate(KEY_UID, reader_keys.uid_key, True, getattr(reader_keys, "uid_key_sub", None))
-        uid = d.get_card_uid()
         if kind == "ev2":
             # Inside the EV2 transaction key 2 opened: the same proof of key 1, 16 bytes shorter.
-            # The read key is derived while the card works on the command's first part.
+            # Its first part does not depend on the UID, so it goes out as soon as GetCardUID's
+            # answer is in; that answer is checked and opened, and the read key derived from
+            # the UID, while the card works on the first part. Nothing derived from the UID
+            # reaches the card before its MAC was checked.
+            opened = _Opened(d.send_get_card_uid(), reader_keys)
             try:
-                d.authenticate_ev2_non_first(KEY_READ, None, reader_keys.read_key, uid)
+                d.authenticate_ev2_non_first(KEY_READ, None, opened.read_key, None)
             except DesfireError as e:
                 if e.status != ST_ILLEGAL_COMMAND:
                     raise
-                d.authenticate_ev2_first(KEY_READ, reader_keys.read_key(uid))  # no NonFirst
+                d.authenticate_ev2_first(KEY_READ, opened.read_key(None))  # no NonFirst
+            uid = opened.uid()
         else:
+            uid = d.get_card_uid()
             d.authenticate_aes(KEY_READ, reader_keys.read_key(uid))
     else:
         uid = bytes(uid_from_anticollision)
@@ -193,6 +198,28 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
     details = {"auth": kind, "random_uid": random_uid, "reads": reads,
                "exchanges": d.exchanges, "anti_clone": True}
     return cred, uid, details
+
+
+class _Opened:
+    """GetCardUID's answer, opened once (in the driver's wait or after it): the UID or the error."""
+
+    def __init__(self, sent, reader_keys):
+        self.sent = sent
+        self.keys = reader_keys
+        self.out = None
+
+    def uid(self):
+        if self.out is None:
+            try:
+                self.out = Desfire.open_card_uid(self.sent)
+            except CardError as e:
+                self.out = e
+        if isinstance(self.out, CardError):
+            raise self.out
+        return self.out
+
+    def read_key(self, _):
+        return self.keys.read_key(self.uid())
 
 
 # ---------------------------------------------------------------- personalisation

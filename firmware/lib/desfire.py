@@ -434,6 +434,29 @@ class Desfire:
             raise CardError(PROTOCOL, "GetCardUID: %d-byte UID" % len(uid))
         return uid
 
+    def send_get_card_uid(self):
+        """GetCardUID of an EV2 session, the answer kept unopened: open_card_uid(sent) checks it
+        and returns the UID. Lets a reader send its next command (one that does not depend on
+        the UID) first and open this answer while that one is on its way."""
+        self._need_session("GetCardUID")
+        s = self.session
+        if s.kind != "ev2":
+            raise CardError(PROTOCOL, "send_get_card_uid needs an EV2 session")
+        status, resp = self._transceive(CMD_GET_CARD_UID, s.wrap(CMD_GET_CARD_UID, b"", b"", MAC),
+                                        40, 24)
+        if status != ST_OK:
+            self._fail(status, CMD_GET_CARD_UID)
+        return s, status, resp
+
+    @staticmethod
+    def open_card_uid(sent):
+        """The UID from send_get_card_uid()'s answer (MAC checked, deciphered); once per answer."""
+        s, status, resp = sent
+        uid = s.unwrap(status, resp, FULL)
+        if len(uid) not in (4, 7, 10):
+            raise CardError(PROTOCOL, "GetCardUID: %d-byte UID" % len(uid))
+        return uid
+
     def read_sig(self):
         """Read_Sig (3C, address 00): NXP's 56-byte originality signature (r || s)."""
         mode = FULL if self.session is not None else PLAIN
