@@ -32,7 +32,7 @@ class ReadResult:
     # Defaults as class attributes: a tap sets only what it learns (one object per tap, on the
     # critical path). details is replaced, never changed in place.
     ok = False
-    tech = None
+    tech = None  # type: str | None
     anti_clone = False
     uid = b""
     anticollision_uid = b""
@@ -41,7 +41,7 @@ class ReadResult:
     ats = b""
     bitrate = (106, 106)
     credential = b""
-    reason = None
+    reason = None  # type: str | None
     detail = ""
     details = {}  # type: dict
 

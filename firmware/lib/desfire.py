@@ -438,9 +438,8 @@ class Desfire:
         """GetCardUID of an EV2 session, the answer kept unopened: open_card_uid(sent) checks it
         and returns the UID. Lets a reader send its next command (one that does not depend on
         the UID) first and open this answer while that one is on its way."""
-        self._need_session("GetCardUID")
         s = self.session
-        if s.kind != "ev2":
+        if s is None or s.kind != "ev2":
             raise CardError(PROTOCOL, "send_get_card_uid needs an EV2 session")
         status, resp = self._transceive(CMD_GET_CARD_UID, s.wrap(CMD_GET_CARD_UID, b"", b"", MAC),
                                         40, 24)
