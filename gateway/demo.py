@@ -161,17 +161,23 @@ def reader_files(
     return path
 
 
+def reader_command(cfg: Path) -> list[str]:
+    """The virtual reader (real firmware, MicroPython unix port) for ``cfg`` and its tap script;
+    run with ``cwd=firmware_runner.ROOT`` and ``env=firmware_runner.micropython_env()``."""
+    return [
+        firmware_runner.micropython_binary(),
+        "-X",
+        "heapsize=2M",
+        "firmware/tools/virtual_reader.py",
+        str(cfg),
+        "--taps",
+        str(cfg.parent / "taps.json"),
+    ]
+
+
 def run_reader(cfg: Path) -> list[dict[str, Any]]:
     proc = subprocess.run(
-        [
-            firmware_runner.micropython_binary(),
-            "-X",
-            "heapsize=2M",
-            "firmware/tools/virtual_reader.py",
-            str(cfg),
-            "--taps",
-            str(cfg.parent / "taps.json"),
-        ],
+        reader_command(cfg),
         cwd=firmware_runner.ROOT,
         env=firmware_runner.micropython_env(),
         capture_output=True,

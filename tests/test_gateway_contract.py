@@ -97,15 +97,7 @@ def test_reader_firmware_against_the_gateway(
             host_config.build({**gdemo.CONFIG, "reader_id": RID}, gw.downlink._key, 1, int(time.time()))
         )
         proc = subprocess.Popen(
-            [
-                firmware_runner.micropython_binary(),
-                "-X",
-                "heapsize=2M",
-                "firmware/tools/virtual_reader.py",
-                str(cfg),
-                "--taps",
-                str(cfg.parent / "taps.json"),
-            ],
+            gdemo.reader_command(cfg),
             cwd=firmware_runner.ROOT,
             env=firmware_runner.micropython_env(),
             stdout=subprocess.PIPE,
