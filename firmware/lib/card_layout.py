@@ -14,7 +14,15 @@ import struct
 
 import aes
 import desfire_crypto as dc
-from desfire import ST_APPLICATION_NOT_FOUND, ST_ILLEGAL_COMMAND, Desfire, DesfireError, access_rights
+from desfire import (
+    CMD_READ_DATA,
+    ST_APPLICATION_NOT_FOUND,
+    ST_ILLEGAL_COMMAND,
+    Desfire,
+    DesfireError,
+    access_rights,
+    read_header,
+)
 from desfire_crypto import FULL
 from rferror import AUTH, PROTOCOL, TOO_LONG, UNSUPPORTED, CardError
 
@@ -161,6 +169,7 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
             raise CardError(UNSUPPORTED, "no CBCC application on this card")
         raise
     random_uid = is_random_uid(uid_from_anticollision)
+    first = HEADER_LEN + max(0, min(size_hint, CRED_MAX))
     if random_uid:
         kind = d.authenticate(KEY_UID, reader_keys.uid_key, True, getattr(reader_keys, "uid_key_sub", None))
         if kind == "ev2":
@@ -170,8 +179,9 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
             # the UID, while the card works on the first part. Nothing derived from the UID
             # reaches the card before its MAC was checked.
             opened = _Opened(d.send_get_card_uid(), reader_keys)
+            then = (CMD_READ_DATA, read_header(FILE_CREDENTIAL, 0, first))
             try:
-                d.authenticate_ev2_non_first(KEY_READ, None, opened.read_key, None)
+                d.authenticate_ev2_non_first(KEY_READ, None, opened.read_key, None, then)
             except DesfireError as e:
                 if e.status != ST_ILLEGAL_COMMAND:
                     raise
@@ -182,12 +192,12 @@ def read_credential(transport, reader_keys, uid_from_anticollision, rng=None, si
             d.authenticate_aes(KEY_READ, reader_keys.read_key(uid))
     else:
         uid = bytes(uid_from_anticollision)
-        kind = d.authenticate(KEY_READ, reader_keys.read_key(uid))
+        # the read key is derived while the card works on the authentication's first part
+        kind = d.authenticate(KEY_READ, None, True, None, reader_keys.read_key, uid)
     cached = known(uid) if known is not None else None
     if cached is not None:
         return cached, uid, {"auth": kind, "random_uid": random_uid, "reads": 0,
                              "exchanges": d.exchanges, "anti_clone": True, "cached": True}
-    first = HEADER_LEN + max(0, min(size_hint, CRED_MAX))
     blob = d.read_data(FILE_CREDENTIAL, 0, first, FULL)
     n = parse_header(blob)
     cred = blob[HEADER_LEN:HEADER_LEN + n]

@@ -147,6 +147,27 @@ def enciphered_length(session, length, mode):
     return (length // 16 + 1) * 16 + 8
 
 
+def read_header(file_no, offset, length):
+    """ReadData's 7-byte header: FileNo, Offset (3, LE), Length (3, LE); length <= MAX_IO."""
+    if not 0 <= offset < 0x1000000:
+        raise CardError(TOO_LONG, "offset beyond 24 bits")
+    header = bytearray(7)
+    header[0] = file_no
+    header[1] = offset & 0xFF
+    header[2] = (offset >> 8) & 0xFF
+    header[3] = offset >> 16
+    header[4] = length & 0xFF
+    header[5] = length >> 8
+    return header
+
+
+def _non_first_session(key, rnda, rndb, key_no, ti, ctr, then):
+    # the EV2 session of an AuthenticateEV2NonFirst and the next command's payload (or None)
+    m = dc.ev2_session_material(key, rnda, rndb)
+    s = dc.EV2Session(m[0], m[1], ti, key_no, ctr, m[2])
+    return s, (s.wrap(then[0], then[1], b"", MAC) if then is not None else None)
+
+
 def _key_and_nonce(key, derive, arg, rng):
     # (the key, a fresh RndA); key None: derive(arg) gives it
     return (derive(arg) if key is None else key), rng(16)
@@ -160,6 +181,7 @@ class Desfire:
         self.rng = rng or os.urandom
         self.max_frame_data = max_frame_data
         self.session = None  # type: dc.EV2Session | dc.EV1Session | None
+        self._prepared = None  # type: tuple | None
         self.exchanges = 0
         # Transports that take a response-length timing hint (isodep.IsoDep) get one.
         self._hint = bool(getattr(transport, "takes_expect", False))
@@ -279,7 +301,18 @@ class Desfire:
         the answer's length on the wire when known (a timing hint for the transport).
         """
         s = self.session
-        payload = s.wrap(cmd, header, data, cmd_mode) if s is not None else bytes(header) + bytes(data)
+        p = self._prepared
+        if p is not None:
+            # built while the last authentication's answer was awaited: the same command of the
+            # same session at the same counter only
+            self._prepared = None
+            if (p[2] is s and p[0] == cmd and cmd_mode == MAC and not data and p[1] == header
+                    and p[3] == s.cmd_ctr):
+                payload = p[4]
+            else:
+                p = None
+        if p is None:
+            payload = s.wrap(cmd, header, data, cmd_mode) if s is not None else bytes(header) + bytes(data)
         status, resp = self._transceive(cmd, payload, limit, wire)
         if status != ST_OK:
             self._fail(status, cmd)
@@ -316,23 +349,23 @@ class Desfire:
 
     # ------------------------------------------------------------ authentication
 
-    def authenticate_ev2_first(self, key_no, key, subkeys=None):
+    def authenticate_ev2_first(self, key_no, key, subkeys=None, derive=None, arg=None):
         """AuthenticateEV2First (71) with an AES-128 key; returns (PDcap2, PCDcap2).
-        subkeys: the key's CMAC subkeys (K1, K2) when the caller keeps them (a fixed key)."""
+        subkeys: the key's CMAC subkeys (K1, K2) when the caller keeps them (a fixed key).
+        key None: derive(arg) gives the key (derived while the card works on part 1)."""
         self.session = None
-        # RndA is drawn while the card works on part 1, the session keys (they need only RndA
-        # and RndB) while it works on part 2: both off the critical path.
-        self._while_waiting(self.rng, (16,))
+        # RndA is drawn (and the key derived) while the card works on part 1, the session keys
+        # (they need only RndA and RndB) while it works on part 2: off the critical path.
+        self._while_waiting(_key_and_nonce, (key, derive, arg, self.rng))
         status, data = self._exchange(CMD_AUTH_EV2_FIRST, bytes([key_no, 0]), 16)
-        rnda = self._waited()
+        pre = self._waited()
         if status != ST_ADDITIONAL_FRAME:
             self._fail(status, CMD_AUTH_EV2_FIRST)
         if len(data) == 17 and data[0] == 0x01:
             raise CardError(UNSUPPORTED, "card is in LRP mode")
         if len(data) != 16:
             raise CardError(PROTOCOL, "EV2 auth part 1: %d bytes" % len(data))
-        if rnda is None:
-            rnda = self.rng(16)
+        key, rnda = pre or _key_and_nonce(key, derive, arg, self.rng)
         rndb, token = dc.ev2_auth_step1(key, data, rnda)
         self._while_waiting(dc.ev2_session_material, (key, rnda, rndb, subkeys))
         status, data = self._exchange(CMD_ADDITIONAL_FRAME, token, 32)
@@ -343,7 +376,7 @@ class Desfire:
         self.session = session
         return pd, pcd
 
-    def authenticate_ev2_non_first(self, key_no, key, derive=None, arg=None):
+    def authenticate_ev2_non_first(self, key_no, key, derive=None, arg=None, then=None):
         """AuthenticateEV2NonFirst (77): authenticate `key_no` inside the current EV2 transaction.
 
         Same three-pass proof of the key as EV2First (the card must return E(K, RndA')), fresh
@@ -352,7 +385,8 @@ class Desfire:
         the exchange is 16 bytes shorter. Needs an EV2 session (raises PROTOCOL otherwise).
 
         key None: derive(arg) gives the key; it is then derived (and RndA drawn) while the
-        card works on part 1."""
+        card works on part 1. then: (cmd, header) of the MAC-mode command without data that
+        follows (ReadData): it is MACed while the card works on part 2."""
         old = self.session
         if not isinstance(old, dc.EV2Session):
             raise CardError(PROTOCOL, "AuthenticateEV2NonFirst needs an EV2 session")
@@ -366,13 +400,20 @@ class Desfire:
             raise CardError(PROTOCOL, "EV2 auth part 1: %d bytes" % len(data))
         key, rnda = pre or _key_and_nonce(key, derive, arg, self.rng)
         rndb, token = dc.ev2_auth_step1(key, data, rnda)
-        self._while_waiting(dc.ev2_session_material, (key, rnda, rndb))
+        # the new session (TI and counter carry on) and, when the caller names it, the next
+        # MAC-mode command already MACed, while the card works on part 2
+        self._while_waiting(_non_first_session, (key, rnda, rndb, key_no, old.ti, old.cmd_ctr, then))
         status, data = self._exchange(CMD_ADDITIONAL_FRAME, token, 16)
-        material = self._waited()
+        pre = self._waited()
         if status != ST_OK:
             self._fail(status, CMD_AUTH_EV2_NON_FIRST)
-        self.session = dc.ev2_non_first_step2(key, data, rnda, rndb, key_no, old.ti, old.cmd_ctr,
-                                              None, material)
+        if pre is None:
+            self.session = dc.ev2_non_first_step2(key, data, rnda, rndb, key_no, old.ti, old.cmd_ctr)
+            return
+        dc.ev2_non_first_check(key, data, rnda)
+        self.session = pre[0]
+        if pre[1] is not None:
+            self._prepared = (then[0], then[1], pre[0], pre[0].cmd_ctr, pre[1])
 
     def authenticate_aes(self, key_no, key):
         """AuthenticateAES (AA), the DESFire EV1 AES authentication."""
@@ -389,15 +430,16 @@ class Desfire:
             self._fail(status, CMD_AUTH_AES)
         self.session = dc.ev1_auth_step2(key, iv, data, rnda, rndb, key_no)
 
-    def authenticate(self, key_no, key, allow_ev1=True, subkeys=None):
-        """EV2First, falling back to AES EV1 on cards without it; returns "ev2" or "ev1"."""
+    def authenticate(self, key_no, key, allow_ev1=True, subkeys=None, derive=None, arg=None):
+        """EV2First, falling back to AES EV1 on cards without it; returns "ev2" or "ev1".
+        key None: derive(arg) gives the key."""
         try:
-            self.authenticate_ev2_first(key_no, key, subkeys)
+            self.authenticate_ev2_first(key_no, key, subkeys, derive, arg)
             return "ev2"
         except DesfireError as e:
             if not allow_ev1 or e.status != ST_ILLEGAL_COMMAND:
                 raise
-        self.authenticate_aes(key_no, key)
+        self.authenticate_aes(key_no, derive(arg) if key is None else key)
         return "ev1"
 
     def _while_waiting(self, fn, args):
@@ -466,15 +508,7 @@ class Desfire:
         """ReadData (BD) of a standard file in the file's communication mode; length 0 = to the end."""
         if not 0 <= length <= MAX_IO:
             raise CardError(TOO_LONG, "read of %d bytes" % length)
-        if not 0 <= offset < 0x1000000:
-            raise CardError(TOO_LONG, "offset beyond 24 bits")
-        header = bytearray(7)
-        header[0] = file_no
-        header[1] = offset & 0xFF
-        header[2] = (offset >> 8) & 0xFF
-        header[3] = offset >> 16
-        header[4] = length & 0xFF
-        header[5] = length >> 8
+        header = read_header(file_no, offset, length)
         if mode != PLAIN:
             self._need_session("ReadData")
         wire = enciphered_length(self.session, length, mode)

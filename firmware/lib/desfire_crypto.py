@@ -229,12 +229,17 @@ def ev2_auth_step2(key, enc_answer, rnda, rndb, key_no, subkeys=None, material=N
 def ev2_non_first_step2(key, enc_answer, rnda, rndb, key_no, ti, cmd_ctr, subkeys=None, material=None):
     """AuthenticateEV2NonFirst: check the card's E(K, RndA') and return the new EV2Session, which
     keeps the transaction's TI and command counter (session keys from the new RndA/RndB)."""
+    ev2_non_first_check(key, enc_answer, rnda)
+    m = material or ev2_session_material(key, rnda, rndb, subkeys)
+    return EV2Session(m[0], m[1], ti, key_no, cmd_ctr, m[2])
+
+
+def ev2_non_first_check(key, enc_answer, rnda):
+    """The card's last AuthenticateEV2NonFirst answer must be E(K, RndA'): raise otherwise."""
     if len(enc_answer) != 16:
         raise CardError(PROTOCOL, "EV2 auth: answer must be one block")
     if not ct_equal(aes.cbc_decrypt(key, ZERO16, enc_answer), rotl1(rnda)):
         raise CardError(AUTH, "card did not return RndA' (wrong key or not a genuine card)")
-    m = material or ev2_session_material(key, rnda, rndb, subkeys)
-    return EV2Session(m[0], m[1], ti, key_no, cmd_ctr, m[2])
 
 
 def ev1_auth_step1(key, enc_rndb, rnda):
