@@ -24,8 +24,12 @@ def national_sim(
     seed: Annotated[int, typer.Option(help="Everything is generated from this seed.")] = 1,
     records: Annotated[int, typer.Option(help="People enrolled (national: 2,073,460).")] = 2_073_460,
     history: Annotated[int, typer.Option(help="Lifecycle changes after enrolment.")] = 100_000,
-    reveal: Annotated[int | None, typer.Option(help="History changes visible at start (default all); "
-                                               "POST /sim/advance?n= reveals more.")] = None,
+    reveal: Annotated[
+        int | None,
+        typer.Option(
+            help="History changes visible at start (default all); POST /sim/advance?n= reveals more."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8750,
     token: Annotated[
@@ -57,7 +61,9 @@ def _progress() -> tuple[object, object]:
 
 @sync_app.command("national")
 def sync_national(
-    url: Annotated[str, typer.Option(help="Base URL of the national feed, e.g. https://ndxp.example/cbccvc.")],
+    url: Annotated[
+        str, typer.Option(help="Base URL of the national feed, e.g. https://ndxp.example/cbccvc.")
+    ],
     config: ConfigFile = None,
     token: Annotated[str | None, typer.Option(help="Bearer token.", envvar="CBCC_NATIONAL_TOKEN")] = None,
     cert: Annotated[Path | None, typer.Option(help="Client certificate (PEM) for mutual TLS.")] = None,
@@ -65,8 +71,12 @@ def sync_national(
     ca: Annotated[Path | None, typer.Option(help="CA bundle that signs the national server.")] = None,
     page_size: Annotated[int, typer.Option(help="Changes per page.")] = 10_000,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    snapshot: Annotated[
+        bool, typer.Option(help="First load from the service's snapshot when it offers one.")
+    ] = True,
 ) -> None:
-    """Apply every change after the stored cursor (full load the first time); safe to interrupt."""
+    """Apply every change after the stored cursor (the first time: a snapshot, then the changes
+    after it); safe to interrupt."""
     with cli_errors():
         from rich.progress import Progress
 
@@ -86,12 +96,17 @@ def sync_national(
 
         try:
             if quiet:
-                report = sync_feed(engine, feed)
+                report = sync_feed(engine, feed, snapshot=snapshot)
             else:
                 with prog:
-                    report = sync_feed(engine, feed, progress=show)
+                    report = sync_feed(engine, feed, progress=show, snapshot=snapshot)
         finally:
             feed.close()
+        if report.snapshot is not None:
+            stdout_console().print(
+                f"[green]snapshot[/green] as of change {report.snapshot:,}: {report.snapshot_staff:,} staff, "
+                f"{report.snapshot_cards:,} cards"
+            )
         stdout_console().print(
             f"[green]synced[/green] {report.applied:,} changes in {report.pages} pages "
             f"({report.duplicates} already applied), cursor {report.cursor or '-'}, "

@@ -515,6 +515,8 @@ def load_snapshot(
                     _apply_sqlite(conn, [], list(staff.values()), list(cards.values()), _noop)
             hit("snapshot.batch")
         hit("snapshot.loaded")
+        if pg and indexes:  # sort in memory (server side, this transaction only)
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
         for ix in indexes:
             ix.create(conn)
         if pg and indexes:
