@@ -385,17 +385,21 @@ class Bench:
         _restore(chip, after_finish_chip)
         _restore(reader, after_finish_reader)
         rig = self.rig
-        seq = iter(job_us).__next__
+        spent = []  # type: list
 
         def spend(job, args):
             r = job(*args)
-            rig.sleep_us(seq() * ESP32_FACTOR)
+            k = len(spent)
+            if k >= len(job_us):
+                raise SystemExit("timeline run: more jobs than the replays timed")
+            spent.append(k)
+            rig.sleep_us(job_us[k] * ESP32_FACTOR)
             return r
 
         r3, timeline, bd3 = self._record(spend)
         reader.finish()
-        if r3.credential != r.credential:
-            raise SystemExit("timeline run diverged: %r" % (r3,))
+        if r3.credential != r.credential or len(spent) != len(job_us):
+            raise SystemExit("timeline run diverged: %r, %d of %d jobs" % (r3, len(spent), len(job_us)))
         _restore(chip, after_finish_chip)
         _restore(reader, after_finish_reader)
         # tap-to-credential = timeline (RF/SPI + the jobs where they outlast the waits) + the
