@@ -166,22 +166,6 @@ def _offer(lst, src, folder):
     return dt
 
 
-def _json(d):
-    parts = []
-    for k in d:
-        v = d[k]
-        if isinstance(v, bool):
-            s = "true" if v else "false"
-        elif isinstance(v, float):
-            s = "%.3f" % v
-        elif isinstance(v, int):
-            s = "%d" % v
-        else:
-            s = '"%s"' % str(v).replace("\\", "\\\\").replace('"', '\\"')
-        parts.append('"%s": %s' % (k, s))
-    return "{" + ", ".join(parts) + "}"
-
-
 def main():
     defaults = {"delta": "", "dir": "/tmp/cbcc-bench-crl", "batch": "32"}
     pos, o = toolkit.parse(sys.argv[1:], defaults, 3)
@@ -232,7 +216,7 @@ def main():
           "wrong %d" % (base["lookup_us_mean"], base["lookup_ms_projected_mean"],
                         base["lookup_us_p99"], base["lookup_us_worst_bucket"],
                         base["lookup_ms_projected_worst_bucket"], base["wrong_answers"]))
-    print(_json(out))
+    print(toolkit.json_line(out))
 
 
 if __name__ == "__main__":

@@ -485,22 +485,6 @@ def bench(blocks, payload, samples):
     return out
 
 
-def _json(d):
-    parts = []
-    for k in d:
-        v = d[k]
-        if isinstance(v, bool):
-            s = "true" if v else "false"
-        elif isinstance(v, float):
-            s = "%.3f" % v
-        elif isinstance(v, int):
-            s = "%d" % v
-        else:
-            s = '"%s"' % str(v).replace("\\", "\\\\").replace('"', '\\"')
-        parts.append('"%s": %s' % (k, s))
-    return "{" + ", ".join(parts) + "}"
-
-
 def main():
     defaults = {"blocks": "64", "payload": "96", "samples": "4000", "cuts": "0", "cut-blocks": "4",
                 "cut-block-size": "4096", "seed": "1", "bench": "1"}
@@ -525,7 +509,7 @@ def main():
         print("power cuts: %d (%d in erases, %d partial bytes, %d partial pages), violations: %s" % (
             rep["cuts"], rep["cuts_in_erase"], rep["cuts_partial_byte"], rep["cuts_partial_page"],
             msg or "none"))
-    print(_json(out))
+    print(toolkit.json_line(out))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,23 @@ class Rng:
         return self.next() % n if n > 0 else 0
 
 
+def json_line(d):
+    """One JSON object from a flat dict, floats with 3 decimals (the benchmarks' final line)."""
+    parts = []
+    for k in d:
+        v = d[k]
+        if isinstance(v, bool):
+            s = "true" if v else "false"
+        elif isinstance(v, float):
+            s = "%.3f" % v
+        elif isinstance(v, int):
+            s = "%d" % v
+        else:
+            s = '"%s"' % str(v).replace("\\", "\\\\").replace('"', '\\"')
+        parts.append('"%s": %s' % (k, s))
+    return "{" + ", ".join(parts) + "}"
+
+
 def run_main(run, usage):
     """Run a tool's run(argv) -> exit code; a Usage error prints the usage line and exits 2."""
     try:
