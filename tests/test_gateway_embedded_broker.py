@@ -4,14 +4,13 @@ MQTT 3.1.1 gateway, and the reader's own MQTT client (firmware/lib/mqtt.py under
 from __future__ import annotations
 
 import asyncio
-import queue
 import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import mqtt  # firmware/lib/mqtt.py (conftest puts firmware/lib on the path)
+import mqtt_peer
 import paho.mqtt.client as paho
 import pytest
 from broker import free_port, make_ca_and_server_cert
@@ -41,73 +40,15 @@ def ca_of(b: EmbeddedBroker) -> Path:
     return b.tls.cafile
 
 
-class Peer:
+def Peer(b: EmbeddedBroker, user: str | None, password: str | None = None, *,
+         client_id: str | None = None, tls: bool = False, clean: bool = True,
+         manual_ack: bool = False) -> mqtt_peer.Peer:  # fmt: skip
     """paho over MQTT 3.1.1 (amqtt speaks nothing else); ``rc`` is the CONNACK reason code."""
-
-    def __init__(self, b: EmbeddedBroker, user: str | None, password: str | None = None, *,
-                 client_id: str | None = None, tls: bool = False, clean: bool = True,
-                 manual_ack: bool = False) -> None:  # fmt: skip
-        self.messages: queue.Queue[paho.MQTTMessage] = queue.Queue()
-        self._connack: queue.Queue[Any] = queue.Queue()
-        self._suback: queue.Queue[list[Any]] = queue.Queue()
-        cid = client_id if client_id is not None else (user or "")
-        self.c = paho.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=paho.MQTTv311,
-                             clean_session=clean, manual_ack=manual_ack)  # fmt: skip
-        self.c.on_connect = lambda _c, _u, _f, rc, _p: self._connack.put(rc)
-        self.c.on_message = lambda _c, _u, m: self.messages.put(m)
-        self.c.on_subscribe = lambda _c, _u, _m, rcs, _p: self._suback.put(list(rcs))
-        if user is not None:
-            self.c.username_pw_set(user, password if password is not None else PASSWORDS[user])
-        if tls:
-            self.c.tls_set(ca_certs=str(ca_of(b)))
-            self.c.connect("127.0.0.1", b.tls_port, keepalive=30)
-        else:
-            self.c.connect("127.0.0.1", b.port, keepalive=30)
-        self.c.loop_start()
-        try:
-            self.rc = self._connack.get(timeout=10)
-        except queue.Empty:
-            self.rc = None
-        if self.rc is None or self.rc.is_failure:
-            self.c.loop_stop()
-
-    @property
-    def ok(self) -> bool:
-        return self.rc is not None and not self.rc.is_failure
-
-    def subscribe(self, *topics: str) -> list[int]:
-        out = []
-        for t in topics:
-            self.c.subscribe(t, qos=1)
-            out += [int(rc.value) for rc in self._suback.get(timeout=5)]
-        return out
-
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        self.c.publish(topic, payload, qos=qos).wait_for_publish(5)
-
-    def take(self, n: int, timeout: float = 5) -> list[paho.MQTTMessage]:
-        out: list[paho.MQTTMessage] = []
-        deadline = time.monotonic() + timeout
-        while len(out) < n:
-            try:
-                out.append(self.messages.get(timeout=max(0.01, deadline - time.monotonic())))
-            except queue.Empty:
-                break
-        return out
-
-    def drain(self, wait: float = 0.7) -> list[tuple[str, bytes]]:
-        return [(m.topic, m.payload) for m in self.take(10_000, timeout=wait)]
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
-
-    def drop(self) -> None:
-        """Cut the connection without DISCONNECT (a crashed gateway)."""
-        self.c.loop_stop()
-        sock = self.c.socket()
-        if sock is not None:
-            sock.close()
+    if user is not None and password is None:
+        password = PASSWORDS[user]
+    cid = client_id if client_id is not None else (user or "")
+    return mqtt_peer.Peer(b.tls_port if tls else b.port, user, password, ca=ca_of(b) if tls else None,
+                          client_id=cid, clean=clean, manual_ack=manual_ack)  # fmt: skip
 
 
 # ---- logins ---------------------------------------------------------------------------------
