@@ -119,10 +119,11 @@ def check_record(m: Any) -> dict[str, Any]:
         if spec is None:
             continue
         column, want, lo, hi = spec
-        if key == DOOR and type(value) is int and 0 <= value < 2**31:
-            value = str(value)  # the door's index in the reader's configuration
         if type(value) is not want:
-            raise Rejected("bad_record", f"field {key} must be of type {want.__name__}")
+            if key == DOOR and type(value) is int and 0 <= value < 2**31:
+                value = str(value)  # the door's index in the reader's configuration
+            else:
+                raise Rejected("bad_record", f"field {key} must be of type {want.__name__}")
         if want is int:
             if value < lo or value > hi:
                 raise Rejected("bad_record", f"field {key} out of range")
