@@ -130,3 +130,12 @@ class AttDirty(SQLModel, table=True):
     staff_code: str = Field(primary_key=True, max_length=32)
     month: str = Field(primary_key=True, max_length=7)  # YYYY-MM
     since: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
+
+
+class AttDoor(SQLModel, table=True):
+    """A door whose granted entries count as attendance punches (opted in by HR)."""
+
+    __tablename__ = "att_door"
+
+    door_id: str = Field(primary_key=True, max_length=64)
+    since: datetime = Field(default_factory=now_utc, sa_column=_ts(False))

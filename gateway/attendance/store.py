@@ -390,6 +390,14 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     return Loaded(inp, positions, agency_of)
 
 
+def catch_up_month(conn: Connection, year: int, month: int) -> int:
+    """Reader punches that were provisional at ingest (clock unset) and are final now."""
+    from gateway.attendance.readers import catch_up
+
+    dates = rules.month_dates(year, month)
+    return catch_up(conn, _utc(dates[0] - timedelta(1)), _utc(dates[-1] + timedelta(2)))
+
+
 def compute_month(db: DB, month: str, unit: str | None = None, staff: str | None = None,
                   scope: str = "") -> dict[str, Any]:  # fmt: skip
     """The contract's report dict for ``month`` ("YYYY-MM"), optionally one unit or one person.
@@ -398,6 +406,7 @@ def compute_month(db: DB, month: str, unit: str | None = None, staff: str | None
     year, mon = parse_month(month)
     with connect(db) as conn:
         refresh_spans(conn)
+        catch_up_month(conn, year, mon)
         loaded = load_month(conn, year, mon, [staff] if staff is not None else None)
     report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:

@@ -1,8 +1,8 @@
-"""attendance: punches, corrections, shifts, assignments, calendar overrides, leave, unit history, computed days
+"""attendance: punches, corrections, shifts, assignments, calendar overrides, leave, unit history, computed days, door opt-in
 
 Revision ID: 0003_attendance
 Revises: 0002
-Create Date: 2026-12-06 02:32:27.021310
+Create Date: 2026-12-06 02:37:45.616839
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def upgrade() -> None:
     sa.Column('since', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('staff_code', 'month')
     )
+    op.create_table('att_door',
+    sa.Column('door_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('door_id')
+    )
     op.create_table('att_leave',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('staff_code', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -130,6 +135,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_att_leave_staff_code'))
 
     op.drop_table('att_leave')
+    op.drop_table('att_door')
     op.drop_table('att_dirty')
     op.drop_table('att_day')
     with op.batch_alter_table('att_correction', schema=None) as batch_op:
