@@ -109,29 +109,35 @@ def unit_known(conn: Connection, unit: str) -> bool:
 
 
 def refresh_spans(conn: Connection) -> int:
-    """Record each person's unit as the staff records say now: a changed unit (a transfer) opens a
-    new span from the civil date of the record's change; a person seen for the first time belongs
-    to their unit from the beginning. Returns the spans added."""
-    latest: dict[str, tuple[date, str, str]] = {}
+    """Follow the staff records into the unit history: a record whose unit differs from the span in
+    effect on the civil date of its last change (a transfer) opens a span from that date; a person
+    seen for the first time belongs to their unit from the beginning. A span HR recorded by hand
+    (:func:`record_transfer`) on that very date wins. Returns the spans added."""
+    spans: dict[str, list[tuple[date, str, str]]] = {}
     for code, start, unit, agency in conn.execute(
         sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code)
     ):
-        if code not in latest or start > latest[code][0]:
-            latest[code] = (start, unit, agency)
+        spans.setdefault(code, []).append((start, unit, agency))
     new: list[dict[str, Any]] = []
     for code, unit, agency, updated in conn.execute(
         sa.select(T_STAFF.c.staff_code, T_STAFF.c.unit, T_STAFF.c.agency_code, T_STAFF.c.updated_at)
     ):
-        prev = latest.get(code)
-        if prev is None:
+        mine = spans.get(code)
+        if mine is None:
             new.append({"staff_code": code, "start": EARLIEST, "unit": unit, "agency_code": agency})
-        elif (prev[1], prev[2]) != (unit, agency):
-            upd = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
-            start = max(local_date(upd), prev[0] + timedelta(1))
-            new.append({"staff_code": code, "start": start, "unit": unit, "agency_code": agency})
+            continue
+        since = local_date(updated if updated.tzinfo else updated.replace(tzinfo=UTC))
+        current = max((s for s in mine if s[0] <= since), default=None)
+        if current is not None and (current[1], current[2]) == (unit, agency):
+            continue
+        if any(s[0] == since for s in mine):
+            continue
+        new.append({"staff_code": code, "start": since, "unit": unit, "agency_code": agency})
     if new:
         conn.execute(sa.insert(T_SPAN), new)
-        mark_dirty(conn, [(r["staff_code"], r["start"]) for r in new if r["start"] != EARLIEST])
+        for r in new:
+            if r["start"] != EARLIEST:
+                mark_months(conn, r["staff_code"], r["start"], None)
     return len(new)
 
 
@@ -139,7 +145,7 @@ def record_transfer(conn: Connection, staff: str, unit: str, start: date, agency
     """HR states a transfer date the staff records do not carry (an explicit span)."""
     conn.execute(sa.delete(T_SPAN).where(T_SPAN.c.staff_code == staff, T_SPAN.c.start == start))
     conn.execute(sa.insert(T_SPAN).values(staff_code=staff, start=start, unit=unit, agency_code=agency))
-    mark_dirty(conn, [(staff, start)])
+    mark_months(conn, staff, start, None)
 
 
 # ---- dirty person-months (incremental recompute) --------------------------------------------------
@@ -165,12 +171,18 @@ def mark_dirty(conn: Connection, items: Iterable[tuple[str, date]]) -> None:
 
 def mark_all_dirty(conn: Connection, first: date, last: date | None) -> None:
     """A schedule or calendar change: every person of the months it touches."""
+    mark_months(conn, ALL, first, last)
+
+
+def mark_months(conn: Connection, staff: str, first: date, last: date | None) -> None:
+    """Every month of [first, last] (open: until next month) for one person or ``ALL``."""
     last = last or max(first, date.today() + timedelta(31))
+    first = max(first, date(last.year - 10, 1, 1))  # a schedule change reaches 10 years back at most
     m, months = date(first.year, first.month, 1), []
-    while m <= last and len(months) < 240:
+    while m <= last:
         months.append(m)
         m = date(m.year + m.month // 12, m.month % 12 + 1, 1)
-    mark_dirty(conn, [(ALL, d) for d in months])
+    mark_dirty(conn, [(staff, d) for d in months])
 
 
 # ---- writes ------------------------------------------------------------------------------------
