@@ -2,8 +2,13 @@
 report out (``../shared/spec/attendance-v1.md`` §4-§5). Pure: no database, no clock, no I/O.
 
 Everything is integers until the report is written: times are local minutes since 1970-01-01
-Asia/Ho_Chi_Minh (UTC+7, no DST), exact punch times are UTC microseconds, day values are
-``Fraction`` (a 3-session shift gives exact thirds), turned into floats only in the output.
+Asia/Ho_Chi_Minh (UTC+7, no DST), exact punch times are UTC microseconds, day values are integer
+multiples of 1/27720 (the least common multiple of 1..12, so any shift of up to 12 sessions gives
+exact shares) and become floats only in the output, by one correctly rounded division: a third is
+written 0.3333333333333333 and three thirds sum to exactly 1.0.
+
+Built for bulk (10,000 people, a month, 1.2 M punches): occurrences are shared per (shift, date),
+a unit's shift plan per (unit, date) is resolved once, and the per-day work is plain integer code.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from fractions import Fraction
 from typing import Any
 
 from gateway.attendance.calendar import Calendar
@@ -84,9 +88,10 @@ class MonthInput:
     assignments: list[Assignment]
     names: dict[str, str]  # staff code -> full name (known staff only)
     spans: dict[str, list[Span]]  # staff code -> spans sorted by start
-    punches: dict[str, list[tuple[int, bool]]]  # staff -> (UTC microseconds, added by correction)
+    punches: dict[str, list[int]]  # staff -> exact punch times, UTC microseconds (any order)
     voids: dict[str, set[int]] = field(default_factory=dict)  # staff -> local minutes voided
     leaves: dict[str, list[Leave]] = field(default_factory=dict)
+    corrected: dict[str, set[int]] = field(default_factory=dict)  # staff -> times added by HR
 
 
 # ---- parsing helpers shared by the CLI, the API and the store -------------------------------------
@@ -169,9 +174,7 @@ def day_base(d: date) -> int:
 
 def fmt_time(minute: int, base: int) -> str:
     """``HH:MM`` on the reported date, ``+1 HH:MM`` on the next one (``-1`` the day before)."""
-    days, m = divmod(minute - base, 1440)
-    hhmm = f"{m // 60:02d}:{m % 60:02d}"
-    return hhmm if days == 0 else f"{days:+d} {hhmm}"
+    return _fmt(minute, base)
 
 
 def unit_on(spans: Sequence[Span], d: date) -> Span | None:
@@ -215,6 +218,12 @@ class _Occ:
     base: int  # local minute of the start date's midnight
     lo: int  # window, inclusive, local minutes
     hi: int
+    sessions: tuple[tuple[int, int], ...]  # absolute local minutes
+    share: int  # VALUE_UNIT / number of sessions
+
+
+VALUE_UNIT = 27720  # lcm(1..12): a day value is an integer number of 1/27720
+_HHMM = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
 
 
 def occurs(shift: Shift, d: date, cal: Calendar) -> bool:
@@ -226,19 +235,20 @@ def occurs(shift: Shift, d: date, cal: Calendar) -> bool:
     return d.weekday() in shift.days or (kind == "workday" and shift.weekday_shift)
 
 
-def _dedup(times: list[tuple[int, bool]]) -> list[tuple[int, bool]]:
+def _dedup(times: list[int]) -> list[int]:
     """Rule 4 on exact times (sorted input): drop a punch < 120 s after the previous kept one."""
-    kept: list[tuple[int, bool]] = []
+    kept: list[int] = []
     last = -(1 << 62)
     for t in times:
-        if t[0] - last >= DUPLICATE_US:
+        if t - last >= DUPLICATE_US:
             kept.append(t)
-            last = t[0]
+            last = t
     return kept
 
 
-def _overlap(a: int, b: int, s: int, e: int) -> int:
-    return max(0, min(b, e) - max(a, s))
+def _fmt(minute: int, base: int) -> str:
+    days, m = divmod(minute - base, 1440)
+    return _HHMM[m] if days == 0 else f"{days:+d} {_HHMM[m]}"
 
 
 def _blank(symbol: str = "") -> dict[str, Any]:
@@ -253,64 +263,77 @@ def _leave_on(leaves: Sequence[Leave], d: date) -> Leave | None:
     return None
 
 
+def _flags(fl: set[str]) -> list[str]:
+    return [f for f in FLAG_ORDER if f in fl]
+
+
 def _occurrence_day(
-    occ: _Occ, punches: list[tuple[int, bool]], voided: bool, leave: Leave | None
-) -> tuple[dict[str, Any], Fraction, Fraction]:
-    """One occurrence (rules 5-10). Returns the day entry, its worked value and its leave value."""
-    sh = occ.shift
-    n = len(sh.sessions)
-    share = Fraction(1, n)
-    sessions = [(occ.base + s, occ.base + e) for s, e in sh.sessions]
-    leave_idx: set[int] = set()
-    if leave is not None:
-        leave_idx = {0} if leave.half == "am" else {n - 1} if leave.half == "pm" else set(range(n))
-    kept = _dedup(punches)
-    day = _blank()
+    occ: _Occ, punches: list[int], voided: bool, leave: Leave | None, corrected: set[int] | None = None
+) -> tuple[dict[str, Any], int, int]:
+    """One occurrence (rules 5-10). Returns the day entry, its worked value and its leave value
+    (in 1/VALUE_UNIT)."""
+    sessions = occ.sessions
+    n = len(sessions)
+    if leave is None:
+        leave_idx: tuple[int, ...] = ()
+    else:
+        leave_idx = (0,) if leave.half == "am" else (n - 1,) if leave.half == "pm" else tuple(range(n))
+    kept = _dedup(punches) if len(punches) > 1 else punches
     flags: set[str] = set()
-    if voided or any(c for _, c in kept):
+    if voided or (corrected and any(t in corrected for t in kept)):
         flags.add("corrected")
+    t_in = t_out = None
+    worked_min = late = early = 0
     worked_idx: list[int] = []
     if kept:
-        tin = local_minute(kept[0][0])
-        day["in"] = fmt_time(tin, occ.base)
+        tin = (kept[0] // 1_000_000 + TZ_OFFSET_S) // 60
+        t_in = _fmt(tin, occ.base)
         if len(kept) == 1:
             flags.add("missing_punch")
         else:
-            tout = local_minute(kept[-1][0])
-            day["out"] = fmt_time(tout, occ.base)
-            day["worked_min"] = sum(_overlap(tin, tout, s, e) for s, e in sessions)
+            tout = (kept[-1] // 1_000_000 + TZ_OFFSET_S) // 60
+            t_out = _fmt(tout, occ.base)
+            first = last = None
             for i, (s, e) in enumerate(sessions):
-                if i not in leave_idx and 2 * _overlap(tin, tout, s, e) >= e - s:
+                ov = min(tout, e) - max(tin, s)
+                if ov > 0:
+                    worked_min += ov
+                if i in leave_idx:
+                    continue
+                if 2 * ov >= e - s:
                     worked_idx.append(i)
-            required = [sessions[i] for i in range(n) if i not in leave_idx]
-            if required:
-                start, end = required[0][0], required[-1][1]
-                if tin > start + sh.grace_in:
-                    day["late_min"] = tin - start
+                if first is None:
+                    first = s
+                last = e
+            if first is not None and last is not None:
+                sh = occ.shift
+                if tin > first + sh.grace_in:
+                    late = tin - first
                     flags.add("late")
-                if tout < end - sh.grace_out:
-                    day["early_min"] = end - tout
+                if tout < last - sh.grace_out:
+                    early = last - tout
                     flags.add("early")
-    value = share * len(worked_idx)
-    leave_value = share * len(leave_idx)
-    day["value"] = float(value)
-    if leave is not None:
-        day["leave"] = {"kind": leave.kind, "value": float(leave_value)}
+    value = occ.share * len(worked_idx)
+    leave_value = occ.share * len(leave_idx)
     # Rule 10: the part (worked "+" or the leave) with more scheduled minutes, the earlier on a tie.
-    parts: dict[str, list[int]] = {}
-    for i in worked_idx:
-        parts.setdefault("+", []).append(i)
-    if leave is not None:
-        parts[leave.kind] = sorted(leave_idx)
-    if parts:
-        def weight(sym: str) -> tuple[int, int]:
-            idx = parts[sym]
-            return (-sum(sessions[i][1] - sessions[i][0] for i in idx), min(idx))
-
-        day["symbol"] = min(parts, key=weight)
+    symbol = ""
+    if worked_idx and leave_idx:
+        w = sum(sessions[i][1] - sessions[i][0] for i in worked_idx)
+        lv_min = sum(sessions[i][1] - sessions[i][0] for i in leave_idx)
+        if w != lv_min:
+            symbol = "+" if w > lv_min else leave.kind  # type: ignore[union-attr]
+        else:
+            symbol = "+" if worked_idx[0] < leave_idx[0] else leave.kind  # type: ignore[union-attr]
+    elif worked_idx:
+        symbol = "+"
+    elif leave_idx:
+        symbol = leave.kind  # type: ignore[union-attr]
     elif "missing_punch" not in flags:
         flags.add("absent")
-    day["flags"] = [f for f in FLAG_ORDER if f in flags]
+    day = {"symbol": symbol, "in": t_in, "out": t_out, "worked_min": worked_min, "late_min": late,
+           "early_min": early, "value": value / VALUE_UNIT,
+           "leave": None if leave is None else {"kind": leave.kind, "value": leave_value / VALUE_UNIT},
+           "flags": _flags(flags) if flags else []}  # fmt: skip
     return day, value, leave_value
 
 
@@ -321,115 +344,145 @@ def compute(inp: MonthInput, *, unit: str | None = None, staff: str | None = Non
 
     ``include``: staff codes to list even without assignment or punch (``--staff``)."""
     dates = month_dates(inp.year, inp.month)
-    first, last = dates[0], dates[-1]
+    first = dates[0]
     scan = [first - timedelta(1), *dates]  # a night shift of the last day of the previous month
+    keys = [d.isoformat() for d in dates]
     cal = inp.calendar
     res = _Resolver(inp.assignments)
-    occ_cache: dict[tuple[str, date], _Occ] = {}
+    month_lo = day_base(first)
+    lo_us = (day_base(scan[0]) * 60 - TZ_OFFSET_S) * 1_000_000
+    # Per shift: its occurrence (or None) on each scanned date, and whether each date is a public
+    # holiday on its DAYS.
+    occ_of: dict[str, list[_Occ | None]] = {}
+    hol_of: dict[str, list[bool]] = {}
+    for sid, sh in inp.shifts.items():
+        share = VALUE_UNIT // len(sh.sessions)
+        row_o: list[_Occ | None] = []
+        for d in scan:
+            if occurs(sh, d, cal):
+                base = day_base(d)
+                ses = tuple((base + a, base + b) for a, b in sh.sessions)
+                row_o.append(_Occ(d, sh, base, ses[0][0] - BEFORE_MIN, ses[-1][1] + AFTER_MIN, ses, share))
+            else:
+                row_o.append(None)
+        occ_of[sid] = row_o
+        hol_of[sid] = [d in cal.holidays and d.weekday() in sh.days for d in scan]
+    unit_plan: dict[Span, list[str | None]] = {}
     rows: list[tuple[tuple[str, str], dict[str, Any]]] = []
     codes = sorted(inp.names) if staff is None else [staff] if staff in inp.names else []
-    lo_us = (day_base(first - timedelta(1)) * 60 - TZ_OFFSET_S) * 1_000_000
+    nscan = len(scan)
     for code in codes:
         spans = inp.spans.get(code, [])
-        punches = sorted(p for p in inp.punches.get(code, ()) if p[0] >= lo_us)
-        voids = inp.voids.get(code, set())
+        if len(spans) == 1 and spans[0].start <= scan[0]:
+            span_of: list[Span | None] = [spans[0]] * nscan
+        else:
+            span_of = [unit_on(spans, d) for d in scan]
+        if res.has_any(code) or len(spans) != 1:
+            sids = [res.shift(code, span_of[i], d) for i, d in enumerate(scan)]
+        else:
+            sp0 = spans[0]
+            plan = unit_plan.get(sp0)
+            if plan is None:
+                plan = unit_plan[sp0] = [res.shift(code, sp0, d) for d in scan]
+            sids = plan
+        sids = [s if s in inp.shifts else None for s in sids]
+        raw = inp.punches.get(code)
+        punches = sorted(raw) if raw else []
+        if punches and punches[0] < lo_us:
+            punches = punches[bisect.bisect_left(punches, lo_us):]
+        voids = inp.voids.get(code)
         if voids:
-            punches = [p for p in punches if local_minute(p[0]) not in voids]
-        leaves = inp.leaves.get(code, [])
-        # Per date: the unit (span) and the occurrence, if any.
-        span_of: dict[date, Span | None] = {}
-        occs: list[_Occ] = []
-        shift_of: dict[date, Shift] = {}
-        for d in scan:
-            sp = unit_on(spans, d)
-            span_of[d] = sp
-            sid = res.shift(code, sp, d)
-            if sid is None or sid not in inp.shifts:
-                continue
-            sh = inp.shifts[sid]
-            shift_of[d] = sh
-            if occurs(sh, d, cal):
-                key = (sid, d)
-                occ = occ_cache.get(key)
-                if occ is None:
-                    base = day_base(d)
-                    occ = _Occ(d, sh, base, base + sh.sessions[0][0] - BEFORE_MIN,
-                               base + sh.sessions[-1][1] + AFTER_MIN)  # fmt: skip
-                    occ_cache[key] = occ
-                occs.append(occ)
+            punches = [p for p in punches if local_minute(p) not in voids]
+        corrected = inp.corrected.get(code)
         listed = include is not None and code in include
-        if not listed and not shift_of.keys() - {scan[0]} and not any(
-            local_minute(p[0]) >= day_base(first) for p in punches
+        if not listed and not any(sids[1:]) and not any(
+            (p // 1_000_000 + TZ_OFFSET_S) // 60 >= month_lo for p in punches
         ):
             continue
+        occs = [o for o in (occ_of[s][i] if s is not None else None for i, s in enumerate(sids)) if o is not None]
         # Rule 3: each punch to the (earliest) occurrence whose window holds it; else outside.
-        in_occ: dict[date, list[tuple[int, bool]]] = {}
-        outside: dict[date, list[tuple[int, bool]]] = {}
-        j = 0
+        in_occ: dict[date, list[int]] = {}
+        outside: dict[int, list[int]] = {}  # local day number -> punches
+        j, nocc = 0, len(occs)
+        occ = occs[0] if occs else None
+        lst: list[int] = []
         for p in punches:
-            m = local_minute(p[0])
-            while j < len(occs) and occs[j].hi < m:
-                j += 1
-            if j < len(occs) and occs[j].lo <= m:
-                in_occ.setdefault(occs[j].day, []).append(p)
+            m = (p // 1_000_000 + TZ_OFFSET_S) // 60
+            if occ is not None and occ.hi < m:
+                while j < nocc and occs[j].hi < m:
+                    j += 1
+                occ = occs[j] if j < nocc else None
+                lst = []
+            if occ is not None and occ.lo <= m:
+                if not lst:
+                    lst = in_occ.setdefault(occ.day, [])
+                lst.append(p)
             else:
-                outside.setdefault(date.fromordinal(m // 1440 + EPOCH_ORD), []).append(p)
+                outside.setdefault(m // 1440, []).append(p)
         void_days: set[date] = set()
-        for vm in voids:
+        for vm in voids or ():
             for o in occs:
                 if o.lo <= vm <= o.hi:
                     void_days.add(o.day)
                     break
             else:
                 void_days.add(date.fromordinal(vm // 1440 + EPOCH_ORD))
-        occ_by_day = {o.day: o for o in occs}
+        leaves = inp.leaves.get(code, ())
         # One row per unit the person belonged to during the month.
-        units: dict[str, list[date]] = {}
-        for d in dates:
-            sp = span_of[d]
+        units: dict[str, list[int]] = {}
+        for i in range(1, nscan):
+            sp = span_of[i]
             if sp is not None and (unit is None or sp.matches(unit)):
-                units.setdefault(sp.unit or sp.agency, []).append(d)
+                units.setdefault(sp.unit or sp.agency, []).append(i)
         if not spans and unit is None:
-            units[""] = list(dates)
-        for ucode, member_days in units.items():
-            member = set(member_days)
+            units[""] = list(range(1, nscan))
+        for ucode, member_idx in units.items():
+            member = range(1, nscan) if len(member_idx) == nscan - 1 else set(member_idx)
             days: dict[str, dict[str, Any]] = {}
-            work = Fraction(0)
-            leave_tot: dict[str, Fraction] = {}
+            work = 0
+            leave_tot: dict[str, int] = {}
             late_n = late_m = early_n = early_m = missing = hol = 0
-            for d in dates:
-                if d not in member:
-                    days[d.isoformat()] = _blank()
+            for i in range(1, nscan):
+                key = keys[i - 1]
+                if i not in member:
+                    days[key] = _blank()
                     continue
-                sh = shift_of.get(d)
-                is_hol = d in cal.holidays and sh is not None and d.weekday() in sh.days
+                d = scan[i]
+                sid = sids[i]
+                is_hol = sid is not None and hol_of[sid][i]
                 hol += is_hol
-                occ = occ_by_day.get(d)
+                occ = occ_of[sid][i] if sid is not None else None
                 if occ is not None:
                     day, v, lv = _occurrence_day(occ, in_occ.get(d, []), d in void_days,
-                                                 _leave_on(leaves, d))  # fmt: skip
+                                                 _leave_on(leaves, d) if leaves else None,
+                                                 corrected)  # fmt: skip
                     work += v
                     if day["leave"] is not None:
                         k = day["leave"]["kind"]
-                        leave_tot[k] = leave_tot.get(k, Fraction(0)) + lv
-                    late_n += day["late_min"] > 0
-                    late_m += day["late_min"]
-                    early_n += day["early_min"] > 0
-                    early_m += day["early_min"]
-                    missing += "missing_punch" in day["flags"]
+                        leave_tot[k] = leave_tot.get(k, 0) + lv
+                    if day["late_min"]:
+                        late_n += 1
+                        late_m += day["late_min"]
+                    if day["early_min"]:
+                        early_n += 1
+                        early_m += day["early_min"]
+                    if day["in"] is not None and day["out"] is None:
+                        missing += 1
                 else:
                     day = _blank("L" if is_hol else "")
-                    out = _dedup(outside.get(d, []))
+                    dn = d.toordinal() - EPOCH_ORD
+                    out = outside.get(dn)
                     if out:
-                        day["in"] = fmt_time(local_minute(out[0][0]), day_base(d))
+                        out = _dedup(out)
+                        day["in"] = _fmt((out[0] // 1_000_000 + TZ_OFFSET_S) // 60, dn * 1440)
                         if len(out) > 1:
-                            day["out"] = fmt_time(local_minute(out[-1][0]), day_base(d))
+                            day["out"] = _fmt((out[-1] // 1_000_000 + TZ_OFFSET_S) // 60, dn * 1440)
                         fl = {"outside_shift"}
-                        if d in void_days or any(c for _, c in out):
+                        if d in void_days or (corrected and any(t in corrected for t in out)):
                             fl.add("corrected")
-                        day["flags"] = [f for f in FLAG_ORDER if f in fl]
-                days[d.isoformat()] = day
-            sp = next((span_of[d] for d in member_days if span_of[d] is not None), None)
+                        day["flags"] = _flags(fl)
+                days[key] = day
+            sp = span_of[member_idx[0]] if member_idx else None
             row = {
                 "staff": code,
                 "name": inp.names[code],
@@ -437,13 +490,13 @@ def compute(inp: MonthInput, *, unit: str | None = None, staff: str | None = Non
                 "agency": sp.agency if sp is not None else "",
                 "days": days,
                 "totals": {
-                    "work_days": float(work),
-                    "leave": {k: float(v) for k, v in leave_tot.items()},
+                    "work_days": work / VALUE_UNIT,
+                    "leave": {k: v / VALUE_UNIT for k, v in leave_tot.items()},
                     "late_count": late_n, "late_min": late_m,
                     "early_count": early_n, "early_min": early_m,
                     "missing_punch": missing, "holidays": hol,
                 },
             }  # fmt: skip
-            rows.append(((code, member_days[0].isoformat() if member_days else ""), row))
+            rows.append(((code, scan[member_idx[0]].isoformat() if member_idx else ""), row))
     rows.sort(key=lambda r: r[0])
     return {"month": f"{inp.year:04d}-{inp.month:02d}", "staff": [r for _, r in rows]}

@@ -380,14 +380,19 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
             T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code).order_by(
             T_SPAN.c.staff_code, T_SPAN.c.start), T_SPAN.c.staff_code)):  # fmt: skip
         spans.setdefault(code, []).append(rules.Span(st, un, ag))
-    punches: dict[str, list[tuple[int, bool]]] = {}
-    q = sa.select(T_PUNCH.c.staff_code, _us_expr(conn), T_PUNCH.c.source).where(
-        T_PUNCH.c.at >= lo, T_PUNCH.c.at < hi)
-    for code, us, src in conn.execute(only(q, T_PUNCH.c.staff_code)):
-        lst = punches.get(code)
-        if lst is None:
-            punches[code] = lst = []
-        lst.append((us, src == "correction"))
+    # One row per person: their punch times as one comma-separated text, split in Python
+    # (1.2 M punches: far fewer Python objects than one row each).
+    us = _us_expr(conn)
+    agg = sa.func.string_agg(sa.cast(us, sa.Text), ",") if _pg(conn) else sa.func.group_concat(us, ",")
+    rng = (T_PUNCH.c.at >= lo, T_PUNCH.c.at < hi)
+    punches: dict[str, list[int]] = {}
+    for code, text in conn.execute(only(sa.select(T_PUNCH.c.staff_code, agg).where(*rng), T_PUNCH.c.staff_code)
+                                   .group_by(T_PUNCH.c.staff_code)):  # fmt: skip
+        punches[code] = list(map(int, text.split(",")))
+    corrected: dict[str, set[int]] = {}
+    for code, t in conn.execute(only(sa.select(T_PUNCH.c.staff_code, us).where(*rng, T_PUNCH.c.source == "correction"),
+                                     T_PUNCH.c.staff_code)):  # fmt: skip
+        corrected.setdefault(code, set()).add(int(t))
     voids: dict[str, set[int]] = {}
     for code, at in conn.execute(only(sa.select(T_CORR.c.staff_code, T_CORR.c.at).where(
             T_CORR.c.action == "void", T_CORR.c.at >= lo, T_CORR.c.at < hi), T_CORR.c.staff_code)):  # fmt: skip
@@ -398,7 +403,7 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
             T_LEAVE.c.staff_code, T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end, T_LEAVE.c.half).where(
             T_LEAVE.c.start <= dates[-1], T_LEAVE.c.end >= dates[0] - timedelta(1)), T_LEAVE.c.staff_code)):  # fmt: skip
         leaves.setdefault(code, []).append(rules.Leave(code, kind, st, en, half))
-    inp = rules.MonthInput(year, month, cal, shifts, assigns, names, spans, punches, voids, leaves)
+    inp = rules.MonthInput(year, month, cal, shifts, assigns, names, spans, punches, voids, leaves, corrected)
     return Loaded(inp, positions, agency_of)
 
 

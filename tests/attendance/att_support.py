@@ -26,11 +26,11 @@ def month_input(year: int, month: int, *, punches: dict[str, list[str]] | None =
                 corrected: dict[str, list[str]] | None = None, voids: dict[str, list[str]] | None = None,
                 ) -> engine.MonthInput:  # fmt: skip
     names = names or {"A1": "Nguyễn Văn An"}
-    p: dict[str, list[tuple[int, bool]]] = {}
+    p: dict[str, list[int]] = {}
     for code, times in (punches or {}).items():
-        p.setdefault(code, []).extend((us(t), False) for t in times)
+        p.setdefault(code, []).extend(us(t) for t in times)
     for code, times in (corrected or {}).items():
-        p.setdefault(code, []).extend((us(t), True) for t in times)
+        p.setdefault(code, []).extend(us(t) for t in times)
     v = {code: {engine.local_minute(us(t)) for t in times} for code, times in (voids or {}).items()}
     lv: dict[str, list[engine.Leave]] = {}
     for x in leaves or []:
@@ -39,7 +39,7 @@ def month_input(year: int, month: int, *, punches: dict[str, list[str]] | None =
         year, month, calendar.build([year - 1, year], overrides or []), {s.id: s for s in shifts},
         assignments if assignments is not None else [engine.Assignment("hc", date(2020, 1, 1), None, unit="VP")],
         names, spans if spans is not None else {c: [engine.Span(date(1900, 1, 1), "VP")] for c in names},
-        p, v, lv)  # fmt: skip
+        p, v, lv, {code: {us(t) for t in times} for code, times in (corrected or {}).items()})  # fmt: skip
 
 
 def row(report: dict[str, Any], code: str = "A1", unit: str | None = None) -> dict[str, Any]:
