@@ -263,8 +263,16 @@ def _leave_on(leaves: Sequence[Leave], d: date) -> Leave | None:
     return None
 
 
+_FLAG_LISTS: dict[frozenset[str], list[str]] = {}
+
+
 def _flags(fl: set[str]) -> list[str]:
-    return [f for f in FLAG_ORDER if f in fl]
+    """The flags in the contract's order (a fresh list: callers may keep and change it)."""
+    key = frozenset(fl)
+    known = _FLAG_LISTS.get(key)
+    if known is None:
+        known = _FLAG_LISTS[key] = [f for f in FLAG_ORDER if f in fl]
+    return known.copy()
 
 
 def _occurrence_day(

@@ -1,0 +1,113 @@
+"""Storage paths: incremental recompute of person-days (a reader that catches up after a day
+offline), and punches taken from reader events at ingest (wrong clocks use the gateway's corrected
+time; a clock-unset event waits for its correction)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gateway import db
+from gateway.attendance import readers, store
+from gateway.models import now_utc
+
+VN = timezone(timedelta(hours=7))
+CODES = ("CB01", "CB02", "CB03")
+
+
+def _t(local: str) -> datetime:
+    return datetime.fromisoformat(local).replace(tzinfo=VN).astimezone(UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    url = f"sqlite:///{tmp_path}/g.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    db.migrate(url)
+    eng = db.make_engine(url)
+    with eng.begin() as conn:
+        conn.execute(sa.insert(store.T_STAFF), [
+            {"staff_code": c, "full_name": f"Người {c}", "agency_code": "H26", "unit": "VP", "position": "",
+             "active": True, "updated_at": now_utc() - timedelta(days=800)} for c in CODES])  # fmt: skip
+        store.set_shift(conn, "hc", "HC", "07:30-11:30,13:00-17:00", "Mon-Fri", 0, 0)
+        store.assign(conn, "hc", date(2026, 1, 1), None, unit="VP")
+    yield eng
+    eng.dispose()
+
+
+def _punches(days: range, codes: tuple[str, ...] = CODES) -> list[store.PunchRow]:
+    return [store.PunchRow(c, _t(f"2026-03-{d:02d} {hh}"), "import") for c in codes for d in days
+            for hh in ("07:29:00", "17:01:00")]  # fmt: skip
+
+
+def _stored_equals_full(engine: Engine) -> None:
+    full = store.compute_month(engine, "2026-03")
+    want = {(r["staff"], d, r["unit"]): v for r in full["staff"] for d, v in r["days"].items()}
+    assert store.stored_days(engine, "2026-03") == want
+
+
+def test_late_batch_recomputes_only_what_it_touches(engine: Engine) -> None:
+    with engine.begin() as conn:
+        store.add_punches(conn, _punches(range(2, 7)) + _punches(range(11, 14)))  # 9 and 10 March missing
+    first = store.refresh_days(engine)  # every month from the assignment's start to next month
+    assert first.days_written >= 3 * 31
+    _stored_equals_full(engine)
+    assert store.refresh_days(engine).person_months == 0  # nothing changed, nothing recomputed
+    # The reader of CB02 was offline on 9-10 March and now sends its log, twice (re-sent).
+    late = _punches(range(9, 11), ("CB02",))
+    with engine.begin() as conn:
+        assert store.add_punches(conn, late) == 4
+        assert store.add_punches(conn, late) == 0
+    again = store.refresh_days(engine)
+    assert (again.person_months, again.days_written, again.days_deleted) == (1, 2, 0)  # CB02's 9 and 10 March
+    _stored_equals_full(engine)
+    assert store.stored_days(engine, "2026-03")[("CB02", "2026-03-10", "VP")]["value"] == 1.0
+
+
+def _event(seq: int, staff: str, at: datetime, **kw: Any) -> dict[str, Any]:
+    row = {"reader_id": "r1", "seq": seq, "kind": "tap", "occurred_at": at, "reader_time": at, "time_quality": 2,
+           "time_corrected": False, "received_at": at, "boot": 1, "uptime_ms": 1000, "decision": "punch",
+           "reason": "ok", "serial": 1, "staff_code": staff, "technology": "desfire", "anti_clone": True,
+           "door": None, "direction": None, "punch": None, "alarm": None, "active": None, "detail": None,
+           "record": b"x", "mac": b"y"}  # fmt: skip
+    row.update(kw)
+    return row
+
+
+def test_reader_events_become_punches(engine: Engine) -> None:
+    ev = readers.T_EVENT
+    rows = [
+        _event(1, "CB01", _t("2026-03-02 07:29:00")),
+        _event(2, "CB01", _t("2026-03-02 07:29:00"), reason="duplicate"),  # the reader's own re-tap
+        _event(3, "CB02", _t("2026-03-02 07:40:00"), decision="deny", reason="revoked"),
+        _event(4, "CB02", _t("2026-03-02 07:41:00"), decision="grant", door="d1"),  # door not opted in
+        _event(5, "CB03", _t("2026-03-02 07:42:00"), decision="grant", punch=True),  # "both" terminal
+        # The reader's clock said 2000-01-01; the gateway corrected the time at ingest.
+        _event(6, "CB01", _t("2026-03-02 17:03:00"), reader_time=datetime(2000, 1, 1, tzinfo=UTC), time_quality=0,
+               time_corrected=True),  # fmt: skip
+        # Clock unset and not anchored yet: provisional (receive) time, not taken now.
+        _event(7, "CB02", _t("2026-03-02 23:59:00"), time_quality=0, received_at=now_utc()),
+    ]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(ev), rows)
+        assert readers.from_ingest(conn, rows) == 3
+    d = store.compute_month(engine, "2026-03")["staff"]
+    assert (d[0]["days"]["2026-03-02"]["in"], d[0]["days"]["2026-03-02"]["out"]) == ("07:29", "17:03")
+    assert d[1]["days"]["2026-03-02"]["in"] is None  # deny and an ordinary door: no punch
+    assert d[2]["days"]["2026-03-02"]["in"] == "07:42"
+    # The boot gets its anchor: the event's time is corrected to 17:00 and the next report takes it.
+    with engine.begin() as conn:
+        conn.execute(sa.update(ev).where(ev.c.seq == 7).values(occurred_at=_t("2026-03-02 17:00:00"),
+                                                               time_corrected=True))  # fmt: skip
+    d = store.compute_month(engine, "2026-03")["staff"]
+    assert d[1]["days"]["2026-03-02"]["in"] == "17:00"
+    # A door opted in for attendance: its granted entries count from then on.
+    with engine.begin() as conn:
+        readers.opt_in_door(conn, "d1", True)
+        row = _event(8, "CB02", _t("2026-03-03 07:30:00"), decision="grant", door="d1")
+        conn.execute(sa.insert(ev), [row])
+        assert readers.from_ingest(conn, [row]) == 1
