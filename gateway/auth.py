@@ -53,6 +53,8 @@ TOKENS_MANAGE = "tokens:manage"
 METRICS_READ = "metrics:read"
 CARDS_READ = "cards:read"
 CARDS_LOCK = "cards:lock"
+ATTENDANCE_READ = "attendance:read"  # timesheets, punches (personal data: every read is audited)
+ATTENDANCE_WRITE = "attendance:write"  # leave, corrections, punch imports
 
 ALL_PERMISSIONS: Final = frozenset(
     {
@@ -73,6 +75,8 @@ ALL_PERMISSIONS: Final = frozenset(
         METRICS_READ,
         CARDS_READ,
         CARDS_LOCK,
+        ATTENDANCE_READ,
+        ATTENDANCE_WRITE,
     }
 )
 
@@ -96,7 +100,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
         }
     ),
     # HR reads attendance and exports it for timesheets.
-    "hr": frozenset({EVENTS_READ, EVENTS_EXPORT, CARDS_READ}),
+    "hr": frozenset({EVENTS_READ, EVENTS_EXPORT, CARDS_READ, ATTENDANCE_READ, ATTENDANCE_WRITE}),
     # Auditors read everything (audit log and quarantine included) and change nothing.
     "auditor": frozenset(
         {
@@ -110,6 +114,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             AUDIT_READ,
             METRICS_READ,
             CARDS_READ,
+            ATTENDANCE_READ,
         }
     ),
 }

@@ -72,7 +72,9 @@ def _usage(message: str) -> None:
 def shift_set(
     shift_id: Annotated[str, typer.Argument(metavar="ID", help="Shift id (e.g. hc-summer).")],
     name: Annotated[str, typer.Option("--name", help="Display name.")],
-    sessions: Annotated[str, typer.Option("--sessions", help='"07:30-11:30,13:00-17:00"; night: "22:00-06:00".')],
+    sessions: Annotated[
+        str, typer.Option("--sessions", help='"07:30-11:30,13:00-17:00"; night: "22:00-06:00".')
+    ],
     days: Annotated[str, typer.Option("--days", help="Mon-Fri, Mon-Sun, Mon,Wed,Fri ...")],
     grace_in: Annotated[int, typer.Option("--grace-in", help="Minutes late before it counts.")] = 0,
     grace_out: Annotated[int, typer.Option("--grace-out", help="Minutes early before it counts.")] = 0,
@@ -85,9 +87,19 @@ def shift_set(
 
         with _engine(config).begin() as conn:
             sh = store.set_shift(conn, shift_id, name, sessions, days, grace_in, grace_out)
-            store.audit(conn, "cli", "attendance.shift.set", sh.id, sessions=sessions, days=days,
-                        grace_in=grace_in, grace_out=grace_out)  # fmt: skip
-        stdout_console().print(f"shift {sh.id}: {rules.format_sessions(sh.sessions)} on {rules.format_days(sh.days)}")
+            store.audit(
+                conn,
+                "cli",
+                "attendance.shift.set",
+                sh.id,
+                sessions=sessions,
+                days=days,
+                grace_in=grace_in,
+                grace_out=grace_out,
+            )
+        stdout_console().print(
+            f"shift {sh.id}: {rules.format_sessions(sh.sessions)} on {rules.format_days(sh.days)}"
+        )
 
 
 @shift_app.command("list")
@@ -101,8 +113,10 @@ def shift_list(config: ConfigFile = None) -> None:
         con = stdout_console()
         with _engine(config).connect() as conn:
             for row in conn.execute(sa.select(store.T_SHIFT).order_by(store.T_SHIFT.c.id)):
-                con.print(f"{row.id}\t{row.name}\t{row.sessions}\t{row.days}\tgrace {row.grace_in}/{row.grace_out}",
-                          markup=False)  # fmt: skip
+                con.print(
+                    f"{row.id}\t{row.name}\t{row.sessions}\t{row.days}\tgrace {row.grace_in}/{row.grace_out}",
+                    markup=False,
+                )
             for a in conn.execute(sa.select(store.T_ASSIGN).order_by(store.T_ASSIGN.c.id)):
                 who = f"staff {a.staff_code}" if a.staff_code else f"unit {a.unit}"
                 con.print(f"  {who}: {a.shift_id} from {a.start} to {a.end or '…'}", markup=False)
@@ -113,7 +127,9 @@ def assign(
     shift: Annotated[str, typer.Option("--shift", help="Shift id.")],
     start: Annotated[str, typer.Option("--from", help="First date, YYYY-MM-DD.")],
     staff: Annotated[str | None, typer.Option("--staff", help="One person (wins over the unit's).")] = None,
-    unit: Annotated[str | None, typer.Option("--unit", help="A unit (or agency code) from the staff records.")] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="A unit (or agency code) from the staff records.")
+    ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last date (default: open).")] = None,
     config: ConfigFile = None,
 ) -> None:
@@ -127,15 +143,21 @@ def assign(
         last = _date("--to", end) if end is not None else None
         with _engine(config).begin() as conn:
             store.assign(conn, shift, first, last, staff, unit)
-            store.audit(conn, "cli", "attendance.assign", staff or unit or "", shift=shift, start=first, end=last)
-        stdout_console().print(f"{'staff ' + staff if staff else 'unit ' + str(unit)}: shift {shift} from {first}"
-                               f"{' to ' + str(last) if last else ''}")  # fmt: skip
+            store.audit(
+                conn, "cli", "attendance.assign", staff or unit or "", shift=shift, start=first, end=last
+            )
+        stdout_console().print(
+            f"{'staff ' + staff if staff else 'unit ' + str(unit)}: shift {shift} from {first}"
+            f"{' to ' + str(last) if last else ''}"
+        )
 
 
 @calendar_app.command("set")
 def calendar_set(
     day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")],
-    holiday: Annotated[str | None, typer.Option("--holiday", help="A public holiday (symbol L) named NAME.")] = None,
+    holiday: Annotated[
+        str | None, typer.Option("--holiday", help="A public holiday (symbol L) named NAME.")
+    ] = None,
     workday: Annotated[bool, typer.Option("--workday", help="A (compensatory) working day.")] = False,
     dayoff: Annotated[str | None, typer.Option("--dayoff", help="A plain day off named NAME.")] = None,
     config: ConfigFile = None,
@@ -150,7 +172,9 @@ def calendar_set(
         kind = "holiday" if holiday is not None else "dayoff" if dayoff is not None else "workday"
         with _engine(config).begin() as conn:
             store.calendar_set(conn, d, kind, holiday or dayoff or "")
-            store.audit(conn, "cli", "attendance.calendar.set", d.isoformat(), kind=kind, name=holiday or dayoff)
+            store.audit(
+                conn, "cli", "attendance.calendar.set", d.isoformat(), kind=kind, name=holiday or dayoff
+            )
         stdout_console().print(f"{d}: {kind} {holiday or dayoff or ''}".rstrip())
 
 
@@ -175,7 +199,9 @@ def calendar_show(
                 if d.year == year:
                     cal.set(Override(d, k, n))
         con = stdout_console()
-        rows = [(d, "L", n) for d, n in cal.holidays.items()] + [(d, "dayoff", n) for d, n in cal.dayoffs.items()]
+        rows = [(d, "L", n) for d, n in cal.holidays.items()] + [
+            (d, "dayoff", n) for d, n in cal.dayoffs.items()
+        ]
         rows += [(d, "workday", n) for d, n in cal.workdays.items()]
         for d, k, n in sorted(rows):
             con.print(f"{d} {rules.WEEKDAYS[d.weekday()]} {k:8} {n}", markup=False)
@@ -200,8 +226,17 @@ def leave_add(
         first, last = _date("--from", start), _date("--to", end)
         with _engine(config).begin() as conn:
             lid = store.add_leave(conn, staff, kind, first, last, half, reason)
-            store.audit(conn, "cli", "attendance.leave.add", staff, kind=kind, start=first, end=last, half=half,
-                        reason=reason)  # fmt: skip
+            store.audit(
+                conn,
+                "cli",
+                "attendance.leave.add",
+                staff,
+                kind=kind,
+                start=first,
+                end=last,
+                half=half,
+                reason=reason,
+            )
         stdout_console().print(f"leave #{lid}: {staff} {kind} {first}..{last}{' ' + half if half else ''}")
 
 
@@ -235,7 +270,9 @@ def import_punches(
     file: Annotated[Path, typer.Argument(help="CSV (staff,time,terminal) or XLSX (also ZKTeco exports).")],
     assume_offset: Annotated[
         str | None,
-        typer.Option("--assume-offset", help="Offset for times written without one (e.g. +07:00); default: refuse."),
+        typer.Option(
+            "--assume-offset", help="Offset for times written without one (e.g. +07:00); default: refuse."
+        ),
     ] = None,
     config: ConfigFile = None,
 ) -> None:
@@ -247,8 +284,11 @@ def import_punches(
         con = stdout_console()
         for line in rep.unknown:
             con.print(line, markup=False)
-        con.print(f"imported {rep.rows} row(s): {rep.new} new punch(es), {rep.rows - rep.new} already present; "
-                  f"{len(rep.unknown)} of unknown staff kept aside", markup=False)  # fmt: skip
+        con.print(
+            f"imported {rep.rows} row(s): {rep.new} new punch(es), {rep.rows - rep.new} already present; "
+            f"{len(rep.unknown)} of unknown staff kept aside",
+            markup=False,
+        )
 
 
 @attendance_app.command("correct")
@@ -256,7 +296,9 @@ def correct(
     staff: Annotated[str, typer.Option("--staff", help="Staff code.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (audited).")],
     add_punch: Annotated[str | None, typer.Option("--add-punch", help="TIME with offset.")] = None,
-    void_punch: Annotated[str | None, typer.Option("--void-punch", help="TIME with offset (its minute).")] = None,
+    void_punch: Annotated[
+        str | None, typer.Option("--void-punch", help="TIME with offset (its minute).")
+    ] = None,
     actor: Annotated[str, typer.Option("--actor", help="Who corrects (audit).")] = "cli",
     config: ConfigFile = None,
 ) -> None:
@@ -302,8 +344,10 @@ def refresh(config: ConfigFile = None) -> None:
         from gateway.attendance import store
 
         rep = store.refresh_days(_engine(config))
-        stdout_console().print(f"{rep.person_months} person-month(s) recomputed, {rep.days_written} day(s) written, "
-                               f"{rep.days_deleted} removed")  # fmt: skip
+        stdout_console().print(
+            f"{rep.person_months} person-month(s) recomputed, {rep.days_written} day(s) written, "
+            f"{rep.days_deleted} removed"
+        )
 
 
 @report_app.command("attendance")

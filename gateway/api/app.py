@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 
 from gateway.api import (
     alarms,
+    attendance,
     audit_log,
     cards,
     commands,
@@ -49,6 +50,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             {"name": "alarms", "description": "Báo động (alarms)"},
             {"name": "commands", "description": "Lệnh tới đầu đọc (commands)"},
             {"name": "cards", "description": "Thẻ và khóa thẻ bị mất (cards, local lock)"},
+            {"name": "attendance", "description": "Chấm công, bảng chấm công (attendance, timesheets)"},
             {"name": "quarantine", "description": "Tin nhắn bị cách ly (quarantine)"},
             {"name": "audit", "description": "Nhật ký kiểm toán (audit log)"},
             {"name": "tokens", "description": "Token API"},
@@ -58,7 +60,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (readers, doors, events, alarms, commands, cards, quarantine, audit_log, tokens):
+    routers = (readers, doors, events, alarms, commands, cards, attendance, quarantine, audit_log, tokens)
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(system.router)
     app.add_middleware(AccessLog)

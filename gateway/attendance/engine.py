@@ -252,8 +252,17 @@ def _fmt(minute: int, base: int) -> str:
 
 
 def _blank(symbol: str = "") -> dict[str, Any]:
-    return {"symbol": symbol, "in": None, "out": None, "worked_min": 0, "late_min": 0, "early_min": 0,
-            "value": 0.0, "leave": None, "flags": []}  # fmt: skip
+    return {
+        "symbol": symbol,
+        "in": None,
+        "out": None,
+        "worked_min": 0,
+        "late_min": 0,
+        "early_min": 0,
+        "value": 0.0,
+        "leave": None,
+        "flags": [],
+    }
 
 
 def _leave_on(leaves: Sequence[Leave], d: date) -> Leave | None:
@@ -338,15 +347,23 @@ def _occurrence_day(
         symbol = leave.kind  # type: ignore[union-attr]
     elif "missing_punch" not in flags:
         flags.add("absent")
-    day = {"symbol": symbol, "in": t_in, "out": t_out, "worked_min": worked_min, "late_min": late,
-           "early_min": early, "value": value / VALUE_UNIT,
-           "leave": None if leave is None else {"kind": leave.kind, "value": leave_value / VALUE_UNIT},
-           "flags": _flags(flags) if flags else []}  # fmt: skip
+    day = {
+        "symbol": symbol,
+        "in": t_in,
+        "out": t_out,
+        "worked_min": worked_min,
+        "late_min": late,
+        "early_min": early,
+        "value": value / VALUE_UNIT,
+        "leave": None if leave is None else {"kind": leave.kind, "value": leave_value / VALUE_UNIT},
+        "flags": _flags(flags) if flags else [],
+    }
     return day, value, leave_value
 
 
-def compute(inp: MonthInput, *, unit: str | None = None, staff: str | None = None,
-            include: set[str] | None = None) -> dict[str, Any]:  # fmt: skip
+def compute(
+    inp: MonthInput, *, unit: str | None = None, staff: str | None = None, include: set[str] | None = None
+) -> dict[str, Any]:
     """The contract report for the month. Rows are (person, unit) pairs: a person transferred
     mid-month has one row per unit, each holding only the days they belonged to it.
 
@@ -397,17 +414,21 @@ def compute(inp: MonthInput, *, unit: str | None = None, staff: str | None = Non
         raw = inp.punches.get(code)
         punches = sorted(raw) if raw else []
         if punches and punches[0] < lo_us:
-            punches = punches[bisect.bisect_left(punches, lo_us):]
+            punches = punches[bisect.bisect_left(punches, lo_us) :]
         voids = inp.voids.get(code)
         if voids:
             punches = [p for p in punches if local_minute(p) not in voids]
         corrected = inp.corrected.get(code)
         listed = include is not None and code in include
-        if not listed and not any(sids[1:]) and not any(
-            (p // 1_000_000 + TZ_OFFSET_S) // 60 >= month_lo for p in punches
+        if (
+            not listed
+            and not any(sids[1:])
+            and not any((p // 1_000_000 + TZ_OFFSET_S) // 60 >= month_lo for p in punches)
         ):
             continue
-        occs = [o for o in (occ_of[s][i] if s is not None else None for i, s in enumerate(sids)) if o is not None]
+        occs = [
+            o for o in (occ_of[s][i] if s is not None else None for i, s in enumerate(sids)) if o is not None
+        ]
         # Rule 3: each punch to the (earliest) occurrence whose window holds it; else outside.
         in_occ: dict[date, list[int]] = {}
         outside: dict[int, list[int]] = {}  # local day number -> punches
@@ -456,14 +477,18 @@ def compute(inp: MonthInput, *, unit: str | None = None, staff: str | None = Non
                     days[key] = _blank()
                     continue
                 d = scan[i]
-                sid = sids[i]
-                is_hol = sid is not None and hol_of[sid][i]
+                day_sid = sids[i]
+                is_hol = day_sid is not None and hol_of[day_sid][i]
                 hol += is_hol
-                occ = occ_of[sid][i] if sid is not None else None
+                occ = occ_of[day_sid][i] if day_sid is not None else None
                 if occ is not None:
-                    day, v, lv = _occurrence_day(occ, in_occ.get(d, []), d in void_days,
-                                                 _leave_on(leaves, d) if leaves else None,
-                                                 corrected)  # fmt: skip
+                    day, v, lv = _occurrence_day(
+                        occ,
+                        in_occ.get(d, []),
+                        d in void_days,
+                        _leave_on(leaves, d) if leaves else None,
+                        corrected,
+                    )
                     work += v
                     if day["leave"] is not None:
                         k = day["leave"]["kind"]
@@ -500,11 +525,14 @@ def compute(inp: MonthInput, *, unit: str | None = None, staff: str | None = Non
                 "totals": {
                     "work_days": work / VALUE_UNIT,
                     "leave": {k: v / VALUE_UNIT for k, v in leave_tot.items()},
-                    "late_count": late_n, "late_min": late_m,
-                    "early_count": early_n, "early_min": early_m,
-                    "missing_punch": missing, "holidays": hol,
+                    "late_count": late_n,
+                    "late_min": late_m,
+                    "early_count": early_n,
+                    "early_min": early_m,
+                    "missing_punch": missing,
+                    "holidays": hol,
                 },
-            }  # fmt: skip
+            }
             rows.append(((code, scan[member_idx[0]].isoformat() if member_idx else ""), row))
     rows.sort(key=lambda r: r[0])
     return {"month": f"{inp.year:04d}-{inp.month:02d}", "staff": [r for _, r in rows]}

@@ -20,21 +20,36 @@ class PunchImport:
     unknown: list[str] = field(default_factory=list)  # "row N: staff: ..." kept aside
 
 
-def import_punches(engine: Engine, path: Path, actor: str = "cli", assume: timezone | None = None) -> PunchImport:
+def import_punches(
+    engine: Engine, path: Path, actor: str = "cli", assume: timezone | None = None
+) -> PunchImport:
     """Rows of unknown staff codes are stored too (held aside: the engine lists only known staff)
     and count as soon as the staff record arrives."""
     parsed = read_punches(path, assume)
     out = PunchImport(rows=len(parsed.punches))
     with engine.begin() as conn:
         known = store.staff_known(conn, (p.staff for p in parsed.punches))
-        out.unknown = [f"row {p.row}: staff: unknown staff code {p.staff!r}, kept aside until the record arrives"
-                       for p in parsed.punches if p.staff not in known]  # fmt: skip
-        rows = [store.PunchRow(p.staff, p.at, "import", f"file:{parsed.digest}:{p.row}", p.terminal)
-                for p in parsed.punches]  # fmt: skip
+        out.unknown = [
+            f"row {p.row}: staff: unknown staff code {p.staff!r}, kept aside until the record arrives"
+            for p in parsed.punches
+            if p.staff not in known
+        ]
+        rows = [
+            store.PunchRow(p.staff, p.at, "import", f"file:{parsed.digest}:{p.row}", p.terminal)
+            for p in parsed.punches
+        ]
         for i in range(0, len(rows), 5000):
             out.new += store.add_punches(conn, rows[i : i + 5000])
-        store.audit(conn, actor, "attendance.import_punches", path.name, file=parsed.digest, rows=out.rows,
-                    new=out.new, unknown=len(out.unknown))  # fmt: skip
+        store.audit(
+            conn,
+            actor,
+            "attendance.import_punches",
+            path.name,
+            file=parsed.digest,
+            rows=out.rows,
+            new=out.new,
+            unknown=len(out.unknown),
+        )
     return out
 
 
@@ -61,5 +76,7 @@ def import_leaves(engine: Engine, path: Path, actor: str = "cli") -> int:
                 errors.append(f"row {lv.row}: {exc}")
         if errors:  # raising rolls the whole transaction back
             raise AttendanceError(f"{path.name}: {len(errors)} bad row(s), nothing imported", errors)
-        store.audit(conn, actor, "attendance.import_leave", path.name, file=parsed.digest, rows=len(parsed.leaves))
+        store.audit(
+            conn, actor, "attendance.import_leave", path.name, file=parsed.digest, rows=len(parsed.leaves)
+        )
     return len(parsed.leaves)

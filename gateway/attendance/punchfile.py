@@ -23,16 +23,40 @@ from gateway.attendance.times import parse_date, parse_time
 
 MAX_ERRORS = 200
 PUNCH_ALIASES = {
-    "staff": "staff", "staff_code": "staff", "mã cán bộ": "staff", "mã cbccvc": "staff", "ac-no.": "staff",
-    "ac-no": "staff", "userid": "staff", "user id": "staff", "emp no.": "staff",
-    "time": "time", "datetime": "time", "date time": "time", "checktime": "time", "thời gian": "time",
-    "terminal": "terminal", "device": "terminal", "machine": "terminal", "máy chấm công": "terminal",
-}  # fmt: skip
+    "staff": "staff",
+    "staff_code": "staff",
+    "mã cán bộ": "staff",
+    "mã cbccvc": "staff",
+    "ac-no.": "staff",
+    "ac-no": "staff",
+    "userid": "staff",
+    "user id": "staff",
+    "emp no.": "staff",
+    "time": "time",
+    "datetime": "time",
+    "date time": "time",
+    "checktime": "time",
+    "thời gian": "time",
+    "terminal": "terminal",
+    "device": "terminal",
+    "machine": "terminal",
+    "máy chấm công": "terminal",
+}
 LEAVE_ALIASES = {
-    "staff": "staff", "staff_code": "staff", "mã cán bộ": "staff", "kind": "kind", "ký hiệu": "kind",
-    "from": "from", "từ ngày": "from", "to": "to", "đến ngày": "to", "half": "half", "nửa ngày": "half",
-    "reason": "reason", "lý do": "reason",
-}  # fmt: skip
+    "staff": "staff",
+    "staff_code": "staff",
+    "mã cán bộ": "staff",
+    "kind": "kind",
+    "ký hiệu": "kind",
+    "from": "from",
+    "từ ngày": "from",
+    "to": "to",
+    "đến ngày": "to",
+    "half": "half",
+    "nửa ngày": "half",
+    "reason": "reason",
+    "lý do": "reason",
+}
 
 
 @dataclass
@@ -75,7 +99,7 @@ def _cell(v: object) -> str:
 
 def _rows(path: Path, data: bytes) -> Iterator[list[str]]:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # type: ignore[import-untyped]
 
         try:
             wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

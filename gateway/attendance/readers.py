@@ -50,9 +50,17 @@ def from_ingest(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     if not taps:
         return 0
     doors = _doors(conn) if any(r.get("decision") == "grant" and r.get("door") for r in taps) else set()
-    punches = [store.PunchRow(r["staff_code"], _aware(r["occurred_at"]), "reader",
-                              f"event:{r['reader_id']}:{r['seq']}", r["reader_id"])
-               for r in taps if is_punch(r, doors) and (r["time_quality"] or r["time_corrected"])]  # fmt: skip
+    punches = [
+        store.PunchRow(
+            r["staff_code"],
+            _aware(r["occurred_at"]),
+            "reader",
+            f"event:{r['reader_id']}:{r['seq']}",
+            r["reader_id"],
+        )
+        for r in taps
+        if is_punch(r, doors) and (r["time_quality"] or r["time_corrected"])
+    ]
     return store.add_punches(conn, punches)
 
 
@@ -62,17 +70,42 @@ def catch_up(conn: Connection, lo: datetime, hi: datetime) -> int:
     e, p = T_EVENT, store.T_PUNCH
     missing = ~sa.exists().where(p.c.staff_code == e.c.staff_code, p.c.at == e.c.occurred_at)
     old = now_utc() - PROVISIONAL_WAIT
-    q = sa.select(e.c.reader_id, e.c.seq, e.c.kind, e.c.staff_code, e.c.occurred_at, e.c.decision, e.c.reason,
-                  e.c.punch, e.c.door, e.c.time_quality, e.c.time_corrected).where(
-        e.c.occurred_at >= lo, e.c.occurred_at < hi, e.c.kind == "tap", e.c.time_quality == 0, e.c.staff_code.is_not(None),
-        sa.or_(e.c.time_corrected == sa.true(), e.c.received_at < old), missing)  # fmt: skip
+    q = sa.select(
+        e.c.reader_id,
+        e.c.seq,
+        e.c.kind,
+        e.c.staff_code,
+        e.c.occurred_at,
+        e.c.decision,
+        e.c.reason,
+        e.c.punch,
+        e.c.door,
+        e.c.time_quality,
+        e.c.time_corrected,
+    ).where(
+        e.c.occurred_at >= lo,
+        e.c.occurred_at < hi,
+        e.c.kind == "tap",
+        e.c.time_quality == 0,
+        e.c.staff_code.is_not(None),
+        sa.or_(e.c.time_corrected == sa.true(), e.c.received_at < old),
+        missing,
+    )
     rows = [dict(r._mapping) for r in conn.execute(q)]
     if not rows:
         return 0
     doors = _doors(conn)
-    punches = [store.PunchRow(r["staff_code"], _aware(r["occurred_at"]), "reader",
-                              f"event:{r['reader_id']}:{r['seq']}", r["reader_id"])
-               for r in rows if is_punch(r, doors)]  # fmt: skip
+    punches = [
+        store.PunchRow(
+            r["staff_code"],
+            _aware(r["occurred_at"]),
+            "reader",
+            f"event:{r['reader_id']}:{r['seq']}",
+            r["reader_id"],
+        )
+        for r in rows
+        if is_punch(r, doors)
+    ]
     return store.add_punches(conn, punches)
 
 

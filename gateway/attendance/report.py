@@ -4,6 +4,7 @@ report of personal attendance data is an access), written as JSON here or handed
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,12 +30,28 @@ def header_for(db: store.DB, report: dict[str, Any], unit: str | None) -> Report
     agency = next(iter(agencies)) if len(agencies) == 1 else ""
     units = {r["unit"] for r in report["staff"]}
     unit_name = unit or (next(iter(units)) if len(units) == 1 else "")
-    return ReportHeader(agency_name=agency, agency_code=agency, unit_code=unit or "", unit_name=unit_name,
-                        month=report["month"], positions=positions)  # fmt: skip
+    return ReportHeader(
+        agency_name=agency,
+        agency_code=agency,
+        unit_code=unit or "",
+        unit_name=unit_name,
+        month=report["month"],
+        positions=positions,
+    )
 
 
-def produce(db: store.DB, month: str, unit: str | None, staff: str | None, fmt: str, lang: str = "vi", *,
-            actor: str, role: str = "", scope: str = "") -> bytes:  # fmt: skip
+def produce(
+    db: store.DB,
+    month: str,
+    unit: str | None,
+    staff: str | None,
+    fmt: str,
+    lang: str = "vi",
+    *,
+    actor: str,
+    role: str = "",
+    scope: str = "",
+) -> bytes:
     """The report bytes in ``fmt``; refuses an unknown month, unit or person (nothing recorded)."""
     try:
         parse_month(month)
@@ -51,12 +68,24 @@ def produce(db: store.DB, month: str, unit: str | None, staff: str | None, fmt: 
     if fmt == "json":
         data = store.report_json(report)
     else:
-        try:
-            from gateway.attendance.render import render  # type: ignore[attr-defined, unused-ignore]
-        except ImportError:
-            raise AttendanceError(f"--format {fmt}: not available in this build (renderers not installed)") from None
-        data = render(report, header_for(db, report, unit), fmt, lang)
+        try:  # the renderers (gateway/attendance/render, the reports work) may not be installed
+            render = importlib.import_module("gateway.attendance.render").render
+        except (ImportError, AttributeError):
+            raise AttendanceError(
+                f"--format {fmt}: not available in this build (renderers not installed)"
+            ) from None
+        data = bytes(render(report, header_for(db, report, unit), fmt, lang))
     with store.connect(db) as conn:
-        store.audit(conn, actor, "attendance.report", unit or staff or "*", role=role, month=month, format=fmt,
-                    unit=unit, staff=staff, rows=len(report["staff"]))  # fmt: skip
+        store.audit(
+            conn,
+            actor,
+            "attendance.report",
+            unit or staff or "*",
+            role=role,
+            month=month,
+            format=fmt,
+            unit=unit,
+            staff=staff,
+            rows=len(report["staff"]),
+        )
     return data

@@ -73,17 +73,26 @@ def _pg(conn: Connection) -> bool:
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
     if _pg(conn):
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def audit(conn: Connection, actor: str, action: str, target: str, role: str = "", **detail: Any) -> None:
     """Decree 13/2023: who changed or read whose attendance (the gateway's audit log)."""
-    conn.execute(sa.insert(T_AUDIT).values(
-        at=now_utc(), actor=actor[:64], role=role[:16], action=action[:64], target=target[:128],
-        detail=json.dumps(detail, ensure_ascii=False, default=str)[:2000]))  # fmt: skip
+    conn.execute(
+        sa.insert(T_AUDIT).values(
+            at=now_utc(),
+            actor=actor[:64],
+            role=role[:16],
+            action=action[:64],
+            target=target[:128],
+            detail=json.dumps(detail, ensure_ascii=False, default=str)[:2000],
+        )
+    )
 
 
 def nfc(s: str) -> str:
@@ -98,8 +107,9 @@ def staff_known(conn: Connection, codes: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(codes), 1000):
         chunk = codes[i : i + 1000]
-        found.update(r[0] for r in conn.execute(
-            sa.select(T_STAFF.c.staff_code).where(T_STAFF.c.staff_code.in_(chunk))))  # fmt: skip
+        found.update(
+            r[0] for r in conn.execute(sa.select(T_STAFF.c.staff_code).where(T_STAFF.c.staff_code.in_(chunk)))
+        )
     return found
 
 
@@ -204,15 +214,25 @@ def add_punches(conn: Connection, rows: Sequence[PunchRow]) -> int:
         return 0
     now = now_utc()
     ins = _insert(conn, T_PUNCH).on_conflict_do_nothing(index_elements=["staff_code", "at"])
-    params = [{"staff_code": r.staff, "at": r.at, "source": r.source, "ref": r.ref[:128],
-               "terminal": r.terminal[:64], "received_at": now} for r in rows]  # fmt: skip
+    params = [
+        {
+            "staff_code": r.staff,
+            "at": r.at,
+            "source": r.source,
+            "ref": r.ref[:128],
+            "terminal": r.terminal[:64],
+            "received_at": now,
+        }
+        for r in rows
+    ]
     done = conn.execute(ins.returning(T_PUNCH.c.staff_code, T_PUNCH.c.at), params).all()
     mark_dirty(conn, [(s, local_date(a if a.tzinfo else a.replace(tzinfo=UTC))) for s, a in done])
     return len(done)
 
 
-def set_shift(conn: Connection, sid: str, name: str, sessions: str, days: str, grace_in: int,
-              grace_out: int) -> rules.Shift:  # fmt: skip
+def set_shift(
+    conn: Connection, sid: str, name: str, sessions: str, days: str, grace_in: int, grace_out: int
+) -> rules.Shift:
     sid = sid.strip()
     if not sid or len(sid) > 64:
         raise AttendanceError("ID: 1 to 64 characters")
@@ -231,18 +251,30 @@ def set_shift(conn: Connection, sid: str, name: str, sessions: str, days: str, g
             raise AttendanceError(f"{opt}: {v} is not 0..240 minutes")
     if not nfc(name):
         raise AttendanceError("--name: empty")
-    row = {"name": nfc(name)[:200], "sessions": rules.format_sessions(sess), "days": rules.format_days(dset),
-           "grace_in": grace_in, "grace_out": grace_out, "updated_at": now_utc()}  # fmt: skip
+    row = {
+        "name": nfc(name)[:200],
+        "sessions": rules.format_sessions(sess),
+        "days": rules.format_days(dset),
+        "grace_in": grace_in,
+        "grace_out": grace_out,
+        "updated_at": now_utc(),
+    }
     if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == sid)).first():
         conn.execute(sa.update(T_SHIFT).where(T_SHIFT.c.id == sid).values(**row))
         mark_all_dirty(conn, EARLIEST, None)
     else:
         conn.execute(sa.insert(T_SHIFT).values(id=sid, **row))
-    return rules.Shift(sid, row["name"], sess, dset, grace_in, grace_out)
+    return rules.Shift(sid, str(row["name"]), sess, dset, grace_in, grace_out)
 
 
-def assign(conn: Connection, shift: str, start: date, end: date | None, staff: str | None = None,
-           unit: str | None = None) -> None:  # fmt: skip
+def assign(
+    conn: Connection,
+    shift: str,
+    start: date,
+    end: date | None,
+    staff: str | None = None,
+    unit: str | None = None,
+) -> None:
     if (staff is None) == (unit is None):
         raise AttendanceError("give exactly one of --staff and --unit")
     if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == shift)).first() is None:
@@ -253,8 +285,11 @@ def assign(conn: Connection, shift: str, start: date, end: date | None, staff: s
         raise AttendanceError(f"--staff: unknown staff code {staff!r}")
     if unit is not None and not unit_known(conn, unit):
         raise AttendanceError(f"--unit: no staff record has unit or agency code {unit!r}")
-    conn.execute(sa.insert(T_ASSIGN).values(shift_id=shift, staff_code=staff, unit=unit, start=start, end=end,
-                                            created_at=now_utc()))  # fmt: skip
+    conn.execute(
+        sa.insert(T_ASSIGN).values(
+            shift_id=shift, staff_code=staff, unit=unit, start=start, end=end, created_at=now_utc()
+        )
+    )
     mark_all_dirty(conn, start, end)
 
 
@@ -268,8 +303,9 @@ def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None
     mark_all_dirty(conn, day, day)
 
 
-def add_leave(conn: Connection, staff: str, kind: str, start: date, end: date, half: str | None,
-              reason: str) -> int:  # fmt: skip
+def add_leave(
+    conn: Connection, staff: str, kind: str, start: date, end: date, half: str | None, reason: str
+) -> int:
     kind = nfc(kind)
     if kind not in rules.LEAVE_KINDS:
         raise AttendanceError(f"--kind: {kind!r} is not one of {' '.join(rules.LEAVE_KINDS)}")
@@ -281,13 +317,24 @@ def add_leave(conn: Connection, staff: str, kind: str, start: date, end: date, h
         raise AttendanceError("--reason: empty")
     if not staff_known(conn, [staff]):
         raise AttendanceError(f"--staff: unknown staff code {staff!r}")
-    clash = conn.execute(sa.select(T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end).where(
-        T_LEAVE.c.staff_code == staff, T_LEAVE.c.start <= end, T_LEAVE.c.end >= start)).first()  # fmt: skip
+    clash = conn.execute(
+        sa.select(T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end).where(
+            T_LEAVE.c.staff_code == staff, T_LEAVE.c.start <= end, T_LEAVE.c.end >= start
+        )
+    ).first()
     if clash is not None:
         raise AttendanceError(f"--from/--to: overlaps leave {clash[0]} {clash[1]}..{clash[2]} of {staff}")
-    lid = conn.execute(sa.insert(T_LEAVE).values(
-        staff_code=staff, kind=kind, start=start, end=end, half=half, reason=nfc(reason)[:500],
-        created_at=now_utc())).inserted_primary_key  # fmt: skip
+    lid = conn.execute(
+        sa.insert(T_LEAVE).values(
+            staff_code=staff,
+            kind=kind,
+            start=start,
+            end=end,
+            half=half,
+            reason=nfc(reason)[:500],
+            created_at=now_utc(),
+        )
+    ).inserted_primary_key
     d, days = start, []
     while d <= end:
         days.append((staff, d))
@@ -304,20 +351,42 @@ def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str
         raise AttendanceError(f"--staff: unknown staff code {staff!r}")
     minute = at.replace(second=0, microsecond=0)
     if action == "void":
-        hit = conn.execute(sa.select(T_PUNCH.c.id).where(
-            T_PUNCH.c.staff_code == staff, T_PUNCH.c.at >= minute,
-            T_PUNCH.c.at < minute + timedelta(minutes=1))).first()  # fmt: skip
+        hit = conn.execute(
+            sa.select(T_PUNCH.c.id).where(
+                T_PUNCH.c.staff_code == staff,
+                T_PUNCH.c.at >= minute,
+                T_PUNCH.c.at < minute + timedelta(minutes=1),
+            )
+        ).first()
         if hit is None:
             raise AttendanceError(f"--void-punch: {staff} has no punch at {at.astimezone(VN).isoformat()}")
     elif action != "add":
         raise AttendanceError(f"unknown correction {action!r}")
-    cid = int(conn.execute(sa.insert(T_CORR).values(
-        staff_code=staff, action=action, at=at, reason=nfc(reason)[:500], actor=actor[:64],
-        created_at=now_utc())).inserted_primary_key[0])  # fmt: skip
+    res = conn.execute(
+        sa.insert(T_CORR).values(
+            staff_code=staff,
+            action=action,
+            at=at,
+            reason=nfc(reason)[:500],
+            actor=actor[:64],
+            created_at=now_utc(),
+        )
+    )
+    pk = res.inserted_primary_key
+    assert pk is not None
+    cid = int(pk[0])
     if action == "add":
         ins = _insert(conn, T_PUNCH).on_conflict_do_nothing(index_elements=["staff_code", "at"])
-        conn.execute(ins.values(staff_code=staff, at=at, source="correction", ref=f"correction:{cid}",
-                                terminal="", received_at=now_utc()))  # fmt: skip
+        conn.execute(
+            ins.values(
+                staff_code=staff,
+                at=at,
+                source="correction",
+                ref=f"correction:{cid}",
+                terminal="",
+                received_at=now_utc(),
+            )
+        )
     mark_dirty(conn, [(staff, local_date(at))])
     audit(conn, actor, f"attendance.correct.{action}", staff, at=at.isoformat(), reason=nfc(reason))
     return cid
@@ -331,11 +400,13 @@ def _us_expr(conn: Connection) -> Any:
     if _pg(conn):
         return sa.cast(sa.func.extract("epoch", col) * 1_000_000, sa.BigInteger)
     # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
-    return (sa.cast(sa.func.strftime("%s", col), sa.Integer) * 1_000_000
-            + sa.cast(sa.func.coalesce(sa.func.nullif(sa.func.substr(col, 21, 6), ""), "0"), sa.Integer))  # fmt: skip
+    return sa.cast(sa.func.strftime("%s", col), sa.Integer) * 1_000_000 + sa.cast(
+        sa.func.coalesce(sa.func.nullif(sa.func.substr(col, 21, 6), ""), "0"), sa.Integer
+    )
 
 
-def _utc(d: date) -> datetime:
+def utc_midnight(d: date) -> datetime:
+    """The UTC instant of civil midnight starting ``d`` in Vietnam."""
     return datetime(d.year, d.month, d.day, tzinfo=VN).astimezone(UTC)
 
 
@@ -350,20 +421,41 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     """Everything the engine needs for the month (and the night shift reaching into it), in one
     query per table. ``staff``: only these people (incremental recompute)."""
     dates = rules.month_dates(year, month)
-    lo, hi = _utc(dates[0] - timedelta(1)), _utc(dates[-1] + timedelta(2))
+    lo, hi = utc_midnight(dates[0] - timedelta(1)), utc_midnight(dates[-1] + timedelta(2))
     years = sorted({dates[0].year, (dates[0] - timedelta(1)).year})
-    overrides = [vncal.Override(d, k, n) for d, k, n in conn.execute(
-        sa.select(T_CAL.c.day, T_CAL.c.kind, T_CAL.c.name))]  # fmt: skip
+    overrides = [
+        vncal.Override(d, k, n)
+        for d, k, n in conn.execute(sa.select(T_CAL.c.day, T_CAL.c.kind, T_CAL.c.name))
+    ]
     cal = vncal.build(years, overrides)
     shifts = {}
-    for sid, name, sess, days, gi, go in conn.execute(sa.select(
-            T_SHIFT.c.id, T_SHIFT.c.name, T_SHIFT.c.sessions, T_SHIFT.c.days, T_SHIFT.c.grace_in,
-            T_SHIFT.c.grace_out)):  # fmt: skip
+    for sid, name, sess, days, gi, go in conn.execute(
+        sa.select(
+            T_SHIFT.c.id,
+            T_SHIFT.c.name,
+            T_SHIFT.c.sessions,
+            T_SHIFT.c.days,
+            T_SHIFT.c.grace_in,
+            T_SHIFT.c.grace_out,
+        )
+    ):
         shifts[sid] = rules.Shift(sid, name, rules.parse_sessions(sess), rules.parse_days(days), gi, go)
-    assigns = [rules.Assignment(sh, st, en, sc, un, i) for i, sh, st, en, sc, un in conn.execute(
-        sa.select(T_ASSIGN.c.id, T_ASSIGN.c.shift_id, T_ASSIGN.c.start, T_ASSIGN.c.end, T_ASSIGN.c.staff_code,
-                  T_ASSIGN.c.unit).where(sa.or_(T_ASSIGN.c.end.is_(None), T_ASSIGN.c.end >= dates[0] - timedelta(1)),
-                                         T_ASSIGN.c.start <= dates[-1]))]  # fmt: skip
+    assigns = [
+        rules.Assignment(sh, st, en, sc, un, i)
+        for i, sh, st, en, sc, un in conn.execute(
+            sa.select(
+                T_ASSIGN.c.id,
+                T_ASSIGN.c.shift_id,
+                T_ASSIGN.c.start,
+                T_ASSIGN.c.end,
+                T_ASSIGN.c.staff_code,
+                T_ASSIGN.c.unit,
+            ).where(
+                sa.or_(T_ASSIGN.c.end.is_(None), T_ASSIGN.c.end >= dates[0] - timedelta(1)),
+                T_ASSIGN.c.start <= dates[-1],
+            )
+        )
+    ]
 
     def only(q: Any, col: Any) -> Any:
         return q.where(col.in_(list(staff))) if staff is not None else q
@@ -371,14 +463,22 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     names: dict[str, str] = {}
     positions: dict[str, str] = {}
     agency_of: dict[str, str] = {}
-    for code, name, pos, ag in conn.execute(only(sa.select(
-            T_STAFF.c.staff_code, T_STAFF.c.full_name, T_STAFF.c.position, T_STAFF.c.agency_code),
-            T_STAFF.c.staff_code)):  # fmt: skip
+    for code, name, pos, ag in conn.execute(
+        only(
+            sa.select(T_STAFF.c.staff_code, T_STAFF.c.full_name, T_STAFF.c.position, T_STAFF.c.agency_code),
+            T_STAFF.c.staff_code,
+        )
+    ):
         names[code], positions[code], agency_of[code] = name, pos, ag
     spans: dict[str, list[rules.Span]] = {}
-    for code, st, un, ag in conn.execute(only(sa.select(
-            T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code).order_by(
-            T_SPAN.c.staff_code, T_SPAN.c.start), T_SPAN.c.staff_code)):  # fmt: skip
+    for code, st, un, ag in conn.execute(
+        only(
+            sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code).order_by(
+                T_SPAN.c.staff_code, T_SPAN.c.start
+            ),
+            T_SPAN.c.staff_code,
+        )
+    ):
         spans.setdefault(code, []).append(rules.Span(st, un, ag))
     # One row per person: their punch times as one comma-separated text, split in Python
     # (1.2 M punches: far fewer Python objects than one row each).
@@ -386,22 +486,40 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     agg = sa.func.string_agg(sa.cast(us, sa.Text), ",") if _pg(conn) else sa.func.group_concat(us, ",")
     rng = (T_PUNCH.c.at >= lo, T_PUNCH.c.at < hi)
     punches: dict[str, list[int]] = {}
-    for code, text in conn.execute(only(sa.select(T_PUNCH.c.staff_code, agg).where(*rng), T_PUNCH.c.staff_code)
-                                   .group_by(T_PUNCH.c.staff_code)):  # fmt: skip
+    for code, text in conn.execute(
+        only(sa.select(T_PUNCH.c.staff_code, agg).where(*rng), T_PUNCH.c.staff_code).group_by(
+            T_PUNCH.c.staff_code
+        )
+    ):
         punches[code] = list(map(int, text.split(",")))
     corrected: dict[str, set[int]] = {}
-    for code, t in conn.execute(only(sa.select(T_PUNCH.c.staff_code, us).where(*rng, T_PUNCH.c.source == "correction"),
-                                     T_PUNCH.c.staff_code)):  # fmt: skip
+    for code, t in conn.execute(
+        only(
+            sa.select(T_PUNCH.c.staff_code, us).where(*rng, T_PUNCH.c.source == "correction"),
+            T_PUNCH.c.staff_code,
+        )
+    ):
         corrected.setdefault(code, set()).add(int(t))
     voids: dict[str, set[int]] = {}
-    for code, at in conn.execute(only(sa.select(T_CORR.c.staff_code, T_CORR.c.at).where(
-            T_CORR.c.action == "void", T_CORR.c.at >= lo, T_CORR.c.at < hi), T_CORR.c.staff_code)):  # fmt: skip
+    for code, at in conn.execute(
+        only(
+            sa.select(T_CORR.c.staff_code, T_CORR.c.at).where(
+                T_CORR.c.action == "void", T_CORR.c.at >= lo, T_CORR.c.at < hi
+            ),
+            T_CORR.c.staff_code,
+        )
+    ):
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
         voids.setdefault(code, set()).add(rules.local_minute(int(at.timestamp()) * 1_000_000))
     leaves: dict[str, list[rules.Leave]] = {}
-    for code, kind, st, en, half in conn.execute(only(sa.select(
-            T_LEAVE.c.staff_code, T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end, T_LEAVE.c.half).where(
-            T_LEAVE.c.start <= dates[-1], T_LEAVE.c.end >= dates[0] - timedelta(1)), T_LEAVE.c.staff_code)):  # fmt: skip
+    for code, kind, st, en, half in conn.execute(
+        only(
+            sa.select(
+                T_LEAVE.c.staff_code, T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end, T_LEAVE.c.half
+            ).where(T_LEAVE.c.start <= dates[-1], T_LEAVE.c.end >= dates[0] - timedelta(1)),
+            T_LEAVE.c.staff_code,
+        )
+    ):
         leaves.setdefault(code, []).append(rules.Leave(code, kind, st, en, half))
     inp = rules.MonthInput(year, month, cal, shifts, assigns, names, spans, punches, voids, leaves, corrected)
     return Loaded(inp, positions, agency_of)
@@ -412,11 +530,12 @@ def catch_up_month(conn: Connection, year: int, month: int) -> int:
     from gateway.attendance.readers import catch_up
 
     dates = rules.month_dates(year, month)
-    return catch_up(conn, _utc(dates[0] - timedelta(1)), _utc(dates[-1] + timedelta(2)))
+    return catch_up(conn, utc_midnight(dates[0] - timedelta(1)), utc_midnight(dates[-1] + timedelta(2)))
 
 
-def compute_month(db: DB, month: str, unit: str | None = None, staff: str | None = None,
-                  scope: str = "") -> dict[str, Any]:  # fmt: skip
+def compute_month(
+    db: DB, month: str, unit: str | None = None, staff: str | None = None, scope: str = ""
+) -> dict[str, Any]:
     """The contract's report dict for ``month`` ("YYYY-MM"), optionally one unit or one person.
 
     ``scope``: a unit-code prefix (an ``hr`` token's scope); rows of other units are left out."""
@@ -427,8 +546,9 @@ def compute_month(db: DB, month: str, unit: str | None = None, staff: str | None
         loaded = load_month(conn, year, mon, [staff] if staff is not None else None)
     report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:
-        report["staff"] = [r for r in report["staff"]
-                           if r["unit"].startswith(scope) or r["agency"].startswith(scope)]  # fmt: skip
+        report["staff"] = [
+            r for r in report["staff"] if r["unit"].startswith(scope) or r["agency"].startswith(scope)
+        ]
     return report
 
 
@@ -456,7 +576,8 @@ def _store_rows(conn: Connection, report: dict[str, Any], codes: set[str] | None
             fresh[key] = json.dumps(entry, sort_keys=True, ensure_ascii=False)
     dates = rules.month_dates(*parse_month(report["month"]))
     q = sa.select(T_DAY.c.staff_code, T_DAY.c.day, T_DAY.c.unit, T_DAY.c.data).where(
-        T_DAY.c.day >= dates[0], T_DAY.c.day <= dates[-1])
+        T_DAY.c.day >= dates[0], T_DAY.c.day <= dates[-1]
+    )
     if codes is not None:
         q = q.where(T_DAY.c.staff_code.in_(list(codes)))
     old = {(s, d, u): data for s, d, u, data in conn.execute(q)}
@@ -464,13 +585,23 @@ def _store_rows(conn: Connection, report: dict[str, Any], codes: set[str] | None
     changed = [k for k, v in fresh.items() if old.get(k) != v]
     stale = [k for k in changed if k in old] + sorted(gone)
     if stale:
-        conn.execute(sa.delete(T_DAY).where(T_DAY.c.staff_code == sa.bindparam("s"), T_DAY.c.day == sa.bindparam("d"),
-                                            T_DAY.c.unit == sa.bindparam("u")),
-                     [{"s": s, "d": d, "u": u} for s, d, u in stale])  # fmt: skip
+        conn.execute(
+            sa.delete(T_DAY).where(
+                T_DAY.c.staff_code == sa.bindparam("s"),
+                T_DAY.c.day == sa.bindparam("d"),
+                T_DAY.c.unit == sa.bindparam("u"),
+            ),
+            [{"s": s, "d": d, "u": u} for s, d, u in stale],
+        )
     if changed:
         now = now_utc()
-        conn.execute(sa.insert(T_DAY), [{"staff_code": s, "day": d, "unit": u, "data": fresh[(s, d, u)],
-                                         "computed_at": now} for s, d, u in changed])  # fmt: skip
+        conn.execute(
+            sa.insert(T_DAY),
+            [
+                {"staff_code": s, "day": d, "unit": u, "data": fresh[(s, d, u)], "computed_at": now}
+                for s, d, u in changed
+            ],
+        )
     out.days_written += len(changed)
     out.days_deleted += len(gone)
 
@@ -505,6 +636,9 @@ def stored_days(db: DB, month: str) -> dict[tuple[str, str, str], dict[str, Any]
     """The computed person-days of a month: (staff, date, unit) -> day entry."""
     dates = rules.month_dates(*parse_month(month))
     with connect(db) as conn:
-        rows = conn.execute(sa.select(T_DAY.c.staff_code, T_DAY.c.day, T_DAY.c.unit, T_DAY.c.data).where(
-            T_DAY.c.day >= dates[0], T_DAY.c.day <= dates[-1])).all()  # fmt: skip
+        rows = conn.execute(
+            sa.select(T_DAY.c.staff_code, T_DAY.c.day, T_DAY.c.unit, T_DAY.c.data).where(
+                T_DAY.c.day >= dates[0], T_DAY.c.day <= dates[-1]
+            )
+        ).all()
     return {(s, d.isoformat(), u): json.loads(data) for s, d, u, data in rows}

@@ -8,8 +8,9 @@ from typing import Any
 from gateway.attendance import calendar, engine
 
 VN = timezone(timedelta(hours=7))
-HC = engine.Shift("hc", "Hành chính", engine.parse_sessions("07:30-11:30,13:00-17:00"),
-                  engine.parse_days("Mon-Fri"))  # fmt: skip
+HC = engine.Shift(
+    "hc", "Hành chính", engine.parse_sessions("07:30-11:30,13:00-17:00"), engine.parse_days("Mon-Fri")
+)
 NIGHT = engine.Shift("dem", "Ca đêm", engine.parse_sessions("22:00-06:00"), engine.parse_days("Mon-Sun"))
 
 
@@ -19,12 +20,20 @@ def us(local: str) -> int:
     return int(t.timestamp()) * 1_000_000 + t.microsecond
 
 
-def month_input(year: int, month: int, *, punches: dict[str, list[str]] | None = None,
-                shifts: tuple[engine.Shift, ...] = (HC,), assignments: list[engine.Assignment] | None = None,
-                leaves: list[engine.Leave] | None = None, spans: dict[str, list[engine.Span]] | None = None,
-                names: dict[str, str] | None = None, overrides: list[calendar.Override] | None = None,
-                corrected: dict[str, list[str]] | None = None, voids: dict[str, list[str]] | None = None,
-                ) -> engine.MonthInput:  # fmt: skip
+def month_input(
+    year: int,
+    month: int,
+    *,
+    punches: dict[str, list[str]] | None = None,
+    shifts: tuple[engine.Shift, ...] = (HC,),
+    assignments: list[engine.Assignment] | None = None,
+    leaves: list[engine.Leave] | None = None,
+    spans: dict[str, list[engine.Span]] | None = None,
+    names: dict[str, str] | None = None,
+    overrides: list[calendar.Override] | None = None,
+    corrected: dict[str, list[str]] | None = None,
+    voids: dict[str, list[str]] | None = None,
+) -> engine.MonthInput:
     names = names or {"A1": "Nguyễn Văn An"}
     p: dict[str, list[int]] = {}
     for code, times in (punches or {}).items():
@@ -36,10 +45,20 @@ def month_input(year: int, month: int, *, punches: dict[str, list[str]] | None =
     for x in leaves or []:
         lv.setdefault(x.staff, []).append(x)
     return engine.MonthInput(
-        year, month, calendar.build([year - 1, year], overrides or []), {s.id: s for s in shifts},
-        assignments if assignments is not None else [engine.Assignment("hc", date(2020, 1, 1), None, unit="VP")],
-        names, spans if spans is not None else {c: [engine.Span(date(1900, 1, 1), "VP")] for c in names},
-        p, v, lv, {code: {us(t) for t in times} for code, times in (corrected or {}).items()})  # fmt: skip
+        year,
+        month,
+        calendar.build([year - 1, year], overrides or []),
+        {s.id: s for s in shifts},
+        assignments
+        if assignments is not None
+        else [engine.Assignment("hc", date(2020, 1, 1), None, unit="VP")],
+        names,
+        spans if spans is not None else {c: [engine.Span(date(1900, 1, 1), "VP")] for c in names},
+        p,
+        v,
+        lv,
+        {code: {us(t) for t in times} for code, times in (corrected or {}).items()},
+    )
 
 
 def row(report: dict[str, Any], code: str = "A1", unit: str | None = None) -> dict[str, Any]:

@@ -30,9 +30,21 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     db.migrate(url)
     eng = db.make_engine(url)
     with eng.begin() as conn:
-        conn.execute(sa.insert(store.T_STAFF), [
-            {"staff_code": c, "full_name": f"Người {c}", "agency_code": "H26", "unit": "VP", "position": "",
-             "active": True, "updated_at": now_utc() - timedelta(days=800)} for c in CODES])  # fmt: skip
+        conn.execute(
+            sa.insert(store.T_STAFF),
+            [
+                {
+                    "staff_code": c,
+                    "full_name": f"Người {c}",
+                    "agency_code": "H26",
+                    "unit": "VP",
+                    "position": "",
+                    "active": True,
+                    "updated_at": now_utc() - timedelta(days=800),
+                }
+                for c in CODES
+            ],
+        )
         store.set_shift(conn, "hc", "HC", "07:30-11:30,13:00-17:00", "Mon-Fri", 0, 0)
         store.assign(conn, "hc", date(2026, 1, 1), None, unit="VP")
     yield eng
@@ -40,8 +52,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def _punches(days: range, codes: tuple[str, ...] = CODES) -> list[store.PunchRow]:
-    return [store.PunchRow(c, _t(f"2026-03-{d:02d} {hh}"), "import") for c in codes for d in days
-            for hh in ("07:29:00", "17:01:00")]  # fmt: skip
+    return [
+        store.PunchRow(c, _t(f"2026-03-{d:02d} {hh}"), "import")
+        for c in codes
+        for d in days
+        for hh in ("07:29:00", "17:01:00")
+    ]
 
 
 def _stored_equals_full(engine: Engine) -> None:
@@ -69,11 +85,32 @@ def test_late_batch_recomputes_only_what_it_touches(engine: Engine) -> None:
 
 
 def _event(seq: int, staff: str, at: datetime, **kw: Any) -> dict[str, Any]:
-    row = {"reader_id": "r1", "seq": seq, "kind": "tap", "occurred_at": at, "reader_time": at, "time_quality": 2,
-           "time_corrected": False, "received_at": at, "boot": 1, "uptime_ms": 1000, "decision": "punch",
-           "reason": "ok", "serial": 1, "staff_code": staff, "technology": "desfire", "anti_clone": True,
-           "door": None, "direction": None, "punch": None, "alarm": None, "active": None, "detail": None,
-           "record": b"x", "mac": b"y"}  # fmt: skip
+    row = {
+        "reader_id": "r1",
+        "seq": seq,
+        "kind": "tap",
+        "occurred_at": at,
+        "reader_time": at,
+        "time_quality": 2,
+        "time_corrected": False,
+        "received_at": at,
+        "boot": 1,
+        "uptime_ms": 1000,
+        "decision": "punch",
+        "reason": "ok",
+        "serial": 1,
+        "staff_code": staff,
+        "technology": "desfire",
+        "anti_clone": True,
+        "door": None,
+        "direction": None,
+        "punch": None,
+        "alarm": None,
+        "active": None,
+        "detail": None,
+        "record": b"x",
+        "mac": b"y",
+    }
     row.update(kw)
     return row
 
@@ -87,8 +124,14 @@ def test_reader_events_become_punches(engine: Engine) -> None:
         _event(4, "CB02", _t("2026-03-02 07:41:00"), decision="grant", door="d1"),  # door not opted in
         _event(5, "CB03", _t("2026-03-02 07:42:00"), decision="grant", punch=True),  # "both" terminal
         # The reader's clock said 2000-01-01; the gateway corrected the time at ingest.
-        _event(6, "CB01", _t("2026-03-02 17:03:00"), reader_time=datetime(2000, 1, 1, tzinfo=UTC), time_quality=0,
-               time_corrected=True),  # fmt: skip
+        _event(
+            6,
+            "CB01",
+            _t("2026-03-02 17:03:00"),
+            reader_time=datetime(2000, 1, 1, tzinfo=UTC),
+            time_quality=0,
+            time_corrected=True,
+        ),
         # Clock unset and not anchored yet: provisional (receive) time, not taken now.
         _event(7, "CB02", _t("2026-03-02 23:59:00"), time_quality=0, received_at=now_utc()),
     ]
@@ -101,8 +144,11 @@ def test_reader_events_become_punches(engine: Engine) -> None:
     assert d[2]["days"]["2026-03-02"]["in"] == "07:42"
     # The boot gets its anchor: the event's time is corrected to 17:00 and the next report takes it.
     with engine.begin() as conn:
-        conn.execute(sa.update(ev).where(ev.c.seq == 7).values(occurred_at=_t("2026-03-02 17:00:00"),
-                                                               time_corrected=True))  # fmt: skip
+        conn.execute(
+            sa.update(ev)
+            .where(ev.c.seq == 7)
+            .values(occurred_at=_t("2026-03-02 17:00:00"), time_corrected=True)
+        )
     d = store.compute_month(engine, "2026-03")["staff"]
     assert d[1]["days"]["2026-03-02"]["in"] == "17:00"
     # A door opted in for attendance: its granted entries count from then on.

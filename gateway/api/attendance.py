@@ -1,0 +1,257 @@
+"""Attendance over HTTP: the monthly timesheet (the contract's JSON report, or a rendered file),
+raw punches, punch upload, leave and corrections.
+
+Scope: an ``hr`` token with a unit scope sees and changes only people whose unit (or agency code)
+lies under it. Every timesheet produced is recorded in the audit log (Decree 13/2023/NĐ-CP), as
+is every change. Refused input is a 422 naming the field or row, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from gateway.api.deps import DB, require
+from gateway.api.errors import ApiError, forbidden, invalid, responses
+from gateway.api.schemas import TEXT_PATTERN
+from gateway.attendance import report as reports
+from gateway.attendance import store
+from gateway.attendance.errors import AttendanceError
+from gateway.attendance.times import parse_time
+from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE, Principal, in_scope
+
+router = APIRouter(prefix="/attendance", tags=["attendance"], responses=responses(400, 401, 403, 422))
+
+CanRead = Annotated[Principal, Depends(require(ATTENDANCE_READ))]
+CanWrite = Annotated[Principal, Depends(require(ATTENDANCE_WRITE))]
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,32}$", description="Mã cán bộ")]
+MEDIA = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _refused(exc: AttendanceError) -> ApiError:
+    return invalid(str(exc), code="refused")
+
+
+def _check_staff(session: Session, principal: Principal, staff: str) -> None:
+    row = (
+        session.connection()
+        .execute(
+            sa.select(store.T_STAFF.c.unit, store.T_STAFF.c.agency_code).where(
+                store.T_STAFF.c.staff_code == staff
+            )
+        )
+        .first()
+    )
+    if row is None:
+        raise invalid(f"staff: unknown staff code {staff!r}", code="refused")
+    if principal.scoped and not (
+        in_scope(principal.unit_scope, row[0]) or in_scope(principal.unit_scope, row[1])
+    ):
+        raise forbidden(f"staff {staff} is outside this token's units")
+
+
+@router.get(
+    "/report",
+    summary="Bảng chấm công tháng (monthly timesheet)",
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in MEDIA.values()}}},
+)
+def report(
+    session: DB,
+    principal: CanRead,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+    unit: Annotated[str | None, Query(max_length=200, pattern=TEXT_PATTERN)] = None,
+    staff: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,32}$")] = None,
+    fmt: Annotated[Literal["json", "csv", "xlsx", "pdf", "html"], Query(alias="format")] = "json",
+    lang: Annotated[Literal["vi", "en"], Query()] = "vi",
+) -> Response:
+    if unit is not None and principal.scoped and not in_scope(principal.unit_scope, unit):
+        raise forbidden(f"unit {unit} is outside this token's units")
+    if staff is not None:
+        _check_staff(session, principal, staff)
+    try:
+        data = reports.produce(
+            session,
+            month,
+            unit,
+            staff,
+            fmt,
+            lang,
+            actor=principal.actor,
+            role=principal.role,
+            scope=principal.unit_scope,
+        )
+    except AttendanceError as exc:
+        raise _refused(exc) from None
+    session.commit()
+    return Response(
+        data,
+        media_type=MEDIA[fmt],
+        headers={"Content-Disposition": f'attachment; filename="cham-cong-{month}.{fmt}"'},
+    )
+
+
+class PunchOut(BaseModel):
+    time: datetime
+    source: str = Field(description="reader | import | correction")
+    ref: str
+    terminal: str
+
+
+@router.get("/punches", response_model=list[PunchOut], summary="Lượt chấm công gốc (raw punches)")
+def punches(
+    session: DB,
+    principal: CanRead,
+    staff: Annotated[str, Query(pattern=r"^[A-Za-z0-9._-]{1,32}$")],
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+) -> list[PunchOut]:
+    _check_staff(session, principal, staff)
+    if end < start or (end - start).days > 62:
+        raise invalid("from/to: a range of at most 62 days, from <= to")
+    p = store.T_PUNCH
+    rows = (
+        session.connection()
+        .execute(
+            sa.select(p.c.at, p.c.source, p.c.ref, p.c.terminal)
+            .where(
+                p.c.staff_code == staff,
+                p.c.at >= store.utc_midnight(start),
+                p.c.at < store.utc_midnight(end + timedelta(1)),
+            )
+            .order_by(p.c.at)
+        )
+        .all()
+    )
+    store.audit(
+        session.connection(),
+        principal.actor,
+        "attendance.punches.read",
+        staff,
+        role=principal.role,
+        start=start,
+        end=end,
+    )
+    session.commit()
+    return [
+        PunchOut(time=t if t.tzinfo else t.replace(tzinfo=UTC), source=s, ref=r, terminal=term)
+        for t, s, r, term in rows
+    ]
+
+
+class PunchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    staff: Code
+    time: str = Field(max_length=40, description="ISO 8601 with its offset, e.g. 2026-03-02T07:58:00+07:00")
+    terminal: str = Field(default="", max_length=64, pattern=TEXT_PATTERN)
+
+
+class PunchUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    punches: list[PunchIn] = Field(max_length=100_000)
+
+
+class UploadOut(BaseModel):
+    rows: int
+    new: int
+    unknown_staff: list[str]
+
+
+@router.post("/punches", response_model=UploadOut, summary="Nạp lượt chấm công (upload punches)")
+def upload(session: DB, principal: CanWrite, body: PunchUpload) -> UploadOut:
+    """All rows validated first: any bad one refuses the upload (422 listing ``punches[i]``)."""
+    errors, rows = [], []
+    for i, p in enumerate(body.punches):
+        try:
+            rows.append(
+                store.PunchRow(p.staff, parse_time(p.time), "api", f"api:{principal.actor}", p.terminal)
+            )
+        except ValueError as exc:
+            errors.append(f"punches[{i}]: time: {exc}")
+    if errors:
+        raise invalid("; ".join(errors[:50]), code="refused")
+    conn = session.connection()
+    known = store.staff_known(conn, (r.staff for r in rows))
+    if principal.scoped:
+        for code in sorted(known & {r.staff for r in rows}):
+            _check_staff(session, principal, code)
+    new = store.add_punches(conn, rows)
+    store.audit(
+        conn, principal.actor, "attendance.punches.upload", "", role=principal.role, rows=len(rows), new=new
+    )
+    session.commit()
+    return UploadOut(rows=len(rows), new=new, unknown_staff=sorted({r.staff for r in rows} - known))
+
+
+class LeaveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    staff: Code
+    kind: str = Field(max_length=4, description="Ô Cô TS T P H NB KL N LĐ CT")
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    half: Literal["am", "pm"] | None = None
+    reason: str = Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)
+
+
+class Created(BaseModel):
+    id: int
+
+
+@router.post("/leave", response_model=Created, status_code=201, summary="Ghi nghỉ (record leave)")
+def leave(session: DB, principal: CanWrite, body: LeaveIn) -> Created:
+    _check_staff(session, principal, body.staff)
+    conn = session.connection()
+    try:
+        lid = store.add_leave(conn, body.staff, body.kind, body.start, body.end, body.half, body.reason)
+    except AttendanceError as exc:
+        raise _refused(exc) from None
+    store.audit(
+        conn,
+        principal.actor,
+        "attendance.leave.add",
+        body.staff,
+        role=principal.role,
+        kind=body.kind,
+        start=body.start,
+        end=body.end,
+        half=body.half,
+        reason=body.reason,
+    )
+    session.commit()
+    return Created(id=lid)
+
+
+class CorrectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    staff: Code
+    action: Literal["add", "void"]
+    time: str = Field(max_length=40, description="ISO 8601 with its offset")
+    reason: str = Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)
+
+
+@router.post(
+    "/corrections", response_model=Created, status_code=201, summary="Sửa lượt chấm công (correction)"
+)
+def correction(session: DB, principal: CanWrite, body: CorrectionIn) -> Created:
+    _check_staff(session, principal, body.staff)
+    try:
+        at = parse_time(body.time)
+    except ValueError as exc:
+        raise invalid(f"time: {exc}", code="refused") from None
+    try:
+        cid = store.correct(session.connection(), body.staff, body.action, at, body.reason, principal.actor)
+    except AttendanceError as exc:
+        raise _refused(exc) from None
+    session.commit()
+    return Created(id=cid)
