@@ -102,10 +102,10 @@ def april_2026() -> dict[str, Any]:
     ]}
 
 
-def april_header() -> ReportHeader:
+def april_header(month: str = "2026-04") -> ReportHeader:
     return ReportHeader(
         agency_name="Sở Nội vụ tỉnh Hải Dương", agency_code="1234567", unit_code="PHC",
-        unit_name="Phòng Hành chính – Tổng hợp", month="2026-04",
+        unit_name="Phòng Hành chính – Tổng hợp", month=month,
         positions={"NV001": "Chuyên viên 01.003 bậc 3", "NV002": "Cán sự bậc 2", "NV003": "Trưởng phòng"},
     )
 

@@ -19,6 +19,7 @@ writes the report's symbol alone, as the form's instructions say (the longer par
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -114,9 +115,14 @@ def build(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi",
           half: str = "fraction") -> Timesheet:
     """The timesheet of ``report``; ValueError naming the field for a report it cannot print."""
     text = labels(lang)
+    header = dataclasses.replace(
+        header, agency_name=nfc(header.agency_name), agency_code=nfc(header.agency_code),
+        unit_code=nfc(header.unit_code), unit_name=nfc(header.unit_name))
     if half not in HALF_STYLES:
         raise ValueError(f"half: {half!r} is not one of {', '.join(HALF_STYLES)}")
     year, month = month_of(report)
+    if header.month != report["month"]:
+        raise ValueError(f"header.month: {header.month!r} is not the report's month {report['month']!r}")
     dates = month_dates(year, month)
     keys = [d.isoformat() for d in dates]
     staff = report.get("staff")
