@@ -34,7 +34,8 @@ def _n(v: float) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
-def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *, half: str = "fraction") -> bytes:
+def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
+          half: str = "fraction") -> bytes:
     return write_timesheet(build(report, header, lang, half))
 
 

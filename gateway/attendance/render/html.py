@@ -31,7 +31,8 @@ def page(template: str, **context: Any) -> bytes:
     return nfc(environment().get_template(template).render(**context)).encode("utf-8")
 
 
-def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *, half: str = "fraction") -> bytes:
+def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
+          half: str = "fraction") -> bytes:
     return write_timesheet(build(report, header, lang, half))
 
 

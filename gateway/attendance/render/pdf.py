@@ -73,7 +73,7 @@ class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._pages: list[dict[str, Any]] = []
 
-    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+    def showPage(self) -> None:
         self._pages.append(dict(self.__dict__))
         self._startPage()
 
@@ -111,7 +111,8 @@ def _table(ts: Timesheet) -> Table:
     rows.append([Paragraph(escape(t["stt"]), head), Paragraph(escape(t["name"]), head),
                  Paragraph(escape(t["position"]), head), Paragraph(escape(t["days"]), head)]
                 + [""] * (n - 1) + [Paragraph(escape(t["quy_ra_cong"]), head), "", ""])
-    rows.append(["", "", ""] + [str(c.date.day) for c in ts.columns] + [Paragraph(escape(t[k]), head) for k in q])
+    rows.append(["", "", ""] + [str(c.date.day) for c in ts.columns]
+                + [Paragraph(escape(t[k]), head) for k in q])
     rows.append(["A", "B", "C"] + [c.weekday for c in ts.columns] + ["", "", ""])
     for r in ts.rows:
         rows.append([str(r.stt), Paragraph(escape(r.name), name), Paragraph(escape(r.position), name),
@@ -162,7 +163,8 @@ def _signatures(ts: Timesheet) -> list[Any]:
     return [date, block]
 
 
-def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *, half: str = "fraction") -> bytes:
+def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
+          half: str = "fraction") -> bytes:
     """The PDF bytes of the timesheet (byte-identical for the same input: invariant mode)."""
     return write_timesheet(build(report, header, lang, half))
 

@@ -140,7 +140,8 @@ def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
         missing += 1 if "missing_punch" in flags else 0
         on_leave += 1 if day.get("leave") else 0
         leave = day.get("leave")
-        rows.append((str(person.get("unit", "")), str(person.get("staff", "")), nfc(str(person.get("name", ""))),
+        rows.append((str(person.get("unit", "")), str(person.get("staff", "")),
+                     nfc(str(person.get("name", ""))),
                      nfc(day.get("symbol") or ""), day.get("in"), day.get("out"), day.get("worked_min"),
                      day.get("late_min") or None, day.get("early_min") or None,
                      f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
@@ -173,10 +174,12 @@ def history(reports: Iterable[Mapping[str, Any]], staff: str, lang: str = "vi") 
                 rows.append((date, WEEKDAYS[lang][d.weekday()], str(person.get("unit", "")),
                              nfc(day.get("symbol") or ""), day.get("in"), day.get("out"),
                              day.get("worked_min"), day.get("late_min") or None, day.get("early_min") or None,
-                             day.get("value"), f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
+                             day.get("value"),
+                             f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
                              ", ".join(flag_names.get(f, f) for f in day.get("flags") or ()) or None))
             tot = person.get("totals") or {}
-            leave_text = ", ".join(f"{nfc(k)} {float(v):g}" for k, v in sorted((tot.get("leave") or {}).items()))
+            leave = tot.get("leave") or {}
+            leave_text = ", ".join(f"{nfc(k)} {float(v):g}" for k, v in sorted(leave.items()))
             rows.append((f"{t['total']} {report.get('month')}", "", "", "", "", "", "",
                          tot.get("late_min"), tot.get("early_min"), tot.get("work_days"), leave_text or None,
                          None))
@@ -184,7 +187,8 @@ def history(reports: Iterable[Mapping[str, Any]], staff: str, lang: str = "vi") 
         raise ValueError(f"staff: {staff} is in none of the reports")
     cols = ("date", "weekday", "unit_code", "symbol", "in", "out", "worked_min", "late_min", "early_min",
             "value", "leave", "flags")
-    return Table(t["history_title"], (f"{name} ({staff})",), tuple(t[c] for c in cols), tuple(rows), None, lang)
+    return Table(t["history_title"], (f"{name} ({staff})",), tuple(t[c] for c in cols), tuple(rows),
+                 None, lang)
 
 
 def chart_svg(figs: Sequence[UnitFigures], lang: str = "vi", width: int = 640) -> str:

@@ -90,11 +90,10 @@ def _pdf(table: Table) -> bytes:
     from reportlab.lib import colors  # type: ignore[import-untyped]
     from reportlab.lib.enums import TA_CENTER  # type: ignore[import-untyped]
     from reportlab.lib.units import mm  # type: ignore[import-untyped]
-    from reportlab.platypus import Paragraph, Spacer  # type: ignore[import-untyped]
+    from reportlab.platypus import Paragraph, Spacer, TableStyle  # type: ignore[import-untyped]
     from reportlab.platypus import Table as RLTable
-    from reportlab.platypus import TableStyle
 
-    from .pdf import FONT, FONT_BOLD, PAGE, MARGIN, doc_bytes, style
+    from .pdf import FONT, FONT_BOLD, MARGIN, PAGE, doc_bytes, style
 
     head = style("th", 7, bold=True, align=TA_CENTER, leading=8)
     rows: list[list[Any]] = [[Paragraph(escape(c), head) for c in table.columns]]

@@ -223,10 +223,10 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
     merge(f"{get_column_letter(2 * third + 1)}{r}:{lc}{r}")
     for key in ("sign", "hint"):
         r += 1
-        for k, who in enumerate(("signer_timekeeper", "signer_head", "signer_approver")):
-            start, end = 1 + k * third, ((k + 1) * third if k < 2 else last_col)
-            put(r, start, t[who] if key == "sign" else t["sign_hint"], key)
-            merge(f"{get_column_letter(start)}{r}:{get_column_letter(end)}{r}")
+        for i, who in enumerate(("signer_timekeeper", "signer_head", "signer_approver")):
+            c0, c1 = 1 + i * third, ((i + 1) * third if i < 2 else last_col)
+            put(r, c0, t[who] if key == "sign" else t["sign_hint"], key)
+            merge(f"{get_column_letter(c0)}{r}:{get_column_letter(c1)}{r}")
     return ws, body
 
 
