@@ -319,6 +319,11 @@ class IngestWriter:
                 res.stored = len(inserted)
                 if new_pairs:
                     res.corrected += timefix.fix_pending(conn, new_pairs)
+                taps = [dict(zip(COLUMNS, r, strict=True)) for r in inserted if r[2] == "tap"]
+                if taps:  # attendance punches, in the same transaction as their events
+                    from gateway.attendance.readers import from_ingest
+
+                    from_ingest(conn, taps)
                 if self.effects is not None:
                     fx = [dict(zip(COLUMNS, r, strict=True)) for r in inserted if r[2] in EFFECT_KINDS]
                     if fx:

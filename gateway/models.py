@@ -260,3 +260,8 @@ class RevocationPublication(SQLModel, table=True):
     revoked: int = 0  # serials revoked in the state it describes
     created_at: datetime = Field(sa_column=_ts(False))
     path: str = Field(default="", max_length=500)  # where the signed object is kept
+
+
+# The attendance tables live with their package; importing them here registers them wherever the
+# gateway's tables are (migrations, tests).
+import gateway.attendance.models  # noqa: E402, F401

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from gateway.cli import gateway_app
+from gateway.cli_attendance import attendance_app, report_app
 from gateway.cli_broker import broker_app
 from gateway.cli_crl_publish import crl_publish
 from gateway.cli_national import national_sim_app, sync_app
@@ -31,6 +32,8 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(reader_app, name="reader")
 app.add_typer(national_sim_app, name="national-sim")
 app.add_typer(sync_app, name="sync")
+app.add_typer(attendance_app, name="attendance")
+app.add_typer(report_app, name="report")
 keys_app.add_typer(card_keys_app, name="card-keys")
 
 

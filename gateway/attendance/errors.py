@@ -1,0 +1,13 @@
+"""Refused attendance input: a message naming the row or field; nothing was changed."""
+
+from __future__ import annotations
+
+from provisioning.errors import CbccError
+
+
+class AttendanceError(CbccError):
+    """Refused input (CLI exit 1, HTTP 422). ``lines``: one ``row N: column: reason`` each."""
+
+    def __init__(self, message: str, lines: list[str] | None = None) -> None:
+        self.lines = lines or []
+        super().__init__(message if not self.lines else message + "\n" + "\n".join(self.lines))

@@ -1,0 +1,493 @@
+"""Reading and writing the attendance tables: bulk loads for the engine, validated writes for the
+commands and the API. Every write function validates everything first and changes nothing when it
+refuses (one transaction).
+
+The hot path (``load_month``) reads with SQLAlchemy Core, one query per table, punches as integer
+microseconds computed by the database, never one ORM object per row.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from gateway.attendance import calendar as vncal
+from gateway.attendance import engine as rules
+from gateway.attendance.errors import AttendanceError
+from gateway.attendance.models import (
+    AttAssignment,
+    AttCalendar,
+    AttCorrection,
+    AttDay,
+    AttDirty,
+    AttLeave,
+    AttPunch,
+    AttShift,
+    AttUnitSpan,
+)
+from gateway.attendance.times import VN, local_date, parse_month
+from gateway.models import AuditEntry, StaffRecord, now_utc
+
+T_PUNCH = AttPunch.__table__  # type: ignore[attr-defined]
+T_CORR = AttCorrection.__table__  # type: ignore[attr-defined]
+T_SHIFT = AttShift.__table__  # type: ignore[attr-defined]
+T_ASSIGN = AttAssignment.__table__  # type: ignore[attr-defined]
+T_CAL = AttCalendar.__table__  # type: ignore[attr-defined]
+T_LEAVE = AttLeave.__table__  # type: ignore[attr-defined]
+T_SPAN = AttUnitSpan.__table__  # type: ignore[attr-defined]
+T_DAY = AttDay.__table__  # type: ignore[attr-defined]
+T_DIRTY = AttDirty.__table__  # type: ignore[attr-defined]
+T_STAFF = StaffRecord.__table__  # type: ignore[attr-defined]
+T_AUDIT = AuditEntry.__table__  # type: ignore[attr-defined]
+ALL = "*"  # att_dirty.staff_code: every person of the month
+EARLIEST = date(1900, 1, 1)
+
+
+DB = Engine | Session | Connection
+
+
+@contextmanager
+def connect(db: DB) -> Iterator[Connection]:
+    """A connection in a transaction: an engine's own (committed here), or the caller's."""
+    if isinstance(db, Engine):
+        with db.begin() as conn:
+            yield conn
+    elif isinstance(db, Session):
+        yield db.connection()
+    else:
+        yield db
+
+
+def _pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    if _pg(conn):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def audit(conn: Connection, actor: str, action: str, target: str, role: str = "", **detail: Any) -> None:
+    """Decree 13/2023: who changed or read whose attendance (the gateway's audit log)."""
+    conn.execute(sa.insert(T_AUDIT).values(
+        at=now_utc(), actor=actor[:64], role=role[:16], action=action[:64], target=target[:128],
+        detail=json.dumps(detail, ensure_ascii=False, default=str)[:2000]))  # fmt: skip
+
+
+def nfc(s: str) -> str:
+    return unicodedata.normalize("NFC", s.strip())
+
+
+# ---- staff, units and unit history -----------------------------------------------------------------
+
+
+def staff_known(conn: Connection, codes: Iterable[str]) -> set[str]:
+    codes = list(set(codes))
+    found: set[str] = set()
+    for i in range(0, len(codes), 1000):
+        chunk = codes[i : i + 1000]
+        found.update(r[0] for r in conn.execute(
+            sa.select(T_STAFF.c.staff_code).where(T_STAFF.c.staff_code.in_(chunk))))  # fmt: skip
+    return found
+
+
+def unit_known(conn: Connection, unit: str) -> bool:
+    q = sa.select(T_STAFF.c.staff_code).where(sa.or_(T_STAFF.c.unit == unit, T_STAFF.c.agency_code == unit))
+    return conn.execute(q.limit(1)).first() is not None
+
+
+def refresh_spans(conn: Connection) -> int:
+    """Record each person's unit as the staff records say now: a changed unit (a transfer) opens a
+    new span from the civil date of the record's change; a person seen for the first time belongs
+    to their unit from the beginning. Returns the spans added."""
+    latest: dict[str, tuple[date, str, str]] = {}
+    for code, start, unit, agency in conn.execute(
+        sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code)
+    ):
+        if code not in latest or start > latest[code][0]:
+            latest[code] = (start, unit, agency)
+    new: list[dict[str, Any]] = []
+    for code, unit, agency, updated in conn.execute(
+        sa.select(T_STAFF.c.staff_code, T_STAFF.c.unit, T_STAFF.c.agency_code, T_STAFF.c.updated_at)
+    ):
+        prev = latest.get(code)
+        if prev is None:
+            new.append({"staff_code": code, "start": EARLIEST, "unit": unit, "agency_code": agency})
+        elif (prev[1], prev[2]) != (unit, agency):
+            upd = updated if updated.tzinfo else updated.replace(tzinfo=UTC)
+            start = max(local_date(upd), prev[0] + timedelta(1))
+            new.append({"staff_code": code, "start": start, "unit": unit, "agency_code": agency})
+    if new:
+        conn.execute(sa.insert(T_SPAN), new)
+        mark_dirty(conn, [(r["staff_code"], r["start"]) for r in new if r["start"] != EARLIEST])
+    return len(new)
+
+
+def record_transfer(conn: Connection, staff: str, unit: str, start: date, agency: str = "") -> None:
+    """HR states a transfer date the staff records do not carry (an explicit span)."""
+    conn.execute(sa.delete(T_SPAN).where(T_SPAN.c.staff_code == staff, T_SPAN.c.start == start))
+    conn.execute(sa.insert(T_SPAN).values(staff_code=staff, start=start, unit=unit, agency_code=agency))
+    mark_dirty(conn, [(staff, start)])
+
+
+# ---- dirty person-months (incremental recompute) --------------------------------------------------
+
+
+def _months_touching(d: date) -> set[str]:
+    """A punch on date d can belong to d's month and, early on the 1st, to the previous month's
+    last night shift."""
+    months = {d.strftime("%Y-%m")}
+    months.add((d - timedelta(1)).strftime("%Y-%m"))
+    return months
+
+
+def mark_dirty(conn: Connection, items: Iterable[tuple[str, date]]) -> None:
+    keys = {(s, m) for s, d in items for m in _months_touching(d)}
+    if not keys:
+        return
+    have = {(r[0], r[1]) for r in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month))}
+    fresh = [{"staff_code": s, "month": m, "since": now_utc()} for s, m in sorted(keys - have)]
+    if fresh:
+        conn.execute(sa.insert(T_DIRTY), fresh)
+
+
+def mark_all_dirty(conn: Connection, first: date, last: date | None) -> None:
+    """A schedule or calendar change: every person of the months it touches."""
+    last = last or max(first, date.today() + timedelta(31))
+    m, months = date(first.year, first.month, 1), []
+    while m <= last and len(months) < 240:
+        months.append(m)
+        m = date(m.year + m.month // 12, m.month % 12 + 1, 1)
+    mark_dirty(conn, [(ALL, d) for d in months])
+
+
+# ---- writes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PunchRow:
+    staff: str
+    at: datetime  # UTC
+    source: str
+    ref: str = ""
+    terminal: str = ""
+
+
+def add_punches(conn: Connection, rows: Sequence[PunchRow]) -> int:
+    """Insert raw punches; one already stored for the same person and exact time adds nothing.
+    Returns how many were new (their person-months are marked for recompute)."""
+    if not rows:
+        return 0
+    now = now_utc()
+    ins = _insert(conn, T_PUNCH).on_conflict_do_nothing(index_elements=["staff_code", "at"])
+    params = [{"staff_code": r.staff, "at": r.at, "source": r.source, "ref": r.ref[:128],
+               "terminal": r.terminal[:64], "received_at": now} for r in rows]  # fmt: skip
+    done = conn.execute(ins.returning(T_PUNCH.c.staff_code, T_PUNCH.c.at), params).all()
+    mark_dirty(conn, [(s, local_date(a if a.tzinfo else a.replace(tzinfo=UTC))) for s, a in done])
+    return len(done)
+
+
+def set_shift(conn: Connection, sid: str, name: str, sessions: str, days: str, grace_in: int,
+              grace_out: int) -> rules.Shift:  # fmt: skip
+    sid = sid.strip()
+    if not sid or len(sid) > 64:
+        raise AttendanceError("ID: 1 to 64 characters")
+    try:
+        sess = rules.parse_sessions(sessions)
+    except ValueError as exc:
+        raise AttendanceError(f"--sessions: {exc}") from None
+    if not sess:
+        raise AttendanceError("--sessions: at least one session")
+    try:
+        dset = rules.parse_days(days)
+    except ValueError as exc:
+        raise AttendanceError(f"--days: {exc}") from None
+    for opt, v in (("--grace-in", grace_in), ("--grace-out", grace_out)):
+        if not 0 <= v <= 240:
+            raise AttendanceError(f"{opt}: {v} is not 0..240 minutes")
+    if not nfc(name):
+        raise AttendanceError("--name: empty")
+    row = {"name": nfc(name)[:200], "sessions": rules.format_sessions(sess), "days": rules.format_days(dset),
+           "grace_in": grace_in, "grace_out": grace_out, "updated_at": now_utc()}  # fmt: skip
+    if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == sid)).first():
+        conn.execute(sa.update(T_SHIFT).where(T_SHIFT.c.id == sid).values(**row))
+        mark_all_dirty(conn, EARLIEST, None)
+    else:
+        conn.execute(sa.insert(T_SHIFT).values(id=sid, **row))
+    return rules.Shift(sid, row["name"], sess, dset, grace_in, grace_out)
+
+
+def assign(conn: Connection, shift: str, start: date, end: date | None, staff: str | None = None,
+           unit: str | None = None) -> None:  # fmt: skip
+    if (staff is None) == (unit is None):
+        raise AttendanceError("give exactly one of --staff and --unit")
+    if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == shift)).first() is None:
+        raise AttendanceError(f"--shift: no shift {shift!r} (cbcc attendance shift set)")
+    if end is not None and end < start:
+        raise AttendanceError(f"--to: {end} is before --from {start}")
+    if staff is not None and not staff_known(conn, [staff]):
+        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+    if unit is not None and not unit_known(conn, unit):
+        raise AttendanceError(f"--unit: no staff record has unit or agency code {unit!r}")
+    conn.execute(sa.insert(T_ASSIGN).values(shift_id=shift, staff_code=staff, unit=unit, start=start, end=end,
+                                            created_at=now_utc()))  # fmt: skip
+    mark_all_dirty(conn, start, end)
+
+
+def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None:
+    if kind not in vncal.KINDS:
+        raise AttendanceError(f"kind {kind!r} is not one of {', '.join(vncal.KINDS)}")
+    if kind != "workday" and not nfc(name):
+        raise AttendanceError(f"--{kind}: a name is needed")
+    conn.execute(sa.delete(T_CAL).where(T_CAL.c.day == day))
+    conn.execute(sa.insert(T_CAL).values(day=day, kind=kind, name=nfc(name)[:200], set_at=now_utc()))
+    mark_all_dirty(conn, day, day)
+
+
+def add_leave(conn: Connection, staff: str, kind: str, start: date, end: date, half: str | None,
+              reason: str) -> int:  # fmt: skip
+    kind = nfc(kind)
+    if kind not in rules.LEAVE_KINDS:
+        raise AttendanceError(f"--kind: {kind!r} is not one of {' '.join(rules.LEAVE_KINDS)}")
+    if end < start:
+        raise AttendanceError(f"--to: {end} is before --from {start} (reversed range)")
+    if half not in (None, "am", "pm"):
+        raise AttendanceError(f"--half: {half!r} is not am or pm")
+    if not nfc(reason):
+        raise AttendanceError("--reason: empty")
+    if not staff_known(conn, [staff]):
+        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+    clash = conn.execute(sa.select(T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end).where(
+        T_LEAVE.c.staff_code == staff, T_LEAVE.c.start <= end, T_LEAVE.c.end >= start)).first()  # fmt: skip
+    if clash is not None:
+        raise AttendanceError(f"--from/--to: overlaps leave {clash[0]} {clash[1]}..{clash[2]} of {staff}")
+    lid = conn.execute(sa.insert(T_LEAVE).values(
+        staff_code=staff, kind=kind, start=start, end=end, half=half, reason=nfc(reason)[:500],
+        created_at=now_utc())).inserted_primary_key  # fmt: skip
+    d, days = start, []
+    while d <= end:
+        days.append((staff, d))
+        d += timedelta(1)
+    mark_dirty(conn, days)
+    return int(lid[0]) if lid else 0
+
+
+def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str, actor: str) -> int:
+    """Add a punch (a raw punch with source ``correction``) or void every punch of that minute."""
+    if not nfc(reason):
+        raise AttendanceError("--reason: empty")
+    if not staff_known(conn, [staff]):
+        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+    minute = at.replace(second=0, microsecond=0)
+    if action == "void":
+        hit = conn.execute(sa.select(T_PUNCH.c.id).where(
+            T_PUNCH.c.staff_code == staff, T_PUNCH.c.at >= minute,
+            T_PUNCH.c.at < minute + timedelta(minutes=1))).first()  # fmt: skip
+        if hit is None:
+            raise AttendanceError(f"--void-punch: {staff} has no punch at {at.astimezone(VN).isoformat()}")
+    elif action != "add":
+        raise AttendanceError(f"unknown correction {action!r}")
+    cid = int(conn.execute(sa.insert(T_CORR).values(
+        staff_code=staff, action=action, at=at, reason=nfc(reason)[:500], actor=actor[:64],
+        created_at=now_utc())).inserted_primary_key[0])  # fmt: skip
+    if action == "add":
+        ins = _insert(conn, T_PUNCH).on_conflict_do_nothing(index_elements=["staff_code", "at"])
+        conn.execute(ins.values(staff_code=staff, at=at, source="correction", ref=f"correction:{cid}",
+                                terminal="", received_at=now_utc()))  # fmt: skip
+    mark_dirty(conn, [(staff, local_date(at))])
+    audit(conn, actor, f"attendance.correct.{action}", staff, at=at.isoformat(), reason=nfc(reason))
+    return cid
+
+
+# ---- the month's inputs in bulk ---------------------------------------------------------------------
+
+
+def _us_expr(conn: Connection) -> Any:
+    col = T_PUNCH.c.at
+    if _pg(conn):
+        return sa.cast(sa.func.extract("epoch", col) * 1_000_000, sa.BigInteger)
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
+    return (sa.cast(sa.func.strftime("%s", col), sa.Integer) * 1_000_000
+            + sa.cast(sa.func.coalesce(sa.func.nullif(sa.func.substr(col, 21, 6), ""), "0"), sa.Integer))  # fmt: skip
+
+
+def _utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=VN).astimezone(UTC)
+
+
+@dataclass
+class Loaded:
+    inp: rules.MonthInput
+    positions: dict[str, str] = field(default_factory=dict)
+    agency_of: dict[str, str] = field(default_factory=dict)
+
+
+def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | None = None) -> Loaded:
+    """Everything the engine needs for the month (and the night shift reaching into it), in one
+    query per table. ``staff``: only these people (incremental recompute)."""
+    dates = rules.month_dates(year, month)
+    lo, hi = _utc(dates[0] - timedelta(1)), _utc(dates[-1] + timedelta(2))
+    years = sorted({dates[0].year, (dates[0] - timedelta(1)).year})
+    overrides = [vncal.Override(d, k, n) for d, k, n in conn.execute(
+        sa.select(T_CAL.c.day, T_CAL.c.kind, T_CAL.c.name))]  # fmt: skip
+    cal = vncal.build(years, overrides)
+    shifts = {}
+    for sid, name, sess, days, gi, go in conn.execute(sa.select(
+            T_SHIFT.c.id, T_SHIFT.c.name, T_SHIFT.c.sessions, T_SHIFT.c.days, T_SHIFT.c.grace_in,
+            T_SHIFT.c.grace_out)):  # fmt: skip
+        shifts[sid] = rules.Shift(sid, name, rules.parse_sessions(sess), rules.parse_days(days), gi, go)
+    assigns = [rules.Assignment(sh, st, en, sc, un, i) for i, sh, st, en, sc, un in conn.execute(
+        sa.select(T_ASSIGN.c.id, T_ASSIGN.c.shift_id, T_ASSIGN.c.start, T_ASSIGN.c.end, T_ASSIGN.c.staff_code,
+                  T_ASSIGN.c.unit).where(sa.or_(T_ASSIGN.c.end.is_(None), T_ASSIGN.c.end >= dates[0] - timedelta(1)),
+                                         T_ASSIGN.c.start <= dates[-1]))]  # fmt: skip
+
+    def only(q: Any, col: Any) -> Any:
+        return q.where(col.in_(list(staff))) if staff is not None else q
+
+    names: dict[str, str] = {}
+    positions: dict[str, str] = {}
+    agency_of: dict[str, str] = {}
+    for code, name, pos, ag in conn.execute(only(sa.select(
+            T_STAFF.c.staff_code, T_STAFF.c.full_name, T_STAFF.c.position, T_STAFF.c.agency_code),
+            T_STAFF.c.staff_code)):  # fmt: skip
+        names[code], positions[code], agency_of[code] = name, pos, ag
+    spans: dict[str, list[rules.Span]] = {}
+    for code, st, un, ag in conn.execute(only(sa.select(
+            T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code).order_by(
+            T_SPAN.c.staff_code, T_SPAN.c.start), T_SPAN.c.staff_code)):  # fmt: skip
+        spans.setdefault(code, []).append(rules.Span(st, un, ag))
+    punches: dict[str, list[tuple[int, bool]]] = {}
+    q = sa.select(T_PUNCH.c.staff_code, _us_expr(conn), T_PUNCH.c.source).where(
+        T_PUNCH.c.at >= lo, T_PUNCH.c.at < hi)
+    for code, us, src in conn.execute(only(q, T_PUNCH.c.staff_code)):
+        lst = punches.get(code)
+        if lst is None:
+            punches[code] = lst = []
+        lst.append((us, src == "correction"))
+    voids: dict[str, set[int]] = {}
+    for code, at in conn.execute(only(sa.select(T_CORR.c.staff_code, T_CORR.c.at).where(
+            T_CORR.c.action == "void", T_CORR.c.at >= lo, T_CORR.c.at < hi), T_CORR.c.staff_code)):  # fmt: skip
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        voids.setdefault(code, set()).add(rules.local_minute(int(at.timestamp()) * 1_000_000))
+    leaves: dict[str, list[rules.Leave]] = {}
+    for code, kind, st, en, half in conn.execute(only(sa.select(
+            T_LEAVE.c.staff_code, T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end, T_LEAVE.c.half).where(
+            T_LEAVE.c.start <= dates[-1], T_LEAVE.c.end >= dates[0] - timedelta(1)), T_LEAVE.c.staff_code)):  # fmt: skip
+        leaves.setdefault(code, []).append(rules.Leave(code, kind, st, en, half))
+    inp = rules.MonthInput(year, month, cal, shifts, assigns, names, spans, punches, voids, leaves)
+    return Loaded(inp, positions, agency_of)
+
+
+def catch_up_month(conn: Connection, year: int, month: int) -> int:
+    """Reader punches that were provisional at ingest (clock unset) and are final now."""
+    from gateway.attendance.readers import catch_up
+
+    dates = rules.month_dates(year, month)
+    return catch_up(conn, _utc(dates[0] - timedelta(1)), _utc(dates[-1] + timedelta(2)))
+
+
+def compute_month(db: DB, month: str, unit: str | None = None, staff: str | None = None,
+                  scope: str = "") -> dict[str, Any]:  # fmt: skip
+    """The contract's report dict for ``month`` ("YYYY-MM"), optionally one unit or one person.
+
+    ``scope``: a unit-code prefix (an ``hr`` token's scope); rows of other units are left out."""
+    year, mon = parse_month(month)
+    with connect(db) as conn:
+        refresh_spans(conn)
+        catch_up_month(conn, year, mon)
+        loaded = load_month(conn, year, mon, [staff] if staff is not None else None)
+    report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
+    if scope:
+        report["staff"] = [r for r in report["staff"]
+                           if r["unit"].startswith(scope) or r["agency"].startswith(scope)]  # fmt: skip
+    return report
+
+
+def report_json(report: dict[str, Any]) -> bytes:
+    """The contract's byte-identical JSON: sorted keys, UTF-8 (not escaped), floats as Python
+    writes them (1.0, 0.5), one trailing newline."""
+    return (json.dumps(report, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+# ---- computed person-days, kept current incrementally ---------------------------------------------
+
+
+@dataclass
+class RefreshReport:
+    person_months: int = 0
+    days_written: int = 0
+    days_deleted: int = 0
+
+
+def _store_rows(conn: Connection, report: dict[str, Any], codes: set[str] | None, out: RefreshReport) -> None:
+    fresh: dict[tuple[str, date, str], str] = {}
+    for row in report["staff"]:
+        for d, entry in row["days"].items():
+            key = (row["staff"], date.fromisoformat(d), row["unit"])
+            fresh[key] = json.dumps(entry, sort_keys=True, ensure_ascii=False)
+    dates = rules.month_dates(*parse_month(report["month"]))
+    q = sa.select(T_DAY.c.staff_code, T_DAY.c.day, T_DAY.c.unit, T_DAY.c.data).where(
+        T_DAY.c.day >= dates[0], T_DAY.c.day <= dates[-1])
+    if codes is not None:
+        q = q.where(T_DAY.c.staff_code.in_(list(codes)))
+    old = {(s, d, u): data for s, d, u, data in conn.execute(q)}
+    gone = old.keys() - fresh.keys()
+    changed = [k for k, v in fresh.items() if old.get(k) != v]
+    stale = [k for k in changed if k in old] + sorted(gone)
+    if stale:
+        conn.execute(sa.delete(T_DAY).where(T_DAY.c.staff_code == sa.bindparam("s"), T_DAY.c.day == sa.bindparam("d"),
+                                            T_DAY.c.unit == sa.bindparam("u")),
+                     [{"s": s, "d": d, "u": u} for s, d, u in stale])  # fmt: skip
+    if changed:
+        now = now_utc()
+        conn.execute(sa.insert(T_DAY), [{"staff_code": s, "day": d, "unit": u, "data": fresh[(s, d, u)],
+                                         "computed_at": now} for s, d, u in changed])  # fmt: skip
+    out.days_written += len(changed)
+    out.days_deleted += len(gone)
+
+
+def refresh_days(db: DB) -> RefreshReport:
+    """Recompute the person-months whose inputs changed (``att_dirty``) and rewrite only the
+    person-days whose result differs. A whole-month mark (``*``) recomputes everyone that month."""
+    out = RefreshReport()
+    with connect(db) as conn:
+        refresh_spans(conn)
+        dirty: dict[str, set[str]] = {}
+        for s, m in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month)):
+            dirty.setdefault(m, set()).add(s)
+        for month, codes in sorted(dirty.items()):
+            year, mon = parse_month(month)
+            if ALL in codes:
+                loaded = load_month(conn, year, mon)
+                report = rules.compute(loaded.inp)
+                _store_rows(conn, report, None, out)
+                out.person_months += len(report["staff"])
+            else:
+                known = sorted(codes & staff_known(conn, codes))
+                loaded = load_month(conn, year, mon, known)
+                report = rules.compute(loaded.inp, include=None)
+                _store_rows(conn, report, set(known), out)
+                out.person_months += len(known)
+        conn.execute(sa.delete(T_DIRTY))
+    return out
+
+
+def stored_days(db: DB, month: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The computed person-days of a month: (staff, date, unit) -> day entry."""
+    dates = rules.month_dates(*parse_month(month))
+    with connect(db) as conn:
+        rows = conn.execute(sa.select(T_DAY.c.staff_code, T_DAY.c.day, T_DAY.c.unit, T_DAY.c.data).where(
+            T_DAY.c.day >= dates[0], T_DAY.c.day <= dates[-1])).all()  # fmt: skip
+    return {(s, d.isoformat(), u): json.loads(data) for s, d, u, data in rows}

@@ -1,0 +1,52 @@
+"""Civil time in Asia/Ho_Chi_Minh: parsing the contract's TIME and DATE arguments."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+VN = timezone(timedelta(hours=7), "ICT")
+
+
+def parse_time(text: str, assume: timezone | None = None) -> datetime:
+    """ISO 8601 with its offset (``2026-03-02T07:58:00+07:00``); returned in UTC. A time without an
+    offset is refused unless ``assume`` is given (spreadsheets from terminals that write local time)."""
+    s = text.strip()
+    try:
+        t = datetime.fromisoformat(s)
+    except ValueError:
+        raise ValueError(f"{s!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None:
+        if assume is None:
+            raise ValueError(f"{s!r} has no UTC offset (write it like 2026-03-02T07:58:00+07:00)")
+        t = t.replace(tzinfo=assume)
+    if not 2000 <= t.year <= 2100:
+        raise ValueError(f"{s!r} is out of range (a reader clock that was never set?)")
+    return t.astimezone(UTC)
+
+
+def parse_date(text: str) -> date:
+    s = text.strip()
+    try:
+        if len(s) != 10:
+            raise ValueError
+        return date.fromisoformat(s)
+    except ValueError:
+        raise ValueError(f"{s!r} is not a date YYYY-MM-DD") from None
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    s = text.strip()
+    try:
+        y, m = s.split("-")
+        if len(y) != 4 or len(m) != 2:
+            raise ValueError
+        year, month = int(y), int(m)
+        if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{s!r} is not a month YYYY-MM") from None
+    return year, month
+
+
+def local_date(t: datetime) -> date:
+    return t.astimezone(VN).date()
