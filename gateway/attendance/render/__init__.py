@@ -16,11 +16,12 @@ FORMATS = ("xlsx", "pdf", "csv", "html")
 
 
 def render(report: Mapping[str, Any], header: ReportHeader, fmt: str, lang: str = "vi", *,
-           half: str = "fraction", details: bool = True) -> bytes:
+           half: str = "fraction", details: bool | None = None) -> bytes:
     """The timesheet of ``report`` in ``fmt``; ValueError for an unknown format, language or report field.
 
     ``half``: "fraction" (½P) or "symbol" (the report's symbol only); ``details``: the XLSX gets a
-    second sheet with every person-day (in, out, late, early, flags).
+    second sheet with every person-day (in, out, late, early, flags); by default only up to
+    ``xlsx.DETAILS_MAX_ROWS`` people (a unit's sheet), since 10,000 people make 310,000 rows.
     """
     from . import csvfile, html, pdf, xlsx
 

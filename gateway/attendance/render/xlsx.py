@@ -34,6 +34,7 @@ FONT = "Times New Roman"  # the font of Vietnamese administrative documents; has
 HEADER_ROWS = (8, 10)  # the table header: printed again on every page
 FIRST_DATA_ROW = 11
 PAPER_A4 = 9  # ECMA-376 paperSize code
+DETAILS_MAX_ROWS = 1000  # default: the details sheet for up to this many timesheet rows
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0
 _ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
@@ -292,12 +293,15 @@ def _insert_rows(sheet: bytes, first: int, rows: bytes) -> bytes:
 
 
 def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
-          half: str = "fraction", details: bool = True) -> bytes:
-    """The XLSX bytes of the timesheet (plus the daily-details sheet when ``details``)."""
+          half: str = "fraction", details: bool | None = None) -> bytes:
+    """The XLSX bytes of the timesheet (plus the daily-details sheet when ``details``; None: when
+    the sheet has at most ``DETAILS_MAX_ROWS`` rows)."""
     return write_timesheet(build(report, header, lang, half), report, details=details)
 
 
-def write_timesheet(ts: Timesheet, report: Mapping[str, Any], *, details: bool = True) -> bytes:
+def write_timesheet(ts: Timesheet, report: Mapping[str, Any], *, details: bool | None = None) -> bytes:
+    if details is None:
+        details = len(ts.rows) <= DETAILS_MAX_ROWS
     wb = Workbook()
     _, body = _form_sheet(wb, ts)
     bodies = {1: (FIRST_DATA_ROW, body.xml())}
