@@ -36,7 +36,7 @@ FIRST_DATA_ROW = 11
 PAPER_A4 = 9  # ECMA-376 paperSize code
 DETAILS_MAX_ROWS = 1000  # default: the details sheet for up to this many timesheet rows
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0
-_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})  # a bare CR would read as LF
 
 
 class _Styles:

@@ -1,6 +1,6 @@
 """The attendance reports read back: XLSX (openpyxl), PDF (pypdf text), CSV, HTML; summaries; NFC.
 
-The fixture month (tests/attendance_report_fixture.py, April 2026) is written by hand; every
+The fixture month (tests/attendance/attendance_report_fixture.py, April 2026) is written by hand; every
 expected figure below is counted by hand from its docstring, not produced by running the code:
 20 working days (22 weekdays less the holidays of 27 and 30 April), so
 - NV001: 18.5 worked + 2 holidays + 1.5 P = 22 time-paid days;
@@ -332,3 +332,16 @@ def test_property_csv_matches_model_and_totals(grid: list[list[str]], order: lis
     ts, ts2 = build(report, april_header()), build(shuffled, april_header())
     assert (ts.time_paid, ts.unpaid, ts.insurance) == (ts2.time_paid, ts2.unpaid, ts2.insurance)
     assert [c.rest for c in ts.columns] == [c.rest for c in ts2.columns]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(min_size=1, max_size=40))
+def test_property_xlsx_body_text_round_trips(name: str) -> None:
+    """Whatever a name holds (markup, ampersands, control characters, spaces), the spliced body rows
+    stay well-formed XML and read back as the name, NFC, without the characters XML 1.0 forbids."""
+    report = april_2026()
+    report["staff"][0]["name"] = name
+    ws = openpyxl.load_workbook(io.BytesIO(render(report, april_header(), "xlsx", details=False))).worksheets[0]
+    expected = "".join(ch for ch in unicodedata.normalize("NFC", name)
+                       if not (ord(ch) < 32 and ch not in "\t\n\r") and ch not in "\ufffe\uffff")
+    assert (ws["B11"].value or "") == expected
