@@ -137,7 +137,7 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
     merge = ws.merge_cells
     ws.column_dimensions["A"].width = 5
     ws.column_dimensions["B"].width = 24
-    ws.column_dimensions["C"].width = 14
+    ws.column_dimensions["C"].width = 20
     for j in range(n_days):
         ws.column_dimensions[get_column_letter(4 + j)].width = 4.3
     for j in range(3):
