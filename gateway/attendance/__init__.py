@@ -1,0 +1,1 @@
+"""Attendance: punches in, the monthly timesheet out (contract: shared spec attendance-v1)."""
