@@ -120,11 +120,20 @@ def test_punch_file_round_trip(cli: Callable[..., Any], tmp_path: Path) -> None:
     a9 = next(r for r in _report(cli)["staff"] if r["staff"] == "CB09")
     assert a9["days"]["2026-03-02"]["in"] == "07:30" and a9["days"]["2026-03-02"]["out"] == "17:10"
     assert a9["days"]["2026-03-02"]["value"] == 1.0
+    # The rendered forms through the same command (the renderers' own tests check the layout).
+    import openpyxl  # type: ignore[import-untyped]
+
+    xlsx = tmp_path / "r.xlsx"
+    cli("report", "attendance", "--month", "2026-03", "--unit", "VP", "--format", "xlsx", "--out", str(xlsx))
+    cells = {str(c.value) for ws in openpyxl.load_workbook(xlsx).worksheets for r in ws.iter_rows() for c in r}
+    assert "Nguyễn Văn An" in cells and "Phạm Thị Dung" in cells and "Lê Văn Cường" not in cells
+    pdf = cli("report", "attendance", "--month", "2026-03", "--format", "pdf", "--out", "-").stdout_bytes
+    assert pdf.startswith(b"%PDF")
     engine = db.make_engine(cli.url)  # type: ignore[attr-defined]
     with engine.connect() as conn:
         actions = [r[0] for r in conn.execute(sa.text("SELECT action FROM auditentry ORDER BY id"))]
     engine.dispose()
-    assert actions.count("attendance.report") == 4 and "attendance.import_punches" in actions
+    assert actions.count("attendance.report") == 6 and "attendance.import_punches" in actions
 
 
 def test_bad_punch_file_changes_nothing(cli: Callable[..., Any], tmp_path: Path) -> None:
