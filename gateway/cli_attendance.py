@@ -378,3 +378,51 @@ def report_attendance(
             sys.stdout.buffer.flush()
         else:
             write_atomic(Path(out), data)
+
+
+overtime_app = typer.Typer(no_args_is_help=True, help="Overtime candidates and their approval.")
+attendance_app.add_typer(overtime_app, name="overtime")
+
+
+@overtime_app.command("list")
+def overtime_list(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    unit: Annotated[str | None, typer.Option("--unit", help="One unit.")] = None,
+    staff: Annotated[str | None, typer.Option("--staff", help="One person.")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Minutes outside the schedule (weekday / weekend / holiday, night part) and what is approved,
+    as JSON lines."""
+    with cli_errors():
+        import json
+
+        from gateway.attendance import store
+
+        for ot in store.overtime(_engine(config), _value("--month", _month, month), unit, staff):
+            typer.echo(json.dumps(ot, sort_keys=True, ensure_ascii=False))
+
+
+@overtime_app.command("approve")
+def overtime_approve(
+    staff: Annotated[str, typer.Option("--staff", help="Staff code.")],
+    day: Annotated[str, typer.Option("--date", help="YYYY-MM-DD (the occurrence's start date).")],
+    minutes: Annotated[int, typer.Option("--minutes", help="Minutes approved (0 withdraws).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (audited).")],
+    actor: Annotated[str, typer.Option("--actor", help="Who approves (audit).")] = "cli",
+    config: ConfigFile = None,
+) -> None:
+    """Approve overtime of one person-day, at most its candidate minutes."""
+    with cli_errors():
+        from gateway.attendance import store
+
+        d = _date("--date", day)
+        with _engine(config).begin() as conn:
+            store.approve_overtime(conn, staff, d, minutes, reason, actor)
+        stdout_console().print(f"{staff} {d}: {minutes} min of overtime approved")
+
+
+def _month(text: str) -> str:
+    from gateway.attendance.times import parse_month
+
+    parse_month(text)
+    return text.strip()

@@ -362,12 +362,19 @@ def _occurrence_day(
 
 
 def compute(
-    inp: MonthInput, *, unit: str | None = None, staff: str | None = None, include: set[str] | None = None
+    inp: MonthInput,
+    *,
+    unit: str | None = None,
+    staff: str | None = None,
+    include: set[str] | None = None,
+    overtime: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The contract report for the month. Rows are (person, unit) pairs: a person transferred
     mid-month has one row per unit, each holding only the days they belonged to it.
 
-    ``include``: staff codes to list even without assignment or punch (``--staff``)."""
+    ``include``: staff codes to list even without assignment or punch (``--staff``).
+    ``overtime``: if given, receives the month's overtime candidates (:func:`overtime_candidate`);
+    they are not part of the contract's report."""
     dates = month_dates(inp.year, inp.month)
     first = dates[0]
     scan = [first - timedelta(1), *dates]  # a night shift of the last day of the previous month
@@ -501,6 +508,11 @@ def compute(
                         early_m += day["early_min"]
                     if day["in"] is not None and day["out"] is None:
                         missing += 1
+                    if overtime is not None and day["out"] is not None:
+                        kept = _dedup(in_occ[d])
+                        ot = overtime_candidate(code, d, "weekday", kept[0], kept[-1], occ.sessions)
+                        if ot is not None:
+                            overtime.append(ot)
                 else:
                     day = _blank("L" if is_hol else "")
                     dn = d.toordinal() - EPOCH_ORD
@@ -514,6 +526,13 @@ def compute(
                         if d in void_days or (corrected and any(t in corrected for t in out)):
                             fl.add("corrected")
                         day["flags"] = _flags(fl)
+                        if overtime is not None and len(out) > 1:
+                            kind = "holiday" if d in cal.holidays else "weekday"
+                            if kind == "weekday" and (d.weekday() >= 5 or d in cal.dayoffs):
+                                kind = "weekend"
+                            ot = overtime_candidate(code, d, kind, out[0], out[-1], ())
+                            if ot is not None:
+                                overtime.append(ot)
                 days[key] = day
             sp = span_of[member_idx[0]] if member_idx else None
             row = {
@@ -536,3 +555,39 @@ def compute(
             rows.append(((code, scan[member_idx[0]].isoformat() if member_idx else ""), row))
     rows.sort(key=lambda r: r[0])
     return {"month": f"{inp.year:04d}-{inp.month:02d}", "staff": [r for _, r in rows]}
+
+
+def _night(a: int, b: int) -> int:
+    """Minutes of [a, b) (local minutes) between 22:00 and 06:00."""
+    total = 0
+    day0 = a // 1440 * 1440
+    for start in range(day0 - 1440, b + 1, 1440):
+        total += max(0, min(b, start + 1800) - max(a, start + 1320))  # 22:00 .. next 06:00
+    return total
+
+
+def overtime_candidate(
+    code: str, d: date, kind: str, t_in_us: int, t_out_us: int, sessions: Sequence[tuple[int, int]]
+) -> dict[str, Any] | None:
+    """Minutes worked outside the schedule on one date: before the first and after the last session
+    of an occurrence (kind ``weekday``), or the whole in-out span on a rest day (``weekend``) or a
+    public holiday (``holiday``); ``night_min`` is the part between 22:00 and 06:00. Candidates
+    only: they count once approved (``att_overtime``)."""
+    tin = (t_in_us // 1_000_000 + TZ_OFFSET_S) // 60
+    tout = (t_out_us // 1_000_000 + TZ_OFFSET_S) // 60
+    spans = (
+        [(tin, min(tout, sessions[0][0])), (max(tin, sessions[-1][1]), tout)] if sessions else [(tin, tout)]
+    )
+    spans = [(a, b) for a, b in spans if b > a]
+    minutes = sum(b - a for a, b in spans)
+    if minutes <= 0:
+        return None
+    base = day_base(d)
+    return {
+        "staff": code,
+        "date": d.isoformat(),
+        "kind": kind,
+        "minutes": minutes,
+        "night_min": sum(_night(a, b) for a, b in spans),
+        "intervals": [[_fmt(a, base), _fmt(b, base)] for a, b in spans],
+    }

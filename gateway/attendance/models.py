@@ -139,3 +139,16 @@ class AttDoor(SQLModel, table=True):
 
     door_id: str = Field(primary_key=True, max_length=64)
     since: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
+
+
+class AttOvertime(SQLModel, table=True):
+    """Approved overtime of one person-day (candidates are computed; only approved minutes count)."""
+
+    __tablename__ = "att_overtime"
+
+    staff_code: str = Field(primary_key=True, max_length=32)
+    day: date = Field(primary_key=True)
+    minutes: int
+    reason: str = Field(max_length=500)
+    approved_by: str = Field(max_length=64)
+    approved_at: datetime = Field(default_factory=now_utc, sa_column=_ts(False))

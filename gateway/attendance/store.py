@@ -30,6 +30,7 @@ from gateway.attendance.models import (
     AttDay,
     AttDirty,
     AttLeave,
+    AttOvertime,
     AttPunch,
     AttShift,
     AttUnitSpan,
@@ -642,3 +643,57 @@ def stored_days(db: DB, month: str) -> dict[tuple[str, str, str], dict[str, Any]
             )
         ).all()
     return {(s, d.isoformat(), u): json.loads(data) for s, d, u, data in rows}
+
+
+# ---- overtime ----------------------------------------------------------------------------------
+
+T_OVERTIME = AttOvertime.__table__  # type: ignore[attr-defined]
+
+
+def overtime(db: DB, month: str, unit: str | None = None, staff: str | None = None) -> list[dict[str, Any]]:
+    """The month's overtime candidates, each with the minutes approved so far (0 if none)."""
+    year, mon = parse_month(month)
+    found: list[dict[str, Any]] = []
+    with connect(db) as conn:
+        refresh_spans(conn)
+        loaded = load_month(conn, year, mon, [staff] if staff is not None else None)
+        rules.compute(loaded.inp, unit=unit, staff=staff, overtime=found)
+        dates = rules.month_dates(year, mon)
+        approved = {
+            (s, d.isoformat()): m
+            for s, d, m in conn.execute(
+                sa.select(T_OVERTIME.c.staff_code, T_OVERTIME.c.day, T_OVERTIME.c.minutes).where(
+                    T_OVERTIME.c.day >= dates[0], T_OVERTIME.c.day <= dates[-1]
+                )
+            )
+        }
+    for ot in found:
+        ot["approved_min"] = approved.get((ot["staff"], ot["date"]), 0)
+    return sorted(found, key=lambda o: (o["staff"], o["date"]))
+
+
+def approve_overtime(conn: Connection, staff: str, day: date, minutes: int, reason: str, actor: str) -> None:
+    """Approve up to the candidate minutes of that person-day (0 withdraws an approval)."""
+    if not nfc(reason):
+        raise AttendanceError("--reason: empty")
+    if not staff_known(conn, [staff]):
+        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+    cands = [o for o in overtime(conn, day.strftime("%Y-%m"), staff=staff) if o["date"] == day.isoformat()]
+    most = cands[0]["minutes"] if cands else 0
+    if not 0 <= minutes <= most:
+        raise AttendanceError(
+            f"--minutes: {minutes} is not within 0..{most} (the candidate minutes of {day})"
+        )
+    conn.execute(sa.delete(T_OVERTIME).where(T_OVERTIME.c.staff_code == staff, T_OVERTIME.c.day == day))
+    if minutes:
+        conn.execute(
+            sa.insert(T_OVERTIME).values(
+                staff_code=staff,
+                day=day,
+                minutes=minutes,
+                reason=nfc(reason)[:500],
+                approved_by=actor[:64],
+                approved_at=now_utc(),
+            )
+        )
+    audit(conn, actor, "attendance.overtime.approve", staff, day=day, minutes=minutes, reason=nfc(reason))

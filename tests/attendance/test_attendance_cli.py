@@ -125,7 +125,9 @@ def test_punch_file_round_trip(cli: Callable[..., Any], tmp_path: Path) -> None:
 
     xlsx = tmp_path / "r.xlsx"
     cli("report", "attendance", "--month", "2026-03", "--unit", "VP", "--format", "xlsx", "--out", str(xlsx))
-    cells = {str(c.value) for ws in openpyxl.load_workbook(xlsx).worksheets for r in ws.iter_rows() for c in r}
+    cells = {
+        str(c.value) for ws in openpyxl.load_workbook(xlsx).worksheets for r in ws.iter_rows() for c in r
+    }
     assert "Nguyễn Văn An" in cells and "Phạm Thị Dung" in cells and "Lê Văn Cường" not in cells
     pdf = cli("report", "attendance", "--month", "2026-03", "--format", "pdf", "--out", "-").stdout_bytes
     assert pdf.startswith(b"%PDF")
@@ -446,3 +448,22 @@ def test_leave_correction_calendar_and_transfer(cli: Callable[..., Any]) -> None
     tc = _report(cli, "--unit", "TC")["staff"]
     assert [(r["staff"], r["unit"]) for r in tc] == [("CB01", "TC"), ("CB03", "TC")]
     assert tc[0]["days"]["2026-03-13"]["flags"] == [] and tc[0]["days"]["2026-03-16"]["flags"] == ["absent"]
+
+
+def test_overtime_approval(cli: Callable[..., Any], tmp_path: Path) -> None:
+    f = tmp_path / "ot.csv"
+    f.write_text(
+        "staff,time\nCB01,2026-03-02T07:00:00+07:00\nCB01,2026-03-02T18:30:00+07:00\n", encoding="utf-8"
+    )
+    cli("attendance", "import-punches", str(f))
+    # 30 min before 07:30 and 90 after 17:00.
+    lines = cli("attendance", "overtime", "list", "--month", "2026-03", "--staff", "CB01").output.splitlines()
+    assert [json.loads(x) for x in lines] == [
+        {"staff": "CB01", "date": "2026-03-02", "kind": "weekday", "minutes": 120, "night_min": 0,
+         "intervals": [["07:00", "07:30"], ["17:00", "18:30"]], "approved_min": 0}
+    ]  # fmt: skip
+    args = ("attendance", "overtime", "approve", "--staff", "CB01", "--date", "2026-03-02", "--reason", "họp")
+    assert "0..120" in cli(*args, "--minutes", "121", code=1).output
+    cli(*args, "--minutes", "90")
+    out = cli("attendance", "overtime", "list", "--month", "2026-03", "--staff", "CB01").output
+    assert json.loads(out)["approved_min"] == 90

@@ -540,3 +540,28 @@ def test_reordering_or_duplicating_punches_never_changes_the_timesheet(
         _report_bytes(month_input(2026, 3, shifts=shifts, assignments=assigns, punches={"A1": shuffled}))
         == ref
     )
+
+
+def test_overtime_candidates() -> None:
+    found: list[dict[str, object]] = []
+    engine.compute(
+        month_input(
+            2026,
+            3,
+            punches={
+                "A1": [
+                    "2026-03-02 06:30:00", "2026-03-02 19:15:00",  # 60 before 07:30, 135 after 17:00
+                    "2026-03-07 18:00:00", "2026-03-07 23:30:00",  # Saturday: 330, of which 90 after 22:00
+                    "2026-03-14 21:00:00", "2026-03-15 01:00:00",  # two rest dates, one punch each: none
+                    "2026-03-03 07:30:00", "2026-03-03 17:00:00",  # on schedule: no candidate
+                ]
+            },
+        ),
+        overtime=found,
+    )  # fmt: skip
+    assert found == [
+        {"staff": "A1", "date": "2026-03-02", "kind": "weekday", "minutes": 195, "night_min": 0,
+         "intervals": [["06:30", "07:30"], ["17:00", "19:15"]]},
+        {"staff": "A1", "date": "2026-03-07", "kind": "weekend", "minutes": 330, "night_min": 90,
+         "intervals": [["18:00", "23:30"]]},
+    ]  # fmt: skip

@@ -15,8 +15,15 @@ from ..header import ReportHeader
 FORMATS = ("xlsx", "pdf", "csv", "html")
 
 
-def render(report: Mapping[str, Any], header: ReportHeader, fmt: str, lang: str = "vi", *,
-           half: str = "fraction", details: bool | None = None) -> bytes:
+def render(
+    report: Mapping[str, Any],
+    header: ReportHeader,
+    fmt: str,
+    lang: str = "vi",
+    *,
+    half: str = "fraction",
+    details: bool | None = None,
+) -> bytes:
     """The timesheet of ``report`` in ``fmt``; ValueError for an unknown format, language or report field.
 
     ``half``: "fraction" (½P) or "symbol" (the report's symbol only); ``details``: the XLSX gets a

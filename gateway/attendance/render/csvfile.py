@@ -34,8 +34,9 @@ def _n(v: float) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
-def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
-          half: str = "fraction") -> bytes:
+def write(
+    report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *, half: str = "fraction"
+) -> bytes:
     return write_timesheet(build(report, header, lang, half))
 
 
@@ -43,12 +44,20 @@ def write_timesheet(ts: Timesheet) -> bytes:
     t = ts.text
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([safe(x) for x in (t["stt"], t["staff"], t["name"], t["position"], t["unit_code"])]
-               + [str(c.date.day) for c in ts.columns]
-               + [safe(t[k]) for k in ("time_paid", "unpaid", "insurance")])
+    w.writerow(
+        [safe(x) for x in (t["stt"], t["staff"], t["name"], t["position"], t["unit_code"])]
+        + [str(c.date.day) for c in ts.columns]
+        + [safe(t[k]) for k in ("time_paid", "unpaid", "insurance")]
+    )
     for r in ts.rows:
-        w.writerow([str(r.stt), safe(r.staff), safe(r.name), safe(r.position), safe(r.unit)]
-                   + [safe(c) for c in r.cells] + [_n(r.time_paid), _n(r.unpaid), _n(r.insurance)])
-    w.writerow(["", "", safe(t["total"]), "", ""] + [""] * len(ts.columns)
-               + [_n(ts.time_paid), _n(ts.unpaid), _n(ts.insurance)])
+        w.writerow(
+            [str(r.stt), safe(r.staff), safe(r.name), safe(r.position), safe(r.unit)]
+            + [safe(c) for c in r.cells]
+            + [_n(r.time_paid), _n(r.unpaid), _n(r.insurance)]
+        )
+    w.writerow(
+        ["", "", safe(t["total"]), "", ""]
+        + [""] * len(ts.columns)
+        + [_n(ts.time_paid), _n(ts.unpaid), _n(ts.insurance)]
+    )
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")

@@ -22,8 +22,13 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def page(template: str, **context: Any) -> bytes:
@@ -31,14 +36,23 @@ def page(template: str, **context: Any) -> bytes:
     return nfc(environment().get_template(template).render(**context)).encode("utf-8")
 
 
-def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
-          half: str = "fraction") -> bytes:
+def write(
+    report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *, half: str = "fraction"
+) -> bytes:
     return write_timesheet(build(report, header, lang, half))
 
 
 def write_timesheet(ts: Timesheet) -> bytes:
     t = ts.text
     month_line = t["month_line"].format(m=f"{ts.month:02d}", y=ts.year)
-    return page("timesheet.html.j2", lang=ts.lang, t=t, h=ts.header, ts=ts, month_line=month_line,
-                title=f"{t['title']} – {ts.header.unit_name} – {month_line}",
-                rest=[c.rest for c in ts.columns], num=partial(number, lang=ts.lang))
+    return page(
+        "timesheet.html.j2",
+        lang=ts.lang,
+        t=t,
+        h=ts.header,
+        ts=ts,
+        month_line=month_line,
+        title=f"{t['title']} – {ts.header.unit_name} – {month_line}",
+        rest=[c.rest for c in ts.columns],
+        num=partial(number, lang=ts.lang),
+    )

@@ -55,11 +55,17 @@ def _fonts() -> None:
         pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
 
 
-def style(name: str, size: float = 8, bold: bool = False, align: int = TA_LEFT,
-          leading: float | None = None) -> ParagraphStyle:
+def style(
+    name: str, size: float = 8, bold: bool = False, align: int = TA_LEFT, leading: float | None = None
+) -> ParagraphStyle:
     _fonts()  # a Paragraph looks its font family up when it is made
-    return ParagraphStyle(name, fontName=FONT_BOLD if bold else FONT, fontSize=size,
-                          leading=leading or size * 1.2, alignment=align)
+    return ParagraphStyle(
+        name,
+        fontName=FONT_BOLD if bold else FONT,
+        fontSize=size,
+        leading=leading or size * 1.2,
+        alignment=align,
+    )
 
 
 class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]
@@ -94,9 +100,18 @@ def doc_bytes(flow: list[Any], page_label: str, running: str, title: str) -> byt
     _fonts()
     buf = io.BytesIO()
     canvas_cls = type("_Canvas", (_NumberedCanvas,), {"page_label": page_label, "running": running})
-    doc = SimpleDocTemplate(buf, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN,
-                            topMargin=MARGIN + 3 * mm, bottomMargin=MARGIN, title=title,
-                            creator="cbcc", author="cbcc", invariant=1)
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=PAGE,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN + 3 * mm,
+        bottomMargin=MARGIN,
+        title=title,
+        creator="cbcc",
+        author="cbcc",
+        invariant=1,
+    )
     doc.build(flow, canvasmaker=canvas_cls)
     return buf.getvalue()
 
@@ -108,19 +123,38 @@ def _table(ts: Timesheet) -> Table:
     name = style("name", 7, leading=8)
     rows: list[list[Any]] = []
     q = ["time_paid", "unpaid", "insurance"]
-    rows.append([Paragraph(escape(t["stt"]), head), Paragraph(escape(t["name"]), head),
-                 Paragraph(escape(t["position"]), head), Paragraph(escape(t["days"]), head)]
-                + [""] * (n - 1) + [Paragraph(escape(t["quy_ra_cong"]), head), "", ""])
-    rows.append(["", "", ""] + [str(c.date.day) for c in ts.columns]
-                + [Paragraph(escape(t[k]), head) for k in q])
+    rows.append(
+        [
+            Paragraph(escape(t["stt"]), head),
+            Paragraph(escape(t["name"]), head),
+            Paragraph(escape(t["position"]), head),
+            Paragraph(escape(t["days"]), head),
+        ]
+        + [""] * (n - 1)
+        + [Paragraph(escape(t["quy_ra_cong"]), head), "", ""]
+    )
+    rows.append(
+        ["", "", ""] + [str(c.date.day) for c in ts.columns] + [Paragraph(escape(t[k]), head) for k in q]
+    )
     rows.append(["A", "B", "C"] + [c.weekday for c in ts.columns] + ["", "", ""])
     for r in ts.rows:
-        rows.append([str(r.stt), Paragraph(escape(r.name), name), Paragraph(escape(r.position), name),
-                     *r.cells, number(r.time_paid, ts.lang), number(r.unpaid, ts.lang),
-                     number(r.insurance, ts.lang)])
+        rows.append(
+            [
+                str(r.stt),
+                Paragraph(escape(r.name), name),
+                Paragraph(escape(r.position), name),
+                *r.cells,
+                number(r.time_paid, ts.lang),
+                number(r.unpaid, ts.lang),
+                number(r.insurance, ts.lang),
+            ]
+        )
     last = len(rows)
-    rows.append([t["total"], "", ""] + [""] * n
-                + [number(v, ts.lang) for v in (ts.time_paid, ts.unpaid, ts.insurance)])
+    rows.append(
+        [t["total"], "", ""]
+        + [""] * n
+        + [number(v, ts.lang) for v in (ts.time_paid, ts.unpaid, ts.insurance)]
+    )
     q0 = 3 + n
     widths = [16, 110, 80] + [15.5] * n + [46, 42, 42]
     cmds: list[tuple[Any, ...]] = [
@@ -134,9 +168,14 @@ def _table(ts: Timesheet) -> Table:
         ("RIGHTPADDING", (0, 0), (-1, -1), 1),
         ("TOPPADDING", (0, 0), (-1, -1), 1.5),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-        ("SPAN", (0, 0), (0, 1)), ("SPAN", (1, 0), (1, 1)), ("SPAN", (2, 0), (2, 1)),
-        ("SPAN", (3, 0), (q0 - 1, 0)), ("SPAN", (q0, 0), (q0 + 2, 0)),
-        ("SPAN", (q0, 1), (q0, 2)), ("SPAN", (q0 + 1, 1), (q0 + 1, 2)), ("SPAN", (q0 + 2, 1), (q0 + 2, 2)),
+        ("SPAN", (0, 0), (0, 1)),
+        ("SPAN", (1, 0), (1, 1)),
+        ("SPAN", (2, 0), (2, 1)),
+        ("SPAN", (3, 0), (q0 - 1, 0)),
+        ("SPAN", (q0, 0), (q0 + 2, 0)),
+        ("SPAN", (q0, 1), (q0, 2)),
+        ("SPAN", (q0 + 1, 1), (q0 + 1, 2)),
+        ("SPAN", (q0 + 2, 1), (q0 + 2, 2)),
         ("SPAN", (0, last), (2, last)),
     ]
     for j, c in enumerate(ts.columns):
@@ -153,18 +192,28 @@ def _signatures(ts: Timesheet) -> list[Any]:
     t = ts.text
     sign = style("sign", 8.5, bold=True, align=TA_CENTER)
     hint = style("hint", 7.5, align=TA_CENTER)
-    date = Table([["", "", Paragraph(escape(t["place_date"]), hint)]], colWidths=["33%", "33%", "34%"],
-                 style=TableStyle([("FONT", (0, 0), (-1, -1), FONT, 7)]))
+    date = Table(
+        [["", "", Paragraph(escape(t["place_date"]), hint)]],
+        colWidths=["33%", "33%", "34%"],
+        style=TableStyle([("FONT", (0, 0), (-1, -1), FONT, 7)]),
+    )
     who = ("signer_timekeeper", "signer_head", "signer_approver")
-    block = Table([[Paragraph(escape(t[w]), sign) for w in who],
-                   [Paragraph(escape(t["sign_hint"]), hint) for _ in who], ["", "", ""]],
-                  colWidths=["33%", "33%", "34%"], rowHeights=[None, None, 16 * mm],
-                  style=TableStyle([("FONT", (0, 0), (-1, -1), FONT, 7)]))
+    block = Table(
+        [
+            [Paragraph(escape(t[w]), sign) for w in who],
+            [Paragraph(escape(t["sign_hint"]), hint) for _ in who],
+            ["", "", ""],
+        ],
+        colWidths=["33%", "33%", "34%"],
+        rowHeights=[None, None, 16 * mm],
+        style=TableStyle([("FONT", (0, 0), (-1, -1), FONT, 7)]),
+    )
     return [date, block]
 
 
-def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
-          half: str = "fraction") -> bytes:
+def write(
+    report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *, half: str = "fraction"
+) -> bytes:
     """The PDF bytes of the timesheet (byte-identical for the same input: invariant mode)."""
     return write_timesheet(build(report, header, lang, half))
 
@@ -176,13 +225,24 @@ def write_timesheet(ts: Timesheet) -> bytes:
     left = style("left", 8.5, bold=True)
     right = style("right", 8.5, bold=True, align=TA_RIGHT)
     small = style("small", 6.5, align=TA_RIGHT)
-    top = Table([
-        [Paragraph(escape(f"{t['agency']}: {h.agency_name}"), left), Paragraph(escape(t["form"]), right)],
-        [Paragraph(escape(f"{t['unit']}: {h.unit_name}"), left), Paragraph(escape(t["form_basis"]), small)],
-        [Paragraph(escape(f"{t['agency_code']}: {h.agency_code}"), left), ""],
-    ], colWidths=["55%", "45%"], style=TableStyle([("FONT", (0, 0), (-1, -1), FONT, 7),
-                                                   ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                                                   ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    top = Table(
+        [
+            [Paragraph(escape(f"{t['agency']}: {h.agency_name}"), left), Paragraph(escape(t["form"]), right)],
+            [
+                Paragraph(escape(f"{t['unit']}: {h.unit_name}"), left),
+                Paragraph(escape(t["form_basis"]), small),
+            ],
+            [Paragraph(escape(f"{t['agency_code']}: {h.agency_code}"), left), ""],
+        ],
+        colWidths=["55%", "45%"],
+        style=TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), FONT, 7),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        ),
+    )
     legend = style("legend", 7, leading=9)
     flow: list[Any] = [
         top,
@@ -192,13 +252,19 @@ def write_timesheet(ts: Timesheet) -> bytes:
         Spacer(1, 3 * mm),
         _table(ts),
         Spacer(1, 3 * mm),
-        KeepTogether([
-            Paragraph("<b>" + escape(t["legend"]) + ":</b> "
-                      + " · ".join(f"<b>{escape(s)}</b> {escape(m)}" for s, m in ts.legend), legend),
-            Spacer(1, 3 * mm),
-            *_signatures(ts),
-        ]),
+        KeepTogether(
+            [
+                Paragraph(
+                    "<b>"
+                    + escape(t["legend"])
+                    + ":</b> "
+                    + " · ".join(f"<b>{escape(s)}</b> {escape(m)}" for s, m in ts.legend),
+                    legend,
+                ),
+                Spacer(1, 3 * mm),
+                *_signatures(ts),
+            ]
+        ),
     ]
     running = f"{h.agency_name} · {h.unit_name} · {t['title']} · {month}"
-    return doc_bytes(flow, t["page"], running,
-                     f"{t['title']} {month}")
+    return doc_bytes(flow, t["page"], running, f"{t['title']} {month}")

@@ -92,28 +92,84 @@ def _r(v: float) -> float | int:
     return int(v) if v == int(v) else round(v, 2)
 
 
-def unit_summary(report: Mapping[str, Any], lang: str = "vi",
-                 unit_names: Mapping[str, str] | None = None) -> Table:
+def unit_summary(
+    report: Mapping[str, Any], lang: str = "vi", unit_names: Mapping[str, str] | None = None
+) -> Table:
     """Per-unit late/early counts and minutes, absences and the absence rate of one month."""
     t = labels(lang)
     year, month = month_of(report)
     names = unit_names or {}
     figs = unit_figures(report)
-    cols = ("unit_code", "unit", "people", "scheduled_days", "work_days", "leave_days", "absent_days",
-            "absence_rate", "missing_punch", "late_count", "late_min", "early_count", "early_min")
-    rows = tuple((f.unit, nfc(names.get(f.unit, "")), f.people, f.scheduled, _r(f.work_days),
-                  _r(f.leave_days), f.absent, f.absence_rate, f.missing_punch, f.late_count, f.late_min,
-                  f.early_count, f.early_min) for f in figs)
-    all_ = UnitFigures("", sum(f.people for f in figs), sum(f.scheduled for f in figs),
-                       sum(f.work_days for f in figs), sum(f.leave_days for f in figs),
-                       sum(f.absent for f in figs), sum(f.missing_punch for f in figs),
-                       sum(f.late_count for f in figs), sum(f.late_min for f in figs),
-                       sum(f.early_count for f in figs), sum(f.early_min for f in figs))
-    total = (t["total"], "", all_.people, all_.scheduled, _r(all_.work_days), _r(all_.leave_days),
-             all_.absent, all_.absence_rate, all_.missing_punch, all_.late_count, all_.late_min,
-             all_.early_count, all_.early_min)
-    return Table(t["summary_title"], (t["month_line"].format(m=f"{month:02d}", y=year),),
-                 tuple(t[c] for c in cols), rows, total, lang, chart_svg(figs, lang))
+    cols = (
+        "unit_code",
+        "unit",
+        "people",
+        "scheduled_days",
+        "work_days",
+        "leave_days",
+        "absent_days",
+        "absence_rate",
+        "missing_punch",
+        "late_count",
+        "late_min",
+        "early_count",
+        "early_min",
+    )
+    rows = tuple(
+        (
+            f.unit,
+            nfc(names.get(f.unit, "")),
+            f.people,
+            f.scheduled,
+            _r(f.work_days),
+            _r(f.leave_days),
+            f.absent,
+            f.absence_rate,
+            f.missing_punch,
+            f.late_count,
+            f.late_min,
+            f.early_count,
+            f.early_min,
+        )
+        for f in figs
+    )
+    all_ = UnitFigures(
+        "",
+        sum(f.people for f in figs),
+        sum(f.scheduled for f in figs),
+        sum(f.work_days for f in figs),
+        sum(f.leave_days for f in figs),
+        sum(f.absent for f in figs),
+        sum(f.missing_punch for f in figs),
+        sum(f.late_count for f in figs),
+        sum(f.late_min for f in figs),
+        sum(f.early_count for f in figs),
+        sum(f.early_min for f in figs),
+    )
+    total = (
+        t["total"],
+        "",
+        all_.people,
+        all_.scheduled,
+        _r(all_.work_days),
+        _r(all_.leave_days),
+        all_.absent,
+        all_.absence_rate,
+        all_.missing_punch,
+        all_.late_count,
+        all_.late_min,
+        all_.early_count,
+        all_.early_min,
+    )
+    return Table(
+        t["summary_title"],
+        (t["month_line"].format(m=f"{month:02d}", y=year),),
+        tuple(t[c] for c in cols),
+        rows,
+        total,
+        lang,
+        chart_svg(figs, lang),
+    )
 
 
 def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
@@ -140,19 +196,47 @@ def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
         missing += 1 if "missing_punch" in flags else 0
         on_leave += 1 if day.get("leave") else 0
         leave = day.get("leave")
-        rows.append((str(person.get("unit", "")), str(person.get("staff", "")),
-                     nfc(str(person.get("name", ""))),
-                     nfc(day.get("symbol") or ""), day.get("in"), day.get("out"), day.get("worked_min"),
-                     day.get("late_min") or None, day.get("early_min") or None,
-                     f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
-                     ", ".join(flag_names.get(f, f) for f in flags) or None))
-    cols = ("unit_code", "staff", "name", "symbol", "in", "out", "worked_min", "late_min", "early_min",
-            "leave", "flags")
-    counts = (f"{t['present']}: {present} · {t['late']}: {late} · {t['early']}: {early} · "
-              f"{t['absent_days']}: {absent} · {t['leave']}: {on_leave} · {t['missing_punch']}: {missing}")
+        rows.append(
+            (
+                str(person.get("unit", "")),
+                str(person.get("staff", "")),
+                nfc(str(person.get("name", ""))),
+                nfc(day.get("symbol") or ""),
+                day.get("in"),
+                day.get("out"),
+                day.get("worked_min"),
+                day.get("late_min") or None,
+                day.get("early_min") or None,
+                f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
+                ", ".join(flag_names.get(f, f) for f in flags) or None,
+            )
+        )
+    cols = (
+        "unit_code",
+        "staff",
+        "name",
+        "symbol",
+        "in",
+        "out",
+        "worked_min",
+        "late_min",
+        "early_min",
+        "leave",
+        "flags",
+    )
+    counts = (
+        f"{t['present']}: {present} · {t['late']}: {late} · {t['early']}: {early} · "
+        f"{t['absent_days']}: {absent} · {t['leave']}: {on_leave} · {t['missing_punch']}: {missing}"
+    )
     wd = WEEKDAYS[lang][d.weekday()]
-    return Table(t["daily_title"].format(d=f"{wd} {d.day:02d}/{d.month:02d}/{d.year}"), (counts,),
-                 tuple(t[c] for c in cols), tuple(rows), None, lang)
+    return Table(
+        t["daily_title"].format(d=f"{wd} {d.day:02d}/{d.month:02d}/{d.year}"),
+        (counts,),
+        tuple(t[c] for c in cols),
+        tuple(rows),
+        None,
+        lang,
+    )
 
 
 def history(reports: Iterable[Mapping[str, Any]], staff: str, lang: str = "vi") -> Table:
@@ -171,24 +255,60 @@ def history(reports: Iterable[Mapping[str, Any]], staff: str, lang: str = "vi") 
             for date, day in sorted((person.get("days") or {}).items()):
                 d = dt.date.fromisoformat(date)
                 leave = day.get("leave")
-                rows.append((date, WEEKDAYS[lang][d.weekday()], str(person.get("unit", "")),
-                             nfc(day.get("symbol") or ""), day.get("in"), day.get("out"),
-                             day.get("worked_min"), day.get("late_min") or None, day.get("early_min") or None,
-                             day.get("value"),
-                             f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
-                             ", ".join(flag_names.get(f, f) for f in day.get("flags") or ()) or None))
+                rows.append(
+                    (
+                        date,
+                        WEEKDAYS[lang][d.weekday()],
+                        str(person.get("unit", "")),
+                        nfc(day.get("symbol") or ""),
+                        day.get("in"),
+                        day.get("out"),
+                        day.get("worked_min"),
+                        day.get("late_min") or None,
+                        day.get("early_min") or None,
+                        day.get("value"),
+                        f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
+                        ", ".join(flag_names.get(f, f) for f in day.get("flags") or ()) or None,
+                    )
+                )
             tot = person.get("totals") or {}
             leave = tot.get("leave") or {}
             leave_text = ", ".join(f"{nfc(k)} {float(v):g}" for k, v in sorted(leave.items()))
-            rows.append((f"{t['total']} {report.get('month')}", "", "", "", "", "", "",
-                         tot.get("late_min"), tot.get("early_min"), tot.get("work_days"), leave_text or None,
-                         None))
+            rows.append(
+                (
+                    f"{t['total']} {report.get('month')}",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    tot.get("late_min"),
+                    tot.get("early_min"),
+                    tot.get("work_days"),
+                    leave_text or None,
+                    None,
+                )
+            )
     if not found:
         raise ValueError(f"staff: {staff} is in none of the reports")
-    cols = ("date", "weekday", "unit_code", "symbol", "in", "out", "worked_min", "late_min", "early_min",
-            "value", "leave", "flags")
-    return Table(t["history_title"], (f"{name} ({staff})",), tuple(t[c] for c in cols), tuple(rows),
-                 None, lang)
+    cols = (
+        "date",
+        "weekday",
+        "unit_code",
+        "symbol",
+        "in",
+        "out",
+        "worked_min",
+        "late_min",
+        "early_min",
+        "value",
+        "leave",
+        "flags",
+    )
+    return Table(
+        t["history_title"], (f"{name} ({staff})",), tuple(t[c] for c in cols), tuple(rows), None, lang
+    )
 
 
 def chart_svg(figs: Sequence[UnitFigures], lang: str = "vi", width: int = 640) -> str:
@@ -198,22 +318,26 @@ def chart_svg(figs: Sequence[UnitFigures], lang: str = "vi", width: int = 640) -
     peak = max([f.late_min for f in figs] + [f.early_min for f in figs] + [1])
     scale = (width - label_w - 60) / peak
     height = top + len(figs) * (2 * bar + gap) + 10
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, sans-serif" font-size="10" role="img">',
-           f"<title>{escape(t['chart_title'])}</title>",
-           f'<text x="0" y="12" font-weight="bold">{escape(t["chart_title"])}</text>',
-           f'<rect x="{width - 150}" y="4" width="10" height="10" fill="#c0504d"/>'
-           f'<text x="{width - 136}" y="13">{escape(t["late"])}</text>',
-           f'<rect x="{width - 80}" y="4" width="10" height="10" fill="#4f81bd"/>'
-           f'<text x="{width - 66}" y="13">{escape(t["early"])}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, sans-serif" font-size="10" role="img">',
+        f"<title>{escape(t['chart_title'])}</title>",
+        f'<text x="0" y="12" font-weight="bold">{escape(t["chart_title"])}</text>',
+        f'<rect x="{width - 150}" y="4" width="10" height="10" fill="#c0504d"/>'
+        f'<text x="{width - 136}" y="13">{escape(t["late"])}</text>',
+        f'<rect x="{width - 80}" y="4" width="10" height="10" fill="#4f81bd"/>'
+        f'<text x="{width - 66}" y="13">{escape(t["early"])}</text>',
+    ]
     y = top
     for f in figs:
         out.append(f'<text x="{label_w - 4}" y="{y + bar + 3}" text-anchor="end">{escape(f.unit)}</text>')
         for value, colour in ((f.late_min, "#c0504d"), (f.early_min, "#4f81bd")):
             w = round(value * scale, 1)
-            out.append(f'<rect x="{label_w}" y="{y}" width="{w}" height="{bar}" fill="{colour}">'
-                       f"<title>{escape(f.unit)}: {value}</title></rect>"
-                       f'<text x="{label_w + w + 3}" y="{y + bar - 1}" font-size="8">{value}</text>')
+            out.append(
+                f'<rect x="{label_w}" y="{y}" width="{w}" height="{bar}" fill="{colour}">'
+                f"<title>{escape(f.unit)}: {value}</title></rect>"
+                f'<text x="{label_w + w + 3}" y="{y + bar - 1}" font-size="8">{value}</text>'
+            )
             y += bar
         y += gap
     out.append("</svg>")

@@ -38,8 +38,14 @@ def _csv(table: Table) -> bytes:
 
 def _html(table: Table) -> bytes:
     text_cols = {i for i, v in enumerate(table.rows[0]) if isinstance(v, str)} if table.rows else set()
-    return page("table.html.j2", lang=table.lang, title=table.title, table=table, text_cols=text_cols,
-                show=lambda v: _show(v, table.lang))
+    return page(
+        "table.html.j2",
+        lang=table.lang,
+        title=table.title,
+        table=table,
+        text_cols=text_cols,
+        show=lambda v: _show(v, table.lang),
+    )
 
 
 def _xlsx(table: Table) -> bytes:
@@ -111,9 +117,15 @@ def _pdf(table: Table) -> bytes:
     width = PAGE[0] - 2 * MARGIN
     flow: list[Any] = [Paragraph(escape(table.title), style("t", 13, bold=True, align=TA_CENTER, leading=16))]
     flow += [Paragraph(escape(s), style("s", 8.5, align=TA_CENTER)) for s in table.subtitle]
-    flow += [Spacer(1, 3 * mm),
-             RLTable(rows, colWidths=[width / len(table.columns)] * len(table.columns), repeatRows=1,
-                     style=TableStyle(cmds))]
+    flow += [
+        Spacer(1, 3 * mm),
+        RLTable(
+            rows,
+            colWidths=[width / len(table.columns)] * len(table.columns),
+            repeatRows=1,
+            style=TableStyle(cmds),
+        ),
+    ]
     return doc_bytes(flow, labels(table.lang)["page"], table.title, table.title)
 
 

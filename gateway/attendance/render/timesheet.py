@@ -111,13 +111,18 @@ def quy_ra_cong(totals: Mapping[str, Any]) -> tuple[float, float, float]:
     return time_paid, unpaid, insurance
 
 
-def build(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi",
-          half: str = "fraction") -> Timesheet:
+def build(
+    report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", half: str = "fraction"
+) -> Timesheet:
     """The timesheet of ``report``; ValueError naming the field for a report it cannot print."""
     text = labels(lang)
     header = dataclasses.replace(
-        header, agency_name=nfc(header.agency_name), agency_code=nfc(header.agency_code),
-        unit_code=nfc(header.unit_code), unit_name=nfc(header.unit_name))
+        header,
+        agency_name=nfc(header.agency_name),
+        agency_code=nfc(header.agency_code),
+        unit_code=nfc(header.unit_code),
+        unit_name=nfc(header.unit_name),
+    )
     if half not in HALF_STYLES:
         raise ValueError(f"half: {half!r} is not one of {', '.join(HALF_STYLES)}")
     year, month = month_of(report)
@@ -163,17 +168,38 @@ def build(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi",
         except ValueError as exc:
             raise ValueError(f"report.staff[{i - 1}] ({person.get('staff')}): {exc}") from None
         code = str(person.get("staff", ""))
-        rows.append(Row(i, code, nfc(str(person.get("name", ""))), nfc(header.positions.get(code, "")),
-                        str(person.get("unit", "")), tuple(cells), tuple(marks), tp, ul, ins))
+        rows.append(
+            Row(
+                i,
+                code,
+                nfc(str(person.get("name", ""))),
+                nfc(header.positions.get(code, "")),
+                str(person.get("unit", "")),
+                tuple(cells),
+                tuple(marks),
+                tp,
+                ul,
+                ins,
+            )
+        )
     names = WEEKDAYS[lang]
     columns = tuple(
-        DayColumn(d, names[d.weekday()],
-                  holiday[j] or (not working[j] if rows else d.weekday() >= 5))
+        DayColumn(d, names[d.weekday()], holiday[j] or (not working[j] if rows else d.weekday() >= 5))
         for j, d in enumerate(dates)
     )
-    return Timesheet(header, lang, text, year, month, columns, tuple(rows),
-                     sum(r.time_paid for r in rows), sum(r.unpaid for r in rows),
-                     sum(r.insurance for r in rows), tuple(legend(lang)))
+    return Timesheet(
+        header,
+        lang,
+        text,
+        year,
+        month,
+        columns,
+        tuple(rows),
+        sum(r.time_paid for r in rows),
+        sum(r.unpaid for r in rows),
+        sum(r.insurance for r in rows),
+        tuple(legend(lang)),
+    )
 
 
 def number(value: float, lang: str) -> str:

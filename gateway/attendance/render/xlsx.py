@@ -109,8 +109,9 @@ class _Rows:
                 out.append(f'<c r="{ref}" s="{sid}"><v>{value!r}</v></c>')
             else:
                 text = _ILLEGAL.sub("", str(value)).translate(_ESC)
-                out.append(f'<c r="{ref}" s="{sid}" t="inlineStr"><is><t xml:space="preserve">{text}'
-                           "</t></is></c>")
+                out.append(
+                    f'<c r="{ref}" s="{sid}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+                )
         out.append("</row>")
         self.parts.append("".join(out))
         self.row += 1
@@ -200,8 +201,10 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
     name_id, num_id = ids["name"], ids["cell"]
     for row in ts.rows:
         cells: list[tuple[Any, int]] = [(row.stt, num_id), (row.name, name_id), (row.position, name_id)]
-        cells += [(text, mark_ids[mark] if mark else day_ids[j])
-                  for j, (text, mark) in enumerate(zip(row.cells, row.marks, strict=True))]
+        cells += [
+            (text, mark_ids[mark] if mark else day_ids[j])
+            for j, (text, mark) in enumerate(zip(row.cells, row.marks, strict=True))
+        ]
         cells += [(_num(row.time_paid), num_id), (_num(row.unpaid), num_id), (_num(row.insurance), num_id)]
         body.add(cells)
     # the "Cộng" row, legend, signatures: below the body
@@ -217,7 +220,7 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
     per_line = 5
     for i in range(0, len(ts.legend), per_line):
         r += 1
-        put(r, 2, "   ".join(f"{s}: {m}" for s, m in ts.legend[i:i + per_line]), "text")
+        put(r, 2, "   ".join(f"{s}: {m}" for s, m in ts.legend[i : i + per_line]), "text")
     r += 2
     third = last_col // 3
     put(r, 2 * third + 1, t["place_date"], "hint")
@@ -235,8 +238,21 @@ def _details_sheet(wb: Any, ts: Timesheet, report: Mapping[str, Any]) -> tuple[A
     t = ts.text
     ws = wb.create_sheet("Daily details" if ts.lang == "en" else "Chi tiết theo ngày")
     st = _Styles(ws)
-    cols = ("staff", "name", "date", "weekday", "symbol", "in", "out", "worked_min", "late_min",
-            "early_min", "value", "leave", "flags")
+    cols = (
+        "staff",
+        "name",
+        "date",
+        "weekday",
+        "symbol",
+        "in",
+        "out",
+        "worked_min",
+        "late_min",
+        "early_min",
+        "value",
+        "leave",
+        "flags",
+    )
     widths = (12, 24, 11, 5, 7, 7, 9, 9, 9, 9, 6, 8, 24)
     for i, (c, w) in enumerate(zip(cols, widths, strict=True), start=1):
         ws.column_dimensions[get_column_letter(i)].width = w
@@ -257,13 +273,23 @@ def _details_sheet(wb: Any, ts: Timesheet, report: Mapping[str, Any]) -> tuple[A
     for r, person in zip(ts.rows, report["staff"], strict=True):
         for key, day in sorted((person.get("days") or {}).items()):
             leave = day.get("leave")
-            body.add((
-                (r.staff, n), (r.name, n), (key, s), (wd.get(key, ""), s), (day.get("symbol"), s),
-                (day.get("in"), s), (day.get("out"), s), (day.get("worked_min"), s),
-                (day.get("late_min") or None, s), (day.get("early_min") or None, s),
-                (day.get("value"), s), (f"{leave['kind']} {leave['value']:g}" if leave else None, s),
-                (", ".join(flag_names.get(f, f) for f in day.get("flags") or ()), n),
-            ))
+            body.add(
+                (
+                    (r.staff, n),
+                    (r.name, n),
+                    (key, s),
+                    (wd.get(key, ""), s),
+                    (day.get("symbol"), s),
+                    (day.get("in"), s),
+                    (day.get("out"), s),
+                    (day.get("worked_min"), s),
+                    (day.get("late_min") or None, s),
+                    (day.get("early_min") or None, s),
+                    (day.get("value"), s),
+                    (f"{leave['kind']} {leave['value']:g}" if leave else None, s),
+                    (", ".join(flag_names.get(f, f) for f in day.get("flags") or ()), n),
+                )
+            )
     return ws, body
 
 
@@ -285,15 +311,21 @@ def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]]) -> bytes:
 def _insert_rows(sheet: bytes, first: int, rows: bytes) -> bytes:
     for m in re.finditer(rb'<row r="(\d+)"', sheet):
         if int(m.group(1)) >= first:
-            return sheet[: m.start()] + rows + sheet[m.start():]
+            return sheet[: m.start()] + rows + sheet[m.start() :]
     end = sheet.index(b"</sheetData>") if b"</sheetData>" in sheet else -1
     if end < 0:  # openpyxl writes <sheetData/> for an empty sheet
         return sheet.replace(b"<sheetData/>", b"<sheetData>" + rows + b"</sheetData>", 1)
     return sheet[:end] + rows + sheet[end:]
 
 
-def write(report: Mapping[str, Any], header: ReportHeader, lang: str = "vi", *,
-          half: str = "fraction", details: bool | None = None) -> bytes:
+def write(
+    report: Mapping[str, Any],
+    header: ReportHeader,
+    lang: str = "vi",
+    *,
+    half: str = "fraction",
+    details: bool | None = None,
+) -> bytes:
     """The XLSX bytes of the timesheet (plus the daily-details sheet when ``details``; None: when
     the sheet has at most ``DETAILS_MAX_ROWS`` rows)."""
     return write_timesheet(build(report, header, lang, half), report, details=details)

@@ -1,8 +1,8 @@
-"""attendance: punches, corrections, shifts, assignments, calendar, leave, unit history, days
+"""attendance: punches, corrections, shifts, assignments, calendar, leave, units, days, overtime
 
 Revision ID: 0003_attendance
 Revises: 0002
-Create Date: 2026-12-06 02:37:45.616839
+Create Date: 2026-12-06 03:06:45.763617
 """
 
 from __future__ import annotations
@@ -96,6 +96,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_att_leave_staff_code"), ["staff_code"], unique=False)
 
     op.create_table(
+        "att_overtime",
+        sa.Column("staff_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("minutes", sa.Integer(), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("approved_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("staff_code", "day"),
+    )
+    op.create_table(
         "att_punch",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -142,6 +152,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_att_punch_at"))
 
     op.drop_table("att_punch")
+    op.drop_table("att_overtime")
     with op.batch_alter_table("att_leave", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_att_leave_staff_code"))
 
