@@ -255,3 +255,40 @@ def correction(session: DB, principal: CanWrite, body: CorrectionIn) -> Created:
         raise _refused(exc) from None
     session.commit()
     return Created(id=cid)
+
+
+@router.get("/overtime", summary="Giờ làm thêm đề xuất (overtime candidates)")
+def overtime(
+    session: DB,
+    principal: CanRead,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+    staff: Annotated[str, Query(pattern=r"^[A-Za-z0-9._-]{1,32}$")],
+) -> list[dict[str, object]]:
+    _check_staff(session, principal, staff)
+    try:
+        found = store.overtime(session, month, staff=staff)
+    except (AttendanceError, ValueError) as exc:
+        raise invalid(str(exc), code="refused") from None
+    session.commit()
+    return found
+
+
+class OvertimeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    staff: Code
+    day: date = Field(alias="date")
+    minutes: int = Field(ge=0, le=1440)
+    reason: str = Field(min_length=1, max_length=500, pattern=TEXT_PATTERN)
+
+
+@router.post("/overtime", status_code=204, summary="Duyệt làm thêm giờ (approve overtime)")
+def approve_overtime(session: DB, principal: CanWrite, body: OvertimeIn) -> Response:
+    _check_staff(session, principal, body.staff)
+    try:
+        store.approve_overtime(
+            session.connection(), body.staff, body.day, body.minutes, body.reason, principal.actor
+        )
+    except AttendanceError as exc:
+        raise _refused(exc) from None
+    session.commit()
+    return Response(status_code=204)

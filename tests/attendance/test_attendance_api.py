@@ -97,3 +97,18 @@ def test_changes_and_refusals(aenv: Env) -> None:
     r = c.get(f"{API}/punches", params={"staff": "CB0002", "from": "2026-03-05", "to": "2026-03-05"},
               headers=aenv.h("hr"))  # fmt: skip
     assert [x["source"] for x in r.json()] == ["api", "api"]
+
+
+def test_overtime_over_http(aenv: Env) -> None:
+    c = aenv.client
+    body = {"punches": [{"staff": "CB0001", "time": "2026-03-10T07:00:00+07:00"},
+                        {"staff": "CB0001", "time": "2026-03-10T18:00:00+07:00"}]}  # fmt: skip
+    assert c.post(f"{API}/punches", json=body, headers=aenv.h("hr")).status_code == 200
+    q = {"month": "2026-03", "staff": "CB0001"}
+    r = c.get(f"{API}/overtime", params=q, headers=aenv.h("hr"))
+    assert [(o["date"], o["minutes"], o["approved_min"]) for o in r.json()] == [("2026-03-10", 90, 0)]  # 30 + 60
+    ok = {"staff": "CB0001", "date": "2026-03-10", "minutes": 60, "reason": "trực"}
+    assert c.post(f"{API}/overtime", json=ok | {"minutes": 91}, headers=aenv.h("hr")).status_code == 422
+    assert c.post(f"{API}/overtime", json=ok, headers=aenv.h("auditor")).status_code == 403
+    assert c.post(f"{API}/overtime", json=ok, headers=aenv.h("hr")).status_code == 204
+    assert c.get(f"{API}/overtime", params=q, headers=aenv.h("hr")).json()[0]["approved_min"] == 60
