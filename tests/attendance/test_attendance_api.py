@@ -106,7 +106,8 @@ def test_overtime_over_http(aenv: Env) -> None:
     assert c.post(f"{API}/punches", json=body, headers=aenv.h("hr")).status_code == 200
     q = {"month": "2026-03", "staff": "CB0001"}
     r = c.get(f"{API}/overtime", params=q, headers=aenv.h("hr"))
-    assert [(o["date"], o["minutes"], o["approved_min"]) for o in r.json()] == [("2026-03-10", 90, 0)]  # 30 + 60
+    # 30 min before 07:30 and 60 after 17:00
+    assert [(o["date"], o["minutes"], o["approved_min"]) for o in r.json()] == [("2026-03-10", 90, 0)]
     ok = {"staff": "CB0001", "date": "2026-03-10", "minutes": 60, "reason": "trực"}
     assert c.post(f"{API}/overtime", json=ok | {"minutes": 91}, headers=aenv.h("hr")).status_code == 422
     assert c.post(f"{API}/overtime", json=ok, headers=aenv.h("auditor")).status_code == 403
