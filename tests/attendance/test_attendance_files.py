@@ -35,8 +35,13 @@ def test_zkteco_style_xlsx(tmp_path: Path) -> None:
 
 def test_leave_file(tmp_path: Path) -> None:
     f = tmp_path / "leave.csv"
-    f.write_text("mã cán bộ,ký hiệu,từ ngày,đến ngày,nửa ngày,lý do\nCB0001,P,2026-03-02,2026-03-03,,phép\n"
-                 "CB0002,Ô,2026-03-05,2026-03-04,,ốm\nCB0003,X,2026-03-05,2026-03-05,noon,\n", encoding="utf-8")  # fmt: skip
+    rows = [
+        "mã cán bộ,ký hiệu,từ ngày,đến ngày,nửa ngày,lý do",
+        "CB0001,P,2026-03-02,2026-03-03,,phép",
+        "CB0002,Ô,2026-03-05,2026-03-04,,ốm",
+        "CB0003,X,2026-03-05,2026-03-05,noon,",
+    ]
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(AttendanceError) as exc:
         read_leaves(f)
     text = str(exc.value)
