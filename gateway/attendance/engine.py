@@ -235,17 +235,6 @@ def occurs(shift: Shift, d: date, cal: Calendar) -> bool:
     return d.weekday() in shift.days or (kind == "workday" and shift.weekday_shift)
 
 
-def _dedup(times: list[int]) -> list[int]:
-    """Rule 4 on exact times (sorted input): drop a punch < 120 s after the previous kept one."""
-    kept: list[int] = []
-    last = -(1 << 62)
-    for t in times:
-        if t - last >= DUPLICATE_US:
-            kept.append(t)
-            last = t
-    return kept
-
-
 def _fmt(minute: int, base: int) -> str:
     days, m = divmod(minute - base, 1440)
     return _HHMM[m] if days == 0 else f"{days:+d} {_HHMM[m]}"
@@ -295,7 +284,7 @@ def _occurrence_day(
         leave_idx: tuple[int, ...] = ()
     else:
         leave_idx = (0,) if leave.half == "am" else (n - 1,) if leave.half == "pm" else tuple(range(n))
-    kept = _dedup(punches) if len(punches) > 1 else punches
+    kept = punches  # already deduplicated (rule 4) by compute
     flags: set[str] = set()
     if voided or (corrected and any(t in corrected for t in kept)):
         flags.add("corrected")
@@ -436,12 +425,15 @@ def compute(
         occs = [
             o for o in (occ_of[s][i] if s is not None else None for i, s in enumerate(sids)) if o is not None
         ]
-        # Rule 3: each punch to the (earliest) occurrence whose window holds it; else outside.
+        # Rule 3: each punch to the (earliest) occurrence whose window holds it, else to its date
+        # (outside); rule 4 in the same pass: within each group, a punch < 120 s after the group's
+        # previous kept punch is dropped. The lists hold kept punches only.
         in_occ: dict[date, list[int]] = {}
-        outside: dict[int, list[int]] = {}  # local day number -> punches
+        outside: dict[int, list[int]] = {}  # local day number -> kept punches
         j, nocc = 0, len(occs)
         occ = occs[0] if occs else None
         lst: list[int] = []
+        last = -(1 << 62)
         for p in punches:
             m = (p // 1_000_000 + TZ_OFFSET_S) // 60
             if occ is not None and occ.hi < m:
@@ -452,9 +444,17 @@ def compute(
             if occ is not None and occ.lo <= m:
                 if not lst:
                     lst = in_occ.setdefault(occ.day, [])
-                lst.append(p)
+                    last = lst[-1] if lst else -(1 << 62)
+                if p - last >= DUPLICATE_US:
+                    lst.append(p)
+                    last = p
             else:
-                outside.setdefault(m // 1440, []).append(p)
+                grp = outside.get(m // 1440)
+                if grp is None:
+                    outside[m // 1440] = [p]
+                elif p - grp[-1] >= DUPLICATE_US:
+                    grp.append(p)
+                lst = []  # an occurrence's list is re-fetched (and its last kept punch) after this
         void_days: set[date] = set()
         for vm in voids or ():
             for o in occs:
@@ -509,7 +509,7 @@ def compute(
                     if day["in"] is not None and day["out"] is None:
                         missing += 1
                     if overtime is not None and day["out"] is not None:
-                        kept = _dedup(in_occ[d])
+                        kept = in_occ[d]
                         ot = overtime_candidate(code, d, "weekday", kept[0], kept[-1], occ.sessions)
                         if ot is not None:
                             overtime.append(ot)
@@ -518,7 +518,6 @@ def compute(
                     dn = d.toordinal() - EPOCH_ORD
                     out = outside.get(dn)
                     if out:
-                        out = _dedup(out)
                         day["in"] = _fmt((out[0] // 1_000_000 + TZ_OFFSET_S) // 60, dn * 1440)
                         if len(out) > 1:
                             day["out"] = _fmt((out[-1] // 1_000_000 + TZ_OFFSET_S) // 60, dn * 1440)
