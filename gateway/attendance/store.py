@@ -544,7 +544,13 @@ def compute_month(
     with connect(db) as conn:
         refresh_spans(conn)
         catch_up_month(conn, year, mon)
-        loaded = load_month(conn, year, mon, [staff] if staff is not None else None)
+        codes: list[str] | None = [staff] if staff is not None else None
+        if codes is None and unit is not None:  # only the people who were ever in the unit
+            q = sa.select(T_SPAN.c.staff_code).where(
+                sa.or_(T_SPAN.c.unit == unit, T_SPAN.c.agency_code == unit)
+            )
+            codes = sorted({r[0] for r in conn.execute(q)})
+        loaded = load_month(conn, year, mon, codes)
     report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:
         report["staff"] = [
