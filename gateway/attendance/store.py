@@ -374,7 +374,8 @@ def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str
         )
     )
     pk = res.inserted_primary_key
-    assert pk is not None
+    if pk is None:  # every supported database returns it
+        raise AttendanceError("the correction was not stored")
     cid = int(pk[0])
     if action == "add":
         ins = _insert(conn, T_PUNCH).on_conflict_do_nothing(index_elements=["staff_code", "at"])

@@ -1,0 +1,428 @@
+"""``cbcc attendance ...`` and ``cbcc report attendance ...`` (contract: attendance v1 §2).
+
+Exit status 0 on success, 1 on refused input (a message naming the row or field; nothing
+changed), 2 on usage errors (typer/click). Register with::
+
+    app.add_typer(attendance_app, name="attendance")
+    app.add_typer(report_app, name="report")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cbcc.common import cli_errors, stdout_console
+from cbcc.gateway import ConfigFile, _settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+attendance_app = typer.Typer(no_args_is_help=True, help="Attendance: shifts, calendar, leave, punches.")
+shift_app = typer.Typer(no_args_is_help=True, help="Work shifts (sessions, days, grace minutes).")
+calendar_app = typer.Typer(no_args_is_help=True, help="Public holidays, swapped days off, working days.")
+leave_app = typer.Typer(no_args_is_help=True, help="Leave and absences (Mẫu C01-HD symbols, CT).")
+report_app = typer.Typer(no_args_is_help=True, help="Reports.")
+attendance_app.add_typer(shift_app, name="shift")
+attendance_app.add_typer(calendar_app, name="calendar")
+attendance_app.add_typer(leave_app, name="leave")
+
+FORMATS = ("json", "csv", "xlsx", "pdf", "html")
+
+
+def _engine(config: Path | None) -> Engine:
+    from gateway import db
+
+    settings = _settings(config)
+    db.migrate(settings.database.url)
+    return db.make_engine(settings.database.url)
+
+
+def _value(field: str, parse: Callable[[str], Any], text: str) -> Any:
+    """Parse an option's value; a bad one is refused input (exit 1) naming the option."""
+    from gateway.attendance.errors import AttendanceError
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise AttendanceError(f"{field}: {exc}") from None
+
+
+def _date(field: str, text: str) -> date:
+    from gateway.attendance.times import parse_date
+
+    return _value(field, parse_date, text)  # type: ignore[no-any-return]
+
+
+def _time(field: str, text: str) -> datetime:
+    from gateway.attendance.times import parse_time
+
+    return _value(field, parse_time, text)  # type: ignore[no-any-return]
+
+
+def _usage(message: str) -> None:
+    raise typer.BadParameter(message)  # click: usage error, exit 2
+
+
+@shift_app.command("set")
+def shift_set(
+    shift_id: Annotated[str, typer.Argument(metavar="ID", help="Shift id (e.g. hc-summer).")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    sessions: Annotated[
+        str, typer.Option("--sessions", help='"07:30-11:30,13:00-17:00"; night: "22:00-06:00".')
+    ],
+    days: Annotated[str, typer.Option("--days", help="Mon-Fri, Mon-Sun, Mon,Wed,Fri ...")],
+    grace_in: Annotated[int, typer.Option("--grace-in", help="Minutes late before it counts.")] = 0,
+    grace_out: Annotated[int, typer.Option("--grace-out", help="Minutes early before it counts.")] = 0,
+    config: ConfigFile = None,
+) -> None:
+    """Create or replace a shift."""
+    with cli_errors():
+        from gateway.attendance import engine as rules
+        from gateway.attendance import store
+
+        with _engine(config).begin() as conn:
+            sh = store.set_shift(conn, shift_id, name, sessions, days, grace_in, grace_out)
+            store.audit(
+                conn,
+                "cli",
+                "attendance.shift.set",
+                sh.id,
+                sessions=sessions,
+                days=days,
+                grace_in=grace_in,
+                grace_out=grace_out,
+            )
+        stdout_console().print(
+            f"shift {sh.id}: {rules.format_sessions(sh.sessions)} on {rules.format_days(sh.days)}"
+        )
+
+
+@shift_app.command("list")
+def shift_list(config: ConfigFile = None) -> None:
+    """The shifts and their assignments."""
+    with cli_errors():
+        import sqlalchemy as sa
+
+        from gateway.attendance import store
+
+        con = stdout_console()
+        with _engine(config).connect() as conn:
+            for row in conn.execute(sa.select(store.T_SHIFT).order_by(store.T_SHIFT.c.id)):
+                con.print(
+                    f"{row.id}\t{row.name}\t{row.sessions}\t{row.days}\tgrace {row.grace_in}/{row.grace_out}",
+                    markup=False,
+                )
+            for a in conn.execute(sa.select(store.T_ASSIGN).order_by(store.T_ASSIGN.c.id)):
+                who = f"staff {a.staff_code}" if a.staff_code else f"unit {a.unit}"
+                con.print(f"  {who}: {a.shift_id} from {a.start} to {a.end or '…'}", markup=False)
+
+
+@attendance_app.command("assign")
+def assign(
+    shift: Annotated[str, typer.Option("--shift", help="Shift id.")],
+    start: Annotated[str, typer.Option("--from", help="First date, YYYY-MM-DD.")],
+    staff: Annotated[str | None, typer.Option("--staff", help="One person (wins over the unit's).")] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="A unit (or agency code) from the staff records.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last date (default: open).")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Assign a shift to a person or a unit from a date (a later --from wins)."""
+    if (staff is None) == (unit is None):
+        _usage("give exactly one of --staff and --unit")
+    with cli_errors():
+        from gateway.attendance import store
+
+        first = _date("--from", start)
+        last = _date("--to", end) if end is not None else None
+        with _engine(config).begin() as conn:
+            store.assign(conn, shift, first, last, staff, unit)
+            store.audit(
+                conn, "cli", "attendance.assign", staff or unit or "", shift=shift, start=first, end=last
+            )
+        stdout_console().print(
+            f"{'staff ' + staff if staff else 'unit ' + str(unit)}: shift {shift} from {first}"
+            f"{' to ' + str(last) if last else ''}"
+        )
+
+
+@calendar_app.command("set")
+def calendar_set(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")],
+    holiday: Annotated[
+        str | None, typer.Option("--holiday", help="A public holiday (symbol L) named NAME.")
+    ] = None,
+    workday: Annotated[bool, typer.Option("--workday", help="A (compensatory) working day.")] = False,
+    dayoff: Annotated[str | None, typer.Option("--dayoff", help="A plain day off named NAME.")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Override the shipped calendar for one date."""
+    if sum((holiday is not None, workday, dayoff is not None)) != 1:
+        _usage("give exactly one of --holiday NAME, --workday, --dayoff NAME")
+    with cli_errors():
+        from gateway.attendance import store
+
+        d = _date("DATE", day)
+        kind = "holiday" if holiday is not None else "dayoff" if dayoff is not None else "workday"
+        with _engine(config).begin() as conn:
+            store.calendar_set(conn, d, kind, holiday or dayoff or "")
+            store.audit(
+                conn, "cli", "attendance.calendar.set", d.isoformat(), kind=kind, name=holiday or dayoff
+            )
+        stdout_console().print(f"{d}: {kind} {holiday or dayoff or ''}".rstrip())
+
+
+@calendar_app.command("show")
+def calendar_show(
+    year: Annotated[int, typer.Option("--year", help="Year.")],
+    config: ConfigFile = None,
+) -> None:
+    """Public holidays, days off and compensatory working days of a year (with site overrides)."""
+    with cli_errors():
+        from gateway.attendance import engine as rules
+        from gateway.attendance import store
+        from gateway.attendance.calendar import build
+
+        cal = build([year], [])
+        with _engine(config).connect() as conn:
+            import sqlalchemy as sa
+
+            from gateway.attendance.calendar import Override
+
+            for d, k, n in conn.execute(sa.select(store.T_CAL.c.day, store.T_CAL.c.kind, store.T_CAL.c.name)):
+                if d.year == year:
+                    cal.set(Override(d, k, n))
+        con = stdout_console()
+        rows = [(d, "L", n) for d, n in cal.holidays.items()] + [
+            (d, "dayoff", n) for d, n in cal.dayoffs.items()
+        ]
+        rows += [(d, "workday", n) for d, n in cal.workdays.items()]
+        for d, k, n in sorted(rows):
+            con.print(f"{d} {rules.WEEKDAYS[d.weekday()]} {k:8} {n}", markup=False)
+
+
+@leave_app.command("add")
+def leave_add(
+    staff: Annotated[str, typer.Option("--staff", help="Staff code.")],
+    kind: Annotated[str, typer.Option("--kind", help="Ô Cô TS T P H NB KL N LĐ CT")],
+    start: Annotated[str, typer.Option("--from", help="First date.")],
+    end: Annotated[str, typer.Option("--to", help="Last date (inclusive).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the record).")],
+    half: Annotated[str | None, typer.Option("--half", help="am (first session) or pm (last).")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Record leave for whole days or one half of every day of the range."""
+    if half is not None and half not in ("am", "pm"):
+        _usage("--half is am or pm")
+    with cli_errors():
+        from gateway.attendance import store
+
+        first, last = _date("--from", start), _date("--to", end)
+        with _engine(config).begin() as conn:
+            lid = store.add_leave(conn, staff, kind, first, last, half, reason)
+            store.audit(
+                conn,
+                "cli",
+                "attendance.leave.add",
+                staff,
+                kind=kind,
+                start=first,
+                end=last,
+                half=half,
+                reason=reason,
+            )
+        stdout_console().print(f"leave #{lid}: {staff} {kind} {first}..{last}{' ' + half if half else ''}")
+
+
+@leave_app.command("import")
+def leave_import(
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX: staff, kind, from, to, half, reason.")],
+    config: ConfigFile = None,
+) -> None:
+    """Import leave from a file: every row validated first; any bad row refuses the file."""
+    with cli_errors():
+        from gateway.attendance.imports import import_leaves
+
+        n = import_leaves(_engine(config), file)
+        stdout_console().print(f"imported {n} leave record(s)")
+
+
+def _offset(text: str | None) -> timezone | None:
+    if text is None:
+        return None
+    from gateway.attendance.errors import AttendanceError
+
+    sign = {"+": 1, "-": -1}.get(text[:1])
+    hh, _, mm = text[1:].partition(":")
+    if sign is None or not (hh.isdigit() and mm.isdigit()) or int(hh) > 14 or int(mm) > 59:
+        raise AttendanceError(f"--assume-offset: {text!r} is not like +07:00")
+    return timezone(sign * timedelta(hours=int(hh), minutes=int(mm)))
+
+
+@attendance_app.command("import-punches")
+def import_punches(
+    file: Annotated[Path, typer.Argument(help="CSV (staff,time,terminal) or XLSX (also ZKTeco exports).")],
+    assume_offset: Annotated[
+        str | None,
+        typer.Option(
+            "--assume-offset", help="Offset for times written without one (e.g. +07:00); default: refuse."
+        ),
+    ] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Import punches; a malformed row refuses the whole file. Unknown staff are kept aside."""
+    with cli_errors():
+        from gateway.attendance.imports import import_punches as run
+
+        rep = run(_engine(config), file, assume=_offset(assume_offset))
+        con = stdout_console()
+        for line in rep.unknown:
+            con.print(line, markup=False)
+        con.print(
+            f"imported {rep.rows} row(s): {rep.new} new punch(es), {rep.rows - rep.new} already present; "
+            f"{len(rep.unknown)} of unknown staff kept aside",
+            markup=False,
+        )
+
+
+@attendance_app.command("correct")
+def correct(
+    staff: Annotated[str, typer.Option("--staff", help="Staff code.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (audited).")],
+    add_punch: Annotated[str | None, typer.Option("--add-punch", help="TIME with offset.")] = None,
+    void_punch: Annotated[
+        str | None, typer.Option("--void-punch", help="TIME with offset (its minute).")
+    ] = None,
+    actor: Annotated[str, typer.Option("--actor", help="Who corrects (audit).")] = "cli",
+    config: ConfigFile = None,
+) -> None:
+    """Add a missing punch or void a wrong one; the raw punches stay as they were."""
+    if (add_punch is None) == (void_punch is None):
+        _usage("give exactly one of --add-punch and --void-punch")
+    with cli_errors():
+        from gateway.attendance import store
+
+        action = "add" if add_punch is not None else "void"
+        at = _time(f"--{action}-punch", add_punch or void_punch or "")
+        with _engine(config).begin() as conn:
+            cid = store.correct(conn, staff, action, at, reason, actor)
+        stdout_console().print(f"correction #{cid}: {action} {staff} {at.isoformat()}")
+
+
+@attendance_app.command("transfer")
+def transfer(
+    staff: Annotated[str, typer.Option("--staff", help="Staff code.")],
+    unit: Annotated[str, typer.Option("--unit", help="The unit from that date on.")],
+    start: Annotated[str, typer.Option("--from", help="First date in the new unit.")],
+    config: ConfigFile = None,
+) -> None:
+    """Record a transfer date the staff records do not carry (unit history)."""
+    with cli_errors():
+        from gateway.attendance import store
+        from gateway.attendance.errors import AttendanceError
+
+        d = _date("--from", start)
+        with _engine(config).begin() as conn:
+            if not store.staff_known(conn, [staff]):
+                raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+            store.refresh_spans(conn)
+            store.record_transfer(conn, staff, unit, d)
+            store.audit(conn, "cli", "attendance.transfer", staff, unit=unit, start=d)
+        stdout_console().print(f"{staff}: unit {unit} from {d}")
+
+
+@attendance_app.command("refresh")
+def refresh(config: ConfigFile = None) -> None:
+    """Bring the stored person-days up to date (only the person-months whose inputs changed)."""
+    with cli_errors():
+        from gateway.attendance import store
+
+        rep = store.refresh_days(_engine(config))
+        stdout_console().print(
+            f"{rep.person_months} person-month(s) recomputed, {rep.days_written} day(s) written, "
+            f"{rep.days_deleted} removed"
+        )
+
+
+@report_app.command("attendance")
+def report_attendance(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    out: Annotated[str, typer.Option("--out", help="Output file, or - for standard output.")],
+    fmt: Annotated[str, typer.Option("--format", help="json | csv | xlsx | pdf | html")] = "json",
+    unit: Annotated[str | None, typer.Option("--unit", help="One unit.")] = None,
+    staff: Annotated[str | None, typer.Option("--staff", help="One person.")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="vi | en")] = "vi",
+    actor: Annotated[str, typer.Option("--actor", help="Who asks (audit log).")] = "cli",
+    config: ConfigFile = None,
+) -> None:
+    """The monthly timesheet (Bảng chấm công, Mẫu C01-HD); json is the contract's report."""
+    if fmt not in FORMATS:
+        _usage(f"--format is one of {', '.join(FORMATS)}")
+    if lang not in ("vi", "en"):
+        _usage("--lang is vi or en")
+    with cli_errors():
+        import sys
+
+        from cbcc.common import write_atomic
+        from gateway.attendance import report as reports
+
+        data = reports.produce(_engine(config), month, unit, staff, fmt, lang, actor=actor, role="cli")
+        if out == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            write_atomic(Path(out), data)
+
+
+overtime_app = typer.Typer(no_args_is_help=True, help="Overtime candidates and their approval.")
+attendance_app.add_typer(overtime_app, name="overtime")
+
+
+@overtime_app.command("list")
+def overtime_list(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    unit: Annotated[str | None, typer.Option("--unit", help="One unit.")] = None,
+    staff: Annotated[str | None, typer.Option("--staff", help="One person.")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Minutes outside the schedule (weekday / weekend / holiday, night part) and what is approved,
+    as JSON lines."""
+    with cli_errors():
+        import json
+
+        from gateway.attendance import store
+
+        for ot in store.overtime(_engine(config), _value("--month", _month, month), unit, staff):
+            typer.echo(json.dumps(ot, sort_keys=True, ensure_ascii=False))
+
+
+@overtime_app.command("approve")
+def overtime_approve(
+    staff: Annotated[str, typer.Option("--staff", help="Staff code.")],
+    day: Annotated[str, typer.Option("--date", help="YYYY-MM-DD (the occurrence's start date).")],
+    minutes: Annotated[int, typer.Option("--minutes", help="Minutes approved (0 withdraws).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (audited).")],
+    actor: Annotated[str, typer.Option("--actor", help="Who approves (audit).")] = "cli",
+    config: ConfigFile = None,
+) -> None:
+    """Approve overtime of one person-day, at most its candidate minutes."""
+    with cli_errors():
+        from gateway.attendance import store
+
+        d = _date("--date", day)
+        with _engine(config).begin() as conn:
+            store.approve_overtime(conn, staff, d, minutes, reason, actor)
+        stdout_console().print(f"{staff} {d}: {minutes} min of overtime approved")
+
+
+def _month(text: str) -> str:
+    from gateway.attendance.times import parse_month
+
+    parse_month(text)
+    return text.strip()

@@ -1,0 +1,469 @@
+"""The contract's commands through the real ``cbcc`` command tree, on SQLite and PostgreSQL: exit
+codes, refused input that changes nothing, held-aside punches, idempotent imports, corrections,
+unit history, the audit log, and byte-identical JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from cbcc.app import app
+from gateway import db
+
+STAFF = """staff_code,full_name,agency_code,unit,position
+CB01,Nguyễn Văn An,000.00.31.H26,VP,Chuyên viên
+CB02,Trần Thị Bình,000.00.31.H26,VP,Trưởng phòng
+CB03,Lê Văn Cường,000.00.31.H26,TC,Chuyên viên
+"""
+PUNCHES = """\ufeffterminal,time,staff,note
+T1,2026-03-02T07:58:00+07:00,CB01,x
+T1,2026-03-02T07:58:50+07:00,CB01,double tap
+T1,2026-03-02T17:05:00+07:00,CB01,
+T1,2026-03-03T07:45:00+07:00,CB02,
+T1,2026-03-03T17:00:00+07:00,CB02,
+T1,2026-03-02T00:30:00Z,CB09,unknown yet
+T1,2026-03-02T10:10:00Z,CB09,
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    url = f"sqlite:///{tmp_path}/g.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    env = {"CBCC_DATABASE__URL": url}
+
+    def run(*args: str, code: int = 0) -> Any:
+        res = CliRunner().invoke(app, list(args), env=env)
+        assert res.exit_code == code, (args, res.exit_code, res.output, res.exception)
+        return res
+
+    run.url = url  # type: ignore[attr-defined]
+    (tmp_path / "staff.csv").write_text(STAFF, encoding="utf-8")
+    run("sync", "import", str(tmp_path / "staff.csv"))
+    run(
+        "attendance",
+        "shift",
+        "set",
+        "hc",
+        "--name",
+        "Hành chính",
+        "--sessions",
+        "07:30-11:30,13:00-17:00",
+        "--days",
+        "Mon-Fri",
+        "--grace-in",
+        "5",
+    )
+    run("attendance", "assign", "--unit", "VP", "--shift", "hc", "--from", "2026-01-01")
+    run("attendance", "assign", "--unit", "TC", "--shift", "hc", "--from", "2026-01-01")
+    return run
+
+
+def _count(url: str, table: str) -> int:
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        n = int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    engine.dispose()
+    return n
+
+
+def _report(cli: Callable[..., Any], *extra: str) -> dict[str, Any]:
+    res = cli("report", "attendance", "--month", "2026-03", "--format", "json", "--out", "-", *extra)
+    return json.loads(res.stdout_bytes)  # type: ignore[no-any-return]
+
+
+def test_punch_file_round_trip(cli: Callable[..., Any], tmp_path: Path) -> None:
+    f = tmp_path / "p.csv"
+    f.write_text(PUNCHES, encoding="utf-8")
+    res = cli("attendance", "import-punches", str(f))
+    assert "row 7: staff: unknown staff code 'CB09'" in res.output and "row 8" in res.output
+    rep = _report(cli)
+    assert [r["staff"] for r in rep["staff"]] == [
+        "CB01",
+        "CB02",
+        "CB03",
+    ]  # CB09 held aside; CB03 has an assignment
+    a1 = rep["staff"][0]
+    assert a1["name"] == "Nguyễn Văn An" and a1["unit"] == "VP"
+    # 07:58 > 07:30 + 5: late 28; worked 212 + 240.
+    assert a1["days"]["2026-03-02"] == {
+        "symbol": "+",
+        "in": "07:58",
+        "out": "17:05",
+        "worked_min": 452,
+        "late_min": 28,
+        "early_min": 0,
+        "value": 1.0,
+        "leave": None,
+        "flags": ["late"],
+    }
+    n = _count(cli.url, "att_punch")  # type: ignore[attr-defined]
+    assert n == 7
+    first = cli("report", "attendance", "--month", "2026-03", "--format", "json", "--out", "-").stdout_bytes
+    again = cli("attendance", "import-punches", str(f))
+    assert "0 new punch" in again.output
+    assert _count(cli.url, "att_punch") == n  # type: ignore[attr-defined]
+    out = tmp_path / "r.json"
+    cli("report", "attendance", "--month", "2026-03", "--format", "json", "--out", str(out))
+    assert out.read_bytes() == first  # byte-identical
+    assert first.endswith(b"\n") and "Nguyễn".encode() in first
+    # The staff record of CB09 arrives: the held-aside punches count (07:30 and 17:10 local).
+    (tmp_path / "a9.csv").write_text(
+        "staff_code,full_name,agency_code,unit\nCB09,Phạm Thị Dung,000.00.31.H26,VP\n", encoding="utf-8"
+    )
+    cli("sync", "import", str(tmp_path / "a9.csv"))
+    a9 = next(r for r in _report(cli)["staff"] if r["staff"] == "CB09")
+    assert a9["days"]["2026-03-02"]["in"] == "07:30" and a9["days"]["2026-03-02"]["out"] == "17:10"
+    assert a9["days"]["2026-03-02"]["value"] == 1.0
+    # The rendered forms through the same command (the renderers' own tests check the layout).
+    import openpyxl  # type: ignore[import-untyped]
+
+    xlsx = tmp_path / "r.xlsx"
+    cli("report", "attendance", "--month", "2026-03", "--unit", "VP", "--format", "xlsx", "--out", str(xlsx))
+    cells = {
+        str(c.value) for ws in openpyxl.load_workbook(xlsx).worksheets for r in ws.iter_rows() for c in r
+    }
+    assert "Nguyễn Văn An" in cells and "Phạm Thị Dung" in cells and "Lê Văn Cường" not in cells
+    pdf = cli("report", "attendance", "--month", "2026-03", "--format", "pdf", "--out", "-").stdout_bytes
+    assert pdf.startswith(b"%PDF")
+    engine = db.make_engine(cli.url)  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        actions = [r[0] for r in conn.execute(sa.text("SELECT action FROM auditentry ORDER BY id"))]
+    engine.dispose()
+    assert actions.count("attendance.report") == 6 and "attendance.import_punches" in actions
+
+
+def test_bad_punch_file_changes_nothing(cli: Callable[..., Any], tmp_path: Path) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text(
+        "staff,time,terminal\nA1,2026-03-02T07:58:00+07:00,T1\nA1,2026-03-02T17:05:00,T1\n"
+        ",2026-03-02T17:05:00+07:00,T1\nA2,yesterday,T1\n",
+        encoding="utf-8",
+    )
+    res = cli("attendance", "import-punches", str(f), code=1)
+    assert "row 3: time:" in res.output and "no UTC offset" in res.output
+    assert "row 4: staff: empty" in res.output and "row 5: time:" in res.output
+    assert _count(cli.url, "att_punch") == 0  # type: ignore[attr-defined]
+    f.write_text("staff,when\nA1,2026-03-02T07:58:00+07:00\n", encoding="utf-8")
+    assert "row 1: header: missing column time" in cli("attendance", "import-punches", str(f), code=1).output
+    f.write_bytes(b"staff,time\nA1,\xff\xfe\n")
+    cli("attendance", "import-punches", str(f), code=1)
+    assert _count(cli.url, "att_punch") == 0  # type: ignore[attr-defined]
+
+
+def test_refused_commands_and_usage_errors(cli: Callable[..., Any]) -> None:
+    res = cli(
+        "attendance",
+        "shift",
+        "set",
+        "x",
+        "--name",
+        "X",
+        "--sessions",
+        "07:30-11:30,11:00-17:00",
+        "--days",
+        "Mon-Fri",
+        code=1,
+    )
+    assert "--sessions" in res.output and "overlaps" in res.output
+    cli(
+        "attendance",
+        "shift",
+        "set",
+        "x",
+        "--name",
+        "X",
+        "--sessions",
+        "22:00-06:00,07:00-08:00",
+        "--days",
+        "Mon",
+        code=1,
+    )
+    cli(
+        "attendance",
+        "shift",
+        "set",
+        "x",
+        "--name",
+        "X",
+        "--sessions",
+        "07:00-08:00",
+        "--days",
+        "Mon-Fry",
+        code=1,
+    )
+    assert _count(cli.url, "att_shift") == 1  # type: ignore[attr-defined]
+    cli(
+        "attendance",
+        "assign",
+        "--staff",
+        "CB01",
+        "--unit",
+        "VP",
+        "--shift",
+        "hc",
+        "--from",
+        "2026-01-01",
+        code=2,
+    )
+    cli("attendance", "assign", "--unit", "NOPE", "--shift", "hc", "--from", "2026-01-01", code=1)
+    cli("attendance", "assign", "--staff", "CB01", "--shift", "zz", "--from", "2026-01-01", code=1)
+    cli("attendance", "assign", "--staff", "CB01", "--shift", "hc", "--from", "2026-13-01", code=1)
+    cli(
+        "attendance",
+        "assign",
+        "--staff",
+        "CB01",
+        "--shift",
+        "hc",
+        "--from",
+        "2026-03-10",
+        "--to",
+        "2026-03-01",
+        code=1,
+    )
+    assert _count(cli.url, "att_assignment") == 2  # type: ignore[attr-defined]
+    cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB01",
+        "--kind",
+        "P",
+        "--from",
+        "2026-03-10",
+        "--to",
+        "2026-03-09",
+        "--reason",
+        "r",
+        code=1,
+    )
+    cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB01",
+        "--kind",
+        "X",
+        "--from",
+        "2026-03-09",
+        "--to",
+        "2026-03-09",
+        "--reason",
+        "r",
+        code=1,
+    )
+    cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB01",
+        "--kind",
+        "P",
+        "--from",
+        "2026-03-09",
+        "--to",
+        "2026-03-10",
+        "--half",
+        "noon",
+        "--reason",
+        "r",
+        code=2,
+    )
+    cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB01",
+        "--kind",
+        "P",
+        "--from",
+        "2026-03-09",
+        "--to",
+        "2026-03-10",
+        "--reason",
+        "phép năm",
+    )
+    res = cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB01",
+        "--kind",
+        "Ô",
+        "--from",
+        "2026-03-10",
+        "--to",
+        "2026-03-12",
+        "--reason",
+        "ốm",
+        code=1,
+    )
+    assert "overlaps" in res.output
+    assert _count(cli.url, "att_leave") == 1  # type: ignore[attr-defined]
+    cli(
+        "attendance",
+        "correct",
+        "--staff",
+        "CB01",
+        "--add-punch",
+        "2026-03-02T17:00:00",
+        "--reason",
+        "r",
+        code=1,
+    )
+    cli(
+        "attendance",
+        "correct",
+        "--staff",
+        "CB01",
+        "--void-punch",
+        "2026-03-02T17:00:00+07:00",
+        "--reason",
+        "r",
+        code=1,
+    )
+    cli(
+        "attendance",
+        "correct",
+        "--staff",
+        "ZZ",
+        "--add-punch",
+        "2026-03-02T17:00:00+07:00",
+        "--reason",
+        "r",
+        code=1,
+    )
+    cli("attendance", "correct", "--staff", "CB01", "--reason", "r", code=2)
+    assert _count(cli.url, "att_correction") == 0  # type: ignore[attr-defined]
+    cli("attendance", "calendar", "set", "2026-03-20", "--workday", "--holiday", "x", code=2)
+    cli("report", "attendance", "--month", "2026-3", "--format", "json", "--out", "-", code=1)
+    cli("report", "attendance", "--month", "2026-03", "--format", "doc", "--out", "-", code=2)
+    cli(
+        "report",
+        "attendance",
+        "--month",
+        "2026-03",
+        "--staff",
+        "ZZ",
+        "--format",
+        "json",
+        "--out",
+        "-",
+        code=1,
+    )
+    cli("attendance", "frobnicate", code=2)
+
+
+def test_leave_correction_calendar_and_transfer(cli: Callable[..., Any]) -> None:
+    cli(
+        "attendance",
+        "correct",
+        "--staff",
+        "CB02",
+        "--add-punch",
+        "2026-03-02T07:31:00+07:00",
+        "--reason",
+        "quên",
+    )
+    rep = _report(cli, "--staff", "CB02")
+    assert rep["staff"][0]["days"]["2026-03-02"]["flags"] == ["missing_punch", "corrected"]
+    cli(
+        "attendance",
+        "correct",
+        "--staff",
+        "CB02",
+        "--add-punch",
+        "2026-03-02T16:58:00+07:00",
+        "--reason",
+        "quên",
+    )
+    d = _report(cli, "--staff", "CB02")["staff"][0]["days"]["2026-03-02"]
+    # 07:31 is within the 5 min grace; 16:58 -> early 2; worked 239 + 238.
+    assert (d["in"], d["out"], d["worked_min"], d["early_min"], d["flags"]) == (
+        "07:31",
+        "16:58",
+        477,
+        2,
+        ["early", "corrected"],
+    )
+    cli(
+        "attendance",
+        "correct",
+        "--staff",
+        "CB02",
+        "--void-punch",
+        "2026-03-02T16:58:30+07:00",
+        "--reason",
+        "nhầm",
+    )
+    d = _report(cli, "--staff", "CB02")["staff"][0]["days"]["2026-03-02"]
+    assert (d["out"], d["flags"]) == (None, ["missing_punch", "corrected"])
+    assert _count(cli.url, "att_punch") == 2  # type: ignore[attr-defined]  # raw punches are kept
+    cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB01",
+        "--kind",
+        "P",
+        "--from",
+        "2026-03-05",
+        "--to",
+        "2026-03-06",
+        "--half",
+        "am",
+        "--reason",
+        "việc riêng",
+    )
+    cli("attendance", "calendar", "set", "2026-03-06", "--holiday", "Lễ của tỉnh")
+    cli("attendance", "calendar", "set", "2026-03-14", "--workday")
+    a1 = _report(cli, "--staff", "CB01")["staff"][0]
+    assert (
+        a1["days"]["2026-03-05"]["leave"] == {"kind": "P", "value": 0.5}
+        and a1["days"]["2026-03-05"]["symbol"] == "P"
+    )
+    assert a1["days"]["2026-03-06"]["symbol"] == "L" and a1["days"]["2026-03-06"]["leave"] is None
+    assert a1["days"]["2026-03-14"]["flags"] == ["absent"]
+    assert a1["totals"]["leave"] == {"P": 0.5} and a1["totals"]["holidays"] == 1
+    cli("attendance", "transfer", "--staff", "CB01", "--unit", "TC", "--from", "2026-03-16")
+    rows = _report(cli)["staff"]
+    assert [(r["staff"], r["unit"]) for r in rows] == [
+        ("CB01", "VP"),
+        ("CB01", "TC"),
+        ("CB02", "VP"),
+        ("CB03", "TC"),
+    ]
+    tc = _report(cli, "--unit", "TC")["staff"]
+    assert [(r["staff"], r["unit"]) for r in tc] == [("CB01", "TC"), ("CB03", "TC")]
+    assert tc[0]["days"]["2026-03-13"]["flags"] == [] and tc[0]["days"]["2026-03-16"]["flags"] == ["absent"]
+
+
+def test_overtime_approval(cli: Callable[..., Any], tmp_path: Path) -> None:
+    f = tmp_path / "ot.csv"
+    f.write_text(
+        "staff,time\nCB01,2026-03-02T07:00:00+07:00\nCB01,2026-03-02T18:30:00+07:00\n", encoding="utf-8"
+    )
+    cli("attendance", "import-punches", str(f))
+    # 30 min before 07:30 and 90 after 17:00.
+    lines = cli("attendance", "overtime", "list", "--month", "2026-03", "--staff", "CB01").output.splitlines()
+    assert [json.loads(x) for x in lines] == [
+        {"staff": "CB01", "date": "2026-03-02", "kind": "weekday", "minutes": 120, "night_min": 0,
+         "intervals": [["07:00", "07:30"], ["17:00", "18:30"]], "approved_min": 0}
+    ]  # fmt: skip
+    args = ("attendance", "overtime", "approve", "--staff", "CB01", "--date", "2026-03-02", "--reason", "họp")
+    assert "0..120" in cli(*args, "--minutes", "121", code=1).output
+    cli(*args, "--minutes", "90")
+    out = cli("attendance", "overtime", "list", "--month", "2026-03", "--staff", "CB01").output
+    assert json.loads(out)["approved_min"] == 90

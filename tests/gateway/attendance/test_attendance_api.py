@@ -1,0 +1,119 @@
+"""Attendance over HTTP: roles, the hr token's unit scope, refused input (422, nothing changed),
+and the audit trail of every timesheet produced."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+# The API test environment (tokens of every role and scope) lives with the gateway API tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_gateway_api import Env, make_env
+
+from gateway.attendance import store
+from gateway.models import AuditEntry
+
+API = "/api/v1/attendance"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def aenv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    url = f"sqlite:///{tmp_path / 'g.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    e = make_env(url)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    with e.engine.begin() as conn:
+        conn.execute(
+            sa.insert(store.T_STAFF),
+            [
+                {"staff_code": "CB0001", "full_name": "Nguyễn Thị Hương", "agency_code": "H01.02",
+                 "unit": "H01.02", "position": "", "active": True, "updated_at": now},
+                {"staff_code": "CB0002", "full_name": "Trần Văn Đức", "agency_code": "H02.01",
+                 "unit": "H02.01", "position": "", "active": True, "updated_at": now},
+            ],
+        )  # fmt: skip
+        store.set_shift(conn, "hc", "HC", "07:30-11:30,13:00-17:00", "Mon-Fri", 0, 0)
+        store.assign(conn, "hc", date(2026, 1, 1), None, unit="H01.02")
+        store.assign(conn, "hc", date(2026, 1, 1), None, unit="H02.01")
+    yield e
+    e.client.close()
+    e.engine.dispose()
+
+
+def test_report_roles_and_scope(aenv: Env) -> None:
+    c = aenv.client
+    for who in ("admin", "hr", "auditor"):
+        r = c.get(f"{API}/report", params={"month": "2026-03"}, headers=aenv.h(who))
+        assert r.status_code == 200, r.text
+        assert [s["staff"] for s in r.json()["staff"]] == ["CB0001", "CB0002"]
+    assert c.get(f"{API}/report", params={"month": "2026-03"}, headers=aenv.h("facility")).status_code == 403
+    r = c.get(f"{API}/report", params={"month": "2026-03"}, headers=aenv.h("hr_h1"))
+    assert [s["staff"] for s in r.json()["staff"]] == ["CB0001"]  # H02 is outside the token's scope
+    assert (
+        c.get(
+            f"{API}/report", params={"month": "2026-03", "unit": "H02.01"}, headers=aenv.h("hr_h1")
+        ).status_code
+        == 403
+    )
+    assert (
+        c.get(
+            f"{API}/report", params={"month": "2026-03", "staff": "CB0002"}, headers=aenv.h("hr_h1")
+        ).status_code
+        == 403
+    )
+    assert c.get(f"{API}/report", params={"month": "2026-13"}, headers=aenv.h("hr")).status_code == 422
+    with aenv.engine.connect() as conn:
+        rows = conn.execute(sa.select(AuditEntry.actor, AuditEntry.role).where(  # type: ignore[call-overload]
+            AuditEntry.action == "attendance.report")).all()  # fmt: skip
+    assert len(rows) == 4 and {r[1] for r in rows} == {"admin", "hr", "auditor"}
+
+
+def test_changes_and_refusals(aenv: Env) -> None:
+    c = aenv.client
+    body = {"staff": "CB0001", "kind": "P", "from": "2026-03-02", "to": "2026-03-03", "reason": "phép"}
+    assert c.post(f"{API}/leave", json=body, headers=aenv.h("auditor")).status_code == 403
+    assert c.post(f"{API}/leave", json=body, headers=aenv.h("hr")).status_code == 201
+    r = c.post(f"{API}/leave", json=body | {"from": "2026-03-03", "to": "2026-03-04"}, headers=aenv.h("hr"))
+    assert r.status_code == 422 and "overlaps" in r.text
+    r = c.post(f"{API}/leave", json=body | {"from": "2026-03-09", "to": "2026-03-06"}, headers=aenv.h("hr"))
+    assert r.status_code == 422 and "reversed" in r.text
+    assert c.post(f"{API}/leave", json=body | {"staff": "CB0002", "from": "2026-03-09", "to": "2026-03-09"},
+                  headers=aenv.h("hr_h1")).status_code == 403  # fmt: skip
+    bad = {"punches": [{"staff": "CB0002", "time": "2026-03-05T07:30:00+07:00"},
+                       {"staff": "CB0002", "time": "2026-03-05T17:00:00"}]}  # fmt: skip
+    r = c.post(f"{API}/punches", json=bad, headers=aenv.h("hr"))
+    assert r.status_code == 422 and "punches[1]: time" in r.text
+    good = {"punches": [{"staff": "CB0002", "time": "2026-03-05T07:30:00+07:00"},
+                        {"staff": "CB0002", "time": "2026-03-05T10:05:00Z", "terminal": "T1"}]}  # fmt: skip
+    r = c.post(f"{API}/punches", json=good, headers=aenv.h("hr"))
+    assert r.json() == {"rows": 2, "new": 2, "unknown_staff": []}
+    corr = {"staff": "CB0002", "action": "void", "time": "2026-03-05T17:05:00+07:00", "reason": "nhầm"}
+    assert c.post(f"{API}/corrections", json=corr, headers=aenv.h("hr")).status_code == 201
+    rep = c.get(f"{API}/report", params={"month": "2026-03"}, headers=aenv.h("hr")).json()
+    d = rep["staff"][1]["days"]["2026-03-05"]
+    assert (d["in"], d["out"], d["flags"]) == ("07:30", None, ["missing_punch", "corrected"])
+    p = rep["staff"][0]["days"]["2026-03-02"]
+    assert p["symbol"] == "P" and p["leave"] == {"kind": "P", "value": 1.0}
+    r = c.get(f"{API}/punches", params={"staff": "CB0002", "from": "2026-03-05", "to": "2026-03-05"},
+              headers=aenv.h("hr"))  # fmt: skip
+    assert [x["source"] for x in r.json()] == ["api", "api"]
+
+
+def test_overtime_over_http(aenv: Env) -> None:
+    c = aenv.client
+    body = {"punches": [{"staff": "CB0001", "time": "2026-03-10T07:00:00+07:00"},
+                        {"staff": "CB0001", "time": "2026-03-10T18:00:00+07:00"}]}  # fmt: skip
+    assert c.post(f"{API}/punches", json=body, headers=aenv.h("hr")).status_code == 200
+    q = {"month": "2026-03", "staff": "CB0001"}
+    r = c.get(f"{API}/overtime", params=q, headers=aenv.h("hr"))
+    # 30 min before 07:30 and 60 after 17:00
+    assert [(o["date"], o["minutes"], o["approved_min"]) for o in r.json()] == [("2026-03-10", 90, 0)]
+    ok = {"staff": "CB0001", "date": "2026-03-10", "minutes": 60, "reason": "trực"}
+    assert c.post(f"{API}/overtime", json=ok | {"minutes": 91}, headers=aenv.h("hr")).status_code == 422
+    assert c.post(f"{API}/overtime", json=ok, headers=aenv.h("auditor")).status_code == 403
+    assert c.post(f"{API}/overtime", json=ok, headers=aenv.h("hr")).status_code == 204
+    assert c.get(f"{API}/overtime", params=q, headers=aenv.h("hr")).json()[0]["approved_min"] == 60
