@@ -341,7 +341,8 @@ def test_property_xlsx_body_text_round_trips(name: str) -> None:
     stay well-formed XML and read back as the name, NFC, without the characters XML 1.0 forbids."""
     report = april_2026()
     report["staff"][0]["name"] = name
-    ws = openpyxl.load_workbook(io.BytesIO(render(report, april_header(), "xlsx", details=False))).worksheets[0]
+    data = render(report, april_header(), "xlsx", details=False)
+    ws = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
     expected = "".join(ch for ch in unicodedata.normalize("NFC", name)
                        if not (ord(ch) < 32 and ch not in "\t\n\r") and ch not in "\ufffe\uffff")
     assert (ws["B11"].value or "") == expected
