@@ -354,7 +354,7 @@ def child(args: argparse.Namespace) -> None:
         tmp = tempfile.mkdtemp(prefix="bench-timesheet-")
         url = f"sqlite:///{tmp}/gw.db"
     elif url == "postgresql":
-        from pg import create_database, drop_database
+        from support.pg import create_database, drop_database
 
         url = create_database("cbcc_bench_timesheet")
         cleanup = lambda: drop_database(url)  # noqa: E731
