@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from cbcc.attendance import attendance_app, report_app
 from cbcc.broker import broker_app
 from cbcc.card import card_app
 from cbcc.card_keys import card_keys_app
@@ -20,7 +21,6 @@ from cbcc.gateway import gateway_app
 from cbcc.keys import keys_app
 from cbcc.national import national_sim_app, sync_app
 from cbcc.reader import reader_app
-from gateway.cli_attendance import attendance_app, report_app
 
 app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
 app.add_typer(keys_app, name="keys")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from provisioning.errors import CbccError
+from gateway.errors import GatewayError
 
 
-class AttendanceError(CbccError):
+class AttendanceError(GatewayError):
     """Refused input (CLI exit 1, HTTP 422). ``lines``: one ``row N: column: reason`` each."""
 
     def __init__(self, message: str, lines: list[str] | None = None) -> None:

@@ -373,7 +373,8 @@ def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str
         )
     )
     pk = res.inserted_primary_key
-    assert pk is not None
+    if pk is None:  # an INSERT always returns its key; never silently use a wrong id
+        raise RuntimeError("att_correction: the insert returned no primary key")
     cid = int(pk[0])
     if action == "add":
         ins = _insert(conn, T_PUNCH).on_conflict_do_nothing(index_elements=["staff_code", "at"])

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from cbcc.app import app
 from gateway import db
-from provisioning.cli import app
 
 STAFF = """staff_code,full_name,agency_code,unit,position
 CB01,Nguyễn Văn An,000.00.31.H26,VP,Chuyên viên
@@ -125,7 +125,8 @@ def test_punch_file_round_trip(cli: Callable[..., Any], tmp_path: Path) -> None:
 
     xlsx = tmp_path / "r.xlsx"
     cli("report", "attendance", "--month", "2026-03", "--unit", "VP", "--format", "xlsx", "--out", str(xlsx))
-    cells = {str(c.value) for ws in openpyxl.load_workbook(xlsx).worksheets for r in ws.iter_rows() for c in r}
+    book = openpyxl.load_workbook(xlsx)
+    cells = {str(c.value) for ws in book.worksheets for r in ws.iter_rows() for c in r}
     assert "Nguyễn Văn An" in cells and "Phạm Thị Dung" in cells and "Lê Văn Cường" not in cells
     pdf = cli("report", "attendance", "--month", "2026-03", "--format", "pdf", "--out", "-").stdout_bytes
     assert pdf.startswith(b"%PDF")

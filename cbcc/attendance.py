@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gateway.cli import ConfigFile, _settings
-from provisioning.cli_common import cli_errors, stdout_console
+from cbcc.common import cli_errors, stdout_console
+from cbcc.gateway import ConfigFile, _settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -369,8 +369,8 @@ def report_attendance(
     with cli_errors():
         import sys
 
+        from cbcc.common import write_atomic
         from gateway.attendance import report as reports
-        from provisioning.cli_common import write_atomic
 
         data = reports.produce(_engine(config), month, unit, staff, fmt, lang, actor=actor, role="cli")
         if out == "-":
