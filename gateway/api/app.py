@@ -17,6 +17,7 @@ from gateway.api import (
     system,
     tokens,
 )
+from gateway import console
 from gateway.api.context import ApiContext
 from gateway.api.deps import strict_query
 from gateway.api.logs import AccessLog
@@ -61,5 +62,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for module in (readers, doors, events, alarms, commands, cards, quarantine, audit_log, tokens):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(system.router)
+    console.install(app, ctx)  # the web console at /console (gateway/console)
     app.add_middleware(AccessLog)
     return app
