@@ -220,24 +220,25 @@ UNCHECKED: Final = "\x00unchecked"
 
 def setup_pending_app(app: Any, ctx: ApiContext) -> str | None:
     """The one-time setup token while no administrator exists, else None. Decided (and the token
-    logged) once the database answers: at start, or at the first console request if it did not."""
+    logged) once the database answers: at start, or at the first console request if it did not;
+    an administrator created meanwhile by other means ends it."""
     token: str | None = getattr(app.state, "console_setup_token", None)
-    if token != UNCHECKED:
-        return token
+    if token is None:
+        return None
     try:
         with Session(ctx.engine) as s:
             first_run = not accounts.has_admin(s)
     except Exception:  # database not reachable or not migrated yet: ask again later
         log.debug("console: cannot tell yet whether an administrator exists", exc_info=True)
         return None
-    token = accounts.setup_token() if first_run else None
-    app.state.console_setup_token = token
-    if token is not None:
-        log.warning(
-            "console: no administrator yet; create one at %s/setup with the one-time setup token %s",
-            PREFIX,
-            token,
-        )
+    if not first_run:
+        app.state.console_setup_token = None
+        return None
+    if token == UNCHECKED:
+        token = accounts.setup_token()
+        app.state.console_setup_token = token
+        log.warning("console: no administrator yet; create one at %s/setup with the one-time setup token %s",
+                    PREFIX, token)  # fmt: skip
     return token
 
 
