@@ -372,6 +372,7 @@ def test_door_state_rules() -> None:
     assert doorstate.ReaderDoor("r", opened=False, last_grant=now - timedelta(seconds=2)).state(now) == "unlocked"
     assert doorstate.ReaderDoor("r", opened=False, last_grant=now - timedelta(seconds=20)).state(now) == "locked"
     assert doorstate.ReaderDoor("r").state(now) == "unknown"
+    assert doorstate.ReaderDoor("r", online=True).state(now) == "locked"
     assert doorstate.worst(["locked", "forced", "open"]) == "forced"
 
 

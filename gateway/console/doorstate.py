@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gateway.db import utc
-from gateway.models import Alarm, Event, now_utc
+from gateway.models import Alarm, Event, Reader, now_utc
 
 STATES: Final = ("lockdown", "forced", "held_open", "open", "unlocked", "locked", "unknown")
 UNLOCK_WINDOW: Final = timedelta(seconds=5)  # a grant unlocks for unlock_seconds (default 5)
@@ -31,6 +31,7 @@ class ReaderDoor:
     opened: bool | None = None  # from the last door event
     last_grant: datetime | None = None
     alarms: set[str] = field(default_factory=set)
+    online: bool = False
 
     def state(self, now: datetime | None = None) -> str:
         now = now or now_utc()
@@ -46,9 +47,9 @@ class ReaderDoor:
             return "unlocked"
         if self.last_grant is not None and now - self.last_grant < UNLOCK_WINDOW:
             return "unlocked"
-        if self.opened is None and self.mode is None:
-            return "unknown"
-        return "locked"
+        if self.opened is None and self.mode is None and not self.online:
+            return "unknown"  # never told us anything and not connected: we cannot say
+        return "locked"  # the relay is off unless something above holds it (boot never energises it)
 
 
 def worst(states: Iterable[str]) -> str:
@@ -64,9 +65,9 @@ def _last(session: Session, rid: str, cond: sa.ColumnElement[bool]) -> Event | N
     return session.exec(q).first()
 
 
-def read(session: Session, reader_ids: Sequence[str]) -> dict[str, ReaderDoor]:
+def read(session: Session, readers: Sequence[Reader]) -> dict[str, ReaderDoor]:
     """The door state of each reader (a few indexed queries per reader: keep lists per site)."""
-    out = {rid: ReaderDoor(rid) for rid in reader_ids}
+    out = {r.id: ReaderDoor(r.id, online=r.online) for r in readers}
     if not out:
         return out
     for a in session.exec(select(Alarm).where(Alarm.active == True, col(Alarm.reader_id).in_(list(out)))):  # noqa: E712

@@ -50,7 +50,7 @@ def doors(view: Viewer, site: str | None = None) -> Response:
                 .where(Reader.site == chosen, unit_filter(Reader.unit, view.principal))
                 .order_by(col(Reader.id))
             ).all()
-            states = doorstate.read(s, [r.id for r in readers])
+            states = doorstate.read(s, readers)
             by_door: dict[str | None, list[Reader]] = defaultdict(list)
             for r in readers:
                 by_door[r.door_id].append(r)
