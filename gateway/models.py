@@ -203,6 +203,14 @@ class Counter(SQLModel, table=True):
 class StaffRecord(SQLModel, table=True):
     """A civil servant as the national database knows them (only what doors and HR need)."""
 
+    # Name search without diacritics (gateway/textfold.py): PostgreSQL only; the function comes
+    # from migration 0003_console, SQLite registers it per connection and scans its small table.
+    __table_args__ = (
+        sa.Index("ix_staffrecord_name_fold", sa.text("cbcc_fold(full_name) text_pattern_ops")).ddl_if(
+            dialect="postgresql"
+        ),
+    )
+
     staff_code: str = Field(primary_key=True, max_length=32)
     full_name: str = Field(max_length=200)  # NFC
     agency_code: str = Field(max_length=32, index=True)  # e.g. 000.00.31.H26

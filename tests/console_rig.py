@@ -99,7 +99,9 @@ class VirtualReader:
 
 
 class Rig:
-    def __init__(self, tmp: Path, db_url: str | None = None, *, period_ms: int = 2500, run_s: int = 600) -> None:
+    def __init__(
+        self, tmp: Path, db_url: str | None = None, *, period_ms: int = 2500, run_s: int = 600
+    ) -> None:
         self.tmp = tmp
         self.db_url = db_url or f"sqlite:///{tmp / 'gw' / 'gateway.db'}"
         self.period_ms = period_ms
@@ -131,17 +133,23 @@ class Rig:
             data_dir=data,
             database={"url": self.db_url},
             signing_passphrase_file=pass_file,
-            mqtt={"embedded": True, "port": free_port(), "embedded_tls_host": "127.0.0.1",
-                  "embedded_tls_port": self.broker_tls},
+            mqtt={
+                "embedded": True,
+                "port": free_port(),
+                "embedded_tls_host": "127.0.0.1",
+                "embedded_tls_port": self.broker_tls,
+            },
             http={"host": "127.0.0.1", "port": http_port},
-        )  # fmt: skip
+        )
         token = bootstrap.init(settings, pass_file, server_names=["localhost"]).admin_token
         self.gw = gw = Gateway(settings, root_key=root)  # type: ignore[arg-type]
         self._seed()
         gw.start()
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(gw.app, host="127.0.0.1", port=http_port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(gw.app, host="127.0.0.1", port=http_port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         wait(lambda: bool(self.server.started), 15, "the HTTP server")
@@ -155,20 +163,40 @@ class Rig:
         ):
             r = api.post("/api/v1/doors", json={"id": door, "name": name, "site": "ha-noi", "unit": unit})
             assert r.status_code == 201, r.text
-            r = api.post("/api/v1/readers", json={"id": rid, "name": name, "site": "ha-noi", "unit": unit,
-                                                  "door_id": door, "role": "door"})  # fmt: skip
+            r = api.post(
+                "/api/v1/readers",
+                json={
+                    "id": rid,
+                    "name": name,
+                    "site": "ha-noi",
+                    "unit": unit,
+                    "door_id": door,
+                    "role": "door",
+                },
+            )
             assert r.status_code == 201, r.text
             vr = gdemo.VirtualReader(rid, name, "door", taps(card, self.period_ms, self.run_s * 1000), [])
-            cfg = gdemo.reader_files(work, vr, r.json(), self.broker_tls, issuer,
-                                     ca_pem=(data / "broker" / "ca.crt").read_bytes(),
-                                     config_key=data / "config.cose_key",
-                                     tail=[{"at_ms": self.run_s * 1000, "exit": True}])  # fmt: skip
+            cfg = gdemo.reader_files(
+                work,
+                vr,
+                r.json(),
+                self.broker_tls,
+                issuer,
+                ca_pem=(data / "broker" / "ca.crt").read_bytes(),
+                config_key=data / "config.cose_key",
+                tail=[{"at_ms": self.run_s * 1000, "exit": True}],
+            )
             (cfg.parent / "reader.cfg").write_bytes(
                 host_config.build({**gdemo.CONFIG, "reader_id": rid}, gw.downlink._key, 1, int(time.time()))
             )
-            proc = subprocess.Popen(gdemo.reader_command(cfg), cwd=firmware_runner.ROOT,
-                                    env=firmware_runner.micropython_env(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)  # fmt: skip
+            proc = subprocess.Popen(
+                gdemo.reader_command(cfg),
+                cwd=firmware_runner.ROOT,
+                env=firmware_runner.micropython_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             self.readers[rid] = VirtualReader(proc)
             self.readers[rid].start_reading()
         api.close()
@@ -186,13 +214,29 @@ class Rig:
         with Session(self.gw.engine) as s:
             for serial, code, name, agency, issuer, status in CARDS:
                 s.add(StaffRecord(staff_code=code, full_name=name, agency_code=agency, updated_at=now_utc()))
-                s.add(Card(serial=serial, staff_code=code, issuer=issuer, status=status, updated_at=now_utc()))
-            for username, role, scope in (("quantri", "admin", ""), ("baove-snv", "facility", UNIT_A),
-                                          ("nhansu", "hr", ""), ("kiemtoan", "auditor", "")):  # fmt: skip
-                accounts.create_user(s, username, PASSWORD, role, unit_scope=scope,
-                                     full_name={"quantri": "Quản trị viên", "baove-snv": "Nguyễn Văn Bảo",
-                                                "nhansu": "Trần Thị Nhàn", "kiemtoan": "Lê Kiểm"}[username],
-                                     created_by="rig")  # fmt: skip
+                s.add(
+                    Card(serial=serial, staff_code=code, issuer=issuer, status=status, updated_at=now_utc())
+                )
+            for username, role, scope in (
+                ("quantri", "admin", ""),
+                ("baove-snv", "facility", UNIT_A),
+                ("nhansu", "hr", ""),
+                ("kiemtoan", "auditor", ""),
+            ):
+                accounts.create_user(
+                    s,
+                    username,
+                    PASSWORD,
+                    role,
+                    unit_scope=scope,
+                    full_name={
+                        "quantri": "Quản trị viên",
+                        "baove-snv": "Nguyễn Văn Bảo",
+                        "nhansu": "Trần Thị Nhàn",
+                        "kiemtoan": "Lê Kiểm",
+                    }[username],
+                    created_by="rig",
+                )
             s.commit()
 
     def stop(self) -> None:

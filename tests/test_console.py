@@ -24,7 +24,17 @@ from gateway import db
 from gateway.api import ApiContext, create_app
 from gateway.console import accounts, configform, doorstate, search
 from gateway.console.routes.live import _new_events
-from gateway.models import Alarm, AuditEntry, Card, ConsoleSession, ConsoleUser, Door, Event, Reader, StaffRecord
+from gateway.models import (
+    Alarm,
+    AuditEntry,
+    Card,
+    ConsoleSession,
+    ConsoleUser,
+    Door,
+    Event,
+    Reader,
+    StaffRecord,
+)
 from gateway.secretbox import SecretBox
 from gateway.settings import Settings
 from gateway.textfold import fold
@@ -35,8 +45,17 @@ CONSOLE = Path(__file__).resolve().parents[1] / "gateway" / "console"
 
 
 def _event(rid: str, seq: int, **kw: object) -> Event:
-    return Event(reader_id=rid, seq=seq, kind=str(kw.pop("kind", "tap")), occurred_at=T0, received_at=T0,
-                 time_quality=2, record=b"\xa1\x01\x02", mac=b"\x00" * 32, **kw)  # type: ignore[arg-type]  # fmt: skip
+    return Event(
+        reader_id=rid,
+        seq=seq,
+        kind=str(kw.pop("kind", "tap")),
+        occurred_at=T0,
+        received_at=T0,
+        time_quality=2,
+        record=b"\xa1\x01\x02",
+        mac=b"\x00" * 32,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def seed(engine: Engine) -> None:
@@ -60,8 +79,12 @@ def seed(engine: Engine) -> None:
             s.add(StaffRecord(staff_code=code, full_name=name, agency_code=agency, updated_at=T0))
             s.add(Card(serial=serial, staff_code=code, issuer=agency, status="issued", updated_at=T0))
         s.commit()
-        for name, role, scope in (("admin", "admin", ""), ("fac-a", "facility", "H01"), ("nhansu", "hr", ""),
-                                  ("kiemtoan", "auditor", "")):  # fmt: skip
+        for name, role, scope in (
+            ("admin", "admin", ""),
+            ("fac-a", "facility", "H01"),
+            ("nhansu", "hr", ""),
+            ("kiemtoan", "auditor", ""),
+        ):
             accounts.create_user(s, name, PW, role, unit_scope=scope, created_by="test")
         s.commit()
 
@@ -74,8 +97,16 @@ class Env:
     def login(self, username: str, password: str = PW) -> TestClient:
         c = TestClient(self.client.app, base_url="http://testserver")
         page = c.get("/console/login")
-        r = c.post("/console/login", data={"csrf": csrf_of(page.text), "username": username, "password": password,
-                                           "next": "/console/"}, follow_redirects=False)  # fmt: skip
+        r = c.post(
+            "/console/login",
+            data={
+                "csrf": csrf_of(page.text),
+                "username": username,
+                "password": password,
+                "next": "/console/",
+            },
+            follow_redirects=False,
+        )
         assert r.status_code == 303, r.text
         return c
 
@@ -127,13 +158,24 @@ def test_sqlite_fold_agrees_with_python(text: str) -> None:
 
 
 def test_postgres_fold_agrees_and_uses_the_index(pg_env: Env) -> None:
-    samples = ["Nguyễn Văn An", "ĐẶNG THỊ ĐÀO", "Trần  Thị Ngọc Ánh", "Lê Minh Tuấn", "Ưng Hoàng Phúc", "Ỷ Lan"]
+    samples = [
+        "Nguyễn Văn An",
+        "ĐẶNG THỊ ĐÀO",
+        "Trần  Thị Ngọc Ánh",
+        "Lê Minh Tuấn",
+        "Ưng Hoàng Phúc",
+        "Ỷ Lan",
+    ]
     with pg_env.engine.connect() as conn:
         for t in samples:
             assert conn.execute(sa.text("SELECT cbcc_fold(:t)"), {"t": t}).scalar_one() == fold(t)
         conn.execute(sa.text("SET enable_seqscan = off"))
-        plan = "\n".join(r[0] for r in conn.execute(sa.text(
-            "EXPLAIN SELECT * FROM staffrecord WHERE cbcc_fold(full_name) LIKE 'nguyen van an%'")))  # fmt: skip
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                sa.text("EXPLAIN SELECT * FROM staffrecord WHERE cbcc_fold(full_name) LIKE 'nguyen van an%'")
+            )
+        )
     assert "ix_staffrecord_name_fold" in plan, plan
 
 
@@ -141,7 +183,9 @@ def test_postgres_fold_agrees_and_uses_the_index(pg_env: Env) -> None:
 def test_search_without_diacritics_within_scope(backend: str, request: pytest.FixtureRequest) -> None:
     env: Env = request.getfixturevalue("lite" if backend == "sqlite" else "pg_env")
     with Session(env.engine) as s:
-        admin = accounts.principal_of(s.exec(select(ConsoleUser).where(ConsoleUser.username == "admin")).one())
+        admin = accounts.principal_of(
+            s.exec(select(ConsoleUser).where(ConsoleUser.username == "admin")).one()
+        )
         fac = accounts.principal_of(s.exec(select(ConsoleUser).where(ConsoleUser.username == "fac-a")).one())
         names = [h.staff.full_name for h in search.search(s, admin, "nguyen van an")]
         assert names == ["Nguyễn Văn An", "Nguyễn Văn Anh"]
@@ -176,7 +220,9 @@ def test_lockout_and_session_expiry(lite: Env) -> None:
             t += timedelta(minutes=25)
             if accounts.resume(s, secret2, now=t) is None:
                 break
-        assert t - later > accounts.ABSOLUTE - timedelta(minutes=25) and t - later <= accounts.ABSOLUTE + timedelta(minutes=25)
+        assert t - later > accounts.ABSOLUTE - timedelta(
+            minutes=25
+        ) and t - later <= accounts.ABSOLUTE + timedelta(minutes=25)
         fails = s.exec(select(AuditEntry).where(AuditEntry.action == "console.login.fail")).all()
         assert len(fails) == accounts.MAX_FAILURES + 1
 
@@ -187,8 +233,11 @@ def test_login_password_change_and_logout(lite: Env) -> None:
     page = c.get("/console/account")
     token = csrf_of(page.text)
     other = lite.login("kiemtoan")
-    r = c.post("/console/account/password", data={"csrf": token, "old": PW, "new": "mot-mat-khau-moi", "new2": "mot-mat-khau-moi"},
-               follow_redirects=False)  # fmt: skip
+    r = c.post(
+        "/console/account/password",
+        data={"csrf": token, "old": PW, "new": "mot-mat-khau-moi", "new2": "mot-mat-khau-moi"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     assert other.get("/console/", follow_redirects=False).status_code == 303  # other sessions ended
     assert c.get("/console/").status_code == 200  # this browser got a new session
@@ -208,7 +257,13 @@ def test_first_run_setup_token(tmp_path: Path) -> None:
     assert token and len(token) >= 24
     assert c.get("/console/login", follow_redirects=False).headers["location"] == "/console/setup"
     page = c.get("/console/setup")
-    data = {"csrf": csrf_of(page.text), "token": "sai", "username": "quantri", "password": PW, "password2": PW}
+    data = {
+        "csrf": csrf_of(page.text),
+        "token": "sai",
+        "username": "quantri",
+        "password": PW,
+        "password2": PW,
+    }
     refused = c.post("/console/setup", data=data)
     assert refused.status_code == 403
     data["token"], data["csrf"] = token, csrf_of(refused.text)
@@ -226,20 +281,29 @@ def test_security_headers_and_cookie(lite: Env) -> None:
     c = TestClient(lite.client.app)
     page = c.get("/console/login")
     h = page.headers
-    assert "script-src 'self'" in h["content-security-policy"] and "unsafe-inline" not in h["content-security-policy"]
+    assert (
+        "script-src 'self'" in h["content-security-policy"]
+        and "unsafe-inline" not in h["content-security-policy"]
+    )
     assert "frame-ancestors 'none'" in h["content-security-policy"]
     assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff"
     assert h["referrer-policy"] == "same-origin"
     assert "<script>" not in page.text and " on" not in re.sub(r"<[^>]*>", "", "")  # no inline handlers
     assert not re.search(r"<script(?![^>]*\bsrc=)", page.text)
-    r = c.post("/console/login", data={"csrf": csrf_of(page.text), "username": "admin", "password": PW},
-               follow_redirects=False)  # fmt: skip
+    r = c.post(
+        "/console/login",
+        data={"csrf": csrf_of(page.text), "username": "admin", "password": PW},
+        follow_redirects=False,
+    )
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     https = TestClient(lite.client.app, base_url="https://testserver")
     page = https.get("/console/login")
-    r = https.post("/console/login", data={"csrf": csrf_of(page.text), "username": "admin", "password": PW},
-                   follow_redirects=False)  # fmt: skip
+    r = https.post(
+        "/console/login",
+        data={"csrf": csrf_of(page.text), "username": "admin", "password": PW},
+        follow_redirects=False,
+    )
     assert "Secure" in r.headers["set-cookie"] and "strict-transport-security" in r.headers
 
 
@@ -258,7 +322,9 @@ def test_every_post_needs_the_csrf_token(lite: Env) -> None:
             r = c.post(path, data={**data, **bad})
             assert r.status_code == 403, (path, r.status_code)
     # the login form too (pre-session token): no cookie, no login
-    r = TestClient(lite.client.app).post("/console/login", data={"csrf": "x", "username": "admin", "password": PW})
+    r = TestClient(lite.client.app).post(
+        "/console/login", data={"csrf": "x", "username": "admin", "password": PW}
+    )
     assert r.status_code == 403
     with Session(lite.engine) as s:
         assert s.get(Card, 1001).status == "issued"  # type: ignore[union-attr]
@@ -268,17 +334,33 @@ def test_roles_enforced_on_the_server(lite: Env) -> None:
     hr = lite.login("nhansu")
     token = csrf_of(hr.get("/console/").text)
     assert "/console/readers/r-a/open" not in hr.get("/console/").text
-    for path in ("/console/readers", "/console/readers/r-a", "/console/doors", "/console/audit", "/console/users"):
+    for path in (
+        "/console/readers",
+        "/console/readers/r-a",
+        "/console/doors",
+        "/console/audit",
+        "/console/users",
+    ):
         assert hr.get(path).status_code == 403, path
-    for path in ("/console/readers/r-a/open", "/console/sites/hn/lockdown", "/console/cards/1001/lock",
-                 "/console/alarms/1/ack", "/console/readers/r-a/config"):  # fmt: skip
+    for path in (
+        "/console/readers/r-a/open",
+        "/console/sites/hn/lockdown",
+        "/console/cards/1001/lock",
+        "/console/alarms/1/ack",
+        "/console/readers/r-a/config",
+    ):
         r = hr.post(path, data={"csrf": token, "reason": "thử", "confirm": "yes"})
         assert r.status_code == 403, path
     aud = lite.login("kiemtoan")
     token = csrf_of(aud.get("/console/").text)
     assert aud.get("/console/audit").status_code == 200
     assert aud.get("/console/audit.csv").text.startswith("\ufeffMã,")
-    assert aud.post("/console/readers/r-a/open", data={"csrf": token, "reason": "x", "confirm": "yes"}).status_code == 403
+    assert (
+        aud.post(
+            "/console/readers/r-a/open", data={"csrf": token, "reason": "x", "confirm": "yes"}
+        ).status_code
+        == 403
+    )
     with Session(lite.engine) as s:
         assert s.get(Card, 1001).status == "issued"  # type: ignore[union-attr]
 
@@ -307,21 +389,37 @@ def test_unit_scope_by_typing_the_url(lite: Env) -> None:
     assert {e.reader_id for e in _new_events(lite.engine, p, 0)} == {"r-a"}
     # a lock within scope works, needs a reason and the confirmation, and is audited
     assert fac.post("/console/cards/1001/lock", data={"csrf": token, "reason": "mất thẻ"}).status_code == 400
-    r = fac.post("/console/cards/1001/lock", data={"csrf": token, "reason": "mất thẻ", "confirm": "yes"},
-                 follow_redirects=False)  # fmt: skip
+    r = fac.post(
+        "/console/cards/1001/lock",
+        data={"csrf": token, "reason": "mất thẻ", "confirm": "yes"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     with Session(lite.engine) as s:
         assert s.get(Card, 1001).status == "locked"  # type: ignore[union-attr]
-        assert s.exec(select(AuditEntry).where(AuditEntry.action == "console.card.lock")).one().actor == "user:fac-a"
+        assert (
+            s.exec(select(AuditEntry).where(AuditEntry.action == "console.card.lock")).one().actor
+            == "user:fac-a"
+        )
 
 
 def test_pages_render_in_both_languages(lite: Env) -> None:
     admin = lite.login("admin")
     for lang, word in (("vi", "Cửa"), ("en", "Doors")):
         admin.get(f"/console/lang/{lang}")
-        for path in ("/console/", "/console/doors", "/console/readers", "/console/readers/r-a",
-                     "/console/readers/r-a/config", "/console/cards?q=nguyen", "/console/cards/1001",
-                     "/console/sync", "/console/audit", "/console/users", "/console/account"):  # fmt: skip
+        for path in (
+            "/console/",
+            "/console/doors",
+            "/console/readers",
+            "/console/readers/r-a",
+            "/console/readers/r-a/config",
+            "/console/cards?q=nguyen",
+            "/console/cards/1001",
+            "/console/sync",
+            "/console/audit",
+            "/console/users",
+            "/console/account",
+        ):
             r = admin.get(path)
             assert r.status_code == 200, (path, r.text[:300])
             assert f'<html lang="{lang}">' in r.text
@@ -332,12 +430,15 @@ def test_pages_render_in_both_languages(lite: Env) -> None:
 
 
 def test_config_form_round_trip() -> None:
-    src = {"site": "Sở", "timezone": "UTC+07:00",
-           "group": [{"id": "snv", "agency": ["000.00.31"]}, {"id": "all", "everyone": True}],
-           "schedule": [{"id": "hc", "weekly": ["Mon-Fri 07:00-17:00", "Sat 08:00-12:00"]}],
-           "holidays": {"2026-09-02": "L"},
-           "door": [{"id": "cong", "name": "Cổng", "mode": "normal", "unlock_schedule": "hc"}],
-           "rule": [{"groups": ["snv", "all"], "doors": ["cong"], "schedule": "hc"}]}  # fmt: skip
+    src = {
+        "site": "Sở",
+        "timezone": "UTC+07:00",
+        "group": [{"id": "snv", "agency": ["000.00.31"]}, {"id": "all", "everyone": True}],
+        "schedule": [{"id": "hc", "weekly": ["Mon-Fri 07:00-17:00", "Sat 08:00-12:00"]}],
+        "holidays": {"2026-09-02": "L"},
+        "door": [{"id": "cong", "name": "Cổng", "mode": "normal", "unlock_schedule": "hc"}],
+        "rule": [{"groups": ["snv", "all"], "doors": ["cong"], "schedule": "hc"}],
+    }
     form = configform.to_form(src)
     lists: dict[str, list[str]] = {"site": [form["site"]], "timezone": [form["timezone"]]}
     for g in form["groups"]:
@@ -351,8 +452,13 @@ def test_config_form_round_trip() -> None:
         lists.setdefault("holiday_date", []).append(h["date"])
         lists.setdefault("holiday_kind", []).append(h["kind"])
     for d in form["doors"]:
-        for k, v in (("door_id", d["id"]), ("door_name", d["name"]), ("door_mode", d["mode"]),
-                     ("door_unlock", d["unlock"]), ("door_anticlone", "yes" if d["anticlone"] else "no")):  # fmt: skip
+        for k, v in (
+            ("door_id", d["id"]),
+            ("door_name", d["name"]),
+            ("door_mode", d["mode"]),
+            ("door_unlock", d["unlock"]),
+            ("door_anticlone", "yes" if d["anticlone"] else "no"),
+        ):
             lists.setdefault(k, []).append(v)
     for ru in form["rules"]:
         for k in ("groups", "doors", "schedule"):
@@ -369,8 +475,13 @@ def test_door_state_rules() -> None:
     assert doorstate.ReaderDoor("r", opened=True, alarms={"forced_open"}).state(now) == "forced"
     assert doorstate.ReaderDoor("r", opened=True, alarms={"held_open"}).state(now) == "held_open"
     assert doorstate.ReaderDoor("r", opened=True).state(now) == "open"
-    assert doorstate.ReaderDoor("r", opened=False, last_grant=now - timedelta(seconds=2)).state(now) == "unlocked"
-    assert doorstate.ReaderDoor("r", opened=False, last_grant=now - timedelta(seconds=20)).state(now) == "locked"
+    assert (
+        doorstate.ReaderDoor("r", opened=False, last_grant=now - timedelta(seconds=2)).state(now)
+        == "unlocked"
+    )
+    assert (
+        doorstate.ReaderDoor("r", opened=False, last_grant=now - timedelta(seconds=20)).state(now) == "locked"
+    )
     assert doorstate.ReaderDoor("r").state(now) == "unknown"
     assert doorstate.ReaderDoor("r", online=True).state(now) == "locked"
     assert doorstate.worst(["locked", "forced", "open"]) == "forced"

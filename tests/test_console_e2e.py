@@ -36,8 +36,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     r = Rig(tmp_path_factory.mktemp("console"))
     try:
         r.start(mp)
-        wait(lambda: all(any("decision" in d for _, d in vr.lines) for vr in r.readers.values()), 90,
-             "first taps on both readers")  # fmt: skip
+        wait(
+            lambda: all(any("decision" in d for _, d in vr.lines) for vr in r.readers.values()),
+            90,
+            "first taps on both readers",
+        )
         yield r
     finally:
         r.stop()
@@ -120,8 +123,13 @@ def test_facility_manager_works_the_doors(rig: Rig, browser: Any) -> None:
     page.click("button:text('Khóa thẻ')")
     page.wait_for_selector("#card-status:has-text('Đã khóa')")
     vr = rig.readers[READER_A]
-    wait(lambda: any(d["decision"] == "deny" and d.get("serial") == 2_000_001 for _, d in vr.decisions(t_lock)),
-         30, "the reader denying the locked card")  # fmt: skip
+    wait(
+        lambda: any(
+            d["decision"] == "deny" and d.get("serial") == 2_000_001 for _, d in vr.decisions(t_lock)
+        ),
+        30,
+        "the reader denying the locked card",
+    )
     grants_after = [t for t, d in vr.decisions(t_lock + 8) if d["decision"] == "grant"]
     assert not grants_after
     page.goto(f"{rig.base}/console/")
@@ -140,7 +148,11 @@ def test_facility_manager_works_the_doors(rig: Rig, browser: Any) -> None:
 
 def test_scope_and_roles_by_typing_the_url(rig: Rig, browser: Any) -> None:
     page = login(browser, rig, "baove-snv")
-    for path in (f"/console/readers/{READER_B}", f"/console/readers/{READER_B}/config", "/console/cards/1000042"):
+    for path in (
+        f"/console/readers/{READER_B}",
+        f"/console/readers/{READER_B}/config",
+        "/console/cards/1000042",
+    ):
         resp = page.goto(rig.base + path)
         assert resp.status == 404, path
     page.goto(f"{rig.base}/console/cards?q=tran van duc")
@@ -154,8 +166,10 @@ def test_scope_and_roles_by_typing_the_url(rig: Rig, browser: Any) -> None:
     resp = hr.goto(f"{rig.base}/console/readers/{READER_A}")
     assert resp.status == 403
     csrf = hr.get_attribute("body", "data-csrf")
-    r = hr.request.post(f"{rig.base}/console/readers/{READER_A}/open",
-                        form={"csrf": csrf or "", "reason": "thử", "confirm": "yes"})  # fmt: skip
+    r = hr.request.post(
+        f"{rig.base}/console/readers/{READER_A}/open",
+        form={"csrf": csrf or "", "reason": "thử", "confirm": "yes"},
+    )
     assert r.status == 403
     hr.context.close()
 

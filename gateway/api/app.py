@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
+from gateway import console
 from gateway.api import (
     alarms,
     audit_log,
@@ -17,7 +18,6 @@ from gateway.api import (
     system,
     tokens,
 )
-from gateway import console
 from gateway.api.context import ApiContext
 from gateway.api.deps import strict_query
 from gateway.api.logs import AccessLog

@@ -39,13 +39,71 @@ sys.path.insert(0, str(HERE.parents[1] / "firmware" / "tools"))
 import pg  # noqa: E402
 from toolkit import json_line  # noqa: E402
 
-FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
-          "Hồ", "Ngô", "Dương", "Lý", "Đinh", "Trịnh", "Đoàn", "Lương"]  # fmt: skip
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Đinh",
+    "Trịnh",
+    "Đoàn",
+    "Lương",
+]
 MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Ngọc", "Thu", "Quang", "Thanh", "Xuân", "Hoàng", "Kim"]
-GIVEN = ["An", "Anh", "Bình", "Châu", "Cường", "Dũng", "Đạt", "Giang", "Hà", "Hải", "Hạnh", "Hiếu", "Hoa",
-         "Hùng", "Hương", "Khánh", "Lan", "Linh", "Long", "Mai", "Minh", "Nam", "Nga", "Ngân", "Nhung",
-         "Phúc", "Phương", "Quân", "Quỳnh", "Sơn", "Tâm", "Thảo", "Thắng", "Trang", "Trung", "Tuấn", "Vân",
-         "Việt", "Xuân", "Yến"]  # fmt: skip
+GIVEN = [
+    "An",
+    "Anh",
+    "Bình",
+    "Châu",
+    "Cường",
+    "Dũng",
+    "Đạt",
+    "Giang",
+    "Hà",
+    "Hải",
+    "Hạnh",
+    "Hiếu",
+    "Hoa",
+    "Hùng",
+    "Hương",
+    "Khánh",
+    "Lan",
+    "Linh",
+    "Long",
+    "Mai",
+    "Minh",
+    "Nam",
+    "Nga",
+    "Ngân",
+    "Nhung",
+    "Phúc",
+    "Phương",
+    "Quân",
+    "Quỳnh",
+    "Sơn",
+    "Tâm",
+    "Thảo",
+    "Thắng",
+    "Trang",
+    "Trung",
+    "Tuấn",
+    "Vân",
+    "Việt",
+    "Xuân",
+    "Yến",
+]
 
 
 def _arr(words: list[str]) -> str:
@@ -61,28 +119,34 @@ def load(url: str, staff: int, events: int, readers: int) -> dict[str, float]:
     cur.execute("SET maintenance_work_mem = '256MB'")
     t0 = time.monotonic()
     cur.execute("DROP INDEX IF EXISTS ix_staffrecord_name_fold")
+    fam, mid, giv = _arr(FAMILY), _arr(MIDDLE), _arr(GIVEN)
     cur.execute(f"""
         INSERT INTO staffrecord (staff_code, full_name, agency_code, unit, position, active, updated_at)
         SELECT 'NV' || lpad(i::text, 9, '0'),
-               ({_arr(FAMILY)})[1 + (i * 7) % {len(FAMILY)}] || ' ' || ({_arr(MIDDLE)})[1 + (i / 3) % {len(MIDDLE)}]
-                 || ' ' || ({_arr(GIVEN)})[1 + (i * 13 / 7) % {len(GIVEN)}],
+               ({fam})[1 + (i * 7) % {len(FAMILY)}] || ' ' || ({mid})[1 + (i / 3) % {len(MIDDLE)}]
+                 || ' ' || ({giv})[1 + (i * 13 / 7) % {len(GIVEN)}],
                '000.00.' || lpad((i % 96)::text, 2, '0') || '.H' || lpad((i % 10)::text, 2, '0'),
                'Phòng ' || (i % 12), 'Chuyên viên', true, now()
-        FROM generate_series(1, {staff}) AS i""")  # fmt: skip
+        FROM generate_series(1::bigint, {staff}) AS i""")
     cur.execute(f"""
         INSERT INTO card (serial, staff_code, issuer, gen, status, updated_at, pending_upstream)
         SELECT 10000000 + i, 'NV' || lpad(i::text, 9, '0'), '000.00.' || lpad((i % 96)::text, 2, '0'), 1,
                CASE WHEN i % 50 = 0 THEN 'revoked' ELSE 'issued' END, now(), false
-        FROM generate_series(1, {staff}) AS i""")  # fmt: skip
-    cur.execute("CREATE INDEX ix_staffrecord_name_fold ON staffrecord (cbcc_fold(full_name) text_pattern_ops)")
+        FROM generate_series(1::bigint, {staff}) AS i""")
+    cur.execute(
+        "CREATE INDEX ix_staffrecord_name_fold ON staffrecord (cbcc_fold(full_name) text_pattern_ops)"
+    )
     t["staff_load_s"] = time.monotonic() - t0
+    print(f"staff and cards loaded in {t['staff_load_s']:.1f} s", file=sys.stderr, flush=True)
     t0 = time.monotonic()
     cur.execute(f"""
         INSERT INTO reader (id, name, site, unit, role, mac_key_enc, enabled, registered_at, online)
         SELECT 'bench-' || lpad(i::text, 5, '0'), 'Đầu đọc ' || i, 'site-' || (i % 50),
                '000.00.' || lpad((i % 10)::text, 2, '0'), 'door', '\\x00'::bytea, true, now(), false
-        FROM generate_series(0, {readers - 1}) AS i""")  # fmt: skip
-    cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'event' AND indexname <> 'event_pkey'")
+        FROM generate_series(0, {readers - 1}) AS i""")
+    cur.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'event' AND indexname <> 'event_pkey'"
+    )
     idx = cur.fetchall()
     cons = [r for r in idx if r[0] == "uq_event_reader_seq"]
     if cons:
@@ -101,8 +165,9 @@ def load(url: str, staff: int, events: int, readers: int) -> dict[str, float]:
                CASE WHEN i % 23 = 0 THEN 'no_access' ELSE 'granted' END,
                10000000 + 1 + (i * 7919) % {staff}, 'NV' || lpad((1 + (i * 7919) % {staff})::text, 9, '0'),
                'desfire', '\\xa1'::bytea, '\\x00'::bytea
-        FROM generate_series(0, {events - 1}) AS i""")  # fmt: skip
+        FROM generate_series(0::bigint, {events - 1}) AS i""")
     t["events_insert_s"] = time.monotonic() - t0
+    print(f"events inserted in {t['events_insert_s']:.1f} s", file=sys.stderr, flush=True)
     t0 = time.monotonic()
     for name, definition in idx:
         if name == "uq_event_reader_seq":
@@ -118,12 +183,16 @@ def load(url: str, staff: int, events: int, readers: int) -> dict[str, float]:
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def summary(prefix: str, xs: list[float]) -> dict[str, float]:
-    return {f"{prefix}_p50_ms": statistics.median(xs) * 1000, f"{prefix}_p95_ms": pct(xs, 95) * 1000,
-            f"{prefix}_p99_ms": pct(xs, 99) * 1000, f"{prefix}_max_ms": max(xs) * 1000}  # fmt: skip
+    return {
+        f"{prefix}_p50_ms": statistics.median(xs) * 1000,
+        f"{prefix}_p95_ms": pct(xs, 95) * 1000,
+        f"{prefix}_p99_ms": pct(xs, 99) * 1000,
+        f"{prefix}_max_ms": max(xs) * 1000,
+    }
 
 
 def pages(url: str, n: int) -> dict[str, Any]:
@@ -150,18 +219,26 @@ def pages(url: str, n: int) -> dict[str, Any]:
         some = s.exec(select(ConsoleUser)).all()
         assert some
     paths = {
-        "home": "/console/", "doors": "/console/doors", "readers": "/console/readers",
-        "reader": "/console/readers/bench-00003", "search": "/console/cards?q=nguyen+van+an",
-        "card": "/console/cards/10000003", "sync": "/console/sync", "audit": "/console/audit",
-    }  # fmt: skip
+        "home": "/console/",
+        "doors": "/console/doors",
+        "readers": "/console/readers",
+        "reader": "/console/readers/bench-00003",
+        "search": "/console/cards?q=nguyen+van+an",
+        "card": "/console/cards/10000003",
+        "sync": "/console/sync",
+        "audit": "/console/audit",
+    }
     import re
 
     for user in ("bench-admin", "bench-fac"):
         c = TestClient(app)
         page = c.get("/console/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        r = c.post("/console/login", data={"csrf": csrf, "username": user, "password": "bench-password-1"},
-                   follow_redirects=False)  # fmt: skip
+        r = c.post(
+            "/console/login",
+            data={"csrf": csrf, "username": user, "password": "bench-password-1"},
+            follow_redirects=False,
+        )
         assert r.status_code == 303
         allt: list[float] = []
         for label, path in paths.items():
@@ -178,8 +255,12 @@ def pages(url: str, n: int) -> dict[str, Any]:
         out.update(summary(f"page_{user[6:]}", allt))
     # name search without diacritics, straight on the search function (the page adds ~1 ms)
     with Session(engine) as s:
-        admin = accounts.principal_of(s.exec(select(ConsoleUser).where(ConsoleUser.username == "bench-admin")).one())
-        fac = accounts.principal_of(s.exec(select(ConsoleUser).where(ConsoleUser.username == "bench-fac")).one())
+        admin = accounts.principal_of(
+            s.exec(select(ConsoleUser).where(ConsoleUser.username == "bench-admin")).one()
+        )
+        fac = accounts.principal_of(
+            s.exec(select(ConsoleUser).where(ConsoleUser.username == "bench-fac")).one()
+        )
         times, hits = [], 0
         for i in range(300):
             name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
@@ -195,10 +276,9 @@ def pages(url: str, n: int) -> dict[str, Any]:
 
 def tap_to_browser(url: str, taps: int) -> dict[str, Any]:
     import pytest
+    import sqlalchemy as sa
     from console_rig import PASSWORD, READER_A, Rig, wait
     from playwright.sync_api import sync_playwright
-
-    import sqlalchemy as sa
 
     from gateway import db
 
@@ -244,7 +324,11 @@ def tap_to_browser(url: str, taps: int) -> dict[str, Any]:
     finally:
         rig.stop()
         mp.undo()
-    return {**summary("tap_to_browser", lat), "tap_to_browser_taps": len(lat)} if lat else {"tap_to_browser_taps": 0}
+    return (
+        {**summary("tap_to_browser", lat), "tap_to_browser_taps": len(lat)}
+        if lat
+        else {"tap_to_browser_taps": 0}
+    )
 
 
 def main() -> None:
