@@ -60,7 +60,8 @@ class UserPrincipal(Principal):
 
 
 def principal_of(user: ConsoleUser) -> UserPrincipal:
-    assert user.id is not None
+    if user.id is None:
+        raise AccountError("The account is not saved yet.")
     return UserPrincipal(
         token_id=f"u{user.id}",
         name=user.full_name or user.username,
@@ -187,7 +188,8 @@ def open_session(
     session: Session, user: ConsoleUser, *, ip: str = "", now: datetime | None = None
 ) -> tuple[str, ConsoleSession]:
     """A new session (the caller commits); returns the cookie secret, shown only to the browser."""
-    assert user.id is not None
+    if user.id is None:
+        raise AccountError("The account is not saved yet.")
     now = now or now_utc()
     secret = secrets.token_urlsafe(32)
     row = ConsoleSession(
@@ -214,7 +216,8 @@ def resume(
     if row is None:
         return None
     created, seen = utc(row.created_at), utc(row.last_seen)
-    assert created is not None and seen is not None
+    if created is None or seen is None:  # columns are NOT NULL; a damaged row ends the session
+        return None
     if now - seen > IDLE or now - created > ABSOLUTE:
         session.delete(row)
         return None

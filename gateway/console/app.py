@@ -77,12 +77,14 @@ def install(app: FastAPI, ctx: ApiContext) -> None:
     sub.add_middleware(SecurityHeaders)
 
     async def console_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, web.ConsoleError)
+        if not isinstance(exc, web.ConsoleError):  # registered for this class only
+            raise exc
         view = getattr(request.state, "console_view", None)
         return web.render(request, "error.html", status=exc.status, view=view, message=exc.message)
 
     async def login_required(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, web.LoginRequired)
+        if not isinstance(exc, web.LoginRequired):  # registered for this class only
+            raise exc
         if request.method != "GET" or request.headers.get("accept", "").startswith("text/event-stream"):
             return Response(status_code=401)
         return web.redirect(f"{web.PREFIX}/login?next={web.quote(exc.next_url, safe='')}")

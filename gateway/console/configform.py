@@ -5,7 +5,7 @@ name, in order); a row without an id is ignored, so the page offers blank rows f
 Only what facility managers edit day to day is in the form — groups by agency prefix, staff
 codes, unit or everyone; weekly schedules; the holiday calendar; doors with their mode, unlock
 schedule and anti-clone requirement; rules. Everything is checked by the same
-``provisioning.reader_config.compile_source`` the signing uses (via the API's push), and a
+``trustcore.reader_config.compile_source`` the signing uses (via the API's push), and a
 source with other keys is kept as it is (``extra``).
 """
 

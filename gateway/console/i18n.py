@@ -1,7 +1,7 @@
 """Languages of the console: Vietnamese (default) and English, from Babel catalogs.
 
 The catalogs are ``locale/<lang>/LC_MESSAGES/messages.po`` (msgids are English; the Vietnamese
-catalog translates every one, tests/test_console.py checks it covers each msgid in the templates
+catalog translates every one, tests/gateway/test_console.py checks it covers each msgid in the templates
 and code). They are compiled in memory when the gateway starts (Babel's ``write_mo``): no ``.mo``
 file to build or commit. Dates, times and numbers use Babel's CLDR data for the chosen locale, in
 Vietnam's time (UTC+7, no daylight saving).

@@ -211,7 +211,8 @@ def session_scope(engine: Any) -> Iterator[Session]:
 
 def user_row(view: View, s: Session) -> ConsoleUser:
     user = s.get(ConsoleUser, view.principal.user_id)
-    assert user is not None
+    if user is None:
+        raise ConsoleError(404, "Not found.")
     return user
 
 

@@ -12,7 +12,7 @@
    facility manager scoped to one unit: p50 / p95 / p99 / worst.
 3. Name search without diacritics (``search.search``: folded-name prefix on the expression index)
    for random existing names typed without accents: p50 / p95 / p99 / worst.
-4. Tap to browser: a gateway (tests/console_rig.py) on this database with a virtual reader (the
+4. Tap to browser: a gateway (tests/support/console_rig.py) on this database with a virtual reader (the
    real firmware under MicroPython) tapping every 1.5 s, the console's live page open in headless
    Chromium; for each tap, the time from the reader printing its decision (before it journals and
    publishes the event, so this over-counts) to the row appearing in the page (a MutationObserver
@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[1] / "firmware" / "tools"))
 
-import pg  # noqa: E402
+from support import pg  # noqa: E402
 from toolkit import json_line  # noqa: E402
 
 FAMILY = [
@@ -277,8 +277,8 @@ def pages(url: str, n: int) -> dict[str, Any]:
 def tap_to_browser(url: str, taps: int) -> dict[str, Any]:
     import pytest
     import sqlalchemy as sa
-    from console_rig import PASSWORD, READER_A, Rig, wait
     from playwright.sync_api import sync_playwright
+    from support.console_rig import PASSWORD, READER_A, Rig, wait
 
     from gateway import db
 

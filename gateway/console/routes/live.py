@@ -19,7 +19,7 @@ from gateway.auth import ALARMS_ACK, ALARMS_READ, EVENTS_READ, Principal
 from gateway.console import accounts, web
 from gateway.console.web import Viewer
 from gateway.models import Event
-from provisioning.messages_vi import reason_text
+from trustcore.messages_vi import reason_text
 
 router = APIRouter()
 POLL_S: Final = 0.2
@@ -118,10 +118,9 @@ async def stream(view: Viewer) -> Response:
                 return
             rows = await run_in_threadpool(_new_events, engine, principal, last)
             for e in rows:
-                assert e.id is not None
-                last = e.id
+                last = e.id or last
                 html = web.render_fragment("_event_row.html", lang, e=e, describe=describe)
-                yield sse(e.id, html)
+                yield sse(last, html)
             now = time.monotonic()
             if now - beat > HEARTBEAT_S:
                 beat = now

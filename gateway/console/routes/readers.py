@@ -128,7 +128,8 @@ def config_page(reader_id: str, view: Viewer) -> Response:
     with view.db() as s:
         web.api_call(api_readers.get_reader, _rid(reader_id), s, view.principal)
         r = s.get(Reader, reader_id)
-        assert r is not None
+        if r is None:  # removed since the check above
+            raise web.ConsoleError(404, "Not found.")
         src = _stored_source(s, r)
     return web.render(view.request, "config.html", view=view, r=r, form=configform.to_form(src))
 
@@ -142,7 +143,8 @@ async def push_config(reader_id: str, view: Viewer) -> Response:
     with view.db() as s:
         web.api_call(api_readers.get_reader, rid, s, view.principal)
         r = s.get(Reader, rid)
-        assert r is not None
+        if r is None:
+            raise web.ConsoleError(404, "Not found.")
         try:
             src = configform.from_form(lists)
         except configform.FormError as exc:
