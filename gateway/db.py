@@ -16,6 +16,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from gateway import textfold
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -48,6 +50,8 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # Search without diacritics (PostgreSQL has the same function from the migrations).
+            dbapi_conn.create_function("cbcc_fold", 1, textfold.fold, deterministic=True)
 
         return engine
     return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -28,6 +28,7 @@ class Door(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     site: str = Field(default="", max_length=64, index=True)
+    building: str = Field(default="", max_length=64)  # within the site (the console groups by it)
     unit: str = Field(default="", max_length=64, index=True)  # agency/unit code, for scoping
     description: str = Field(default="", max_length=500)
 
@@ -202,6 +203,14 @@ class Counter(SQLModel, table=True):
 class StaffRecord(SQLModel, table=True):
     """A civil servant as the national database knows them (only what doors and HR need)."""
 
+    # Name search without diacritics (gateway/textfold.py): PostgreSQL only; the function comes
+    # from migration 0003_console, SQLite registers it per connection and scans its small table.
+    __table_args__ = (
+        sa.Index("ix_staffrecord_name_fold", sa.text("cbcc_fold(full_name) text_pattern_ops")).ddl_if(
+            dialect="postgresql"
+        ),
+    )
+
     staff_code: str = Field(primary_key=True, max_length=32)
     full_name: str = Field(max_length=200)  # NFC
     agency_code: str = Field(max_length=32, index=True)  # e.g. 000.00.31.H26
@@ -260,6 +269,55 @@ class RevocationPublication(SQLModel, table=True):
     revoked: int = 0  # serials revoked in the state it describes
     created_at: datetime = Field(sa_column=_ts(False))
     path: str = Field(default="", max_length=500)  # where the signed object is kept
+
+
+# ---- web console (gateway/console): people who log in with a password --------------------------
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A console account: argon2id password hash, role and unit scope as API tokens have them."""
+
+    __tablename__ = "console_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    full_name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)  # admin | facility | hr | auditor (gateway.auth.ROLES)
+    unit_scope: str = Field(default="", max_length=64)
+    password_hash: str = Field(max_length=200)
+    language: str = Field(default="vi", max_length=8)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_column=_ts())
+    password_changed_at: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
+    created_by: str = Field(default="", max_length=64)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A logged-in browser: the cookie holds a random secret, the row its SHA-256 (never the secret)."""
+
+    __tablename__ = "console_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="console_user.id", index=True)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts(False))
+    last_seen: datetime = Field(sa_column=_ts(False))
+    ip: str = Field(default="", max_length=64)
+
+
+class ConsoleConfigSource(SQLModel, table=True):
+    """The configuration source last pushed to a reader from the console (the signed object is
+    built from it; the reader's applied/pending state is in ``Reader`` / ``ConfigPush``)."""
+
+    __tablename__ = "console_config_source"
+
+    reader_id: str = Field(primary_key=True, max_length=64)
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # JSON
+    seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    updated_at: datetime = Field(sa_column=_ts(False))
+    updated_by: str = Field(default="", max_length=64)
 
 
 # The attendance tables live with their package; importing them here registers them wherever the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
+from gateway import console
 from gateway.api import (
     alarms,
     attendance,
@@ -64,5 +65,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(system.router)
+    console.install(app, ctx)  # the web console at /console (gateway/console)
     app.add_middleware(AccessLog)
     return app

@@ -1,0 +1,73 @@
+"""Languages of the console: Vietnamese (default) and English, from Babel catalogs.
+
+The catalogs are ``locale/<lang>/LC_MESSAGES/messages.po`` (msgids are English; the Vietnamese
+catalog translates every one, tests/gateway/test_console.py checks it covers each msgid in the templates
+and code). They are compiled in memory when the gateway starts (Babel's ``write_mo``): no ``.mo``
+file to build or commit. Dates, times and numbers use Babel's CLDR data for the chosen locale, in
+Vietnam's time (UTC+7, no daylight saving).
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LANGS: Final = ("vi", "en")
+DEFAULT: Final = "vi"
+LOCALE_DIR: Final = Path(__file__).with_name("locale")
+VN_TZ: Final = timezone(timedelta(hours=7), "ICT")
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return gettext.NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def pick(lang: str | None) -> str:
+    return lang if lang in LANGS else DEFAULT
+
+
+class Formats:
+    """Date, time and number formatting for one language (templates call these)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def dt(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return format_datetime(
+            value, "short" if self.lang == "en" else "HH:mm:ss dd/MM/yyyy", tzinfo=VN_TZ, locale=self.lang
+        )
+
+    def time(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return format_time(value, "HH:mm:ss", tzinfo=VN_TZ, locale=self.lang)
+
+    def date(self, value: datetime) -> str:
+        return format_date(value.astimezone(VN_TZ), "full", locale=self.lang)
+
+    def num(self, value: int | float | None) -> str:
+        return "—" if value is None else format_decimal(value, locale=self.lang)

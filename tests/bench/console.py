@@ -1,0 +1,358 @@
+"""Console speed with a national-size database in PostgreSQL (final JSON line).
+
+    uv run python tests/bench/console.py                     # 2.07 M staff and cards, 10 M events
+    uv run python tests/bench/console.py --events 2000000    # a scaled run
+
+1. Load: staff records (Vietnamese names, 96 agencies × units), one card each, and events over
+   2,000 readers in 10 units, generated inside PostgreSQL (INSERT … SELECT generate_series: no
+   client round trips) with the event and name indexes dropped during the load and built after,
+   as the national snapshot load does.
+2. Server time per page: each main page requested N times in-process (FastAPI TestClient: the
+   whole request through routing, session, queries and templates) by an unscoped admin and by a
+   facility manager scoped to one unit: p50 / p95 / p99 / worst.
+3. Name search without diacritics (``search.search``: folded-name prefix on the expression index)
+   for random existing names typed without accents: p50 / p95 / p99 / worst.
+4. Tap to browser: a gateway (tests/support/console_rig.py) on this database with a virtual reader (the
+   real firmware under MicroPython) tapping every 1.5 s, the console's live page open in headless
+   Chromium; for each tap, the time from the reader printing its decision (before it journals and
+   publishes the event, so this over-counts) to the row appearing in the page (a MutationObserver
+   stamps it): p50 / p95 / worst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[1] / "firmware" / "tools"))
+
+from support import pg  # noqa: E402
+from toolkit import json_line  # noqa: E402
+
+FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Đinh",
+    "Trịnh",
+    "Đoàn",
+    "Lương",
+]
+MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Ngọc", "Thu", "Quang", "Thanh", "Xuân", "Hoàng", "Kim"]
+GIVEN = [
+    "An",
+    "Anh",
+    "Bình",
+    "Châu",
+    "Cường",
+    "Dũng",
+    "Đạt",
+    "Giang",
+    "Hà",
+    "Hải",
+    "Hạnh",
+    "Hiếu",
+    "Hoa",
+    "Hùng",
+    "Hương",
+    "Khánh",
+    "Lan",
+    "Linh",
+    "Long",
+    "Mai",
+    "Minh",
+    "Nam",
+    "Nga",
+    "Ngân",
+    "Nhung",
+    "Phúc",
+    "Phương",
+    "Quân",
+    "Quỳnh",
+    "Sơn",
+    "Tâm",
+    "Thảo",
+    "Thắng",
+    "Trang",
+    "Trung",
+    "Tuấn",
+    "Vân",
+    "Việt",
+    "Xuân",
+    "Yến",
+]
+
+
+def _arr(words: list[str]) -> str:
+    return "ARRAY[" + ",".join("'" + w + "'" for w in words) + "]"
+
+
+def load(url: str, staff: int, events: int, readers: int) -> dict[str, float]:
+    import psycopg
+
+    t: dict[str, float] = {}
+    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    cur = conn.cursor()
+    cur.execute("SET maintenance_work_mem = '256MB'")
+    t0 = time.monotonic()
+    cur.execute("DROP INDEX IF EXISTS ix_staffrecord_name_fold")
+    fam, mid, giv = _arr(FAMILY), _arr(MIDDLE), _arr(GIVEN)
+    cur.execute(f"""
+        INSERT INTO staffrecord (staff_code, full_name, agency_code, unit, position, active, updated_at)
+        SELECT 'NV' || lpad(i::text, 9, '0'),
+               ({fam})[1 + (i * 7) % {len(FAMILY)}] || ' ' || ({mid})[1 + (i / 3) % {len(MIDDLE)}]
+                 || ' ' || ({giv})[1 + (i * 13 / 7) % {len(GIVEN)}],
+               '000.00.' || lpad((i % 96)::text, 2, '0') || '.H' || lpad((i % 10)::text, 2, '0'),
+               'Phòng ' || (i % 12), 'Chuyên viên', true, now()
+        FROM generate_series(1::bigint, {staff}) AS i""")
+    cur.execute(f"""
+        INSERT INTO card (serial, staff_code, issuer, gen, status, updated_at, pending_upstream)
+        SELECT 10000000 + i, 'NV' || lpad(i::text, 9, '0'), '000.00.' || lpad((i % 96)::text, 2, '0'), 1,
+               CASE WHEN i % 50 = 0 THEN 'revoked' ELSE 'issued' END, now(), false
+        FROM generate_series(1::bigint, {staff}) AS i""")
+    cur.execute(
+        "CREATE INDEX ix_staffrecord_name_fold ON staffrecord (cbcc_fold(full_name) text_pattern_ops)"
+    )
+    t["staff_load_s"] = time.monotonic() - t0
+    print(f"staff and cards loaded in {t['staff_load_s']:.1f} s", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    cur.execute(f"""
+        INSERT INTO reader (id, name, site, unit, role, mac_key_enc, enabled, registered_at, online)
+        SELECT 'bench-' || lpad(i::text, 5, '0'), 'Đầu đọc ' || i, 'site-' || (i % 50),
+               '000.00.' || lpad((i % 10)::text, 2, '0'), 'door', '\\x00'::bytea, true, now(), false
+        FROM generate_series(0, {readers - 1}) AS i""")
+    cur.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'event' AND indexname <> 'event_pkey'"
+    )
+    idx = cur.fetchall()
+    cons = [r for r in idx if r[0] == "uq_event_reader_seq"]
+    if cons:
+        cur.execute("ALTER TABLE event DROP CONSTRAINT uq_event_reader_seq")
+    for name, _ in idx:
+        if name != "uq_event_reader_seq":
+            cur.execute(f"DROP INDEX {name}")
+    # events: reader r gets every readers-th event; one day ≈ 10 M / 30 days; taps of staff of its unit
+    cur.execute(f"""
+        INSERT INTO event (reader_id, seq, kind, occurred_at, time_quality, time_corrected, received_at,
+                           decision, reason, serial, staff_code, technology, record, mac)
+        SELECT 'bench-' || lpad((i % {readers})::text, 5, '0'), i / {readers} + 1, 'tap',
+               now() - make_interval(secs => ({events} - i) * 0.26), 2, false,
+               now() - make_interval(secs => ({events} - i) * 0.26),
+               CASE WHEN i % 23 = 0 THEN 'deny' ELSE 'grant' END,
+               CASE WHEN i % 23 = 0 THEN 'no_access' ELSE 'granted' END,
+               10000000 + 1 + (i * 7919) % {staff}, 'NV' || lpad((1 + (i * 7919) % {staff})::text, 9, '0'),
+               'desfire', '\\xa1'::bytea, '\\x00'::bytea
+        FROM generate_series(0::bigint, {events - 1}) AS i""")
+    t["events_insert_s"] = time.monotonic() - t0
+    print(f"events inserted in {t['events_insert_s']:.1f} s", file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    for name, definition in idx:
+        if name == "uq_event_reader_seq":
+            cur.execute("ALTER TABLE event ADD CONSTRAINT uq_event_reader_seq UNIQUE (reader_id, seq)")
+        else:
+            cur.execute(definition)
+    cur.execute(f"SELECT setval(pg_get_serial_sequence('event', 'id'), {events} + 1)")
+    cur.execute("ANALYZE")
+    t["events_index_s"] = time.monotonic() - t0
+    conn.close()
+    return t
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+def summary(prefix: str, xs: list[float]) -> dict[str, float]:
+    return {
+        f"{prefix}_p50_ms": statistics.median(xs) * 1000,
+        f"{prefix}_p95_ms": pct(xs, 95) * 1000,
+        f"{prefix}_p99_ms": pct(xs, 99) * 1000,
+        f"{prefix}_max_ms": max(xs) * 1000,
+    }
+
+
+def pages(url: str, n: int) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+    from sqlmodel import Session, select
+
+    from gateway import db
+    from gateway.api import ApiContext, create_app
+    from gateway.console import accounts, search
+    from gateway.models import ConsoleUser
+    from gateway.secretbox import SecretBox
+    from gateway.settings import Settings
+    from gateway.textfold import fold
+
+    engine = db.make_engine(url)
+    with Session(engine) as s:
+        for name, role, scope in (("bench-admin", "admin", ""), ("bench-fac", "facility", "000.00.03")):
+            accounts.create_user(s, name, "bench-password-1", role, unit_scope=scope, created_by="bench")
+        s.commit()
+    app = create_app(ApiContext(engine=engine, settings=Settings(), box=SecretBox(os.urandom(32))))
+    out: dict[str, Any] = {}
+    rng = random.Random(7)
+    with Session(engine) as s:
+        some = s.exec(select(ConsoleUser)).all()
+        assert some
+    paths = {
+        "home": "/console/",
+        "doors": "/console/doors",
+        "readers": "/console/readers",
+        "reader": "/console/readers/bench-00003",
+        "search": "/console/cards?q=nguyen+van+an",
+        "card": "/console/cards/10000003",
+        "sync": "/console/sync",
+        "audit": "/console/audit",
+    }
+    import re
+
+    for user in ("bench-admin", "bench-fac"):
+        c = TestClient(app)
+        page = c.get("/console/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        r = c.post(
+            "/console/login",
+            data={"csrf": csrf, "username": user, "password": "bench-password-1"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        allt: list[float] = []
+        for label, path in paths.items():
+            if user == "bench-fac" and label == "audit":
+                continue
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                r = c.get(path)
+                times.append(time.perf_counter() - t0)
+                assert r.status_code == 200, (path, r.status_code, r.text[:200])
+            out.update({f"{user[6:]}_{label}_p95_ms": pct(times, 95) * 1000})
+            allt += times
+        out.update(summary(f"page_{user[6:]}", allt))
+    # name search without diacritics, straight on the search function (the page adds ~1 ms)
+    with Session(engine) as s:
+        admin = accounts.principal_of(
+            s.exec(select(ConsoleUser).where(ConsoleUser.username == "bench-admin")).one()
+        )
+        fac = accounts.principal_of(
+            s.exec(select(ConsoleUser).where(ConsoleUser.username == "bench-fac")).one()
+        )
+        times, hits = [], 0
+        for i in range(300):
+            name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
+            t0 = time.perf_counter()
+            found = search.search(s, admin if i % 2 else fac, fold(name))
+            times.append(time.perf_counter() - t0)
+            hits += bool(found)
+    out.update(summary("name_search", times))
+    out["name_search_queries_with_hits"] = hits
+    engine.dispose()
+    return out
+
+
+def tap_to_browser(url: str, taps: int) -> dict[str, Any]:
+    import pytest
+    import sqlalchemy as sa
+    from playwright.sync_api import sync_playwright
+    from support.console_rig import PASSWORD, READER_A, Rig, wait
+
+    from gateway import db
+
+    # The generated readers carry no real key (sealed under this gateway's master key, made by the
+    # rig): disabled, so the key cache skips them; they stay in every page and query.
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE reader SET enabled = false WHERE id LIKE 'bench-%'"))
+    engine.dispose()
+    tmp = Path(tempfile.mkdtemp(prefix="cbcc-bench-console-"))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CBCC_PASSPHRASE", "bench-console-passphrase")
+    rig = Rig(tmp, url, period_ms=1500, run_s=60 + taps * 2)
+    lat: list[float] = []
+    try:
+        rig.start(mp)
+        vr = rig.readers[READER_A]
+        wait(lambda: bool(vr.decisions()), 120, "first tap")
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = b.new_context(viewport={"width": 1024, "height": 768}, bypass_csp=True).new_page()
+            page.goto(f"{rig.base}/console/login")
+            page.fill("#username", "baove-snv")
+            page.fill("#password", PASSWORD)
+            page.press("#password", "Enter")
+            page.wait_for_url(f"{rig.base}/console/")
+            page.wait_for_selector("#feed[data-connected='1']")
+            page.evaluate("""() => { window.seen = [];
+                new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes)
+                  if (n.nodeType === 1) window.seen.push([Date.now(), n.textContent]); })
+                .observe(document.getElementById('feed'), {childList: true}); }""")
+            t_start = time.time()
+            wait(lambda: len(vr.decisions(t_start)) >= taps + 1, taps * 3 + 30, "taps")
+            time.sleep(2)
+            seen = page.evaluate("() => window.seen")
+            b.close()
+        decided = [t for t, _ in vr.decisions(t_start)]
+        rows = [ms / 1000 for ms, text in seen if READER_A in text and ("Quẹt thẻ" in text)]
+        for t in decided[:taps]:
+            after = [r for r in rows if r >= t]
+            if after:
+                lat.append(after[0] - t)
+    finally:
+        rig.stop()
+        mp.undo()
+    return (
+        {**summary("tap_to_browser", lat), "tap_to_browser_taps": len(lat)}
+        if lat
+        else {"tap_to_browser_taps": 0}
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--staff", type=int, default=2_070_000)
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--readers", type=int, default=2000)
+    ap.add_argument("--requests", type=int, default=40, help="per page and user")
+    ap.add_argument("--taps", type=int, default=20)
+    a = ap.parse_args()
+    from gateway import db
+
+    url = pg.create_database("cbcc_bench_console")
+    try:
+        db.migrate(url)
+        result: dict[str, Any] = {"staff": a.staff, "events": a.events, "readers": a.readers}
+        result.update(load(url, a.staff, a.events, a.readers))
+        result.update(pages(url, a.requests))
+        result.update(tap_to_browser(url, a.taps))
+        print(json.dumps(result, ensure_ascii=False), file=sys.stderr)
+        print(json_line(result))
+    finally:
+        pg.drop_database(url)
+
+
+if __name__ == "__main__":
+    main()
