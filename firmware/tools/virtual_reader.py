@@ -6,7 +6,8 @@
 #   "broker": {"host", "port", "ca_der", "server_hostname"}, "root_key", "config_key" (COSE_Key
 #   files), "state_dir", "journal_image", "journal_blocks", "issuer_keys": {"amk", "read", "uid",
 #   "picc"} (hex; used only to personalise the simulated cards), "cards": {name: {"credential":
-#   file, "uid": hex, "random_uid": bool} or {"image": file (a card image saved by an encoder)}}, "trust", "crl", "config" (optional initial files),
+#   file, "uid": hex, "random_uid": bool} or {"image": a card image file an encoder saved}},
+#   "trust", "crl", "config" (optional initial files),
 #   "unix_ms" (optional initial clock), "boot" (optional; else counted in state_dir/boot)}
 # SCRIPT.json: a list of steps, each with "at_ms" (from start) and one of: "present": card name
 #   (into the field), "remove": card name, "door": "open"|"close", "rex": bool, "fire": bool,

@@ -44,8 +44,9 @@ class FirmwareOnPty:
         tty.setraw(slave)
         self.device = os.ttyname(slave)
         self._slave = slave
-        self.proc = subprocess.Popen([micropython_binary(), "-X", "heapsize=8M", str(FIRMWARE_TOOLS / "encoder_sim.py"),
-                                      "-", *self.args], stdin=master, stdout=master, stderr=subprocess.PIPE,
+        tool = str(FIRMWARE_TOOLS / "encoder_sim.py")
+        self.proc = subprocess.Popen([micropython_binary(), "-X", "heapsize=8M", tool, "-", *self.args],
+                                     stdin=master, stdout=master, stderr=subprocess.PIPE,
                                      env=micropython_env())  # fmt: skip
         os.close(master)
         assert self.proc.stderr is not None

@@ -96,7 +96,8 @@ class SerialEncoder(Encoder):
             theirs = payload[1] if len(payload) > 1 else version
             raise ProtocolVersionError(f"the encoder speaks protocol version {theirs}, this host {VERSION}")
         if version != VERSION:
-            raise ProtocolVersionError(f"the encoder answered in protocol version {version}, this host {VERSION}")
+            raise ProtocolVersionError(f"the encoder answered in protocol version {version}, "
+                                       f"this host speaks {VERSION}")
         if rtype == T_ERROR:
             raise LinkLost(f"the encoder could not read our frame ({payload[1:].decode('latin-1')})")
         if rtype != ftype | 0x80 or seq != self.seq:
