@@ -1,0 +1,84 @@
+"""Done means: a blank simulated DESFire card issued through each encoder path opens a virtual door.
+
+Each path issues a card for a staff member of agency 000.00.36 (allowed through "cong-chinh" by the
+reader configuration of test_virtual_reader), the card's state is saved as an image, and the real
+reader firmware under the MicroPython unix port (firmware/tools/virtual_reader.py, real Mosquitto
+with TLS) taps it: granted, relay energised."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import host_support as hs
+import pytest
+from broker import Broker
+from issuance_support import CARD_KEYS, STATION, database, uid_for
+from test_virtual_reader import PASSWORD, RID, _run, _setup
+
+from provisioning.encoders.base import Encoder
+from provisioning.encoders.firmware_pty import FirmwareOnPty
+from provisioning.encoders.rfstack import VirtualEncoder, blank_card
+from provisioning.encoders.serial_link import SerialEncoder
+from provisioning.issuance.service import Issued, Issuer, Staff, issue_card
+
+STAFF = Staff("CB-00002001", "Phạm Thu Hà", "000.00.36.H40", "Phòng Tổ chức cán bộ", "Chuyên viên")
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    b = Broker(tmp_path_factory.mktemp("door-broker"), {RID: PASSWORD, "gateway": "pw-gateway"})
+    b.start()
+    yield b
+    b.stop()
+
+
+def _issue(tmp: Path, enc: Encoder) -> Issued:
+    s = hs.setup()
+    issuer = Issuer(s.issuer, s.entry, "000.00.36.H40", CARD_KEYS)
+    return issue_card(database(tmp), enc, issuer, STAFF, STATION, now=hs.NOW - 3600)
+
+
+def via_virtual(tmp: Path) -> tuple[Issued, Path]:
+    enc = VirtualEncoder()
+    card = blank_card(uid_for(21))
+    enc.place(card)
+    got = _issue(tmp, enc)
+    image = tmp / "card.json"
+    image.write_text(json.dumps(card.image()))
+    return got, image
+
+
+def via_serial_firmware(tmp: Path) -> tuple[Issued, Path]:
+    image = tmp / "card.json"
+    with FirmwareOnPty(blank=uid_for(21), save=image) as dev:
+        enc = SerialEncoder.open(dev.device)
+        got = _issue(tmp, enc)
+        enc.close()
+    return got, image
+
+
+PATHS: dict[str, Callable[[Path], tuple[Issued, Path]]] = {
+    "virtual": via_virtual,
+    "serial-firmware": via_serial_firmware,
+}
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_card_issued_through_encoder_opens_a_virtual_door(broker: Broker, tmp_path: Path, path: str) -> None:
+    got, image = PATHS[path](tmp_path)
+    assert got.uid == uid_for(21)
+    cfg_path = _setup(tmp_path, broker)
+    cfg = json.loads(cfg_path.read_text())
+    cfg["issuer_keys"] = {"amk": CARD_KEYS.amk.hex(), "read": CARD_KEYS.read.hex(), "uid": CARD_KEYS.uid.hex(),
+                          "picc": CARD_KEYS.picc.hex()}  # fmt: skip
+    cfg["cards"] = {"issued": {"image": str(image)}}
+    cfg_path.write_text(json.dumps(cfg))
+    steps = [{"at_ms": 300, "present": "issued"}, {"at_ms": 1500, "remove": "issued"}, {"at_ms": 1700, "exit": True}]
+    out = _run(cfg_path, steps, tmp_path)
+    decisions = [(o["decision"], o["reason"], o["serial"], o["tech"]) for o in out if "decision" in o]
+    assert decisions == [("grant", "granted", got.serial, "desfire")]
+    assert out[-1]["relay_changes"] >= 1
