@@ -73,11 +73,12 @@ def test_card_issued_through_encoder_opens_a_virtual_door(broker: Broker, tmp_pa
     assert got.uid == uid_for(21)
     cfg_path = _setup(tmp_path, broker)
     cfg = json.loads(cfg_path.read_text())
-    cfg["issuer_keys"] = {"amk": CARD_KEYS.amk.hex(), "read": CARD_KEYS.read.hex(), "uid": CARD_KEYS.uid.hex(),
-                          "picc": CARD_KEYS.picc.hex()}  # fmt: skip
+    k = CARD_KEYS
+    cfg["issuer_keys"] = {"amk": k.amk.hex(), "read": k.read.hex(), "uid": k.uid.hex(), "picc": k.picc.hex()}
     cfg["cards"] = {"issued": {"image": str(image)}}
     cfg_path.write_text(json.dumps(cfg))
-    steps = [{"at_ms": 300, "present": "issued"}, {"at_ms": 1500, "remove": "issued"}, {"at_ms": 1700, "exit": True}]
+    steps = [{"at_ms": 300, "present": "issued"}, {"at_ms": 1500, "remove": "issued"},
+             {"at_ms": 1700, "exit": True}]
     out = _run(cfg_path, steps, tmp_path)
     decisions = [(o["decision"], o["reason"], o["serial"], o["tech"]) for o in out if "decision" in o]
     assert decisions == [("grant", "granted", got.serial, "desfire")]
