@@ -60,9 +60,28 @@ def via_serial_firmware(tmp: Path) -> tuple[Issued, Path]:
     return got, image
 
 
+def via_pcsc(tmp: Path) -> tuple[Issued, Path]:
+    from pcsc_support import pcscd_with_vpcd
+
+    from provisioning.encoders.pcsc import PcscEncoder
+    from provisioning.encoders.vicc import VirtualCard
+
+    card = blank_card(uid_for(21))
+    with pcscd_with_vpcd(tmp) as port:
+        vc = VirtualCard(card, port).start()
+        enc = PcscEncoder("Virtual PCD 00 00")
+        got = _issue(tmp, enc)
+        enc.close()
+        vc.stop()
+    image = tmp / "card.json"
+    image.write_text(json.dumps(card.image()))
+    return got, image
+
+
 PATHS: dict[str, Callable[[Path], tuple[Issued, Path]]] = {
     "virtual": via_virtual,
     "serial-firmware": via_serial_firmware,
+    "pcsc": via_pcsc,
 }
 
 
