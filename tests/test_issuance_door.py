@@ -78,7 +78,29 @@ def via_pcsc(tmp: Path) -> tuple[Issued, Path]:
     return got, image
 
 
+def via_rpi(tmp: Path) -> tuple[Issued, Path]:
+    import sys
+    from unittest import mock
+
+    from test_encoder_rpi import _Stand
+
+    from provisioning.encoders.rpi import RpiEncoder
+
+    stand = _Stand()
+    card = blank_card(uid_for(21))
+    stand.rig.field.add(card)
+    with mock.patch.dict(sys.modules, {"spidev": stand.spidev, "RPi": stand.rpi, "RPi.GPIO": stand.gpio}):
+        rig = stand.rig
+        enc = RpiEncoder(clock_us=lambda: int(rig.clock.us), sleep_us=rig.sleep_us)
+        got = _issue(tmp, enc)
+        enc.close()
+    image = tmp / "card.json"
+    image.write_text(json.dumps(card.image()))
+    return got, image
+
+
 PATHS: dict[str, Callable[[Path], tuple[Issued, Path]]] = {
+    "rpi": via_rpi,
     "virtual": via_virtual,
     "serial-firmware": via_serial_firmware,
     "pcsc": via_pcsc,
