@@ -17,6 +17,8 @@ from provisioning.cli_card import card_app
 from provisioning.cli_card_keys import card_keys_app
 from provisioning.cli_config import config_app
 from provisioning.cli_crl import crl_app
+from provisioning.cli_issue import register as register_issue
+from provisioning.cli_issue import register_keys as register_issue_keys
 from provisioning.cli_keys import keys_app
 from provisioning.cli_reader import reader_app
 
@@ -32,6 +34,8 @@ app.add_typer(reader_app, name="reader")
 app.add_typer(national_sim_app, name="national-sim")
 app.add_typer(sync_app, name="sync")
 keys_app.add_typer(card_keys_app, name="card-keys")
+register_issue(card_app)  # card issue | reissue | issue-batch | pending | abandon
+register_issue_keys(keys_app)  # keys new-issuer-hsm
 
 
 @app.command("demo")
