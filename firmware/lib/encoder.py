@@ -2,12 +2,14 @@
 # a byte stream (USB serial). The host does all the cryptography; this side only switches the
 # field, activates a card and carries APDUs. docs/encoder-protocol.md defines every byte:
 #
-#   frame = C5 | VER | TYPE | SEQ | LEN_hi LEN_lo | PAYLOAD (LEN <= MAX_PAYLOAD) | CRC_hi CRC_lo
-#   CRC-16/CCITT-FALSE (poly 1021, init FFFF) over VER .. PAYLOAD
+#   frame = C5 | VER | TYPE | SEQ | LEN_hi LEN_lo | PAYLOAD (LEN <= MAX_PAYLOAD) | CRC32 (4, BE)
+#   CRC-32 (IEEE, as zlib) over VER .. PAYLOAD
 #
 # Bounded everywhere: a frame longer than MAX_PAYLOAD is refused after its header, the hunt for a
 # start byte gives up after MAX_HUNT bytes (and reports the noise), and a hostile card is bounded
 # by the RF stack itself (isodep max_response, FWT, WTX limits).
+from binascii import crc32
+
 import iso14443a
 import isodep
 import rferror
@@ -41,16 +43,11 @@ NAME = b"cbcc-encoder mfrc522"
 _LOST = (rferror.TIMEOUT, rferror.CRC, rferror.CARD_REMOVED, rferror.COLLISION, rferror.PROTOCOL)
 
 
-def crc16(data, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE (the same as CPython's binascii.crc_hqx(data, 0xFFFF))."""
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            if crc & 0x8000:
-                crc = ((crc << 1) ^ 0x1021) & 0xFFFF
-            else:
-                crc = (crc << 1) & 0xFFFF
-    return crc
+def crc(data):
+    """CRC-32 (IEEE 802.3, the zlib one): native code in MicroPython's and CPython's binascii, so
+    checking a frame costs the encoder next to nothing (a Python CRC-16 loop cost ~0.7 us a byte
+    on the unix port, ~50 us a frame: x 70 on the ESP32)."""
+    return crc32(data) & 0xFFFFFFFF
 
 
 def frame(ftype, seq, payload=b"", version=VERSION):
@@ -58,8 +55,8 @@ def frame(ftype, seq, payload=b"", version=VERSION):
     if n > MAX_PAYLOAD:
         raise ValueError("payload too long")
     body = bytes((version, ftype, seq & 0xFF, n >> 8, n & 0xFF)) + bytes(payload)
-    c = crc16(body)
-    return bytes((SOF,)) + body + bytes((c >> 8, c & 0xFF))
+    c = crc(body)
+    return bytes((SOF,)) + body + bytes((c >> 24, (c >> 16) & 0xFF, (c >> 8) & 0xFF, c & 0xFF))
 
 
 class Noise(Exception):
@@ -86,11 +83,11 @@ def read_frame(read):
     n = (head[3] << 8) | head[4]
     if n > MAX_PAYLOAD:
         raise Noise("payload %d over %d" % (n, MAX_PAYLOAD))
-    rest = _exactly(read, n + 2)
+    rest = _exactly(read, n + 4)
     if rest is None:
         return None
     payload = rest[:n]
-    if crc16(head + payload) != (rest[n] << 8) | rest[n + 1]:
+    if crc(head + payload) != (rest[n] << 24) | (rest[n + 1] << 16) | (rest[n + 2] << 8) | rest[n + 3]:
         raise Noise("CRC")
     return head[0], head[1], head[2], payload
 

@@ -25,16 +25,16 @@ STATUS_NAMES = {S_NO_CARD: "no card", S_LINK_LOST: "card link lost", S_BAD_FRAME
                 S_CHIP: "MFRC522 not answering", S_CARD_ERROR: "card error"}  # fmt: skip
 
 
-def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF), as firmware/lib/encoder.py computes it."""
-    return binascii.crc_hqx(data, 0xFFFF)
+def crc(data: bytes) -> int:
+    """CRC-32 (IEEE, zlib's), as firmware/lib/encoder.py computes it."""
+    return binascii.crc32(data) & 0xFFFFFFFF
 
 
 def encode(ftype: int, seq: int, payload: bytes = b"", version: int = VERSION) -> bytes:
     if len(payload) > MAX_PAYLOAD:
         raise EncoderError(f"payload of {len(payload)} bytes over {MAX_PAYLOAD}")
     body = bytes((version, ftype, seq & 0xFF, len(payload) >> 8, len(payload) & 0xFF)) + payload
-    return bytes((SOF,)) + body + crc16(body).to_bytes(2, "big")
+    return bytes((SOF,)) + body + crc(body).to_bytes(4, "big")
 
 
 class SerialEncoder(Encoder):
@@ -88,8 +88,8 @@ class SerialEncoder(Encoder):
         n = (head[3] << 8) | head[4]
         if n > MAX_PAYLOAD or n < 1:
             raise LinkLost(f"encoder frame of {n} bytes")
-        rest = self._read(n + 2)
-        if crc16(head + rest[:n]) != int.from_bytes(rest[n:], "big"):
+        rest = self._read(n + 4)
+        if crc(head + rest[:n]) != int.from_bytes(rest[n:], "big"):
             raise LinkLost("CRC error on the encoder's answer")
         version, rtype, seq, payload = head[0], head[1], head[2], rest[:n]
         if rtype == T_ERROR and payload[0] == S_BAD_VERSION:
