@@ -21,6 +21,7 @@ from provisioning.cli_issue import register as register_issue
 from provisioning.cli_issue import register_keys as register_issue_keys
 from provisioning.cli_keys import keys_app
 from provisioning.cli_reader import reader_app
+from provisioning.cli_reader_device import register as register_reader_device
 
 app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
 app.add_typer(keys_app, name="keys")
@@ -36,6 +37,7 @@ app.add_typer(sync_app, name="sync")
 keys_app.add_typer(card_keys_app, name="card-keys")
 register_issue(card_app)  # card issue | reissue | issue-batch | pending | abandon
 register_issue_keys(keys_app)  # keys new-issuer-hsm
+register_reader_device(reader_app)  # reader flash | deploy
 
 
 @app.command("demo")
