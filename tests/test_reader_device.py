@@ -28,7 +28,9 @@ def test_image_is_checked_before_flashing(tmp_path: Path) -> None:
     bad.write_bytes(b"hello" * 1000)
     with pytest.raises(CbccError, match="not an ESP32 firmware image"):
         rd.check_image(bad, None)
-    r = CliRunner().invoke(app, ["reader", "flash", "--port", "/dev/ttyUSB9", "--image", str(good), "--dry-run"])
+    r = CliRunner().invoke(
+        app, ["reader", "flash", "--port", "/dev/ttyUSB9", "--image", str(good), "--dry-run"]
+    )
     assert r.exit_code == 0, r.output
     assert "erase_flash" in r.output and "write_flash -z 0x1000" in r.output
     r = CliRunner().invoke(app, ["reader", "flash", "--port", "/dev/ttyUSB9", "--image", str(bad)])
@@ -46,11 +48,14 @@ def test_firmware_compiles_for_the_esp32_and_loads(tmp_path: Path) -> None:
     work.mkdir()
     for m in ("encoder.mpy", "rferror.mpy", "iso14443a.mpy", "isodep.mpy"):
         shutil.copy(compiled.files[f"lib/{m}"], work / m)
-    (work / "probe.py").write_text("import sys\nsys.path.insert(0, '.')\nimport encoder\n"
-                                   "print(encoder.__file__, encoder.VERSION, len(encoder.frame(1, 2, b'x')))\n")
+    (work / "probe.py").write_text(
+        "import sys\nsys.path.insert(0, '.')\nimport encoder\n"
+        "print(encoder.__file__, encoder.VERSION, len(encoder.frame(1, 2, b'x')))\n"
+    )
     p = run_micropython(["probe.py"], cwd=work)
     assert p.returncode == 0 and p.stdout.split() == ["./encoder.mpy", "1", "11"], p.stdout + p.stderr
     cmds = rd.mpremote_copy_commands("/dev/ttyUSB9", compiled)
     assert cmds[0][-3:] == ["fs", "mkdir", ":lib"] and cmds[-1][-1] == "reset"
-    assert ["fs", "cp", str(compiled.files["lib/encoder.mpy"]), ":lib/encoder.mpy"] == cmds[1 + sorted(
-        compiled.files).index("lib/encoder.mpy")][-4:]
+    assert ["fs", "cp", str(compiled.files["lib/encoder.mpy"]), ":lib/encoder.mpy"] == cmds[
+        1 + sorted(compiled.files).index("lib/encoder.mpy")
+    ][-4:]
