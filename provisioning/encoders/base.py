@@ -11,10 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from provisioning.errors import CbccError
+from provisioning.errors import ProvisioningError
 
 
-class EncoderError(CbccError):
+class EncoderError(ProvisioningError):
     """The encoder cannot be used (protocol version, malformed answer, device error)."""
 
 

@@ -61,9 +61,11 @@ class PcscEncoder(Encoder):
                 data, sw1, sw2 = conn.transmit(GET_UID)
                 break
             except self._nocard:
+                self._drop(conn)
                 if time.monotonic() >= deadline:
                     raise NoCard("no card on the PC/SC reader") from None
             except self._lost as exc:  # a card still settling in (unpowered, reset) is retried
+                self._drop(conn)
                 if time.monotonic() >= deadline:
                     raise LinkLost(f"PC/SC: {exc}") from None
             time.sleep(0.1)
@@ -74,6 +76,11 @@ class PcscEncoder(Encoder):
         hist = atr[4:-1] if len(atr) > 5 and atr[2:4] == b"\x80\x01" else b""
         # PC/SC tells neither ATQA nor SAK: storage cards are not ISO-DEP (SAK 08), the rest are.
         return CardInfo(bytes(data), b"", 0x08 if storage else 0x20, bytes([len(hist) + 1]) + hist)
+
+    def _drop(self, conn: Any) -> None:
+        """Release a connection now (pyscard would otherwise do it at garbage collection)."""
+        with contextlib.suppress(*self._lost, *self._nocard):
+            conn.release()
 
     def transceive(self, apdu: bytes) -> bytes:
         if self.conn is None:
@@ -90,6 +97,7 @@ class PcscEncoder(Encoder):
         if conn is not None:
             with contextlib.suppress(*self._lost):
                 conn.disconnect()  # SCARD_UNPOWER_CARD: the card loses its session
+            self._drop(conn)
 
     def close(self) -> None:
         self.field_off()

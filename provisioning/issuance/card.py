@@ -32,7 +32,7 @@ from typing import Any
 
 from provisioning import fw
 from provisioning.encoders.base import ApduTransport, CardInfo
-from provisioning.errors import CbccError
+from provisioning.errors import ProvisioningError
 
 CMD_GET_KEY_VERSION = 0x64
 CMD_GET_FILE_IDS = 0x6F
@@ -41,7 +41,7 @@ GENERATIONS = {0x01: "DESFire EV1", 0x12: "DESFire EV2", 0x22: "DESFire EV2 XL",
 MAX_CANDIDATES = 8  # PICC keys tried on a random-UID card of unknown identity
 
 
-class CardRefused(CbccError):
+class CardRefused(ProvisioningError):
     """This card cannot be issued (wrong type, not blank, keys unknown): nothing was written to it."""
 
 

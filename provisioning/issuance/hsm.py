@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from provisioning.errors import CbccError
+from provisioning.errors import ProvisioningError
 
 
-class HsmError(CbccError):
+class HsmError(ProvisioningError):
     pass
 
 

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from issuance_support import STATION, database, make_issuer
-from micropython_runner import run_micropython
+from support.issuance import STATION, database, make_issuer
+from support.micropython_runner import run_micropython
 
+from cbcc.issuance.service import Staff, issue_card
 from provisioning.encoders.rfstack import VirtualEncoder, blank_card
-from provisioning.issuance.service import Staff, issue_card
 
 BAUD = 921_600
 
