@@ -9,6 +9,7 @@ file or the pinned release below, checked against its SHA-256 before anything is
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cbcc.errors import CbccError
-from simulators.firmware_runner import FIRMWARE, FIRMWARE_LIB, mpy_cross_binary
+from simulators.firmware_runner import FIRMWARE, mpy_cross_binary
 
 # MicroPython for generic ESP32 boards, the release the firmware is tested against (unix port 1.26).
 PINNED_IMAGE = "ESP32_GENERIC-20250911-v1.26.1.bin"
@@ -52,12 +53,34 @@ def esptool_commands(port: str, image: Path, baud: int = 460800, erase: bool = T
     return out
 
 
+def manifest_files() -> list[str]:
+    """What ships to a reader, as ``firmware/manifest.py`` names it (``lib/x.py``, ``main.py`` …).
+
+    Read with ``ast`` (only ``module("name", base_path="lib")`` calls count), not executed."""
+    path = FIRMWARE / "manifest.py"
+    out: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "module":
+            name = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
+            base = next((k.value.value for k in node.keywords if k.arg == "base_path"
+                         and isinstance(k.value, ast.Constant)), ".")  # fmt: skip
+            if not isinstance(name, str) or not isinstance(base, str):
+                raise CbccError(f"{path}: a module() entry that is not a plain string")
+            out.append(name if base == "device" else f"{base}/{name}")
+    return out
+
+
 def compile_firmware(out: Path) -> Compiled:
-    """``firmware/lib/*.py`` → ``out/lib/*.mpy`` for xtensawin, plus boot.py, main.py, board files."""
+    """The manifest's ``lib/*.py`` → ``out/lib/*.mpy`` for xtensawin; the device root's files
+    (boot.py, main.py, board_pins.py) stay source: MicroPython runs only those names at boot."""
     lib = out / "lib"
     lib.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    for src in sorted(FIRMWARE_LIB.glob("*.py")):
+    for entry in manifest_files():
+        if not entry.startswith("lib/"):
+            files[entry] = FIRMWARE / "device" / entry
+            continue
+        src = FIRMWARE / entry
         dst = lib / (src.stem + ".mpy")
         cmd = [mpy_cross_binary(), "-march=xtensawin", "-o", str(dst), str(src)]
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 — argv list: mpy-cross and the repo's sources; no shell
@@ -66,14 +89,8 @@ def compile_firmware(out: Path) -> Compiled:
         head = dst.read_bytes()[:4]
         # the arch field is set only for files holding native code; bytecode runs on any port
         if head[0] != MPY_MAGIC or head[1] != MPY_VERSION or head[2] >> 2 not in (0, ARCH_XTENSAWIN):
-            raise CbccError(
-                f"{dst.name}: not a .mpy for MicroPython 1.19+ on xtensawin (header {head.hex()})"
-            )
+            raise CbccError(f"{dst.name}: not a MicroPython 1.19+ .mpy for xtensawin (header {head.hex()})")
         files[f"lib/{dst.name}"] = dst
-    for name in ("boot.py", "main.py", "board_pins.py"):
-        src = FIRMWARE / "device" / name
-        if src.exists():
-            files[name] = src
     return Compiled(files)
 
 

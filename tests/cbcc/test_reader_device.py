@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cbcc import device as rd
 from cbcc.app import app
 from cbcc.errors import CbccError
-from simulators.firmware_runner import FIRMWARE_LIB, run_micropython
+from simulators.firmware_runner import run_micropython
 
 
 def test_image_is_checked_before_flashing(tmp_path: Path) -> None:
@@ -40,22 +40,20 @@ def test_image_is_checked_before_flashing(tmp_path: Path) -> None:
 @pytest.mark.micropython
 def test_firmware_compiles_for_the_esp32_and_loads(tmp_path: Path) -> None:
     compiled = rd.compile_firmware(tmp_path / "fw")
-    names = {p.split("/")[-1] for p in compiled.files}
-    assert {f.stem + ".mpy" for f in FIRMWARE_LIB.glob("*.py")} <= names
-    assert {"boot.py", "main.py"} <= names
+    shipped = rd.manifest_files()
+    assert "lib/card_reader.py" in shipped and "main.py" in shipped and "lib/encoder.py" not in shipped
+    assert set(compiled.files) == {e[:-3] + ".mpy" if e.startswith("lib/") else e for e in shipped}
     # a compiled module really loads: the unix port imports the .mpy (bytecode is portable)
     work = tmp_path / "load"
     work.mkdir()
-    for m in ("encoder.mpy", "rferror.mpy", "iso14443a.mpy", "isodep.mpy"):
-        shutil.copy(compiled.files[f"lib/{m}"], work / m)
+    shutil.copy(compiled.files["lib/aes.mpy"], work / "aes.mpy")
     (work / "probe.py").write_text(
-        "import sys\nsys.path.insert(0, '.')\nimport encoder\n"
-        "print(encoder.__file__, encoder.VERSION, len(encoder.frame(1, 2, b'x')))\n"
+        "import sys\nsys.path.insert(0, '.')\nimport aes\n"
+        "print(aes.__file__, len(aes.ecb_encrypt(bytes(16), bytes(16))))\n"
     )
     p = run_micropython(["probe.py"], cwd=work)
-    assert p.returncode == 0 and p.stdout.split() == ["./encoder.mpy", "1", "11"], p.stdout + p.stderr
+    assert p.returncode == 0 and p.stdout.split() == ["./aes.mpy", "16"], p.stdout + p.stderr
     cmds = rd.mpremote_copy_commands("/dev/ttyUSB9", compiled)
     assert cmds[0][-3:] == ["fs", "mkdir", ":lib"] and cmds[-1][-1] == "reset"
-    assert ["fs", "cp", str(compiled.files["lib/encoder.mpy"]), ":lib/encoder.mpy"] == cmds[
-        1 + sorted(compiled.files).index("lib/encoder.mpy")
-    ][-4:]
+    at = 1 + sorted(compiled.files).index("lib/aes.mpy")
+    assert cmds[at][-4:] == ["fs", "cp", str(compiled.files["lib/aes.mpy"]), ":lib/aes.mpy"]
