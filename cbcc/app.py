@@ -18,9 +18,12 @@ from cbcc.config import config_app
 from cbcc.crl import crl_app
 from cbcc.crl_publish import crl_publish
 from cbcc.gateway import gateway_app
+from cbcc.issue import register as register_issue
+from cbcc.issue import register_keys as register_issue_keys
 from cbcc.keys import keys_app
 from cbcc.national import national_sim_app, sync_app
 from cbcc.reader import reader_app
+from cbcc.reader_device import register as register_reader_device
 
 app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
 app.add_typer(keys_app, name="keys")
@@ -36,6 +39,9 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(report_app, name="report")
 keys_app.add_typer(card_keys_app, name="card-keys")
+register_issue(card_app)  # card issue | reissue | issue-batch | pending | abandon
+register_issue_keys(keys_app)  # keys new-issuer-hsm
+register_reader_device(reader_app)  # reader flash | deploy
 
 
 @app.command("demo")

@@ -323,3 +323,26 @@ class ConsoleConfigSource(SQLModel, table=True):
 # The attendance tables live with their package; importing them here registers them wherever the
 # gateway's tables are (migrations, tests).
 import gateway.attendance.models  # noqa: E402, F401
+# ---- card issuance (provisioning/issuance, docs/card-issuance.md) --------------------------------
+
+
+class CardIssuance(SQLModel, table=True):
+    """One card issued at an issuing station: ``pending`` from the serial's allocation (committed
+    before the card is touched) until the card was read back and verified as a reader reads it
+    (``done``), or ``abandoned`` (the card was lost half-written: its serial is revoked, never reused)."""
+
+    __tablename__ = "card_issuance"
+
+    serial: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    staff_code: str = Field(max_length=32, index=True)
+    issuer: str = Field(max_length=32, index=True)  # the issuing agency (Card.issuer)
+    gen: int = 1
+    uid: str = Field(max_length=20, index=True)  # the chip's real UID, hex
+    state: str = Field(max_length=16, index=True)  # pending | done | abandoned
+    operator: str = Field(max_length=64)
+    station: str = Field(max_length=64, index=True)
+    replaces: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))  # reissue: old serial
+    # The signed credential, kept only while pending (to finish the same card the same way).
+    credential: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    started_at: datetime = Field(sa_column=_ts(False))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts())

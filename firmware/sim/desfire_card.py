@@ -703,3 +703,43 @@ class DesfireEV3(IsoDepCard):
             app.files[file_no] = f
         self.apps[aid] = app
         return app
+
+    # ---- card images: a card personalised in one process (an encoder) tapped in another ----------
+    def image(self):
+        """The card's persistent state as a JSON-able dict (what its EEPROM holds)."""
+        from binascii import hexlify
+
+        def h(b):
+            return hexlify(bytes(b)).decode()
+
+        apps = []
+        for aid in sorted(self.apps):
+            a = self.apps[aid]
+            apps.append({"aid": aid, "ks1": a.ks1, "n_keys": a.n_keys, "iso": a.iso,
+                         "keys": [h(k) for k in a.keys], "versions": list(a.key_versions),
+                         "files": [{"no": f.file_no, "comm": f.comm_mode, "access": f.access,
+                                    "data": h(f.data)} for f in a.files.values()]})
+        return {"model": "desfire-ev3", "uid": h(self.uid), "random_uid": self.random_uid,
+                "format_disabled": self.format_disabled, "picc_key": h(self.picc.keys[0]),
+                "picc_key_version": self.picc.key_versions[0], "picc_ks1": self.picc.ks1, "apps": apps}
+
+    @classmethod
+    def from_image(cls, d):
+        from binascii import unhexlify
+
+        card = cls(uid=unhexlify(d["uid"]), random_uid=bool(d["random_uid"]),
+                   picc_master_key=unhexlify(d["picc_key"]))
+        card.format_disabled = bool(d.get("format_disabled", False))
+        card.picc.key_versions[0] = d.get("picc_key_version", 0)
+        card.picc.ks1 = d.get("picc_ks1", 0x0F)
+        for a in d.get("apps", ()):
+            app = DesfireApp(a["aid"], a["ks1"], a["n_keys"], iso=a.get("iso", False))
+            app.keys = [unhexlify(k) for k in a["keys"]]
+            app.key_versions = list(a["versions"])
+            for f in a.get("files", ()):
+                data = unhexlify(f["data"])
+                df = DesfireFile(f["no"], f["comm"], f["access"], len(data))
+                df.data[:] = data
+                app.files[f["no"]] = df
+            card.apps[a["aid"]] = app
+        return card

@@ -7,7 +7,8 @@
 #   device)}, "root_key", "config_key" (COSE_Key
 #   files), "state_dir", "journal_image", "journal_blocks", "issuer_keys": {"amk", "read", "uid",
 #   "picc"} (hex; used only to personalise the simulated cards), "cards": {name: {"credential":
-#   file, "uid": hex, "random_uid": bool}}, "trust", "crl", "config" (optional initial files),
+#   file, "uid": hex, "random_uid": bool} or {"image": a card image file an encoder saved}},
+#   "trust", "crl", "config" (optional initial files),
 #   "unix_ms" (optional initial clock), "boot" (optional; else counted in state_dir/boot)}
 # SCRIPT.json: a list of steps, each with "at_ms" (from start) and one of: "present": card name
 #   (into the field), "remove": card name, "door": "open"|"close", "rex": bool, "fire": bool,
@@ -110,6 +111,10 @@ def main():
     cards = {}
     for name in cfg.get("cards", {}):
         c = cfg["cards"][name]
+        if "image" in c:      # a card issued elsewhere (an encoder), as its EEPROM was left
+            with open(c["image"]) as f:
+                cards[name] = sim.cards.DesfireEV3.from_image(json.load(f))
+            continue
         cards[name] = personalise(rig, chip, issuer, toolkit.read(c["credential"], 2048), _hex(c["uid"]),
                                   c.get("random_uid", True))
 
