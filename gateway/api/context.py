@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from gateway.auth import Authenticator
+from gateway.ingest_health import IngestHealth
 from gateway.models import Command, ConfigPush
 from gateway.secretbox import SecretBox
 from gateway.settings import Settings
@@ -61,6 +62,8 @@ class ApiContext:
     # ``http.metrics_open`` when it exists, else False.
     metrics_open: bool | None = None
     authenticator: Authenticator = field(default_factory=Authenticator)
+    # The running ingest's progress: /healthz is red while it is stuck. None: not checked.
+    ingest_health: IngestHealth | None = None
 
     def metrics_without_token(self) -> bool:
         if self.metrics_open is not None:
