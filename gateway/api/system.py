@@ -53,6 +53,7 @@ def healthz(ctx: Ctx) -> JSONResponse:
         **responses(401, 403),
     },
     summary="Số đo Prometheus (metrics; auditor/admin token unless configured open)",
+    openapi_extra={"x-required-permission": METRICS_READ},
 )
 def metrics(
     request: Request,
