@@ -18,7 +18,7 @@ DEPLOY = Path(__file__).resolve().parents[1] / "docs" / "deploy"
 def test_example_settings_load() -> None:
     s = load_settings(DEPLOY / "gateway.example.toml")
     assert s.database.url.startswith("postgresql://")
-    assert s.mqtt.tls and s.mqtt.shared_group == "cbcc-ingest" and not s.mqtt.embedded
+    assert s.mqtt.tls and s.mqtt.shared_group == "cbcc-3f9c2a7d51e08b64" and not s.mqtt.embedded
     assert s.retention.events_days == 730
 
 

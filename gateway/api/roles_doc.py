@@ -66,7 +66,7 @@ def _annotate(item: dict[str, Any], route: APIRoute, any_token: Callable[..., An
         op[ROLES_KEY] = roles
         refused = op.get("responses", {}).get("401")
         if roles and refused is not None:  # failed authentications are limited per source
-            op["responses"].setdefault("429", {**refused, "description":
-                                               "Quá nhiều lần xác thực sai từ địa chỉ này (Retry-After)"})  # fmt: skip
+            why = "Quá nhiều lần xác thực sai từ địa chỉ này (Retry-After)"
+            op["responses"].setdefault("429", {**refused, "description": why})
         desc = op.get("description", "")
         op["description"] = f"{desc}\n\n{text}" if desc else text
