@@ -97,22 +97,22 @@ def main():
     for i in range(rounds):
         ms[0] += 10000                 # beyond any re-tap window: every tap is a new event
         term.cache.clear()
-        f0 = gc.mem_free()
+        h0 = gc.mem_free()
         t0 = ticks_us()
         fields = term.on_read(result)
         first.append(ticks_diff(ticks_us(), t0))
         low = min(low, gc.mem_free())
-        collected += gc.mem_free() > f0  # more free after than before: a collection ran inside
+        collected += gc.mem_free() > h0  # more free after than before: a collection ran inside
         if gc_after:
             gc.collect()               # after the decision, as app.rf_loop does
         if fields is None or fields[10] != "grant":
             raise SystemExit("the bench tap was not granted: %r" % (fields,))
         ms[0] += 10000
-        f0 = gc.mem_free()
+        h0 = gc.mem_free()
         t0 = ticks_us()
         term.on_read(result)
         repeat.append(ticks_diff(ticks_us(), t0))
-        collected += gc.mem_free() > f0
+        collected += gc.mem_free() > h0
         if gc_after:
             gc.collect()
         rec = b"x" * 96
