@@ -79,7 +79,7 @@ def test_finding1_a_row_the_database_refuses_is_split_out_and_quarantined(pg_sto
     res = w.write_batch(batch)
     assert res.stored == 39 and res.quarantined == {"db_rejected": 1}
     assert rows(pg_store.engine) == {("rd-h001", s) for s in range(1, 40)}
-    (reason, detail), = quarantine(pg_store.engine)
+    ((reason, detail),) = quarantine(pg_store.engine)
     assert reason == "db_rejected" and "CheckViolation" in detail and "no_poison" in detail
     with pg_store.engine.connect() as c:
         alarms = c.execute(sa.select(Alarm.reader_id, Alarm.kind, Alarm.active)).all()  # type: ignore[call-overload]
@@ -249,3 +249,27 @@ def test_finding3_a_failed_step_never_spoils_the_connection(
     # anchors, stage DDL (fresh connection only), COPY, merge, effects, quarantine, ...
     assert steps_seen >= (6 if not used else 5), steps_seen
     engine.dispose()
+
+
+def test_finding1_unknown_failure_is_split_after_bounded_tries(pg_store: Store) -> None:
+    """Not a data error, the database answers pings, the batch still fails (here: an effect that
+    crashes on one event): raised MAX_TRIES - 1 times (the consumer keeps it and retries), then
+    split, the message at fault quarantined, the rest stored. Before: retried forever."""
+
+    def effects(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        if any(r["detail"] == "boom" for r in rows):
+            raise RuntimeError("effect crashed")
+
+    w = IngestWriter(pg_store.engine, pg_store.keys, effects=effects)
+    batch = [msg("rd-h001", tap("rd-h001", s)) for s in range(1, 11)]
+    bad = record("alarm", 1_760_000_000, 2, 1, 1, alarm="tamper", active=True, detail="boom")
+    batch.insert(4, msg("rd-h002", seal(reader_key("rd-h002"), "rd-h002", 1, bad)))
+    from gateway.ingest import MAX_TRIES
+
+    for _ in range(MAX_TRIES - 1):
+        with pytest.raises(RuntimeError):
+            w.write_batch(batch)
+    res = w.write_batch(batch)
+    assert res.stored == 10 and res.quarantined == {"db_rejected": 1}
+    ((reason, detail),) = quarantine(pg_store.engine)
+    assert reason == "db_rejected" and "effect crashed" in detail
