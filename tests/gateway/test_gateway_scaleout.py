@@ -31,7 +31,7 @@ from cbcc.broker import broker_app
 from gateway.mqtt import broker_config as bc
 from gateway.settings import MqttSettings, load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "docs" / "deploy"
 
 
