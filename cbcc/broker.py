@@ -16,7 +16,9 @@ broker_app = typer.Typer(
 
 _RELOAD = (
     "Reload the broker so it reads the new password file and ACL: "
-    "[bold]systemctl reload mosquitto[/bold] (or [bold]kill -HUP <mosquitto pid>[/bold])."
+    "[bold]systemctl reload mosquitto[/bold] (or [bold]kill -HUP <mosquitto pid>[/bold]); "
+    "with the dynamic-security plugin (dynamic-security.json) restart it instead: "
+    "[bold]systemctl restart mosquitto[/bold] (it saves its queues on the way out)."
 )
 
 
@@ -79,6 +81,14 @@ def config(
         bool,
         typer.Option("--allow-any-clientid", help="Do not force client id = username (not recommended)."),
     ] = False,
+    dynsec_plugin: Annotated[
+        Path | None,
+        typer.Option("--dynsec-plugin", help="mosquitto_dynamic_security.so (default: where installed)."),
+    ] = None,
+    acl_file_only: Annotated[
+        bool,
+        typer.Option("--acl-file-only", help="password_file + acl_file, no plugin (subscribe unchecked)."),
+    ] = False,
 ) -> None:
     """Write a production Mosquitto configuration with one password and ACL block per reader."""
     from rich.markup import escape
@@ -130,6 +140,7 @@ def config(
             max_inflight=max_inflight,
             max_queued=bc.queue_depth(len(ids), taps_per_day),
             clientid_is_username=not allow_any_clientid,
+            dynsec_plugin=None if acl_file_only else (dynsec_plugin or bc.find_dynsec_plugin()),
         )
         cred = bc.write_broker_folder(files, settings, ids, list(gateway_user or ["gateway"]))
     except (bc.BrokerConfigError, TrustcoreError) as exc:
@@ -139,6 +150,10 @@ def config(
         f"{len(ids)} reader(s), queue {settings.max_queued} messages, in-flight {max_inflight}\n"
         f"  passwords (once, 0600): {escape(str(cred))} — provision readers from it, then delete it"
         + escape(ca_note)
+        + f"\n  gateway settings:     [mqtt] shared_group = \"{escape(files.load_roster().shared_group)}\""
+        + ("" if settings.dynsec_plugin else "\n[yellow]no dynamic-security plugin: subscriptions are "
+           "checked on delivery only (a reader could join the gateways' shared group); "
+           "see docs/broker.md[/yellow]")
     )
 
 

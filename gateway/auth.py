@@ -1,16 +1,19 @@
 """API tokens, roles and unit scoping (domain: no HTTP here; ``gateway.api`` adapts it).
 
-A token reads ``cbcc_<id>_<secret>``: the 12-character id is the primary key that is looked up,
-the secret is checked against its argon2id hash. A token that names an unknown id costs the same
-argon2 verification as a wrong secret, so response times do not tell which ids exist. A verified
+A token reads ``cbcc_<id>_<secret>``: the 12-character id is public (listings, audit entries) and
+is the primary key that is looked up; only then is the secret checked against its argon2id hash. A
+malformed token or an unknown id is refused without any argon2 work (each verification costs
+~90 ms of CPU: answering unknown ids at that price let anyone slow the gateway down), and failed
+authentications are rate-limited per source (:class:`FailureLimiter`). A verified
 secret is remembered in memory (as a SHA-256 of the whole token) for a few minutes so a console
 that polls every second does not pay argon2 on each call; revocation and expiry are still read
 from the row on every request and take effect at once.
 
-Roles and what they may do are in :data:`PERMISSIONS`. A token's ``unit_scope`` is a unit-code
-prefix (``""`` = every unit): a scoped token sees only the readers, doors, events and alarms of
-units under its prefix; an object outside the scope is reported as not found, never as forbidden,
-so its id is not disclosed.
+Roles and what they may do are in :data:`PERMISSIONS`. A token's ``unit_scope`` is a unit code
+(``""`` = every unit): a scoped token sees only the readers, doors, events and alarms of that unit
+and the units under it, matched by whole code segments (``H01.05`` covers ``H01.05`` and
+``H01.05.02``, never ``H01.050``: :func:`scope_prefixes`); an object outside the scope is reported
+as not found, never as forbidden, so its id is not disclosed.
 """
 
 from __future__ import annotations
@@ -131,7 +134,6 @@ NAME_MAX: Final = 100
 # argon2id at OWASP's minimum (19 MiB, t=2): the secret is random, so stretching is defence in
 # depth against a stolen database rather than against guessing.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-_DUMMY_HASH = _HASHER.hash("cbcc-dummy-secret-for-constant-time-failures")
 
 LAST_USED_WRITE_INTERVAL: Final = timedelta(seconds=60)
 VERIFIED_CACHE_S: Final = 300.0
@@ -174,16 +176,33 @@ class Principal:
         return self.unit_scope != ""
 
 
+SEGMENT_SEPARATORS: Final = "./-_"  # between the segments of a unit code (UNIT_SCOPE_RE's others)
+
+
+def scope_prefixes(unit_scope: str) -> tuple[str | None, tuple[str, ...]]:
+    """A non-empty scope as (the unit it equals or None, prefixes a unit under it starts with):
+    whole segments only, so ``H01.05`` gives ("H01.05", ("H01.05.", "H01.05-", …)) and a scope that
+    ends with a separator (``H01.``) is a prefix as it stands."""
+    if unit_scope[-1] in SEGMENT_SEPARATORS:
+        return None, (unit_scope,)
+    return unit_scope, tuple(unit_scope + s for s in SEGMENT_SEPARATORS)
+
+
 def in_scope(unit_scope: str, unit: str | None) -> bool:
-    """True when ``unit`` lies under the prefix ``unit_scope`` ("" covers everything)."""
+    """True when ``unit`` is ``unit_scope`` or a unit under it ("" covers everything)."""
     if not unit_scope:
         return True
-    return unit is not None and unit.startswith(unit_scope)
+    if unit is None:
+        return False
+    exact, prefixes = scope_prefixes(unit_scope)
+    return unit == exact or unit.startswith(prefixes)
 
 
 def scope_within(outer: str, inner: str) -> bool:
     """True when every unit under ``inner`` is also under ``outer``."""
-    return inner.startswith(outer)
+    if not outer:
+        return True
+    return bool(inner) and in_scope(outer, inner)
 
 
 def check_role(role: str) -> str:
@@ -295,12 +314,9 @@ class Authenticator:
             raise AuthError("malformed token")
         token_id, secret = m.group(1), m.group(2)
         row = session.get(ApiToken, token_id)
-        digest = hashlib.sha256(
-            presented.encode() + b"\x00" + (row.secret_hash.encode() if row is not None else b"")
-        ).digest()
-        if row is None:
-            _verify(_DUMMY_HASH, secret)  # same cost as a wrong secret
+        if row is None:  # ids are public: refusing at once discloses nothing, and costs nothing
             raise AuthError("unknown token id")
+        digest = hashlib.sha256(presented.encode() + b"\x00" + row.secret_hash.encode()).digest()
         if not self._memo_ok(token_id, digest):
             if not _verify(row.secret_hash, secret):
                 raise AuthError("wrong secret")
@@ -313,6 +329,39 @@ class Authenticator:
             row.last_used_at = now
             session.add(row)
         return Principal(token_id=row.id, name=row.name, role=row.role, unit_scope=row.unit_scope)
+
+
+class FailureLimiter:
+    """Failed authentications per source (client address), as a token bucket: ``burst`` failures
+    at once, then one per ``1 / rate`` seconds. A source out of budget is refused before its token
+    is even looked at. Bounded memory (the fullest buckets are the ones forgotten). Thread-safe."""
+
+    def __init__(self, *, burst: int = 10, rate: float = 0.5, max_sources: int = 10_000) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.max_sources = max_sources
+        self._buckets: dict[str, tuple[float, float]] = {}  # source -> (tokens, at monotonic)
+        self._lock = threading.Lock()
+
+    def _level(self, source: str, now: float) -> float:
+        tokens, at = self._buckets.get(source, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - at) * self.rate)
+
+    def retry_after(self, source: str) -> float:
+        """0 when ``source`` may try; else seconds until it may."""
+        with self._lock:
+            level = self._level(source, time.monotonic())
+        return 0.0 if level >= 1 else (1 - level) / self.rate
+
+    def failed(self, source: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            level = self._level(source, now)
+            if len(self._buckets) >= self.max_sources and source not in self._buckets:
+                full = [s for s in self._buckets if self._level(s, now) >= self.burst]
+                for s in full or list(self._buckets)[: self.max_sources // 10]:
+                    del self._buckets[s]
+            self._buckets[source] = (max(0.0, level - 1), now)
 
 
 def _verify(hashed: str, secret: str) -> bool:

@@ -11,6 +11,14 @@ The caller acknowledges the batch's messages to the broker only after :meth:`Ing
 returned: then the rows are committed. If the database is unavailable it raises and nothing of the
 batch is acknowledged (the caller retries the same batch later).
 
+One bad message never stops ingest (docs/gateway.md, "Poisoned messages"): fields are validated to
+what the columns accept before anything is written (:mod:`gateway.sealed`); should the database
+still refuse a batch for its data (a constraint, an encoding), or fail it :data:`MAX_TRIES` times in
+a row while it answers a ping, the batch is split in halves until the message at fault stands alone;
+that one is quarantined (``db_rejected``, with the database's reason, and an ``ingest_rejected``
+alarm) and the rest commit. While the database is unreachable nothing is split or quarantined.
+Per-connection state (the staging table's flag) changes only after a commit.
+
 Storage paths (measured by ``tests/bench/ingest.py``):
 
 - PostgreSQL: the rows are COPYed (binary) into a per-connection temporary staging table, then one
@@ -23,6 +31,7 @@ Storage paths (measured by ``tests/bench/ingest.py``):
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -31,20 +40,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import psycopg
 import sqlalchemy as sa
 from prometheus_client import Counter as PromCounter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from gateway import metrics, timefix
-from gateway.models import Event, Quarantine
+from gateway.models import Alarm, Event, Quarantine
 from gateway.registry import READER_ID, KeyCache
-from gateway.sealed import Rejected, open_sealed
+from gateway.sealed import Rejected, open_sealed, printable
 
 _Dups = list[tuple[str, int, bool | None]]  # (reader, seq, stored record is the same / unknown)
 Effects = Callable[[sa.Connection, list[dict[str, Any]]], None]
 
 QUARANTINE_MAX = 4096
+# Consecutive failed attempts at batches, while the database answers a ping, after which a batch is
+# split to find the message at fault (data errors split at once).
+MAX_TRIES = 3
+DB_REJECTED = "db_rejected"
 EFFECT_KINDS = frozenset({"alarm", "notice"})
 TOPIC_PREFIX = "cbcc/v1/r/"
 
@@ -96,6 +110,26 @@ WHERE i.seq IS NULL
 
 _EVENT = Event.__table__  # type: ignore[attr-defined]
 _QUARANTINE = Quarantine.__table__  # type: ignore[attr-defined]
+_ALARM = Alarm.__table__  # type: ignore[attr-defined]
+
+_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.DataError, psycopg.IntegrityError, sqlite3.DataError, sqlite3.IntegrityError, ValueError,
+    TypeError, OverflowError, sa.exc.DataError, sa.exc.IntegrityError,
+)  # fmt: skip
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether the database (or the driver) refused the batch for what it holds, not for being away."""
+    orig = getattr(exc, "orig", None)
+    if isinstance(exc, sa.exc.StatementError) and isinstance(orig, BaseException):
+        exc = orig
+    return isinstance(exc, _DATA_ERRORS)
+
+
+def _reason_of(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    e = orig if isinstance(orig, BaseException) else exc
+    return printable(f"{type(e).__name__}: {e}")[:500]
 
 
 class Message(NamedTuple):
@@ -140,14 +174,16 @@ class IngestWriter:
         self._anchors: dict[timefix.Pair, int] = {}  # known boot anchors (never move once set)
         self._max_seq: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._fails = 0  # consecutive failed batches (see MAX_TRIES)
+        self._new_stage: dict[Any, Any] | None = None  # connection info to flag after the commit
 
     # ---- verification (no I/O but the key cache) ---------------------------------------------
 
     def _quarantine(self, q: list[dict[str, Any]], m: Message, rid: str | None, reason: str,
                     detail: str) -> None:  # fmt: skip
         payload = bytes(m.payload)
-        q.append({"received_at": _dt(m.received_at), "topic": m.topic[:256], "reader_id": rid,
-                  "reason": reason, "detail": detail[:500], "payload": payload[:QUARANTINE_MAX],
+        q.append({"received_at": _dt(m.received_at), "topic": printable(m.topic[:256]), "reader_id": rid,
+                  "reason": reason, "detail": printable(detail[:500]), "payload": payload[:QUARANTINE_MAX],
                   "payload_size": len(payload)})  # fmt: skip
 
     def _verify(self, msgs: Sequence[Message], res: BatchResult, q: list[dict[str, Any]]
@@ -235,7 +271,9 @@ class IngestWriter:
         try:
             if not fairy.info.get("cbcc_stage"):
                 cur.execute(_PG_STAGE_DDL)
-                fairy.info["cbcc_stage"] = True
+                # The table exists for this connection once the transaction commits: a rollback
+                # takes it away, so the flag is set by _write after the commit, never here.
+                self._new_stage = fairy.info
             with cur.copy(_PG_COPY) as cp:
                 cp.set_types(list(PG_TYPES))
                 for r in rows:
@@ -279,14 +317,65 @@ class IngestWriter:
         return out
 
     def write_batch(self, msgs: Sequence[Message]) -> BatchResult:
-        """Verify and store one batch in one transaction; raises if it could not be committed."""
+        """Verify and store one batch (split if the database refuses part of it); raises, with
+        nothing committed that is not idempotent, while the database is unavailable."""
         with self._lock:
             try:
-                return self._write(msgs)
-            except Exception:
+                res = self._write(msgs)
+            except Exception as exc:
                 if self.count_metrics:
                     metrics.DB_ERRORS.inc()
-                raise
+                if not is_data_error(exc):
+                    self._fails += 1
+                    if self._fails < MAX_TRIES or not self._db_reachable():
+                        raise
+                res = self._split(msgs, exc)
+            self._fails = 0
+            if self.count_metrics:
+                count_result(res)
+            return res
+
+    def _db_reachable(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def _split(self, msgs: Sequence[Message], exc: BaseException) -> BatchResult:
+        """Commit what the database accepts of ``msgs`` (refused as a whole with ``exc``) by halves;
+        quarantine the message that is refused alone. Raises if the database goes away meanwhile."""
+        if len(msgs) == 1:
+            return self._reject(msgs[0], exc)
+        out = BatchResult()
+        half = len(msgs) // 2
+        for part in (msgs[:half], msgs[half:]):
+            try:
+                res = self._write(part)
+            except Exception as e:
+                if not is_data_error(e) and not self._db_reachable():
+                    raise
+                res = self._split(part, e)
+            out = _merged(out, res)
+        return out
+
+    def _reject(self, m: Message, exc: BaseException) -> BatchResult:
+        """Quarantine one message the database refused, and raise an alarm that says why."""
+        topic = m.topic
+        rid = topic[len(TOPIC_PREFIX):-3] if topic.startswith(TOPIC_PREFIX) and topic.endswith("/ev") else ""
+        rid_or_none = rid if rid and READER_ID.match(rid) else None
+        q: list[dict[str, Any]] = []
+        why = _reason_of(exc)
+        self._quarantine(q, m, rid_or_none, DB_REJECTED, why)
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(_QUARANTINE), q)
+            conn.execute(sa.insert(_ALARM).values(reader_id=rid_or_none or "gateway", kind="ingest_rejected",
+                                                  active=True, raised_at=now, detail=why))  # fmt: skip
+        res = BatchResult(messages=1, committed_at=time.time())
+        res.quarantined[DB_REJECTED] = 1
+        return res
 
     def _write(self, msgs: Sequence[Message]) -> BatchResult:
         t0 = time.perf_counter()
@@ -295,6 +384,7 @@ class IngestWriter:
         rows, src, anchors = self._verify(msgs, res, q)
         inserted: list[list[Any]] = []
         learned: dict[timefix.Pair, int] = {}
+        self._new_stage = None
         with self.engine.begin() as conn:
             if rows:
                 new_pairs, learned = self._fix_times(conn, rows, anchors, res)
@@ -331,6 +421,9 @@ class IngestWriter:
                         self.effects(conn, fx)
             if q:
                 conn.execute(sa.insert(_QUARANTINE), q)
+        if self._new_stage is not None:  # committed: the staging table now outlives transactions
+            self._new_stage["cbcc_stage"] = True
+            self._new_stage = None
         res.committed_at = time.time()
         res.quarantined = Counter(x["reason"] for x in q)
         if len(self._anchors) > 200_000:
@@ -344,9 +437,18 @@ class IngestWriter:
             elif top is None or seq > top:
                 self._max_seq[rid] = seq
         res.seconds = time.perf_counter() - t0
-        if self.count_metrics:
-            count_result(res)
         return res
+
+
+def _merged(a: BatchResult, b: BatchResult) -> BatchResult:
+    """Two committed parts of one split batch, as one result."""
+    return BatchResult(
+        messages=a.messages + b.messages, stored=a.stored + b.stored, duplicates=a.duplicates + b.duplicates,
+        conflicts=a.conflicts + b.conflicts, quarantined=a.quarantined + b.quarantined,
+        out_of_order=a.out_of_order + b.out_of_order, provisional=a.provisional + b.provisional,
+        corrected=a.corrected + b.corrected, committed_at=max(a.committed_at, b.committed_at),
+        seconds=a.seconds + b.seconds,
+    )  # fmt: skip
 
 
 def count_result(res: BatchResult) -> None:

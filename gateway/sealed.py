@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,16 @@ def _decode(data: bytes, what: str) -> Any:
     return value
 
 
+# C0 and C1 control characters and DEL: PostgreSQL refuses NUL in text (one such field used to
+# fail a whole batch, again after every redelivery), and none belongs in a code, a name or a detail.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters replaced by "?" (for quarantine and alarm details)."""
+    return _CONTROL.sub("?", text)
+
+
 def _is_int(v: object) -> bool:
     return type(v) is int
 
@@ -105,10 +116,29 @@ _SPECS: dict[int, tuple[str, Any, int, int]] = {
 }
 
 
-def check_record(m: Any) -> dict[str, Any]:
-    """The record map's known fields, type-checked; unknown keys are ignored (newer firmware)."""
+def map_entries(record: bytes) -> int | None:
+    """The entry count in the head of a definite-length CBOR map, or None if ``record`` does not
+    start with one. Compared with the decoded map's size it reveals duplicate keys, which the
+    decoder would silently resolve (last value wins)."""
+    if not record or record[0] >> 5 != 5:
+        return None
+    info = record[0] & 0x1F
+    if info < 24:
+        return info
+    width = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    if width is None or len(record) < 1 + width:
+        return None  # indefinite length (readers never send one) or truncated
+    return int.from_bytes(record[1:1 + width], "big")
+
+
+def check_record(m: Any, entries: int | None = None) -> dict[str, Any]:
+    """The record map's known fields, type-checked; unknown keys are ignored (newer firmware).
+    ``entries``: the map head's entry count (:func:`map_entries`); fewer keys decoded means a key
+    was repeated, and the record is refused."""
     if type(m) is not dict:
         raise Rejected("bad_record", "record is not a map")
+    if entries is not None and entries != len(m):
+        raise Rejected("bad_record", "duplicate map key")
     out: dict[str, Any] = {}
     specs = _SPECS
     value: Any
@@ -127,8 +157,11 @@ def check_record(m: Any) -> dict[str, Any]:
         if want is int:
             if value < lo or value > hi:
                 raise Rejected("bad_record", f"field {key} out of range")
-        elif want is str and len(value) > hi:
-            raise Rejected("bad_record", f"field {key} longer than {hi}")
+        elif want is str:
+            if len(value) > hi:
+                raise Rejected("bad_record", f"field {key} longer than {hi}")
+            if _CONTROL.search(value) is not None:
+                raise Rejected("bad_record", f"field {key} holds a control character")
         out[column] = value
     if "time" not in out or "time_quality" not in out or "kind" not in out:
         raise Rejected("bad_record", "time, time quality or kind is missing")
@@ -162,4 +195,8 @@ def open_sealed(rid: str, key: bytes, payload: bytes) -> Opened:
     want = hmac.digest(key, mac_input(rid, seq) + rec, "sha256")
     if not hmac.compare_digest(tag, want):
         raise Rejected("bad_mac", f"seq {seq}")
-    return Opened(seq, rec, tag, check_record(_decode(rec, "record")))
+    decoded = _decode(rec, "record")
+    entries = map_entries(rec)
+    if entries is None and type(decoded) is dict:
+        raise Rejected("bad_record", "record is not a definite-length map")
+    return Opened(seq, rec, tag, check_record(decoded, entries))

@@ -192,6 +192,8 @@ class Gateway:
                 key_cache=_ForgetBoth(self.keys, self.writer),
                 on_reader_registered=self._reader_registered,
                 metrics_open=settings.http.metrics_open,
+                ingest_health=self.broker_ingest.health if self.broker_ingest is not None
+                else self.consumer.health,
             )
         )
         self._stop = threading.Event()

@@ -59,6 +59,8 @@ class IngestSettings(BaseModel):
     batch_wait_ms: int = Field(default=50, ge=1, le=10_000)
     # Retry pause while the database is unavailable (messages stay un-acked at the broker).
     db_retry_s: float = 2.0
+    # /healthz turns red (503, with the reason) after batches failed this long without a commit.
+    stuck_after_s: float = Field(default=30.0, ge=1.0)
     # Where batches are verified and written: 0 = a thread of the MQTT process (one GIL for paho
     # and the writer), 1 = a worker process (gateway/ingest_worker.py; the MQTT process keeps
     # paho, the queue and the acknowledgements). Measured in docs/gateway.md.

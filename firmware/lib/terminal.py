@@ -174,7 +174,10 @@ class Terminal:
                 and not result.details.get("cached")):
             self.chips.put(bytes(result.uid), (result.credential, t_ms))
         serial = staff = None
-        if claims is not None:
+        verified = claims is not None and reason in _SIGNATURE_CHECKED
+        if verified:
+            # Only a signature-checked card names a person: a forged card's claims are whatever
+            # its maker wrote (any bytes, any staff code) and are neither journalled nor shown.
             serial = claims[credential.SERIAL]
             staff = claims[credential.STAFF]
         unlock = False
@@ -199,7 +202,7 @@ class Terminal:
             self.door.grant(t_ms)
             self.board.relay(self.door.relay)
         self.stats["granted" if decision in ("grant", "punch") else "denied"] += 1
-        name = claims[credential.NAME] if claims is not None else None
+        name = claims[credential.NAME] if verified else None
         cfg = self.config.current
         local = now + (cfg.tz * 60 if cfg is not None else 0)
         self.board.feedback(decision if reason != policy.DUPLICATE else "duplicate",

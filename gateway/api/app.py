@@ -16,11 +16,12 @@ from gateway.api import (
     events,
     quarantine,
     readers,
+    roles_doc,
     system,
     tokens,
 )
 from gateway.api.context import ApiContext
-from gateway.api.deps import strict_query
+from gateway.api.deps import get_principal, strict_query
 from gateway.api.logs import AccessLog
 
 API_PREFIX = "/api/v1"
@@ -32,8 +33,11 @@ lệnh, cấu hình, nhật ký kiểm toán.
 * Xác thực: `Authorization: Bearer cbcc_<id>_<secret>` (tạo bằng `cbcc gateway token create`).
 * Vai trò: **admin** (mọi việc), **facility** (quản lý tòa nhà: đầu đọc, cửa, báo động, lệnh),
   **hr** (nhân sự: xem và xuất sự kiện), **auditor** (kiểm toán: chỉ đọc, kể cả nhật ký kiểm toán).
-* Phạm vi đơn vị: token có `unit_scope` chỉ thấy đối tượng thuộc các đơn vị có mã bắt đầu bằng
-  tiền tố đó; đối tượng ngoài phạm vi trả về 404.
+* Mỗi thao tác ghi vai trò cần có trong `x-required-roles` (và quyền trong `x-required-permission`).
+* Phạm vi đơn vị: token có `unit_scope` chỉ thấy đơn vị đó và các đơn vị con, so theo từng đoạn mã
+  (`H01.05` thấy `H01.05` và `H01.05.02`, không thấy `H01.050`); đối tượng ngoài phạm vi trả về 404.
+* Xác thực sai quá nhiều lần từ một địa chỉ (10 lần, rồi 1 lần mỗi 2 giây): 429 với `Retry-After`,
+  trước khi token được kiểm tra.
 * Thời gian: ISO 8601, UTC. Phân trang: tham số `cursor` = trường `next` của trang trước.
 * Lỗi: `{"detail": "...", "code": "..."}`.
 """
@@ -61,10 +65,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    routers = (readers, doors, events, alarms, commands, cards, attendance, quarantine, audit_log, tokens)
-    for module in routers:
-        app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(system.router)
+    routers = [(API_PREFIX, m.router) for m in (readers, doors, events, alarms, commands, cards, attendance,
+                                               quarantine, audit_log, tokens)]  # fmt: skip
+    routers.append(("", system.router))
+    for prefix, router in routers:
+        app.include_router(router, prefix=prefix)
     console.install(app, ctx)  # the web console at /console (gateway/console)
     app.add_middleware(AccessLog)
+    roles_doc.install(app, routers, get_principal)
     return app

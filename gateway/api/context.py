@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, FailureLimiter
+from gateway.ingest_health import IngestHealth
 from gateway.models import Command, ConfigPush
 from gateway.secretbox import SecretBox
 from gateway.settings import Settings
@@ -61,6 +62,9 @@ class ApiContext:
     # ``http.metrics_open`` when it exists, else False.
     metrics_open: bool | None = None
     authenticator: Authenticator = field(default_factory=Authenticator)
+    auth_limiter: FailureLimiter = field(default_factory=FailureLimiter)
+    # The running ingest's progress: /healthz is red while it is stuck. None: not checked.
+    ingest_health: IngestHealth | None = None
 
     def metrics_without_token(self) -> bool:
         if self.metrics_open is not None:

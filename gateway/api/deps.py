@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from gateway.api.context import ApiContext
 from gateway.api.errors import ApiError, forbidden, not_found, unauthorized
-from gateway.auth import AuthError, Principal
+from gateway.auth import AuthError, Principal, scope_prefixes
 from gateway.models import Reader
 
 bearer = HTTPBearer(
@@ -47,10 +47,17 @@ def get_principal(
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
         raise unauthorized()
+    source = request.client.host if request.client is not None else "-"
+    wait = ctx.auth_limiter.retry_after(source)
+    if wait > 0:  # before any database or argon2 work
+        request.state.auth_failure = "rate limited"
+        raise ApiError(429, "too_many_failures", "too many failed authentications from this address",
+                       {"Retry-After": str(int(wait) + 1)})  # fmt: skip
     with Session(ctx.engine) as session:
         try:
             principal = ctx.authenticator.authenticate(session, creds.credentials)
         except AuthError as exc:
+            ctx.auth_limiter.failed(source)
             request.state.auth_failure = exc.reason
             raise unauthorized("invalid, expired or revoked API token") from None
         session.commit()  # last_used_at, when it was due
@@ -69,14 +76,19 @@ def require(permission: str) -> Callable[..., Principal]:
             raise forbidden(f"role '{principal.role}' may not {permission.replace(':', ' ')}")
         return principal
 
+    _check.cbcc_permission = permission  # type: ignore[attr-defined]  # read by api.roles_doc
     return _check
 
 
 def unit_filter(column: Any, principal: Principal) -> Any:
-    """SQL condition: ``column`` (a unit code) lies within the caller's scope."""
+    """SQL condition: ``column`` (a unit code) lies within the caller's scope (whole segments)."""
     if not principal.scoped:
         return sa.true()
-    return col(column).startswith(principal.unit_scope, autoescape=True)
+    exact, prefixes = scope_prefixes(principal.unit_scope)
+    conds = [col(column).startswith(p, autoescape=True) for p in prefixes]
+    if exact is not None:
+        conds.append(col(column) == exact)
+    return sa.or_(*conds)
 
 
 def readers_in_scope(principal: Principal) -> Any:

@@ -637,3 +637,5 @@ class Health(BaseModel):
 
     status: Literal["ok", "error"]
     database: Literal["ok", "unreachable"]
+    ingest: Literal["ok", "stuck"] = "ok"
+    reason: str | None = None  # why ingest is stuck (the last error), when it is

@@ -24,17 +24,22 @@ router = APIRouter(tags=["system"])
 @router.get(
     "/healthz",
     response_model=Health,
-    responses={503: {"model": Health, "description": "CSDL không truy cập được"}},
-    summary="Kiểm tra sống (liveness; pings the database, no token needed)",
+    responses={503: {"model": Health, "description": "CSDL không truy cập được, hoặc ghi sự kiện bị kẹt"}},
+    summary="Kiểm tra sống (liveness; pings the database and checks that ingest commits, no token)",
 )
 def healthz(ctx: Ctx) -> JSONResponse:
+    stuck = ctx.ingest_health.stuck() if ctx.ingest_health is not None else None
+    ingest = {"ingest": "stuck", "reason": stuck} if stuck else {"ingest": "ok"}
     try:
         with ctx.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        return JSONResponse({"status": "error", "database": "unreachable", **ingest}, status_code=503)
+    if stuck:
+        log.warning("health check: ingest stuck (%s)", stuck)
+        return JSONResponse({"status": "error", "database": "ok", **ingest}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok", **ingest})
 
 
 @router.get(
@@ -48,6 +53,7 @@ def healthz(ctx: Ctx) -> JSONResponse:
         **responses(401, 403),
     },
     summary="Số đo Prometheus (metrics; auditor/admin token unless configured open)",
+    openapi_extra={"x-required-permission": METRICS_READ},
 )
 def metrics(
     request: Request,

@@ -11,7 +11,13 @@ Everything here is pure Python and testable without a broker:
 - the queue and in-flight sizes (``queue_depth``; see docs/broker.md for the reasoning);
 - a CA and a server certificate made with ``cryptography`` (the CA key encrypted at rest);
 - the folder layout written by ``cbcc broker config`` and rewritten by ``add-reader`` /
-  ``remove-reader`` (``BrokerFiles``), with the roster kept in ``roster.json``.
+  ``remove-reader`` (``BrokerFiles``), with the roster kept in ``roster.json``;
+- with Mosquitto's dynamic-security plugin (``dynsec_json``; the default when the plugin is
+  installed) the same rules are enforced when a client SUBSCRIBEs, not only on delivery: Mosquitto
+  2.0's ``acl_file`` grants every subscription, so a reader could subscribe to
+  ``$share/<group>/cbcc/v1/r/+/ev``, join the gateways' shared group and black-hole every second
+  event of other readers (issue 15, finding 2). The gateways' shared group name is random per
+  deployment (``Roster.shared_group``) and the only ``$share`` filter anyone may subscribe to.
 """
 
 from __future__ import annotations
@@ -177,6 +183,72 @@ def filter_covered(rule: str, sub_filter: str) -> bool:
         if s[i] != level:  # a literal rule level covers neither '+' nor another literal
             return False
     return len(r) == len(s)
+
+
+def new_shared_group() -> str:
+    """An unguessable name for the gateways' shared subscription (goes into gateway settings)."""
+    return "cbcc-" + secrets.token_hex(8)
+
+
+DYNSEC_PLUGIN_PATHS = (
+    Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"),
+    Path("/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so"),
+    Path("/usr/lib/mosquitto_dynamic_security.so"),
+    Path("/usr/local/lib/mosquitto_dynamic_security.so"),
+)
+
+
+def find_dynsec_plugin() -> Path | None:
+    return next((p for p in DYNSEC_PLUGIN_PATHS if p.exists()), None)
+
+
+def _dynsec_password(stored: str) -> dict[str, object]:
+    """A ``$7$`` hash as the plugin's client fields (same PBKDF2-SHA512, split apart)."""
+    parts = stored.split("$")
+    if len(parts) != 5 or parts[1] != "7":
+        raise BrokerConfigError("password hash is not in Mosquitto's $7$ format")
+    return {"password": parts[4], "salt": parts[3], "iterations": int(parts[2])}
+
+
+def _dynsec_acls(rules: Iterable[tuple[str, str]]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for access, topic in rules:
+        wild = "+" in topic or "#" in topic
+        if access in ("write", "readwrite"):
+            out.append({"acltype": "publishClientSend", "topic": topic, "allow": True})
+        if access in ("read", "readwrite"):
+            out.append({"acltype": "publishClientReceive", "topic": topic, "allow": True})
+            kind = "subscribePattern" if wild else "subscribeLiteral"
+            out.append({"acltype": kind, "topic": topic, "allow": True})
+    return out
+
+
+def dynsec_json(readers: Iterable[str], gateway_users: Iterable[str], hashes_by_user: dict[str, str],
+                shared_group: str) -> bytes:  # fmt: skip
+    """The dynamic-security plugin's file: deny by default (publish, receive, subscribe), one role
+    per reader with its literal topics, one gateway role that may also subscribe through
+    ``$share/<shared_group>/``. Users without a password hash are left out."""
+    gw_rules = [*GATEWAY_RULES, ("read", f"$share/{check_user(shared_group, 'shared group')}/{ROOT}/#")]
+    roles: list[dict[str, object]] = [{"rolename": "cbcc-gateway", "acls": _dynsec_acls(gw_rules)}]
+    clients: list[dict[str, object]] = []
+    for user in sorted(set(gateway_users)):
+        if user in hashes_by_user:
+            clients.append({"username": user, **_dynsec_password(hashes_by_user[user]),
+                            "roles": [{"rolename": "cbcc-gateway"}]})  # fmt: skip
+    for rid in sorted(set(readers)):
+        if rid in hashes_by_user:
+            roles.append({"rolename": f"reader:{rid}", "acls": _dynsec_acls(reader_rules(rid))})
+            clients.append({"username": rid, **_dynsec_password(hashes_by_user[rid]),
+                            "roles": [{"rolename": f"reader:{rid}"}]})  # fmt: skip
+    deny = {"publishClientSend": False, "publishClientReceive": False, "subscribe": False,
+            "unsubscribe": True}
+    doc = {
+        "defaultACLAccess": deny,
+        "clients": clients,
+        "groups": [],
+        "roles": roles,
+    }
+    return (json.dumps(doc, indent=1) + "\n").encode()
 
 
 @dataclass(frozen=True)
@@ -414,6 +486,9 @@ class BrokerSettings:
     session_expiry: str = "30d"
     clientid_is_username: bool = True
     log_dest: str | None = None
+    # Mosquitto's dynamic-security plugin: subscriptions checked at SUBSCRIBE (see the module
+    # docstring). None: password_file + acl_file (subscriptions are then checked on delivery only).
+    dynsec_plugin: Path | None = None
 
     def tls(self) -> TlsFiles:
         d = self.install_dir
@@ -443,9 +518,16 @@ def mosquitto_conf_text(s: BrokerSettings) -> str:
         "# Authentication and authorisation apply to every listener alike.",
         "per_listener_settings false",
         "allow_anonymous false",
-        f"password_file {d / 'passwd'}",
-        f"acl_file {d / 'acl'}",
     ]
+    if s.dynsec_plugin is not None:
+        lines += [
+            "# Users and rules in the dynamic-security plugin's file: a reader may SUBSCRIBE only to its",
+            "# own downlink topics (acl_file would grant any subscription). Restart after a change.",
+            f"plugin {s.dynsec_plugin}",
+            f"plugin_opt_config_file {d / 'dynamic-security.json'}",
+        ]
+    else:
+        lines += [f"password_file {d / 'passwd'}", f"acl_file {d / 'acl'}"]
     lines += [
         "",
         "# Persistence: QoS 1 messages and sessions survive a restart. Saved every autosave_interval",
@@ -491,9 +573,11 @@ def mosquitto_conf_text(s: BrokerSettings) -> str:
 class Roster:
     gateway_users: list[str] = field(default_factory=lambda: ["gateway"])
     readers: list[str] = field(default_factory=list)
+    shared_group: str = field(default_factory=new_shared_group)
 
     def to_json(self) -> bytes:
-        doc = {"version": 1, "gateway_users": sorted(self.gateway_users), "readers": sorted(self.readers)}
+        doc = {"version": 1, "gateway_users": sorted(self.gateway_users), "readers": sorted(self.readers),
+               "shared_group": self.shared_group}  # fmt: skip
         return (json.dumps(doc, indent=2) + "\n").encode()
 
     @classmethod
@@ -501,7 +585,9 @@ class Roster:
         doc = json.loads(data)
         if not isinstance(doc, dict) or doc.get("version") != 1:
             raise BrokerConfigError("roster.json: unknown format")
-        return cls(list(doc["gateway_users"]), list(doc["readers"]))
+        group = doc.get("shared_group")  # older rosters: a new random one, written back on change
+        group = check_user(group, "shared group") if isinstance(group, str) else new_shared_group()
+        return cls(list(doc["gateway_users"]), list(doc["readers"]), group)
 
 
 @dataclass(frozen=True)
@@ -526,6 +612,10 @@ class BrokerFiles:
     def roster(self) -> Path:
         return self.folder / "roster.json"
 
+    @property
+    def dynsec(self) -> Path:
+        return self.folder / "dynamic-security.json"
+
     def credentials(self, label: str) -> Path:
         return self.folder / f"credentials-{label}.csv"
 
@@ -545,6 +635,9 @@ class BrokerFiles:
         replace_file(self.passwd, password_file_text(hashes_by_user).encode())
         replace_file(self.acl, acl_file_text(roster.readers, roster.gateway_users).encode(), 0o644)
         replace_file(self.roster, roster.to_json(), 0o644)
+        if self.dynsec.exists() or (self.conf.exists() and "plugin_opt_config_file" in self.conf.read_text()):
+            replace_file(self.dynsec, dynsec_json(roster.readers, roster.gateway_users, hashes_by_user,
+                                                  roster.shared_group))  # fmt: skip
 
 
 def _stamp() -> str:
@@ -575,10 +668,10 @@ def write_broker_folder(
     ]
     cred = files.credentials(_stamp())
     write_new_file(cred, credentials_csv(rows), private=True)
+    replace_file(files.conf, mosquitto_conf_text(settings).encode(), 0o644)
     files._write_security(
         Roster(list(gateway_users), list(readers)), {u: hash_password(p) for u, p in passwords.items()}
     )
-    replace_file(files.conf, mosquitto_conf_text(settings).encode(), 0o644)
     return cred
 
 

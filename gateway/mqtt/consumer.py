@@ -39,6 +39,7 @@ from paho.mqtt.properties import Properties
 
 from gateway import metrics
 from gateway.ingest import BatchResult, Message
+from gateway.ingest_health import IngestHealth
 from gateway.settings import IngestSettings, MqttSettings
 
 log = logging.getLogger("cbcc.gateway.mqtt")
@@ -270,6 +271,7 @@ class Consumer:
         self.stored = 0
         self.batches = 0
         self.db_failures = 0
+        self.health = IngestHealth(self.ingest.stuck_after_s)
         self._threads: list[threading.Thread] = []
         self.client = make_client(mqtt_settings, fast=fast)
         self.client.on_connect = self._on_connect
@@ -399,11 +401,13 @@ class Consumer:
                 res = self.writer.write_batch(msgs)
             except Exception as exc:  # the database (or the worker) is away: keep the batch, ack nothing
                 self.db_failures += 1
+                self.health.failed(exc)
                 log.warning("ingest batch of %d not committed (%s); retry in %.1f s", len(batch),
                             type(exc).__name__, self.ingest.db_retry_s)  # fmt: skip
                 if self._stop.wait(self.ingest.db_retry_s):
                     return  # stopping: the broker re-sends what was not acknowledged
                 continue
+            self.health.committed()
             gen = self._gen
             ack_all(self.client, [it.msg.mid for it in batch if it.qos == 1 and it.gen == gen])
             self.stored += res.stored

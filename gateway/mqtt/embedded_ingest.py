@@ -29,6 +29,7 @@ from amqtt.mqtt.puback import PubackPacket
 from amqtt.session import INCOMING
 
 from gateway.ingest import BatchResult, IngestWriter, Message
+from gateway.ingest_health import IngestHealth
 
 log = logging.getLogger("cbcc.gateway.embedded_ingest")
 
@@ -81,6 +82,7 @@ class BrokerIngest:
         self.stored = 0
         self.batches = 0
         self.db_failures = 0
+        self.health = IngestHealth()
         self.on_batch: Callable[[BatchResult], None] | None = None
 
     async def submit(self, topic: str, payload: bytes) -> None:
@@ -100,9 +102,11 @@ class BrokerIngest:
             while True:
                 try:
                     res = await loop.run_in_executor(None, self.writer.write_batch, msgs)
+                    self.health.committed()
                     break
                 except Exception as exc:  # database away: no PUBACK yet, readers keep their journals
                     self.db_failures += 1
+                    self.health.failed(exc)
                     log.warning("embedded ingest: batch of %d not committed (%s); retrying",
                                 len(msgs), type(exc).__name__)  # fmt: skip
                     await asyncio.sleep(self.retry_s)

@@ -1,6 +1,6 @@
 """Benchmark: one tap through the terminal (issue "door and attendance terminal firmware").
 
-    uv run python tests/bench/tap.py [--bitrate 424] [--rounds 15]
+    uv run python tests/bench/tap.py [--bitrate 424] [--rounds 15] [--gc-after-tap 1|0]
 
 Prepares signed material with the project's own provisioning code (root, issuer, trust list,
 revocation list, a signed door configuration, a credential), runs firmware/tools/bench_read.py
@@ -43,6 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bitrate", default="424")
     ap.add_argument("--rounds", default="15")
+    ap.add_argument("--gc-after-tap", default="1", help="0: no collection after a decision (the old tail)")
     args = ap.parse_args()
     now = int(time.time())
     with tempfile.TemporaryDirectory() as d:
@@ -90,7 +91,7 @@ def main() -> None:
              str(tmp / "root.cose_key"), "--uid", UID, "--now", str(now), "--crl", str(tmp / "crl.cbor"),
              "--config", str(tmp / "reader.cfg"), "--config-key", str(tmp / "config.cose_key"),
              "--read-json", str(tmp / "read.json"), "--repeat-read-json", str(tmp / "read2.json"),
-             "--rounds", args.rounds],
+             "--rounds", args.rounds, "--gc-after-tap", args.gc_after_tap],
             heap="1M", timeout=1800,  # the simulator package (flash model) is loaded too
         )  # fmt: skip
         if tap.returncode != 0:

@@ -233,3 +233,16 @@ def test_attendance_terminal_shows_the_name_with_diacritics(env: SimpleNamespace
                               "07:00 · 01/06")  # fmt: skip
     assert model.visible()
     assert model.to_ascii() == expected.to_ascii() and "#" in model.to_ascii()
+
+
+def test_a_forged_card_names_nobody_in_the_journal(env: SimpleNamespace) -> None:
+    """Issue 15, finding 1: the claims of a card whose signature fails are whatever its maker wrote
+    (a NUL in the staff code stopped ingest); they are neither journalled nor shown."""
+    blob = bytearray(hs.mint_raw(hs.setup().issuer, hs.claims(k11=UID7, k2=1002)))
+    blob[40] ^= 1
+    forged = desfire(env.rig, env.chip, bytes(blob))
+    fields = _tap(env.term, env.rig, forged)
+    assert fields[events.DECISION] == "deny" and fields[events.REASON] in ("bad_signature", "malformed")
+    rec = _records(env.journal)[-1]
+    assert events.STAFF not in rec and events.SERIAL not in rec, rec
+    assert env.board.feedback_log[-1][2][0] is None  # no name on the screen

@@ -715,7 +715,7 @@ def test_without_downlink_commands_answer_503(tmp_path: Path) -> None:
 
 def test_healthz(lite: Env) -> None:
     r = lite.client.get("/healthz")
-    assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
+    assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok", "ingest": "ok"}
     broken = ApiContext(
         engine=db.make_engine("postgresql://nobody@127.0.0.1:1/none"), settings=Settings(), box=lite.ctx.box
     )

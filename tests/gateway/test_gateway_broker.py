@@ -96,6 +96,15 @@ class Mosquitto:
         self.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
 
+    def apply_roster(self) -> None:
+        """What the operator does after add/remove-reader: SIGHUP for password_file + acl_file; a
+        restart with the dynamic-security plugin (it reads its file only at start)."""
+        if (self.folder / "dynamic-security.json").exists():
+            self.stop()
+            self.start()
+        else:
+            self.reload()
+
     def log(self) -> str:
         p = self.folder / "mosquitto.log"
         return p.read_text() if p.exists() else ""
@@ -320,7 +329,7 @@ def test_add_and_remove_a_reader_then_sighup(broker: Mosquitto) -> None:
     assert result.exit_code == 0 and "kill -HUP" in result.output, result.output
     broker.passwords = _read_credentials(broker.folder)
     assert not broker.reader("reader-03").ok  # not before the reload
-    broker.reload()
+    broker.apply_roster()
     gw = broker.gateway(client_id="gw-add")
     r3 = broker.reader("reader-03")
     try:
@@ -335,7 +344,7 @@ def test_add_and_remove_a_reader_then_sighup(broker: Mosquitto) -> None:
     assert runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-03"]).exit_code == 1
     result = runner.invoke(broker_app, ["remove-reader", str(broker.folder), "reader-03"])
     assert result.exit_code == 0, result.output
-    broker.reload()
+    broker.apply_roster()
     assert not broker.reader("reader-03").ok
     assert broker.reader("reader-01").ok
 

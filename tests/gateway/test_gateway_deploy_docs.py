@@ -18,15 +18,17 @@ DEPLOY = Path(__file__).resolve().parents[2] / "docs" / "deploy"
 def test_example_settings_load() -> None:
     s = load_settings(DEPLOY / "gateway.example.toml")
     assert s.database.url.startswith("postgresql://")
-    assert s.mqtt.tls and s.mqtt.shared_group == "cbcc-ingest" and not s.mqtt.embedded
+    assert s.mqtt.tls and s.mqtt.shared_group == "cbcc-3f9c2a7d51e08b64" and not s.mqtt.embedded
     assert s.retention.events_days == 730
 
 
 def test_compose_file_parses() -> None:
     doc = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     assert {"broker", "db", "gateway-1", "gateway-2"} <= set(doc["services"])
-    ids = {doc["services"][g]["environment"]["CBCC_MQTT__CLIENT_ID"] for g in ("gateway-1", "gateway-2")}
-    assert len(ids) == 2  # each process needs its own client id
+    envs = [doc["services"][g]["environment"] for g in ("gateway-1", "gateway-2")]
+    ids = {e["CBCC_MQTT__CLIENT_ID"] for e in envs}
+    users = {e["CBCC_MQTT__USERNAME"] for e in envs}
+    assert len(ids) == 2 and ids == users  # each process its own broker user; client id = username
 
 
 def test_partitioning_script_keeps_idempotent_ingest(pg_url: str) -> None:
