@@ -320,9 +320,6 @@ class ConsoleConfigSource(SQLModel, table=True):
     updated_by: str = Field(default="", max_length=64)
 
 
-# The attendance tables live with their package; importing them here registers them wherever the
-# gateway's tables are (migrations, tests).
-import gateway.attendance.models  # noqa: E402, F401
 # ---- card issuance (provisioning/issuance, docs/card-issuance.md) --------------------------------
 
 
@@ -346,3 +343,8 @@ class CardIssuance(SQLModel, table=True):
     credential: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     started_at: datetime = Field(sa_column=_ts(False))
     finished_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+# The attendance tables live with their package; importing them here registers them wherever the
+# gateway's tables are (migrations, tests).
+import gateway.attendance.models  # noqa: E402, F401
