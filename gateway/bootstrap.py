@@ -36,11 +36,59 @@ def signing_key_path(settings: Settings) -> Path:
     return settings.signing_key_file or settings.data_dir / "config.key.pem"
 
 
+def _files_under(paths: list[Path]) -> set[Path]:
+    found: set[Path] = set()
+    for p in paths:
+        if p.is_dir():
+            found.update(q for q in p.rglob("*"))
+            found.add(p)
+        elif p.exists():
+            found.add(p)
+    return found
+
+
 def init(
     settings: Settings,
     passphrase_file: Path | None,
     admin_name: str = "admin",
     server_names: list[str] | None = None,
+) -> InitResult:
+    """Run every step; when one fails (or the process is stopped), remove every file and folder this
+    call created, so a failed init leaves nothing behind (no orphan master key) and can be re-run."""
+    watched = [
+        settings.data_dir,
+        settings.resolved_master_key_file(),
+        signing_key_path(settings),
+        signing_key_path(settings).with_name("config.cose_key"),
+    ]
+    sqlite = db_file(settings)
+    if sqlite is not None:
+        watched += [sqlite, sqlite.with_name(sqlite.name + "-wal"), sqlite.with_name(sqlite.name + "-shm")]
+    before = _files_under(watched)
+    try:
+        return _init(settings, passphrase_file, admin_name, server_names)
+    except BaseException:
+        for p in sorted(_files_under(watched) - before, key=lambda q: len(q.parts), reverse=True):
+            if p.is_dir():
+                p.rmdir()
+            else:
+                p.unlink(missing_ok=True)
+        raise
+
+
+def db_file(settings: Settings) -> Path | None:
+    """The SQLite database file of ``settings`` (None for a server database)."""
+    url = settings.database.url
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _init(
+    settings: Settings,
+    passphrase_file: Path | None,
+    admin_name: str,
+    server_names: list[str] | None,
 ) -> InitResult:
     out = InitResult()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,10 @@ Each sub-app lives in its own module and imports the crypto stack only inside it
 ``cbcc --help`` and usage errors stay fast.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +15,7 @@ from gateway.cli import gateway_app
 from gateway.cli_broker import broker_app
 from gateway.cli_crl_publish import crl_publish
 from gateway.cli_national import national_sim_app, sync_app
+from messages import _
 from provisioning.cli_card import card_app
 from provisioning.cli_card_keys import card_keys_app
 from provisioning.cli_config import config_app
@@ -20,7 +23,11 @@ from provisioning.cli_crl import crl_app
 from provisioning.cli_keys import keys_app
 from provisioning.cli_reader import reader_app
 
-app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help=_("cbcc — electronic civil-servant card (thẻ CBCCVC điện tử): door and attendance system."),
+    pretty_exceptions_enable=False,  # faults are explained in one line by main(); --debug: traceback
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(card_app, name="card")
 app.add_typer(crl_app, name="crl")
@@ -34,16 +41,52 @@ app.add_typer(sync_app, name="sync")
 keys_app.add_typer(card_keys_app, name="card-keys")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("cbcc")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        typer.echo(f"cbcc {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=_("Show tracebacks and every library's debug log."))
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help=_("Print the version and exit.")),
+    ] = False,
+) -> None:
+    """Options for every command (before the command name: cbcc --debug gateway run)."""
+    from provisioning import cli_faults
+
+    cli_faults.DEBUG = debug
+    cli_faults.configure_logging(debug)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[
-        Path | None, typer.Option("--out", help="Keep the demo's files in this folder (default: discarded).")
+        Path | None,
+        typer.Option("--out", help=_("Keep the demo's files in this folder (default: discarded).")),
     ] = None,
     serve: Annotated[
-        bool, typer.Option("--serve", help="Keep the demo gateway running afterwards to explore its API.")
+        bool,
+        typer.Option(
+            "--serve/--no-serve", help=_("Keep the demo gateway running afterwards to explore its API.")
+        ),
     ] = False,
 ) -> None:
-    """The product end to end: cards verified on host and reader, then a gateway with virtual readers."""
+    """The product end to end: cards verified on host and reader, then a gateway with virtual readers.
+
+    Without --out everything lives in a temporary folder that is removed however the demo ends
+    (Ctrl-C, SIGTERM, an error): it holds a passphrase and the gateway's master key."""
     import tempfile
 
     from rich.console import Console
@@ -60,5 +103,39 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+def command() -> Any:
+    """The command tree, with switches shown as switches (typer labels every flag ``<bool>``)."""
+
+    def quiet_metavar(option: Any) -> Any:
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def walk(cmd: Any) -> None:
+        for param in cmd.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        help_option = cmd.get_help_option
+        setattr(cmd, "get_help_option", lambda ctx: quiet_metavar(help_option(ctx)))  # noqa: B010
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    root = typer.main.get_command(app)
+    walk(root)
+    return root
+
+
 def main() -> None:
-    app()
+    """Entry point: SIGTERM cleans up like Ctrl-C; faults become one or two lines (--debug: traceback)."""
+    import sys
+
+    from provisioning import cli_faults
+
+    cli_faults.install_signal_handlers()
+    try:
+        command()(prog_name="cbcc")
+    except KeyboardInterrupt:
+        sys.stderr.write(_("interrupted") + "\n")
+        sys.exit(130)
+    except Exception as exc:
+        sys.exit(cli_faults.report_crash(exc))
