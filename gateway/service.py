@@ -261,7 +261,9 @@ class Gateway:
     def start(self, wait_connected: float = 10) -> None:
         self.consumer.start()
         if wait_connected and not self.consumer.wait_connected(wait_connected):
-            log.warning("broker not reachable yet; ingest starts when it is")
+            m = self.settings.mqtt
+            log.warning("MQTT broker %s:%d not reachable yet (settings [mqtt] host/port, CBCC_MQTT__HOST, "
+                        "CBCC_MQTT__PORT); ingest starts when it is", m.host, m.port)  # fmt: skip
         crl_publisher.install(self.crl)
         if self.crl is not None:
             self.crl.republish()
@@ -357,15 +359,24 @@ def run(settings: Settings) -> None:
     """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop."""
     import uvicorn
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(message)s" if settings.log_json else logging.BASIC_FORMAT
-    )
+    from provisioning import cli_faults
+
+    cli_faults.configure_logging(cli_faults.DEBUG)
     gw = Gateway(settings)
     gw.start()
+    m = settings.mqtt
+    broker = (
+        f"embedded broker: gateway {m.host}:{m.port}, "
+        f"readers (TLS) {m.embedded_tls_host}:{m.embedded_tls_port}"
+        if m.embedded
+        else f"broker {m.host}:{m.port}"
+    )
+    log.info("serving API on http://%s:%d (docs at /docs); %s; data folder %s",
+             settings.http.host, settings.http.port, broker, settings.data_dir)  # fmt: skip
     try:
         uvicorn.Server(
             uvicorn.Config(
-                gw.app, host=settings.http.host, port=settings.http.port, log_level="info", access_log=False
+                gw.app, host=settings.http.host, port=settings.http.port, access_log=False, log_config=None
             )
         ).run()
     finally:

@@ -44,13 +44,17 @@ def stdout_console() -> Console:
 def warn(message: str) -> None:
     from rich.markup import escape
 
-    stderr_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
+    from messages import _
+
+    stderr_console().print(f"[yellow]{_('warning:')}[/yellow] {escape(message)}")
 
 
 def fail(message: str, code: int) -> NoReturn:
     from rich.markup import escape
 
-    stderr_console().print(f"[bold red]error:[/bold red] {escape(message)}")
+    from messages import _
+
+    stderr_console().print(f"[bold red]{_('error:')}[/bold red] {escape(message)}")
     raise typer.Exit(code)
 
 

@@ -94,7 +94,8 @@ async def run_script(board, rig, cards, steps, t0, journal=None):
             return
 
 
-USAGE = "usage: micropython firmware/tools/virtual_reader.py CONFIG.json [--taps SCRIPT.json]  (docs/virtual-reader.md)"
+USAGE = ("usage: micropython firmware/tools/virtual_reader.py CONFIG.json [--taps SCRIPT.json]"
+         "  (docs/virtual-reader.md)")
 
 
 def _load_json(path, what):
