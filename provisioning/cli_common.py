@@ -84,6 +84,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as exc:

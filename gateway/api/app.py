@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 
 from gateway.api import (
     alarms,
+    docs_pages,
     audit_log,
     cards,
     commands,
@@ -55,7 +56,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
             {"name": "system", "description": "Sức khỏe và số đo (health, metrics)"},
         ],
         dependencies=[Depends(strict_query)],
+        docs_url=None,  # served from local assets by docs_pages (works without internet)
+        redoc_url=None,
     )
+    docs_pages.install(app)
     app.state.ctx = ctx
     errors.install(app)
     for module in (readers, doors, events, alarms, commands, cards, quarantine, audit_log, tokens):
