@@ -382,8 +382,8 @@ def check_out_dir(out: Path) -> None:
         raise CbccError(f"{out} exists and is not a directory; refusing to overwrite it")
     if out.is_dir() and any(out.iterdir()):
         raise CbccError(f"{out} is not empty; refusing to overwrite a reader's files")
-    if not out.parent.is_dir():
-        raise CbccError(f"directory {out.parent} does not exist")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise CbccError(f"{out.parent} is not a directory")
 
 
 def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
@@ -391,6 +391,7 @@ def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
     check_out_dir(out)
     files = dict(image.files)
     files_with_manifest = dict(files, **{MANIFEST: manifest_text(files).encode("ascii")})
+    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # every input was checked already
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
     try:
         tmp.mkdir(mode=0o700)
