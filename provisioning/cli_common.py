@@ -46,7 +46,8 @@ def warn(message: str) -> None:
 
     from messages import _
 
-    stderr_console().print(f"[yellow]{_('warning:')}[/yellow] {escape(message)}")
+    label = _("warning:")
+    stderr_console().print(f"[yellow]{label}[/yellow] {escape(message)}")
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -54,7 +55,8 @@ def fail(message: str, code: int) -> NoReturn:
 
     from messages import _
 
-    stderr_console().print(f"[bold red]{_('error:')}[/bold red] {escape(message)}")
+    label = _("error:")
+    stderr_console().print(f"[bold red]{label}[/bold red] {escape(message)}")
     raise typer.Exit(code)
 
 
