@@ -36,8 +36,8 @@ def check_ports(settings: Settings) -> None:
                     raise
                 hint = _(" (the Mosquitto service listens there by default)") if port == 1883 else ""
                 raise CbccError(
-                    _("port {port} on {host} is already in use{hint}. Choose another: {key} in the "
-                      "settings file, {env}=…, or {flag} ….").format(
-                        port=port, host=host, hint=hint, key=key, env=env, flag=flag
-                    )
+                    _(
+                        "port {port} on {host} is already in use{hint}. Choose another: {key} in the "
+                        "settings file, {env}=…, or {flag} …."
+                    ).format(port=port, host=host, hint=hint, key=key, env=env, flag=flag)
                 ) from None

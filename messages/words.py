@@ -68,27 +68,28 @@ ALARM_STATE = {True: N_("raised"), False: N_("cleared")}
 TIME_QUALITY = {0: N_("clock not set"), 1: N_("clock from the reader's RTC"), 2: N_("clock synchronised")}
 
 
-def decision(code: str | None) -> str:
-    return gettext(DECISION[code]) if code in DECISION else (code or "")
+def decision(code: str | None, lang: str | None = None) -> str:
+    return gettext(DECISION[code], lang) if code in DECISION else (code or "")
 
 
-def reason(code: str | None, decision_code: str | None = None) -> str:
+def reason(code: str | None, decision_code: str | None = None, lang: str | None = None) -> str:
     """What a verdict means (an attendance punch reads "punch recorded")."""
     if decision_code == "punch" and code in ("ok", "duplicate"):
-        return gettext(PUNCHED)
-    return gettext(REASON[code]) if code in REASON else (code or "")
+        return gettext(PUNCHED, lang)
+    return gettext(REASON[code], lang) if code in REASON else (code or "")
 
 
-def kind(code: str | None) -> str:
-    return gettext(KIND[code]) if code in KIND else (code or "")
+def kind(code: str | None, lang: str | None = None) -> str:
+    return gettext(KIND[code], lang) if code in KIND else (code or "")
 
 
-def alarm(code: str | None, active: bool | None = None) -> str:
-    text = gettext(ALARM[code]) if code in ALARM else (code or "")
+def alarm(code: str | None, active: bool | None = None, lang: str | None = None) -> str:
+    """An alarm's name, and whether this event raised it or cleared it."""
+    text = gettext(ALARM[code], lang) if code in ALARM else (code or "")
     if active is None:
         return text
-    return f"{text} ({gettext(ALARM_STATE[active])})"
+    return f"{text} ({gettext(ALARM_STATE[active], lang)})"
 
 
-def time_quality(q: int | None) -> str:
-    return gettext(TIME_QUALITY[q]) if q in TIME_QUALITY else ""
+def time_quality(q: int | None, lang: str | None = None) -> str:
+    return gettext(TIME_QUALITY[q], lang) if q in TIME_QUALITY else ""

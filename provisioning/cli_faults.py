@@ -96,15 +96,20 @@ def explain(exc: BaseException) -> str | None:
         name = type(e).__name__
         module = type(e).__module__
         if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
-            return _("A network port is already in use: {detail}. Another program (often the Mosquitto "
-                     "service on 1883) listens there; choose another port in the settings.").format(detail=e)
+            return _(
+                "A network port is already in use: {detail}. Another program (often the Mosquitto "
+                "service on 1883) listens there; choose another port in the settings."
+            ).format(detail=e)
         if module.startswith("sqlalchemy") and name in ("OperationalError", "InterfaceError"):
             first = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else name
-            return _("The database cannot be reached: {detail}. Check [database] url in the settings "
-                     "file or CBCC_DATABASE__URL.").format(detail=first)
+            return _(
+                "The database cannot be reached: {detail}. Check [database] url in the settings "
+                "file or CBCC_DATABASE__URL."
+            ).format(detail=first)
         if isinstance(e, ConnectionRefusedError):
-            return _("Connection refused: {detail}. Is the server running, and are host and port "
-                     "right?").format(detail=e)
+            return _(
+                "Connection refused: {detail}. Is the server running, and are host and port right?"
+            ).format(detail=e)
         if isinstance(e, FileNotFoundError):
             return _("File not found: {path}.").format(path=e.filename or e)
         if isinstance(e, PermissionError):

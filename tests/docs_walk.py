@@ -94,8 +94,15 @@ def blocks(path: Path) -> list[Block]:
         j = i + 1
         while j < len(lines) and not lines[j].startswith(fence):
             j += 1
-        found.append(Block(path, i + 1, info.split()[0] if info else "", skip["reason"].strip(" —-:") if skip
-                           else None, lines[i + 1 : j]))  # fmt: skip
+        found.append(
+            Block(
+                path,
+                i + 1,
+                info.split()[0] if info else "",
+                skip["reason"].strip(" —-:") if skip else None,
+                lines[i + 1 : j],
+            )
+        )
         i = j + 1
     return found
 
@@ -103,4 +110,9 @@ def blocks(path: Path) -> list[Block]:
 def documents(root: Path) -> list[Path]:
     """README.md first, then docs/ and the other READMEs, in a fixed order."""
     docs = sorted((root / "docs").glob("*.md"))
-    return [root / "README.md", *docs, root / "gateway" / "README.md", *sorted((root / "hardware").glob("*.md"))]
+    return [
+        root / "README.md",
+        *docs,
+        root / "gateway" / "README.md",
+        *sorted((root / "hardware").glob("*.md")),
+    ]

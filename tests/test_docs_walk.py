@@ -35,11 +35,15 @@ def _all_blocks() -> list[Block]:
 def test_every_command_block_says_whether_it_is_walked() -> None:
     """A block showing commands is ``sh`` (walked, or skipped with a reason) or ``text`` (a
     synopsis with placeholders): docs cannot gain an unchecked command sequence by accident."""
-    bad = [f"{b.path.relative_to(ROOT)}:{b.line}" for b in _all_blocks()
-           if b.has_commands() and b.info not in ("sh", "text")]  # fmt: skip
+    bad = [
+        f"{b.path.relative_to(ROOT)}:{b.line}"
+        for b in _all_blocks()
+        if b.has_commands() and b.info not in ("sh", "text")
+    ]
     assert not bad, f"fence these blocks as sh (walked) or text (synopsis): {bad}"
-    skipped_without_reason = [f"{b.path.relative_to(ROOT)}:{b.line}" for b in _all_blocks()
-                              if b.skip is not None and not b.skip]  # fmt: skip
+    skipped_without_reason = [
+        f"{b.path.relative_to(ROOT)}:{b.line}" for b in _all_blocks() if b.skip is not None and not b.skip
+    ]
     assert not skipped_without_reason
     for b in _all_blocks():
         if b.walked:
@@ -49,10 +53,21 @@ def test_every_command_block_says_whether_it_is_walked() -> None:
 def test_the_walk_covers_the_first_hour() -> None:
     """The sequences the issue names are walked, not only described."""
     walked = " ".join(c.text for b in _all_blocks() if b.walked for c in b.commands())
-    for needle in ("keys init-root", "keys new-issuer", "card mint --record examples/record.json",
-                   "card verify", "verify_credential.py", "keys card-keys init", "gateway init",
-                   "gateway reader add", "reader provision", "gateway run", "gateway token list",
-                   "virtual_reader.py", "demo"):  # fmt: skip
+    for needle in (
+        "keys init-root",
+        "keys new-issuer",
+        "card mint --record examples/record.json",
+        "card verify",
+        "verify_credential.py",
+        "keys card-keys init",
+        "gateway init",
+        "gateway reader add",
+        "reader provision",
+        "gateway run",
+        "gateway token list",
+        "virtual_reader.py",
+        "demo",
+    ):
         assert needle in walked, needle
 
 
@@ -64,8 +79,16 @@ def _free_port() -> int:
 
 def _fresh_copy(dest: Path) -> None:
     """The checkout as a fresh clone would have it (plus files not yet committed), in a new repo."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")  # fmt: skip
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = ROOT / rel
         if not src.is_file():
@@ -111,8 +134,15 @@ class _Background:
 
     def __init__(self, cmd: Command, cwd: Path, env: dict[str, str]) -> None:
         self.cmd = cmd
-        self.proc = subprocess.Popen(["bash", "-c", cmd.text], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            ["bash", "-c", cmd.text],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self.output = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -169,19 +199,31 @@ def _walk(doc: Path, tmp: Path) -> None:
                     running.append(bg)
                     bg.wait_ready()
                     continue
-                proc = subprocess.run(["bash", "-c", cmd.text], cwd=repo, env=env, capture_output=True,
-                                      text=True, timeout=600, check=False)  # fmt: skip
+                proc = subprocess.run(
+                    ["bash", "-c", cmd.text],
+                    cwd=repo,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=False,
+                )
                 _check_output(cmd, proc.returncode, proc.stdout + proc.stderr, where)
         finally:
             for bg in reversed(running):
                 code = bg.stop()
-                assert code in (0, 143), f"{rel}:{bg.cmd.line}: stopping `{bg.cmd.text}` gave {code}:\n" + (
-                    bg.output[-4000:]
+                assert code in (0, 143), (
+                    f"{rel}:{bg.cmd.line}: stopping `{bg.cmd.text}` gave {code}:\n" + (bg.output[-4000:])
                 )
                 assert "Traceback" not in bg.output, bg.output[-4000:]
 
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert status == "", f"{rel}: the walk left changes in the working tree:\n{status}"
     leftovers = [p for p in (tmp / "tmp").iterdir() if not p.match("uv-*.lock")]  # uv's own lock
     assert not leftovers, f"{rel}: temporary files left behind: {leftovers}"

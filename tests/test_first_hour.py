@@ -21,16 +21,24 @@ CBCC = str(Path(sys.executable).parent / "cbcc")
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CBCC_")}
-    env.update(CBCC_HOME=str(tmp / "home"), CBCC_PASSPHRASE="first hour passphrase", TMPDIR=str(tmp),
-               LANG="C.UTF-8")  # fmt: skip
+    env.update(
+        CBCC_HOME=str(tmp / "home"), CBCC_PASSPHRASE="first hour passphrase", TMPDIR=str(tmp), LANG="C.UTF-8"
+    )
     env.pop("CBCC_LANG", None)
     env.update(extra)
     return env
 
 
 def run(tmp: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CBCC, *args], env=_env(tmp, **extra), cwd=tmp, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
+    return subprocess.run(
+        [CBCC, *args],
+        env=_env(tmp, **extra),
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _short(proc: subprocess.CompletedProcess[str]) -> None:
@@ -82,8 +90,18 @@ def test_the_port_message_is_vietnamese_by_default(tmp_path: Path) -> None:
 
 def test_wrong_passphrase_and_missing_file_are_one_line(tmp_path: Path) -> None:
     assert run(tmp_path, "keys", "init-root", "--out", "keys/root").returncode == 0
-    proc = run(tmp_path, "keys", "trust-list", "--root-key", "keys/root/root.key.pem", "--issuer", "x",
-               "--out", "t.cbor", CBCC_PASSPHRASE="not the passphrase")  # fmt: skip
+    proc = run(
+        tmp_path,
+        "keys",
+        "trust-list",
+        "--root-key",
+        "keys/root/root.key.pem",
+        "--issuer",
+        "x",
+        "--out",
+        "t.cbor",
+        CBCC_PASSPHRASE="not the passphrase",
+    )
     assert proc.returncode == 1
     _short(proc)
     proc = run(tmp_path, "card", "mint", "--record", "missing.json", "--issuer-key", "k.pem", "--out", "c")
@@ -96,7 +114,9 @@ def test_debug_shows_the_traceback_of_an_unexpected_fault(tmp_path: Path) -> Non
     quiet = run(tmp_path, "gateway", "migrate", CBCC_DATABASE__URL="postgresql://nobody@127.0.0.1:1/none")
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
     assert "--debug" in quiet.stderr
-    loud = run(tmp_path, "--debug", "gateway", "migrate", CBCC_DATABASE__URL="postgresql://nobody@127.0.0.1:1/none")
+    loud = run(
+        tmp_path, "--debug", "gateway", "migrate", CBCC_DATABASE__URL="postgresql://nobody@127.0.0.1:1/none"
+    )
     assert loud.returncode == 1 and "Traceback" in loud.stderr
 
 
@@ -110,16 +130,58 @@ def test_version_and_switches(tmp_path: Path) -> None:
 
 def test_issuer_key_defaults_let_a_record_issued_last_year_verify(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
-    assert run(tmp_path, "keys", "new-issuer", "--name", "Sở Nội vụ", "--serial-range", "1000000:2000000",
-               "--out", "nd").returncode == 0  # fmt: skip
-    ok = run(tmp_path, "card", "mint", "--record", str(root / "examples/record.json"), "--issuer-key",
-             "nd/issuer.key.pem", "--out", "c.cbor")  # fmt: skip
+    assert (
+        run(
+            tmp_path,
+            "keys",
+            "new-issuer",
+            "--name",
+            "Sở Nội vụ",
+            "--serial-range",
+            "1000000:2000000",
+            "--out",
+            "nd",
+        ).returncode
+        == 0
+    )
+    ok = run(
+        tmp_path,
+        "card",
+        "mint",
+        "--record",
+        str(root / "examples/record.json"),
+        "--issuer-key",
+        "nd/issuer.key.pem",
+        "--out",
+        "c.cbor",
+    )
     assert ok.returncode == 0, ok.stderr
-    late = run(tmp_path, "keys", "new-issuer", "--name", "X", "--serial-range", "1000000:2000000", "--out", "late",
-               "--not-before", "2026-01-01T00:00:00Z")  # fmt: skip
+    late = run(
+        tmp_path,
+        "keys",
+        "new-issuer",
+        "--name",
+        "X",
+        "--serial-range",
+        "1000000:2000000",
+        "--out",
+        "late",
+        "--not-before",
+        "2026-01-01T00:00:00Z",
+    )
     assert late.returncode == 0
-    refused = run(tmp_path, "card", "mint", "--record", str(root / "examples/record.json"), "--issuer-key",
-                  "late/issuer.key.pem", "--out", "d.cbor", LANG="en_US.UTF-8")  # fmt: skip
+    refused = run(
+        tmp_path,
+        "card",
+        "mint",
+        "--record",
+        str(root / "examples/record.json"),
+        "--issuer-key",
+        "late/issuer.key.pem",
+        "--out",
+        "d.cbor",
+        LANG="en_US.UTF-8",
+    )
     assert refused.returncode == 1
     assert "issuer_not_valid" in refused.stderr and "--not-before" in refused.stderr
     assert not (tmp_path / "d.cbor").exists()
@@ -129,10 +191,14 @@ def test_token_list_and_revoke(tmp_path: Path) -> None:
     assert run(tmp_path, "gateway", "init").returncode == 0
     made = run(tmp_path, "gateway", "token", "create", "--name", "hr-1", "--role", "hr")
     token_id = made.stdout.strip().split("_")[1]
-    listed = [json.loads(line) for line in run(tmp_path, "gateway", "token", "list", "--json").stdout.splitlines()]
+    listed = [
+        json.loads(line) for line in run(tmp_path, "gateway", "token", "list", "--json").stdout.splitlines()
+    ]
     assert {t["name"]: t["state"] for t in listed} == {"admin": "active", "hr-1": "active"}
     assert run(tmp_path, "gateway", "token", "revoke", token_id).returncode == 0
-    listed = [json.loads(line) for line in run(tmp_path, "gateway", "token", "list", "--json").stdout.splitlines()]
+    listed = [
+        json.loads(line) for line in run(tmp_path, "gateway", "token", "list", "--json").stdout.splitlines()
+    ]
     assert {t["name"]: t["state"] for t in listed}["hr-1"] == "revoked"
     assert all("secret" not in json.dumps(t) for t in listed)
     missing = run(tmp_path, "gateway", "token", "revoke", "nope")
@@ -143,8 +209,14 @@ def test_token_list_and_revoke(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_demo_serve_stopped_by_sigterm_removes_its_temporary_folder(tmp_path: Path) -> None:
     """The folder holds a plaintext passphrase and the gateway's master key."""
-    proc = subprocess.Popen([CBCC, "demo", "--serve"], env=_env(tmp_path), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [CBCC, "demo", "--serve"],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     out = ""
     deadline = time.monotonic() + 300

@@ -55,7 +55,9 @@ def test_vendored_files_match_their_record() -> None:
         assert hashlib.sha256(data).hexdigest() == digest, rel
         assert version.strip() and licence.strip() in ("Apache-2.0", "MIT")
     listed = {r[0] for r in rows}
-    on_disk = {str(p.relative_to(STATIC)) for p in STATIC.rglob("*") if p.is_file() and p.name != "VENDORED.md"}
+    on_disk = {
+        str(p.relative_to(STATIC)) for p in STATIC.rglob("*") if p.is_file() and p.name != "VENDORED.md"
+    }
     assert on_disk == listed, "every vendored file is recorded, and only those"
 
 

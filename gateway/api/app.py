@@ -6,10 +6,10 @@ from fastapi import Depends, FastAPI
 
 from gateway.api import (
     alarms,
-    docs_pages,
     audit_log,
     cards,
     commands,
+    docs_pages,
     doors,
     errors,
     events,
