@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     national: NationalSettings = NationalSettings()
+    # Accepted for existing settings files; logs are always one JSON object per line on stderr
+    # (provisioning/cli_faults.py), quiet by default, everything with `cbcc --debug`.
     log_json: bool = True
 
     @model_validator(mode="after")

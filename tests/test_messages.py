@@ -26,8 +26,25 @@ def _catalog() -> dict[str, str]:
 
 def test_the_catalog_covers_every_marked_message(tmp_path: Path) -> None:
     pot = tmp_path / "now.pot"
-    subprocess.run([str(Path(sys.executable).parent / "pybabel"), "extract", "-F", "messages/babel.cfg",
-                    "-k", "N_", "--omit-header", "--no-location", "-o", str(pot), "."], cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    pybabel = str(Path(sys.executable).parent / "pybabel")
+    subprocess.run(
+        [
+            pybabel,
+            "extract",
+            "-F",
+            "messages/babel.cfg",
+            "-k",
+            "N_",
+            "--omit-header",
+            "--no-location",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     with pot.open("rb") as f:
         marked = {str(m.id) for m in read_po(f) if m.id}
     cat = _catalog()
