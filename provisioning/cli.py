@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help=_("cbcc — electronic civil-servant card (thẻ CBCCVC điện tử): door and attendance system."),
     pretty_exceptions_enable=False,  # faults are explained in one line by main(); --debug: traceback
+    add_completion=False,
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(card_app, name="card")
@@ -104,14 +105,20 @@ def demo(
 
 
 def command() -> Any:
-    """The command tree, with switches shown as switches (typer labels every flag ``<bool>``)."""
+    """The command tree, with switches shown as switches (typer labels every flag ``<bool>``) and
+    each command's summary in the operator's language (messages/vi.po)."""
+    import inspect
 
     def quiet_metavar(option: Any) -> Any:
         if option is not None:
             option.metavar = ""
+            option.help = _("Show this message and exit.")
         return option
 
     def walk(cmd: Any) -> None:
+        if cmd.help:  # the first paragraph (what --help lists) from the catalog
+            first, sep, rest = inspect.cleandoc(cmd.help).partition("\n\n")
+            cmd.help = _(first) + sep + rest
         for param in cmd.params:
             if getattr(param, "is_flag", False):
                 param.metavar = ""

@@ -85,3 +85,27 @@ def test_reasons_read_as_the_reader_shows_them() -> None:
         assert words.reason(code, lang="vi") == expected, code
     assert set(words.REASON) == set(messages_vi.REASON_TEXT) | set(messages_vi.POLICY_TEXT)
     assert words.reason("ok", "punch", lang="vi") == messages_vi.PUNCHED
+
+
+def test_every_command_summary_is_in_the_catalog() -> None:
+    """What ``cbcc … --help`` lists: each command's first help paragraph has a Vietnamese text."""
+    import inspect
+
+    import typer
+
+    from provisioning.cli import app
+
+    cat = _catalog()
+    missing = []
+
+    def walk(cmd: object) -> None:
+        text = getattr(cmd, "help", None)
+        if text:
+            first = inspect.cleandoc(text).split("\n\n")[0]
+            if not cat.get(first) and not any(first == v for v in cat.values()):
+                missing.append(first)
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    assert not missing, f"command help without a Vietnamese text (messages/vi.po): {missing}"
