@@ -4,7 +4,14 @@ and the vendored files are the ones VENDORED.md records (version, licence, sha25
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +73,47 @@ def test_served_assets_are_the_vendored_bytes(client: TestClient) -> None:
         r = client.get(f"/static/docs/{rel}")
         assert r.status_code == 200
         assert r.content == (STATIC / rel).read_bytes()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    import uvicorn
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    ctx = ApiContext(engine=engine, settings=Settings(data_dir=tmp_path), box=SecretBox(b"\x01" * 32))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("page", "rendered"), [("/docs", "opblock-tag"), ("/redoc", "api-content")])
+def test_a_browser_without_internet_renders_the_pages(served: str, page: str, rendered: str) -> None:
+    """Headless Chromium with every host but 127.0.0.1 unresolvable: the page's scripts run and
+    draw the API (operations listed), as on an agency network without internet."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian's chromium is required (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    proc = subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=15000",
+         "--dump-dom", served + page],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    dom = proc.stdout
+    assert rendered in dom, f"{page} did not render offline (rc {proc.returncode}): {proc.stderr[-1500:]}"
+    assert "/api/v1/readers" in dom  # the operations came from /openapi.json and were drawn
