@@ -23,6 +23,7 @@ from gateway import audit, auth, broker_config, db, service
 from gateway.models import ApiToken
 from gateway.secretbox import SecretBox
 from gateway.settings import Settings
+from messages import _
 from provisioning import keys, passphrase
 
 
@@ -96,7 +97,8 @@ def _init(
     mk = settings.resolved_master_key_file()
     existed = mk.exists()
     SecretBox.from_file(mk, create=True)
-    out.lines.append(f"master key: {mk} ({'kept' if existed else 'created'})")
+    said = _("master key: {path} (kept)") if existed else _("master key: {path} (created)")
+    out.lines.append(said.format(path=mk))
 
     pf = passphrase_file or settings.signing_passphrase_file
     asked: list[bytes] = []
@@ -110,7 +112,7 @@ def _init(
 
     key_path = signing_key_path(settings)
     if key_path.exists():
-        out.lines.append(f"signing key: {key_path} (kept)")
+        out.lines.append(_("signing key: {path} (kept)").format(path=key_path))
     else:
         secret = secret_once()
         key = keys.generate_rsa(keys.ROOT_BITS)
@@ -119,8 +121,8 @@ def _init(
         pub = key_path.with_name("config.cose_key")
         if not pub.exists():
             keys.write_new_file(pub, keys.cose_key_bytes(key.public_key()))
-        out.lines.append(f"signing key: {key_path} created; readers pin {pub} "
-                         f"(kid {keys.kid_of(key.public_key()).hex()})")  # fmt: skip
+        out.lines.append(_("signing key: {path} created; readers pin {pub} (kid {kid})").format(
+            path=key_path, pub=pub, kid=keys.kid_of(key.public_key()).hex()))  # fmt: skip
 
     if settings.mqtt.embedded:
         files = service.local_broker_files(settings)
@@ -132,15 +134,14 @@ def _init(
                 else [socket.gethostname(), "localhost", "127.0.0.1"]
             )
             broker_config.make_ca_and_server_cert(files.folder, list(dict.fromkeys(names)), secret_once())
-            out.lines.append(
-                f"embedded broker: CA and server certificate for {', '.join(dict.fromkeys(names))} "
-                f"in {files.folder}; readers pin {files.folder / 'ca.der'}"
-            )
+            said = _("embedded broker: CA and server certificate for {names} in {folder}; readers pin {ca}")
+            out.lines.append(said.format(names=", ".join(dict.fromkeys(names)), folder=files.folder,
+                                         ca=files.folder / "ca.der"))  # fmt: skip
         else:
-            out.lines.append(f"embedded broker: certificate in {files.folder} (kept)")
+            out.lines.append(_("embedded broker: certificate in {folder} (kept)").format(folder=files.folder))
 
     db.migrate(settings.database.url)
-    out.lines.append("database schema: current")
+    out.lines.append(_("database schema: current"))
 
     engine = db.make_engine(settings.database.url)
     with Session(engine) as s:
@@ -149,8 +150,8 @@ def _init(
             audit.record(s, "init", "token.create", tok.id, role="admin", token_role="admin")
             s.commit()
             out.admin_token = plain
-            out.lines.append(f"admin token {tok.id} created")
+            out.lines.append(_("admin token {id} created").format(id=tok.id))
         else:
-            out.lines.append("API tokens exist: none created")
+            out.lines.append(_("API tokens exist: none created"))
     engine.dispose()
     return out

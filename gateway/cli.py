@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from messages import _
 from provisioning.cli_common import PassphraseFile, cli_errors, stdout_console
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ def init(
         for line in out.lines:
             con.print(line)
         if out.admin_token:
-            con.print("[bold]Admin API token (shown once, keep it safe):[/bold]")
+            label = _("Admin API token (shown once, keep it safe):")
+            con.print(f"[bold]{label}[/bold]")
             con.print(out.admin_token, markup=False)
 
 
@@ -166,7 +168,8 @@ def reader_add(
         secret = {"reader_id": reader_id, "mac_key": new.mac_key.hex(), "mqtt_password": new.mqtt_password}
         if secrets_out is not None:
             keys.write_new_file(secrets_out, (json.dumps(secret) + "\n").encode(), private=True)
-            stdout_console().print(f"reader {reader_id} registered; secrets written to {secrets_out}")
+            said = _("reader {rid} registered; secrets written to {path}")
+            stdout_console().print(said.format(rid=reader_id, path=secrets_out))
         else:
             stdout_console().print(json.dumps(secret), markup=False)
 
@@ -283,4 +286,5 @@ def token_revoke(
                          token_role=tok.role)  # fmt: skip
             s.commit()
             revoked = str(db.utc(tok.revoked_at))
-        stdout_console().print(f"token {token_id} revoked at {revoked}", markup=False)
+        said = _("token {id} revoked at {when}").format(id=token_id, when=revoked)
+        stdout_console().print(said, markup=False)
