@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -55,12 +54,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from gateway.downlink import next_seqs
+from gateway.errors import GatewayError
 from gateway.models import Card, RevocationPublication
+from gateway.mqtt.downlink import next_seqs
 from gateway.national import local
-from provisioning import cbor_det, cose, keys
-from provisioning import crl_national as ncrl
-from provisioning.errors import CbccError
+from trustcore import cbor_det, cose, files, keys
+from trustcore import crl_national as ncrl
 
 log = logging.getLogger("cbcc.crl")
 
@@ -82,7 +81,7 @@ CARD: sa.Table = Card.__table__  # type: ignore[attr-defined]
 PUB: sa.Table = RevocationPublication.__table__  # type: ignore[attr-defined]
 
 
-class CrlPublishError(CbccError):
+class CrlPublishError(GatewayError):
     """The list could not be built, signed or stored (nothing was published)."""
 
 
@@ -180,15 +179,6 @@ class Published:
 
     def blob(self) -> bytes:
         return self.path.read_bytes()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class CrlPublisher:
@@ -310,7 +300,7 @@ class CrlPublisher:
             if kind == "full":
                 h = ncrl.Header(seq, int(now), ncrl.KIND_FULL, len(body), digest)
             else:
-                assert base is not None
+                assert base is not None  # noqa: S101 — type narrowing for mypy, not input validation
                 h = ncrl.Header(
                     seq, int(now), ncrl.KIND_DELTA, len(body), digest, base.seq, base.header.digest
                 )
@@ -321,7 +311,7 @@ class CrlPublisher:
                 )
             sha = hashlib.sha256(blob).hexdigest()
             path = self.folder / f"ncrl-{seq:012d}-{kind}.obj"
-            _write_atomic(path, blob)
+            files.write_atomic(path, blob)
             s.add(RevocationPublication(seq=seq, kind=kind, base_seq=None if base is None else base.seq,
                                         sha256=sha, size=len(blob), revoked=len(revoked), created_at=created,
                                         path=str(path)))  # fmt: skip
@@ -347,7 +337,7 @@ class CrlPublisher:
                 return None
             body: bytes | None = None
             if not due:
-                assert full is not None
+                assert full is not None  # noqa: S101 — type narrowing for mypy, not input validation
                 added, removed = revoked - full.revoked, full.revoked - revoked
                 if max(len(added), len(removed)) <= ncrl.MAX_DELTA_ENTRIES:
                     body = ncrl.build_delta_body(added, removed)
@@ -484,7 +474,7 @@ def lock_card(engine: Engine, serial: int, actor: str, *, publisher: CrlPublishe
               role: str = "", reason: str = "") -> Published | None:  # fmt: skip
     """Lock a card at the gateway (gateway.national.local: status ``locked``, flagged for the
     national database, audited, recorded as a local change) and publish the delta that makes every
-    reader deny it. Raises CbccError for an unknown card; returns the published object (None when
+    reader deny it. Raises GatewayError for an unknown card; returns the published object (None when
     the card was not ``issued``: nothing changed, or when publishing failed, which ``tick``
     retries)."""
     p = publisher if publisher is not None else _installed

@@ -6,9 +6,9 @@ from __future__ import annotations
 import errno
 import socket
 
+from gateway.errors import GatewayError
 from gateway.settings import Settings
 from messages import _
-from provisioning.errors import CbccError
 
 
 def _listens(settings: Settings) -> list[tuple[str, int, str, str, str]]:
@@ -35,7 +35,7 @@ def check_ports(settings: Settings) -> None:
                 if exc.errno != errno.EADDRINUSE:
                     raise
                 hint = _(" (the Mosquitto service listens there by default)") if port == 1883 else ""
-                raise CbccError(
+                raise GatewayError(
                     _(
                         "port {port} on {host} is already in use{hint}. Choose another: {key} in the "
                         "settings file, {env}=…, or {flag} …."

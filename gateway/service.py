@@ -20,20 +20,21 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from gateway import broker_config, crl_publisher, db, embedded_ingest, retention, timefix
+from gateway import crl_publisher, db, retention, timefix
 from gateway.api import ApiContext, create_app
 from gateway.crl_publisher import CrlPublisher, local_root_signer
-from gateway.downlink import Downlink
-from gateway.embedded_broker import EmbeddedBroker
-from gateway.embedded_ingest import BrokerIngest
 from gateway.fleet import Fleet, apply_event_effects
 from gateway.ingest import IngestWriter
 from gateway.ingest_worker import ProcessWriter, writer_from_settings
-from gateway.mqtt_consumer import Consumer
+from gateway.mqtt import broker_config, embedded_ingest
+from gateway.mqtt.consumer import Consumer
+from gateway.mqtt.downlink import Downlink
+from gateway.mqtt.embedded_broker import EmbeddedBroker
+from gateway.mqtt.embedded_ingest import BrokerIngest
 from gateway.registry import KeyCache
 from gateway.secretbox import SecretBox
 from gateway.settings import MqttSettings, Settings
-from provisioning import keys, passphrase
+from trustcore import keys, passphrase
 
 log = logging.getLogger("cbcc.gateway")
 
@@ -205,8 +206,8 @@ class Gateway:
         users = broker_config.parse_password_file(files.passwd.read_text()) if files.passwd.exists() else {}
         users[GATEWAY_USER] = broker_config.hash_password(gw_password)
         tls = files.tls
-        # Events are committed at the broker, before the reader's PUBACK (gateway.embedded_ingest).
-        assert isinstance(self.writer, IngestWriter)  # one-process mode writes in-process
+        # Events are committed at the broker, before the reader's PUBACK (gateway.mqtt.embedded_ingest).
+        assert isinstance(self.writer, IngestWriter)  # noqa: S101 — type narrowing for mypy, not input validation; one-process mode writes in-process
         self.broker_ingest = BrokerIngest(self.writer)
         embedded_ingest.install(self.broker_ingest)
         self.broker = EmbeddedBroker(
@@ -293,26 +294,22 @@ class Gateway:
 
         Its own thread: a first full load takes minutes and must not hold up the fleet flush.
         Revocation changes of each committed page go to the list publisher at once."""
-        import httpx
-
-        from gateway.national.feed import HttpChangeFeed
+        from gateway.national.feed import HttpChangeFeed, national_client
         from gateway.national.local import push_pending
         from gateway.national.sync import sync_feed
 
         n = self.settings.national
-        assert n.url is not None
+        assert n.url is not None  # noqa: S101 — type narrowing for mypy, not input validation
         token = n.token_file.read_text().splitlines()[0].strip() if n.token_file else None
         feed = HttpChangeFeed(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        cert = (str(n.cert_file), str(n.key_file)) if n.cert_file and n.key_file else None
-        verify: str | bool = str(n.ca_file) if n.ca_file else True
         crl = self.crl
 
         def hook(serials: list[int]) -> None:
             if crl is not None:
                 crl.on_cards_changed(serials)
 
-        with httpx.Client(base_url=n.url, headers=headers, cert=cert, verify=verify, timeout=30) as client:
+        with national_client(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file,
+                             timeout=30) as client:
             while not self._stop.is_set():
                 try:
                     report = sync_feed(self.engine, feed, on_change=hook)
@@ -359,9 +356,9 @@ def run(settings: Settings) -> None:
     """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop."""
     import uvicorn
 
-    from provisioning import cli_faults
+    from gateway import logjson
 
-    cli_faults.configure_logging(cli_faults.DEBUG)
+    logjson.configure_logging()
     gw = Gateway(settings)
     gw.start()
     m = settings.mqtt

@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from provisioning import datahome
+from gateway import datahome
 
 
 class DatabaseSettings(BaseModel):
@@ -45,7 +45,7 @@ class MqttSettings(BaseModel):
     # Start an in-process broker (amqtt) instead of connecting to an external one. The gateway
     # then reaches it on host:port (keep 127.0.0.1) and readers on embedded_tls_host:tls_port.
     embedded: bool = True
-    embedded_tls_host: str = "0.0.0.0"
+    embedded_tls_host: str = "0.0.0.0"  # noqa: S104 — readers on the LAN dial the TLS listener; the plain one stays on loopback
     embedded_tls_port: int = 8883
 
 
@@ -91,7 +91,7 @@ class RetentionSettings(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CBCC_", env_nested_delimiter="__", extra="forbid")
 
-    # Default: <CBCC_HOME or ~/.local/share/cbcc>/gateway (provisioning/datahome.py), never the
+    # Default: <CBCC_HOME or ~/.local/share/cbcc>/gateway (gateway/datahome.py), never the
     # current directory, so keys and the database stay out of a checkout.
     data_dir: Path = Field(default_factory=lambda: datahome.tool_dir("gateway"))
     # 32-byte master key (file, mode 0600) that encrypts reader keys at rest in the database.
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     national: NationalSettings = NationalSettings()
     # Accepted for existing settings files; logs are always one JSON object per line on stderr
-    # (provisioning/cli_faults.py), quiet by default, everything with `cbcc --debug`.
+    # (gateway/logjson.py), quiet by default, everything with `cbcc --debug`.
     log_json: bool = True
 
     @model_validator(mode="after")

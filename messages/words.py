@@ -2,7 +2,7 @@
 
 The codes stay in data and APIs; every view shows :func:`word` beside or instead of them.
 English here, Vietnamese in ``messages/vi.po``; the reasons match the reader's own
-``firmware/lib/messages_vi.py`` (tests/test_messages.py keeps them equal).
+``firmware/lib/messages_vi.py`` (tests/messages/test_messages.py keeps them equal).
 """
 
 from __future__ import annotations

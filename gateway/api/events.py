@@ -213,7 +213,7 @@ def _door(e: Event, look: _Lookup) -> str | None:
 
 def _row(e: Event, look: _Lookup, lang: str = "vi") -> list[str]:
     at = utc(e.occurred_at)
-    assert at is not None
+    assert at is not None  # noqa: S101 — type narrowing for mypy, not input validation
     punch = bool(e.punch) or e.decision == "punch"
     return [
         str(e.id),

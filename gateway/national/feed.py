@@ -43,7 +43,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from provisioning.errors import CbccError
+from gateway.errors import GatewayError
 
 SERIAL_MAX = 2**53 - 1  # the national revocation list's serial limit
 CARD_STATUSES = ("issued", "locked", "revoked", "expired", "replaced")
@@ -74,7 +74,7 @@ KIND_STATUS: dict[str, str] = {
 _NAME_CHARS = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*$")
 
 
-class FeedError(CbccError):
+class FeedError(GatewayError):
     """The feed was rejected; nothing of the offending page was applied."""
 
     def __init__(self, reason: str) -> None:
@@ -513,6 +513,30 @@ def tls_context(cert: Path | None = None, key: Path | None = None, ca: Path | No
     return ctx
 
 
+def national_client(
+    base_url: str,
+    *,
+    token: str | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+    ca: Path | None = None,
+    timeout: float = 60.0,
+) -> httpx.Client:
+    """The one way to reach the national service (feed, local actions pushed upstream): TLS 1.2+
+    against ``ca`` (else the system store) with our client certificate when given, the bearer
+    token, JSON accepted. The caller closes it."""
+    verify: ssl.SSLContext | bool = tls_context(cert, key, ca) if base_url.startswith("https:") else True
+    return httpx.Client(base_url=base_url, timeout=timeout, verify=verify, headers=national_headers(token))
+
+
+def national_headers(token: str | None) -> dict[str, str]:
+    """What every request to the national service carries (national_client sets them)."""
+    headers = {"Accept": "application/json", "User-Agent": "cbcc-gateway"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 def retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
     if not value:
@@ -560,17 +584,11 @@ class HttpChangeFeed:
         self.prefetch = prefetch
         self.sleep = sleep
         self.retries = 0  # attempts that were retried (for reports and tests)
-        headers = {"Accept": "application/json", "User-Agent": "cbcc-gateway"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         if client is None:
-            verify: ssl.SSLContext | bool = True
-            if base_url.startswith("https:"):
-                verify = tls_context(cert, key, ca)
-            client = httpx.Client(base_url=base_url, timeout=timeout, verify=verify)
-        else:
+            client = national_client(base_url, token=token, cert=cert, key=key, ca=ca, timeout=timeout)
+        else:  # a test's client (an ASGI transport): same headers as national_client's
             client.base_url = httpx.URL(base_url) if base_url else client.base_url
-        client.headers.update(headers)
+            client.headers.update(national_headers(token))
         self.client = client
 
     def close(self) -> None:
@@ -595,7 +613,7 @@ class HttpChangeFeed:
     def _get(self, cursor: str) -> bytes:
         params = {"after": cursor or "0", "limit": str(self.page_size)}
         resp = self._open("/v1/changes", params, f"page after {cursor!r}")
-        assert resp is not None
+        assert resp is not None  # noqa: S101 — type narrowing for mypy, not input validation
         ctype = resp.headers.get("content-type", "")
         if "json" not in ctype:
             raise FeedError(f"page after {cursor!r} has content type {ctype!r}")
@@ -652,7 +670,7 @@ class HttpChangeFeed:
                 break
             if wait is None:
                 wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                wait *= 0.5 + random.random() / 2  # jitter: many gateways must not retry in step
+                wait *= 0.5 + random.random() / 2  # noqa: S311 — retry jitter, not a secret; jitter: many gateways must not retry in step
             self.retries += 1
             self.sleep(wait)
         raise FeedError(f"{last} after {self.max_attempts} attempts ({what})")

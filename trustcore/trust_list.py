@@ -1,0 +1,203 @@
+"""Trust list v1 (credential-v1 §3): the root-signed list of issuer keys readers accept.
+
+Payload ``{1: 1, 2: seq, 3: iat, 4: [entry, ...]}`` with
+``entry = {1: kid, 2: COSE_Key, 3: nbf, 4: exp, 5: serial_lo, 6: serial_hi (exclusive), 7: name}``.
+Besides the envelope statuses (see ``signed_object``), loading rejects as ``malformed`` any payload
+that does not fit that schema, an entry whose kid is not SHA-256(SPKI)[:8] of its key, an RSA key
+other than e = 65537 with 2048/3072 bits, ``serial_lo ≥ serial_hi``, ``nbf ≥ exp``, or a repeated kid.
+Unknown map keys are ignored (forward compatibility).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from trustcore import cbor_det, cose, keys, signed_object, timeutil
+from trustcore.errors import TrustcoreError
+
+MAX_SIZE = 16384
+VERSION = 1
+SERIAL_LIMIT = 1 << 53
+SEQ_STATE_NAME = "trust-list.seq"
+
+
+@dataclass(frozen=True)
+class IssuerEntry:
+    """One issuer key and what it may sign: a validity window for iat and a serial range."""
+
+    public_key: keys.PublicKey
+    nbf: int
+    exp: int
+    serial_lo: int
+    serial_hi: int
+    name: str
+    kid: bytes = field(default=b"")
+
+    def __post_init__(self) -> None:
+        if not self.kid:
+            object.__setattr__(self, "kid", keys.kid_of(self.public_key))
+
+    @property
+    def alg(self) -> str:
+        return "RS256" if isinstance(self.public_key, rsa.RSAPublicKey) else "ES256"
+
+    def to_map(self) -> dict[int, Any]:
+        return {
+            1: self.kid,
+            2: keys.cose_key_map(self.public_key),
+            3: self.nbf,
+            4: self.exp,
+            5: self.serial_lo,
+            6: self.serial_hi,
+            7: unicodedata.normalize("NFC", self.name),
+        }
+
+
+@dataclass(frozen=True)
+class TrustList:
+    seq: int
+    iat: int
+    entries: Mapping[bytes, IssuerEntry]
+
+    def get(self, kid: bytes) -> IssuerEntry | None:
+        return self.entries.get(kid)
+
+
+EMPTY = TrustList(seq=0, iat=0, entries={})
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The load status and, for ``ok`` and ``noop``, the verified list."""
+
+    status: str
+    trust_list: TrustList | None = None
+
+
+def check_entries(entries: Iterable[IssuerEntry]) -> list[IssuerEntry]:
+    """Publisher-side sanity: everything the loader checks, plus non-overlapping serial ranges."""
+    out = list(entries)
+    seen: set[bytes] = set()
+    for e in out:
+        if e.kid in seen:
+            raise TrustcoreError(f"issuer key {e.kid.hex()} listed twice")
+        seen.add(e.kid)
+        if e.kid != keys.kid_of(e.public_key):
+            raise TrustcoreError(f"issuer {e.name!r}: kid does not match its key")
+        if not 0 <= e.serial_lo < e.serial_hi <= SERIAL_LIMIT:
+            raise TrustcoreError(f"issuer {e.name!r}: serial range must satisfy 0 ≤ lo < hi ≤ 2^53")
+        if not 0 <= e.nbf < e.exp:
+            raise TrustcoreError(f"issuer {e.name!r}: not-before must be before not-after")
+    ranges = sorted((e.serial_lo, e.serial_hi, e.name) for e in out)
+    for (_, hi, name), (lo2, _, name2) in itertools.pairwise(ranges):
+        if lo2 < hi:
+            raise TrustcoreError(f"serial ranges of {name!r} and {name2!r} overlap")
+    return out
+
+
+def build_payload(seq: int, iat: int, entries: Iterable[IssuerEntry]) -> bytes:
+    return cbor_det.dumps({1: VERSION, 2: seq, 3: iat, 4: [e.to_map() for e in entries]})
+
+
+def build(root_key: rsa.RSAPrivateKey, seq: int, iat: int, entries: Iterable[IssuerEntry]) -> bytes:
+    """Sign a trust list with the root key (RS256, kid = root kid); refuses lists over 16 KiB."""
+    blob = cose.sign1(build_payload(seq, iat, check_entries(entries)), root_key, alg=cose.ALG_RS256)
+    if len(blob) > MAX_SIZE:
+        raise TrustcoreError(f"trust list would be {len(blob)} bytes; readers accept at most {MAX_SIZE}")
+    return blob
+
+
+def _entry_from_map(m: object) -> IssuerEntry | None:
+    if not isinstance(m, dict):
+        return None
+    kid, cose_key, name = m.get(1), m.get(2), m.get(7)
+    nbf, exp, lo, hi = (signed_object.as_uint(m.get(k)) for k in (3, 4, 5, 6))
+    if not isinstance(kid, bytes) or len(kid) != keys.KID_LEN or not isinstance(name, str):
+        return None
+    if nbf is None or exp is None or lo is None or hi is None or lo >= hi or nbf >= exp:
+        return None
+    try:
+        public_key = keys.public_key_from_cose(cose_key)
+    except keys.KeyFormatError:
+        return None
+    if keys.kid_of(public_key) != kid:
+        return None
+    return IssuerEntry(public_key, nbf, exp, lo, hi, name, kid)
+
+
+def parse_payload(payload: Mapping[int | str, Any]) -> TrustList | None:
+    """Schema check of a verified payload; None means ``malformed``."""
+    seq, iat = signed_object.as_uint(payload.get(2)), signed_object.as_uint(payload.get(3))
+    items = payload.get(4)
+    if signed_object.as_uint(payload.get(1)) != VERSION:
+        return None
+    if seq is None or iat is None or not isinstance(items, list):
+        return None
+    entries: dict[bytes, IssuerEntry] = {}
+    for item in items:
+        entry = _entry_from_map(item)
+        if entry is None or entry.kid in entries:
+            return None
+        entries[entry.kid] = entry
+    return TrustList(seq, iat, entries)
+
+
+def load(blob: bytes, root: keys.PublicKey, held_seq: int | None = None) -> LoadResult:
+    """Verify a trust list under the pinned root key and compare its seq with the one held."""
+    status, parsed = signed_object.load_signed(blob, MAX_SIZE, root, parse_payload, lambda x: x.seq, held_seq)
+    return LoadResult(status, parsed)
+
+
+# ---- issuer.json: what `cbcc keys new-issuer` writes and `cbcc keys trust-list` reads ----------
+
+
+def issuer_json(entry: IssuerEntry) -> str:
+    doc = {
+        "name": unicodedata.normalize("NFC", entry.name),
+        "serial_lo": entry.serial_lo,
+        "serial_hi": entry.serial_hi,
+        "nbf": timeutil.to_iso(entry.nbf),
+        "exp": timeutil.to_iso(entry.exp),
+        "kid": entry.kid.hex(),
+        "alg": entry.alg,
+        "public_key_pem": keys.public_pem(entry.public_key).decode("ascii"),
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def issuer_from_json(path: Path) -> IssuerEntry:
+    """Read an issuer description (a directory holding issuer.json, or the file itself)."""
+    if path.is_dir():
+        path = path / "issuer.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TrustcoreError(f"cannot read issuer description {path}: {exc}") from None
+    try:
+        pub = serialization.load_pem_public_key(doc["public_key_pem"].encode("ascii"))
+        if not isinstance(pub, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise TrustcoreError(f"{path}: unsupported public key type")
+        entry = IssuerEntry(
+            public_key=pub,
+            nbf=timeutil.parse_iso_utc(doc["nbf"]),
+            exp=timeutil.parse_iso_utc(doc["exp"]),
+            serial_lo=int(doc["serial_lo"]),
+            serial_hi=int(doc["serial_hi"]),
+            name=unicodedata.normalize("NFC", str(doc["name"])),
+        )
+        # Round-trip through the reader's rules so a key readers would refuse is caught here.
+        keys.public_key_from_cose(keys.cose_key_map(pub))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TrustcoreError(f"{path}: bad issuer description ({exc})") from None
+    if "kid" in doc and doc["kid"] != entry.kid.hex():
+        raise TrustcoreError(f"{path}: kid {doc['kid']} does not match the public key ({entry.kid.hex()})")
+    return entry
