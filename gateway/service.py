@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 import threading
 import time
 from collections import deque
@@ -370,11 +371,20 @@ def run(settings: Settings) -> None:
     )
     log.info("serving API on http://%s:%d (docs at /docs); %s; data folder %s",
              settings.http.host, settings.http.port, broker, settings.data_dir)  # fmt: skip
+    http = settings.http
+    server = uvicorn.Server(
+        uvicorn.Config(gw.app, host=http.host, port=http.port, access_log=False, log_config=None)
+    )
+
+    def _stop(_signum: int, _frame: object) -> None:
+        server.should_exit = True  # what uvicorn's own handlers do once it has installed them
+
+    # A SIGTERM/SIGINT that arrives before uvicorn takes over the signals asks it to stop, instead of
+    # raising inside its event loop's start (a stop right after start printed a traceback).
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        uvicorn.Server(
-            uvicorn.Config(
-                gw.app, host=settings.http.host, port=settings.http.port, access_log=False, log_config=None
-            )
-        ).run()
+        server.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         gw.stop()
