@@ -5,8 +5,10 @@ Each group lives in its own module of this package and imports the packages it d
 usage errors stay fast. Nothing outside this package imports it.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,8 +26,14 @@ from cbcc.keys import keys_app
 from cbcc.national import national_sim_app, sync_app
 from cbcc.reader import reader_app
 from cbcc.reader_device import register as register_reader_device
+from messages import _
 
-app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help=_("cbcc — electronic civil-servant card (thẻ CBCCVC điện tử): door and attendance system."),
+    pretty_exceptions_enable=False,  # faults are explained in one line by main(); --debug: traceback
+    add_completion=False,
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(card_app, name="card")
 app.add_typer(crl_app, name="crl")
@@ -44,16 +52,53 @@ register_issue_keys(keys_app)  # keys new-issuer-hsm
 register_reader_device(reader_app)  # reader flash | deploy
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("cbcc")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        typer.echo(f"cbcc {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=_("Show tracebacks and every library's debug log."))
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help=_("Print the version and exit.")),
+    ] = False,
+) -> None:
+    """Options for every command (before the command name: cbcc --debug gateway run)."""
+    from cbcc import faults
+    from gateway import logjson
+
+    faults.DEBUG = debug
+    logjson.configure_logging(debug)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[
-        Path | None, typer.Option("--out", help="Keep the demo's files in this folder (default: discarded).")
+        Path | None,
+        typer.Option("--out", help=_("Keep the demo's files in this folder (default: discarded).")),
     ] = None,
     serve: Annotated[
-        bool, typer.Option("--serve", help="Keep the demo gateway running afterwards to explore its API.")
+        bool,
+        typer.Option(
+            "--serve/--no-serve", help=_("Keep the demo gateway running afterwards to explore its API.")
+        ),
     ] = False,
 ) -> None:
-    """The product end to end: cards verified on host and reader, then a gateway with virtual readers."""
+    """The product end to end: cards verified on host and reader, then a gateway with virtual readers.
+
+    Without --out everything lives in a temporary folder that is removed however the demo ends
+    (Ctrl-C, SIGTERM, an error): it holds a passphrase and the gateway's master key."""
     import tempfile
 
     from rich.console import Console
@@ -70,5 +115,45 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+def command() -> Any:
+    """The command tree, with switches shown as switches (typer labels every flag ``<bool>``) and
+    each command's summary in the operator's language (messages/vi.po)."""
+    import inspect
+
+    def quiet_metavar(option: Any) -> Any:
+        if option is not None:
+            option.metavar = ""
+            option.help = _("Show this message and exit.")
+        return option
+
+    def walk(cmd: Any) -> None:
+        if cmd.help:  # the first paragraph (what --help lists) from the catalog
+            first, sep, rest = inspect.cleandoc(cmd.help).partition("\n\n")
+            cmd.help = _(first) + sep + rest
+        for param in cmd.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        help_option = cmd.get_help_option
+        setattr(cmd, "get_help_option", lambda ctx: quiet_metavar(help_option(ctx)))  # noqa: B010
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    root = typer.main.get_command(app)
+    walk(root)
+    return root
+
+
 def main() -> None:
-    app()
+    """Entry point: SIGTERM cleans up like Ctrl-C; faults become one or two lines (--debug: traceback)."""
+    import sys
+
+    from cbcc import faults as cli_faults
+
+    cli_faults.install_signal_handlers()
+    try:
+        command()(prog_name="cbcc")
+    except KeyboardInterrupt:
+        sys.stderr.write(_("interrupted") + "\n")
+        sys.exit(130)
+    except Exception as exc:
+        sys.exit(cli_faults.report_crash(exc))

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,9 @@ from cbcc.common import (
     warn,
     write_atomic,
 )
+
+if TYPE_CHECKING:
+    from trustcore.keys import PrivateKey
 
 card_app = typer.Typer(no_args_is_help=True, help="Card credentials: mint and verify.")
 
@@ -40,6 +43,7 @@ def mint(
         key = keys.load_private_key(
             issuer_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(issuer_key))
         )
+        _check_issuer_window(issuer_key, claims, key)
         blob = credential.mint(claims, key)
         write_atomic(out, blob)
         alg = cose.ALG_NAMES[cose.alg_for(key)]
@@ -47,6 +51,34 @@ def mint(
             f"[green]minted[/green] serial {claims[credential.SERIAL]} for {claims[credential.NAME]} "
             f"({claims[credential.STAFF]}) → {out} ({len(blob)} bytes, {alg}, "
             f"kid {keys.kid_of(key.public_key()).hex()})"
+        )
+
+
+def _check_issuer_window(issuer_key: Path, claims: dict[int, Any], key: PrivateKey) -> None:
+    """Refuse a credential that no reader would accept because of the issuer key's own window
+    (issuer.json beside the key, as ``keys new-issuer`` writes it): say why and what fixes it."""
+    from cbcc.errors import CbccError
+    from trustcore import credential, keys, timeutil, trust_list
+
+    desc = issuer_key.parent / "issuer.json"
+    if not desc.is_file():
+        return
+    entry = trust_list.issuer_from_json(desc)
+    if entry.kid != keys.kid_of(key.public_key()):
+        return
+    iat, serial = claims[credential.IAT], claims[credential.SERIAL]
+    if not isinstance(iat, int) or not isinstance(serial, int):
+        return  # claims_from_record made them ints; nothing to compare otherwise
+    if not entry.nbf <= iat < entry.exp:
+        raise CbccError(
+            f"issued_at {timeutil.to_iso(iat)} is outside the issuer key's window "
+            f"{timeutil.to_iso(entry.nbf)} → {timeutil.to_iso(entry.exp)} ({desc}); readers would answer "
+            "issuer_not_valid. Make the issuer key with an earlier --not-before (keys new-issuer)."
+        )
+    if not entry.serial_lo <= serial < entry.serial_hi:
+        raise CbccError(
+            f"serial {serial} is outside the issuer key's range {entry.serial_lo} … {entry.serial_hi - 1} "
+            f"({desc}); readers would answer serial_out_of_range."
         )
 
 

@@ -38,10 +38,9 @@ def init(
 
         if out.exists():
             raise CbccError(f"{out} already exists; refusing to overwrite it")
-        if not out.parent.is_dir():
-            raise CbccError(f"directory {out.parent} does not exist")
         secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new card master keys")
         keys = card_keys.generate(key_version)
+        out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         card_keys.write_new(out, keys, secret)
         kcv = keys.check_values()
         stdout_console().print(

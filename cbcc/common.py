@@ -43,13 +43,19 @@ def stdout_console() -> Console:
 def warn(message: str) -> None:
     from rich.markup import escape
 
-    stderr_console().print(f"[yellow]warning:[/yellow] {escape(message)}")
+    from messages import _
+
+    label = _("warning:")
+    stderr_console().print(f"[yellow]{label}[/yellow] {escape(message)}")
 
 
 def fail(message: str, code: int) -> NoReturn:
     from rich.markup import escape
 
-    stderr_console().print(f"[bold red]error:[/bold red] {escape(message)}")
+    from messages import _
+
+    label = _("error:")
+    stderr_console().print(f"[bold red]{label}[/bold red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -86,6 +92,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     from trustcore import files
 
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomic(path, data)
     except OSError as exc:
         raise CbccError(f"cannot write {path}: {exc.strerror}") from None

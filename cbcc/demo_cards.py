@@ -20,9 +20,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from messages import _, words
 from simulators import firmware_runner
 from trustcore import credential, keys, revocation, trust_list
-from trustcore.messages_vi import reason_text
 
 ESP32_FACTOR = 70  # shared/context/esp32-projection.md: unix-port µs × 70 ≈ ESP32 at 240 MHz
 YEAR = 365 * 24 * 3600
@@ -61,7 +61,8 @@ def _setup(out: Path, now: int) -> tuple[list[Tap], list[str]]:
     root = keys.generate_rsa(keys.ROOT_BITS)
     keys.write_private_key(out / "root.key.pem", root, secret)
     keys.write_new_file(out / "root.cose_key", keys.cose_key_bytes(root.public_key()))
-    log.append(f"khóa gốc quốc gia RSA-3072, kid {keys.kid_of(root.public_key()).hex()} (mã hóa khi lưu)")
+    log.append(_("national root key RSA-3072, kid {kid} (encrypted at rest)").format(
+        kid=keys.kid_of(root.public_key()).hex()))
 
     issuers = {
         "bnv": ("Bộ Nội vụ", 1_000_000, 2_000_000),
@@ -76,10 +77,11 @@ def _setup(out: Path, now: int) -> tuple[list[Tap], list[str]]:
         # Valid from well before the oldest card below, so every card was signed in the key's window.
         window = (now - 8 * YEAR, now + 10 * YEAR)
         entries.append(trust_list.IssuerEntry(key.public_key(), *window, lo, hi, name))
-        log.append(f"cơ quan cấp thẻ: {name}, số thẻ {_vn(lo)}–{_vn(hi - 1)}")
+        log.append(_("issuing authority: {name}, card numbers {lo}–{hi}").format(name=name, lo=_vn(lo),
+                                                                                  hi=_vn(hi - 1)))
     (out / "trust.cbor").write_bytes(trust_list.build(root, 1, now, entries))
     (out / "crl.cbor").write_bytes(revocation.build(root, 1, now, [2_000_017]))
-    log.append("danh sách tin cậy seq 1 và danh sách thu hồi seq 1 (thẻ 2.000.017 bị thu hồi) đã ký")
+    log.append(_("trust list seq 1 and revocation list seq 1 (card 2.000.017 revoked) signed"))
 
     uid_a, uid_b, uid_c, uid_d = (bytes.fromhex(h) for h in
                                   ("04a1b2c3d4e5f6", "04112233445566", "04deadbeef0102", "04998877665544"))
@@ -99,7 +101,7 @@ def _setup(out: Path, now: int) -> tuple[list[Tap], list[str]]:
     ]
     for slug, signer, claims in people:
         (out / f"{slug}.cbor").write_bytes(credential.mint(claims, signer))
-    log.append(f"{len(people)} thẻ đã phát hành (mỗi thẻ gắn với UID chip của nó)")
+    log.append(_("{n} cards issued (each bound to its chip's UID)").format(n=len(people)))
 
     # A copy of Hương's credential with one byte of her name changed, and a card signed by a key
     # nobody trusts.
@@ -111,13 +113,13 @@ def _setup(out: Path, now: int) -> tuple[list[Tap], list[str]]:
     (out / "rogue.cbor").write_bytes(credential.mint(people[1][2], rogue))
 
     taps = [
-        Tap("Nguyễn Thị Hương quẹt thẻ", "huong.cbor", uid_a, credential.OK),
-        Tap("Trần Văn Đức (Bộ Nội vụ) đến làm việc", "duc.cbor", uid_b, credential.OK),
-        Tap("Lê Minh Tuấn: thẻ đã báo mất", "tuan.cbor", uid_c, credential.REVOKED),
-        Tap("Phạm Thu Trang: thẻ quá hạn", "trang.cbor", uid_d, credential.EXPIRED),
-        Tap("Thẻ sao chép dữ liệu của Hương sang chip khác", "huong.cbor", uid_d, credential.UID_MISMATCH),
-        Tap("Dữ liệu thẻ bị sửa (họ tên)", "forged.cbor", uid_a, credential.BAD_SIGNATURE),
-        Tap("Thẻ do nơi không được tin cậy ký", "rogue.cbor", uid_b, credential.UNKNOWN_ISSUER),
+        Tap(_("Nguyễn Thị Hương taps her card"), "huong.cbor", uid_a, credential.OK),
+        Tap(_("Trần Văn Đức (Ministry of Home Affairs) comes to work"), "duc.cbor", uid_b, credential.OK),
+        Tap(_("Lê Minh Tuấn: card reported lost"), "tuan.cbor", uid_c, credential.REVOKED),
+        Tap(_("Phạm Thu Trang: card expired"), "trang.cbor", uid_d, credential.EXPIRED),
+        Tap(_("Hương's card data copied onto another chip"), "huong.cbor", uid_d, credential.UID_MISMATCH),
+        Tap(_("Card data altered (full name)"), "forged.cbor", uid_a, credential.BAD_SIGNATURE),
+        Tap(_("Card signed by an untrusted party"), "rogue.cbor", uid_b, credential.UNKNOWN_ISSUER),
     ]
     return taps, log
 
@@ -151,36 +153,38 @@ def run(out: Path | None, console: Console) -> bool:
     with tempfile.TemporaryDirectory(prefix="cbcc-demo-") as tmp:
         work = out or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        console.rule("[bold]cbcc — thẻ CBCCVC điện tử: xác thực thẻ ngoại tuyến[/bold]")
+        title = _("cbcc — electronic civil-servant card: offline card verification")
+        console.rule(f"[bold]{title}[/bold]")
         taps, log = _setup(work, now)
         for line in log:
             console.print(f"  • {line}")
 
-        table = Table(title="Quẹt thẻ: máy chủ và mã nguồn đầu đọc (MicroPython) cùng kiểm tra")
-        table.add_column("Tình huống", ratio=3)
-        table.add_column("Máy chủ", no_wrap=True)
-        table.add_column("Đầu đọc", no_wrap=True)
-        table.add_column("Ý nghĩa", ratio=3)
-        table.add_column("Đúng?", no_wrap=True)
+        table = Table(title=_("Card taps: the host and the reader's code (MicroPython) both check"))
+        table.add_column(_("Scenario"), ratio=3)
+        table.add_column(_("Host"), no_wrap=True)
+        table.add_column(_("Reader"), no_wrap=True)
+        table.add_column(_("Meaning"), ratio=3)
+        table.add_column(_("Right?"), no_wrap=True)
         all_ok = True
         for tap in taps:
             host = _host_verdict(work, tap, now)
             reader = _reader_verdict(work, tap, now)["reason"]
             good = host == reader == tap.expect
             all_ok &= good
-            table.add_row(tap.title, host, reader, reason_text(reader),
+            table.add_row(tap.title, host, reader, words.reason(reader),
                           "[green]✓[/green]" if good else "[red]✗[/red]")
         console.print(table)
 
         timing = _reader_verdict(work, taps[0], now, repeat=30)
         us = float(timing["us_per_verify"])
         console.print(
-            f"Đầu đọc xác thực một thẻ (đủ 9 bước kiểm tra, RSA-2048): {_vn(us)} µs trên MicroPython unix "
-            f"≈ {_vn(us * ESP32_FACTOR / 1000)} ms trên ESP32 240 MHz (hệ số ×{ESP32_FACTOR})."
+            _("The reader verifies a card (all 9 checks, RSA-2048): {us} µs on the MicroPython unix port "
+              "≈ {ms} ms on an ESP32 at 240 MHz (factor ×{factor}).").format(
+                us=_vn(us), ms=_vn(us * ESP32_FACTOR / 1000), factor=ESP32_FACTOR)
         )
         if out is not None:
-            console.print(f"Tệp của bản demo: {work} "
-                          "(khóa riêng đã mã hóa; mật khẩu chỉ tồn tại trong lần chạy này)")
-        console.print("[bold green]Tất cả tình huống đúng.[/bold green]" if all_ok
-                      else "[bold red]Có tình huống sai: xem bảng trên.[/bold red]")
+            console.print(_("The demo's files: {folder} (private keys encrypted; the passphrase exists only "
+                            "in this run)").format(folder=work))
+        console.print("[bold green]" + _("Every scenario right.") + "[/bold green]" if all_ok
+                      else "[bold red]" + _("A scenario went wrong: see the table above.") + "[/bold red]")
         return all_ok

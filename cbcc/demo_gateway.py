@@ -33,10 +33,10 @@ from rich.table import Table
 from gateway import bootstrap
 from gateway.service import Gateway
 from gateway.settings import load_settings
+from messages import _, words
 from simulators import firmware_runner
 from trustcore import keys
 from trustcore import reader_config as host_config
-from trustcore.messages_vi import reason_text
 
 
 def _free_port() -> int:
@@ -68,6 +68,13 @@ CARDS = {
     "tuan": Card("tuan.cbor", "04deadbeef0102", "Lê Minh Tuấn"),
     "trang": Card("trang.cbor", "04998877665544", "Phạm Thu Trang"),
 }
+
+STAFF_NAMES = {
+    "CB-01-0012345": "Nguyễn Thị Hương",
+    "CB-00-0000042": "Trần Văn Đức",
+    "CB-01-0099017": "Lê Minh Tuấn",
+    "CB-01-0077050": "Phạm Thu Trang",
+}  # provisioning/demo.py
 
 CONFIG = {
     "site": "Sở Nội vụ Hà Nội",
@@ -205,7 +212,8 @@ def _serve(gw: Gateway, port: int) -> tuple[Any, threading.Thread]:
 
 def run(work: Path, console: Console, *, serve: bool = False) -> bool:
     """Run the preview in ``work`` (the trust-core demo's folder); True when everything matched."""
-    console.rule("[bold]Xem trước hệ thống: máy chủ cổng (gateway) và đầu đọc ảo chạy firmware thật[/bold]")
+    title = _("System preview: the gateway and virtual readers running the real firmware")
+    console.rule(f"[bold]{title}[/bold]")
     data = work / "gateway"
     pass_file = work / "gateway.pass"
     keys.write_new_file(pass_file, secrets.token_urlsafe(24).encode(), private=True)
@@ -227,7 +235,11 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
     token = init.admin_token
     assert token is not None  # noqa: S101 — type narrowing for mypy, not input validation
     console.print(
-        "  • cbcc gateway init: khóa chủ, khóa ký cấu hình, CA của broker, CSDL SQLite, mã API quản trị"
+        "  • "
+        + _(
+            "cbcc gateway init: master key, configuration signing key, broker CA, SQLite database, "
+            "admin API token"
+        )
     )
     logging.getLogger("cbcc").setLevel(logging.ERROR)  # the console shows the story, not the logs
     gw = Gateway(settings)
@@ -239,7 +251,10 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
     ok = True
     try:
         console.print(
-            f"  • gateway đang chạy: API http://127.0.0.1:{http_port}/docs, broker MQTT/TLS cổng {broker_tls}"
+            "  • "
+            + _("gateway running: API http://127.0.0.1:{port}/docs, MQTT/TLS broker on port {tls}").format(
+                port=http_port, tls=broker_tls
+            )
         )
         issuer = {k: os.urandom(16).hex() for k in ("amk", "read", "uid", "picc")}
         signing_key = gw.downlink._key if gw.downlink is not None else None
@@ -265,26 +280,37 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 host_config.build({**CONFIG, "reader_id": vr.rid}, signing_key, 1, int(time.time()))
             )
             cfgs.append(cfg)
-            console.print(f"  • đăng ký đầu đọc {vr.rid} ({vr.name}, vai trò {vr.role}) qua API")
+            console.print(
+                "  • "
+                + _("reader {rid} ({name}, role {role}) registered through the API").format(
+                    rid=vr.rid, name=vr.name, role=vr.role
+                )
+            )
         t0 = time.monotonic()
         with ThreadPoolExecutor(len(vrs)) as pool:
             outs = list(pool.map(run_reader, cfgs))
         console.print(
-            f"  • {len(vrs)} đầu đọc ảo (MicroPython) đã quẹt thẻ và gửi sự kiện trong "
-            f"{time.monotonic() - t0:.1f} s"
+            "  • "
+            + _("{n} virtual readers (MicroPython) tapped cards and delivered their events in {s} s").format(
+                n=len(vrs), s=f"{time.monotonic() - t0:.1f}"
+            )
         )
         for vr, out in zip(vrs, outs, strict=True):
             vr.out = out
             got = [(o["decision"], o["reason"]) for o in out if "decision" in o]
             if got != vr.expect:
                 ok = False
-                console.print(f"[red]{vr.rid}: quyết định {got}, mong đợi {vr.expect}[/red]")
+                wrong = _("{rid}: decisions {got}, expected {expect}").format(
+                    rid=vr.rid, got=got, expect=vr.expect
+                )
+                console.print(f"[red]{wrong}[/red]")
 
         gw.fleet.flush()
         events = api.get("/api/v1/events", params={"limit": 100, "order": "asc"}).json()["items"]
         taps = [e for e in events if e["kind"] == "tap"]
-        table = Table(title="Sự kiện đã lưu ở gateway (đọc qua API /api/v1/events)")
-        for col in ("Đầu đọc", "Số", "Giờ Việt Nam", "Quyết định", "Lý do", "Mã cán bộ", "Thẻ", "Chấm công"):
+        table = Table(title=_("Events stored at the gateway (read through the API /api/v1/events)"))
+        for col in (_("Reader"), _("No."), _("Vietnam time"), _("Decision"), _("Reason"), _("Staff"),
+                    _("Card"), _("Attendance punch")):  # fmt: skip
             table.add_column(col)
         vn = timezone(timedelta(hours=7))
         for e in taps:
@@ -293,9 +319,11 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 e["reader_id"],
                 str(e["seq"]),
                 at.strftime("%H:%M:%S %d/%m"),
-                e["decision"] or "",
-                reason_text(e["reason"] or "", e["decision"]),
-                e["staff_code"] or "",
+                words.decision(e["decision"]),
+                words.reason(e["reason"], e["decision"]),
+                f"{STAFF_NAMES[e['staff_code']]} ({e['staff_code']})"
+                if e["staff_code"] in STAFF_NAMES
+                else e["staff_code"] or "",
                 e["technology"] or "",
                 "✓" if e.get("punch") or e["decision"] == "punch" else "",
             )
@@ -303,36 +331,43 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
         expected_taps = sum(len(vr.expect) for vr in vrs)
         if len(taps) != expected_taps:
             ok = False
-            console.print(f"[red]{len(taps)} lượt quẹt ở gateway, mong đợi {expected_taps}[/red]")
+            wrong = _("{n} taps at the gateway, expected {expected}").format(
+                n=len(taps), expected=expected_taps
+            )
+            console.print(f"[red]{wrong}[/red]")
         pairs = [(e["reader_id"], e["seq"]) for e in events]
         if len(pairs) != len(set(pairs)):
             ok = False
-            console.print("[red]có sự kiện bị lưu hai lần[/red]")
+            console.print("[red]" + _("an event was stored twice") + "[/red]")
         alarms = [
             a
             for flag in ("true", "false")
             for a in api.get("/api/v1/alarms", params={"active": flag}).json()["items"]
         ]
         kinds = sorted({a["kind"] for a in alarms})
-        console.print(f"  • báo động: {', '.join(kinds) or 'không có'}")
+        shown = ", ".join(words.alarm(k) for k in kinds) or _("none")
+        console.print("  • " + _("alarms: {alarms}").format(alarms=shown))
         if "forced_open" not in kinds:
             ok = False
-            console.print("[red]thiếu báo động cửa bị mở cưỡng bức (forced_open)[/red]")
+            console.print("[red]" + _("the door-forced-open alarm is missing") + "[/red]")
         rd = api.get("/api/v1/readers").json()["items"]
         for r in rd:
-            console.print(
-                f"  • {r['id']}: firmware {r.get('firmware')}, cấu hình seq {r.get('config_seq')}, "
-                f"chất lượng giờ {r.get('time_quality')}"
+            line = _("{rid}: firmware {fw}, configuration seq {seq}, {clock}").format(
+                rid=r["id"],
+                fw=r.get("firmware"),
+                seq=r.get("config_seq"),
+                clock=words.time_quality(r.get("time_quality")),
             )
+            console.print(f"  • {line}")
         quarantined = api.get("/api/v1/quarantine").json()["items"]
         if quarantined:
             ok = False
-            console.print(f"[red]{len(quarantined)} tin nhắn bị cách ly[/red]")
+            console.print("[red]" + _("{n} messages quarantined").format(n=len(quarantined)) + "[/red]")
         if serve:
-            console.print(
-                f"[bold]Gateway vẫn chạy: http://127.0.0.1:{http_port}/docs — mã API: {token}[/bold] "
-                "(Ctrl-C để dừng)"
-            )
+            running = _(
+                "The gateway keeps running: http://127.0.0.1:{port}/docs — API token: {token}"
+            ).format(port=http_port, token=token)
+            console.print(f"[bold]{running}[/bold] " + _("(Ctrl-C to stop)"))
             try:
                 while True:
                     time.sleep(1)
@@ -344,8 +379,8 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
         thread.join(10)
         gw.stop()
     console.print(
-        "[bold green]Gateway: mọi sự kiện đến đủ, đúng một lần.[/bold green]"
+        "[bold green]" + _("Gateway: every event arrived, exactly once.") + "[/bold green]"
         if ok
-        else "[bold red]Gateway: có điều sai, xem ở trên.[/bold red]"
+        else "[bold red]" + _("Gateway: something went wrong, see above.") + "[/bold red]"
     )
     return ok

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
+from messages import _
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -61,7 +62,8 @@ def init(
         for line in out.lines:
             con.print(line)
         if out.admin_token:
-            con.print("[bold]Admin API token (shown once, keep it safe):[/bold]")
+            label = _("Admin API token (shown once, keep it safe):")
+            con.print(f"[bold]{label}[/bold]")
             con.print(out.admin_token, markup=False)
 
 
@@ -81,16 +83,29 @@ def run(
     config: ConfigFile = None,
     host: Annotated[str | None, typer.Option(help="HTTP listen address (overrides settings).")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (overrides settings).")] = None,
+    mqtt_port: Annotated[
+        int | None, typer.Option("--mqtt-port", help="Embedded broker's plain port for the gateway itself.")
+    ] = None,
+    mqtt_tls_port: Annotated[
+        int | None, typer.Option("--mqtt-tls-port", help="Embedded broker's TLS port for readers.")
+    ] = None,
 ) -> None:
-    """Run the gateway: MQTT ingest and fleet, HTTP API (and the embedded broker if configured)."""
+    """Run the gateway: MQTT ingest and fleet, HTTP API (and the embedded broker if configured).
+
+    Stops cleanly on Ctrl-C or SIGTERM. Logs are JSON lines on stderr (cbcc --debug: everything)."""
     with cli_errors():
-        from gateway import service
+        from gateway import preflight, service
 
         settings = _settings(config)
         if host is not None:
             settings.http.host = host
         if port is not None:
             settings.http.port = port
+        if mqtt_port is not None:
+            settings.mqtt.port = mqtt_port
+        if mqtt_tls_port is not None:
+            settings.mqtt.embedded_tls_port = mqtt_tls_port
+        preflight.check_ports(settings)
         service.run(settings)
 
 
@@ -153,7 +168,8 @@ def reader_add(
         secret = {"reader_id": reader_id, "mac_key": new.mac_key.hex(), "mqtt_password": new.mqtt_password}
         if secrets_out is not None:
             keys.write_new_file(secrets_out, (json.dumps(secret) + "\n").encode(), private=True)
-            stdout_console().print(f"reader {reader_id} registered; secrets written to {secrets_out}")
+            said = _("reader {rid} registered; secrets written to {path}")
+            stdout_console().print(said.format(rid=reader_id, path=secrets_out))
         else:
             stdout_console().print(json.dumps(secret), markup=False)
 
@@ -210,3 +226,65 @@ def token_create(
             audit.record(s, "cli", "token.create", tok.id, role="admin", token_role=role, unit=unit)
             s.commit()
         stdout_console().print(plain, markup=False)
+
+
+def _when(t: object) -> str:
+    from datetime import datetime
+
+    return t.strftime("%Y-%m-%d %H:%M:%SZ") if isinstance(t, datetime) else ""
+
+
+@token_app.command("list")
+def token_list(
+    config: ConfigFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per token.")] = False,
+) -> None:
+    """List API tokens (never their secrets): id, name, role, unit scope, state, last use."""
+    with cli_errors():
+        import json
+
+        from rich.table import Table
+        from sqlmodel import Session
+
+        from gateway import auth, db
+
+        settings = _settings(config)
+        engine = db.make_engine(settings.database.url)
+        with Session(engine) as s:
+            rows = [auth.describe(t) for t in auth.list_tokens(s)]
+        if as_json:
+            for row in rows:
+                print(json.dumps(row, default=str, ensure_ascii=False))
+            return
+        table = Table("id", "name", "role", "unit", "state", "created", "last used")
+        for row in rows:
+            table.add_row(row["id"], row["name"], row["role"], row["unit_scope"] or "*", row["state"],
+                          _when(row["created_at"]), _when(row["last_used_at"]))  # fmt: skip
+        stdout_console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="Token id (the part after cbcc_, as `token list` shows).")],
+    config: ConfigFile = None,
+) -> None:
+    """Revoke an API token at once (revoking twice keeps the first time)."""
+    with cli_errors():
+        from sqlmodel import Session
+
+        from cbcc.errors import CbccError
+        from gateway import audit, auth, db
+
+        settings = _settings(config)
+        engine = db.make_engine(settings.database.url)
+        with Session(engine) as s:
+            try:
+                tok = auth.revoke_token(s, token_id)
+            except auth.TokenError as exc:
+                raise CbccError(str(exc)) from None
+            audit.record(s, "cli", "token.revoke", f"token:{tok.id}", role="admin", name=tok.name,
+                         token_role=tok.role)  # fmt: skip
+            s.commit()
+            revoked = str(db.utc(tok.revoked_at))
+        said = _("token {id} revoked at {when}").format(id=token_id, when=revoked)
+        stdout_console().print(said, markup=False)

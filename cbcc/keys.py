@@ -42,6 +42,15 @@ def _parse_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+def default_not_before(now: int) -> int:
+    """1 January (UTC) five years before ``now``: a new issuer key takes over signing for a range
+    whose cards were issued earlier, and ``nbf ≤ issued_at`` is checked on every tap."""
+    import datetime as dt
+
+    year = dt.datetime.fromtimestamp(now, dt.UTC).year - 5
+    return int(dt.datetime(year, 1, 1, tzinfo=dt.UTC).timestamp())
+
+
 @keys_app.command("init-root")
 def init_root(
     out: Annotated[
@@ -77,7 +86,14 @@ def new_issuer(
     name: Annotated[str, typer.Option("--name", help="Issuing authority, e.g. 'Sở Nội vụ tỉnh Nam Định'.")],
     serial_range: Annotated[str, typer.Option("--serial-range", help="LO:HI card serials (HI exclusive).")],
     out: Annotated[Path, typer.Option("--out", help="Directory for issuer.key.pem and issuer.json.")],
-    not_before: Annotated[str | None, typer.Option("--not-before", help="ISO 8601 UTC; default now.")] = None,
+    not_before: Annotated[
+        str | None,
+        typer.Option(
+            "--not-before",
+            help="ISO 8601 UTC; the earliest issued_at this key may sign. Default: 1 January five years "
+            "ago, so records issued before the key was made (re-issued cards) still verify.",
+        ),
+    ] = None,
     not_after: Annotated[
         str | None, typer.Option("--not-after", help="ISO 8601 UTC; default not-before + 10 years.")
     ] = None,
@@ -96,7 +112,7 @@ def new_issuer(
         if not label:
             raise CbccError("--name must not be empty")
         lo, hi = _parse_range(serial_range)
-        nbf = timeutil.parse_iso_utc(not_before) if not_before else int(time.time())
+        nbf = timeutil.parse_iso_utc(not_before) if not_before else default_not_before(int(time.time()))
         exp = timeutil.parse_iso_utc(not_after) if not_after else timeutil.add_years(nbf, 10)
         if nbf >= exp:
             raise CbccError("--not-before must be before --not-after")

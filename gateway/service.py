@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 import threading
 import time
 from collections import deque
@@ -264,7 +265,9 @@ class Gateway:
     def start(self, wait_connected: float = 10) -> None:
         self.consumer.start()
         if wait_connected and not self.consumer.wait_connected(wait_connected):
-            log.warning("broker not reachable yet; ingest starts when it is")
+            m = self.settings.mqtt
+            log.warning("MQTT broker %s:%d not reachable yet (settings [mqtt] host/port, CBCC_MQTT__HOST, "
+                        "CBCC_MQTT__PORT); ingest starts when it is", m.host, m.port)  # fmt: skip
         crl_publisher.install(self.crl)
         if self.crl is not None:
             self.crl.republish()
@@ -356,16 +359,34 @@ def run(settings: Settings) -> None:
     """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop."""
     import uvicorn
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(message)s" if settings.log_json else logging.BASIC_FORMAT
-    )
+    from gateway import logjson
+
+    logjson.configure_logging()
     gw = Gateway(settings)
     gw.start()
+    m = settings.mqtt
+    broker = (
+        f"embedded broker: gateway {m.host}:{m.port}, "
+        f"readers (TLS) {m.embedded_tls_host}:{m.embedded_tls_port}"
+        if m.embedded
+        else f"broker {m.host}:{m.port}"
+    )
+    log.info("serving API on http://%s:%d (docs at /docs); %s; data folder %s",
+             settings.http.host, settings.http.port, broker, settings.data_dir)  # fmt: skip
+    http = settings.http
+    server = uvicorn.Server(
+        uvicorn.Config(gw.app, host=http.host, port=http.port, access_log=False, log_config=None)
+    )
+
+    def _stop(_signum: int, _frame: object) -> None:
+        server.should_exit = True  # what uvicorn's own handlers do once it has installed them
+
+    # A SIGTERM/SIGINT that arrives before uvicorn takes over the signals asks it to stop, instead of
+    # raising inside its event loop's start (a stop right after start printed a traceback).
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        uvicorn.Server(
-            uvicorn.Config(
-                gw.app, host=settings.http.host, port=settings.http.port, log_level="info", access_log=False
-            )
-        ).run()
+        server.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         gw.stop()

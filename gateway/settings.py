@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,10 +18,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gateway import datahome
+
 
 class DatabaseSettings(BaseModel):
-    # sqlite:///path (WAL, one machine) or postgresql://user@host/db (psycopg 3).
-    url: str = "sqlite:///cbcc-gateway.db"
+    # sqlite:///path (WAL, one machine) or postgresql://user@host/db (psycopg 3); empty: SQLite
+    # in the data folder (<data_dir>/gateway.db), never in the current directory.
+    url: str = ""
     pool_size: int = 5
 
 
@@ -90,7 +93,9 @@ class RetentionSettings(BaseModel):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CBCC_", env_nested_delimiter="__", extra="forbid")
 
-    data_dir: Path = Path("cbcc-data")
+    # Default: <CBCC_HOME or ~/.local/share/cbcc>/gateway (gateway/datahome.py), never the
+    # current directory, so keys and the database stay out of a checkout.
+    data_dir: Path = Field(default_factory=lambda: datahome.tool_dir("gateway"))
     # 32-byte master key (file, mode 0600) that encrypts reader keys at rest in the database.
     master_key_file: Path | None = None
     # RSA key (encrypted PKCS#8) that signs reader configurations and commands, and its passphrase.
@@ -108,7 +113,15 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     national: NationalSettings = NationalSettings()
+    # Accepted for existing settings files; logs are always one JSON object per line on stderr
+    # (gateway/logjson.py), quiet by default, everything with `cbcc --debug`.
     log_json: bool = True
+
+    @model_validator(mode="after")
+    def _database_in_data_dir(self) -> Settings:
+        if not self.database.url:
+            self.database.url = f"sqlite:///{self.data_dir / 'gateway.db'}"
+        return self
 
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or self.data_dir / "master.key"

@@ -387,8 +387,8 @@ def check_out_dir(out: Path) -> None:
         raise ProvisioningError(f"{out} exists and is not a directory; refusing to overwrite it")
     if out.is_dir() and any(out.iterdir()):
         raise ProvisioningError(f"{out} is not empty; refusing to overwrite a reader's files")
-    if not out.parent.is_dir():
-        raise ProvisioningError(f"directory {out.parent} does not exist")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ProvisioningError(f"{out.parent} is not a directory")
 
 
 def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
@@ -396,6 +396,7 @@ def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
     check_out_dir(out)
     files = dict(image.files)
     files_with_manifest = dict(files, **{MANIFEST: manifest_text(files).encode("ascii")})
+    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # every input was checked already
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
     try:
         tmp.mkdir(mode=0o700)

@@ -94,14 +94,29 @@ async def run_script(board, rig, cards, steps, t0, journal=None):
             return
 
 
+USAGE = ("usage: micropython firmware/tools/virtual_reader.py CONFIG.json [--taps SCRIPT.json]"
+         "  (docs/virtual-reader.md)")
+
+
+def _load_json(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError:
+        raise toolkit.Usage("cannot read " + what + " " + path)
+    except ValueError:
+        raise toolkit.Usage(what + " " + path + " is not valid JSON")
+
+
 def main():
-    pos, opts = toolkit.parse(sys.argv[1:], {"taps": ""}, 1)
-    with open(pos[0]) as f:
-        cfg = json.load(f)
-    steps = []
-    if opts["taps"]:
-        with open(opts["taps"]) as f:
-            steps = json.load(f)
+    try:
+        pos, opts = toolkit.parse(sys.argv[1:], {"taps": ""}, 1)
+        cfg = _load_json(pos[0], "reader configuration")
+        steps = _load_json(opts["taps"], "tap script") if opts["taps"] else []
+    except toolkit.Usage as e:
+        print("error: " + str(e), file=sys.stderr)
+        print(USAGE, file=sys.stderr)
+        sys.exit(2)
 
     rig = sim.Rig(seed=cfg.get("seed", 1))
     chip = mfrc522.MFRC522(rig.spi, rig.cs, rig.rst, None, clock_us=lambda: int(rig.clock.us),

@@ -11,6 +11,7 @@ from gateway.api import (
     audit_log,
     cards,
     commands,
+    docs_pages,
     doors,
     errors,
     events,
@@ -62,7 +63,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
             {"name": "system", "description": "Sức khỏe và số đo (health, metrics)"},
         ],
         dependencies=[Depends(strict_query)],
+        docs_url=None,  # served from local assets by docs_pages (works without internet)
+        redoc_url=None,
     )
+    docs_pages.install(app)
     app.state.ctx = ctx
     errors.install(app)
     routers = [(API_PREFIX, m.router) for m in (readers, doors, events, alarms, commands, cards, attendance,

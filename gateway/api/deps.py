@@ -13,9 +13,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session, col, select
 
 from gateway.api.context import ApiContext
-from gateway.api.errors import ApiError, forbidden, not_found, unauthorized
+from gateway.api.errors import ApiError, not_found, role_may_not, unauthorized
 from gateway.auth import AuthError, Principal, scope_prefixes
 from gateway.models import Reader
+from messages import N_
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -59,7 +60,7 @@ def get_principal(
         except AuthError as exc:
             ctx.auth_limiter.failed(source)
             request.state.auth_failure = exc.reason
-            raise unauthorized("invalid, expired or revoked API token") from None
+            raise unauthorized(N_("The API token is invalid, expired or revoked.")) from None
         session.commit()  # last_used_at, when it was due
     request.state.token_id = principal.token_id
     return principal
@@ -73,7 +74,7 @@ def require(permission: str) -> Callable[..., Principal]:
 
     def _check(principal: Caller) -> Principal:
         if not principal.can(permission):
-            raise forbidden(f"role '{principal.role}' may not {permission.replace(':', ' ')}")
+            raise role_may_not(principal.role, permission)
         return principal
 
     _check.cbcc_permission = permission  # type: ignore[attr-defined]  # read by api.roles_doc

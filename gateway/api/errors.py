@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from messages import N_
+
 log = logging.getLogger("cbcc.api")
 
 
@@ -36,24 +38,60 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    """``detail`` is an English message id (messages/vi.po), formatted with ``params`` in the
+    language of the request; ``word_params`` name messages.api tables whose word replaces the key."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        word_params: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.headers = headers
+        self.params = params or {}
+        self.word_params = word_params or {}
+
+    def text(self, lang: str) -> str:
+        from messages import api, gettext
+
+        tables = {"thing": api.THING, "role": api.ROLE, "action": api.ACTION}
+        values = dict(self.params)
+        for name, table in self.word_params.items():
+            values[name] = api.word(tables[table], values[name], lang)
+        template = gettext(self.detail, lang)
+        try:
+            return template.format(**values) if values else template
+        except (KeyError, IndexError, ValueError):
+            return self.detail.format(**values) if values else self.detail
 
 
 def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
+    return ApiError(404, "not_found", N_("{thing} not found"), params={"thing": what},
+                    word_params={"thing": "thing"})  # fmt: skip
 
 
-def unauthorized(detail: str = "a valid API token is required (Authorization: Bearer cbcc_…)") -> ApiError:
+def unauthorized(
+    detail: str = N_("A valid API token is required (Authorization: Bearer cbcc_…)."),
+) -> ApiError:
     return ApiError(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
 
 
-def forbidden(detail: str = "this token's role may not do that", code: str = "forbidden") -> ApiError:
+def forbidden(detail: str = N_("This token's role may not do that."), code: str = "forbidden") -> ApiError:
     return ApiError(403, code, detail)
+
+
+def role_may_not(role: str, permission: str) -> ApiError:
+    """The HR user's ``role 'hr' may not readers read`` as a sentence, in the caller's language."""
+    return ApiError(403, "forbidden", N_("The {role} role may not {action}."),
+                    params={"role": role, "action": permission},
+                    word_params={"role": "role", "action": "action"})  # fmt: skip
 
 
 def conflict(detail: str) -> ApiError:
@@ -103,8 +141,12 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.detail, exc.code), status_code=exc.status, headers=exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        from messages.api import lang_of
+
+        lang = lang_of(request.headers.get("accept-language"))
+        headers = {**(exc.headers or {}), "Content-Language": lang}
+        return JSONResponse(_body(exc.text(lang), exc.code), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session, col, select
 
@@ -30,7 +31,9 @@ from gateway.api.schemas import (
 )
 from gateway.auth import EVENTS_EXPORT, EVENTS_READ, Principal
 from gateway.db import utc
-from gateway.models import Event
+from gateway.models import Door, Event, Reader, StaffRecord
+from messages import N_, gettext, words
+from messages.api import lang_of
 
 router = APIRouter(prefix="/events", tags=["events"], responses=responses(400, 401, 403, 422))
 
@@ -129,63 +132,107 @@ def list_events(
 
 # ---- CSV ----------------------------------------------------------------------------------------
 
+# English ids, Vietnamese in messages/vi.po; the language follows Accept-Language (default vi).
 COLUMNS = (
-    "Mã sự kiện",
-    "Thời điểm (UTC)",
-    "Giờ Việt Nam (UTC+7)",
-    "Đầu đọc",
-    "Cửa",
-    "Loại sự kiện",
-    "Quyết định",
-    "Lý do",
-    "Mã cán bộ",
-    "Số serial thẻ",
-    "Công nghệ thẻ",
-    "Hướng",
-    "Chấm công",
-    "Giờ đã hiệu chỉnh",
-    "Chất lượng đồng hồ",
-    "Báo động",
-    "Chi tiết",
+    N_("Event id"),
+    N_("Time (UTC)"),
+    N_("Vietnam time (UTC+7)"),
+    N_("Reader"),
+    N_("Door"),
+    N_("Event type"),
+    N_("Decision"),
+    N_("Reason"),
+    N_("Staff code"),
+    N_("Full name"),
+    N_("Card serial"),
+    N_("Card technology"),
+    N_("Direction"),
+    N_("Attendance punch"),
+    N_("Time corrected"),
+    N_("Clock quality"),
+    N_("Alarm"),
+    N_("Details"),
 )
-HEADER = tuple(unicodedata.normalize("NFC", c) for c in COLUMNS)
-KINDS = {"tap": "Quẹt thẻ", "alarm": "Báo động", "notice": "Thông báo", "boot": "Khởi động"}
-DECISIONS = {"grant": "Cho qua", "deny": "Từ chối", "punch": "Chấm công"}
-DIRECTIONS = {"in": "Vào", "out": "Ra"}
-QUALITY = {0: "Chưa đặt giờ", 1: "RTC", 2: "Đã đồng bộ"}
+DIRECTIONS = {"in": N_("In"), "out": N_("Out")}
+YES, NO = N_("Yes"), N_("No")
 
 
-def _cell(value: Any) -> str:
+def header(lang: str) -> list[str]:
+    return [unicodedata.normalize("NFC", gettext(c, lang)) for c in COLUMNS]
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _cell(value: Any, lang: str = "vi") -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "Có" if value else "Không"
+        return gettext(YES if value else NO, lang)
     text = unicodedata.normalize("NFC", str(value))
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):  # a spreadsheet would run it as a formula
         text = "'" + text
     return text
 
 
-def _row(e: Event) -> list[str]:
+@dataclass
+class _Lookup:
+    """Names shown beside codes: staff names (national records) and the reader's door."""
+
+    names: dict[str, str]
+    doors: dict[str, str]  # reader id -> door name (id)
+
+    @classmethod
+    def load(cls, session: Session, rows: Sequence[Event]) -> _Lookup:
+        codes = {e.staff_code for e in rows if e.staff_code}
+        names = {}
+        if codes:
+            known = col(StaffRecord.staff_code).in_(codes)
+            pairs = session.exec(select(StaffRecord.staff_code, StaffRecord.full_name).where(known))
+            for code, name in pairs:
+                names[code] = name
+        rids = {e.reader_id for e in rows}
+        doors = {}
+        if rids:
+            for rid, door_id, door_name in session.exec(
+                select(Reader.id, Reader.door_id, Door.name)
+                .join(Door, col(Door.id) == col(Reader.door_id))
+                .where(col(Reader.id).in_(rids))
+            ):
+                doors[rid] = f"{door_name} ({door_id})"
+        return cls(names, doors)
+
+
+def _door(e: Event, look: _Lookup) -> str | None:
+    """The reader's own door index (``0``) means little to a person: show the registered door."""
+    if (e.door is None or e.door.isdigit()) and e.reader_id in look.doors:
+        return look.doors[e.reader_id]
+    return e.door
+
+
+def _row(e: Event, look: _Lookup, lang: str = "vi") -> list[str]:
     at = utc(e.occurred_at)
     assert at is not None  # noqa: S101 — type narrowing for mypy, not input validation
+    punch = bool(e.punch) or e.decision == "punch"
     return [
         str(e.id),
         at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         at.astimezone(VN).strftime("%Y-%m-%d %H:%M:%S"),
         _cell(e.reader_id),
-        _cell(e.door),
-        _cell(KINDS.get(e.kind, e.kind)),
-        _cell(DECISIONS.get(e.decision, e.decision) if e.decision else None),
-        _cell(e.reason),
+        _cell(_door(e, look)),
+        _cell(_cap(words.kind(e.kind, lang))),
+        _cell(_cap(words.decision(e.decision, lang)) if e.decision else None),
+        _cell(words.reason(e.reason, e.decision, lang) if e.reason else None),
         _cell(e.staff_code),
+        _cell(look.names.get(e.staff_code or "")),
         _cell(e.serial),
         _cell(e.technology),
-        _cell(DIRECTIONS.get(e.direction, e.direction) if e.direction else None),
-        _cell(e.punch),
-        _cell(e.time_corrected),
-        _cell(QUALITY.get(e.time_quality, e.time_quality)),
-        _cell(e.alarm),
+        _cell(gettext(DIRECTIONS[e.direction], lang) if e.direction in DIRECTIONS else e.direction),
+        _cell(True, lang) if punch else _cell(e.punch, lang),
+        _cell(e.time_corrected, lang),
+        _cell(_cap(words.time_quality(e.time_quality, lang)) or e.time_quality),
+        _cell(words.alarm(e.alarm, e.active, lang) if e.alarm else None),
         _cell(e.detail),
     ]
 
@@ -196,8 +243,8 @@ def _csv_lines(rows: list[list[str]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _export(ctx_engine: Any, conditions: list[Any], max_rows: int) -> Iterator[bytes]:
-    yield b"\xef\xbb\xbf" + _csv_lines([list(HEADER)])  # BOM: Excel then reads UTF-8
+def _export(ctx_engine: Any, conditions: list[Any], max_rows: int, lang: str = "vi") -> Iterator[bytes]:
+    yield b"\xef\xbb\xbf" + _csv_lines([header(lang)])  # BOM: Excel then reads UTF-8
     last = 0
     sent = 0
     while sent < max_rows:
@@ -206,7 +253,8 @@ def _export(ctx_engine: Any, conditions: list[Any], max_rows: int) -> Iterator[b
             rows = session.exec(
                 select(Event).where(*conditions, col(Event.id) > last).order_by(col(Event.id)).limit(n)
             ).all()
-            lines = [_row(e) for e in rows]
+            look = _Lookup.load(session, rows)
+            lines = [_row(e, look, lang) for e in rows]
         if not rows:
             return
         yield _csv_lines(lines)
@@ -232,10 +280,11 @@ def export_csv(
     principal: CanExport,
     filters: Filters,
     max_rows: Annotated[int, Query(ge=1, le=1_000_000, description="Số dòng tối đa (row limit)")] = 1_000_000,
+    accept_language: Annotated[str | None, Header(description="en: English; otherwise Vietnamese")] = None,
 ) -> StreamingResponse:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(
-        _export(ctx.engine, filters.conditions(principal), max_rows),
+        _export(ctx.engine, filters.conditions(principal), max_rows, lang_of(accept_language)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="cbcc-su-kien-{stamp}.csv"'},
     )

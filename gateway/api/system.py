@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.deps import Ctx, bearer, get_principal
-from gateway.api.errors import forbidden, responses
+from gateway.api.errors import responses, role_may_not
 from gateway.api.schemas import Health
 from gateway.auth import METRICS_READ
 from gateway.metrics import REGISTRY
@@ -63,5 +63,5 @@ def metrics(
     if not ctx.metrics_without_token():
         principal = get_principal(request, ctx, creds)
         if not principal.can(METRICS_READ):
-            raise forbidden(f"role '{principal.role}' may not read metrics")
+            raise role_may_not(principal.role, "metrics:read")
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -105,6 +105,38 @@ class CbccTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
         return ok
 
 
+class _Broker(Broker):  # type: ignore[misc]  # amqtt ships no type information
+    """amqtt's broker, with retained messages sent only for the session's own subscriptions and
+    only where the ACL lets it receive them.
+
+    amqtt 0.12's ``client_connected`` calls ``_publish_retained_messages_for_subscription`` for
+    every filter in the broker (every client's) and never checks the ACL on that path: a reader
+    connecting after another had published its retained status was handed that status and
+    journalled ``topic:unexpected`` (tests/gateway/test_embedded_broker_retained.py)."""
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter = subscription[0]
+        own = [q for s, q in self._subscriptions.get(topic_filter, ()) if s is session]
+        if not own:
+            return  # another client's filter
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        sends = []
+        for topic, retained in list(self._retained_messages.items()):
+            if not self._matches(topic, topic_filter):
+                continue
+            if not await self._topic_filtering(session, topic=topic, action=Action.RECEIVE):
+                continue
+            qos = min(own[0], retained.qos or own[0])
+            sends.append(asyncio.ensure_future(handler.mqtt_publish(retained.topic, retained.data, qos,
+                                                                    retain=True)))  # fmt: skip
+        if sends:
+            await asyncio.wait(sends)
+
+
 class EmbeddedBroker:
     """An amqtt broker configured for the cbcc contract (see the module docstring)."""
 
@@ -154,7 +186,7 @@ class EmbeddedBroker:
     async def start_async(self) -> None:
         if self._broker is not None:
             raise RuntimeError("broker already started")
-        broker = Broker(self.config())
+        broker = _Broker(self.config())
         await broker.start()
         self._broker = broker
         if self.port == 0:  # an ephemeral port: report the one the OS chose

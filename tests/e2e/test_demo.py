@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ def test_cbcc_demo_runs_green(tmp_path: Path) -> None:
     cbcc = Path(sys.executable).parent / "cbcc"
     proc = subprocess.run(
         [str(cbcc), "demo", "--out", str(tmp_path / "demo")], cwd=ROOT, capture_output=True, text=True,
-        check=False, timeout=300,
+        check=False, timeout=300, env={**os.environ, "CBCC_LANG": "vi"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Tất cả tình huống đúng" in proc.stdout

@@ -1,0 +1,59 @@
+"""Words the REST API's error texts are built from (English ids; Vietnamese in ``vi.po``).
+
+The API answers in the language of the request's ``Accept-Language`` (``en…`` → English), else
+Vietnamese; ``code`` in every error body stays the same word in both, for programs.
+"""
+
+from __future__ import annotations
+
+from messages import LANGS, N_, gettext
+
+ROLE = {
+    "admin": N_("administrator"),
+    "facility": N_("facility manager"),
+    "hr": N_("HR"),
+    "auditor": N_("auditor"),
+}
+
+# What a permission lets a role do, as the end of "The … role may not …".
+ACTION = {
+    "readers:read": N_("view readers"),
+    "readers:write": N_("register or change readers"),
+    "doors:read": N_("view doors"),
+    "doors:write": N_("create or change doors"),
+    "events:read": N_("view access events"),
+    "events:export": N_("export access events"),
+    "alarms:read": N_("view alarms"),
+    "alarms:ack": N_("acknowledge alarms"),
+    "commands:read": N_("view commands sent to readers"),
+    "commands:send": N_("send commands to readers"),
+    "config:push": N_("push reader configurations"),
+    "quarantine:read": N_("view quarantined messages"),
+    "audit:read": N_("read the audit log"),
+    "tokens:manage": N_("manage API tokens"),
+    "metrics:read": N_("read the metrics"),
+    "cards:read": N_("view cards"),
+    "cards:lock": N_("lock or unlock cards"),
+}
+
+THING = {
+    "reader": N_("reader"),
+    "door": N_("door"),
+    "event": N_("event"),
+    "alarm": N_("alarm"),
+    "command": N_("command"),
+    "card": N_("card"),
+    "token": N_("token"),
+    "site": N_("site"),
+    "quarantined message": N_("quarantined message"),
+}
+
+
+def lang_of(accept_language: str | None) -> str:
+    """``en`` when the first listed language is English, else Vietnamese (the operators')."""
+    first = (accept_language or "").split(",")[0].strip().lower()[:2]
+    return first if first in LANGS else "vi"
+
+
+def word(table: dict[str, str], key: str, lang: str) -> str:
+    return gettext(table[key], lang) if key in table else key
