@@ -79,7 +79,7 @@ def main():
     import reader_config
     import revocation
     import terminal
-    import trust
+    import trust_store
     import uplink
     from journal import Journal
 
@@ -99,7 +99,7 @@ def main():
     root = cose_key.load(read("/keys/root.cose_key"))
     config_key = cose_key.load(read("/keys/config.cose_key"))
     rid = cfg["reader_id"]
-    tl = trust.TrustList(root)
+    tl = trust_store.TrustStore(root, "/state")  # /state/trust.cbor + trust.idx, never in RAM
     crl = revocation.RevocationList(root)
     rc = reader_config.ReaderConfig(config_key, rid)
     ncrl = crl_national.NationalList(root, "/state")  # national list: /state/ncrl.base (+ .delta)

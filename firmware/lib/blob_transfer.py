@@ -32,7 +32,8 @@ MAX_OBJECT = 65536
 # Per-kind bounds above MAX_OBJECT (flash, never RAM: chunks go straight to the staging file):
 # a national full list (~80 KB at 5 % revoked, ~210 KB at 20 %) up to MAX_CHUNKS chunks of 2 KiB,
 # a delta up to its 256 KiB body limit plus a 2 KiB signed header.
-MAX_OBJECTS = {"ncrl": MAX_CHUNKS * MAX_CHUNK, "ncrl_delta": (1 << 18) + 2048}
+MAX_OBJECTS = {"ncrl": MAX_CHUNKS * MAX_CHUNK, "ncrl_delta": (1 << 18) + 2048,
+               "trust": 131072}   # credential-v1 amendment 1 (trust_store.py)
 BLOB_PREFIX = "cbcc/v1/all/blob/"
 _BUF = 512
 _PROG_MAX = 256

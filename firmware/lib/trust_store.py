@@ -322,7 +322,7 @@ class TooMany(StreamError):
 def _entries_steps(r, out, per_step):
     n = r.head(4)
     if n > trust.MAX_ENTRIES:
-        raise TooMany("more than %d entries" % trust.MAX_ENTRIES)
+        raise TooMany("%d entries, at most %d" % (n, trust.MAX_ENTRIES))
     kids = out.kids
     done = 0
     for _ in range(n):
@@ -493,7 +493,7 @@ class TrustStore:
         handed = False
         size = _size(path)
         if size > trust.MAX_SIZE:
-            self.detail = "list of %d bytes over %d" % (size, trust.MAX_SIZE)
+            self.detail = "%d bytes, at most %d" % (size, trust.MAX_SIZE)
             yield (trust.TOO_LARGE, None, None)
             return
         f = None
@@ -590,7 +590,7 @@ class TrustStore:
     def update(self, blob):
         """Offer a list held in RAM (small lists, tools): written to flash, then offered."""
         if len(blob) > trust.MAX_SIZE:
-            self.detail = "list of %d bytes over %d" % (len(blob), trust.MAX_SIZE)
+            self.detail = "%d bytes, at most %d" % (len(blob), trust.MAX_SIZE)
             return trust.TOO_LARGE
         p = self._path(OFFER_FILE)
         with open(p, "wb") as f:

@@ -87,6 +87,7 @@ MAX_PACKET = MAX_CONFIG + 256    # largest valid downlink: a configuration plus 
 WILL = cbor.encode({1: False})
 KINDS = blob_transfer.KINDS
 NATIONAL = ("ncrl", "ncrl_delta")    # full list first: a delta waits for its base
+STEPPED = ("trust",) + NATIONAL      # checked by background_step, in this order
 STEP_BYTES = 16384                   # bytes hashed per background step
 HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor"}
 MAX_REPORT_KEYS = 24
@@ -108,9 +109,17 @@ def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=No
             out["ncrl"] = national_list.load_held()
         except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
             out["ncrl"] = "error"
+    if trust_list is not None and hasattr(trust_list, "load_held"):
+        try:
+            out["trust"] = trust_list.load_held()   # trust_store: its own files, streamed
+        except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
+            out["trust"] = "error"
+        trust_list = None
     for name, holder, limit in (("trust", trust_list, blob_transfer.MAX_OBJECT),
                                 ("crl", revocation_list, blob_transfer.MAX_OBJECT),
                                 ("config", reader_config, MAX_CONFIG)):
+        if name in out:
+            continue
         out[name] = None
         if holder is None:
             continue
@@ -337,7 +346,7 @@ class Uplink:
                 await c.subscribe(self._want_subs.pop(0), 1)
             for kind in KINDS:
                 x = self.transfers.get(kind)
-                if x is not None and x.complete() and kind not in NATIONAL:
+                if x is not None and x.complete() and not self._stepped(kind):
                     self._finalize(kind)
             if self._status_dirty:
                 self._status_dirty = False
@@ -603,8 +612,14 @@ class Uplink:
                 continue
             self.transfers[kind] = x
             self._trace("resume", {"kind": kind, "seq": x.seq, "have": x.have, "of": x.n})
-            if x.complete() and kind not in NATIONAL:
-                self._finalize(kind)             # a national list: background_step checks it
+            if x.complete() and not self._stepped(kind):
+                self._finalize(kind)             # a stepped list: background_step checks it
+
+    def _stepped(self, kind):
+        """Lists checked between taps in bounded steps (background_step), not in the receive
+        task: the national revocation list, and the trust list when it is held on flash
+        (trust_store.TrustStore: up to 128 KiB, credential-v1 amendment 1)."""
+        return kind in NATIONAL or hasattr(self.lists.get(kind), "offer_steps")
 
     def _finalize(self, kind):
         x = self.transfers.pop(kind)
@@ -640,7 +655,9 @@ class Uplink:
         try:
             if self._job is None:
                 x = None
-                for kind in NATIONAL:
+                for kind in STEPPED:
+                    if not self._stepped(kind):
+                        continue
                     t = self.transfers.get(kind)
                     if t is None or not t.complete():
                         continue
@@ -680,7 +697,7 @@ class Uplink:
         if not ok:
             yield blob_transfer.BAD_DIGEST      # the staged object is not the manifest's
             return
-        for r in self.national.offer_steps(x.part):
+        for r in self.lists[x.kind].offer_steps(x.part):
             yield r                             # None while checking, then the status
             if r is not None:
                 return
@@ -710,15 +727,19 @@ class Uplink:
                 # a new base: the retained delta (if any) applies to it now
                 self._forget("ncrl_delta")
             self._status_dirty = True
-            self._applied(kind, st, {"seq": self.national.seq})
+            self._applied(kind, st, {"seq": self.lists[kind].seq})
             return
         x.discard()
+        detail = getattr(self.lists[kind], "detail", "")
         if st == "wrong_base":
             self._forget("ncrl")                # fetch the retained full list again
         else:
             self._seen[kind] = x.sha
         if st != signed.NOOP:
-            self._reject(kind, st, {"seq": x.seq})
+            info = {"seq": x.seq}
+            if detail:
+                info["detail"] = detail
+            self._reject(kind, st, info)
 
     def _forget(self, kind):
         """Take the retained manifest of kind again, even if seen this boot (re-subscribing makes

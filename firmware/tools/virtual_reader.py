@@ -39,7 +39,7 @@ import revocation
 import sim
 import statefile
 import terminal
-import trust
+import trust_store
 import uplink
 from journal import Journal
 from sim.board import SimBoard
@@ -117,10 +117,10 @@ def main():
     root = cose_key.load(toolkit.read(cfg["root_key"]))
     config_key = cose_key.load(toolkit.read(cfg["config_key"]))
     rid = cfg["reader_id"]
-    tl = trust.TrustList(root)
+    state_dir = cfg["state_dir"]
+    tl = trust_store.TrustStore(root, state_dir)  # trust.cbor + trust.idx (amendment 1)
     crl = revocation.RevocationList(root)
     rc = reader_config.ReaderConfig(config_key, rid)
-    state_dir = cfg["state_dir"]
     ncrl = crl_national.NationalList(root, state_dir)  # ncrl.base / ncrl.delta, arriving over MQTT
     held = uplink.load_held(state_dir, tl, crl, rc, ncrl)
     for name, holder in (("trust", tl), ("crl", crl), ("config", rc)):

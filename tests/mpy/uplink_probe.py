@@ -129,7 +129,12 @@ journal = Journal(flash)
 rid = cfg["rid"]
 config_key = load_key(cfg["config_key"])
 root = load_key(cfg["root"])
-trust_list = trust.TrustList(root)
+if cfg.get("trust_store"):
+    import trust_store
+
+    trust_list = trust_store.TrustStore(root, cfg["state"])  # on flash, checked between "taps"
+else:
+    trust_list = trust.TrustList(root)
 crl = revocation.RevocationList(root)
 rc = reader_config.ReaderConfig(config_key, rid)
 held = uplink.load_held(cfg["state"], trust_list, crl, rc)
@@ -212,9 +217,17 @@ async def appender(n, every_ms, tag):
     say(ev="appended", tag=tag, n=n, last=journal.last_seq())
 
 
+async def background():
+    # what app.housekeeping does between taps: one bounded step of checking a downloaded list
+    while True:
+        busy = up.background_step()
+        await asyncio.sleep_ms(0 if busy else 50)
+
+
 async def main():
     say(ev="ready", held=held, journal=journal.stats())
     asyncio.create_task(up.run())
+    asyncio.create_task(background())
     r = asyncio.StreamReader(sys.stdin)
     while True:
         line = await r.readline()
