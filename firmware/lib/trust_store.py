@@ -254,14 +254,47 @@ def _signature(f, h):
     return f.read(h.se - h.ss)
 
 
+class _Sorted:
+    """Fixed-width records kept in byte order in one preallocated bytearray (insertion: binary
+    search, then one move); no per-entry objects stay behind."""
+
+    def __init__(self, width, cap):
+        self.w = width
+        self.b = bytearray(width * cap)
+        self.n = 0
+
+    def at(self, j):
+        w = self.w
+        return self.b[j * w:j * w + w]
+
+    def insert(self, rec):
+        w = self.w
+        b = self.b
+        lo = 0
+        hi = self.n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if b[mid * w:mid * w + w] < rec:
+                lo = mid + 1
+            else:
+                hi = mid
+        end = self.n * w
+        if lo * w < end:
+            b[lo * w + w:end + w] = b[lo * w:end]
+        b[lo * w:lo * w + w] = rec
+        self.n += 1
+        return lo
+
+
 class _Pending:
-    # What the payload walk found, before it is written as an index: seq, iat, the kids in list
-    # order (RAM: 8 bytes each), ranges (lo, hi, name hash) and the records in a scratch file.
+    # What the payload walk found, before it is written as an index: seq, iat, kid + slot (10
+    # bytes per entry), lo | hi | name hash (22 bytes per entry, compared as bytes = in serial
+    # order) and the index records in a scratch file in list order.
     def __init__(self, rec_path):
         self.seq = None
         self.iat = None
-        self.kids = []
-        self.ranges = []
+        self.kids = None      # _Sorted: kid | slot, in kid order
+        self.ranges = None    # _Sorted: lo | hi | name hash, in serial order
         self.rec_path = rec_path
         self.rec = open(rec_path, "wb")
 
@@ -323,17 +356,18 @@ def _entries_steps(r, out, per_step):
     n = r.head(4)
     if n > trust.MAX_ENTRIES:
         raise TooMany("%d entries, at most %d" % (n, trust.MAX_ENTRIES))
-    kids = out.kids
+    kids = out.kids = _Sorted(10, n)
+    ranges = out.ranges = _Sorted(22, n)
     done = 0
-    for _ in range(n):
+    for slot in range(n):
         e, at, i = r.item(2)
         iss = trust._issuer(e)
         if iss is None:
             raise StreamError("bad entry")
         kid = iss.key.kid
-        if kid in kids:
+        j = kids.insert(kid + slot.to_bytes(2, "big"))
+        if (j > 0 and kids.at(j - 1)[0:8] == kid) or (j + 1 < kids.n and kids.at(j + 1)[0:8] == kid):
             raise StreamError("duplicate kid")
-        kids.append(kid)
         end = r.pos - r.base
         n_off = n_len = name_off = name_len = 0
         if iss.key.kty == cose_key.KTY_RSA:
@@ -345,23 +379,29 @@ def _entries_steps(r, out, per_step):
         if name_len:
             name_off = at + r.buf.find(nm, i, end) - i
         out.rec.write(_record(iss, n_off, n_len, name_off, name_len))
-        out.ranges.append((trust.clamp(iss.lo), trust.clamp(iss.hi), hashlib.sha256(nm).digest()[:8]))
+        ranges.insert(trust.clamp(iss.lo).to_bytes(7, "big") + trust.clamp(iss.hi).to_bytes(7, "big")
+                      + hashlib.sha256(nm).digest()[:8])
         e = iss = None
         done += 1
         if done >= per_step:
             done = 0
             yield None
-    if not trust.ranges_ok(out.ranges):
-        raise StreamError("overlapping serial ranges")
+    prev = None
+    for j in range(ranges.n):
+        cur = ranges.at(j)
+        # disjoint, or the very same range of the same authority (a rollover)
+        if prev is not None and cur[0:7] < prev[7:14] and cur != prev:
+            raise StreamError("overlapping serial ranges")
+        prev = cur
+    out.ranges = None
 
 
 def _write_index(p, digest, dest):
     """Write the index (records sorted by kid, from the scratch file) and return its header
     and the sorted kids."""
     p.close()
-    kids = p.kids
-    n = len(kids)
-    order = sorted(range(n), key=lambda i: kids[i])
+    kids = p.kids          # sorted by kid already, each with its slot in the list
+    n = 0 if kids is None else kids.n
     hdr = (MAGIC + b"\x01" + n.to_bytes(2, "big") + p.seq.to_bytes(8, "big")
            + p.iat.to_bytes(8, "big") + digest)
     h = hashlib.sha256(hdr)
@@ -370,13 +410,13 @@ def _write_index(p, digest, dest):
     with open(p.rec_path, "rb") as src, open(dest, "wb") as f:
         f.write(hdr)
         for j in range(n):
-            i = order[j]
-            src.seek(i * REC)
+            k = kids.at(j)
+            src.seek(((k[8] << 8) | k[9]) * REC)
             if src.readinto(rec) != REC:
                 raise OSError("scratch")
             f.write(rec)
             h.update(rec)
-            sk[j * 8:j * 8 + 8] = kids[i]
+            sk[j * 8:j * 8 + 8] = k[0:8]
         f.write(h.digest())
     _remove(p.rec_path)
     return hdr, bytes(sk)
