@@ -19,6 +19,7 @@ from provisioning.cli_config import config_app
 from provisioning.cli_crl import crl_app
 from provisioning.cli_keys import keys_app
 from provisioning.cli_reader import reader_app
+from provisioning.cli_root import root_transition, show_root_chain
 
 app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
 app.add_typer(keys_app, name="keys")
@@ -32,6 +33,8 @@ app.add_typer(reader_app, name="reader")
 app.add_typer(national_sim_app, name="national-sim")
 app.add_typer(sync_app, name="sync")
 keys_app.add_typer(card_keys_app, name="card-keys")
+keys_app.command("root-transition")(root_transition)
+keys_app.command("show-root-chain")(show_root_chain)
 
 
 @app.command("demo")

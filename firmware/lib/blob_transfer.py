@@ -24,7 +24,7 @@ TYPE = "manifest"
 VERSION = 1
 # "ncrl": the national revocation list's current full list, "ncrl_delta": its current delta
 # (docs/revocation-list-national-v1.md); both are staged on flash and checked by the list itself.
-KINDS = ("trust", "crl", "ncrl", "ncrl_delta")
+KINDS = ("trust", "crl", "ncrl", "ncrl_delta", "root")  # root: the root chain (root_chain.py)
 MAX_MANIFEST = 2048
 MAX_CHUNK = 2048          # contract: chunks of at most 2 KiB
 MAX_CHUNKS = 512          # bitmap of at most 64 bytes; 64 KiB needs chunks of >= 128 bytes

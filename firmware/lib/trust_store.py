@@ -449,7 +449,8 @@ class TrustStore:
 
     def __init__(self, root, folder):
         self.root = root
-        self.prev_root = None   # the root before the last transition (root_chain.py)
+        self.old_roots = ()     # roots before the current one (root_chain.py): a held list
+                                # accepted under one of them still loads at boot
         self.folder = folder
         self.seq = None
         self.iat = None
@@ -683,7 +684,7 @@ class TrustStore:
         lp = self._path(LIST_FILE)
         if _size(lp) < 0:
             return None
-        roots = (self.root, self.prev_root)
+        roots = (self.root,) + tuple(self.old_roots)
         got = self._read_index()
         if got is not None:
             hdr, kids = got

@@ -89,7 +89,7 @@ KINDS = blob_transfer.KINDS
 NATIONAL = ("ncrl", "ncrl_delta")    # full list first: a delta waits for its base
 STEPPED = ("trust",) + NATIONAL      # checked by background_step, in this order
 STEP_BYTES = 16384                   # bytes hashed per background step
-HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor"}
+HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor", "root": "root.chain"}
 MAX_REPORT_KEYS = 24
 
 
@@ -99,11 +99,17 @@ def _urandom_unit():
 
 
 def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=None,
-              national_list=None):
+              national_list=None, root_chain=None):
     """Offer the copies kept in state_dir to the (empty) holders at boot; returns their statuses
     ({"trust": "ok", "crl": None, ...}: None when there is no copy). The national list loads
     its own files (ncrl.base, ncrl.delta in its folder): "ncrl" is the base's status."""
     out = {}  # type: dict
+    if root_chain is not None:
+        # first: the lists below are checked under the root it gives them
+        try:
+            out["root"] = root_chain.load_held()
+        except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
+            out["root"] = "error"
     if national_list is not None:
         try:
             out["ncrl"] = national_list.load_held()
@@ -139,7 +145,7 @@ class Uplink:
                  firmware="", boot=0, role="door", keepalive=60, health_every_s=60,
                  backoff_min_s=1, backoff_max_s=300, backoff_reset_s=30, rng=None,
                  report_every_s=60, max_object=blob_transfer.MAX_OBJECT, connect_timeout_s=10,
-                 ack_timeout_s=15, time_window_s=10, national_list=None):
+                 ack_timeout_s=15, time_window_s=10, national_list=None, root_chain=None):
         self.rid = reader_id
         self.password = password
         self.mac = hmac_sha256.Hmac(mac_key)
@@ -150,7 +156,7 @@ class Uplink:
         self.journal = journal
         self.config_key = config_key
         self.lists = {"trust": trust_list, "crl": revocation_list, "ncrl": national_list,
-                      "ncrl_delta": national_list}
+                      "ncrl_delta": national_list, "root": root_chain}
         self.national = national_list
         self.reader_config = reader_config
         self.state_dir = state_dir
@@ -185,6 +191,9 @@ class Uplink:
             subs.append(ALL + "ncrl_delta")
             self.manifest_topics[ALL + "ncrl"] = "ncrl"
             self.manifest_topics[ALL + "ncrl_delta"] = "ncrl_delta"
+        if root_chain is not None:
+            subs.append(ALL + "root")
+            self.manifest_topics[ALL + "root"] = "root"
         self.subscriptions = tuple(subs)
         self.commands = commands.Commands(config_key, reader_id,
                                           statefile.path(state_dir, "cmd.seq"))
@@ -601,7 +610,7 @@ class Uplink:
             if held is not None:
                 self._known["config"] = hashlib.sha256(held).digest()
         for kind in KINDS:
-            if kind in NATIONAL and self.national is None:
+            if (kind in NATIONAL and self.national is None) or self.lists.get(kind) is None:
                 continue
             x = blob_transfer.resume(self.state_dir, kind, self.max_object)
             if x is None:
@@ -639,6 +648,11 @@ class Uplink:
             except OSError:
                 x.discard()
                 self._reject(kind, "io_error", {"seq": x.seq})
+            if kind == "root":
+                # a new root: lists refused under the old one (unknown_root) are taken again
+                for k in ("trust", "crl", "ncrl", "ncrl_delta"):
+                    if self.lists.get(k) is not None and k not in self.transfers:
+                        self._forget(k)
             self._status_dirty = True
             self._applied(kind, st, {"seq": self._seq(self.lists[kind])})
             return

@@ -137,7 +137,12 @@ else:
     trust_list = trust.TrustList(root)
 crl = revocation.RevocationList(root)
 rc = reader_config.ReaderConfig(config_key, rid)
-held = uplink.load_held(cfg["state"], trust_list, crl, rc)
+chain = None
+if cfg.get("root_chain"):
+    import root_chain
+
+    chain = root_chain.RootChain(root, cfg["state"], (trust_list, crl))
+held = uplink.load_held(cfg["state"], trust_list, crl, rc, root_chain=chain)
 clock_cfg = cfg.get("clock")
 clock = None if clock_cfg is None else Clock(clock_cfg.get("quality", 2), clock_cfg.get("now"))
 
@@ -193,14 +198,15 @@ up = uplink.Uplink(
     firmware="probe-1", boot=cfg.get("boot", 1), role="door", keepalive=cfg.get("keepalive", 10),
     health_every_s=cfg.get("health_every", 60), backoff_min_s=cfg.get("backoff_min", 0.2),
     backoff_max_s=cfg.get("backoff_max", 2), backoff_reset_s=cfg.get("backoff_reset", 2),
-    report_every_s=cfg.get("report_every", 60))
+    report_every_s=cfg.get("report_every", 60), root_chain=chain)
 up.trace = trace
 
 
 def stats():
     gc.collect()
     return {"ev": "stats", "heap_used": gc.mem_alloc(), "uplink": up.stats, "journal": journal.stats(),
-            "trust": trust_list.seq, "crl": crl.seq, "config": rc.seq, "cmd_seq": up.commands.last,
+            "trust": trust_list.seq, "crl": crl.seq, "root": None if chain is None else chain.seq,
+            "root_kid": None if chain is None else binascii.hexlify(chain.key.kid).decode(), "config": rc.seq, "cmd_seq": up.commands.last,
             "transfers": {k: [x.seq, x.have, x.n, x.written] for k, x in up.transfers.items()},
             "clock_ms": None if clock is None else clock.set_ms, "connected": up.connected,
             "last_error": up.last_error}
