@@ -12,14 +12,29 @@ from typing import Annotated
 
 import typer
 
-from provisioning.cli_common import PassphraseFile, cli_errors, read_input, read_root_key, stdout_console, write_atomic
+from provisioning.cli_common import (
+    PassphraseFile,
+    cli_errors,
+    read_input,
+    read_root_key,
+    stdout_console,
+    write_atomic,
+)
 
 
 def root_transition(
-    root_key: Annotated[Path, typer.Option("--root-key", help="The CURRENT root private key (encrypted PEM).")],
-    new_root: Annotated[Path, typer.Option("--new-root", help="The new root's public COSE_Key (root.cose_key).")],
-    chain: Annotated[Path, typer.Option("--chain", help="Root chain file: read if it exists, rewritten with the new link.")],
-    pinned: Annotated[Path, typer.Option("--pinned", help="The root readers were provisioned with (root.cose_key).")],
+    root_key: Annotated[
+        Path, typer.Option("--root-key", help="The CURRENT root private key (encrypted PEM).")
+    ],
+    new_root: Annotated[
+        Path, typer.Option("--new-root", help="The new root's public COSE_Key (root.cose_key).")
+    ],
+    chain: Annotated[
+        Path, typer.Option("--chain", help="Root chain file: read if it exists, rewritten with the new link.")
+    ],
+    pinned: Annotated[
+        Path, typer.Option("--pinned", help="The root readers were provisioned with (root.cose_key).")
+    ],
     passphrase_file: PassphraseFile = None,
 ) -> None:
     """Sign the next root with the current one and append the transition to the chain."""
@@ -34,28 +49,34 @@ def root_transition(
         if links:
             got = root_transition.verify_chain(root_transition.build_chain(links), first)
             if got.status != "ok" or got.root is None:
-                raise CbccError(f"the existing chain {chain} does not verify from the pinned root ({got.status})")
+                raise CbccError(
+                    f"the existing chain {chain} does not verify from the pinned root ({got.status})"
+                )
             current_pub = got.root
         else:
             current_pub = first
         key = keys.load_private_key(
             root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
         )
-        if not isinstance(key, rsa.RSAPrivateKey) or keys.kid_of(key.public_key()) != keys.kid_of(current_pub):
+        if not isinstance(key, rsa.RSAPrivateKey) or keys.kid_of(key.public_key()) != keys.kid_of(
+            current_pub
+        ):
             raise CbccError(
                 f"--root-key is not the current root (kid {keys.kid_of(current_pub).hex()}, after "
                 f"{len(links)} transition(s))"
             )
         new_pub = read_root_key(new_root)
         seq = len(links) + 1
-        blob = root_transition.build_chain([*links, root_transition.build_link(key, new_pub, seq, int(time.time()))])
+        blob = root_transition.build_chain(
+            [*links, root_transition.build_link(key, new_pub, seq, int(time.time()))]
+        )
         check = root_transition.verify_chain(blob, first)
         if check.status != "ok" or check.seq != seq:
             raise CbccError(f"internal error: the new chain does not verify ({check.status})")
         write_atomic(chain, blob)
         stdout_console().print(
-            f"root transition {seq}: {keys.kid_of(current_pub).hex()} → [bold]{keys.kid_of(new_pub).hex()}[/bold]"
-            f" → {chain} ({len(blob)} bytes)"
+            f"root transition {seq}: {keys.kid_of(current_pub).hex()} → "
+            f"[bold]{keys.kid_of(new_pub).hex()}[/bold] → {chain} ({len(blob)} bytes)"
         )
 
 

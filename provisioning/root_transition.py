@@ -75,9 +75,9 @@ def check_link(blob: bytes, key: keys.PublicKey) -> LinkResult:
     status, p = signed_object.open_signed(blob, MAX_LINK, key)
     if p is None:
         return LinkResult(status)
-    seq, m, prev = p.get(2), p.get(4), p.get(5)
-    if (p.get(0) != TYPE or signed_object.as_uint(p.get(1)) != VERSION or signed_object.as_uint(seq) is None
-            or seq < 1 or signed_object.as_uint(p.get(3)) is None or prev != keys.kid_of(key)):  # fmt: skip
+    seq, m, prev = signed_object.as_uint(p.get(2)), p.get(4), p.get(5)
+    if (p.get(0) != TYPE or signed_object.as_uint(p.get(1)) != VERSION or seq is None or seq < 1
+            or signed_object.as_uint(p.get(3)) is None or prev != keys.kid_of(key)):  # fmt: skip
         return LinkResult(signed_object.MALFORMED)
     try:
         new = keys.public_key_from_cose(m)

@@ -42,8 +42,9 @@ def cases() -> list[tuple[str, bytes, int, str]]:
     tampered = bytearray(good[1])
     tampered[-5] ^= 1
     other = rsa_key("not-a-root", 3072)
-    bad_payload = cose.sign1(cbor_det.dumps({0: "root", 1: 1, 2: 1, 3: NOW, 4: "not a key",
-                                             5: keys.kid_of(roots()[0].public_key())}), roots()[0])  # fmt: skip
+    kid0 = keys.kid_of(roots()[0].public_key())
+    bad = {0: "root", 1: 1, 2: 1, 3: NOW, 4: "not a key", 5: kid0}
+    bad_payload = cose.sign1(cbor_det.dumps(bad), roots()[0])
     wrong_prev = cose.sign1(cbor_det.dumps({0: "root", 1: 1, 2: 1, 3: NOW,
                                             4: keys.cose_key_map(roots()[1].public_key()),
                                             5: b"\x00" * 8}), roots()[0])  # fmt: skip
@@ -82,8 +83,10 @@ def _reader_status(blob: bytes, held: int, folder: Path) -> tuple[str, int, byte
     rc = root_chain.RootChain(pinned, str(folder))
     if held:
         # a reader that took the first `held` transitions earlier
-        statefile.write(str(folder / "root.state"), cbor_det.dumps(
-            [held, [keys.cose_key_bytes(r[i].public_key()) for i in range(1, held + 1)]]))
+        statefile.write(
+            str(folder / "root.state"),
+            cbor_det.dumps([held, [keys.cose_key_bytes(r[i].public_key()) for i in range(1, held + 1)]]),
+        )
         assert rc.load_held() == "ok" and rc.seq == held
     st = rc.update(blob)
     return st, rc.seq, rc.key.kid
@@ -124,10 +127,10 @@ import json, cbor, cose_key, root_chain, statefile, os
 def rd(p):
     with open(p, 'rb') as f:
         return f.read()
-pinned = cose_key.load(rd({str(tmp_path / 'root0.cose_key')!r}))
+pinned = cose_key.load(rd({str(tmp_path / "root0.cose_key")!r}))
 later = [rd(p) for p in {keyfiles!r}]
 out = {{}}
-for name, path, held, want in json.load(open({str(tmp_path / 'plan.json')!r})):
+for name, path, held, want in json.load(open({str(tmp_path / "plan.json")!r})):
     for n in os.listdir({str(state)!r}):
         os.remove({str(state)!r} + '/' + n)
     if held:
@@ -180,15 +183,17 @@ def test_cli_makes_and_checks_the_chain(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("a long enough passphrase for tests\n")
     for i in range(3):
-        res = runner.invoke(app, ["keys", "init-root", "--out", str(tmp_path / f"r{i}"), "--passphrase-file", str(pw)])
+        res = runner.invoke(
+            app, ["keys", "init-root", "--out", str(tmp_path / f"r{i}"), "--passphrase-file", str(pw)]
+        )
         assert res.exit_code == 0, res.output
     chain = tmp_path / "root.chain"
 
     def transition(cur: int, new: int) -> Any:
-        return runner.invoke(app, ["keys", "root-transition", "--root-key", str(tmp_path / f"r{cur}" / "root.key.pem"),
-                                   "--new-root", str(tmp_path / f"r{new}" / "root.cose_key"), "--chain", str(chain),
-                                   "--pinned", str(tmp_path / "r0" / "root.cose_key"),
-                                   "--passphrase-file", str(pw)])  # fmt: skip
+        args = ["keys", "root-transition", "--root-key", str(tmp_path / f"r{cur}" / "root.key.pem"),
+                "--new-root", str(tmp_path / f"r{new}" / "root.cose_key"), "--chain", str(chain),
+                "--pinned", str(tmp_path / "r0" / "root.cose_key"), "--passphrase-file", str(pw)]  # fmt: skip
+        return runner.invoke(app, args)
 
     assert transition(0, 1).exit_code == 0
     wrong = transition(0, 2)  # root 0 is no longer the current root
@@ -196,18 +201,23 @@ def test_cli_makes_and_checks_the_chain(tmp_path: Path) -> None:
     res = transition(1, 2)
     assert res.exit_code == 0, res.output
     assert "root transition 2" in res.output
-    show = runner.invoke(app, ["keys", "show-root-chain", str(chain), "--root", str(tmp_path / "r0" / "root.cose_key")])
+    show = runner.invoke(
+        app, ["keys", "show-root-chain", str(chain), "--root", str(tmp_path / "r0" / "root.cose_key")]
+    )
     assert show.exit_code == 0 and "status: ok" in show.output
     r2 = keys.load_cose_key((tmp_path / "r2" / "root.cose_key").read_bytes())
     assert keys.kid_of(r2).hex() in show.output
-    again = runner.invoke(app, ["keys", "show-root-chain", str(chain), "--root", str(tmp_path / "r2" / "root.cose_key"),
-                                "--held-seq", "2"])  # fmt: skip
+    r2_file = str(tmp_path / "r2" / "root.cose_key")
+    again = runner.invoke(app, ["keys", "show-root-chain", str(chain), "--root", r2_file, "--held-seq", "2"])
     assert again.exit_code == 1 and "noop" in again.output
 
 
 @pytest.mark.micropython
 def test_offline_reader_catches_up_through_the_broker(
-    env: Env, tmp_path: Path, readers: list[Reader], clean_lists: None  # noqa: F811
+    env: Env,  # noqa: F811
+    tmp_path: Path,
+    readers: list[Reader],  # noqa: F811
+    clean_lists: None,  # noqa: F811
 ) -> None:
     rid, gw = "rdr-list", env.gw
     r = roots()

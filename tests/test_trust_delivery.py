@@ -26,7 +26,10 @@ def _v(name: str) -> bytes:
 
 @pytest.mark.micropython
 def test_192_issuer_list_through_the_broker(
-    env: Env, tmp_path: Path, readers: list[Reader], clean_lists: None  # noqa: F811
+    env: Env,  # noqa: F811
+    tmp_path: Path,
+    readers: list[Reader],  # noqa: F811
+    clean_lists: None,  # noqa: F811
 ) -> None:
     rid, gw = "rdr-list", env.gw
     state = tmp_path / "state"

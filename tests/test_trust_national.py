@@ -60,8 +60,10 @@ def _expected() -> dict[str, Any]:
     return {
         "trust_cases": {c["name"]: c["expect"] for c in M["trust_cases"]},
         "cases": {c["name"]: [c["expect"], c["serial"], c["staff"]] for c in M["cases"]},
-        "national": {c["name"]: [c["expect"], c["count"], c["expect"] != "ok" or None, c["ranges"]]
-                     for c in NM["trust_cases"]},
+        "national": {
+            c["name"]: [c["expect"], c["count"], c["expect"] != "ok" or None, c["ranges"]]
+            for c in NM["trust_cases"]
+        },
     }
 
 
@@ -79,8 +81,8 @@ def _compare(got: dict[str, Any]) -> None:
 
 @pytest.mark.micropython
 def test_reader_store_under_micropython(tmp_path: Path) -> None:
-    # The harness holds both manifests (~55 KB of JSON, 2 MiB heap as in test_firmware_vectors); the store's own RAM is measured by
-    # firmware/tools/bench_trust.py. The lists themselves are never read whole (128 KiB > heap/4).
+    # The harness holds both manifests (~55 KB of JSON; 2 MiB heap as in test_firmware_vectors);
+    # the store's own RAM is measured by firmware/tools/bench_trust.py.
     proc = run_micropython([str(CHECK), str(VECTORS), str(tmp_path), str(NATIONAL)], heap="2M")
     assert proc.returncode == 0, proc.stderr
     _compare(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -115,8 +117,11 @@ def test_store_agrees_with_host_on_mutations(tmp_path: Path) -> None:
     check and the host loader name the same status, and the store never raises."""
     rng = random.Random(1326)
     root = _root()
-    originals = [(NATIONAL / c["file"]).read_bytes() for c in NM["trust_cases"]
-                 if (NATIONAL / c["file"]).stat().st_size < 4096]
+    originals = [
+        (NATIONAL / c["file"]).read_bytes()
+        for c in NM["trust_cases"]
+        if (NATIONAL / c["file"]).stat().st_size < 4096
+    ]
     for i in range(300):
         blob = bytearray(rng.choice(originals))
         op = i % 3
@@ -141,8 +146,12 @@ def test_failed_offer_keeps_held_list_and_files(tmp_path: Path) -> None:
     assert st.update((NATIONAL / "trust_ok_192_pycose.cbor").read_bytes()) == "ok"
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert set(before) == {"trust.cbor", "trust.idx"}
-    for bad in ("trust_malformed_truncated_mid_stream.cbor", "trust_too_large_257_entries.cbor",
-                "trust_bad_signature_byte_in_stream.cbor", "trust_malformed_overlapping_ranges.cbor"):
+    for bad in (
+        "trust_malformed_truncated_mid_stream.cbor",
+        "trust_too_large_257_entries.cbor",
+        "trust_bad_signature_byte_in_stream.cbor",
+        "trust_malformed_overlapping_ranges.cbor",
+    ):
         assert st.update((NATIONAL / bad).read_bytes()) != "ok"
         assert st.detail or bad.startswith("trust_bad_signature")
         assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -174,15 +183,26 @@ def test_show_trust_list_gives_the_reason(tmp_path: Path) -> None:
     from provisioning.cli import app
 
     runner = CliRunner()
-    ok = runner.invoke(app, ["keys", "show-trust-list", str(NATIONAL / "trust_ok_192_pycose.cbor"),
-                             "--root", str(NATIONAL / "root.cose_key")])
+    ok = runner.invoke(
+        app,
+        [
+            "keys",
+            "show-trust-list",
+            str(NATIONAL / "trust_ok_192_pycose.cbor"),
+            "--root",
+            str(NATIONAL / "root.cose_key"),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert "status: ok" in ok.output
-    for file, words in (("trust_too_large_257_entries.cbor", "257 entries"),
-                        ("trust_too_large_128k_plus_1.cbor", "131073 bytes"),
-                        ("trust_malformed_duplicate_kid.cbor", "duplicate kid"),
-                        ("trust_malformed_overlapping_ranges.cbor", "overlapping serial ranges")):
-        res = runner.invoke(app, ["keys", "show-trust-list", str(NATIONAL / file),
-                                  "--root", str(NATIONAL / "root.cose_key")])
+    for file, words in (
+        ("trust_too_large_257_entries.cbor", "257 entries"),
+        ("trust_too_large_128k_plus_1.cbor", "131073 bytes"),
+        ("trust_malformed_duplicate_kid.cbor", "duplicate kid"),
+        ("trust_malformed_overlapping_ranges.cbor", "overlapping serial ranges"),
+    ):
+        res = runner.invoke(
+            app, ["keys", "show-trust-list", str(NATIONAL / file), "--root", str(NATIONAL / "root.cose_key")]
+        )
         assert res.exit_code == 1, res.output
         assert words in " ".join(res.output.split()), res.output

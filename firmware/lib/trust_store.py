@@ -456,6 +456,7 @@ class TrustStore:
         self.iat = None
         self.count = 0
         self.detail = ""
+        self.errors = 0         # lookups that failed on flash (each one refused its tap)
         self._kids = b""
         self._idx = None
         self._lst = None
@@ -484,23 +485,32 @@ class TrustStore:
             elif k > kid:
                 hi = mid
             else:
-                iss = self._load(mid, kid)
+                try:
+                    iss = self._load(mid, kid)
+                except (OSError, ValueError):
+                    # flash trouble: this tap fails closed (unknown_issuer), never crashes
+                    self.errors += 1
+                    return None
                 self._remember(kid, iss)
                 return iss
         return None
 
     def _load(self, i, kid):
         rec = self._rec
-        self._idx.seek(HDR + i * REC)
-        if self._idx.readinto(rec) != REC or rec[0:8] != kid:
+        idx = self._idx
+        lst = self._lst
+        if idx is None or lst is None:
+            raise OSError("closed")
+        idx.seek(HDR + i * REC)
+        if idx.readinto(rec) != REC or rec[0:8] != kid:
             raise OSError("trust index")
         kty = rec[38]
         n_off = _u(rec, 39, 3)
         n_len = _u(rec, 42, 2)
         key = cose_key.PublicKey(kty, kid)
         if kty == cose_key.KTY_RSA:
-            self._lst.seek(n_off)
-            nb = self._lst.read(n_len)
+            lst.seek(n_off)
+            nb = lst.read(n_len)
             if len(nb) != n_len:
                 raise OSError("trust list")
             key.n = int.from_bytes(nb, "big")
@@ -511,12 +521,16 @@ class TrustStore:
     def name(self, kid):
         """The issuing authority's name (read from the list on flash), or None."""
         kids = self._kids
+        idx = self._idx
+        lst = self._lst
+        if idx is None or lst is None:
+            return None
         for i in range(len(kids) >> 3):
             if kids[i << 3:(i << 3) + 8] == kid:
-                self._idx.seek(HDR + i * REC)
-                rec = self._idx.read(REC)
-                self._lst.seek(_u(rec, 44, 3))
-                return str(self._lst.read(_u(rec, 47, 2)), "utf-8")
+                idx.seek(HDR + i * REC)
+                rec = idx.read(REC)
+                lst.seek(_u(rec, 44, 3))
+                return str(lst.read(_u(rec, 47, 2)), "utf-8")
         return None
 
     def _remember(self, kid, iss):

@@ -74,11 +74,14 @@ def main():
     if o["trust-store"]:
         import trust_store
 
-        tl = trust_store.TrustStore(root, o["trust-store"])
-        st = tl.offer(pos[1])   # the list file is moved into the store
+        store = trust_store.TrustStore(root, o["trust-store"])
+        st = store.offer(pos[1])   # the list file is moved into the store
+        tl = store  # type: object
     else:
-        tl = trust.TrustList(root)
-        st = tl.update(toolkit.read(pos[1]))
+        store = None
+        mem = trust.TrustList(root)
+        st = mem.update(toolkit.read(pos[1]))
+        tl = mem
     crl = revocation.RevocationList(root)
     if st != "ok" or crl.update(toolkit.read(o["crl"])) != "ok":
         raise SystemExit("trust or revocation list does not load")
@@ -114,9 +117,9 @@ def main():
     for i in range(rounds):
         ms[0] += 10000                 # beyond any re-tap window: every tap is a new event
         term.cache.clear()
-        if o["trust-store"]:
-            tl._cache = {}             # the issuer comes from flash on this tap
-            tl._order = []
+        if store is not None:
+            store._cache = {}          # the issuer comes from flash on this tap
+            store._order = []
         gc.collect()
         t0 = ticks_us()
         fields = term.on_read(result)

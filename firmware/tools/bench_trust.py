@@ -15,7 +15,6 @@
 import gc
 import hashlib
 import os
-import sys
 
 import toolkit  # first: puts the reader's modules on the path
 
@@ -75,7 +74,7 @@ def run(argv):
     peak = 0
     count = 0
     worsts = []
-    step_min = []  # per step index, the fastest of the rounds: the step's own cost without the
+    step_min = []  # type: list[int]  # per step index, the fastest of the rounds: the step's own cost without the
                    # preemption a shared host adds (the raw worst is reported too)
     for rnd in range(rounds + 1):
         # the last round samples live RAM (after a collection) at every step instead of timing
@@ -184,7 +183,8 @@ def run(argv):
         "lookup_cold_p99_ms_esp32": pct(cold, 99) * ESP32_FACTOR / 1000.0,
         "lookup_cold_worst_ms_esp32": max(cold) * ESP32_FACTOR / 1000.0,
         "lookup_cached_p50_us_unix": pct(warm, 50),
-        "lookup_cold_with_gc_p99_us_unix": pct(gc_cold, 99), "lookup_cold_with_gc_worst_us_unix": max(gc_cold), "lookup_miss_us_unix": miss_us,
+        "lookup_cold_with_gc_p99_us_unix": pct(gc_cold, 99),
+        "lookup_cold_with_gc_worst_us_unix": max(gc_cold), "lookup_miss_us_unix": miss_us,
         "miss_found": miss is not None,
         "bare_rsa2048_sha256_us_unix": bare,
         "host_normalised_install_ms_esp32": tot * ESP32_FACTOR / 1000.0 * 700.0 / bare,

@@ -58,11 +58,22 @@ def main() -> None:
         if r is None:
             raise SystemExit(f"bench_trust failed on {name}")
         print(f"{label} issuers: " + json.dumps(r, sort_keys=True))
-        for k in ("list_bytes", "install_total_ms_esp32", "install_total_min_of_rounds_ms_esp32",
-                  "install_step_worst_ms_esp32", "install_step_worst_min_of_rounds_ms_esp32",
-                  "install_step_p99_ms_esp32", "install_peak_ram_bytes", "held_ram_bytes",
-                  "lookup_cold_p50_us_unix", "lookup_cold_p99_us_unix", "lookup_cold_p99_ms_esp32",
-                  "lookup_cold_worst_ms_esp32", "bare_rsa2048_sha256_us_unix", "boot_load_held_us_unix"):
+        for k in (
+            "list_bytes",
+            "install_total_ms_esp32",
+            "install_total_min_of_rounds_ms_esp32",
+            "install_step_worst_ms_esp32",
+            "install_step_worst_min_of_rounds_ms_esp32",
+            "install_step_p99_ms_esp32",
+            "install_peak_ram_bytes",
+            "held_ram_bytes",
+            "lookup_cold_p50_us_unix",
+            "lookup_cold_p99_us_unix",
+            "lookup_cold_p99_ms_esp32",
+            "lookup_cold_worst_ms_esp32",
+            "bare_rsa2048_sha256_us_unix",
+            "boot_load_held_us_unix",
+        ):
             out[f"n{label}_{k}"] = r[k]
         out[f"n{label}_smallest_heap_kib"] = smallest_heap(name)
     out["esp32_factor"] = 70

@@ -206,7 +206,8 @@ def stats():
     gc.collect()
     return {"ev": "stats", "heap_used": gc.mem_alloc(), "uplink": up.stats, "journal": journal.stats(),
             "trust": trust_list.seq, "crl": crl.seq, "root": None if chain is None else chain.seq,
-            "root_kid": None if chain is None else binascii.hexlify(chain.key.kid).decode(), "config": rc.seq, "cmd_seq": up.commands.last,
+            "root_kid": None if chain is None else binascii.hexlify(chain.key.kid).decode(),
+            "config": rc.seq, "cmd_seq": up.commands.last,
             "transfers": {k: [x.seq, x.have, x.n, x.written] for k, x in up.transfers.items()},
             "clock_ms": None if clock is None else clock.set_ms, "connected": up.connected,
             "last_error": up.last_error}

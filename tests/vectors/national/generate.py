@@ -40,9 +40,9 @@ ROOT_DIR = HERE.parents[2]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-NBF = 1704067200   # 2024-01-01
-EXP = 2335219200   # 2044-01-01
-IAT = 1780272000   # 2026-06-01
+NBF = 1704067200  # 2024-01-01
+EXP = 2335219200  # 2044-01-01
+IAT = 1780272000  # 2026-06-01
 LIMIT = 131072
 
 
@@ -92,9 +92,18 @@ def payload(seq: int, entries: list[dict[int, Any]], **extra: Any) -> bytes:
 
 
 PROVINCES = [
-    "Bộ Nội vụ", "Văn phòng Chính phủ", "Bộ Tài chính", "Bộ Công an", "Bộ Quốc phòng",
-    "UBND tỉnh Nam Định", "UBND Thành phố Hồ Chí Minh", "UBND Thành phố Hà Nội", "UBND tỉnh Điện Biên",
-    "UBND tỉnh Cà Mau", "UBND tỉnh Quảng Ninh", "UBND Thành phố Đà Nẵng",
+    "Bộ Nội vụ",
+    "Văn phòng Chính phủ",
+    "Bộ Tài chính",
+    "Bộ Công an",
+    "Bộ Quốc phòng",
+    "UBND tỉnh Nam Định",
+    "UBND Thành phố Hồ Chí Minh",
+    "UBND Thành phố Hà Nội",
+    "UBND tỉnh Điện Biên",
+    "UBND tỉnh Cà Mau",
+    "UBND tỉnh Quảng Ninh",
+    "UBND Thành phố Đà Nẵng",
 ]
 
 
@@ -122,12 +131,25 @@ def main() -> None:
         files[name] = data
         return name
 
-    def case(name: str, file: str, expect: str, held: str | None, count: int,
-             lookup: list[tuple[bytes, list[int] | None]]) -> None:
-        cases.append({
-            "name": name, "file": file, "held": held, "expect": expect, "count": count,
-            "lookup": [k.hex() for k, _ in lookup], "ranges": [r for _, r in lookup],
-        })
+    def case(
+        name: str,
+        file: str,
+        expect: str,
+        held: str | None,
+        count: int,
+        lookup: list[tuple[bytes, list[int] | None]],
+    ) -> None:
+        cases.append(
+            {
+                "name": name,
+                "file": file,
+                "held": held,
+                "expect": expect,
+                "count": count,
+                "lookup": [k.hex() for k, _ in lookup],
+                "ranges": [r for _, r in lookup],
+            }
+        )
 
     def look(i: int) -> tuple[bytes, list[int]]:
         return kid_of(issuers[i].public_key()), [i * span, (i + 1) * span]
@@ -149,50 +171,122 @@ def main() -> None:
     # one byte more: too large, whatever it says (a reader looks at its size first)
     over = cwt_sign(payload(12, big, k99=b"\x00" * (pad + 1)), root)
     assert len(over) == LIMIT + 1
-    case("too_large_128k_plus_1", put("trust_too_large_128k_plus_1.cbor", over), "too_large", l192, 192,
-         [look(0), (look(200)[0], None)])
+    case(
+        "too_large_128k_plus_1",
+        put("trust_too_large_128k_plus_1.cbor", over),
+        "too_large",
+        l192,
+        192,
+        [look(0), (look(200)[0], None)],
+    )
     # 257 entries (P-256 keys, ≈ 40 KB): too many
     e257 = [entry(k.public_key(), i * 10, i * 10 + 10, f"Đơn vị {i}") for i, k in enumerate(ecs)]
-    case("too_large_257_entries", put("trust_too_large_257_entries.cbor", pycose_sign(payload(12, e257), root)),
-         "too_large", l192, 192, [look(0)])
+    case(
+        "too_large_257_entries",
+        put("trust_too_large_257_entries.cbor", pycose_sign(payload(12, e257), root)),
+        "too_large",
+        l192,
+        192,
+        [look(0)],
+    )
     ok256ec = put("trust_ok_256_p256_entries.cbor", pycose_sign(payload(12, e257[:256]), root))
     case("ok_256_p256_entries", ok256ec, "ok", None, 256, [(kid_of(ecs[255].public_key()), [2550, 2560])])
     # cut in the middle of the stream (the download that ends early; the file that is short)
     b192 = files[l192]
-    case("malformed_truncated_mid_stream", put("trust_malformed_truncated_mid_stream.cbor", b192[: len(b192) // 2]),
-         "malformed", l192, 192, [look(0)])
+    case(
+        "malformed_truncated_mid_stream",
+        put("trust_malformed_truncated_mid_stream.cbor", b192[: len(b192) // 2]),
+        "malformed",
+        l192,
+        192,
+        [look(0)],
+    )
     # one payload byte changed half-way: the streamed hash catches it
     flip = bytearray(b192)
     flip[len(b192) // 2] ^= 0x01
-    case("bad_signature_byte_in_stream", put("trust_bad_signature_byte_in_stream.cbor", bytes(flip)),
-         "bad_signature", l192, 192, [look(0)])
-    case("unknown_root_192", put("trust_unknown_root_192.cbor", pycose_sign(payload(12, big[:192]), other)),
-         "unknown_root", l192, 192, [look(0)])
+    case(
+        "bad_signature_byte_in_stream",
+        put("trust_bad_signature_byte_in_stream.cbor", bytes(flip)),
+        "bad_signature",
+        l192,
+        192,
+        [look(0)],
+    )
+    case(
+        "unknown_root_192",
+        put("trust_unknown_root_192.cbor", pycose_sign(payload(12, big[:192]), other)),
+        "unknown_root",
+        l192,
+        192,
+        [look(0)],
+    )
     # list-level rules
     a, b, c = big[0], big[1], big[2]
     dup = [a, b, {**a, 5: 900 * span, 6: 901 * span}]
-    case("malformed_duplicate_kid", put("trust_malformed_duplicate_kid.cbor", pycose_sign(payload(12, dup), root)),
-         "malformed", l192, 192, [look(0)])
+    case(
+        "malformed_duplicate_kid",
+        put("trust_malformed_duplicate_kid.cbor", pycose_sign(payload(12, dup), root)),
+        "malformed",
+        l192,
+        192,
+        [look(0)],
+    )
     ov = [a, {**b, 5: span // 2}]  # b starts inside a's range
-    case("malformed_overlapping_ranges", put("trust_malformed_overlapping_ranges.cbor",
-                                             pycose_sign(payload(12, ov), root)), "malformed", l192, 192, [look(1)])
+    case(
+        "malformed_overlapping_ranges",
+        put("trust_malformed_overlapping_ranges.cbor", pycose_sign(payload(12, ov), root)),
+        "malformed",
+        l192,
+        192,
+        [look(1)],
+    )
     inside = [{**a, 5: 0, 6: 100 * span}, {**b, 5: 5 * span, 6: 6 * span}, c]
-    case("malformed_range_inside_another", put("trust_malformed_range_inside_another.cbor",
-                                               pycose_sign(payload(12, inside), root)), "malformed", l192, 192, [])
+    case(
+        "malformed_range_inside_another",
+        put("trust_malformed_range_inside_another.cbor", pycose_sign(payload(12, inside), root)),
+        "malformed",
+        l192,
+        192,
+        [],
+    )
     shared_other = [a, {**b, 5: a[5], 6: a[6]}]  # same range, another authority
-    case("malformed_shared_range_two_authorities",
-         put("trust_malformed_shared_range_two_authorities.cbor", pycose_sign(payload(12, shared_other), root)),
-         "malformed", l192, 192, [])
+    case(
+        "malformed_shared_range_two_authorities",
+        put(
+            "trust_malformed_shared_range_two_authorities.cbor", pycose_sign(payload(12, shared_other), root)
+        ),
+        "malformed",
+        l192,
+        192,
+        [],
+    )
     rollover = [a, {**b, 5: a[5], 6: a[6], 7: a[7]}, c]  # one authority's old and new key
-    case("ok_shared_range_rollover", put("trust_ok_shared_range_rollover.cbor",
-                                         pycose_sign(payload(12, rollover), root)), "ok", l192, 3,
-         [look(0), (kid_of(issuers[1].public_key()), [0, span]), look(2), (look(100)[0], None)])
+    case(
+        "ok_shared_range_rollover",
+        put("trust_ok_shared_range_rollover.cbor", pycose_sign(payload(12, rollover), root)),
+        "ok",
+        l192,
+        3,
+        [look(0), (kid_of(issuers[1].public_key()), [0, span]), look(2), (look(100)[0], None)],
+    )
     unsorted = [c, a, b]  # entry order is free (the contract fixes none): the reader sorts its index
-    case("ok_unsorted_entries", put("trust_ok_unsorted_entries.cbor", pycose_sign(payload(12, unsorted), root)),
-         "ok", l192, 3, [look(0), look(1), look(2)])
+    case(
+        "ok_unsorted_entries",
+        put("trust_ok_unsorted_entries.cbor", pycose_sign(payload(12, unsorted), root)),
+        "ok",
+        l192,
+        3,
+        [look(0), look(1), look(2)],
+    )
     # seq against the held 192-entry list (seq 10)
-    case("rollback_seq_9", put("trust_rollback_seq_9.cbor", pycose_sign(payload(9, big[:3]), root)),
-         "rollback", l192, 192, [look(150)])
+    case(
+        "rollback_seq_9",
+        put("trust_rollback_seq_9.cbor", pycose_sign(payload(9, big[:3]), root)),
+        "rollback",
+        l192,
+        192,
+        [look(150)],
+    )
     case("noop_same_seq", l192, "noop", l192, 192, [look(150)])
 
     # The host loader must agree before anything is written.
@@ -213,7 +307,9 @@ def main() -> None:
     (HERE / "root.cose_key").write_bytes(cbor2.dumps(cose_key(root_pub), canonical=True))
     assert host_keys.kid_of(root_pub) == kid_of(root_pub)
     manifest = {"root": "root.cose_key", "trust_cases": cases}
-    (HERE / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (HERE / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     print(f"wrote {len(files)} lists and {len(cases)} cases to {HERE}", file=sys.stderr)
 
 
