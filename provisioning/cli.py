@@ -19,6 +19,7 @@ from provisioning.cli_config import config_app
 from provisioning.cli_crl import crl_app
 from provisioning.cli_keys import keys_app
 from provisioning.cli_reader import reader_app
+from provisioning.cli_rollover import retire, rollover, rollover_report
 from provisioning.cli_root import root_transition, show_root_chain
 
 app = typer.Typer(no_args_is_help=True, help="cbcc — thẻ CBCCVC điện tử: door and attendance system.")
@@ -35,6 +36,9 @@ app.add_typer(sync_app, name="sync")
 keys_app.add_typer(card_keys_app, name="card-keys")
 keys_app.command("root-transition")(root_transition)
 keys_app.command("show-root-chain")(show_root_chain)
+keys_app.command("rollover")(rollover)
+keys_app.command("rollover-report")(rollover_report)
+keys_app.command("retire")(retire)
 
 
 @app.command("demo")

@@ -235,10 +235,13 @@ def issuer_json(entry: IssuerEntry) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
-def issuer_from_json(path: Path) -> IssuerEntry:
-    """Read an issuer description (a directory holding issuer.json, or the file itself)."""
+def issuer_from_json(path: Path, *, allow_retired: bool = False) -> IssuerEntry:
+    """Read an issuer description (a directory holding issuer.json, or the file itself). A key
+    retired after a rollover (retired.json beside it) is refused unless ``allow_retired``."""
     if path.is_dir():
         path = path / "issuer.json"
+    if not allow_retired and (path.parent / "retired.json").exists():
+        raise CbccError(f"{path.parent}: this issuer key was retired (retired.json); leave it out")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
