@@ -53,7 +53,8 @@ def ceremony(tmp_path: Path) -> dict[str, Path]:
     pw.write_text("a long enough passphrase for tests\n")
     assert cbcc("keys", "init-root", "--out", tmp_path / "root", "--passphrase-file", pw).exit_code == 0
     res = cbcc("keys", "new-issuer", "--name", "Sở Nội vụ tỉnh Nam Định", "--serial-range", "1000:2000",
-               "--out", tmp_path / "old", "--passphrase-file", pw, "--not-before", "2024-01-01T00:00:00Z")  # fmt: skip
+               "--out", tmp_path / "old", "--passphrase-file", pw,
+               "--not-before", "2024-01-01T00:00:00Z")  # fmt: skip
     assert res.exit_code == 0, res.output
     return {
         "pw": pw,
