@@ -206,3 +206,25 @@ def test_show_trust_list_gives_the_reason(tmp_path: Path) -> None:
         )
         assert res.exit_code == 1, res.output
         assert words in " ".join(res.output.split()), res.output
+
+
+@pytest.mark.parametrize("case", NM["credential_cases"], ids=lambda c: c["name"])
+@pytest.mark.parametrize("tool", ["cbcc", "micropython"])
+def test_verify_tools_with_the_192_issuer_list(case: dict[str, Any], tool: str) -> None:
+    """Spec §5: both verify commands with the list made by pycose (the reader's tool keeps it in
+    the on-flash store, in a scratch folder it removes)."""
+    files = [str(NATIONAL / case["file"]), str(NATIONAL / case["trust"]), str(NATIONAL / "root.cose_key")]
+    opts = ["--uid", case["uid"], "--now", str(case["now"])]
+    if tool == "cbcc":
+        from provisioning.cli import app
+
+        res = CliRunner().invoke(
+            app, ["card", "verify", files[0], "--trust-list", files[1], "--root", files[2], *opts]
+        )
+        out, code = res.output, res.exit_code
+    else:
+        proc = run_micropython(["firmware/tools/verify_credential.py", *files, *opts], heap="256K")
+        out, code = proc.stdout, proc.returncode
+    got = json.loads(out.strip().splitlines()[-1])
+    assert (got["reason"], got["serial"], got["staff"]) == (case["expect"], case["serial"], case["staff"])
+    assert code == (0 if case["expect"] == "ok" else 1)

@@ -289,6 +289,19 @@ def main() -> None:
     )
     case("noop_same_seq", l192, "noop", l192, 192, [look(150)])
 
+    # A credential signed by issuer 100 (pycose), checked against the 192-issuer list.
+    uid = bytes.fromhex("04a1b2c3d4e5f6")
+    serial = 100 * span + 4242
+    claims = {1: 1, 2: serial, 3: "CB-NAT-0100", 4: "Nguyễn Thị Hương", 5: "000.00.31.H26",
+              6: "Phòng Tổ chức cán bộ", 7: "", 8: "Chuyên viên", 9: IAT - 86400, 10: IAT + 86400 * 3650,
+              11: uid, 12: 1}  # fmt: skip
+    cred = put("cred_ok_issuer_100.cbor", pycose_sign(cbor2.dumps(claims, canonical=True), issuers[100]))
+    cred_cases = [{"name": "ok_issuer_100_of_192", "file": cred, "trust": l192, "uid": uid.hex(), "now": IAT,
+                   "expect": "ok", "serial": serial, "staff": "CB-NAT-0100"},
+                  {"name": "unknown_issuer_in_3_entry_list", "file": cred, "trust": "trust_ok_unsorted_entries.cbor",
+                   "uid": uid.hex(), "now": IAT, "expect": "unknown_issuer", "serial": serial,
+                   "staff": "CB-NAT-0100"}]  # fmt: skip
+
     # The host loader must agree before anything is written.
     root_pub = root.public_key()
     for c_ in cases:
@@ -306,7 +319,14 @@ def main() -> None:
         (HERE / name).write_bytes(data)
     (HERE / "root.cose_key").write_bytes(cbor2.dumps(cose_key(root_pub), canonical=True))
     assert host_keys.kid_of(root_pub) == kid_of(root_pub)
-    manifest = {"root": "root.cose_key", "trust_cases": cases}
+    from provisioning import credential as host_credential
+
+    for cc in cred_cases:
+        tl = trust_list.load(files[cc["trust"]], root_pub).trust_list
+        assert tl is not None
+        v = host_credential.verify(files[cc["file"]], tl, uid, cc["now"])
+        assert (v.reason, v.serial) == (cc["expect"], cc["serial"]), (cc["name"], v)
+    manifest = {"root": "root.cose_key", "trust_cases": cases, "credential_cases": cred_cases}
     (HERE / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
