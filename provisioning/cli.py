@@ -13,6 +13,7 @@ from gateway.cli import gateway_app
 from gateway.cli_broker import broker_app
 from gateway.cli_crl_publish import crl_publish
 from gateway.cli_national import national_sim_app, sync_app
+from gateway.list_publish import publish_list_command
 from provisioning.cli_card import card_app
 from provisioning.cli_card_keys import card_keys_app
 from provisioning.cli_config import config_app
@@ -39,6 +40,7 @@ keys_app.command("show-root-chain")(show_root_chain)
 keys_app.command("rollover")(rollover)
 keys_app.command("rollover-report")(rollover_report)
 keys_app.command("retire")(retire)
+gateway_app.command("publish-list")(publish_list_command)
 
 
 @app.command("demo")

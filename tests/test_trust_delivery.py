@@ -89,3 +89,48 @@ def test_192_issuer_list_through_the_broker(
     r3 = start(readers, env, rid, tmp_path, **opts)
     assert r3.ready["held"]["trust"] == "ok"
     assert r3.stats()["trust"] == 11
+
+
+@pytest.mark.micropython
+def test_gateway_publish_list_reaches_a_reader(
+    env: Env,  # noqa: F811
+    tmp_path: Path,
+    readers: list[Reader],  # noqa: F811
+    clean_lists: None,  # noqa: F811
+) -> None:
+    """gateway/list_publish.py (what `cbcc gateway publish-list` runs) publishes the 192-issuer
+    list: checked first, retained chunks, signed manifest; the reader installs it."""
+    from host_support import rsa_key
+
+    from gateway.list_publish import checked_seq, publish_list
+    from provisioning import keys
+    from provisioning.errors import CbccError
+
+    root = keys.load_cose_key((NATIONAL / "root.cose_key").read_bytes())
+    big = _v("trust_ok_192_pycose.cbor")
+    assert checked_seq("trust", big, root) == 10
+    for bad in (
+        "trust_malformed_duplicate_kid.cbor",
+        "trust_too_large_257_entries.cbor",
+        "trust_unknown_root_192.cbor",
+    ):
+        with pytest.raises(CbccError, match="does not verify"):
+            checked_seq("trust", _v(bad), root)
+    r = start(readers, env, "rdr-list", tmp_path, report_every=0, trust_store=True,
+              root=str(NATIONAL / "root.cose_key"))  # fmt: skip
+    r.wait("connected")
+    m = r.mark()
+    publish_list(
+        lambda t, p, q, retain: env.gw.publish(t, p, retain=retain), rsa_key("config"), "trust", big, 10
+    )
+    r.applied("trust", "ok", start=m, timeout=60)
+    assert r.stats()["trust"] == 10
+
+
+def test_publish_list_command_is_well_formed() -> None:
+    from typer.testing import CliRunner
+
+    from provisioning.cli import app
+
+    out = CliRunner().invoke(app, ["gateway", "publish-list", "--help"])
+    assert out.exit_code == 0 and "--root" in out.output
