@@ -19,11 +19,12 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from gateway import audit, auth, broker_config, db, service
+from gateway import audit, auth, db, service
 from gateway.models import ApiToken
+from gateway.mqtt import broker_config
 from gateway.secretbox import SecretBox
 from gateway.settings import Settings
-from provisioning import keys, passphrase
+from trustcore import keys, passphrase
 
 
 @dataclass
@@ -98,7 +99,7 @@ def init(
     with Session(engine) as s:
         if s.exec(select(ApiToken.id).limit(1)).first() is None:
             tok, plain = auth.create_token(s, admin_name, "admin", "", "init")
-            audit.record(s, "init", "token.create", tok.id, role="admin", token_role="admin")
+            audit.record(s, "init", "token.create", tok.id, role="admin", token_role="admin")  # noqa: S106 — a role name, not a password
             s.commit()
             out.admin_token = plain
             out.lines.append(f"admin token {tok.id} created")

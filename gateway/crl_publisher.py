@@ -55,12 +55,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from gateway.downlink import next_seqs
+from gateway.errors import GatewayError
 from gateway.models import Card, RevocationPublication
+from gateway.mqtt.downlink import next_seqs
 from gateway.national import local
-from provisioning import cbor_det, cose, keys
-from provisioning import crl_national as ncrl
-from provisioning.errors import CbccError
+from trustcore import cbor_det, cose, keys
+from trustcore import crl_national as ncrl
 
 log = logging.getLogger("cbcc.crl")
 
@@ -82,7 +82,7 @@ CARD: sa.Table = Card.__table__  # type: ignore[attr-defined]
 PUB: sa.Table = RevocationPublication.__table__  # type: ignore[attr-defined]
 
 
-class CrlPublishError(CbccError):
+class CrlPublishError(GatewayError):
     """The list could not be built, signed or stored (nothing was published)."""
 
 
@@ -310,7 +310,7 @@ class CrlPublisher:
             if kind == "full":
                 h = ncrl.Header(seq, int(now), ncrl.KIND_FULL, len(body), digest)
             else:
-                assert base is not None
+                assert base is not None  # noqa: S101 — type narrowing for mypy, not input validation
                 h = ncrl.Header(
                     seq, int(now), ncrl.KIND_DELTA, len(body), digest, base.seq, base.header.digest
                 )
@@ -347,7 +347,7 @@ class CrlPublisher:
                 return None
             body: bytes | None = None
             if not due:
-                assert full is not None
+                assert full is not None  # noqa: S101 — type narrowing for mypy, not input validation
                 added, removed = revoked - full.revoked, full.revoked - revoked
                 if max(len(added), len(removed)) <= ncrl.MAX_DELTA_ENTRIES:
                     body = ncrl.build_delta_body(added, removed)
@@ -484,7 +484,7 @@ def lock_card(engine: Engine, serial: int, actor: str, *, publisher: CrlPublishe
               role: str = "", reason: str = "") -> Published | None:  # fmt: skip
     """Lock a card at the gateway (gateway.national.local: status ``locked``, flagged for the
     national database, audited, recorded as a local change) and publish the delta that makes every
-    reader deny it. Raises CbccError for an unknown card; returns the published object (None when
+    reader deny it. Raises GatewayError for an unknown card; returns the published object (None when
     the card was not ``issued``: nothing changed, or when publishing failed, which ``tick``
     retries)."""
     p = publisher if publisher is not None else _installed

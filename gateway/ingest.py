@@ -80,6 +80,7 @@ _PG_COPY = f"COPY {_STAGE} ({_COLS}) FROM STDIN (FORMAT BINARY)"
 # The rows that were NOT inserted, each with whether the stored record is the same. The subquery
 # reads the statement's snapshot: a row committed concurrently by another gateway process after it
 # was taken shows as NULL and is looked up again.
+# ruff: noqa: S608 — the SQL below joins this module's constant column list and stage table; no values
 _PG_MERGE = f"""
 WITH ins AS (
     INSERT INTO event ({_COLS})
@@ -229,7 +230,7 @@ class IngestWriter:
     def _insert_pg_copy(self, conn: sa.Connection, rows: list[list[Any]]) -> _Dups:
         fairy = conn.connection
         dbapi = fairy.driver_connection
-        assert dbapi is not None
+        assert dbapi is not None  # noqa: S101 — type narrowing for mypy, not input validation
         cur = dbapi.cursor()
         try:
             if not fairy.info.get("cbcc_stage"):

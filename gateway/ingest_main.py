@@ -18,7 +18,7 @@ from types import FrameType
 
 from gateway import db
 from gateway.ingest_worker import ProcessWriter, writer_from_settings
-from gateway.mqtt_consumer import Consumer
+from gateway.mqtt.consumer import Consumer
 from gateway.registry import KeyCache
 from gateway.secretbox import SecretBox
 from gateway.settings import load_settings

@@ -131,7 +131,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
 
 
 class ProcessWriter:
-    """A :class:`~gateway.mqtt_consumer.BatchWriter` whose writer runs in a child process.
+    """A :class:`~gateway.mqtt.consumer.BatchWriter` whose writer runs in a child process.
 
     ``write_batch`` is called by one thread at a time (the consumer's writer thread); ``forget``
     from any thread."""
@@ -161,7 +161,7 @@ class ProcessWriter:
         ours, theirs = socket.socketpair()
         with ours, theirs:
             fd = theirs.fileno()
-            proc = subprocess.Popen([sys.executable, "-m", "gateway.ingest_worker", str(fd)], pass_fds=(fd,),
+            proc = subprocess.Popen([sys.executable, "-m", "gateway.ingest_worker", str(fd)], pass_fds=(fd,),  # noqa: S603 — argv list: this interpreter running our own worker module; no shell
                                     stdin=subprocess.DEVNULL)  # fmt: skip
             conn = Connection(os.dup(ours.fileno()))
         # (our copy of the child's end is closed: when the child dies, recv() sees end-of-file)
@@ -235,7 +235,7 @@ class ProcessWriter:
 
     def _exchange(self, items: list[Raw]) -> tuple[str, int, Any]:
         conn, proc = self._conn, self._proc
-        assert conn is not None and proc is not None
+        assert conn is not None and proc is not None  # noqa: S101 — type narrowing for mypy, not input validation
         self._seq += 1
         seq = self._seq
         with self._send_lock:

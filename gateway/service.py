@@ -20,20 +20,21 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from gateway import broker_config, crl_publisher, db, embedded_ingest, retention, timefix
+from gateway import crl_publisher, db, retention, timefix
 from gateway.api import ApiContext, create_app
 from gateway.crl_publisher import CrlPublisher, local_root_signer
-from gateway.downlink import Downlink
-from gateway.embedded_broker import EmbeddedBroker
-from gateway.embedded_ingest import BrokerIngest
 from gateway.fleet import Fleet, apply_event_effects
 from gateway.ingest import IngestWriter
 from gateway.ingest_worker import ProcessWriter, writer_from_settings
-from gateway.mqtt_consumer import Consumer
+from gateway.mqtt import broker_config, embedded_ingest
+from gateway.mqtt.consumer import Consumer
+from gateway.mqtt.downlink import Downlink
+from gateway.mqtt.embedded_broker import EmbeddedBroker
+from gateway.mqtt.embedded_ingest import BrokerIngest
 from gateway.registry import KeyCache
 from gateway.secretbox import SecretBox
 from gateway.settings import MqttSettings, Settings
-from provisioning import keys, passphrase
+from trustcore import keys, passphrase
 
 log = logging.getLogger("cbcc.gateway")
 
@@ -205,8 +206,8 @@ class Gateway:
         users = broker_config.parse_password_file(files.passwd.read_text()) if files.passwd.exists() else {}
         users[GATEWAY_USER] = broker_config.hash_password(gw_password)
         tls = files.tls
-        # Events are committed at the broker, before the reader's PUBACK (gateway.embedded_ingest).
-        assert isinstance(self.writer, IngestWriter)  # one-process mode writes in-process
+        # Events are committed at the broker, before the reader's PUBACK (gateway.mqtt.embedded_ingest).
+        assert isinstance(self.writer, IngestWriter)  # noqa: S101 — type narrowing for mypy, not input validation; one-process mode writes in-process
         self.broker_ingest = BrokerIngest(self.writer)
         embedded_ingest.install(self.broker_ingest)
         self.broker = EmbeddedBroker(
@@ -298,7 +299,7 @@ class Gateway:
         from gateway.national.sync import sync_feed
 
         n = self.settings.national
-        assert n.url is not None
+        assert n.url is not None  # noqa: S101 — type narrowing for mypy, not input validation
         token = n.token_file.read_text().splitlines()[0].strip() if n.token_file else None
         feed = HttpChangeFeed(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file)
         headers = {"Authorization": f"Bearer {token}"} if token else {}

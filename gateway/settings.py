@@ -42,7 +42,7 @@ class MqttSettings(BaseModel):
     # Start an in-process broker (amqtt) instead of connecting to an external one. The gateway
     # then reaches it on host:port (keep 127.0.0.1) and readers on embedded_tls_host:tls_port.
     embedded: bool = True
-    embedded_tls_host: str = "0.0.0.0"
+    embedded_tls_host: str = "0.0.0.0"  # noqa: S104 — readers on the LAN dial the TLS listener; the plain one stays on loopback
     embedded_tls_port: int = 8883
 
 

@@ -1,1 +1,1 @@
-"""Issuer and installer tooling: keys, trust lists, card credentials (host side of the trust core)."""
+"""Issuer and installer work: card key files and reader provisioning bundles (formats live in trustcore)."""

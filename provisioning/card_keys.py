@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from provisioning.errors import CbccError
+from provisioning.errors import ProvisioningError
 
 FORMAT = "cbcc-card-keys/1"
 AID = b"VC1"  # 56 43 31 as sent on the wire (card_layout.AID)
@@ -55,7 +55,7 @@ NONCE_LEN = 12
 MAX_FILE = 4096
 
 
-class CardKeysError(CbccError):
+class CardKeysError(ProvisioningError):
     """A card-keys file that cannot be used (format, parameters, passphrase)."""
 
 
@@ -63,7 +63,7 @@ class CardKeysError(CbccError):
 
 
 def _ecb(key: bytes, block: bytes) -> bytes:
-    enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305 — AN10922 key diversification is defined on single AES blocks (ECB of one block)
     return enc.update(block) + enc.finalize()
 
 
@@ -249,7 +249,7 @@ def unseal(
 
 def write_new(path: Path, keys: CardMasterKeys, passphrase: bytes, *, n: int = SCRYPT_N) -> None:
     """Create the file exclusively with mode 0600 (never overwrites)."""
-    from provisioning import keys as keys_mod
+    from trustcore import keys as keys_mod
 
     keys_mod.write_new_file(path, seal(keys, passphrase, n=n), private=True)
 

@@ -1,5 +1,5 @@
-"""The one exception type the CLI turns into a clean message instead of a traceback."""
+"""The error type of issuer and installer work (card keys, reader provisioning bundles)."""
 
 
-class CbccError(Exception):
-    """A user-facing failure: bad input, missing passphrase, a refused overwrite, a bad key file."""
+class ProvisioningError(Exception):
+    """A provisioning step refused its input or could not complete; the message is fit for a user."""

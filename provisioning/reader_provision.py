@@ -35,9 +35,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from provisioning import keys
 from provisioning.card_keys import ReaderShare
-from provisioning.errors import CbccError
+from provisioning.errors import ProvisioningError
+from trustcore import keys
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PINMAP = ROOT / "hardware" / "pinmap.json"
@@ -73,7 +73,7 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 def check_reader_id(reader_id: str) -> str:
     if not READER_ID.match(reader_id):
-        raise CbccError(
+        raise ProvisioningError(
             f"reader id {reader_id!r} is not valid: 1-63 lowercase letters, digits or '-', starting with "
             "a letter or digit (it is also the MQTT username and a topic level)"
         )
@@ -93,29 +93,31 @@ def parse_secrets(data: bytes, source: str) -> ReaderSecrets:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CbccError(f"{source}: not a JSON secrets file") from None
+        raise ProvisioningError(f"{source}: not a JSON secrets file") from None
     if not isinstance(doc, dict):
-        raise CbccError(f"{source}: not a JSON object")
+        raise ProvisioningError(f"{source}: not a JSON object")
     missing = [k for k in ("reader_id", "mac_key", "mqtt_password") if k not in doc]
     if missing:
-        raise CbccError(f"{source}: missing {', '.join(missing)}")
+        raise ProvisioningError(f"{source}: missing {', '.join(missing)}")
     rid, mac_hex, password = doc["reader_id"], doc["mac_key"], doc["mqtt_password"]
     if not isinstance(rid, str):
-        raise CbccError(f"{source}: reader_id must be a string")
+        raise ProvisioningError(f"{source}: reader_id must be a string")
     check_reader_id(rid)
     if not isinstance(mac_hex, str) or not re.fullmatch(r"[0-9a-fA-F]*", mac_hex):
-        raise CbccError(f"{source}: mac_key must be a hex string")
+        raise ProvisioningError(f"{source}: mac_key must be a hex string")
     mac = bytes.fromhex(mac_hex) if len(mac_hex) % 2 == 0 else b""
     if len(mac) != MAC_KEY_LEN:
-        raise CbccError(
+        raise ProvisioningError(
             f"{source}: mac_key must be {MAC_KEY_LEN} bytes (64 hex digits), not {len(mac_hex)} digits"
         )
     if mac == bytes(MAC_KEY_LEN):
-        raise CbccError(f"{source}: mac_key is all zeros")
+        raise ProvisioningError(f"{source}: mac_key is all zeros")
     if not isinstance(password, str) or not password:
-        raise CbccError(f"{source}: mqtt_password must be a non-empty string")
+        raise ProvisioningError(f"{source}: mqtt_password must be a non-empty string")
     if len(password) > MAX_PASSWORD or any(ord(c) < 0x20 or ord(c) == 0x7F for c in password):
-        raise CbccError(f"{source}: mqtt_password must be at most {MAX_PASSWORD} printable characters")
+        raise ProvisioningError(
+            f"{source}: mqtt_password must be at most {MAX_PASSWORD} printable characters"
+        )
     return ReaderSecrets(rid, mac, password)
 
 
@@ -127,7 +129,7 @@ def check_broker_host(host: str) -> str:
         pass
     name = host[:-1] if host.endswith(".") else host
     if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
-        raise CbccError(f"broker host {host!r} is not a host name or IP address")
+        raise ProvisioningError(f"broker host {host!r} is not a host name or IP address")
     return host
 
 
@@ -144,40 +146,42 @@ def load_broker_ca(data: bytes, source: str, *, now: dt.datetime | None = None) 
     pem_count = data.count(b"-----BEGIN CERTIFICATE-----")
     try:
         if pem_count > 1:
-            raise CbccError(
+            raise ProvisioningError(
                 f"{source} holds {pem_count} certificates: give the one CA certificate that signed the "
                 "broker's certificate (the reader pins exactly one)"
             )
         if pem_count == 1:
             cert = x509.load_pem_x509_certificate(data)
         elif data.lstrip().startswith(b"-----BEGIN"):
-            raise CbccError(f"{source} is PEM but not a certificate")
+            raise ProvisioningError(f"{source} is PEM but not a certificate")
         else:
             cert = x509.load_der_x509_certificate(data)
     except ValueError as exc:
-        raise CbccError(f"{source} is not an X.509 certificate (PEM or DER): {exc}") from None
+        raise ProvisioningError(f"{source} is not an X.509 certificate (PEM or DER): {exc}") from None
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         bc = None
     except ValueError as exc:
-        raise CbccError(f"{source}: malformed certificate extensions: {exc}") from None
+        raise ProvisioningError(f"{source}: malformed certificate extensions: {exc}") from None
     if bc is None or not bc.ca:
-        raise CbccError(
+        raise ProvisioningError(
             f"{source} is not a CA certificate (no basicConstraints CA:TRUE): give the CA that signed the "
             "broker's certificate, not the broker's own certificate"
         )
     try:
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
         if not ku.key_cert_sign:
-            raise CbccError(f"{source}: the CA's keyUsage does not allow certificate signing")
+            raise ProvisioningError(f"{source}: the CA's keyUsage does not allow certificate signing")
     except x509.ExtensionNotFound:
         pass
     now = now or dt.datetime.now(dt.UTC)
     if cert.not_valid_after_utc <= now:
-        raise CbccError(f"{source}: the CA certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+        raise ProvisioningError(
+            f"{source}: the CA certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+        )
     if cert.not_valid_before_utc > now:
-        raise CbccError(
+        raise ProvisioningError(
             f"{source}: the CA certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d}"
         )
     warnings: list[str] = []
@@ -193,9 +197,9 @@ def check_cose_key(data: bytes, source: str, what: str) -> bytes:
     try:
         public = keys.load_cose_key(data)
     except keys.KeyFormatError as exc:
-        raise CbccError(f"{source}: {what} is not a usable COSE_Key: {exc}") from None
+        raise ProvisioningError(f"{source}: {what} is not a usable COSE_Key: {exc}") from None
     if not isinstance(public, rsa.RSAPublicKey):
-        raise CbccError(f"{source}: the {what} must be an RSA key (readers verify RS256)")
+        raise ProvisioningError(f"{source}: the {what} must be an RSA key (readers verify RS256)")
     return keys.kid_of(public)
 
 
@@ -203,15 +207,15 @@ def load_pinmap(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise CbccError(f"cannot read pin map {path}: {exc.strerror}") from None
+        raise ProvisioningError(f"cannot read pin map {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise CbccError(f"{path}: not JSON: {exc}") from None
+        raise ProvisioningError(f"{path}: not JSON: {exc}") from None
     if (
         not isinstance(doc, dict)
         or doc.get("schema") != PINMAP_SCHEMA
         or not isinstance(doc.get("boards"), dict)
     ):
-        raise CbccError(f"{path} is not a {PINMAP_SCHEMA} pin map")
+        raise ProvisioningError(f"{path} is not a {PINMAP_SCHEMA} pin map")
     return doc
 
 
@@ -219,11 +223,11 @@ def board_spec(pinmap: dict[str, Any], board: str) -> dict[str, Any]:
     boards: dict[str, Any] = pinmap["boards"]
     if board not in boards or board not in BOARD_NETWORK:
         known = ", ".join(sorted(set(boards) & set(BOARD_NETWORK)))
-        raise CbccError(f"unknown board {board!r}; supported boards: {known}")
+        raise ProvisioningError(f"unknown board {board!r}; supported boards: {known}")
     spec = boards[board]
     relay = spec.get("signals", {}).get("lock_relay", {}).get("gpio")
     if not isinstance(relay, int) or isinstance(relay, bool):
-        raise CbccError(f"pin map: board {board} has no native GPIO for lock_relay")
+        raise ProvisioningError(f"pin map: board {board} has no native GPIO for lock_relay")
     return dict(spec)
 
 
@@ -232,25 +236,27 @@ def network_config(board: str, spec: dict[str, Any], network: str, ssid: str | N
     """The ``network`` object main.py's ``_network`` reads."""
     wanted = BOARD_NETWORK[board]
     if network != wanted:
-        raise CbccError(f"board {board} uses --network {wanted}, not {network}")
+        raise ProvisioningError(f"board {board} uses --network {wanted}, not {network}")
     if network == "wifi":
         if not ssid:
-            raise CbccError("--network wifi needs --ssid")
+            raise ProvisioningError("--network wifi needs --ssid")
         if len(ssid.encode("utf-8")) > 32:
-            raise CbccError("--ssid is longer than 32 bytes")
+            raise ProvisioningError("--ssid is longer than 32 bytes")
         if wifi_password is None:
-            raise CbccError("--network wifi needs --wifi-password-file (open networks are not supported)")
+            raise ProvisioningError(
+                "--network wifi needs --wifi-password-file (open networks are not supported)"
+            )
         n = len(wifi_password)
         if not (8 <= n <= 63 or (n == 64 and re.fullmatch(r"[0-9a-fA-F]{64}", wifi_password))):
-            raise CbccError(
+            raise ProvisioningError(
                 "the Wi-Fi password must be 8-63 characters (WPA2/WPA3 passphrase) or 64 hex digits"
             )
         return {"type": "wifi", "ssid": ssid, "password": wifi_password}
     if ssid is not None or wifi_password is not None:
-        raise CbccError("--ssid and --wifi-password-file apply to --network wifi only")
+        raise ProvisioningError("--ssid and --wifi-password-file apply to --network wifi only")
     eth = spec.get("network", {})
     if eth.get("type") != "ethernet":
-        raise CbccError(f"pin map: board {board} has no Ethernet description")
+        raise ProvisioningError(f"pin map: board {board} has no Ethernet description")
     out: dict[str, Any] = {"type": "lan"}
     for key in ("mdc", "mdio", "phy_addr", "power"):
         if key in eth:
@@ -263,9 +269,9 @@ def read_wifi_password(path: Path) -> str:
         raw = path.read_bytes().split(b"\n", 1)[0].removesuffix(b"\r")
         return raw.decode("utf-8")
     except OSError as exc:
-        raise CbccError(f"cannot read Wi-Fi password file {path}: {exc.strerror}") from None
+        raise ProvisioningError(f"cannot read Wi-Fi password file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise CbccError(f"{path}: the Wi-Fi password is not UTF-8") from None
+        raise ProvisioningError(f"{path}: the Wi-Fi password is not UTF-8") from None
 
 
 # ---------------------------------------------------------------- the tree
@@ -322,15 +328,15 @@ def build_image(*, reader_id: str, secrets: ReaderSecrets, broker_host: str, bro
                 role: str, firmware: str, size_hint: int) -> ReaderImage:  # fmt: skip
     check_reader_id(reader_id)
     if secrets.reader_id != reader_id:
-        raise CbccError(f"the secrets file is for reader {secrets.reader_id}, not {reader_id}")
+        raise ProvisioningError(f"the secrets file is for reader {secrets.reader_id}, not {reader_id}")
     if role not in ROLES:
-        raise CbccError(f"role must be one of {', '.join(ROLES)}")
+        raise ProvisioningError(f"role must be one of {', '.join(ROLES)}")
     if not 1 <= broker_port <= 65535:
-        raise CbccError("--broker-port must be 1..65535")
+        raise ProvisioningError("--broker-port must be 1..65535")
     if not 0 <= size_hint <= SIZE_HINT_MAX:
-        raise CbccError(f"size hint must be 0..{SIZE_HINT_MAX}")
+        raise ProvisioningError(f"size hint must be 0..{SIZE_HINT_MAX}")
     if len(share.read_master) != 16 or len(share.uid_key) != 16:
-        raise CbccError("reader card keys must be 16 bytes each")
+        raise ProvisioningError("reader card keys must be 16 bytes each")
     check_broker_host(broker_host)
     spec = board_spec(pinmap, board)
     broker: dict[str, Any] = {"host": broker_host, "port": broker_port}
@@ -371,7 +377,7 @@ def parse_manifest(text: str) -> dict[str, str]:
     for line in text.splitlines():
         digest, sep, path = line.partition("  ")
         if not sep or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise CbccError(f"malformed MANIFEST line: {line!r}")
+            raise ProvisioningError(f"malformed MANIFEST line: {line!r}")
         out[path] = digest
     return out
 
@@ -379,11 +385,11 @@ def parse_manifest(text: str) -> dict[str, str]:
 def check_out_dir(out: Path) -> None:
     """The output directory must not exist yet, or be empty: nothing is ever overwritten."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise CbccError(f"{out} exists and is not a directory; refusing to overwrite it")
+        raise ProvisioningError(f"{out} exists and is not a directory; refusing to overwrite it")
     if out.is_dir() and any(out.iterdir()):
-        raise CbccError(f"{out} is not empty; refusing to overwrite a reader's files")
+        raise ProvisioningError(f"{out} is not empty; refusing to overwrite a reader's files")
     if not out.parent.is_dir():
-        raise CbccError(f"directory {out.parent} does not exist")
+        raise ProvisioningError(f"directory {out.parent} does not exist")
 
 
 def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
@@ -410,7 +416,7 @@ def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
         os.rename(tmp, out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CbccError(f"cannot write {out}: {exc.strerror}") from None
+        raise ProvisioningError(f"cannot write {out}: {exc.strerror}") from None
     return {p: hashlib.sha256(d).hexdigest() for p, d in sorted(files.items())}
 
 
@@ -421,9 +427,9 @@ def verify_tree(out: Path) -> dict[str, str]:
         try:
             actual = hashlib.sha256((out / rel).read_bytes()).hexdigest()
         except OSError as exc:
-            raise CbccError(f"{out / rel}: {exc.strerror}") from None
+            raise ProvisioningError(f"{out / rel}: {exc.strerror}") from None
         if actual != digest:
-            raise CbccError(f"{out / rel} does not match MANIFEST")
+            raise ProvisioningError(f"{out / rel} does not match MANIFEST")
     return listed
 
 

@@ -8,8 +8,9 @@ State lives beside the keys, in the issuer directories ``cbcc keys new-issuer`` 
 - ``OLD/retired.json`` — ``{"kid", "at", "stranded": [serial, ...]}``: the old key is retired;
   ``cbcc keys trust-list`` refuses to list it.
 
-Which cards the old key still has out comes from the gateway's card register (table ``card``:
-serial, staff code, status, issued_at, expires_at): a card counts while its status is ``issued``,
+Which cards the old key still has out comes (gateway/rollover_report.py) from the gateway's card
+register (table ``card``: serial, staff code, status, issued_at, expires_at): a card counts while
+its status is ``issued``,
 it has not expired, its serial is in the old key's range and — with a shared range, where the
 serial cannot tell the keys apart — it was issued before the rollover (issuance moved to the new
 key at that moment). The register does not record which kid signed a card; the issuing-station
@@ -20,14 +21,12 @@ dividing line and the report says so.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provisioning import timeutil, trust_list
-from provisioning.errors import CbccError
+from provisioning.errors import ProvisioningError
+from trustcore import timeutil, trust_list
 
 ROLLOVER_FILE = "rollover.json"
 RETIRED_FILE = "retired.json"
@@ -51,7 +50,7 @@ def read_rollover(issuer_dir: Path) -> Rollover | None:
         at = timeutil.parse_iso_utc(d["at"])
         return Rollover(str(d["old_kid"]), str(d["new_kid"]), str(d["new_dir"]), at, bool(d["shared_range"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CbccError(f"{p}: damaged rollover record ({exc})") from None
+        raise ProvisioningError(f"{p}: damaged rollover record ({exc})") from None
 
 
 def new_entry_for(
@@ -60,80 +59,35 @@ def new_entry_for(
 ) -> trust_list.IssuerEntry:  # fmt: skip
     """The new key's trust-list entry: the old range (shared) or a new one that must not overlap it."""
     if shared_range == (serial_range is not None):
-        raise CbccError("give exactly one of --shared-range and --serial-range")
+        raise ProvisioningError("give exactly one of --shared-range and --serial-range")
     lo, hi = (old.serial_lo, old.serial_hi) if serial_range is None else serial_range
     if not shared_range and lo < old.serial_hi and old.serial_lo < hi:
-        raise CbccError(
+        raise ProvisioningError(
             f"the new range {lo}:{hi} overlaps the old key's {old.serial_lo}:{old.serial_hi}; "
             "use --shared-range to keep the same range"
         )
     if nbf >= exp:
-        raise CbccError("--not-before must be before --not-after")
+        raise ProvisioningError("--not-before must be before --not-after")
     return trust_list.IssuerEntry(public_key, nbf, exp, lo, hi, old.name)
 
 
 def write_rollover(old_dir: Path, old: trust_list.IssuerEntry, new: trust_list.IssuerEntry, new_dir: Path,
                    shared_range: bool, at: int) -> None:  # fmt: skip
     if (old_dir / ROLLOVER_FILE).exists():
-        raise CbccError(f"{old_dir} was rolled over already ({old_dir / ROLLOVER_FILE})")
+        raise ProvisioningError(f"{old_dir} was rolled over already ({old_dir / ROLLOVER_FILE})")
     doc = {"old_kid": old.kid.hex(), "new_kid": new.kid.hex(), "new_dir": str(new_dir.resolve()),
            "at": timeutil.to_iso(at), "shared_range": shared_range}  # fmt: skip
     (old_dir / ROLLOVER_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
-@dataclass(frozen=True)
-class OutstandingCard:
-    serial: int
-    staff_code: str
-    issued_at: str
-    expires_at: str
-
-
-def outstanding_cards(
-    db_url: str, old: trust_list.IssuerEntry, ro: Rollover | None, now: int | None = None
-) -> list[OutstandingCard]:
-    """Cards in the gateway register that the old key signed and that still work (see the module doc)."""
-    from sqlmodel import Session, select
-
-    from gateway.db import make_engine
-    from gateway.models import Card
-
-    now_dt = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    engine = make_engine(db_url)
-    out: list[OutstandingCard] = []
-    try:
-        with Session(engine) as s:
-            q = select(Card).where(Card.status == "issued", Card.serial >= old.serial_lo,
-                                   Card.serial < old.serial_hi)  # fmt: skip
-            rows = sorted(s.exec(q).all(), key=lambda c: c.serial)
-            for c in rows:
-                issued = (
-                    c.issued_at.replace(tzinfo=UTC)
-                    if c.issued_at and c.issued_at.tzinfo is None
-                    else c.issued_at
-                )
-                expires = (c.expires_at.replace(tzinfo=UTC) if c.expires_at and c.expires_at.tzinfo is None
-                           else c.expires_at)  # fmt: skip
-                if expires is not None and expires <= now_dt:
-                    continue
-                if ro is not None and ro.shared_range and issued is not None and issued.timestamp() >= ro.at:
-                    continue  # issued after the rollover: signed by the new key
-                out.append(OutstandingCard(c.serial, c.staff_code, issued.isoformat() if issued else "",
-                                           expires.isoformat() if expires else ""))  # fmt: skip
-    finally:
-        engine.dispose()
-    return out
-
-
-def retire(old_dir: Path, old: trust_list.IssuerEntry, stranded: list[OutstandingCard], *, force: bool,
-           at: int) -> None:  # fmt: skip
+def retire(old_dir: Path, old: trust_list.IssuerEntry, stranded: list[int], *, force: bool, at: int) -> None:
     """Mark the old key retired; refused while cards are outstanding unless ``force`` (then they are
     recorded as stranded)."""
     if stranded and not force:
-        shown = ", ".join(str(c.serial) for c in stranded[:20]) + (" …" if len(stranded) > 20 else "")
-        raise CbccError(
+        shown = ", ".join(str(c) for c in stranded[:20]) + (" …" if len(stranded) > 20 else "")
+        raise ProvisioningError(
             f"{len(stranded)} valid card(s) are still signed by key {old.kid.hex()} ({shown}); "
             "reissue them first, or retire with --strand to invalidate them deliberately"
         )
-    doc = {"kid": old.kid.hex(), "at": timeutil.to_iso(at), "stranded": [c.serial for c in stranded]}
+    doc = {"kid": old.kid.hex(), "at": timeutil.to_iso(at), "stranded": list(stranded)}
     (old_dir / RETIRED_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from micropython_runner import ROOT
+from support.micropython_runner import ROOT
 
 BIN = Path(sys.executable).parent
 

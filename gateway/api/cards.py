@@ -21,8 +21,8 @@ from gateway.api.deps import DB, require, unit_filter
 from gateway.api.errors import ApiError, not_found, responses
 from gateway.api.schemas import TEXT_PATTERN, Out
 from gateway.auth import CARDS_LOCK, CARDS_READ, Principal
+from gateway.errors import GatewayError
 from gateway.models import Card, StaffRecord
-from provisioning.errors import CbccError
 
 router = APIRouter(prefix="/cards", tags=["cards"], responses=responses(400, 401, 403, 422))
 
@@ -122,7 +122,7 @@ def lock(serial: SerialPath, body: LockIn, session: DB, principal: CanLock) -> L
     if card.status != "issued":
         raise ApiError(409, "not_issued", f"card {serial} is already {card.status}")
     engine = session.get_bind()
-    assert isinstance(engine, Engine)
+    assert isinstance(engine, Engine)  # noqa: S101 — type narrowing for mypy, not input validation
     try:
         published = crl_publisher.lock_card(
             engine,
@@ -131,7 +131,7 @@ def lock(serial: SerialPath, body: LockIn, session: DB, principal: CanLock) -> L
             role=principal.role,
             reason=body.reason,
         )
-    except CbccError as exc:
+    except GatewayError as exc:
         raise ApiError(409, "not_issued", str(exc)) from None
     session.expire_all()
     card, staff = _visible(session, principal, serial)

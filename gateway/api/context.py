@@ -19,7 +19,7 @@ from gateway.settings import Settings
 
 
 class DownlinkLike(Protocol):
-    """``gateway.downlink.Downlink``: signed configurations and commands (it writes their audit
+    """``gateway.mqtt.downlink.Downlink``: signed configurations and commands (it writes their audit
     entries). Raises a ``ValueError`` (``DownlinkError``) for input it refuses."""
 
     def push_config(

@@ -43,7 +43,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from provisioning.errors import CbccError
+from gateway.errors import GatewayError
 
 SERIAL_MAX = 2**53 - 1  # the national revocation list's serial limit
 CARD_STATUSES = ("issued", "locked", "revoked", "expired", "replaced")
@@ -74,7 +74,7 @@ KIND_STATUS: dict[str, str] = {
 _NAME_CHARS = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*$")
 
 
-class FeedError(CbccError):
+class FeedError(GatewayError):
     """The feed was rejected; nothing of the offending page was applied."""
 
     def __init__(self, reason: str) -> None:
@@ -595,7 +595,7 @@ class HttpChangeFeed:
     def _get(self, cursor: str) -> bytes:
         params = {"after": cursor or "0", "limit": str(self.page_size)}
         resp = self._open("/v1/changes", params, f"page after {cursor!r}")
-        assert resp is not None
+        assert resp is not None  # noqa: S101 — type narrowing for mypy, not input validation
         ctype = resp.headers.get("content-type", "")
         if "json" not in ctype:
             raise FeedError(f"page after {cursor!r} has content type {ctype!r}")
@@ -652,7 +652,7 @@ class HttpChangeFeed:
                 break
             if wait is None:
                 wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                wait *= 0.5 + random.random() / 2  # jitter: many gateways must not retry in step
+                wait *= 0.5 + random.random() / 2  # noqa: S311 — retry jitter, not a secret; jitter: many gateways must not retry in step
             self.retries += 1
             self.sleep(wait)
         raise FeedError(f"{last} after {self.max_attempts} attempts ({what})")

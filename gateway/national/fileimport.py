@@ -27,10 +27,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from gateway.errors import GatewayError
 from gateway.models import now_utc
 from gateway.national.feed import CARD, STAFF, CardState, StaffState
 from gateway.national.sync import Item, OnChange, apply_items
-from provisioning.errors import CbccError
 
 ALIASES: dict[str, str] = {
     "mã cán bộ": "staff_code", "mã cbccvc": "staff_code", "họ và tên": "full_name", "họ tên": "full_name",
@@ -49,7 +49,7 @@ FALSE = {"0", "false", "no", "không", "khong", "n"}
 MAX_ERRORS = 1000
 
 
-class FileImportError(CbccError):
+class FileImportError(GatewayError):
     pass
 
 

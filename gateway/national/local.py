@@ -19,15 +19,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from gateway import audit
+from gateway.errors import GatewayError
 from gateway.models import Card, CardChange, Counter, now_utc
 from gateway.national.sync import OnChange, denied
-from provisioning.errors import CbccError
 
 log = logging.getLogger(__name__)
 COUNTER = "national.local_change"
 
 
-class LocalActionError(CbccError):
+class LocalActionError(GatewayError):
     pass
 
 

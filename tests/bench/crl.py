@@ -5,7 +5,7 @@
 Fixture: 2.07 M cards issued by 96 issuers (ministries and central agencies smaller, provinces
 larger; sizes log-normal, each issuer's serials a dense range starting in its own allocation),
 100 k of them revoked at random (≈ 5 %), and the same with 20 % revoked. For each: the signed
-object (header + body) is built by ``provisioning.crl_national``, checked by the host parser,
+object (header + body) is built by ``trustcore.crl_national``, checked by the host parser,
 measured in bits per revoked serial against the entropy floor log2 C(issued, revoked); a delta
 of 1,000 new revocations (and one with 1,000 new and 100 unrevoked) is measured in bytes per
 entry including its signature. Then ``firmware/tools/bench_crl.py`` runs under the real
@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from micropython_runner import run_micropython
+from support.micropython_runner import run_micropython
 
-from provisioning import crl_national, keys
+from trustcore import crl_national, keys
 
 HEAP = "256K"
 ISSUED = 2_070_000

@@ -3,7 +3,7 @@
     uv run python tests/bench/heartbeats.py [--readers 2000] [--interval 30] [--window 60]
                                             [--connect-rate 200] [--db sqlite|postgresql|URL]
 
-A real Mosquitto (tests/broker.py's configuration: passwords, the contract's ACL) on loopback;
+A real Mosquitto (tests/support/broker.py's configuration: passwords, the contract's ACL) on loopback;
 the readers are registered in the gateway database (so time replies are computed with their keys)
 and in the broker's password file. The GATEWAY process (this script with ``--gateway``) runs the
 fleet handling as the service does: an MQTT consumer feeding ``Fleet.on_status``/``on_health``
@@ -51,8 +51,8 @@ import cbor2  # noqa: E402
 import mqtt  # noqa: E402  # firmware/lib/mqtt.py: its packet builders run on CPython too
 
 GW_USER, GW_PASSWORD = "gateway", "pw-gateway"
-CONSUMERS = {"real": "gateway.mqtt_consumer.Consumer (with gateway.ingest.IngestWriter for events)",
-             "paho": "minimal paho-mqtt loop feeding Fleet (gateway/mqtt_consumer.py not used)"}  # fmt: skip
+CONSUMERS = {"real": "gateway.mqtt.consumer.Consumer (with gateway.ingest.IngestWriter for events)",
+             "paho": "minimal paho-mqtt loop feeding Fleet (gateway/mqtt/consumer.py not used)"}  # fmt: skip
 
 
 def rid_of(i: int) -> str:
@@ -83,7 +83,7 @@ def run_gateway(args: argparse.Namespace) -> None:
     if args.consumer == "real":
         from gateway.fleet import apply_event_effects
         from gateway.ingest import IngestWriter
-        from gateway.mqtt_consumer import Consumer
+        from gateway.mqtt.consumer import Consumer
         from gateway.settings import MqttSettings
 
         settings = MqttSettings(host="127.0.0.1", port=args.port, username=GW_USER, password=GW_PASSWORD,  # type: ignore[arg-type]
@@ -150,8 +150,8 @@ def _flush_loop(fleet: Any, stop: threading.Event) -> None:
 
 
 def start_broker(folder: Path, rids: list[str]) -> tuple[Any, subprocess.Popen[bytes]]:
-    """tests/broker.py's Mosquitto, with every reader's password hashed in one mosquitto_passwd -U."""
-    from broker import Broker
+    """tests/support/broker.py's Mosquitto, with every reader's password hashed in one mosquitto_passwd -U."""
+    from support.broker import Broker
 
     folder.mkdir(parents=True, exist_ok=True)
     b = Broker(folder, {GW_USER: GW_PASSWORD})
@@ -367,7 +367,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--master", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.consumer == "real" and importlib.util.find_spec("gateway.mqtt_consumer") is None:
+    if args.consumer == "real" and importlib.util.find_spec("gateway.mqtt.consumer") is None:
         args.consumer = "paho"  # the consumer is not there (yet): the JSON says which one ran
     if args.gateway:
         run_gateway(args)
@@ -377,8 +377,8 @@ def main() -> None:
     pg_made = None
     if args.db == "sqlite":
         args.db = f"sqlite:///{tmp / 'gateway.db'}"
-    elif args.db == "postgresql":  # a throwaway database on the local server (tests/pg.py)
-        import pg
+    elif args.db == "postgresql":  # a throwaway database on the local server (tests/support/pg.py)
+        from support import pg
 
         args.db = pg_made = pg.create_database("cbcc_bench")
     master = prepare_db(args.db, rids)

@@ -7,7 +7,7 @@
 2. Each variant drains its backlog, in the same run (the machine is shared: only figures from one
    run compare); repeated ``--repeat`` times with a fresh backlog, medians reported:
    - ``bare_stock``: paho's stock client, acks only (the baseline the goals were set against);
-   - ``bare_fast``: the gateway's :class:`~gateway.mqtt_consumer.IngestClient`, acks only;
+   - ``bare_fast``: the gateway's :class:`~gateway.mqtt.consumer.IngestClient`, acks only;
    - ``gw_stock_w0``: the gateway as it was (stock client, writer thread in the same process);
    - ``gw_w0``: IngestClient, writer thread (``ingest.workers = 0``);
    - ``gw_w1``: IngestClient, writer in a worker process (``ingest.workers = 1``).
@@ -44,10 +44,11 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[1]))
 
 import cbor2  # noqa: E402
-import pg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from broker import Broker  # noqa: E402
-from ingest_support import (  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+from support import pg  # noqa: E402
+from support.broker import Broker  # noqa: E402
+from support.ingest import (  # noqa: E402
     TOPIC,
     Publisher,
     event_stream,
@@ -56,11 +57,10 @@ from ingest_support import (  # noqa: E402
     setup_store,
     tap,
 )
-from pydantic import SecretStr  # noqa: E402
 
 from gateway.ingest import BatchResult, IngestWriter, Message  # noqa: E402
 from gateway.ingest_worker import ProcessWriter, WorkerSpec  # noqa: E402
-from gateway.mqtt_consumer import BareDrain, Consumer, connect_async, make_client, subscriptions  # noqa: E402
+from gateway.mqtt.consumer import BareDrain, Consumer, connect_async, make_client, subscriptions  # noqa: E402
 from gateway.settings import IngestSettings, MqttSettings  # noqa: E402
 
 PASSWORD = "bench-pw"

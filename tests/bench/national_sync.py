@@ -3,7 +3,7 @@
     uv run python tests/bench/national_sync.py [--records 2073460] [--history 100000]
         [--incremental 10000] [--sqlite-records N] [--no-sqlite] [--feed-path]
 
-The simulator (``gateway.national.simulator``) runs in its own process, serving HTTP on
+The simulator (``simulators.national``) runs in its own process, serving HTTP on
 127.0.0.1, so its memory and CPU are not the sync's (it shares the machine's cores, though).
 It starts with all but the last ``--incremental`` history changes visible. Each sync runs in a
 fresh child process (``HttpChangeFeed`` with prefetch + ``sync_feed``) that reports its own peak
@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 
-import pg  # noqa: E402
+from support import pg  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -78,7 +78,7 @@ class Sim:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.national.simulator", "--records", str(records), "--history",
+            [sys.executable, "-m", "simulators.national", "--records", str(records), "--history",
              str(history), "--reveal", str(reveal), "--seed", str(seed), "--port", str(self.port)],
             cwd=ROOT,
         )  # fmt: skip

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from micropython_runner import run_micropython
+from support.micropython_runner import run_micropython
 
-from provisioning import credential, keys, revocation, trust_list
-from provisioning import reader_config as host_config
+from trustcore import credential, keys, revocation, trust_list
+from trustcore import reader_config as host_config
 
 UID = "04A1B2C3D4E5F6"
 CONFIG = {

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from micropython_runner import ROOT, run_micropython
+from support.micropython_runner import ROOT, run_micropython
 
 NATIONAL = ROOT / "tests" / "vectors" / "national"
 LISTS = {"192": "trust_ok_192_pycose.cbor", "256": "trust_ok_256_cwt_128k.cbor"}

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from micropython_runner import ROOT, run_micropython
+from support.micropython_runner import ROOT, run_micropython
 
 VECTORS = ROOT / "tests" / "vectors"
 HEAP = "256K"

@@ -1,6 +1,6 @@
 # Drives firmware/lib/mqtt.py under the MicroPython unix port against a real broker, one
 # scenario per run:  micropython tests/mpy/mqtt_probe.py '{"scenario": ..., ...}'
-# Prints JSON lines; the pytest side (tests/test_mqtt_client.py) plays the gateway with paho.
+# Prints JSON lines; the pytest side (tests/firmware/test_mqtt_client.py) plays the gateway with paho.
 import asyncio
 import json
 import ssl

@@ -1,4 +1,4 @@
-# A reader under the MicroPython unix port for tests/test_uplink.py: the real uplink
+# A reader under the MicroPython unix port for tests/firmware/test_uplink.py: the real uplink
 # (firmware/lib/uplink.py) with the real journal on a file-backed NOR flash (so the journal
 # survives the process being killed; like sim.file_flash, without importing the RF simulator),
 # real trust/revocation/configuration holders and a test clock, against a real broker over TLS.

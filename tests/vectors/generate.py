@@ -4,11 +4,11 @@ Run from the repository root:  uv run python tests/vectors/generate.py
 
 Every key is made fresh in memory and forgotten: only public objects are written (the pinned root
 COSE_Key and signed CBOR objects). ``manifest.json`` lists each case with a fixed ``now`` and the
-expected answer, so the vectors stay valid forever; the host verifier (``provisioning``) and the
+expected answer, so the vectors stay valid forever; the host verifier (``trustcore``) and the
 reader's verifier (``firmware``) must both give exactly these answers. Before writing anything the
 script checks every case with the host verifier and stops if one disagrees.
 
-Conventions the cases rely on (see provisioning/credential.py and provisioning/signed_object.py):
+Conventions the cases rely on (see trustcore/credential.py and trustcore/signed_object.py):
 - credential checks run in the order of credential-v1 §2, skew 300 s;
 - ``serial``/``staff`` are expected whenever the payload parsed, else null;
 - a trust list that fails to load means an EMPTY trust list (so credentials give unknown_issuer);
@@ -32,8 +32,8 @@ ROOT_DIR = HERE.parents[1]
 if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
-from provisioning import cbor_det, cose, credential, keys, revocation, trust_list  # noqa: E402
-from provisioning.timeutil import parse_iso_utc  # noqa: E402
+from trustcore import cbor_det, cose, credential, keys, revocation, trust_list  # noqa: E402
+from trustcore.timeutil import parse_iso_utc  # noqa: E402
 
 SKEW = credential.SKEW
 NOW = parse_iso_utc("2026-06-01T00:00:00Z")

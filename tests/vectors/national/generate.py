@@ -112,8 +112,8 @@ def authority(i: int) -> str:
 
 
 def main() -> None:
-    from provisioning import keys as host_keys
-    from provisioning import trust_list
+    from trustcore import keys as host_keys
+    from trustcore import trust_list
 
     print("generating keys (256 RSA-2048, 257 P-256, 2 RSA-3072) …", file=sys.stderr)
     root = rsa.generate_private_key(public_exponent=65537, key_size=3072)
@@ -319,7 +319,7 @@ def main() -> None:
         (HERE / name).write_bytes(data)
     (HERE / "root.cose_key").write_bytes(cbor2.dumps(cose_key(root_pub), canonical=True))
     assert host_keys.kid_of(root_pub) == kid_of(root_pub)
-    from provisioning import credential as host_credential
+    from trustcore import credential as host_credential
 
     for cc in cred_cases:
         tl = trust_list.load(files[cc["trust"]], root_pub).trust_list

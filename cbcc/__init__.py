@@ -1,0 +1,1 @@
+"""The ``cbcc`` command tree: one module per command group; imports every package, imported by none."""

@@ -1,0 +1,112 @@
+"""``cbcc card``: mint a credential from a national-database record; verify one as a reader would."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cbcc.common import (
+    PassphraseFile,
+    cli_errors,
+    read_input,
+    read_root_key,
+    stdout_console,
+    warn,
+    write_atomic,
+)
+
+card_app = typer.Typer(no_args_is_help=True, help="Card credentials: mint and verify.")
+
+
+@card_app.command("mint")
+def mint(
+    record: Annotated[Path, typer.Option("--record", help="RECORD.json from the national database.")],
+    issuer_key: Annotated[Path, typer.Option("--issuer-key", help="Issuer private key (encrypted PEM).")],
+    out: Annotated[Path, typer.Option("--out", help="Output credential (CBOR COSE_Sign1).")],
+    passphrase_file: PassphraseFile = None,
+) -> None:
+    """Sign a card credential (credential-v1 §2); kid is derived from the issuer key."""
+    with cli_errors():
+        from cbcc.errors import CbccError
+        from provisioning import rollover
+        from trustcore import cose, credential, keys, passphrase
+
+        ro = rollover.read_rollover(issuer_key.parent)
+        if ro is not None:
+            raise CbccError(
+                f"{issuer_key} was rolled over to key {ro.new_kid} ({ro.new_dir}); mint with the new key"
+            )
+        claims = credential.load_record(record)
+        if not keys.is_encrypted_pem(issuer_key):
+            warn(f"{issuer_key} is not encrypted; keep issuer keys encrypted at rest")
+        key = keys.load_private_key(
+            issuer_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(issuer_key))
+        )
+        blob = credential.mint(claims, key)
+        write_atomic(out, blob)
+        alg = cose.ALG_NAMES[cose.alg_for(key)]
+        stdout_console().print(
+            f"[green]minted[/green] serial {claims[credential.SERIAL]} for {claims[credential.NAME]} "
+            f"({claims[credential.STAFF]}) → {out} ({len(blob)} bytes, {alg}, "
+            f"kid {keys.kid_of(key.public_key()).hex()})"
+        )
+
+
+@card_app.command("verify")
+def verify(
+    cred: Annotated[Path, typer.Argument(help="Credential file (CBOR COSE_Sign1).")],
+    trust_list_path: Annotated[Path, typer.Option("--trust-list", help="Trust list signed by the root.")],
+    root: Annotated[Path, typer.Option("--root", help="Pinned root public key (CBOR COSE_Key).")],
+    uid: Annotated[str, typer.Option("--uid", help="Chip UID read from the card, in hex.")],
+    now: Annotated[
+        int | None, typer.Option("--now", help="Unix seconds to verify at; default the clock.", min=0)
+    ] = None,
+    crl: Annotated[Path | None, typer.Option("--crl", help="Revocation list signed by the root.")] = None,
+    repeat: Annotated[
+        int, typer.Option("--repeat", help="Run the verification N times; report the mean time.", min=1)
+    ] = 1,
+) -> None:
+    """Verify a credential as a reader does; print one JSON line; exit 0 valid, 1 invalid, 2 usage."""
+    with cli_errors(2):
+        from trustcore import credential, revocation, signed_object, trust_list
+
+        chip_uid = credential.parse_chip_uid(uid)
+        blob = read_input(cred, "credential")
+        trust_blob = read_input(trust_list_path, "trust list")
+        crl_blob = read_input(crl, "revocation list") if crl is not None else None
+        root_key = read_root_key(root)
+
+        loaded = trust_list.load(trust_blob, root_key)
+        trust = loaded.trust_list
+        if loaded.status != signed_object.OK or trust is None:
+            warn(f"trust list {trust_list_path} not accepted ({loaded.status}); using an empty trust list")
+            trust = trust_list.EMPTY
+        revoked = None
+        if crl_blob is not None:
+            crl_loaded = revocation.load(crl_blob, root_key)
+            revoked = crl_loaded.crl
+            if crl_loaded.status != signed_object.OK or revoked is None:
+                warn(f"revocation list {crl} not accepted ({crl_loaded.status}); revocation not checked")
+                revoked = None
+        at = int(time.time()) if now is None else now
+
+        start = time.perf_counter_ns()
+        for _ in range(repeat):
+            verdict = credential.verify(blob, trust, chip_uid, at, revoked)
+        elapsed_us = (time.perf_counter_ns() - start) / 1000 / repeat
+
+    line = {
+        "valid": verdict.valid,
+        "reason": verdict.reason,
+        "serial": verdict.serial,
+        "staff": verdict.staff,
+        "us_per_verify": round(elapsed_us, 3),
+    }
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+    raise typer.Exit(0 if verdict.valid else 1)

@@ -1,0 +1,76 @@
+"""``cbcc keys card-keys``: the issuer's DESFire master keys, encrypted at rest.
+
+Register with ``keys_app.add_typer(card_keys_app, name="card-keys")`` (file format:
+``provisioning/card_keys.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cbcc.common import PassphraseFile, cli_errors, stdout_console
+
+card_keys_app = typer.Typer(
+    no_args_is_help=True, help="DESFire card master keys (AMK, read, UID, PICC), encrypted at rest."
+)
+
+
+@card_keys_app.command("init")
+def init(
+    out: Annotated[Path, typer.Option("--out", help="The new encrypted card-keys file (never overwritten).")],
+    key_version: Annotated[
+        int,
+        typer.Option(
+            "--key-version", help="Master-key generation (DESFire key version byte).", min=1, max=255
+        ),
+    ] = 1,
+    passphrase_file: PassphraseFile = None,
+) -> None:
+    """Generate the four card master keys at random and store them encrypted (scrypt + AES-256-GCM)."""
+    with cli_errors():
+        from cbcc.errors import CbccError
+        from provisioning import card_keys
+        from trustcore import passphrase
+
+        if out.exists():
+            raise CbccError(f"{out} already exists; refusing to overwrite it")
+        if not out.parent.is_dir():
+            raise CbccError(f"directory {out.parent} does not exist")
+        secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new card master keys")
+        keys = card_keys.generate(key_version)
+        card_keys.write_new(out, keys, secret)
+        kcv = keys.check_values()
+        stdout_console().print(
+            f"[green]card master keys created[/green] (generation {key_version}) → {out}\n"
+            f"  check values: AMK {kcv['amk']}  read {kcv['read']}  UID {kcv['uid']}  PICC {kcv['picc']}\n"
+            f"  readers receive only the read master and the derived UID key (KCV {kcv['uid_key']})"
+        )
+
+
+@card_keys_app.command("show")
+def show(
+    card_keys_file: Annotated[Path, typer.Argument(help="Encrypted card-keys file.")],
+    passphrase_file: PassphraseFile = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Decrypt and print key check values (never the keys): to compare copies in a key ceremony."""
+    with cli_errors():
+        from provisioning import card_keys
+        from trustcore import passphrase
+
+        keys = card_keys.load(
+            card_keys_file,
+            lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(card_keys_file)),
+        )
+        kcv = keys.check_values()
+        if as_json:
+            print(json.dumps({"key_version": keys.key_version, "kcv": kcv}))
+        else:
+            stdout_console().print(
+                f"generation {keys.key_version}: AMK {kcv['amk']}  read {kcv['read']}  UID {kcv['uid']}  "
+                f"PICC {kcv['picc']}  (UID key {kcv['uid_key']})"
+            )

@@ -1,0 +1,351 @@
+"""The product preview of ``cbcc demo``: a gateway as a small office runs it, with readers.
+
+Given the keys, lists and credentials the trust-core part of the demo made, this starts the
+gateway exactly as ``cbcc gateway init`` + ``cbcc gateway run`` would (embedded broker with TLS,
+SQLite, REST API over HTTP on a free port), registers readers through the API, and runs each
+reader as the **real firmware under the MicroPython unix port** (RF simulator for the MFRC522
+and the cards, a file for its journal flash). The readers tap on a script, decide offline and
+deliver their sealed events; the result is read back through the HTTP API and checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from rich.console import Console
+from rich.table import Table
+
+from gateway import bootstrap
+from gateway.service import Gateway
+from gateway.settings import load_settings
+from simulators import firmware_runner
+from trustcore import keys
+from trustcore import reader_config as host_config
+from trustcore.messages_vi import reason_text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Card:
+    credential: str  # file name in the trust-core folder
+    uid: str  # hex
+    who: str
+
+
+@dataclass
+class VirtualReader:
+    rid: str
+    name: str
+    role: str
+    steps: list[dict[str, Any]]
+    expect: list[tuple[str, str]]  # (decision, reason) per tap, in order
+    out: list[dict[str, Any]] = field(default_factory=list)
+
+
+CARDS = {
+    "huong": Card("huong.cbor", "04a1b2c3d4e5f6", "Nguyễn Thị Hương"),
+    "duc": Card("duc.cbor", "04112233445566", "Trần Văn Đức"),
+    "tuan": Card("tuan.cbor", "04deadbeef0102", "Lê Minh Tuấn"),
+    "trang": Card("trang.cbor", "04998877665544", "Phạm Thu Trang"),
+}
+
+CONFIG = {
+    "site": "Sở Nội vụ Hà Nội",
+    "timezone": "UTC+07:00",
+    "group": [{"id": "so-noi-vu-hn", "agency": ["000.00.31"]}, {"id": "bo-noi-vu", "agency": ["000.00.00"]}],
+    "schedule": [{"id": "ca-ngay", "weekly": ["Mon-Sun 00:00-24:00"]}],
+    "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True, "retap_seconds": 3}],
+    "rule": [{"groups": ["so-noi-vu-hn", "bo-noi-vu"], "doors": ["cong-chinh"], "schedule": "ca-ngay"}],
+}
+
+
+def _tap(name: str, at: int) -> list[dict[str, Any]]:
+    return [{"at_ms": at, "present": name}, {"at_ms": at + 700, "remove": name}]
+
+
+def readers() -> list[VirtualReader]:
+    return [
+        VirtualReader(
+            "hn-snv-cong-chinh",
+            "Cổng chính",
+            "door",
+            [
+                *_tap("huong", 300),
+                *_tap("tuan", 1300),
+                *_tap("trang", 2300),
+                {"at_ms": 8000, "door": "open"},
+                {"at_ms": 8400, "door": "close"},
+            ],
+            [("grant", "granted"), ("deny", "revoked"), ("deny", "expired")],
+        ),
+        VirtualReader(
+            "hn-snv-cham-cong",
+            "Máy chấm công tầng 1",
+            "attendance",
+            [*_tap("duc", 300), *_tap("huong", 1300)],
+            [("punch", "ok"), ("punch", "ok")],
+        ),
+    ]
+
+
+def reader_files(
+    work: Path,
+    vr: VirtualReader,
+    secret: dict[str, Any],
+    broker_port: int,
+    issuer: dict[str, str],
+    *,
+    ca_pem: bytes,
+    config_key: Path,
+    tail: list[dict[str, Any]] | None = None,
+) -> Path:
+    """A virtual reader's files in ``work/<rid>``: reader.json and its tap script (``vr.steps``, then
+    ``tail``: by default wait until the journal is delivered and exit). Cards and lists come from
+    the trust-core demo's folder ``work``."""
+    d = work / vr.rid
+    (d / "state").mkdir(parents=True, exist_ok=True)
+    (d / "ca.der").write_bytes(
+        x509.load_pem_x509_certificate(ca_pem).public_bytes(serialization.Encoding.DER)
+    )
+    cfg = {
+        "reader_id": vr.rid,
+        "password": secret["mqtt_password"],
+        "mac_key": secret["mac_key_hex"],
+        "role": vr.role,
+        "broker": {
+            "host": "127.0.0.1",
+            "port": broker_port,
+            "ca_der": str(d / "ca.der"),
+            "server_hostname": "localhost",
+        },
+        "root_key": str(work / "root.cose_key"),
+        "config_key": str(config_key),
+        "state_dir": str(d / "state"),
+        "journal_image": str(d / "journal.img"),
+        "journal_blocks": 16,
+        "issuer_keys": issuer,
+        "cards": {n: {"credential": str(work / c.credential), "uid": c.uid} for n, c in CARDS.items()},
+        "trust": str(work / "trust.cbor"),
+        "crl": str(work / "crl.cbor"),
+        "config": str(d / "reader.cfg"),
+        "unix_ms": int(time.time() * 1000),
+        "keepalive": 10,
+        "health_every_s": 2,
+        "backoff_min_s": 0.2,
+        "backoff_max_s": 1,
+    }
+    path = d / "reader.json"
+    path.write_text(json.dumps(cfg))
+    if tail is None:
+        tail = [{"at_ms": 9000, "wait_delivered": 20000}, {"at_ms": 0, "exit": True}]
+    (d / "taps.json").write_text(json.dumps([*vr.steps, *tail]))
+    return path
+
+
+def reader_command(cfg: Path) -> list[str]:
+    """The virtual reader (real firmware, MicroPython unix port) for ``cfg`` and its tap script;
+    run with ``cwd=firmware_runner.ROOT`` and ``env=firmware_runner.micropython_env()``."""
+    return [
+        firmware_runner.micropython_binary(),
+        "-X",
+        "heapsize=2M",
+        "firmware/tools/virtual_reader.py",
+        str(cfg),
+        "--taps",
+        str(cfg.parent / "taps.json"),
+    ]
+
+
+def run_reader(cfg: Path) -> list[dict[str, Any]]:
+    proc = subprocess.run(  # noqa: S603 — argv list: the venv's micropython and files this demo wrote; no shell
+        reader_command(cfg),
+        cwd=firmware_runner.ROOT,
+        env=firmware_runner.micropython_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"virtual reader {cfg.parent.name} failed: {proc.stderr[-2000:]}")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def _serve(gw: Gateway, port: int) -> tuple[Any, threading.Thread]:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(gw.app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, name="cbcc-demo-http", daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server, t
+
+
+def run(work: Path, console: Console, *, serve: bool = False) -> bool:
+    """Run the preview in ``work`` (the trust-core demo's folder); True when everything matched."""
+    console.rule("[bold]Xem trước hệ thống: máy chủ cổng (gateway) và đầu đọc ảo chạy firmware thật[/bold]")
+    data = work / "gateway"
+    pass_file = work / "gateway.pass"
+    keys.write_new_file(pass_file, secrets.token_urlsafe(24).encode(), private=True)
+    broker_tls, http_port = _free_port(), _free_port()
+    settings = load_settings(
+        None,
+        data_dir=data,
+        database={"url": f"sqlite:///{data / 'gateway.db'}"},
+        signing_passphrase_file=pass_file,
+        mqtt={
+            "embedded": True,
+            "port": _free_port(),
+            "embedded_tls_host": "127.0.0.1",
+            "embedded_tls_port": broker_tls,
+        },
+        http={"host": "127.0.0.1", "port": http_port},
+    )
+    init = bootstrap.init(settings, pass_file, server_names=["localhost"])
+    token = init.admin_token
+    assert token is not None  # noqa: S101 — type narrowing for mypy, not input validation
+    console.print(
+        "  • cbcc gateway init: khóa chủ, khóa ký cấu hình, CA của broker, CSDL SQLite, mã API quản trị"
+    )
+    logging.getLogger("cbcc").setLevel(logging.ERROR)  # the console shows the story, not the logs
+    gw = Gateway(settings)
+    gw.start()
+    server, thread = _serve(gw, http_port)
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{http_port}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    ok = True
+    try:
+        console.print(
+            f"  • gateway đang chạy: API http://127.0.0.1:{http_port}/docs, broker MQTT/TLS cổng {broker_tls}"
+        )
+        issuer = {k: os.urandom(16).hex() for k in ("amk", "read", "uid", "picc")}
+        signing_key = gw.downlink._key if gw.downlink is not None else None
+        assert signing_key is not None  # noqa: S101 — type narrowing for mypy, not input validation
+        vrs = readers()
+        cfgs = []
+        for vr in vrs:
+            r = api.post(
+                "/api/v1/readers", json={"id": vr.rid, "name": vr.name, "site": "hn-snv", "role": vr.role}
+            )
+            r.raise_for_status()
+            secret = r.json()
+            cfg = reader_files(
+                work,
+                vr,
+                secret,
+                broker_tls,
+                issuer,
+                ca_pem=(data / "broker" / "ca.crt").read_bytes(),
+                config_key=data / "config.cose_key",
+            )
+            (cfg.parent / "reader.cfg").write_bytes(
+                host_config.build({**CONFIG, "reader_id": vr.rid}, signing_key, 1, int(time.time()))
+            )
+            cfgs.append(cfg)
+            console.print(f"  • đăng ký đầu đọc {vr.rid} ({vr.name}, vai trò {vr.role}) qua API")
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(len(vrs)) as pool:
+            outs = list(pool.map(run_reader, cfgs))
+        console.print(
+            f"  • {len(vrs)} đầu đọc ảo (MicroPython) đã quẹt thẻ và gửi sự kiện trong "
+            f"{time.monotonic() - t0:.1f} s"
+        )
+        for vr, out in zip(vrs, outs, strict=True):
+            vr.out = out
+            got = [(o["decision"], o["reason"]) for o in out if "decision" in o]
+            if got != vr.expect:
+                ok = False
+                console.print(f"[red]{vr.rid}: quyết định {got}, mong đợi {vr.expect}[/red]")
+
+        gw.fleet.flush()
+        events = api.get("/api/v1/events", params={"limit": 100, "order": "asc"}).json()["items"]
+        taps = [e for e in events if e["kind"] == "tap"]
+        table = Table(title="Sự kiện đã lưu ở gateway (đọc qua API /api/v1/events)")
+        for col in ("Đầu đọc", "Số", "Giờ Việt Nam", "Quyết định", "Lý do", "Mã cán bộ", "Thẻ", "Chấm công"):
+            table.add_column(col)
+        vn = timezone(timedelta(hours=7))
+        for e in taps:
+            at = datetime.fromisoformat(str(e["occurred_at"]).replace("Z", "+00:00")).astimezone(vn)
+            table.add_row(
+                e["reader_id"],
+                str(e["seq"]),
+                at.strftime("%H:%M:%S %d/%m"),
+                e["decision"] or "",
+                reason_text(e["reason"] or "", e["decision"]),
+                e["staff_code"] or "",
+                e["technology"] or "",
+                "✓" if e.get("punch") or e["decision"] == "punch" else "",
+            )
+        console.print(table)
+        expected_taps = sum(len(vr.expect) for vr in vrs)
+        if len(taps) != expected_taps:
+            ok = False
+            console.print(f"[red]{len(taps)} lượt quẹt ở gateway, mong đợi {expected_taps}[/red]")
+        pairs = [(e["reader_id"], e["seq"]) for e in events]
+        if len(pairs) != len(set(pairs)):
+            ok = False
+            console.print("[red]có sự kiện bị lưu hai lần[/red]")
+        alarms = [
+            a
+            for flag in ("true", "false")
+            for a in api.get("/api/v1/alarms", params={"active": flag}).json()["items"]
+        ]
+        kinds = sorted({a["kind"] for a in alarms})
+        console.print(f"  • báo động: {', '.join(kinds) or 'không có'}")
+        if "forced_open" not in kinds:
+            ok = False
+            console.print("[red]thiếu báo động cửa bị mở cưỡng bức (forced_open)[/red]")
+        rd = api.get("/api/v1/readers").json()["items"]
+        for r in rd:
+            console.print(
+                f"  • {r['id']}: firmware {r.get('firmware')}, cấu hình seq {r.get('config_seq')}, "
+                f"chất lượng giờ {r.get('time_quality')}"
+            )
+        quarantined = api.get("/api/v1/quarantine").json()["items"]
+        if quarantined:
+            ok = False
+            console.print(f"[red]{len(quarantined)} tin nhắn bị cách ly[/red]")
+        if serve:
+            console.print(
+                f"[bold]Gateway vẫn chạy: http://127.0.0.1:{http_port}/docs — mã API: {token}[/bold] "
+                "(Ctrl-C để dừng)"
+            )
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        api.close()
+        server.should_exit = True
+        thread.join(10)
+        gw.stop()
+    console.print(
+        "[bold green]Gateway: mọi sự kiện đến đủ, đúng một lần.[/bold green]"
+        if ok
+        else "[bold red]Gateway: có điều sai, xem ở trên.[/bold red]"
+    )
+    return ok

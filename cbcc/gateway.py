@@ -1,0 +1,212 @@
+"""``cbcc gateway ...``: set up, migrate, run and administer a gateway.
+
+Heavy imports (SQLAlchemy, FastAPI, paho) happen inside the commands so ``cbcc --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cbcc.common import PassphraseFile, cli_errors, stdout_console
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+gateway_app = typer.Typer(no_args_is_help=True, help="The gateway: ingest, reader fleet, REST API.")
+reader_app = typer.Typer(no_args_is_help=True, help="Register and list readers.")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens (roles: admin, facility, hr, auditor).")
+gateway_app.add_typer(reader_app, name="reader")
+gateway_app.add_typer(token_app, name="token")
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Settings file (TOML); CBCC_* variables override it.", dir_okay=False
+    ),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    from cbcc.errors import CbccError
+    from gateway.settings import load_settings
+
+    if config is not None and not config.is_file():
+        raise CbccError(f"settings file {config} does not exist")
+    try:
+        return load_settings(config)
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise CbccError(f"bad settings: {exc}") from None
+
+
+@gateway_app.command("init")
+def init(
+    config: ConfigFile = None,
+    passphrase_file: PassphraseFile = None,
+    admin_name: Annotated[str, typer.Option(help="Name of the first admin token.")] = "admin",
+    server_name: Annotated[
+        list[str] | None,
+        typer.Option("--server-name", help="Name or IP readers dial for the embedded broker (repeatable)."),
+    ] = None,
+) -> None:
+    """First start: data folder, master key, configuration signing key, database, first admin token."""
+    with cli_errors():
+        from gateway import bootstrap
+
+        settings = _settings(config)
+        out = bootstrap.init(settings, passphrase_file, admin_name, server_name or None)
+        con = stdout_console()
+        for line in out.lines:
+            con.print(line)
+        if out.admin_token:
+            con.print("[bold]Admin API token (shown once, keep it safe):[/bold]")
+            con.print(out.admin_token, markup=False)
+
+
+@gateway_app.command("migrate")
+def migrate(config: ConfigFile = None) -> None:
+    """Bring the database schema up to date (run before every start; safe to repeat)."""
+    with cli_errors():
+        from gateway import db
+
+        settings = _settings(config)
+        db.migrate(settings.database.url)
+        stdout_console().print("[green]database schema is current[/green]")
+
+
+@gateway_app.command("run")
+def run(
+    config: ConfigFile = None,
+    host: Annotated[str | None, typer.Option(help="HTTP listen address (overrides settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (overrides settings).")] = None,
+) -> None:
+    """Run the gateway: MQTT ingest and fleet, HTTP API (and the embedded broker if configured)."""
+    with cli_errors():
+        from gateway import service
+
+        settings = _settings(config)
+        if host is not None:
+            settings.http.host = host
+        if port is not None:
+            settings.http.port = port
+        service.run(settings)
+
+
+@gateway_app.command("purge")
+def purge(config: ConfigFile = None) -> None:
+    """Delete events, quarantined messages and audit entries past their retention period now."""
+    with cli_errors():
+        from gateway import db, retention
+
+        settings = _settings(config)
+        engine = db.make_engine(settings.database.url)
+        report = retention.purge(engine, settings.retention)
+        stdout_console().print(
+            f"purged {report.events} events, {report.quarantine} quarantined messages, "
+            f"{report.audit} audit entries"
+        )
+
+
+@reader_app.command("add")
+def reader_add(
+    reader_id: Annotated[str, typer.Argument(help="Reader id = MQTT username, e.g. hn-snv-t3-p301.")],
+    config: ConfigFile = None,
+    name: Annotated[str, typer.Option(help="Human name, e.g. 'Cửa chính tầng 3'.")] = "",
+    site: Annotated[str, typer.Option(help="Site code.")] = "",
+    unit: Annotated[str, typer.Option(help="Unit code (for role scoping).")] = "",
+    door: Annotated[str | None, typer.Option(help="Door id (must exist).")] = None,
+    role: Annotated[str, typer.Option(help="door | attendance | both")] = "door",
+    secrets_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--secrets-out",
+            help="Write the reader's MAC key and MQTT "
+            "password to this new file (mode 0600) for provisioning.",
+        ),
+    ] = None,
+) -> None:
+    """Register a reader: makes its event MAC key and MQTT password (shown once)."""
+    with cli_errors():
+        import json
+
+        from sqlmodel import Session
+
+        from cbcc.errors import CbccError
+        from gateway import audit, db, registry
+        from gateway.secretbox import SecretBox
+        from trustcore import keys
+
+        settings = _settings(config)
+        engine = db.make_engine(settings.database.url)
+        box = SecretBox.from_file(settings.resolved_master_key_file())
+        with Session(engine) as s:
+            try:
+                new = registry.register(
+                    s, box, reader_id, name=name, site=site, unit=unit, door_id=door, role=role
+                )
+            except registry.RegistryError as exc:
+                raise CbccError(str(exc)) from None
+            audit.record(s, "cli", "reader.register", reader_id, role="admin", site=site, unit=unit)
+            s.commit()
+        secret = {"reader_id": reader_id, "mac_key": new.mac_key.hex(), "mqtt_password": new.mqtt_password}
+        if secrets_out is not None:
+            keys.write_new_file(secrets_out, (json.dumps(secret) + "\n").encode(), private=True)
+            stdout_console().print(f"reader {reader_id} registered; secrets written to {secrets_out}")
+        else:
+            stdout_console().print(json.dumps(secret), markup=False)
+
+
+@reader_app.command("list")
+def reader_list(config: ConfigFile = None) -> None:
+    """List registered readers with their last known state."""
+    with cli_errors():
+        from rich.table import Table
+        from sqlmodel import Session, select
+
+        from gateway import db
+        from gateway.models import Reader
+
+        settings = _settings(config)
+        engine = db.make_engine(settings.database.url)
+        table = Table("id", "site", "door", "role", "online", "last seen", "firmware", "config")
+        with Session(engine) as s:
+            for r in s.exec(select(Reader).order_by(Reader.id)):
+                table.add_row(
+                    r.id,
+                    r.site,
+                    r.door_id or "",
+                    r.role,
+                    "yes" if r.online else "no",
+                    str(db.utc(r.last_seen) or ""),
+                    r.firmware or "",
+                    f"{r.config_seq}/{r.pushed_config_seq}",
+                )
+        stdout_console().print(table)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="What the token is for.")],
+    role: Annotated[str, typer.Option(help="admin | facility | hr | auditor")],
+    config: ConfigFile = None,
+    unit: Annotated[str, typer.Option(help="Unit-code prefix the token is limited to ('' = all).")] = "",
+) -> None:
+    """Create an API token (printed once)."""
+    with cli_errors():
+        from sqlmodel import Session
+
+        from cbcc.errors import CbccError
+        from gateway import audit, auth, db
+
+        settings = _settings(config)
+        engine = db.make_engine(settings.database.url)
+        with Session(engine) as s:
+            try:
+                tok, plain = auth.create_token(s, name, role, unit, "cli")
+            except ValueError as exc:
+                raise CbccError(str(exc)) from None
+            audit.record(s, "cli", "token.create", tok.id, role="admin", token_role=role, unit=unit)
+            s.commit()
+        stdout_console().print(plain, markup=False)

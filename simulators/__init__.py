@@ -1,0 +1,1 @@
+"""Test and demo tools standing in for outside systems (national database, a reader on the unix port)."""
