@@ -6,7 +6,6 @@ each command.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,13 +83,11 @@ def read_input(path: Path, what: str) -> bytes:
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step (public outputs: credentials, lists)."""
     from cbcc.errors import CbccError
+    from trustcore import files
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        files.write_atomic(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CbccError(f"cannot write {path}: {exc.strerror}") from None
 
 

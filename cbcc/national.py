@@ -171,17 +171,13 @@ def sync_push(
 ) -> None:
     """Push local locks upstream; a card's pending flag clears only when the service accepted it."""
     with cli_errors():
-        import httpx
-
         from cbcc.errors import CbccError
         from gateway import db
-        from gateway.national.feed import tls_context
+        from gateway.national.feed import national_client
         from gateway.national.local import push_pending
 
         settings = _settings(config)
-        verify = tls_context(cert, key, ca) if url.startswith("https:") else True
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        with httpx.Client(base_url=url, verify=verify, headers=headers, timeout=30) as client:
+        with national_client(url, token=token, cert=cert, key=key, ca=ca, timeout=30) as client:
             report = push_pending(client, db.make_engine(settings.database.url))
         con = stdout_console()
         con.print(f"pushed {len(report.pushed)} local action(s)")

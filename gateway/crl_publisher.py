@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -59,7 +58,7 @@ from gateway.errors import GatewayError
 from gateway.models import Card, RevocationPublication
 from gateway.mqtt.downlink import next_seqs
 from gateway.national import local
-from trustcore import cbor_det, cose, keys
+from trustcore import cbor_det, cose, files, keys
 from trustcore import crl_national as ncrl
 
 log = logging.getLogger("cbcc.crl")
@@ -180,15 +179,6 @@ class Published:
 
     def blob(self) -> bytes:
         return self.path.read_bytes()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class CrlPublisher:
@@ -321,7 +311,7 @@ class CrlPublisher:
                 )
             sha = hashlib.sha256(blob).hexdigest()
             path = self.folder / f"ncrl-{seq:012d}-{kind}.obj"
-            _write_atomic(path, blob)
+            files.write_atomic(path, blob)
             s.add(RevocationPublication(seq=seq, kind=kind, base_seq=None if base is None else base.seq,
                                         sha256=sha, size=len(blob), revoked=len(revoked), created_at=created,
                                         path=str(path)))  # fmt: skip

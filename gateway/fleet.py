@@ -438,17 +438,14 @@ class Fleet:
         except Exception:
             self.stats["errors"] += 1
 
-    def laggards(self, older_than_s: float) -> list[Reader]:
+    def laggards(self, older_than_s: float) -> list[Reader]:  # see also laggard_filter
         """Readers whose reported configuration seq has stayed below the pushed one for longer
         than ``older_than_s`` (the pushed configuration was not applied); raises a
         ``config_not_applied`` alarm for each (once) and clears it for readers that caught up."""
         now = _as_utc(self._clock())
-        cutoff = now - timedelta(seconds=older_than_s)
-        behind = sa.or_(READER.c.config_seq.is_(None), READER.c.config_seq < READER.c.pushed_config_seq)
-        lagging = sa.and_(READER.c.pushed_config_seq.is_not(None), behind)
+        lagging = behind_pushed_config()
         with self._engine.begin() as conn:
-            rows = conn.execute(sa.select(READER).where(READER.c.enabled == sa.true(), lagging,
-                                                        READER.c.pushed_config_at <= cutoff)
+            rows = conn.execute(sa.select(READER).where(laggard_filter(now - timedelta(seconds=older_than_s)))
                                 .order_by(READER.c.id)).mappings().all()  # fmt: skip
             for r in rows:
                 _raise_alarm(
@@ -465,6 +462,18 @@ class Fleet:
                     READER.c.id.in_(alarmed), lagging))}  # fmt: skip
                 _clear_alarms(conn, [rid for rid in alarmed if rid not in still], CONFIG_NOT_APPLIED, now)
         return [Reader.model_validate(dict(r)) for r in rows]
+
+
+def behind_pushed_config() -> sa.ColumnElement[bool]:
+    """A configuration was pushed and the reader has not reported applying it (yet)."""
+    behind = sa.or_(READER.c.config_seq.is_(None), READER.c.config_seq < READER.c.pushed_config_seq)
+    return sa.and_(READER.c.pushed_config_seq.is_not(None), behind)
+
+
+def laggard_filter(cutoff: datetime) -> sa.ColumnElement[bool]:
+    """The laggard rule, one home (Fleet.laggards and the API): an enabled reader still behind a
+    configuration pushed at or before ``cutoff``."""
+    return sa.and_(READER.c.enabled == sa.true(), behind_pushed_config(), READER.c.pushed_config_at <= cutoff)
 
 
 # ---- effects of stored events (called by ingest inside its batch transaction) ---------------------

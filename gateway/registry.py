@@ -11,7 +11,6 @@ hammer the database.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import threading
 import time
@@ -22,8 +21,9 @@ from sqlmodel import Session, select
 
 from gateway.models import Door, Reader
 from gateway.secretbox import SecretBox
+from trustcore import ids
 
-READER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+READER_ID = ids.READER_ID  # the one rule: trustcore/ids.py
 ROLES = ("door", "attendance", "both")
 
 

@@ -292,9 +292,7 @@ class Gateway:
 
         Its own thread: a first full load takes minutes and must not hold up the fleet flush.
         Revocation changes of each committed page go to the list publisher at once."""
-        import httpx
-
-        from gateway.national.feed import HttpChangeFeed
+        from gateway.national.feed import HttpChangeFeed, national_client
         from gateway.national.local import push_pending
         from gateway.national.sync import sync_feed
 
@@ -302,16 +300,14 @@ class Gateway:
         assert n.url is not None  # noqa: S101 — type narrowing for mypy, not input validation
         token = n.token_file.read_text().splitlines()[0].strip() if n.token_file else None
         feed = HttpChangeFeed(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        cert = (str(n.cert_file), str(n.key_file)) if n.cert_file and n.key_file else None
-        verify: str | bool = str(n.ca_file) if n.ca_file else True
         crl = self.crl
 
         def hook(serials: list[int]) -> None:
             if crl is not None:
                 crl.on_cards_changed(serials)
 
-        with httpx.Client(base_url=n.url, headers=headers, cert=cert, verify=verify, timeout=30) as client:
+        with national_client(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file,
+                             timeout=30) as client:
             while not self._stop.is_set():
                 try:
                     report = sync_feed(self.engine, feed, on_change=hook)

@@ -37,14 +37,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from provisioning.card_keys import ReaderShare
 from provisioning.errors import ProvisioningError
-from trustcore import keys
+from trustcore import ids, keys
+from trustcore.files import fsync_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PINMAP = ROOT / "hardware" / "pinmap.json"
 PINMAP_SCHEMA = "cbcc-pinmap/1"
 
-# Same rule as gateway/registry.py READER_ID: the reader id is also the MQTT username and a topic level.
-READER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 ROLES = ("door", "attendance", "both")
 MAC_KEY_LEN = 32
 MAX_PASSWORD = 256
@@ -72,7 +71,7 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 def check_reader_id(reader_id: str) -> str:
-    if not READER_ID.match(reader_id):
+    if not ids.is_reader_id(reader_id):
         raise ProvisioningError(
             f"reader id {reader_id!r} is not valid: 1-63 lowercase letters, digits or '-', starting with "
             "a letter or digit (it is also the MQTT username and a topic level)"
@@ -414,6 +413,7 @@ def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
         if out.is_dir():
             out.rmdir()  # empty (checked above)
         os.rename(tmp, out)
+        fsync_dir(out.parent)  # the rename itself durable, like trustcore.files.write_atomic
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ProvisioningError(f"cannot write {out}: {exc.strerror}") from None

@@ -16,14 +16,13 @@ Publishers keep the last seq they published in a small state file, so a seq can 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from trustcore import cbor_strict, cose, keys
+from trustcore import cbor_strict, cose, files, keys
 from trustcore.errors import TrustcoreError
 
 OK = "ok"
@@ -126,6 +125,4 @@ def choose_seq(state_file: Path, requested: int | None) -> int:
 
 def record_seq(state_file: Path, seq: int) -> None:
     """Atomically record ``seq`` as published (after the object was written)."""
-    tmp = state_file.with_name(state_file.name + ".tmp")
-    tmp.write_text(f"{seq}\n", encoding="ascii")
-    os.replace(tmp, state_file)
+    files.write_atomic(state_file, f"{seq}\n".encode("ascii"))

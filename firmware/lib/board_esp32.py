@@ -129,6 +129,14 @@ class EspBoard:
             except OSError:
                 self.display = None
 
+    def status_extra(self):
+        """What this board adds to the retained status: free heap and the last reset cause."""
+        import gc
+
+        import machine
+
+        return {2: gc.mem_free(), 3: machine.reset_cause()}
+
     def ms(self):
         # A non-wrapping count built from wrapping ticks (door logic compares plain integers).
         now = ticks.ticks_ms()

@@ -109,7 +109,7 @@ class Clock:
 
 
 class FileStore:
-    """Last known good time in a small file (written to a temp name, then renamed)."""
+    """Last known good time in a small file, replaced atomically (statefile.write)."""
 
     def __init__(self, path):
         self.path = path
@@ -122,9 +122,6 @@ class FileStore:
             return None
 
     def save(self, t):
-        import os
+        import statefile
 
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(int(t)))
-        os.rename(tmp, self.path)
+        statefile.write(self.path, str(int(t)).encode())

@@ -27,6 +27,7 @@ from array import array
 
 import cbor
 import signed
+import statefile
 
 TYPE = "ncrl"
 VERSION = 1
@@ -1015,9 +1016,4 @@ def _remove(p):
         pass
 
 
-def _replace(src, dst):
-    try:
-        os.rename(src, dst)
-    except OSError:
-        _remove(dst)
-        os.rename(src, dst)
+_replace = statefile.replace  # the firmware's one atomic rename (statefile.py)

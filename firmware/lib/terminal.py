@@ -82,20 +82,27 @@ class VerifiedCache:
         self._order = []
 
 
+# What a Terminal's settings default to; the caller's settings dict names reader_id.
+DEFAULTS = {"role": ROLE_DOOR, "boot_count": 0, "door_id": 0}
+
+
 class Terminal:
-    def __init__(self, board, reader_id, role, trust_list, revocation_list, reader_config, journal,
-                 clock, card_reader, boot_count=0, door_id=0, kick=None):
+    def __init__(self, board, settings, lists, journal, clock, card_reader, kick=None):
+        """settings: a dict over DEFAULTS; lists: "trust", "revocation" (a Revocations or one
+        list) and "config" (the signed reader configuration's holder)."""
+        s = dict(DEFAULTS)  # type: dict
+        s.update(settings)
         self.board = board
-        self.reader_id = reader_id
-        self.role = role
-        self.trust = trust_list
-        self.revocation = revocation_list
-        self.config = reader_config
+        self.reader_id = s["reader_id"]
+        self.role = s["role"]
+        self.trust = lists["trust"]
+        self.revocation = lists["revocation"]
+        self.config = lists["config"]
         self.journal = journal
         self.clock = clock
         self.reader = card_reader
-        self.boot_count = boot_count
-        self.door_id = door_id
+        self.boot_count = s["boot_count"]
+        self.door_id = s["door_id"]
         self.kick = kick                  # called after each journal append (wakes the uplink)
         self.policy_state = policy.State()
         self.door = door_io.Door()
@@ -206,7 +213,7 @@ class Terminal:
             fields[events.PUNCH] = True  # one tap opens the door and clocks in
         self.last = (decision, reason, serial)
         if journal:
-            self._journal(events.KIND_TAP, fields)
+            self.journal_event(events.KIND_TAP, fields)
         return fields
 
     def _punch(self, serial, now):
@@ -215,7 +222,7 @@ class Terminal:
             del self._punches[oldest]
         self._punches[serial] = now
 
-    def _journal(self, kind, fields):
+    def journal_event(self, kind, fields):
         rec = events.record(kind, self.clock.now(), self.clock.quality(), self.boot_count,
                             self.board.ms(), fields)
         try:
@@ -237,15 +244,15 @@ class Terminal:
         self.policy_state.set_emergency(self.door.emergency.state)
         for kind, name, active in self.door.step(self.board.ms(), door_open, rex, emergency, tamper):
             if kind == "alarm":
-                self._journal(events.KIND_ALARM, {events.ALARM: name, events.ACTIVE: active})
+                self.journal_event(events.KIND_ALARM, {events.ALARM: name, events.ACTIVE: active})
             else:
-                self._journal(events.KIND_DOOR, {events.DETAIL: name})
+                self.journal_event(events.KIND_DOOR, {events.DETAIL: name})
         self.board.relay(self.door.relay)
 
     def set_mode(self, mode):
         self.door.set_mode(mode)
         self.board.relay(self.door.relay)
-        self._journal(events.KIND_NOTICE, {events.DETAIL: "mode:" + mode})
+        self.journal_event(events.KIND_NOTICE, {events.DETAIL: "mode:" + mode})
 
     def housekeeping(self):
         self.clock.persist()

@@ -1,7 +1,9 @@
 # The reader's link to the gateway over MQTT (docs/mqtt.md, docs/asyncapi.yaml: contract v1).
 #
-#   up = Uplink(reader_id, password, mac_key, host, port, ssl_ctx, server_hostname, journal,
-#               config_key, trust_list, revocation_list, reader_config, state_dir, ...)
+#   up = Uplink({"reader_id": ..., "password": ..., "mac_key": ..., "host": ..., "state_dir": ...},
+#               journal, {"config_key": ..., "trust": ..., "crl": ..., "config": ..., "ncrl": ...},
+#               ssl_ctx=ctx, clock=clk, status_fn=..., on_command=..., on_applied=...)
+#   (settings over DEFAULTS below; assembly.build_reader is the one place a reader builds it)
 #   asyncio.create_task(up.run())      # never returns (only cancellation stops it)
 #   journal.append(record); up.kick()  # the pump publishes it at once
 #
@@ -138,21 +140,37 @@ def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=No
     return out
 
 
+# What an Uplink's settings default to; the caller's settings dict names the rest: reader_id,
+# password, mac_key (bytes), host, state_dir (and server_hostname: the TLS name, default host).
+DEFAULTS = {"port": 8883, "server_hostname": None, "firmware": "", "boot": 0, "role": "door",
+            "keepalive": 60, "health_every_s": 60, "backoff_min_s": 1, "backoff_max_s": 300,
+            "backoff_reset_s": 30, "report_every_s": 60, "max_object": blob_transfer.MAX_OBJECT,
+            "connect_timeout_s": 10, "ack_timeout_s": 15, "time_window_s": 10}
+
+
 class Uplink:
-    def __init__(self, reader_id, password, mac_key, host, port, ssl_ctx, server_hostname,
-                 journal, config_key, trust_list, revocation_list, reader_config, state_dir,
-                 status_fn=None, on_command=None, on_applied=None, clock=None,
-                 firmware="", boot=0, role="door", keepalive=60, health_every_s=60,
-                 backoff_min_s=1, backoff_max_s=300, backoff_reset_s=30, rng=None,
-                 report_every_s=60, max_object=blob_transfer.MAX_OBJECT, connect_timeout_s=10,
-                 ack_timeout_s=15, time_window_s=10, national_list=None, root_chain=None):
+    def __init__(self, settings, journal, lists, ssl_ctx=None, clock=None, status_fn=None,
+                 on_command=None, on_applied=None, rng=None):
+        """settings: a dict over DEFAULTS; lists: the holders it installs into, by name
+        ("config_key", "trust", "crl", "config", "ncrl", "root"; without "ncrl" the national
+        list's topics are not subscribed to, without "root" the root chain's)."""
+        s = dict(DEFAULTS)  # type: dict
+        s.update(settings)
+        reader_id = s["reader_id"]
+        state_dir = s["state_dir"]
+        config_key = lists.get("config_key")
+        trust_list = lists.get("trust")
+        revocation_list = lists.get("crl")
+        reader_config = lists.get("config")
+        national_list = lists.get("ncrl")
+        root_chain = lists.get("root")   # root_chain.RootChain, or None (no root transitions)
         self.rid = reader_id
-        self.password = password
-        self.mac = hmac_sha256.Hmac(mac_key)
-        self.host = host
-        self.port = port
+        self.password = s["password"]
+        self.mac = hmac_sha256.Hmac(s["mac_key"])
+        self.host = s["host"]
+        self.port = s["port"]
         self.ssl = ssl_ctx
-        self.server_hostname = server_hostname
+        self.server_hostname = s["server_hostname"] or s["host"]
         self.journal = journal
         self.config_key = config_key
         self.lists = {"trust": trust_list, "crl": revocation_list, "ncrl": national_list,
@@ -164,19 +182,19 @@ class Uplink:
         self.on_command = on_command
         self.on_applied = on_applied
         self.clock = clock
-        self.firmware = firmware
-        self.boot = boot
-        self.role = role
-        self.keepalive = keepalive
-        self.health_every_ms = int(health_every_s * 1000)
-        self.backoff_min_ms = int(backoff_min_s * 1000)
-        self.backoff_max_ms = int(backoff_max_s * 1000)
-        self.backoff_reset_ms = int(backoff_reset_s * 1000)
+        self.firmware = s["firmware"]
+        self.boot = s["boot"]
+        self.role = s["role"]
+        self.keepalive = s["keepalive"]
+        self.health_every_ms = int(s["health_every_s"] * 1000)
+        self.backoff_min_ms = int(s["backoff_min_s"] * 1000)
+        self.backoff_max_ms = int(s["backoff_max_s"] * 1000)
+        self.backoff_reset_ms = int(s["backoff_reset_s"] * 1000)
         self.rng = rng or _urandom_unit
-        self.report_every_ms = int(report_every_s * 1000)
-        self.max_object = max_object
-        self.connect_timeout_s = connect_timeout_s
-        self.ack_timeout_s = ack_timeout_s
+        self.report_every_ms = int(s["report_every_s"] * 1000)
+        self.max_object = s["max_object"]
+        self.connect_timeout_s = s["connect_timeout_s"]
+        self.ack_timeout_s = s["ack_timeout_s"]
         me = ROOT + "r/" + reader_id + "/"
         self.t_ev = me + "ev"
         self.t_status = me + "status"
@@ -197,7 +215,7 @@ class Uplink:
         self.subscriptions = tuple(subs)
         self.commands = commands.Commands(config_key, reader_id,
                                           statefile.path(state_dir, "cmd.seq"))
-        self.timesync = timesync.TimeSync(self.mac, reader_id, int(time_window_s * 1000))
+        self.timesync = timesync.TimeSync(self.mac, reader_id, int(s["time_window_s"] * 1000))
         self.client = None
         self.connected = False
         self.transfers = {}      # kind -> blob_transfer.Transfer (at most one per kind)

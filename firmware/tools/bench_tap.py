@@ -104,7 +104,8 @@ def main():
     journal = Journal(flash)
     clk = clock.Clock()
     clk.set_from_gateway(int(o["now"]) * 1000)
-    term = terminal.Terminal(board, "bench", terminal.ROLE_DOOR, tl, crl, rc, journal, clk, None)
+    term = terminal.Terminal(board, {"reader_id": "bench", "role": terminal.ROLE_DOOR},
+                             {"trust": tl, "revocation": crl, "config": rc}, journal, clk, None)
     result = _Result(cred, uid)
 
     first = []

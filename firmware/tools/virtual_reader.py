@@ -3,7 +3,8 @@
 #   micropython firmware/tools/virtual_reader.py CONFIG.json [--taps SCRIPT.json]
 #
 # CONFIG.json: {"reader_id", "password", "mac_key" (hex), "role" ("door"|"attendance"),
-#   "broker": {"host", "port", "ca_der", "server_hostname"}, "root_key", "config_key" (COSE_Key
+#   "broker": {"host", "port", "ca_der", "server_hostname" (TLS name; default: host, as on the
+#   device)}, "root_key", "config_key" (COSE_Key
 #   files), "state_dir", "journal_image", "journal_blocks", "issuer_keys": {"amk", "read", "uid",
 #   "picc"} (hex; used only to personalise the simulated cards), "cards": {name: {"credential":
 #   file, "uid": hex, "random_uid": bool}}, "trust", "crl", "config" (optional initial files),
@@ -14,6 +15,9 @@
 #   script the reader runs until killed.
 # Prints one JSON line per decision ({"decision", "reason", "serial", "tech"}), per applied
 # object, and a final {"exit": ...} line with the counters.
+# The reader itself is built by assembly.build_reader, as on the ESP32 (device/main.py): CONFIG.json
+# is the site file over assembly.DEFAULTS and this tool's VIRTUAL_DEFAULTS (shorter MQTT timers
+# for tests); only the parts differ: the simulated board and chip, and a file as flash.
 import sys
 
 import toolkit  # first: puts the reader's modules on the path
@@ -22,28 +26,19 @@ import toolkit  # first: puts the reader's modules on the path
 import asyncio
 import binascii
 import json
-import ssl
 
-import app
+import assembly
 import card_layout
-import card_reader
-import clock
-import cose_key
-import crl_national
 import events
 import iso14443a
 import isodep
 import mfrc522
-import reader_config
-import revocation
 import sim
-import statefile
-import terminal
-import trust_store
-import uplink
-from journal import Journal
 from sim.board import SimBoard
 from sim.file_flash import FileFlash
+
+# This tool's defaults between assembly.DEFAULTS and CONFIG.json: timers short enough for tests.
+VIRTUAL_DEFAULTS = {"firmware": "cbcc-fw 0.1", "keepalive": 30, "backoff_max_s": 30}
 
 
 def say(**kw):
@@ -52,6 +47,10 @@ def say(**kw):
 
 def _hex(s):
     return binascii.unhexlify(s)
+
+
+def _unhex(b):
+    return binascii.hexlify(b).decode()
 
 
 def personalise(rig, chip, issuer, cred, uid, random_uid):
@@ -114,54 +113,15 @@ def main():
         cards[name] = personalise(rig, chip, issuer, toolkit.read(c["credential"], 2048), _hex(c["uid"]),
                                   c.get("random_uid", True))
 
-    root = cose_key.load(toolkit.read(cfg["root_key"]))
-    config_key = cose_key.load(toolkit.read(cfg["config_key"]))
-    rid = cfg["reader_id"]
-    state_dir = cfg["state_dir"]
-    tl = trust_store.TrustStore(root, state_dir)  # trust.cbor + trust.idx (amendment 1)
-    crl = revocation.RevocationList(root)
-    rc = reader_config.ReaderConfig(config_key, rid)
-    ncrl = crl_national.NationalList(root, state_dir)  # ncrl.base / ncrl.delta, arriving over MQTT
-    held = uplink.load_held(state_dir, tl, crl, rc, ncrl)
-    for name, holder in (("trust", tl), ("crl", crl), ("config", rc)):
-        if held.get(name) is None and cfg.get(name):
-            holder.update(toolkit.read(cfg[name]))
-
+    rk = issuer.reader_keys()
+    cfg["reader_keys"] = {"read_master": _unhex(rk.read_master), "uid_key": _unhex(rk.uid_key)}
     flash = FileFlash(cfg["journal_image"], blocks=cfg.get("journal_blocks", 32))
-    journal = Journal(flash)
-    clk = clock.Clock(clock.FileStore(state_dir + "/time"))
-    if cfg.get("unix_ms"):
-        clk.set_from_gateway(cfg["unix_ms"])
     board = SimBoard(rig)
-    boot = cfg["boot"] if "boot" in cfg else statefile.next_boot(state_dir)
-    reader = card_reader.CardReader(chip, keys=issuer.reader_keys(), size_hint=cfg.get("size_hint", 512))
-    term = terminal.Terminal(board, rid, cfg.get("role", terminal.ROLE_DOOR), tl,
-                             terminal.Revocations(crl, ncrl), rc, journal, clk, reader, boot_count=boot)
-
-    b = cfg["broker"]
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]  # MicroPython has it; the stubs lag
-    ctx.load_verify_locations(cadata=toolkit.read(b["ca_der"]))
-
-    def applied(what, status, info):
-        if status == "ok":
-            term.lists_changed()
-        term._journal(events.KIND_NOTICE, {events.DETAIL: "%s:%s" % (what, status)})
-        say(applied=what, status=status, seq=(info or {}).get("seq"))
-
-    def status_fn():
-        return {1: board.ms() // 1000, 4: term.stats["read_failed"], 5: journal.depth(),
-                6: journal.fill_percent(), 7: clk.quality()}
-
-    up = uplink.Uplink(rid, cfg["password"], _hex(cfg["mac_key"]), b["host"], b["port"], ctx,
-                       b.get("server_hostname", "localhost"), journal, config_key, tl, crl, rc, state_dir,
-                       status_fn=status_fn, on_command=lambda a, args: app.on_command(term, a, args),
-                       on_applied=applied, clock=clk, firmware="cbcc-fw 0.1", boot=boot,
-                       role=term.role, keepalive=cfg.get("keepalive", 30),
-                       health_every_s=cfg.get("health_every_s", 60),
-                       backoff_min_s=cfg.get("backoff_min_s", 1), backoff_max_s=cfg.get("backoff_max_s", 30),
-                       national_list=ncrl)
-    term.kick = up.kick
+    reader = assembly.build_reader(assembly.configure(cfg, VIRTUAL_DEFAULTS), board, chip, flash)
+    reader.on_applied = lambda what, status, info: say(applied=what, status=status,
+                                                       seq=(info or {}).get("seq"))
+    rid, journal, term, up = cfg["reader_id"], reader.journal, reader.terminal, reader.uplink
+    tl, crl, rc, ncrl = reader.trust, reader.crl, reader.config, reader.national
 
     def decided(result, fields):
         if fields is None:
@@ -172,10 +132,7 @@ def main():
 
     async def supervise():
         t0 = board.ms()
-        tasks = [asyncio.create_task(app.rf_loop(term, reader, decided)),
-                 asyncio.create_task(app.door_loop(term)),
-                 asyncio.create_task(app.housekeeping(term, background=up.background_step)),
-                 asyncio.create_task(up.run())]
+        tasks = [asyncio.create_task(t) for t in reader.tasks(on_decision=decided)]
         say(started=rid, journal_depth=journal.depth(), trust_seq=tl.seq, crl_seq=crl.seq, config_seq=rc.seq,
             ncrl_seq=ncrl.seq)
         if steps:

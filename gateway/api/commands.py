@@ -15,7 +15,7 @@ from gateway.api.common import Cursor, Limit, Order, after_cursor, page
 from gateway.api.context import ApiContext, DownlinkLike
 from gateway.api.deps import DB, Ctx, reader_visible, readers_in_scope, require, unit_filter
 from gateway.api.errors import ApiError, conflict, invalid, not_found, responses
-from gateway.api.schemas import INT32_MAX, CommandIn, CommandOut, CommandPage, CommandsSent
+from gateway.api.schemas import INT32_MAX, READER_ID_PATTERN, CommandIn, CommandOut, CommandPage, CommandsSent
 from gateway.auth import COMMANDS_READ, COMMANDS_SEND, Principal
 from gateway.models import Command, Reader
 
@@ -116,7 +116,7 @@ def list_commands(
     target: Annotated[
         str | None,
         Query(
-            pattern=r"^(\*|[a-z0-9][a-z0-9-]{0,62})$",
+            pattern=rf"^(\*|{READER_ID_PATTERN[1:-1]})$",
             max_length=63,
             description="Đầu đọc, hoặc * (broadcast)",
         ),

@@ -12,6 +12,7 @@ from fastapi import Query
 from pydantic import BeforeValidator
 from sqlmodel import Session
 
+from gateway import audit
 from gateway.api.errors import conflict
 from gateway.api.schemas import CURSOR_PATTERN, INT64_MAX, MAX_PAGE, TEXT_PATTERN
 
@@ -64,6 +65,29 @@ def commit(session: Session, conflict_detail: str) -> None:
     except sa.exc.IntegrityError:
         session.rollback()
         raise conflict(conflict_detail) from None
+
+
+def update_and_audit(
+    session: Session,
+    row: Any,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    target: str,
+    conflict_detail: str,
+) -> bool:
+    """Apply ``changes`` to ``row``, audit exactly them in the same transaction, and commit (a
+    concurrent change becomes 409). No change, no audit entry: returns whether anything changed."""
+    if not changes:
+        return False
+    for field, value in changes.items():
+        setattr(row, field, value)
+    session.add(row)
+    audit.record(session, actor, action, target, role=role, **changes)
+    commit(session, conflict_detail)
+    return True
 
 
 def after_cursor(column: Any, cursor: str | None, order: str, max_id: int = INT64_MAX) -> Any:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from sqlmodel import Session, col, func, select
 
 from gateway import audit
-from gateway.api.common import Limit, commit, page
+from gateway.api.common import Limit, commit, page, update_and_audit
 from gateway.api.deps import DB, require, unit_filter
 from gateway.api.errors import conflict, forbidden, not_found, responses
 from gateway.api.schemas import CODE_PATTERN, DOOR_ID_PATTERN, DoorCreate, DoorOut, DoorPage, DoorUpdate
@@ -94,14 +94,9 @@ def update_door(door_id: DoorIdPath, body: DoorUpdate, session: DB, principal: C
             changes[field] = value
     if "unit" in changes and not principal.sees_unit(changes["unit"]):
         raise forbidden("the new unit is outside this token's scope", "out_of_scope")
-    if changes:
-        for field, value in changes.items():
-            setattr(door, field, value)
-        session.add(door)
-        audit.record(
-            session, principal.actor, "door.update", f"door:{door_id}", role=principal.role, **changes
-        )
-        commit(session, "the door changed meanwhile")
+    update_and_audit(session, door, changes, actor=principal.actor, role=principal.role,
+                     action="door.update", target=f"door:{door_id}",
+                     conflict_detail="the door changed meanwhile")  # fmt: skip
     return DoorOut.model_validate(door)
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from sqlmodel import Session, col, select
 
 from gateway import audit, registry
-from gateway.api.common import Cursor, Limit, after_cursor, commit, page
+from gateway.api.common import Cursor, Limit, after_cursor, commit, page, update_and_audit
 from gateway.api.deps import DB, Ctx, reader_visible, require, unit_filter
 from gateway.api.errors import ApiError, conflict, forbidden, invalid, not_found, responses
 from gateway.api.schemas import (
@@ -28,6 +28,7 @@ from gateway.api.schemas import (
     RegisteredReader,
 )
 from gateway.auth import CONFIG_PUSH, READERS_READ, READERS_WRITE, Principal
+from gateway.fleet import laggard_filter
 from gateway.models import ConfigPush, Door, Reader, now_utc
 
 router = APIRouter(prefix="/readers", tags=["readers"], responses=responses(400, 401, 403, 422))
@@ -106,20 +107,8 @@ def laggards(
                 found.append(row)
     else:
         cutoff = now_utc() - timedelta(seconds=older_than_s)
-        found = list(
-            session.exec(
-                select(Reader)
-                .where(
-                    col(Reader.pushed_config_seq).is_not(None),
-                    col(Reader.pushed_config_at) <= cutoff,
-                    sa.or_(
-                        col(Reader.config_seq).is_(None),
-                        col(Reader.config_seq) < col(Reader.pushed_config_seq),
-                    ),
-                )
-                .order_by(col(Reader.id))
-            ).all()
-        )
+        query = select(Reader).where(laggard_filter(cutoff)).order_by(col(Reader.id))
+        found = list(session.exec(query).all())
     visible = [r for r in found if principal.sees_unit(r.unit)][:1000]
     return ReaderPage(items=[ReaderOut.model_validate(r) for r in visible], next=None)
 
@@ -207,16 +196,11 @@ def update_reader(
         changes["door_id"] = body.door_id
     if "unit" in changes and not principal.sees_unit(changes["unit"]):
         raise forbidden("the new unit is outside this token's scope", "out_of_scope")
-    if changes:
-        for field, value in changes.items():
-            setattr(reader, field, value)
-        session.add(reader)
-        audit.record(
-            session, principal.actor, "reader.update", f"reader:{reader_id}", role=principal.role, **changes
-        )
-        commit(session, "the reader changed meanwhile")
-        if ctx.key_cache is not None and "enabled" in changes:
-            ctx.key_cache.forget(reader_id)
+    changed = update_and_audit(session, reader, changes, actor=principal.actor, role=principal.role,
+                               action="reader.update", target=f"reader:{reader_id}",
+                               conflict_detail="the reader changed meanwhile")  # fmt: skip
+    if changed and ctx.key_cache is not None and "enabled" in changes:
+        ctx.key_cache.forget(reader_id)
     return ReaderOut.model_validate(reader)
 
 

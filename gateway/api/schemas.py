@@ -9,11 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from trustcore import ids
+
 MAX_PAGE = 1000
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 
-READER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+READER_ID_PATTERN = ids.READER_ID_PATTERN  # the one rule: trustcore/ids.py
 DOOR_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 CODE_PATTERN = r"^[A-Za-z0-9._/-]{0,64}$"  # unit codes, sites, unit scopes
 WORD_PATTERN = r"^[a-z0-9_:-]{1,32}$"  # kinds, decisions, reasons, actions

@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from trustcore import files, ids
+
 ROOT = "cbcc/v1"
 
 # Usernames end up in topics, in the password file (``user:hash``) and in the ACL file, so they
@@ -62,11 +64,22 @@ class BrokerConfigError(Exception):
     """A user error in broker configuration (bad id, missing file, refusing to overwrite)."""
 
 
-def check_user(name: str, what: str = "reader id") -> str:
+def check_user(name: str, what: str = "gateway user") -> str:
+    """A gateway's MQTT username (readers' usernames are their reader ids: check_reader_id)."""
     if not _USER_RE.match(name):
         raise BrokerConfigError(
             f"{what} {name!r} is not usable as an MQTT username: use 1-64 letters, digits, '.', '_' "
             "or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def check_reader_id(name: str) -> str:
+    """A reader's MQTT username: its reader id, under the one reader id rule (trustcore/ids.py)."""
+    if not ids.is_reader_id(name):
+        raise BrokerConfigError(
+            f"reader id {name!r} is not valid: 1-63 lowercase letters, digits or '-', starting with a "
+            "letter or digit (it is also the MQTT username and a topic level)"
         )
     return name
 
@@ -130,7 +143,7 @@ def parse_password_file(text: str) -> dict[str, str]:
 
 def reader_rules(reader_id: str) -> list[tuple[str, str]]:
     """(access, topic filter) pairs of one reader: Mosquitto's ``write``/``read`` words."""
-    base = f"{ROOT}/r/{check_user(reader_id)}"
+    base = f"{ROOT}/r/{check_reader_id(reader_id)}"
     return (
         [("write", f"{base}/{t}") for t in READER_WRITE]
         + [("read", f"{base}/{t}") for t in READER_READ]
@@ -179,7 +192,7 @@ class Acl:
             return []
         if user in self.gateway_users:
             return list(GATEWAY_RULES)
-        if (self.readers is not None and user not in self.readers) or not _USER_RE.match(user):
+        if (self.readers is not None and user not in self.readers) or not ids.is_reader_id(user):
             return []
         return reader_rules(user)
 
@@ -349,18 +362,7 @@ def write_new_file(path: Path, data: bytes, *, private: bool = False) -> None:
 
 def replace_file(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` in one step (a broker reloading on SIGHUP never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    files.write_atomic(path, data, mode)
 
 
 def read_reader_ids(path: Path) -> list[str]:
@@ -382,7 +384,7 @@ def read_reader_ids(path: Path) -> list[str]:
             column = head.index(name)
             rows = rows[1:]
             break
-    return [check_user(r[column].strip()) for r in rows if len(r) > column]
+    return [check_reader_id(r[column].strip()) for r in rows if len(r) > column]
 
 
 def credentials_csv(rows: Sequence[tuple[str, str, str]]) -> bytes:
@@ -556,7 +558,7 @@ def write_broker_folder(
 
     Returns the credentials file. Refuses to touch a folder that already holds a configuration.
     """
-    readers = [check_user(r) for r in readers]
+    readers = [check_reader_id(r) for r in readers]
     gateway_users = [check_user(g, "gateway user") for g in gateway_users]
     if not gateway_users:
         raise BrokerConfigError("at least one gateway user is needed")
@@ -584,7 +586,7 @@ def add_reader(files: BrokerFiles, reader_id: str, password: str | None = None) 
     """Add one reader; returns (credentials file, password). ``password``: the one the gateway
     made when it registered the reader (`cbcc gateway reader add`), so the device has one
     password for both; None: a new random one."""
-    rid = check_user(reader_id)
+    rid = check_reader_id(reader_id)
     roster = files.load_roster()
     hashes_by_user = files.load_hashes()
     if rid in roster.readers or rid in roster.gateway_users or rid in hashes_by_user:

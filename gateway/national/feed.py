@@ -513,6 +513,30 @@ def tls_context(cert: Path | None = None, key: Path | None = None, ca: Path | No
     return ctx
 
 
+def national_client(
+    base_url: str,
+    *,
+    token: str | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+    ca: Path | None = None,
+    timeout: float = 60.0,
+) -> httpx.Client:
+    """The one way to reach the national service (feed, local actions pushed upstream): TLS 1.2+
+    against ``ca`` (else the system store) with our client certificate when given, the bearer
+    token, JSON accepted. The caller closes it."""
+    verify: ssl.SSLContext | bool = tls_context(cert, key, ca) if base_url.startswith("https:") else True
+    return httpx.Client(base_url=base_url, timeout=timeout, verify=verify, headers=national_headers(token))
+
+
+def national_headers(token: str | None) -> dict[str, str]:
+    """What every request to the national service carries (national_client sets them)."""
+    headers = {"Accept": "application/json", "User-Agent": "cbcc-gateway"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 def retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
     if not value:
@@ -560,17 +584,11 @@ class HttpChangeFeed:
         self.prefetch = prefetch
         self.sleep = sleep
         self.retries = 0  # attempts that were retried (for reports and tests)
-        headers = {"Accept": "application/json", "User-Agent": "cbcc-gateway"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         if client is None:
-            verify: ssl.SSLContext | bool = True
-            if base_url.startswith("https:"):
-                verify = tls_context(cert, key, ca)
-            client = httpx.Client(base_url=base_url, timeout=timeout, verify=verify)
-        else:
+            client = national_client(base_url, token=token, cert=cert, key=key, ca=ca, timeout=timeout)
+        else:  # a test's client (an ASGI transport): same headers as national_client's
             client.base_url = httpx.URL(base_url) if base_url else client.base_url
-        client.headers.update(headers)
+            client.headers.update(national_headers(token))
         self.client = client
 
     def close(self) -> None:

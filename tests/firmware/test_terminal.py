@@ -75,8 +75,10 @@ def env() -> SimpleNamespace:
     journal = Journal(flash)
     reader = card_reader.CardReader(chip, keys=ISSUER.reader_keys())
     kicks: list[int] = []
-    term = terminal.Terminal(board, "hn-snv-t3-01", terminal.ROLE_DOOR, tl, crl, rc, journal, clk, reader,
-                             boot_count=1, kick=lambda: kicks.append(1))  # fmt: skip
+    settings = {"reader_id": "hn-snv-t3-01", "role": terminal.ROLE_DOOR, "boot_count": 1}
+    term = terminal.Terminal(board, settings,
+                             {"trust": tl, "revocation": crl, "config": rc}, journal, clk, reader,
+                             kick=lambda: kicks.append(1))  # fmt: skip
     return SimpleNamespace(term=term, rig=rig, chip=chip, board=board, manual=manual, journal=journal,
                            kicks=kicks)
 

@@ -588,8 +588,9 @@ def test_trust_list_in_chunks_resumes_after_a_kill_and_bad_objects_keep_the_old_
 def _uplink(tmp_path: Path, rng: Callable[[], float]) -> Any:
     import uplink
 
-    return uplink.Uplink("r1", "pw", b"k" * 32, "127.0.0.1", 1, None, None, None, None, None, None, None,
-                         str(tmp_path), backoff_min_s=1, backoff_max_s=300, rng=rng)  # fmt: skip
+    settings = {"reader_id": "r1", "password": "pw", "mac_key": b"k" * 32, "host": "127.0.0.1", "port": 1,
+                "state_dir": str(tmp_path), "backoff_min_s": 1, "backoff_max_s": 300}
+    return uplink.Uplink(settings, None, {}, rng=rng)
 
 
 def test_backoff_doubles_with_jitter_between_min_and_max(tmp_path: Path) -> None:

@@ -115,9 +115,10 @@ class FwReader:
         self.lst.load_held()
         self.notes: list[tuple[str, str]] = []
         cfg = cose_key.load(keys.cose_key_bytes(CONFIG_KEY.public_key()))
-        self.up = uplink.Uplink("rdr", "pw", bytes(32), "127.0.0.1", 1, None, "localhost", None, cfg, None,
-                                None, None, str(folder), on_applied=self._applied, report_every_s=0,
-                                national_list=self.lst)  # fmt: skip
+        settings = {"reader_id": "rdr", "password": "pw", "mac_key": bytes(32), "host": "127.0.0.1",
+                    "port": 1, "server_hostname": "localhost", "state_dir": str(folder), "report_every_s": 0}
+        lists = {"config_key": cfg, "ncrl": self.lst}
+        self.up = uplink.Uplink(settings, None, lists, on_applied=self._applied)
         self.up._kick = _NoEvent()  # type: ignore[assignment]
         self.up._work = _NoEvent()  # type: ignore[assignment]
 

@@ -192,13 +192,15 @@ def trace(event, info):
 
 
 up = uplink.Uplink(
-    rid, cfg["password"], binascii.unhexlify(cfg["mac"]), "127.0.0.1", cfg["tls_port"],
-    tls_context(cfg["ca"]), "localhost", journal, config_key, trust_list, crl, rc, cfg["state"],
-    status_fn=status_fn, on_command=on_command, on_applied=on_applied, clock=clock,
-    firmware="probe-1", boot=cfg.get("boot", 1), role="door", keepalive=cfg.get("keepalive", 10),
-    health_every_s=cfg.get("health_every", 60), backoff_min_s=cfg.get("backoff_min", 0.2),
-    backoff_max_s=cfg.get("backoff_max", 2), backoff_reset_s=cfg.get("backoff_reset", 2),
-    report_every_s=cfg.get("report_every", 60), root_chain=chain)
+    {"reader_id": rid, "password": cfg["password"], "mac_key": binascii.unhexlify(cfg["mac"]),
+     "host": "127.0.0.1", "port": cfg["tls_port"], "server_hostname": "localhost", "state_dir": cfg["state"],
+     "firmware": "probe-1", "boot": cfg.get("boot", 1), "role": "door", "keepalive": cfg.get("keepalive", 10),
+     "health_every_s": cfg.get("health_every", 60), "backoff_min_s": cfg.get("backoff_min", 0.2),
+     "backoff_max_s": cfg.get("backoff_max", 2), "backoff_reset_s": cfg.get("backoff_reset", 2),
+     "report_every_s": cfg.get("report_every", 60)},
+    journal, {"config_key": config_key, "trust": trust_list, "crl": crl, "config": rc, "root": chain},
+    ssl_ctx=tls_context(cfg["ca"]), clock=clock, status_fn=status_fn, on_command=on_command,
+    on_applied=on_applied)
 up.trace = trace
 
 

@@ -31,6 +31,7 @@ from provisioning import reader_provision as rp
 from trustcore import keys, passphrase
 
 MAIN_PY = ROOT / "firmware" / "device" / "main.py"
+ASSEMBLY_PY = ROOT / "firmware" / "lib" / "assembly.py"  # main.py hands reader.json to it
 RID = "hn-snv-t3-p301"
 MAC = bytes(range(1, 33))
 MQTT_PW = "Zq3-mqtt-pass_word"
@@ -273,14 +274,8 @@ def test_lan_tree(lan_tree: Path, inputs: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- what main.py reads
 
 
-def _main_py_reads() -> dict[str, Any]:
-    """Parse main.py: the cfg keys it indexes (required) or .get()s (optional), per sub-object.
-
-    Names bound to ``cfg[...]`` (``n = cfg["network"]``, ``k = cfg["reader_keys"]``, ``b = ...``) are
-    followed one level down; inside ``_network`` the keys indexed in the ``lan`` branch are required
-    for LAN readers only, the rest for Wi-Fi readers only.
-    """
-    tree = ast.parse(MAIN_PY.read_text(encoding="utf-8"))
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """``cfg`` and the names bound to ``cfg[...]`` (``n = cfg["network"]``, ``b = cfg["broker"]``)."""
     alias: dict[str, str] = {"cfg": ""}
     for node in ast.walk(tree):
         if (
@@ -289,37 +284,74 @@ def _main_py_reads() -> dict[str, Any]:
             and node.value.value.id == "cfg" and isinstance(node.value.slice, ast.Constant)
         ):  # fmt: skip
             alias[node.targets[0].id] = str(node.value.slice.value)
+    return alias
 
-    def keys_in(nodes: list[ast.stmt]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-        req: set[tuple[str, str]] = set()
-        opt: set[tuple[str, str]] = set()
-        for stmt in nodes:
-            for node in ast.walk(stmt):
-                if (
-                    isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
-                    and node.value.id in alias and isinstance(node.slice, ast.Constant)
-                ):  # fmt: skip
-                    req.add((alias[node.value.id], str(node.slice.value)))
-                if (
-                    isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "get" and isinstance(node.func.value, ast.Name)
-                    and node.func.value.id in alias and node.args and isinstance(node.args[0], ast.Constant)
-                ):  # fmt: skip
-                    opt.add((alias[node.func.value.id], str(node.args[0].value)))
-        return req, opt
 
+def _keys_in(
+    nodes: list[ast.stmt], alias: dict[str, str]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    req: set[tuple[str, str]] = set()
+    opt: set[tuple[str, str]] = set()
+    for stmt in nodes:
+        for node in ast.walk(stmt):
+            if (
+                isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+                and node.value.id in alias and isinstance(node.slice, ast.Constant)
+            ):  # fmt: skip
+                req.add((alias[node.value.id], str(node.slice.value)))
+            if (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get" and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in alias and node.args and isinstance(node.args[0], ast.Constant)
+            ):  # fmt: skip
+                opt.add((alias[node.func.value.id], str(node.args[0].value)))
+    return req, opt
+
+
+def _assembly_reads() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """What assembly.build_reader reads of the configuration main.py hands it (reader.json over
+    assembly.DEFAULTS): keys it indexes that DEFAULTS does not supply are required of reader.json;
+    the rest are optional."""
+    tree = ast.parse(ASSEMBLY_PY.read_text(encoding="utf-8"))
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build_reader")
+    req, opt = _keys_in(fn.body, _aliases(fn))
+    defaults = next(
+        n.value for n in tree.body
+        if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name) and n.targets[0].id == "DEFAULTS"
+    )  # fmt: skip
+    assert isinstance(defaults, ast.Dict)
+    supplied: set[tuple[str, str]] = set()
+    for k, v in zip(defaults.keys, defaults.values, strict=True):
+        assert isinstance(k, ast.Constant)
+        supplied.add(("", str(k.value)))
+        if isinstance(v, ast.Dict):
+            supplied |= {(str(k.value), str(s.value)) for s in v.keys if isinstance(s, ast.Constant)}
+    return req - supplied, opt | (req & supplied)
+
+
+def _main_py_reads() -> dict[str, Any]:
+    """Parse main.py and the assembly it hands reader.json to: the cfg keys indexed (required)
+    or .get() / defaulted (optional), per sub-object.
+
+    Names bound to ``cfg[...]`` (``n = cfg["network"]``, ``k = cfg["reader_keys"]``, ``b = ...``) are
+    followed one level down; inside ``_network`` the keys indexed in the ``lan`` branch are required
+    for LAN readers only, the rest for Wi-Fi readers only.
+    """
+    tree = ast.parse(MAIN_PY.read_text(encoding="utf-8"))
+    alias = _aliases(tree)
     net_fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_network")
     lan_if = next(s for s in net_fn.body if isinstance(s, ast.If))
-    lan_req, lan_opt = keys_in(lan_if.body)
+    lan_req, lan_opt = _keys_in(lan_if.body, alias)
     after = net_fn.body[net_fn.body.index(lan_if) + 1 :]
-    wifi_req, wifi_opt = keys_in(after)
+    wifi_req, wifi_opt = _keys_in(after, alias)
     before = net_fn.body[: net_fn.body.index(lan_if)]
     others = [n for n in tree.body if n is not net_fn]
-    all_req, all_opt = keys_in(others + before)
-    _, test_opt = keys_in([lan_if])  # the branch's own test: n.get("type")
+    all_req, all_opt = _keys_in(others + before, alias)
+    _, test_opt = _keys_in([lan_if], alias)  # the branch's own test: n.get("type")
+    asm_req, asm_opt = _assembly_reads()
     return {
-        "req": all_req,
-        "opt": all_opt | test_opt,
+        "req": all_req | asm_req,
+        "opt": all_opt | test_opt | asm_opt,
         "lan": (lan_req, lan_opt),
         "wifi": (wifi_req, wifi_opt),
     }
