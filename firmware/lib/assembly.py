@@ -166,8 +166,9 @@ def build_reader(cfg, board, chip, flash, rtc=None):
     ncrl = crl_national.NationalList(root, state_dir)  # ncrl.base (+ .delta) in the state folder
     chain = root_chain.RootChain(root, state_dir, (tl, crl, ncrl))  # root transitions taken
     held = uplink.load_held(state_dir, tl, crl, rc, ncrl, root_chain=chain)
-    if held.get("trust") is None and cfg.get("trust"):
-        _copy(cfg["trust"], statefile.path(state_dir, "trust.first"))  # streamed, then offered
+    first = cfg.get("trust")
+    if held.get("trust") is None and first:
+        _copy(first, statefile.path(state_dir, "trust.first"))  # streamed, then offered
         tl.offer(statefile.path(state_dir, "trust.first"))
         statefile.remove(statefile.path(state_dir, "trust.first"))
     for name, holder in (("crl", crl), ("config", rc)):
