@@ -23,9 +23,12 @@ from cbcc.gateway import gateway_app
 from cbcc.issue import register as register_issue
 from cbcc.issue import register_keys as register_issue_keys
 from cbcc.keys import keys_app
+from cbcc.list_publish import publish_list_command
 from cbcc.national import national_sim_app, sync_app
 from cbcc.reader import reader_app
 from cbcc.reader_device import register as register_reader_device
+from cbcc.rollover import retire, rollover, rollover_report
+from cbcc.root import root_transition, show_root_chain
 from messages import _
 
 app = typer.Typer(
@@ -80,6 +83,12 @@ def main_options(
 
     faults.DEBUG = debug
     logjson.configure_logging(debug)
+keys_app.command("root-transition")(root_transition)
+keys_app.command("show-root-chain")(show_root_chain)
+keys_app.command("rollover")(rollover)
+keys_app.command("rollover-report")(rollover_report)
+keys_app.command("retire")(retire)
+gateway_app.command("publish-list")(publish_list_command)
 
 
 @app.command("demo")

@@ -35,8 +35,15 @@ def mint(
 ) -> None:
     """Sign a card credential (credential-v1 §2); kid is derived from the issuer key."""
     with cli_errors():
+        from cbcc.errors import CbccError
+        from provisioning import rollover
         from trustcore import cose, credential, keys, passphrase
 
+        ro = rollover.read_rollover(issuer_key.parent)
+        if ro is not None:
+            raise CbccError(
+                f"{issuer_key} was rolled over to key {ro.new_kid} ({ro.new_dir}); mint with the new key"
+            )
         claims = credential.load_record(record)
         if not keys.is_encrypted_pem(issuer_key):
             warn(f"{issuer_key} is not encrypted; keep issuer keys encrypted at rest")

@@ -206,6 +206,8 @@ def show_trust_list(
         root_key = read_root_key(root)
         result = trust_list.load(read_input(trust, "trust list"), root_key, held_seq)
         stdout_console().print(f"status: [bold]{result.status}[/bold]")
+        if result.detail:
+            stdout_console().print(f"reason: {result.detail}")
         if result.trust_list is not None:
             listed = result.trust_list
             _print_entries(f"trust list seq {listed.seq}", list(listed.entries.values()))

@@ -46,6 +46,8 @@ module("signed.py", base_path="lib")
 module("credential.py", base_path="lib")
 module("trust.py", base_path="lib")
 module("revocation.py", base_path="lib")
+module("trust_store.py", base_path="lib")
+module("root_chain.py", base_path="lib")
 module("crl_national.py", base_path="lib")
 module("reader_config.py", base_path="lib")
 

@@ -6,6 +6,11 @@ Besides the envelope statuses (see ``signed_object``), loading rejects as ``malf
 that does not fit that schema, an entry whose kid is not SHA-256(SPKI)[:8] of its key, an RSA key
 other than e = 65537 with 2048/3072 bits, ``serial_lo ≥ serial_hi``, ``nbf ≥ exp``, or a repeated kid.
 Unknown map keys are ignored (forward compatibility).
+
+Amendment 1 (national size): at most ``MAX_SIZE`` bytes and ``MAX_ENTRIES`` entries, more is
+``too_large``. Serial ranges of two entries must be disjoint, or identical with the same name (one
+authority's old and new key during a rollover with a shared range); anything else is ``malformed``
+(docs/trust-core.md, "Trust list rules"). Readers apply the same rules to the list as a stream.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from trustcore import cbor_det, cose, keys, signed_object, timeutil
 from trustcore.errors import TrustcoreError
 
-MAX_SIZE = 16384
+MAX_SIZE = 131072
+MAX_ENTRIES = 256
+TOO_LARGE = "too_large"
 VERSION = 1
 SERIAL_LIMIT = 1 << 53
 SEQ_STATE_NAME = "trust-list.seq"
@@ -81,6 +88,7 @@ class LoadResult:
 
     status: str
     trust_list: TrustList | None = None
+    detail: str = ""
 
 
 def check_entries(entries: Iterable[IssuerEntry]) -> list[IssuerEntry]:
@@ -97,11 +105,24 @@ def check_entries(entries: Iterable[IssuerEntry]) -> list[IssuerEntry]:
             raise TrustcoreError(f"issuer {e.name!r}: serial range must satisfy 0 ≤ lo < hi ≤ 2^53")
         if not 0 <= e.nbf < e.exp:
             raise TrustcoreError(f"issuer {e.name!r}: not-before must be before not-after")
-    ranges = sorted((e.serial_lo, e.serial_hi, e.name) for e in out)
-    for (_, hi, name), (lo2, _, name2) in itertools.pairwise(ranges):
-        if lo2 < hi:
-            raise TrustcoreError(f"serial ranges of {name!r} and {name2!r} overlap")
+    if len(out) > MAX_ENTRIES:
+        raise TrustcoreError(f"{len(out)} issuer keys; readers accept at most {MAX_ENTRIES}")
+    bad = overlapping_ranges((e.serial_lo, e.serial_hi, e.name) for e in out)
+    if bad is not None:
+        raise TrustcoreError(f"serial ranges of {bad[0]!r} and {bad[1]!r} overlap (only two keys of one "
+                        "authority may share the very same range)")
     return out
+
+
+def overlapping_ranges(ranges: Iterable[tuple[int, int, str]]) -> tuple[str, str] | None:
+    """The names of two entries whose serial ranges overlap without being the same authority's
+    identical range, or None. Bounds are taken below 2^53 (serials are)."""
+    rs = sorted((min(lo, SERIAL_LIMIT), min(hi, SERIAL_LIMIT), unicodedata.normalize("NFC", n))
+                for lo, hi, n in ranges)
+    for prev, cur in itertools.pairwise(rs):
+        if cur[0] < prev[1] and cur != prev:
+            return prev[2], cur[2]
+    return None
 
 
 def build_payload(seq: int, iat: int, entries: Iterable[IssuerEntry]) -> bytes:
@@ -109,8 +130,10 @@ def build_payload(seq: int, iat: int, entries: Iterable[IssuerEntry]) -> bytes:
 
 
 def build(root_key: rsa.RSAPrivateKey, seq: int, iat: int, entries: Iterable[IssuerEntry]) -> bytes:
-    """Sign a trust list with the root key (RS256, kid = root kid); refuses lists over 16 KiB."""
-    blob = cose.sign1(build_payload(seq, iat, check_entries(entries)), root_key, alg=cose.ALG_RS256)
+    """Sign a trust list with the root key (RS256, kid = root kid), entries in serial order;
+    refuses lists over the amendment-1 limits."""
+    ordered = sorted(check_entries(entries), key=lambda e: (e.serial_lo, e.kid))
+    blob = cose.sign1(build_payload(seq, iat, ordered), root_key, alg=cose.ALG_RS256)
     if len(blob) > MAX_SIZE:
         raise TrustcoreError(f"trust list would be {len(blob)} bytes; readers accept at most {MAX_SIZE}")
     return blob
@@ -148,13 +171,51 @@ def parse_payload(payload: Mapping[int | str, Any]) -> TrustList | None:
         if entry is None or entry.kid in entries:
             return None
         entries[entry.kid] = entry
+    if overlapping_ranges((e.serial_lo, e.serial_hi, e.name) for e in entries.values()) is not None:
+        return None
     return TrustList(seq, iat, entries)
 
 
+def _why_malformed(items: object) -> str:
+    """A reason for an operator, for the two list-level rules (entry-level faults are generic)."""
+    if not isinstance(items, list):
+        return "payload shape"
+    parsed = [_entry_from_map(m) for m in items]
+    if any(e is None for e in parsed):
+        return "an entry does not fit §3 (kid, key, nbf < exp, lo < hi, name)"
+    good = [e for e in parsed if e is not None]
+    if len({e.kid for e in good}) != len(good):
+        return "duplicate kid"
+    bad = overlapping_ranges((e.serial_lo, e.serial_hi, e.name) for e in good)
+    if bad is not None:
+        return f"overlapping serial ranges: {bad[0]!r} and {bad[1]!r}"
+    return "payload shape"
+
+
 def load(blob: bytes, root: keys.PublicKey, held_seq: int | None = None) -> LoadResult:
-    """Verify a trust list under the pinned root key and compare its seq with the one held."""
-    status, parsed = signed_object.load_signed(blob, MAX_SIZE, root, parse_payload, lambda x: x.seq, held_seq)
-    return LoadResult(status, parsed)
+    """Verify a trust list under the pinned root key and compare its seq with the one held.
+    Over MAX_SIZE bytes or MAX_ENTRIES entries is ``too_large``."""
+    if len(blob) > MAX_SIZE:
+        return LoadResult(TOO_LARGE, detail=f"{len(blob)} bytes, at most {MAX_SIZE}")
+    status, payload = signed_object.open_signed(blob, MAX_SIZE, root)
+    if payload is None:
+        detail = ""
+        if status == signed_object.MALFORMED:
+            try:
+                cose.parse_sign1(blob, MAX_SIZE)
+                detail = "the payload is not a strict CBOR map"
+            except cose.CoseFormatError as exc:
+                detail = f"not a strict COSE_Sign1: {exc}"
+        return LoadResult(status, detail=detail)
+    items = payload.get(4)
+    if isinstance(items, list) and len(items) > MAX_ENTRIES:
+        # the reader decides this at the array's head
+        return LoadResult(TOO_LARGE, detail=f"{len(items)} entries, at most {MAX_ENTRIES}")
+    parsed = parse_payload(payload)
+    if parsed is None:
+        return LoadResult(signed_object.MALFORMED, detail=_why_malformed(items))
+    status = signed_object.seq_status(parsed.seq, held_seq)
+    return LoadResult(status, parsed if status in (signed_object.OK, signed_object.NOOP) else None)
 
 
 # ---- issuer.json: what `cbcc keys new-issuer` writes and `cbcc keys trust-list` reads ----------
@@ -174,10 +235,13 @@ def issuer_json(entry: IssuerEntry) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
-def issuer_from_json(path: Path) -> IssuerEntry:
-    """Read an issuer description (a directory holding issuer.json, or the file itself)."""
+def issuer_from_json(path: Path, *, allow_retired: bool = False) -> IssuerEntry:
+    """Read an issuer description (a directory holding issuer.json, or the file itself). A key
+    retired after a rollover (retired.json beside it) is refused unless ``allow_retired``."""
     if path.is_dir():
         path = path / "issuer.json"
+    if not allow_retired and (path.parent / "retired.json").exists():
+        raise TrustcoreError(f"{path.parent}: this issuer key was retired (retired.json); leave it out")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

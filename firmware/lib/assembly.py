@@ -27,9 +27,10 @@ import crl_national
 import events
 import reader_config
 import revocation
+import root_chain
 import statefile
 import terminal
-import trust
+import trust_store
 import uplink
 
 # The reader id rule (the host's is trustcore/ids.py): MQTT username and client id, a topic
@@ -79,6 +80,15 @@ def configure(site, *layers):
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def _copy(src, dst):
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        while True:
+            b = f.read(512)
+            if not b:
+                break
+            g.write(b)
 
 
 def tls_context(ca_der):
@@ -150,12 +160,18 @@ def build_reader(cfg, board, chip, flash, rtc=None):
 
     root = cose_key.load(_read(cfg["root_key"]))
     config_key = cose_key.load(_read(cfg["config_key"]))
-    tl = trust.TrustList(root)
+    tl = trust_store.TrustStore(root, state_dir)  # trust.cbor + trust.idx, never whole in RAM
     crl = revocation.RevocationList(root)
     rc = reader_config.ReaderConfig(config_key, rid)
     ncrl = crl_national.NationalList(root, state_dir)  # ncrl.base (+ .delta) in the state folder
-    held = uplink.load_held(state_dir, tl, crl, rc, ncrl)
-    for name, holder in (("trust", tl), ("crl", crl), ("config", rc)):
+    chain = root_chain.RootChain(root, state_dir, (tl, crl, ncrl))  # root transitions taken
+    held = uplink.load_held(state_dir, tl, crl, rc, ncrl, root_chain=chain)
+    first = cfg.get("trust")
+    if held.get("trust") is None and first:
+        _copy(first, statefile.path(state_dir, "trust.first"))  # streamed, then offered
+        tl.offer(statefile.path(state_dir, "trust.first"))
+        statefile.remove(statefile.path(state_dir, "trust.first"))
+    for name, holder in (("crl", crl), ("config", rc)):
         if held.get(name) is None and cfg.get(name):
             holder.update(_read(cfg[name]))
 
@@ -180,7 +196,7 @@ def build_reader(cfg, board, chip, flash, rtc=None):
             "backoff_min_s": cfg["backoff_min_s"], "backoff_max_s": cfg["backoff_max_s"]}
     r = Reader(board, reader, tl, crl, rc, ncrl, journal, clk, term, None)
     up = uplink.Uplink(link, journal, {"config_key": config_key, "trust": tl, "crl": crl, "config": rc,
-                                       "ncrl": ncrl},
+                                       "ncrl": ncrl, "root": chain},
                        ssl_ctx=tls_context(_read(b["ca_der"])), clock=clk, status_fn=r.status,
                        on_command=lambda a, args: app.on_command(term, a, args), on_applied=r.applied)
     term.kick = up.kick

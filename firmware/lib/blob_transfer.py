@@ -24,7 +24,7 @@ TYPE = "manifest"
 VERSION = 1
 # "ncrl": the national revocation list's current full list, "ncrl_delta": its current delta
 # (docs/revocation-list-national-v1.md); both are staged on flash and checked by the list itself.
-KINDS = ("trust", "crl", "ncrl", "ncrl_delta")
+KINDS = ("trust", "crl", "ncrl", "ncrl_delta", "root")  # root: the root chain (root_chain.py)
 MAX_MANIFEST = 2048
 MAX_CHUNK = 2048          # contract: chunks of at most 2 KiB
 MAX_CHUNKS = 512          # bitmap of at most 64 bytes; 64 KiB needs chunks of >= 128 bytes
@@ -32,7 +32,8 @@ MAX_OBJECT = 65536
 # Per-kind bounds above MAX_OBJECT (flash, never RAM: chunks go straight to the staging file):
 # a national full list (~80 KB at 5 % revoked, ~210 KB at 20 %) up to MAX_CHUNKS chunks of 2 KiB,
 # a delta up to its 256 KiB body limit plus a 2 KiB signed header.
-MAX_OBJECTS = {"ncrl": MAX_CHUNKS * MAX_CHUNK, "ncrl_delta": (1 << 18) + 2048}
+MAX_OBJECTS = {"ncrl": MAX_CHUNKS * MAX_CHUNK, "ncrl_delta": (1 << 18) + 2048,
+               "trust": 131072}   # credential-v1 amendment 1 (trust_store.py)
 BLOB_PREFIX = "cbcc/v1/all/blob/"
 _BUF = 512
 _PROG_MAX = 256

@@ -214,6 +214,12 @@ def array_head(buf, pos, end):
     return _arg(buf, pos + 1, end, ib & 31)
 
 
+def item(buf, pos, end, depth):
+    """Decode one item at pos with `depth` containers already open; returns (obj, next_pos).
+    Used to decode one element of a larger object streamed from flash (trust_store)."""
+    return _item(buf, pos, end, depth)
+
+
 def skip(buf, pos, end, depth):
     """Decode and discard one item (bounded like any other); returns next_pos."""
     return _item(buf, pos, end, depth)[1]

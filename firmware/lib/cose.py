@@ -68,6 +68,12 @@ def parse_sign1(buf, max_size):
         hdr = cbor.decode(buf, ps, pe)
     except cbor.CborError as e:
         raise CoseError(str(e))
+    alg, kid = protected_fields(hdr)
+    return Sign1(buf, alg, kid, ps, pe, ys, ye, bytes(buf[ss:se]))
+
+
+def protected_fields(hdr):
+    """(alg, kid) of a decoded protected header; CoseError when it breaks the contract's rules."""
     if not isinstance(hdr, dict) or 2 in hdr:  # crit headers are never understood here
         raise CoseError("protected header")
     alg = hdr.get(1)
@@ -76,4 +82,4 @@ def parse_sign1(buf, max_size):
         raise CoseError("alg")
     if not isinstance(kid, bytes) or len(kid) != 8:
         raise CoseError("kid")
-    return Sign1(buf, alg, kid, ps, pe, ys, ye, bytes(buf[ss:se]))
+    return alg, kid

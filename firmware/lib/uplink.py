@@ -89,8 +89,9 @@ MAX_PACKET = MAX_CONFIG + 256    # largest valid downlink: a configuration plus 
 WILL = cbor.encode({1: False})
 KINDS = blob_transfer.KINDS
 NATIONAL = ("ncrl", "ncrl_delta")    # full list first: a delta waits for its base
+STEPPED = ("trust",) + NATIONAL      # checked by background_step, in this order
 STEP_BYTES = 16384                   # bytes hashed per background step
-HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor"}
+HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor", "root": "root.chain"}
 MAX_REPORT_KEYS = 24
 
 
@@ -100,19 +101,33 @@ def _urandom_unit():
 
 
 def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=None,
-              national_list=None):
+              national_list=None, root_chain=None):
     """Offer the copies kept in state_dir to the (empty) holders at boot; returns their statuses
     ({"trust": "ok", "crl": None, ...}: None when there is no copy). The national list loads
     its own files (ncrl.base, ncrl.delta in its folder): "ncrl" is the base's status."""
     out = {}  # type: dict
+    if root_chain is not None:
+        # first: the lists below are checked under the root it gives them
+        try:
+            out["root"] = root_chain.load_held()
+        except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
+            out["root"] = "error"
     if national_list is not None:
         try:
             out["ncrl"] = national_list.load_held()
         except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
             out["ncrl"] = "error"
+    if trust_list is not None and hasattr(trust_list, "load_held"):
+        try:
+            out["trust"] = trust_list.load_held()   # trust_store: its own files, streamed
+        except Exception:  # noqa: BLE001 - a damaged copy must not stop the boot
+            out["trust"] = "error"
+        trust_list = None
     for name, holder, limit in (("trust", trust_list, blob_transfer.MAX_OBJECT),
                                 ("crl", revocation_list, blob_transfer.MAX_OBJECT),
                                 ("config", reader_config, MAX_CONFIG)):
+        if name in out:
+            continue
         out[name] = None
         if holder is None:
             continue
@@ -137,8 +152,8 @@ class Uplink:
     def __init__(self, settings, journal, lists, ssl_ctx=None, clock=None, status_fn=None,
                  on_command=None, on_applied=None, rng=None):
         """settings: a dict over DEFAULTS; lists: the holders it installs into, by name
-        ("config_key", "trust", "crl", "config", "ncrl"; without "ncrl" the national list's
-        topics are not subscribed to)."""
+        ("config_key", "trust", "crl", "config", "ncrl", "root"; without "ncrl" the national
+        list's topics are not subscribed to, without "root" the root chain's)."""
         s = dict(DEFAULTS)  # type: dict
         s.update(settings)
         reader_id = s["reader_id"]
@@ -148,6 +163,7 @@ class Uplink:
         revocation_list = lists.get("crl")
         reader_config = lists.get("config")
         national_list = lists.get("ncrl")
+        root_chain = lists.get("root")   # root_chain.RootChain, or None (no root transitions)
         self.rid = reader_id
         self.password = s["password"]
         self.mac = hmac_sha256.Hmac(s["mac_key"])
@@ -158,7 +174,7 @@ class Uplink:
         self.journal = journal
         self.config_key = config_key
         self.lists = {"trust": trust_list, "crl": revocation_list, "ncrl": national_list,
-                      "ncrl_delta": national_list}
+                      "ncrl_delta": national_list, "root": root_chain}
         self.national = national_list
         self.reader_config = reader_config
         self.state_dir = state_dir
@@ -193,6 +209,9 @@ class Uplink:
             subs.append(ALL + "ncrl_delta")
             self.manifest_topics[ALL + "ncrl"] = "ncrl"
             self.manifest_topics[ALL + "ncrl_delta"] = "ncrl_delta"
+        if root_chain is not None:
+            subs.append(ALL + "root")
+            self.manifest_topics[ALL + "root"] = "root"
         self.subscriptions = tuple(subs)
         self.commands = commands.Commands(config_key, reader_id,
                                           statefile.path(state_dir, "cmd.seq"))
@@ -354,7 +373,7 @@ class Uplink:
                 await c.subscribe(self._want_subs.pop(0), 1)
             for kind in KINDS:
                 x = self.transfers.get(kind)
-                if x is not None and x.complete() and kind not in NATIONAL:
+                if x is not None and x.complete() and not self._stepped(kind):
                     self._finalize(kind)
             if self._status_dirty:
                 self._status_dirty = False
@@ -609,7 +628,7 @@ class Uplink:
             if held is not None:
                 self._known["config"] = hashlib.sha256(held).digest()
         for kind in KINDS:
-            if kind in NATIONAL and self.national is None:
+            if (kind in NATIONAL and self.national is None) or self.lists.get(kind) is None:
                 continue
             x = blob_transfer.resume(self.state_dir, kind, self.max_object)
             if x is None:
@@ -620,8 +639,14 @@ class Uplink:
                 continue
             self.transfers[kind] = x
             self._trace("resume", {"kind": kind, "seq": x.seq, "have": x.have, "of": x.n})
-            if x.complete() and kind not in NATIONAL:
-                self._finalize(kind)             # a national list: background_step checks it
+            if x.complete() and not self._stepped(kind):
+                self._finalize(kind)             # a stepped list: background_step checks it
+
+    def _stepped(self, kind):
+        """Lists checked between taps in bounded steps (background_step), not in the receive
+        task: the national revocation list, and the trust list when it is held on flash
+        (trust_store.TrustStore: up to 128 KiB, credential-v1 amendment 1)."""
+        return kind in NATIONAL or hasattr(self.lists.get(kind), "offer_steps")
 
     def _finalize(self, kind):
         x = self.transfers.pop(kind)
@@ -641,6 +666,11 @@ class Uplink:
             except OSError:
                 x.discard()
                 self._reject(kind, "io_error", {"seq": x.seq})
+            if kind == "root":
+                # a new root: lists refused under the old one (unknown_root) are taken again
+                for k in ("trust", "crl", "ncrl", "ncrl_delta"):
+                    if self.lists.get(k) is not None and k not in self.transfers:
+                        self._forget(k)
             self._status_dirty = True
             self._applied(kind, st, {"seq": self._seq(self.lists[kind])})
             return
@@ -657,7 +687,9 @@ class Uplink:
         try:
             if self._job is None:
                 x = None
-                for kind in NATIONAL:
+                for kind in STEPPED:
+                    if not self._stepped(kind):
+                        continue
                     t = self.transfers.get(kind)
                     if t is None or not t.complete():
                         continue
@@ -697,7 +729,7 @@ class Uplink:
         if not ok:
             yield blob_transfer.BAD_DIGEST      # the staged object is not the manifest's
             return
-        for r in self.national.offer_steps(x.part):
+        for r in self.lists[x.kind].offer_steps(x.part):
             yield r                             # None while checking, then the status
             if r is not None:
                 return
@@ -727,15 +759,19 @@ class Uplink:
                 # a new base: the retained delta (if any) applies to it now
                 self._forget("ncrl_delta")
             self._status_dirty = True
-            self._applied(kind, st, {"seq": self.national.seq})
+            self._applied(kind, st, {"seq": self.lists[kind].seq})
             return
         x.discard()
+        detail = getattr(self.lists[kind], "detail", "")
         if st == "wrong_base":
             self._forget("ncrl")                # fetch the retained full list again
         else:
             self._seen[kind] = x.sha
         if st != signed.NOOP:
-            self._reject(kind, st, {"seq": x.seq})
+            info = {"seq": x.seq}
+            if detail:
+                info["detail"] = detail
+            self._reject(kind, st, info)
 
     def _forget(self, kind):
         """Take the retained manifest of kind again, even if seen this boot (re-subscribing makes

@@ -1,7 +1,10 @@
 # Benchmark one tap through the terminal's whole decision pipeline on the unix port.
 #   micropython firmware/tools/bench_tap.py CRED TRUST ROOT --uid HEX --now EPOCH --crl CRL
 #       --config CFG --config-key COSE_KEY --read-json READ.json [--repeat-read-json READ2.json]
-#       [--rounds R] [--gc-after-tap 1|0]
+#       [--rounds R] [--gc-after-tap 1|0] [--trust-store DIR]
+# --trust-store DIR: the trust list is installed in the reader's on-flash store in DIR
+# (trust_store.py, amendment 1) and every first tap looks its issuer up on flash (the store's
+# issuer cache is emptied with the verified-credential cache).
 # The card read itself (RF, SPI, card time and the driver's CPU) comes from bench_read.py's JSON
 # (--read-json, produced in the same run by tests/bench/tap.py); this tool times what follows the
 # read on the reader: credential verification (a first-seen card: the full nine checks with
@@ -51,17 +54,41 @@ class _Result:
 def _pct(xs, p):
     s = sorted(xs)
     return s[min(len(s) - 1, (len(s) * p + 99) // 100 - 1)]
+def _bare_rsa_us(rounds):
+    # RSA-2048 pow(s, 65537, n) + SHA-256 of 420 bytes, in this run (host-speed reference)
+    import hashlib
+
+    n = (1 << 2047) | int.from_bytes(hashlib.sha256(b"n").digest() * 8, "big") | 1
+    s = n // 3
+    blob = b"\x5a" * 420
+    ts = []
+    for _ in range(rounds):
+        t0 = ticks_us()
+        pow(s, 65537, n)
+        hashlib.sha256(blob).digest()
+        ts.append(ticks_diff(ticks_us(), t0))
+    return toolkit.median(ts)
 
 
 def main():
     defaults = {"uid": "", "now": "0", "crl": "", "config": "", "config-key": "", "read-json": "",
-                "repeat-read-json": "", "rounds": "15", "gc-after-tap": "1"}
+                "repeat-read-json": "", "rounds": "15", "gc-after-tap": "1", "trust-store": ""}
     pos, o = toolkit.parse(sys.argv[1:], defaults, 3)
     cred = toolkit.read(pos[0])
     root = cose_key.load(toolkit.read(pos[2]))
-    tl = trust.TrustList(root)
+    if o["trust-store"]:
+        import trust_store
+
+        store = trust_store.TrustStore(root, o["trust-store"])
+        st = store.offer(pos[1])   # the list file is moved into the store
+        tl = store  # type: object
+    else:
+        store = None
+        mem = trust.TrustList(root)
+        st = mem.update(toolkit.read(pos[1]))
+        tl = mem
     crl = revocation.RevocationList(root)
-    if tl.update(toolkit.read(pos[1])) != "ok" or crl.update(toolkit.read(o["crl"])) != "ok":
+    if st != "ok" or crl.update(toolkit.read(o["crl"])) != "ok":
         raise SystemExit("trust or revocation list does not load")
     rc = reader_config.ReaderConfig(cose_key.load(toolkit.read(o["config-key"])))
     if rc.update(toolkit.read(o["config"])) != "ok":
@@ -98,6 +125,9 @@ def main():
     for i in range(rounds):
         ms[0] += 10000                 # beyond any re-tap window: every tap is a new event
         term.cache.clear()
+        if store is not None:
+            store._cache = {}          # the issuer comes from flash on this tap
+            store._order = []
         h0 = gc.mem_free()
         t0 = ticks_us()
         fields = term.on_read(result)
@@ -124,6 +154,7 @@ def main():
         append.append(ticks_diff(ticks_us(), t0))
         append_flash.append(flash.modelled_us - f0)
         journal.ack(journal.last_seq())
+    bare = _bare_rsa_us(15)
     f_ms = toolkit.median(first) * ESP32_FACTOR / 1000
     r_ms = toolkit.median(repeat) * ESP32_FACTOR / 1000
     a_ms = toolkit.median(append) * ESP32_FACTOR / 1000 + toolkit.median(append_flash) / 1000
@@ -146,6 +177,12 @@ def main():
         "pipeline_repeat_worst_ms": round(max(repeat) * ESP32_FACTOR / 1000, 2),
         "gc_after_tap": gc_after, "collections_inside_taps": collected, "taps": 2 * rounds,
         "ram_high_water_bytes": free0 - low, "rounds": rounds, "esp32_factor": ESP32_FACTOR,
+        "trust_entries": getattr(tl, "count", None) or len(getattr(tl, "issuers", ())),
+        "trust_store": bool(o["trust-store"]),
+        "bare_rsa2048_sha256_us_unix": bare,
+        # CPU share scaled to the 700 us host the x70 factor was calibrated on (esp32-projection.md)
+        "first_tap_host_normalised_ms": round(read_ms - read.get("projected_cpu_ms", 0)
+                                              + (read.get("projected_cpu_ms", 0) + f_ms) * 700 / bare, 1),
         "goals_ms": {"first_tap": 120, "repeat_tap": 50, "journal_append": 2},
     }))
 

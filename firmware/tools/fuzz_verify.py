@@ -30,7 +30,7 @@ _INTERESTING = (0x00, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1F, 0x20, 0x38, 0x3B, 0x40
                 0xD8, 0xDB, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA, 0xFB, 0xFF)
 
 _STATUSES = (signed.OK, signed.NOOP, signed.ROLLBACK, signed.MALFORMED, signed.UNSUPPORTED_ALG,
-             signed.UNKNOWN_ROOT, signed.BAD_SIGNATURE)
+             signed.UNKNOWN_ROOT, signed.BAD_SIGNATURE, trust.TOO_LARGE)
 
 
 def mutate(rng, data):

@@ -15,7 +15,7 @@ import cose_key
 import credential
 import revocation
 import signed
-import trust
+import trust_store
 from toolkit import Usage, read, ticks_diff, ticks_us
 
 USAGE = "usage: verify_credential.py CRED TRUST ROOT --uid HEX [--now EPOCH] [--crl CRL] [--repeat N]"
@@ -59,6 +59,32 @@ def result_line(reason, claims, us):
         "true" if reason == credential.OK else "false", reason, serial, _json_str(staff), us)
 
 
+def _scratch():
+    import os
+
+    base = (os.getenv("TMPDIR") or "/tmp") + "/cbcc-verify-%x" % (ticks_us() & 0xFFFFFFF)
+    os.mkdir(base)
+    return base
+
+
+def _copy(src, dst):
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        while True:
+            b = f.read(512)
+            if not b:
+                break
+            g.write(b)
+
+
+def _cleanup(tl, folder):
+    import os
+
+    tl.close()
+    for name in os.listdir(folder):
+        os.remove(folder + "/" + name)
+    os.rmdir(folder)
+
+
 def run(argv):
     cred_path, trust_path, root_path, uid, now, crl_path, repeat = parse_args(argv)
     cred = read(cred_path)
@@ -66,8 +92,16 @@ def run(argv):
         root = cose_key.load(read(root_path))
     except cose_key.KeyError_ as e:
         raise Usage("root key: " + str(e))
-    tl = trust.TrustList(root)
-    st = tl.update(read(trust_path))
+    # The reader's own on-flash store (amendment 1: up to 128 KiB, streamed, never whole in RAM),
+    # in a scratch folder removed at the end.
+    scratch = _scratch()
+    tl = trust_store.TrustStore(root, scratch)
+    try:
+        _copy(trust_path, scratch + "/offer.cbor")
+        st = tl.offer(scratch + "/offer.cbor")
+    except OSError:
+        _cleanup(tl, scratch)
+        raise Usage("cannot read " + trust_path)
     if st != signed.OK:
         # A reader without a valid trust list knows no issuers.
         sys.stderr.write("trust list rejected: %s\n" % st)
@@ -82,6 +116,7 @@ def run(argv):
     for _ in range(repeat):
         reason, claims = credential.verify(cred, uid, now, tl, crl)
     us = ticks_diff(ticks_us(), t0) / repeat
+    _cleanup(tl, scratch)
     print(result_line(reason, claims, us))
     return 0 if reason == credential.OK else 1
 

@@ -1,6 +1,10 @@
 """Benchmark: one tap through the terminal (issue "door and attendance terminal firmware").
 
-    uv run python tests/bench/tap.py [--bitrate 424] [--rounds 15] [--gc-after-tap 1|0]
+    uv run python tests/bench/tap.py [--bitrate 424] [--rounds 15] [--gc-after-tap 1|0] [--issuers 192]
+
+With --issuers N (> 1) the trust list holds N RSA-2048 issuers (the bench's own and N - 1 public
+keys of tests/vectors/national) and the reader keeps it in its on-flash store (trust_store.py,
+credential-v1 amendment 1): every first tap looks its issuer up on flash.
 
 Prepares signed material with the project's own provisioning code (root, issuer, trust list,
 revocation list, a signed door configuration, a credential), runs firmware/tools/bench_read.py
@@ -39,11 +43,27 @@ def _last_json(out: str) -> dict[str, object]:
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+def _more_issuers(n: int) -> list[trust_list.IssuerEntry]:
+    """n public keys from the 256-issuer vector list, with serial ranges above the bench's own."""
+    if n <= 0:
+        return []
+    national = Path(__file__).resolve().parents[1] / "vectors" / "national"
+    root = keys.load_cose_key((national / "root.cose_key").read_bytes())
+    got = trust_list.load((national / "trust_ok_256_cwt_128k.cbor").read_bytes(), root)
+    assert got.trust_list is not None
+    out = []
+    for i, e in enumerate(sorted(got.trust_list.entries.values(), key=lambda e: e.serial_lo)[:n]):
+        lo = 10_000_000 * (i + 1)
+        out.append(trust_list.IssuerEntry(e.public_key, e.nbf, e.exp, lo, lo + 10_000_000, e.name))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bitrate", default="424")
     ap.add_argument("--rounds", default="15")
     ap.add_argument("--gc-after-tap", default="1", help="0: no collection after a decision (the old tail)")
+    ap.add_argument("--issuers", type=int, default=1)
     args = ap.parse_args()
     now = int(time.time())
     with tempfile.TemporaryDirectory() as d:
@@ -64,13 +84,15 @@ def main() -> None:
         files = {
             "root.cose_key": keys.cose_key_bytes(root.public_key()),
             "config.cose_key": keys.cose_key_bytes(cfg_key.public_key()),
-            "trust.cbor": trust_list.build(root, 1, now, [entry]),
+            "trust.cbor": trust_list.build(root, 1, now, [entry, *_more_issuers(args.issuers - 1)]),
             "crl.cbor": revocation.build(root, 1, now, list(range(1_500_000, 1_502_000, 7))),
             "reader.cfg": host_config.build(CONFIG, cfg_key, 1, now),
             "cred.cbor": credential.mint(claims, issuer),
         }
         for name, data in files.items():
             (tmp / name).write_bytes(data)
+        store = tmp / "store"
+        store.mkdir()
         read = run_micropython(
             ["firmware/tools/bench_read.py", "--card", "desfire-ev3", "--bitrate", args.bitrate],
             timeout=1800,
@@ -91,7 +113,8 @@ def main() -> None:
              str(tmp / "root.cose_key"), "--uid", UID, "--now", str(now), "--crl", str(tmp / "crl.cbor"),
              "--config", str(tmp / "reader.cfg"), "--config-key", str(tmp / "config.cose_key"),
              "--read-json", str(tmp / "read.json"), "--repeat-read-json", str(tmp / "read2.json"),
-             "--rounds", args.rounds, "--gc-after-tap", args.gc_after_tap],
+             "--rounds", args.rounds, "--gc-after-tap", args.gc_after_tap,
+             *(["--trust-store", str(store)] if args.issuers > 1 else [])],
             heap="1M", timeout=1800,  # the simulator package (flash model) is loaded too
         )  # fmt: skip
         if tap.returncode != 0:

@@ -129,10 +129,20 @@ journal = Journal(flash)
 rid = cfg["rid"]
 config_key = load_key(cfg["config_key"])
 root = load_key(cfg["root"])
-trust_list = trust.TrustList(root)
+if cfg.get("trust_store"):
+    import trust_store
+
+    trust_list = trust_store.TrustStore(root, cfg["state"])  # on flash, checked between "taps"
+else:
+    trust_list = trust.TrustList(root)
 crl = revocation.RevocationList(root)
 rc = reader_config.ReaderConfig(config_key, rid)
-held = uplink.load_held(cfg["state"], trust_list, crl, rc)
+chain = None
+if cfg.get("root_chain"):
+    import root_chain
+
+    chain = root_chain.RootChain(root, cfg["state"], (trust_list, crl))
+held = uplink.load_held(cfg["state"], trust_list, crl, rc, root_chain=chain)
 clock_cfg = cfg.get("clock")
 clock = None if clock_cfg is None else Clock(clock_cfg.get("quality", 2), clock_cfg.get("now"))
 
@@ -188,7 +198,7 @@ up = uplink.Uplink(
      "health_every_s": cfg.get("health_every", 60), "backoff_min_s": cfg.get("backoff_min", 0.2),
      "backoff_max_s": cfg.get("backoff_max", 2), "backoff_reset_s": cfg.get("backoff_reset", 2),
      "report_every_s": cfg.get("report_every", 60)},
-    journal, {"config_key": config_key, "trust": trust_list, "crl": crl, "config": rc},
+    journal, {"config_key": config_key, "trust": trust_list, "crl": crl, "config": rc, "root": chain},
     ssl_ctx=tls_context(cfg["ca"]), clock=clock, status_fn=status_fn, on_command=on_command,
     on_applied=on_applied)
 up.trace = trace
@@ -197,7 +207,9 @@ up.trace = trace
 def stats():
     gc.collect()
     return {"ev": "stats", "heap_used": gc.mem_alloc(), "uplink": up.stats, "journal": journal.stats(),
-            "trust": trust_list.seq, "crl": crl.seq, "config": rc.seq, "cmd_seq": up.commands.last,
+            "trust": trust_list.seq, "crl": crl.seq, "root": None if chain is None else chain.seq,
+            "root_kid": None if chain is None else binascii.hexlify(chain.key.kid).decode(),
+            "config": rc.seq, "cmd_seq": up.commands.last,
             "transfers": {k: [x.seq, x.have, x.n, x.written] for k, x in up.transfers.items()},
             "clock_ms": None if clock is None else clock.set_ms, "connected": up.connected,
             "last_error": up.last_error}
@@ -214,9 +226,17 @@ async def appender(n, every_ms, tag):
     say(ev="appended", tag=tag, n=n, last=journal.last_seq())
 
 
+async def background():
+    # what app.housekeeping does between taps: one bounded step of checking a downloaded list
+    while True:
+        busy = up.background_step()
+        await asyncio.sleep_ms(0 if busy else 50)
+
+
 async def main():
     say(ev="ready", held=held, journal=journal.stats())
     asyncio.create_task(up.run())
+    asyncio.create_task(background())
     r = asyncio.StreamReader(sys.stdin)
     while True:
         line = await r.readline()
