@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from gateway.attendance import calendar as vncal
 from gateway.attendance import engine as rules
+from gateway.attendance.bulk import no_gc
 from gateway.attendance.errors import AttendanceError
 from gateway.attendance.models import (
     AttAssignment,
@@ -542,7 +543,7 @@ def compute_month(
 
     ``scope``: a unit-code prefix (an ``hr`` token's scope); rows of other units are left out."""
     year, mon = parse_month(month)
-    with connect(db) as conn:
+    with no_gc(), connect(db) as conn:
         refresh_spans(conn)
         catch_up_month(conn, year, mon)
         codes: list[str] | None = [staff] if staff is not None else None
@@ -552,7 +553,8 @@ def compute_month(
             )
             codes = sorted({r[0] for r in conn.execute(q)})
         loaded = load_month(conn, year, mon, codes)
-    report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
+    with no_gc():
+        report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:
         report["staff"] = [
             r for r in report["staff"] if r["unit"].startswith(scope) or r["agency"].startswith(scope)
@@ -618,7 +620,7 @@ def refresh_days(db: DB) -> RefreshReport:
     """Recompute the person-months whose inputs changed (``att_dirty``) and rewrite only the
     person-days whose result differs. A whole-month mark (``*``) recomputes everyone that month."""
     out = RefreshReport()
-    with connect(db) as conn:
+    with no_gc(), connect(db) as conn:
         refresh_spans(conn)
         dirty: dict[str, set[str]] = {}
         for s, m in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month)):
