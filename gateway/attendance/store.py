@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from gateway.attendance import calendar as vncal
 from gateway.attendance import engine as rules
+from gateway.attendance.bulk import no_gc
 from gateway.attendance.errors import AttendanceError
 from gateway.attendance.models import (
     AttAssignment,
@@ -482,18 +483,9 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
         )
     ):
         spans.setdefault(code, []).append(rules.Span(st, un, ag))
-    # One row per person: their punch times as one comma-separated text, split in Python
-    # (1.2 M punches: far fewer Python objects than one row each).
     us = _us_expr(conn)
-    agg = sa.func.string_agg(sa.cast(us, sa.Text), ",") if _pg(conn) else sa.func.group_concat(us, ",")
     rng = (T_PUNCH.c.at >= lo, T_PUNCH.c.at < hi)
-    punches: dict[str, list[int]] = {}
-    for code, text in conn.execute(
-        only(sa.select(T_PUNCH.c.staff_code, agg).where(*rng), T_PUNCH.c.staff_code).group_by(
-            T_PUNCH.c.staff_code
-        )
-    ):
-        punches[code] = list(map(int, text.split(",")))
+    punches = _pg_punches(conn, lo, hi, staff) if _pg(conn) else _sqlite_punches(conn, rng, staff)
     corrected: dict[str, set[int]] = {}
     for code, t in conn.execute(
         only(
@@ -527,6 +519,43 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     return Loaded(inp, positions, agency_of)
 
 
+_PG_PUNCHES = (
+    "SELECT staff_code, array_agg(CAST(extract(epoch FROM at) * 1000000 AS bigint))"
+    " FROM att_punch WHERE at >= %s AND at < %s"
+)
+
+
+def _pg_punches(
+    conn: Connection, lo: datetime, hi: datetime, staff: Sequence[str] | None
+) -> dict[str, list[int]]:
+    """One row per person: their punch times (UTC microseconds, exact: ``extract`` is numeric) as
+    one bigint array, fetched in binary on the transaction's own psycopg connection, which turns
+    it into a list of ints in C. 1.28 M punches: 2.3 s wall / 0.17 s CPU against 3.5-5.9 s /
+    0.37 s as comma-separated text split in Python (measured on the loaded machine)."""
+    sql = _PG_PUNCHES
+    params: list[Any] = [lo, hi]
+    if staff is not None:
+        sql += " AND staff_code = ANY(%s)"
+        params.append(list(staff))
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor(binary=True) as cur:
+        cur.execute(sql + " GROUP BY staff_code", params)
+        return {code: times for code, times in cur}
+
+
+def _sqlite_punches(
+    conn: Connection, rng: tuple[Any, ...], staff: Sequence[str] | None
+) -> dict[str, list[int]]:
+    """One row per person: their punch times as one comma-separated text, split in Python
+    (1.2 M punches: far fewer Python objects than one row each)."""
+    agg = sa.func.group_concat(_us_expr(conn), ",")
+    q = sa.select(T_PUNCH.c.staff_code, agg).where(*rng)
+    if staff is not None:
+        q = q.where(T_PUNCH.c.staff_code.in_(list(staff)))
+    rows = conn.execute(q.group_by(T_PUNCH.c.staff_code))
+    return {code: list(map(int, text.split(","))) for code, text in rows}
+
+
 def catch_up_month(conn: Connection, year: int, month: int) -> int:
     """Reader punches that were provisional at ingest (clock unset) and are final now."""
     from gateway.attendance.readers import catch_up
@@ -542,7 +571,7 @@ def compute_month(
 
     ``scope``: a unit-code prefix (an ``hr`` token's scope); rows of other units are left out."""
     year, mon = parse_month(month)
-    with connect(db) as conn:
+    with no_gc(), connect(db) as conn:
         refresh_spans(conn)
         catch_up_month(conn, year, mon)
         codes: list[str] | None = [staff] if staff is not None else None
@@ -552,7 +581,8 @@ def compute_month(
             )
             codes = sorted({r[0] for r in conn.execute(q)})
         loaded = load_month(conn, year, mon, codes)
-    report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
+    with no_gc():
+        report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:
         report["staff"] = [
             r for r in report["staff"] if r["unit"].startswith(scope) or r["agency"].startswith(scope)
@@ -618,7 +648,7 @@ def refresh_days(db: DB) -> RefreshReport:
     """Recompute the person-months whose inputs changed (``att_dirty``) and rewrite only the
     person-days whose result differs. A whole-month mark (``*``) recomputes everyone that month."""
     out = RefreshReport()
-    with connect(db) as conn:
+    with no_gc(), connect(db) as conn:
         refresh_spans(conn)
         dirty: dict[str, set[str]] = {}
         for s, m in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month)):

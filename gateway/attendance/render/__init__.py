@@ -30,6 +30,15 @@ def render(
     second sheet with every person-day (in, out, late, early, flags); by default only up to
     ``xlsx.DETAILS_MAX_ROWS`` people (a unit's sheet), since 10,000 people make 310,000 rows.
     """
+    from ..bulk import no_gc
+
+    with no_gc():
+        return _render(report, header, fmt, lang, half, details)
+
+
+def _render(
+    report: Mapping[str, Any], header: ReportHeader, fmt: str, lang: str, half: str, details: bool | None
+) -> bytes:
     from . import csvfile, html, pdf, xlsx
 
     if fmt == "xlsx":
