@@ -473,7 +473,8 @@ def _merged(a: BatchResult, b: BatchResult) -> BatchResult:
         out_of_order=a.out_of_order + b.out_of_order, provisional=a.provisional + b.provisional,
         corrected=a.corrected + b.corrected, committed_at=max(a.committed_at, b.committed_at),
         seconds=a.seconds + b.seconds, acks=a.acks + b.acks,
-        confirmed={r: a.confirmed.get(r, set()) | b.confirmed.get(r, set()) for r in {*a.confirmed, *b.confirmed}},
+        confirmed={r: a.confirmed.get(r, set()) | b.confirmed.get(r, set())
+                   for r in {*a.confirmed, *b.confirmed}},
     )  # fmt: skip
 
 
