@@ -56,7 +56,8 @@ class Rig:
 
     def gateway_up(self) -> None:
         ms = MqttSettings(host="127.0.0.1", port=self.broker.port, username="gateway", tls=False,
-                          password=SecretStr(USERS["gateway"]), client_id="gateway", embedded=False)  # fmt: skip
+                          password=SecretStr(USERS["gateway"]), client_id="gateway",
+                          embedded=False)  # fmt: skip
         self.consumer = Consumer(ms, IngestWriter(self.engine, self.keys), ingest=IngestSettings())
         self.consumer.start()
         assert self.consumer.wait_connected(15)
@@ -175,8 +176,10 @@ def test_kill9_after_puback_before_autosave_loses_nothing(rig: Rig, tmp_path: Pa
     _puback_only(old, 40, "crash")
     assert new.stats()["journal"]["depth"] >= 40  # held until the gateway confirms
     assert old.stats()["journal"]["depth"] == 0  # released on PUBACK
-    rig.broker.proc.kill()  # type: ignore[union-attr]  # kill -9: no save
-    rig.broker.proc.wait()  # type: ignore[union-attr]
+    proc = rig.broker.proc
+    assert proc is not None
+    proc.kill()  # kill -9: no save
+    proc.wait()
     rig.broker.start()
     rig.gateway_up()
     want = [f"first-{i}" for i in range(3)] + [f"crash-{i}" for i in range(40)]
