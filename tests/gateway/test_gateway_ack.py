@@ -171,3 +171,57 @@ def test_the_consumer_publishes_the_confirmation_after_commit(broker: Broker, st
         cons.stop()
         reader.loop_stop()
         reader.disconnect()
+
+
+def test_the_one_process_gateway_confirms_through_its_embedded_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded broker commits before its PUBACK; the confirmation still goes out, so a reader
+    that waits for confirmations (it met an external broker before) is served here too."""
+    from fastapi.testclient import TestClient
+    from support.broker import free_port
+
+    from gateway import bootstrap
+    from gateway.service import Gateway
+    from gateway.settings import load_settings
+
+    monkeypatch.setenv("CBCC_PASSPHRASE", "mật khẩu thử nghiệm")
+    settings = load_settings(None, data_dir=tmp_path / "data", database={"url": f"sqlite:///{tmp_path / 'g.db'}"},
+                             mqtt={"embedded": True, "port": free_port(), "embedded_tls_host": "127.0.0.1",
+                                   "embedded_tls_port": free_port()})  # fmt: skip
+    token = bootstrap.init(settings, None).admin_token
+    gw = Gateway(settings)
+    gw.start()
+    rid = "hn-snv-p310"
+    got: list[bytes] = []
+    ready = threading.Event()
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=rid, protocol=paho.MQTTv311, clean_session=False)
+    try:
+        with TestClient(gw.app) as api:
+            r = api.post("/api/v1/readers", json={"id": rid, "name": "Cửa", "site": "hn-snv", "role": "door"},
+                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            assert r.status_code == 201, r.text
+            new = r.json()
+        key = bytes.fromhex(new["mac_key_hex"])
+        c.username_pw_set(rid, new["mqtt_password"])
+        c.tls_set(ca_certs=str(settings.data_dir / "broker" / "ca.crt"))
+        c.on_connect = lambda cl, *_a: cl.subscribe(ack.topic(rid), 1)
+        c.on_subscribe = lambda *_a: ready.set()
+        c.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+        c.connect("127.0.0.1", settings.mqtt.embedded_tls_port)
+        c.loop_start()
+        assert ready.wait(10)
+        rec = record(t=int(time.time()))
+        for n in (1, 2, 3):
+            c.publish(TOPIC.format(rid), seal(key, rid, n, rec), qos=1).wait_for_publish(10)
+        deadline = time.monotonic() + 15
+        seen: set[int] = set()
+        while time.monotonic() < deadline and seen != {1, 2, 3}:
+            time.sleep(0.1)
+            for p in list(got):
+                seen.update(s for lo, hi in ack.decode(key, rid, p) for s in range(lo, hi + 1))
+        assert seen == {1, 2, 3}
+    finally:
+        c.loop_stop()
+        c.disconnect()
+        gw.stop()
