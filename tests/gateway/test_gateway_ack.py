@@ -186,7 +186,8 @@ def test_the_one_process_gateway_confirms_through_its_embedded_broker(
     from gateway.settings import load_settings
 
     monkeypatch.setenv("CBCC_PASSPHRASE", "mật khẩu thử nghiệm")
-    settings = load_settings(None, data_dir=tmp_path / "data", database={"url": f"sqlite:///{tmp_path / 'g.db'}"},
+    settings = load_settings(None, data_dir=tmp_path / "data",
+                             database={"url": f"sqlite:///{tmp_path / 'g.db'}"},
                              mqtt={"embedded": True, "port": free_port(), "embedded_tls_host": "127.0.0.1",
                                    "embedded_tls_port": free_port()})  # fmt: skip
     token = bootstrap.init(settings, None).admin_token
