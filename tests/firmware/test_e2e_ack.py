@@ -22,13 +22,15 @@ import pytest
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlmodel import Session
 from support.broker import Broker
 from support.host import root_key, rsa_key
 from test_uplink import MAC_KEYS, USERS, Reader
 
-from gateway import db
+from gateway import ack, db
 from gateway.ingest import IngestWriter
 from gateway.models import Event, Quarantine
 from gateway.mqtt.consumer import Consumer
@@ -41,7 +43,6 @@ from trustcore import keys
 NEW, OLD, BAD = "rdr-ev", "rdr-cfg", "rdr-junk"
 RIDS = (NEW, OLD, BAD)
 
-pytestmark = [pytest.mark.micropython, pytest.mark.mosquitto]
 
 
 @dataclass
@@ -163,6 +164,8 @@ def _confirming(rig: Rig, r: Reader, rid: str) -> None:
     raise AssertionError(f"not confirmed: {s}")
 
 
+@pytest.mark.micropython
+@pytest.mark.mosquitto
 def test_kill9_after_puback_before_autosave_loses_nothing(rig: Rig, tmp_path: Path,
                                                           readers: list[Reader]) -> None:  # fmt: skip
     rig.gateway_up()
@@ -195,6 +198,8 @@ def test_kill9_after_puback_before_autosave_loses_nothing(rig: Rig, tmp_path: Pa
     assert len(lost) < 40
 
 
+@pytest.mark.micropython
+@pytest.mark.mosquitto
 def test_broker_persistence_deleted_between_runs_loses_nothing(rig: Rig, tmp_path: Path,
                                                                readers: list[Reader]) -> None:  # fmt: skip
     rig.gateway_up()
@@ -214,6 +219,8 @@ def test_broker_persistence_deleted_between_runs_loses_nothing(rig: Rig, tmp_pat
     assert [s for s, _ in got] == sorted({s for s, _ in got})
 
 
+@pytest.mark.micropython
+@pytest.mark.mosquitto
 def test_quarantined_records_are_confirmed_not_resent_forever(rig: Rig, tmp_path: Path,
                                                               readers: list[Reader]) -> None:  # fmt: skip
     rig.gateway_up()
@@ -233,3 +240,65 @@ def test_quarantined_records_are_confirmed_not_resent_forever(rig: Rig, tmp_path
     assert s2["uplink"]["resent"] == 0 and s2["uplink"]["published"] == sent
     assert rig.quarantined(BAD).count("bad_record") == 10
     assert rig.taps(BAD) == []
+
+
+# ---- the reader's side of the confirmation, in process (CPython over the firmware modules) ---------
+
+
+def _held(tmp_path: Path, n: int, **settings_: Any) -> Any:
+    import uplink
+    from journal import Journal
+    from sim.nor_flash import NorFlash
+
+    j = Journal(NorFlash(blocks=4, block_size=4096))
+    for i in range(n):
+        j.append(b"rec%d" % i)
+    s = {"reader_id": "r1", "password": "pw", "mac_key": b"k" * 32, "host": "127.0.0.1", "port": 1,
+         "state_dir": str(tmp_path)} | settings_  # fmt: skip
+    return uplink.Uplink(s, j, {})
+
+
+def test_confirmations_release_records_in_order_only(tmp_path: Path) -> None:
+    up = _held(tmp_path, 20)
+    j, key = up.journal, b"k" * 32
+    assert up.confirm is None
+    up._on_ack(ack.encode(key, "r1", [(3, 5)]))  # a gap: 1-2 not committed yet
+    assert j.delivered_seq() == 0 and up.confirm is True and (tmp_path / "confirm").exists()
+    up._on_ack(ack.encode(key, "r1", [(1, 2), (7, 7)]))
+    assert j.delivered_seq() == 5  # 1-2 then the held 3-5; 7 waits for 6
+    up._on_ack(ack.encode(key, "r1", [(6, 6), (8, 40)]))  # beyond the journal: up to its end only
+    assert j.delivered_seq() == 20 and j.depth() == 0
+    assert up.stats["delivered"] == 20 and up.stats["confirmations"] == 3
+    # for good: a new uplink on the same state folder waits for confirmations from the start
+    assert _held(tmp_path, 1).confirm is True
+
+
+def test_foreign_or_broken_confirmations_release_nothing(tmp_path: Path) -> None:
+    up = _held(tmp_path, 5)
+    j, key = up.journal, b"k" * 32
+    good = ack.encode(key, "r1", [(1, 5)])
+    for bad in (ack.encode(b"x" * 32, "r1", [(1, 5)]), ack.encode(key, "r2", [(1, 5)]), good[:-1],
+                good + b"\0", b"", bytes([2]) + good[1:], ack.encode(key, "r1", [(3, 4), (1, 1)]),
+                ack.encode(key, "r1", [(1, 2), (3, 5)])):  # fmt: skip
+        up._on_ack(bad)
+    assert j.delivered_seq() == 0 and up.confirm is None and up.stats["rejected"] == 8
+    up._on_ack(good)
+    assert j.delivered_seq() == 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_hostile_confirmation_bytes_never_raise_or_release(payload: bytes) -> None:
+    import asyncio
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        up = _held(Path(d), 3)
+        asyncio.run(up._on_message("cbcc/v1/r/r1/ack", payload, False))  # as the client calls it
+        assert up.journal.delivered_seq() == 0 and up.stats["errors"] == 0
+
+
+def test_confirm_false_keeps_the_puback_release(tmp_path: Path) -> None:
+    up = _held(tmp_path, 3, confirm=False)
+    up._on_ack(ack.encode(b"k" * 32, "r1", [(1, 3)]))
+    assert up.confirm is False and not (tmp_path / "confirm").exists()
