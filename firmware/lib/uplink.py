@@ -21,7 +21,8 @@
 #           seq ranges, so a broker that crashes before saving, loses the session or is
 #           replaced loses nothing. The pump then publishes up to confirm_cap records beyond
 #           the last confirmed one, and sends again from there after every reconnection and
-#           when nothing was confirmed for confirm_timeout_s (ingest is idempotent);
+#           when nothing was confirmed for confirm_timeout_s (doubling per repeat up to 16x
+#           while the gateway stays silent; ingest is idempotent);
 #   worker  retained status after anything is applied, subscriptions asked for by a manifest,
 #           checking and installing a completed list download, throttled reports;
 #   health  every health_every_s a heartbeat with a fresh nonce for the gateway's time reply.
@@ -220,6 +221,7 @@ class Uplink:
         if self.confirm is None and statefile.read(self._confirm_file, 8) is not None:
             self.confirm = True
         self.confirm_timeout_ms = int(s["confirm_timeout_s"] * 1000)
+        self._confirm_wait = self.confirm_timeout_ms   # doubles per timeout, up to 16x
         self.confirm_cap = s["confirm_cap"] if s["confirm_cap"] > WINDOW else WINDOW
         self._held = []          # confirmed (lo, hi) above a gap in the journal, at most ACK_HELD
         self._confirm_t = 0      # ticks of the last confirmation progress (or of nothing pending)
@@ -370,10 +372,12 @@ class Uplink:
                 if last <= d:
                     last = d
                     self._confirm_t = ticks_ms()
-                elif not inflight and elapsed_ms(self._confirm_t) >= self.confirm_timeout_ms:
+                elif not inflight and elapsed_ms(self._confirm_t) >= self._confirm_wait:
                     last = d                  # nothing confirmed for too long: again from there
                     self._confirm_t = ticks_ms()
                     self.stats["confirm_timeouts"] += 1
+                    if self._confirm_wait < 16 * self.confirm_timeout_ms:
+                        self._confirm_wait *= 2   # a gateway away for long: fewer repeats queued
             if len(inflight) <= WINDOW // 2:
                 self._kick.clear()
                 if confirm:
@@ -468,6 +472,7 @@ class Uplink:
         if done:
             self.stats["delivered"] += done
             self._confirm_t = ticks_ms()
+            self._confirm_wait = self.confirm_timeout_ms
             self._kick.set()                  # room under the cap again
 
     async def _worker(self, c):
