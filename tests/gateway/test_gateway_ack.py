@@ -226,3 +226,17 @@ def test_the_one_process_gateway_confirms_through_its_embedded_broker(
         c.loop_stop()
         c.disconnect()
         gw.stop()
+
+
+def test_a_worker_process_returns_the_confirmations(store: Store, tmp_path: Path) -> None:
+    """Worker-process ingest (gateway.ingest_worker): the keys stay in the child; the parent gets
+    the confirmations ready to publish in the BatchResult."""
+    from gateway.ingest_worker import ProcessWriter, WorkerSpec
+
+    w = ProcessWriter(WorkerSpec(store.url, tmp_path / "master.key"))
+    w.start()
+    try:
+        res = w.write_batch([_msg(tap(RID, s)) for s in (4, 5, 6, 9)])
+        assert res.stored == 4 and _confirmed(res) == [(4, 6), (9, 9)]
+    finally:
+        w.stop()
