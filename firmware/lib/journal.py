@@ -471,7 +471,7 @@ class Journal:
         """Up to count undelivered (seq, payload) numbered above after, oldest first: a reader
         that waits for the gateway's confirmation publishes beyond records it still holds. The
         records skipped are read, not copied."""
-        out = []
+        out = []  # type: list
         seq = (after if after > self._dlv else self._dlv) + 1
         sec = self._csec
         off = self._coff

@@ -224,7 +224,7 @@ class Uplink:
         self._confirm_wait = self.confirm_timeout_ms   # doubles per timeout, up to 16x
         self.confirm_cap = s["confirm_cap"] if s["confirm_cap"] > WINDOW else WINDOW
         self._held = []          # confirmed (lo, hi) above a gap in the journal, at most ACK_HELD
-        self._confirm_t = 0      # ticks of the last confirmation progress (or of nothing pending)
+        self._confirm_t = ticks_ms()  # of the last confirmation progress (or of nothing pending)
         subs = [self.t_cfg, self.t_cmd, self.t_time, ALL + "trust", ALL + "crl", ALL + "cmd"]
         self.manifest_topics = {ALL + "trust": "trust", ALL + "crl": "crl"}
         if national_list is not None:
