@@ -46,7 +46,7 @@ from prometheus_client import Counter as PromCounter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
-from gateway import metrics, timefix
+from gateway import ack, metrics, timefix
 from gateway.models import Alarm, Event, Quarantine
 from gateway.registry import READER_ID, KeyCache
 from gateway.sealed import Rejected, open_sealed, printable
@@ -151,6 +151,10 @@ class BatchResult:
     corrected: int = 0  # rows (this batch's or earlier ones) given a corrected time
     committed_at: float = 0.0  # time.time() right after the commit
     seconds: float = 0.0
+    # reader id -> seqs this commit settled (stored, re-sent, quarantined after a good MAC)
+    confirmed: dict[str, set[int]] = field(default_factory=dict)
+    # (topic, payload) confirmations to publish now that the batch is committed (gateway/ack.py)
+    acks: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 def _dt(unix_s: float) -> datetime:
@@ -208,9 +212,12 @@ class IngestWriter:
                 o = open_sealed(rid, key, m.payload)
             except Rejected as rej:
                 self._quarantine(q, m, rid, rej.reason, rej.detail)
+                if rej.seq is not None:
+                    res.confirmed.setdefault(rid, set()).add(rej.seq)
                 continue
             f = o.fields
             k = (rid, o.seq)
+            res.confirmed.setdefault(rid, set()).add(o.seq)
             held = rows.get(k)
             if held is not None:  # the same event twice in one batch
                 if held[22] == o.record:
@@ -375,7 +382,16 @@ class IngestWriter:
                                                   active=True, raised_at=now, detail=why))  # fmt: skip
         res = BatchResult(messages=1, committed_at=time.time())
         res.quarantined[DB_REJECTED] = 1
-        return res
+        key = self.keys.get(rid) if rid_or_none else None
+        if key is not None and rid_or_none is not None:
+            seq: int | None
+            try:
+                seq = open_sealed(rid_or_none, key, m.payload).seq
+            except Rejected as rej:
+                seq = rej.seq
+            if seq is not None:
+                res.confirmed[rid_or_none] = {seq}
+        return self._with_acks(res)
 
     def _write(self, msgs: Sequence[Message]) -> BatchResult:
         t0 = time.perf_counter()
@@ -437,6 +453,15 @@ class IngestWriter:
             elif top is None or seq > top:
                 self._max_seq[rid] = seq
         res.seconds = time.perf_counter() - t0
+        return self._with_acks(res)
+
+    def _with_acks(self, res: BatchResult) -> BatchResult:
+        """Build the confirmations of a committed result (keys are at hand here, also in a worker)."""
+        res.acks = []
+        for rid, seqs in res.confirmed.items():
+            key = self.keys.get(rid)
+            if key is not None:
+                res.acks.extend((ack.topic(rid), p) for p in ack.messages(key, rid, seqs))
         return res
 
 
@@ -447,7 +472,9 @@ def _merged(a: BatchResult, b: BatchResult) -> BatchResult:
         conflicts=a.conflicts + b.conflicts, quarantined=a.quarantined + b.quarantined,
         out_of_order=a.out_of_order + b.out_of_order, provisional=a.provisional + b.provisional,
         corrected=a.corrected + b.corrected, committed_at=max(a.committed_at, b.committed_at),
-        seconds=a.seconds + b.seconds,
+        seconds=a.seconds + b.seconds, acks=a.acks + b.acks,
+        confirmed={r: a.confirmed.get(r, set()) | b.confirmed.get(r, set())
+                   for r in {*a.confirmed, *b.confirmed}},
     )  # fmt: skip
 
 

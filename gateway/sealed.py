@@ -61,6 +61,7 @@ class Rejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail[:500]
+        self.seq: int | None = None  # set when the MAC verified: the reader's seq is known
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +196,12 @@ def open_sealed(rid: str, key: bytes, payload: bytes) -> Opened:
     want = hmac.digest(key, mac_input(rid, seq) + rec, "sha256")
     if not hmac.compare_digest(tag, want):
         raise Rejected("bad_mac", f"seq {seq}")
-    decoded = _decode(rec, "record")
-    entries = map_entries(rec)
-    if entries is None and type(decoded) is dict:
-        raise Rejected("bad_record", "record is not a definite-length map")
-    return Opened(seq, rec, tag, check_record(decoded, entries))
+    try:
+        decoded = _decode(rec, "record")
+        entries = map_entries(rec)
+        if entries is None and type(decoded) is dict:
+            raise Rejected("bad_record", "record is not a definite-length map")
+        return Opened(seq, rec, tag, check_record(decoded, entries))
+    except Rejected as rej:
+        rej.seq = seq  # authentic but unusable: the gateway confirms it (gateway/ack.py)
+        raise

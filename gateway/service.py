@@ -25,7 +25,7 @@ from gateway import crl_publisher, db, retention, timefix
 from gateway.api import ApiContext, create_app
 from gateway.crl_publisher import CrlPublisher, local_root_signer
 from gateway.fleet import Fleet, apply_event_effects
-from gateway.ingest import IngestWriter
+from gateway.ingest import BatchResult, IngestWriter
 from gateway.ingest_worker import ProcessWriter, writer_from_settings
 from gateway.mqtt import broker_config, embedded_ingest
 from gateway.mqtt.consumer import Consumer
@@ -212,6 +212,9 @@ class Gateway:
         # Events are committed at the broker, before the reader's PUBACK (gateway.mqtt.embedded_ingest).
         assert isinstance(self.writer, IngestWriter)  # noqa: S101 — type narrowing for mypy, not input validation; one-process mode writes in-process
         self.broker_ingest = BrokerIngest(self.writer)
+        # the confirmations (gateway.ack) go out as with an external broker: a reader that saw
+        # them once waits for them for good, whichever broker it talks to next
+        self.broker_ingest.on_batch = self._confirm
         embedded_ingest.install(self.broker_ingest)
         self.broker = EmbeddedBroker(
             mqtt.host,
@@ -261,6 +264,10 @@ class Gateway:
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         self.consumer.publish(topic, payload, qos, retain)
+
+    def _confirm(self, res: BatchResult) -> None:
+        for topic, payload in res.acks:
+            self.publish(topic, payload, 1, False)
 
     def start(self, wait_connected: float = 10) -> None:
         self.consumer.start()

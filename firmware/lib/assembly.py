@@ -193,7 +193,8 @@ def build_reader(cfg, board, chip, flash, rtc=None):
             "host": b["host"], "port": b["port"], "server_hostname": b.get("server_hostname") or b["host"],
             "state_dir": state_dir, "firmware": cfg["firmware"], "boot": boot, "role": term.role,
             "keepalive": cfg["keepalive"], "health_every_s": cfg["health_every_s"],
-            "backoff_min_s": cfg["backoff_min_s"], "backoff_max_s": cfg["backoff_max_s"]}
+            "backoff_min_s": cfg["backoff_min_s"], "backoff_max_s": cfg["backoff_max_s"],
+            "confirm": cfg.get("confirm")}   # None: wait for the gateway's confirmations once seen
     r = Reader(board, reader, tl, crl, rc, ncrl, journal, clk, term, None)
     up = uplink.Uplink(link, journal, {"config_key": config_key, "trust": tl, "crl": crl, "config": rc,
                                        "ncrl": ncrl, "root": chain},

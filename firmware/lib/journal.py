@@ -467,6 +467,27 @@ class Journal:
             out.append(item)
         return out
 
+    def peek_after(self, after, count=1):
+        """Up to count undelivered (seq, payload) numbered above after, oldest first: a reader
+        that waits for the gateway's confirmation publishes beyond records it still holds. The
+        records skipped are read, not copied."""
+        out = []  # type: list
+        seq = (after if after > self._dlv else self._dlv) + 1
+        sec = self._csec
+        off = self._coff
+        last = self._last
+        while len(out) < count and seq <= last:
+            r = self._locate(sec, off, seq)
+            if r < 0:
+                break
+            sec = self._l_sec
+            off = self._l_off
+            seq = self._r_seq
+            out.append((seq, bytes(self._mv[RHDR:RHDR + r])))
+            seq += 1
+            off += ROVER + r
+        return out
+
     def depth(self):
         """Number of undelivered records."""
         return self._last - self._dlv

@@ -13,8 +13,16 @@
 # broadcast trust/crl manifests and commands, and to the chunks of any list download in
 # progress; publishes its retained status; then runs three tasks until the connection drops:
 #   pump    the journal, in sequence order, sealed (events.seal), QoS 1, at most WINDOW in
-#           flight; journal.ack(seq) only after that record's PUBACK (brokers acknowledge in
-#           order); wakes on kick();
+#           flight; wakes on kick(). Who releases a record (journal.ack) depends on `confirm`:
+#           False, or None before any confirmation was ever seen: that record's PUBACK (brokers
+#           acknowledge in order). True (None turns True, for good, with the first valid
+#           confirmation; the file state_dir/confirm remembers it): only the gateway's MAC'd
+#           confirmation on r/{rid}/ack (docs/mqtt.md "Confirmations"), which names committed
+#           seq ranges, so a broker that crashes before saving, loses the session or is
+#           replaced loses nothing. The pump then publishes up to confirm_cap records beyond
+#           the last confirmed one, and sends again from there after every reconnection and
+#           when nothing was confirmed for confirm_timeout_s (doubling per repeat up to 16x
+#           while the gateway stays silent; ingest is idempotent);
 #   worker  retained status after anything is applied, subscriptions asked for by a manifest,
 #           checking and installing a completed list download, throttled reports;
 #   health  every health_every_s a heartbeat with a fresh nonce for the gateway's time reply.
@@ -69,6 +77,7 @@
 import asyncio
 import hashlib
 import os
+import struct
 
 import blob_transfer
 import cbor
@@ -93,6 +102,9 @@ STEPPED = ("trust",) + NATIONAL      # checked by background_step, in this order
 STEP_BYTES = 16384                   # bytes hashed per background step
 HELD = {"config": "config.cbor", "trust": "trust.cbor", "crl": "crl.cbor", "root": "root.chain"}
 MAX_REPORT_KEYS = 24
+ACK_DOMAIN = b"cbcc-ack1"
+ACK_MAX_RANGES = 32                  # per confirmation (docs/mqtt.md)
+ACK_HELD = 8                         # confirmed ranges kept above a gap (bounded RAM)
 
 
 def _urandom_unit():
@@ -145,7 +157,8 @@ def load_held(state_dir, trust_list=None, revocation_list=None, reader_config=No
 DEFAULTS = {"port": 8883, "server_hostname": None, "firmware": "", "boot": 0, "role": "door",
             "keepalive": 60, "health_every_s": 60, "backoff_min_s": 1, "backoff_max_s": 300,
             "backoff_reset_s": 30, "report_every_s": 60, "max_object": blob_transfer.MAX_OBJECT,
-            "connect_timeout_s": 10, "ack_timeout_s": 15, "time_window_s": 10}
+            "connect_timeout_s": 10, "ack_timeout_s": 15, "time_window_s": 10,
+            "confirm": None, "confirm_timeout_s": 30, "confirm_cap": 64}
 
 
 class Uplink:
@@ -202,6 +215,16 @@ class Uplink:
         self.t_cfg = me + "cfg"
         self.t_cmd = me + "cmd"
         self.t_time = me + "time"
+        self.t_ack = me + "ack"
+        self.confirm = s["confirm"]
+        self._confirm_file = statefile.path(state_dir, "confirm")
+        if self.confirm is None and statefile.read(self._confirm_file, 8) is not None:
+            self.confirm = True
+        self.confirm_timeout_ms = int(s["confirm_timeout_s"] * 1000)
+        self._confirm_wait = self.confirm_timeout_ms   # doubles per timeout, up to 16x
+        self.confirm_cap = s["confirm_cap"] if s["confirm_cap"] > WINDOW else WINDOW
+        self._held = []          # confirmed (lo, hi) above a gap in the journal, at most ACK_HELD
+        self._confirm_t = ticks_ms()  # of the last confirmation progress (or of nothing pending)
         subs = [self.t_cfg, self.t_cmd, self.t_time, ALL + "trust", ALL + "crl", ALL + "cmd"]
         self.manifest_topics = {ALL + "trust": "trust", ALL + "crl": "crl"}
         if national_list is not None:
@@ -235,7 +258,8 @@ class Uplink:
         self.stats = {"connects": 0, "reconnects": 0, "connect_failures": 0, "published": 0,
                       "delivered": 0, "resent": 0, "health": 0, "rejected": 0, "oversize": 0,
                       "stray_chunks": 0, "chunks": 0, "commands": 0, "applied": 0,
-                      "time_set": 0, "errors": 0, "last_connect_ms": -1}
+                      "time_set": 0, "errors": 0, "last_connect_ms": -1, "confirmations": 0,
+                      "confirm_timeouts": 0}
 
     # ---- the application's side --------------------------------------------------------------
 
@@ -305,6 +329,11 @@ class Uplink:
             self._resubscribe = False
             for t in self.subscriptions:
                 await c.subscribe(t, 1)
+            try:
+                await c.subscribe(self.t_ack, 1)
+            except mqtt.MQTTError:
+                # a broker whose ACL predates confirmations: the PUBACK releases records
+                self._trace("ack_refused", {})
             self._status_dirty = True
             self.connected = True
             self._trace("connected", {"session_present": c.session_present,
@@ -335,10 +364,30 @@ class Uplink:
         j = self.journal
         inflight = []  # type: list  # (seq, pid) in sequence order
         last = j.delivered_seq()      # highest seq published on this connection
+        self._confirm_t = ticks_ms()
         while c.connected:
+            confirm = self.confirm is True
+            if confirm:
+                d = j.delivered_seq()
+                if last <= d:
+                    last = d
+                    self._confirm_t = ticks_ms()
+                elif not inflight and elapsed_ms(self._confirm_t) >= self._confirm_wait:
+                    last = d                  # nothing confirmed for too long: again from there
+                    self._confirm_t = ticks_ms()
+                    self.stats["confirm_timeouts"] += 1
+                    if self._confirm_wait < 16 * self.confirm_timeout_ms:
+                        self._confirm_wait *= 2   # a gateway away for long: fewer repeats queued
             if len(inflight) <= WINDOW // 2:
                 self._kick.clear()
-                for seq, rec in j.peek(WINDOW):
+                if confirm:
+                    room = j.delivered_seq() + self.confirm_cap - last
+                    if room > WINDOW - len(inflight):
+                        room = WINDOW - len(inflight)
+                    batch = j.peek_after(last, room) if room > 0 else []
+                else:
+                    batch = j.peek(WINDOW)
+                for seq, rec in batch:
                     if seq <= last:
                         continue
                     if len(inflight) >= WINDOW:
@@ -359,8 +408,72 @@ class Uplink:
                 continue
             seq, pid = inflight.pop(0)
             await c.wait_ack(pid, self.ack_timeout_s)
-            j.ack(seq)
-            self.stats["delivered"] += 1
+            if not confirm:
+                j.ack(seq)
+                self.stats["delivered"] += 1
+
+    def _on_ack(self, payload):
+        """The gateway's confirmation: release the records it names as committed (in order)."""
+        n = len(payload)
+        k = (n - 33) // 8
+        if n < 41 or (n - 33) % 8 or payload[0] != k or k > ACK_MAX_RANGES:
+            self._reject("ack", "malformed")
+            return
+        body = payload[:n - 32]
+        rid = self.rid.encode()
+        if not hmac_sha256.equal(payload[n - 32:],
+                                 self.mac.digest(ACK_DOMAIN, bytes((len(rid),)), rid, body)):
+            self._reject("ack", timesync.BAD_MAC)
+            return
+        rs = []
+        prev = -2
+        for i in range(k):
+            lo, hi = struct.unpack_from("!II", body, 1 + 8 * i)
+            if lo > hi or lo <= prev + 1:
+                self._reject("ack", "malformed")
+                return
+            prev = hi
+            rs.append((lo, hi))
+        self.stats["confirmations"] += 1
+        if self.confirm is None:
+            self.confirm = True               # this gateway confirms: from now on, for good
+            try:
+                statefile.write(self._confirm_file, b"1")
+            except OSError:
+                pass
+        self._take(rs)
+
+    def _take(self, rs):
+        j = self.journal
+        held = self._held
+        d = j.delivered_seq()
+        for r in rs:
+            if r[1] > d:
+                held.append(r)
+        held.sort()
+        done = 0
+        while held:
+            lo, hi = held[0]
+            d = j.delivered_seq()
+            if hi <= d:
+                held.pop(0)
+                continue
+            if lo > d + 1:
+                break                         # a gap: an earlier record is not committed yet
+            top = hi if hi <= j.last_seq() else j.last_seq()
+            if top <= d:
+                break
+            done += j.ack(top)
+            if top < hi:
+                break
+            held.pop(0)
+        if len(held) > ACK_HELD:
+            del held[ACK_HELD:]
+        if done:
+            self.stats["delivered"] += done
+            self._confirm_t = ticks_ms()
+            self._confirm_wait = self.confirm_timeout_ms
+            self._kick.set()                  # room under the cap again
 
     async def _worker(self, c):
         while c.connected:
@@ -453,6 +566,8 @@ class Uplink:
                 await self._on_command(payload)
             elif topic == self.t_time:
                 self._on_time(payload)
+            elif topic == self.t_ack:
+                self._on_ack(payload)
             elif topic in self.manifest_topics:
                 kind = self.manifest_topics[topic]
                 if payload or kind != "ncrl_delta":  # empty: no delta on the current full list
@@ -472,6 +587,8 @@ class Uplink:
             return "cmd"
         if topic == self.t_time:
             return "time"
+        if topic == self.t_ack:
+            return "ack"
         if topic in self.manifest_topics:
             return self.manifest_topics[topic] + "_manifest"
         if topic.startswith(blob_transfer.BLOB_PREFIX):

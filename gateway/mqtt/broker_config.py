@@ -52,7 +52,7 @@ _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 # The reader's rules, exactly the contract's (tests/support/broker.py's ACL with %u substituted).
 READER_WRITE = ("ev", "status", "health")
-READER_READ = ("cmd", "cfg", "time")
+READER_READ = ("cmd", "cfg", "time", "ack")
 BROADCAST_READ = f"{ROOT}/all/#"
 GATEWAY_RULES: tuple[tuple[str, str], ...] = (("readwrite", f"{ROOT}/#"), ("read", "$SYS/#"))
 

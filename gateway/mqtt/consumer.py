@@ -410,6 +410,8 @@ class Consumer:
             self.health.committed()
             gen = self._gen
             ack_all(self.client, [it.msg.mid for it in batch if it.qos == 1 and it.gen == gen])
+            for topic, payload in res.acks:  # end to end: the readers may now forget these records
+                self.client.publish(topic, payload, qos=1)
             self.stored += res.stored
             self.batches += 1
             if self.on_batch is not None:

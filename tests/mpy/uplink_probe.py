@@ -197,7 +197,8 @@ up = uplink.Uplink(
      "firmware": "probe-1", "boot": cfg.get("boot", 1), "role": "door", "keepalive": cfg.get("keepalive", 10),
      "health_every_s": cfg.get("health_every", 60), "backoff_min_s": cfg.get("backoff_min", 0.2),
      "backoff_max_s": cfg.get("backoff_max", 2), "backoff_reset_s": cfg.get("backoff_reset", 2),
-     "report_every_s": cfg.get("report_every", 60)},
+     "report_every_s": cfg.get("report_every", 60), "confirm": cfg.get("confirm"),
+     "confirm_timeout_s": cfg.get("confirm_timeout", 30)},
     journal, {"config_key": config_key, "trust": trust_list, "crl": crl, "config": rc, "root": chain},
     ssl_ctx=tls_context(cfg["ca"]), clock=clock, status_fn=status_fn, on_command=on_command,
     on_applied=on_applied)

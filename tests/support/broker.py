@@ -30,6 +30,7 @@ pattern write cbcc/v1/r/%u/health
 pattern read cbcc/v1/r/%u/cmd
 pattern read cbcc/v1/r/%u/cfg
 pattern read cbcc/v1/r/%u/time
+pattern read cbcc/v1/r/%u/ack
 pattern read cbcc/v1/all/#
 
 # the gateway
