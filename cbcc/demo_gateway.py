@@ -125,6 +125,7 @@ def reader_files(
     ca_pem: bytes,
     config_key: Path,
     tail: list[dict[str, Any]] | None = None,
+    images: dict[str, Path] | None = None,
 ) -> Path:
     """A virtual reader's files in ``work/<rid>``: reader.json and its tap script (``vr.steps``, then
     ``tail``: by default wait until the journal is delivered and exit). Cards and lists come from
@@ -151,7 +152,10 @@ def reader_files(
         "journal_image": str(d / "journal.img"),
         "journal_blocks": 16,
         "issuer_keys": issuer,
-        "cards": {n: {"credential": str(work / c.credential), "uid": c.uid} for n, c in CARDS.items()},
+        "cards": {
+            **{n: {"credential": str(work / c.credential), "uid": c.uid} for n, c in CARDS.items()},
+            **{n: {"image": str(p)} for n, p in (images or {}).items()},  # issued through the encoder
+        },
         "trust": str(work / "trust.cbor"),
         "crl": str(work / "crl.cbor"),
         "config": str(d / "reader.cfg"),
@@ -210,7 +214,8 @@ def _serve(gw: Gateway, port: int) -> tuple[Any, threading.Thread]:
     return server, t
 
 
-def run(work: Path, console: Console, *, serve: bool = False) -> bool:
+def run(work: Path, console: Console, *, serve: bool = False,
+        issuers: dict[str, Any] | None = None, check: bool = False) -> bool:  # fmt: skip
     """Run the preview in ``work`` (the trust-core demo's folder); True when everything matched."""
     title = _("System preview: the gateway and virtual readers running the real firmware")
     console.rule(f"[bold]{title}[/bold]")
@@ -256,7 +261,30 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 port=http_port, tls=broker_tls
             )
         )
-        issuer = {k: os.urandom(16).hex() for k in ("amk", "read", "uid", "picc")}
+        from cbcc import demo_tour as tour
+        from provisioning.card_keys import CardMasterKeys
+
+        master = CardMasterKeys(*(os.urandom(16) for _k in range(4)))
+        issuer = {"amk": master.amk.hex(), "read": master.read.hex(), "uid": master.uid.hex(),
+                  "picc": master.picc.hex()}  # fmt: skip
+        n_staff = tour.staff_records(gw.engine)
+        console.print("  • " + _("{n} staff records of the agency in the gateway database").format(n=n_staff))
+        images: dict[str, Path] = {}
+        if issuers is not None:
+            for c in tour.issue_cards(gw.engine, work, issuers, master, int(time.time()) - 3600):
+                images[c.name] = c.image
+                console.print("  • " + _(
+                    "card serial {serial} issued to {who} on a blank DESFire EV3 (UID {uid}) through the "
+                    "virtual encoder: personalised, read back as a reader reads it, recorded"
+                ).format(serial=c.serial, who=CARDS[c.name].who, uid=c.uid.hex()))
+        logins = tour.console_accounts(gw.engine)
+        today = datetime.now(tour.VN).date()
+        month = today.strftime("%Y-%m")
+        imported = tour.attendance(gw.engine, today)["imported"]
+        console.print("  • " + _(
+            "shift {shift} ({sessions}, Mon–Fri) assigned to the agency; {n} punches of the month so far "
+            "imported from the old terminal's file"
+        ).format(shift=tour.SHIFT, sessions=tour.SHIFT_SESSIONS, n=imported))
         signing_key = gw.downlink._key if gw.downlink is not None else None
         assert signing_key is not None  # noqa: S101 — type narrowing for mypy, not input validation
         vrs = readers()
@@ -275,6 +303,7 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 issuer,
                 ca_pem=(data / "broker" / "ca.crt").read_bytes(),
                 config_key=data / "config.cose_key",
+                images=images,
             )
             (cfg.parent / "reader.cfg").write_bytes(
                 host_config.build({**CONFIG, "reader_id": vr.rid}, signing_key, 1, int(time.time()))
@@ -363,11 +392,26 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
         if quarantined:
             ok = False
             console.print("[red]" + _("{n} messages quarantined").format(n=len(quarantined)) + "[/red]")
+        files = tour.timesheet(gw.engine, work, month, "en" if _("Scenario") == "Scenario" else "vi")
+        sheet = tour.month_days(gw.engine, month)
+        (work / f"bang-cham-cong-{month}.json").write_text(json.dumps(sheet, ensure_ascii=False, indent=1))
+        for problem in tour.check_timesheet(sheet, today):
+            ok = False
+            console.print(f"[red]{problem}[/red]")
+        base = f"http://127.0.0.1:{http_port}"
+        console.rule("[bold]" + _("Your turn") + "[/bold]")
+        for path in files:
+            console.print("  • " + _("timesheet of {month}: {path}").format(month=month, path=path))
+        console.print("  • " + _("web console: {url}").format(url=f"{base}/console/"))
+        for login in logins:
+            console.print("    " + _("login {user} / password {password} (role {role}{scope})").format(
+                user=login.username, password=login.password, role=login.role,
+                scope=f", {login.scope}" if login.scope else ""))  # fmt: skip
+        console.print("  • " + _("timesheet download (API, token below): {url}").format(
+            url=f"{base}/api/v1/attendance/report?month={month}&format=xlsx"))
+        console.print("  • " + _("API: {url} — admin token: {token}").format(url=f"{base}/docs", token=token))
         if serve:
-            running = _(
-                "The gateway keeps running: http://127.0.0.1:{port}/docs — API token: {token}"
-            ).format(port=http_port, token=token)
-            console.print(f"[bold]{running}[/bold] " + _("(Ctrl-C to stop)"))
+            console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")
             try:
                 while True:
                     time.sleep(1)

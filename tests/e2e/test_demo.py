@@ -13,7 +13,7 @@ from support.micropython_runner import ROOT
 def test_cbcc_demo_runs_green(tmp_path: Path) -> None:
     cbcc = Path(sys.executable).parent / "cbcc"
     proc = subprocess.run(
-        [str(cbcc), "demo", "--out", str(tmp_path / "demo")], cwd=ROOT, capture_output=True, text=True,
+        [str(cbcc), "demo", "--check", "--out", str(tmp_path / "demo")], cwd=ROOT, capture_output=True, text=True,
         check=False, timeout=300, env={**os.environ, "CBCC_LANG": "vi"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
