@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 
+from cbcc.demo_link import Link
 from gateway import bootstrap
 from gateway.service import Gateway
 from gateway.settings import load_settings
@@ -81,9 +82,14 @@ CONFIG = {
     "timezone": "UTC+07:00",
     "group": [{"id": "so-noi-vu-hn", "agency": ["000.00.31"]}, {"id": "bo-noi-vu", "agency": ["000.00.00"]}],
     "schedule": [{"id": "ca-ngay", "weekly": ["Mon-Sun 00:00-24:00"]}],
-    "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True, "retap_seconds": 3}],
+    "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True, "retap_seconds": 3,
+              "held_open_seconds": 2}],
     "rule": [{"groups": ["so-noi-vu-hn", "bo-noi-vu"], "doors": ["cong-chinh"], "schedule": "ca-ngay"}],
 }
+
+
+OFFLINE = "hn-snv-cua-sau"
+LINK_UP_AFTER_S = 6.0  # the offline reader's link comes back this long after the readers start
 
 
 def _tap(name: str, at: int) -> list[dict[str, Any]]:
@@ -98,9 +104,11 @@ def readers() -> list[VirtualReader]:
             "door",
             [
                 *_tap("huong", 300),
+                {"at_ms": 1100, "door": "open"},  # Hương walks in … and the door stays open (held open)
                 *_tap("tuan", 1300),
                 *_tap("trang", 2300),
-                {"at_ms": 8000, "door": "open"},
+                {"at_ms": 4600, "door": "close"},
+                {"at_ms": 8000, "door": "open"},  # opened with no card: forced open
                 {"at_ms": 8400, "door": "close"},
             ],
             [("grant", "granted"), ("deny", "revoked"), ("deny", "expired")],
@@ -111,6 +119,13 @@ def readers() -> list[VirtualReader]:
             "attendance",
             [*_tap("duc", 300), *_tap("huong", 1300)],
             [("punch", "ok"), ("punch", "ok")],
+        ),
+        VirtualReader(  # its network is down when the day starts: it decides offline, catches up later
+            OFFLINE,
+            "Cửa sau",
+            "door",
+            [*_tap("duc", 300), *_tap("huong", 1300)],
+            [("grant", "granted"), ("grant", "granted")],
         ),
     ]
 
@@ -254,6 +269,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
         base_url=f"http://127.0.0.1:{http_port}", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     ok = True
+    link: Link | None = None
     try:
         console.print(
             "  • "
@@ -288,6 +304,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
         signing_key = gw.downlink._key if gw.downlink is not None else None
         assert signing_key is not None  # noqa: S101 — type narrowing for mypy, not input validation
         vrs = readers()
+        link = Link(broker_tls, _free_port())
         cfgs = []
         for vr in vrs:
             r = api.post(
@@ -299,7 +316,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 work,
                 vr,
                 secret,
-                broker_tls,
+                link.addr[1] if vr.rid == OFFLINE else broker_tls,
                 issuer,
                 ca_pem=(data / "broker" / "ca.crt").read_bytes(),
                 config_key=data / "config.cose_key",
@@ -316,8 +333,15 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 )
             )
         t0 = time.monotonic()
-        with ThreadPoolExecutor(len(vrs)) as pool:
-            outs = list(pool.map(run_reader, cfgs))
+        plug = threading.Timer(LINK_UP_AFTER_S, link.up)
+        plug.start()
+        console.print("  • " + _("reader {rid}: network down; it will come back after {s} s").format(
+            rid=OFFLINE, s=f"{LINK_UP_AFTER_S:.0f}"))  # fmt: skip
+        try:
+            with ThreadPoolExecutor(len(vrs)) as pool:
+                outs = list(pool.map(run_reader, cfgs))
+        finally:
+            plug.cancel()
         console.print(
             "  • "
             + _("{n} virtual readers (MicroPython) tapped cards and delivered their events in {s} s").format(
@@ -357,6 +381,20 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 "✓" if e.get("punch") or e["decision"] == "punch" else "",
             )
         console.print(table)
+        late = [e for e in taps if e["reader_id"] == OFFLINE]
+        lags = [
+            (datetime.fromisoformat(str(e["received_at"]).replace("Z", "+00:00"))
+             - datetime.fromisoformat(str(e["occurred_at"]).replace("Z", "+00:00"))).total_seconds()
+            for e in late if e.get("received_at")
+        ]  # fmt: skip
+        if len(lags) == len(late) == 2 and min(lags) >= LINK_UP_AFTER_S - 2:
+            console.print("  • " + _(
+                "reader {rid} decided {n} taps offline and delivered them when its network came back "
+                "({s} s later)").format(rid=OFFLINE, n=len(late), s=f"{min(lags):.0f}–{max(lags):.0f}"))
+        else:
+            ok = False
+            console.print("[red]" + _("reader {rid}: offline taps not caught up as expected ({lags})").format(
+                rid=OFFLINE, lags=lags) + "[/red]")
         expected_taps = sum(len(vr.expect) for vr in vrs)
         if len(taps) != expected_taps:
             ok = False
@@ -379,6 +417,9 @@ def run(work: Path, console: Console, *, serve: bool = False,
         if "forced_open" not in kinds:
             ok = False
             console.print("[red]" + _("the door-forced-open alarm is missing") + "[/red]")
+        if "held_open" not in kinds:
+            ok = False
+            console.print("[red]" + _("the door-held-open alarm is missing") + "[/red]")
         rd = api.get("/api/v1/readers").json()["items"]
         for r in rd:
             line = _("{rid}: firmware {fw}, configuration seq {seq}, {clock}").format(
@@ -418,6 +459,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
             except KeyboardInterrupt:
                 pass
     finally:
+        if link is not None:
+            link.close()
         api.close()
         server.should_exit = True
         thread.join(10)
