@@ -34,7 +34,7 @@ from cbcc.demo_link import Link
 from gateway import bootstrap
 from gateway.service import Gateway
 from gateway.settings import load_settings
-from messages import _, words
+from messages import _, lang, words
 from simulators import firmware_runner
 from trustcore import keys
 from trustcore import reader_config as host_config
@@ -433,23 +433,28 @@ def run(work: Path, console: Console, *, serve: bool = False,
         if quarantined:
             ok = False
             console.print("[red]" + _("{n} messages quarantined").format(n=len(quarantined)) + "[/red]")
-        files = tour.timesheet(gw.engine, work, month, "en" if _("Scenario") == "Scenario" else "vi")
-        sheet = tour.month_days(gw.engine, month)
-        (work / f"bang-cham-cong-{month}.json").write_text(json.dumps(sheet, ensure_ascii=False, indent=1))
-        for problem in tour.check_timesheet(sheet, today):
+        last = tour.previous_month(today)
+        files = tour.timesheet(gw.engine, work, last, lang())
+        files += tour.timesheet(gw.engine, work, month, lang(), ("xlsx",))
+        sheets = [tour.month_days(gw.engine, m) for m in (last, month)]
+        live = {code: CARDS[name].who for name, code in ((n, c) for n, (c, _s) in tour.ISSUED.items())}
+        for problem in tour.check_timesheet(*sheets, today, live):
             ok = False
             console.print(f"[red]{problem}[/red]")
+        console.print("  • " + _(
+            "timesheets computed: {last} (complete: late arrivals, early leavers, absences) and {month} "
+            "(so far, with today's punches from the terminal)").format(last=last, month=month))
         base = f"http://127.0.0.1:{http_port}"
         console.rule("[bold]" + _("Your turn") + "[/bold]")
         for path in files:
-            console.print("  • " + _("timesheet of {month}: {path}").format(month=month, path=path))
+            console.print("  • " + _("timesheet: {path}").format(path=path))
         console.print("  • " + _("web console: {url}").format(url=f"{base}/console/"))
         for login in logins:
             console.print("    " + _("login {user} / password {password} (role {role}{scope})").format(
                 user=login.username, password=login.password, role=login.role,
                 scope=f", {login.scope}" if login.scope else ""))  # fmt: skip
         console.print("  • " + _("timesheet download (API, token below): {url}").format(
-            url=f"{base}/api/v1/attendance/report?month={month}&format=xlsx"))
+            url=f"{base}/api/v1/attendance/report?month={last}&format=xlsx"))
         console.print("  • " + _("API: {url} — admin token: {token}").format(url=f"{base}/docs", token=token))
         if serve:
             console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")

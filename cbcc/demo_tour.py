@@ -109,26 +109,41 @@ def console_accounts(engine: Engine) -> list[Login]:
     return made
 
 
-def _workdays(first: date, today: date) -> list[date]:
+def _workdays(first: date, last: date) -> list[date]:
+    """Mon–Fri from ``first`` to ``last`` (inclusive) that are not Vietnamese public holidays."""
+    import holidays
+
+    vn = holidays.country_holidays("VN", years=range(first.year, last.year + 1))
     d, out = first, []
-    while d < today:
-        if d.weekday() < 5:
+    while d <= last:
+        if d.weekday() < 5 and d not in vn:
             out.append(d)
         d += timedelta(days=1)
     return out
 
 
+def previous_month(today: date) -> str:
+    return (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+LATE, EARLY = "CB-01-0033120", "CB-01-0012345"  # Minh comes in late, Hương leaves early: once a month
+NO_PUNCH = ("CB-01-0077050", "CB-01-0099017")  # expired card / lost card: no punches
+
+
 def attendance(engine: Engine, today: date) -> dict[str, int]:
-    """The office-hours shift for the agency from the 1st, and the month so far as the old terminal's
-    punch file had it (in 07:2x, out 17:0x; Minh late on the 2nd workday, Hương left early once)."""
-    first = today.replace(day=1)
+    """The office-hours shift for the agency from the 1st of last month, and every workday since then
+    up to yesterday as the old terminal's punch file had it (in 07:2x, out 17:0x; on each month's
+    2nd workday Minh is 18 min late, on its 3rd Hương leaves 40 min early)."""
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     rows = []
-    for n, d in enumerate(_workdays(first, today)):
+    nth: dict[int, int] = {}
+    for d in _workdays(first, today - timedelta(days=1)):
+        n = nth[d.month] = nth.get(d.month, -1) + 1
         for st in AGENCY:
-            if st.staff_code in ("CB-01-0077050", "CB-01-0099017"):
-                continue  # expired card / lost card: no punches this month
-            late = st.name == "Đỗ Quang Minh" and n == 1
-            early = st.name == "Nguyễn Thị Hương" and n == 2
+            if st.staff_code in NO_PUNCH:
+                continue
+            late = st.staff_code == LATE and n == 1
+            early = st.staff_code == EARLY and n == 2
             t_in = datetime(d.year, d.month, d.day, 7, 48 if late else 22 + n % 6, tzinfo=VN)
             t_out = datetime(d.year, d.month, d.day, 16 if early else 17, 20 if early else 3 + n % 5, tzinfo=VN)
             rows += [store.PunchRow(st.staff_code, t.astimezone(UTC), "import", f"demo:{d}:{st.staff_code}:{k}",
@@ -138,14 +153,15 @@ def attendance(engine: Engine, today: date) -> dict[str, int]:
         for unit in ("000.00.31.H26", "000.00.00.G09"):
             store.assign(conn, SHIFT, first, None, unit=unit)
         added = store.add_punches(conn, rows)
-    return {"imported": added}
+    return {"imported": added, "days": sum(v + 1 for v in nth.values())}
 
 
-def timesheet(engine: Engine, work: Path, month: str, lang: str) -> list[Path]:
-    """The month's timesheet (Bảng chấm công, C01-HD) as XLSX and PDF in ``work``."""
+def timesheet(engine: Engine, work: Path, month: str, lang: str, fmts: tuple[str, ...] = ("xlsx", "pdf")
+              ) -> list[Path]:  # fmt: skip
+    """The month's timesheet (Bảng chấm công, C01-HD) in ``work``, one file per format."""
     store.refresh_days(engine)
     out = []
-    for fmt in ("xlsx", "pdf"):
+    for fmt in fmts:
         data = reports.produce(engine, month, None, None, fmt, lang, actor="cbcc demo", role="cli")
         path = work / f"bang-cham-cong-{month}.{fmt}"
         path.write_bytes(data)
@@ -159,6 +175,32 @@ def month_days(engine: Engine, month: str) -> dict[str, Any]:
                                            role="cli")))  # fmt: skip
 
 
-def check_timesheet(sheet: dict[str, Any], today: date) -> list[str]:
-    """What must be true of the demo's timesheet; the problems found (empty: right)."""
-    return []
+def check_timesheet(last: dict[str, Any], this: dict[str, Any], today: date,
+                    live: dict[str, str]) -> list[str]:  # fmt: skip
+    """What must hold in the two timesheets (last month complete, this month so far) for the script
+    the demo played; the problems found (empty: right). ``live``: staff code → a name whose card
+    punched at the attendance terminal today."""
+    problems = []
+    rows = {r["staff"]: r for r in last["staff"]}
+    if len(rows) != len(AGENCY):
+        problems.append(f"timesheet {last['month']}: {len(rows)} people, expected {len(AGENCY)}")
+    expect = {LATE: ("late_count", 1), EARLY: ("early_count", 1)}
+    for code, (field_, n) in expect.items():
+        got = rows.get(code, {}).get("totals", {}).get(field_)
+        if got != n:
+            problems.append(f"timesheet {last['month']}: {code} {field_} = {got}, expected {n}")
+    for code in NO_PUNCH:
+        got = rows.get(code, {}).get("totals", {}).get("work_days")
+        if got != 0:
+            problems.append(f"timesheet {last['month']}: {code} worked {got} days, expected 0")
+    days = len(_workdays(date.fromisoformat(last["month"] + "-01"), today.replace(day=1) - timedelta(days=1)))
+    for code in ("CB-00-0000042", LATE):
+        got = rows.get(code, {}).get("totals", {}).get("work_days")
+        if got != days:
+            problems.append(f"timesheet {last['month']}: {code} worked {got} days, expected {days}")
+    now_rows = {r["staff"]: r for r in this["staff"]}
+    for code, name in live.items():
+        day = now_rows.get(code, {}).get("days", {}).get(today.isoformat(), {})
+        if not day.get("in"):
+            problems.append(f"timesheet {this['month']}: {name}'s punch of today is missing")
+    return problems
