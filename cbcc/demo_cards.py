@@ -160,7 +160,8 @@ def run(out: Path | None, console: Console, issuers_out: dict[str, Any] | None =
         work.mkdir(parents=True, exist_ok=True)
         title = _("cbcc — electronic civil-servant card: offline card verification")
         console.rule(f"[bold]{title}[/bold]")
-        taps, log = _setup(work, now, issuers_out)
+        with console.status(_("generating the national root and issuer keys, signing lists and cards…")):
+            taps, log = _setup(work, now, issuers_out)
         for line in log:
             console.print(f"  • {line}")
 
@@ -171,6 +172,8 @@ def run(out: Path | None, console: Console, issuers_out: dict[str, Any] | None =
         table.add_column(_("Meaning"), ratio=3)
         table.add_column(_("Right?"), no_wrap=True)
         all_ok = True
+        status = console.status(_("each card checked by the host and by the reader's code…"))
+        status.start()
         for tap in taps:
             host = _host_verdict(work, tap, now)
             reader = _reader_verdict(work, tap, now)["reason"]
@@ -178,6 +181,7 @@ def run(out: Path | None, console: Console, issuers_out: dict[str, Any] | None =
             all_ok &= good
             table.add_row(tap.title, host, reader, words.reason(reader),
                           "[green]✓[/green]" if good else "[red]✗[/red]")
+        status.stop()
         console.print(table)
 
         timing = _reader_verdict(work, taps[0], now, repeat=30)

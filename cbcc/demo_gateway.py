@@ -251,7 +251,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
         },
         http={"host": "127.0.0.1", "port": http_port},
     )
-    init = bootstrap.init(settings, pass_file, server_names=["localhost"])
+    with console.status(_("cbcc gateway init…")):
+        init = bootstrap.init(settings, pass_file, server_names=["localhost"])
     token = init.admin_token
     assert token is not None  # noqa: S101 — type narrowing for mypy, not input validation
     console.print(
@@ -280,14 +281,16 @@ def run(work: Path, console: Console, *, serve: bool = False,
         from cbcc import demo_tour as tour
         from provisioning.card_keys import CardMasterKeys
 
-        master = CardMasterKeys(*(os.urandom(16) for _k in range(4)))
+        master = CardMasterKeys(os.urandom(16), os.urandom(16), os.urandom(16), os.urandom(16))
         issuer = {"amk": master.amk.hex(), "read": master.read.hex(), "uid": master.uid.hex(),
                   "picc": master.picc.hex()}  # fmt: skip
         n_staff = tour.staff_records(gw.engine)
         console.print("  • " + _("{n} staff records of the agency in the gateway database").format(n=n_staff))
         images: dict[str, Path] = {}
         if issuers is not None:
-            for c in tour.issue_cards(gw.engine, work, issuers, master, int(time.time()) - 3600):
+            with console.status(_("personalising cards on the virtual encoder…")):
+                issued = tour.issue_cards(gw.engine, work, issuers, master, int(time.time()) - 3600)
+            for c in issued:
                 images[c.name] = c.image
                 console.print("  • " + _(
                     "card serial {serial} issued to {who} on a blank DESFire EV3 (UID {uid}) through the "
@@ -298,8 +301,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
         month = today.strftime("%Y-%m")
         imported = tour.attendance(gw.engine, today)["imported"]
         console.print("  • " + _(
-            "shift {shift} ({sessions}, Mon–Fri) assigned to the agency; {n} punches of the month so far "
-            "imported from the old terminal's file"
+            "shift {shift} ({sessions}, Mon–Fri) assigned to the agency; {n} punches since the 1st of last "
+            "month imported from the old terminal's file"
         ).format(shift=tour.SHIFT, sessions=tour.SHIFT_SESSIONS, n=imported))
         signing_key = gw.downlink._key if gw.downlink is not None else None
         assert signing_key is not None  # noqa: S101 — type narrowing for mypy, not input validation
@@ -338,7 +341,10 @@ def run(work: Path, console: Console, *, serve: bool = False,
         console.print("  • " + _("reader {rid}: network down; it will come back after {s} s").format(
             rid=OFFLINE, s=f"{LINK_UP_AFTER_S:.0f}"))  # fmt: skip
         try:
-            with ThreadPoolExecutor(len(vrs)) as pool:
+            with (
+                console.status(_("the virtual readers run their day of taps…")),
+                ThreadPoolExecutor(len(vrs)) as pool,
+            ):
                 outs = list(pool.map(run_reader, cfgs))
         finally:
             plug.cancel()
@@ -434,17 +440,23 @@ def run(work: Path, console: Console, *, serve: bool = False,
             ok = False
             console.print("[red]" + _("{n} messages quarantined").format(n=len(quarantined)) + "[/red]")
         last = tour.previous_month(today)
-        files = tour.timesheet(gw.engine, work, last, lang())
-        files += tour.timesheet(gw.engine, work, month, lang(), ("xlsx",))
-        sheets = [tour.month_days(gw.engine, m) for m in (last, month)]
+        with console.status(_("computing and rendering the timesheets…")):
+            files = tour.timesheet(gw.engine, work, last, lang())
+            files += tour.timesheet(gw.engine, work, month, lang(), ("xlsx",))
+            sheets = [tour.month_days(gw.engine, m) for m in (last, month)]
         live = {code: CARDS[name].who for name, code in ((n, c) for n, (c, _s) in tour.ISSUED.items())}
-        for problem in tour.check_timesheet(*sheets, today, live):
+        for problem in tour.check_timesheet(sheets[0], sheets[1], today, live):
             ok = False
             console.print(f"[red]{problem}[/red]")
         console.print("  • " + _(
             "timesheets computed: {last} (complete: late arrivals, early leavers, absences) and {month} "
             "(so far, with today's punches from the terminal)").format(last=last, month=month))
         base = f"http://127.0.0.1:{http_port}"
+        for login in logins:
+            refused = tour.console_login(base, login)
+            if refused is not None:
+                ok = False
+                console.print(f"[red]{refused}[/red]")
         console.rule("[bold]" + _("Your turn") + "[/bold]")
         for path in files:
             console.print("  • " + _("timesheet: {path}").format(path=path))

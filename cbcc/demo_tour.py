@@ -145,9 +145,14 @@ def attendance(engine: Engine, today: date) -> dict[str, int]:
             late = st.staff_code == LATE and n == 1
             early = st.staff_code == EARLY and n == 2
             t_in = datetime(d.year, d.month, d.day, 7, 48 if late else 22 + n % 6, tzinfo=VN)
-            t_out = datetime(d.year, d.month, d.day, 16 if early else 17, 20 if early else 3 + n % 5, tzinfo=VN)
-            rows += [store.PunchRow(st.staff_code, t.astimezone(UTC), "import", f"demo:{d}:{st.staff_code}:{k}",
-                                    "may-cham-cong-cu") for k, t in enumerate((t_in, t_out))]  # fmt: skip
+            t_out = datetime(
+                d.year, d.month, d.day, 16 if early else 17, 20 if early else 3 + n % 5, tzinfo=VN
+            )
+            ref = f"demo:{d}:{st.staff_code}"
+            rows += [
+                store.PunchRow(st.staff_code, t.astimezone(UTC), "import", f"{ref}:{k}", "may-cham-cong-cu")
+                for k, t in enumerate((t_in, t_out))
+            ]
     with engine.begin() as conn:
         store.set_shift(conn, SHIFT, "Giờ hành chính", SHIFT_SESSIONS, "Mon-Fri", 5, 5)
         for unit in ("000.00.31.H26", "000.00.00.G09"):
@@ -204,3 +209,23 @@ def check_timesheet(last: dict[str, Any], this: dict[str, Any], today: date,
         if not day.get("in"):
             problems.append(f"timesheet {this['month']}: {name}'s punch of today is missing")
     return problems
+
+
+def console_login(base: str, login: Login) -> str | None:
+    """Sign in to the web console over HTTP with a printed login, as a browser does (form + CSRF
+    cookie) and open its first page; a problem, or None when it worked."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as web:
+        form = web.get("/console/login")
+        token = web.cookies.get("cbcc_login_csrf")
+        if form.status_code != 200 or not token:
+            return f"console login page: HTTP {form.status_code}"
+        r = web.post("/console/login", data={"csrf": token, "username": login.username,
+                                             "password": login.password, "next": "/console/"})  # fmt: skip
+        if r.status_code not in (302, 303):
+            return f"console login as {login.username}: HTTP {r.status_code}"
+        home = web.get("/console/")
+        if home.status_code != 200:
+            return f"console home page as {login.username}: HTTP {home.status_code}"
+    return None
