@@ -202,19 +202,39 @@ def reader_command(cfg: Path) -> list[str]:
     ]
 
 
+_RUNNING: set[subprocess.Popen[str]] = set()  # virtual readers alive, stopped if the demo is
+_RUNNING_LOCK = threading.Lock()  # interrupted (Ctrl-C, SIGTERM) so it never waits for their script
+
+
 def run_reader(cfg: Path) -> list[dict[str, Any]]:
-    proc = subprocess.run(  # noqa: S603 — argv list: the venv's micropython and files this demo wrote; no shell
+    proc = subprocess.Popen(  # noqa: S603 — argv list: the venv's micropython and files this demo wrote; no shell
         reader_command(cfg),
         cwd=firmware_runner.ROOT,
         env=firmware_runner.micropython_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
-        check=False,
     )
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
     if proc.returncode != 0:
-        raise RuntimeError(f"virtual reader {cfg.parent.name} failed: {proc.stderr[-2000:]}")
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        raise RuntimeError(f"virtual reader {cfg.parent.name} failed: {stderr[-2000:]}")
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def stop_readers() -> None:
+    """Stop every virtual reader still running (the demo was interrupted)."""
+    with _RUNNING_LOCK:
+        for proc in _RUNNING:
+            proc.kill()
 
 
 def _serve(gw: Gateway, port: int) -> tuple[Any, threading.Thread]:
@@ -263,6 +283,9 @@ def run(work: Path, console: Console, *, serve: bool = False,
         )
     )
     logging.getLogger("cbcc").setLevel(logging.ERROR)  # the console shows the story, not the logs
+    # amqtt cancels in-flight publish tasks when the demo is stopped mid-day and asyncio logs each as
+    # "Task exception was never retrieved": noise for the newcomer, not a fault.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     gw = Gateway(settings)
     gw.start()
     server, thread = _serve(gw, http_port)
@@ -345,7 +368,11 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 console.status(_("the virtual readers run their day of taps…")),
                 ThreadPoolExecutor(len(vrs)) as pool,
             ):
-                outs = list(pool.map(run_reader, cfgs))
+                try:
+                    outs = list(pool.map(run_reader, cfgs))
+                except BaseException:
+                    stop_readers()
+                    raise
         finally:
             plug.cancel()
         console.print(

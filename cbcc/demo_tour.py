@@ -110,13 +110,15 @@ def console_accounts(engine: Engine) -> list[Login]:
 
 
 def _workdays(first: date, last: date) -> list[date]:
-    """Mon–Fri from ``first`` to ``last`` (inclusive) that are not Vietnamese public holidays."""
-    import holidays
+    """The working days from ``first`` to ``last`` (inclusive) by the attendance calendar itself:
+    Mon–Fri, less public holidays and days off, plus compensatory working days."""
+    from gateway.attendance import calendar
 
-    vn = holidays.country_holidays("VN", years=range(first.year, last.year + 1))
+    cal = calendar.build(range(first.year, last.year + 1))
     d, out = first, []
     while d <= last:
-        if d.weekday() < 5 and d not in vn:
+        kind = cal.kind(d)
+        if kind == "workday" or (d.weekday() < 5 and kind == ""):
             out.append(d)
         d += timedelta(days=1)
     return out
