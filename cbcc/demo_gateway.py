@@ -88,6 +88,7 @@ CONFIG = {
 }
 
 
+NATIONAL_RECORDS, NATIONAL_HISTORY = 192, 60  # the simulator's smallest universe (2 per issuer)
 OFFLINE = "hn-snv-cua-sau"
 LINK_UP_AFTER_S = 6.0  # the offline reader's link comes back this long after the readers start
 
@@ -237,11 +238,11 @@ def stop_readers() -> None:
             proc.kill()
 
 
-def _serve(gw: Gateway, port: int) -> tuple[Any, threading.Thread]:
+def _serve(app: Any, port: int, name: str = "cbcc-demo-http") -> tuple[Any, threading.Thread]:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(gw.app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, name="cbcc-demo-http", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, name=name, daemon=True)
     t.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
@@ -258,6 +259,17 @@ def run(work: Path, console: Console, *, serve: bool = False,
     pass_file = work / "gateway.pass"
     keys.write_new_file(pass_file, secrets.token_urlsafe(24).encode(), private=True)
     broker_tls, http_port = _free_port(), _free_port()
+    # The national database: the simulator (simulators/national.py) over HTTP with a bearer token,
+    # followed by the gateway's own sync loop exactly as in production.
+    from simulators.national import NationalSim, create_app
+
+    sim = NationalSim(seed=7, records=NATIONAL_RECORDS, history=NATIONAL_HISTORY)
+    national_token = secrets.token_urlsafe(24)
+    keys.write_new_file(work / "national.token", national_token.encode(), private=True)
+    national_port = _free_port()
+    national_server, national_thread = _serve(
+        create_app(sim, national_token), national_port, "cbcc-demo-national"
+    )
     settings = load_settings(
         None,
         data_dir=data,
@@ -270,7 +282,9 @@ def run(work: Path, console: Console, *, serve: bool = False,
             "embedded_tls_port": broker_tls,
         },
         http={"host": "127.0.0.1", "port": http_port},
-    )
+        national={"url": f"http://127.0.0.1:{national_port}", "token_file": work / "national.token",
+                  "interval_s": 1.0},
+    )  # fmt: skip
     with console.status(_("cbcc gateway init…")):
         init = bootstrap.init(settings, pass_file, server_names=["localhost"])
     token = init.admin_token
@@ -288,7 +302,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     gw = Gateway(settings)
     gw.start()
-    server, thread = _serve(gw, http_port)
+    server, thread = _serve(gw.app, http_port)
     api = httpx.Client(
         base_url=f"http://127.0.0.1:{http_port}", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
@@ -307,6 +321,16 @@ def run(work: Path, console: Console, *, serve: bool = False,
         master = CardMasterKeys(os.urandom(16), os.urandom(16), os.urandom(16), os.urandom(16))
         issuer = {"amk": master.amk.hex(), "read": master.read.hex(), "uid": master.uid.hex(),
                   "picc": master.picc.hex()}  # fmt: skip
+        with console.status(_("following the national database's change feed…")):
+            synced = tour.wait_national_sync(gw.engine, sim.head, 60)
+        console.print("  • " + _(
+            "national database (simulator, {url}): {staff} staff records and {cards} cards synced, "
+            "{changes} changes").format(url=f"http://127.0.0.1:{national_port}/v1/changes",
+                                        changes=sim.head, **synced))  # fmt: skip
+        if synced["cursor"] != sim.head:
+            ok = False
+            stopped = _("the national sync stopped at change {n}").format(n=synced["cursor"])
+            console.print(f"[red]{stopped}[/red]")
         n_staff = tour.staff_records(gw.engine)
         console.print("  • " + _("{n} staff records of the agency in the gateway database").format(n=n_staff))
         images: dict[str, Path] = {}
@@ -509,6 +533,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
         server.should_exit = True
         thread.join(10)
         gw.stop()
+        national_server.should_exit = True
+        national_thread.join(10)
     console.print(
         "[bold green]" + _("Gateway: every event arrived, exactly once.") + "[/bold green]"
         if ok

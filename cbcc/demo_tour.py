@@ -189,8 +189,9 @@ def check_timesheet(last: dict[str, Any], this: dict[str, Any], today: date,
     punched at the attendance terminal today."""
     problems = []
     rows = {r["staff"]: r for r in last["staff"]}
-    if len(rows) != len(AGENCY):
-        problems.append(f"timesheet {last['month']}: {len(rows)} people, expected {len(AGENCY)}")
+    missing = [st.staff_code for st in AGENCY if st.staff_code not in rows]
+    if missing:
+        problems.append(f"timesheet {last['month']}: {', '.join(missing)} missing")
     expect = {LATE: ("late_count", 1), EARLY: ("early_count", 1)}
     for code, (field_, n) in expect.items():
         got = rows.get(code, {}).get("totals", {}).get(field_)
@@ -231,3 +232,26 @@ def console_login(base: str, login: Login) -> str | None:
         if home.status_code != 200:
             return f"console home page as {login.username}: HTTP {home.status_code}"
     return None
+
+
+def wait_national_sync(engine: Engine, head: int, timeout_s: float) -> dict[str, int]:
+    """Wait until the gateway's national sync has applied change ``head``; what it holds then."""
+    import time
+
+    import sqlalchemy as sa
+
+    from gateway.models import Card
+    from gateway.national.sync import get_cursor
+
+    deadline = time.monotonic() + timeout_s
+    cursor = 0
+    while time.monotonic() < deadline:
+        text = get_cursor(engine)
+        cursor = int(text) if text.isdigit() else 0
+        if cursor >= head:
+            break
+        time.sleep(0.2)
+    with engine.connect() as conn:
+        staff = conn.execute(sa.select(sa.func.count()).select_from(StaffRecord)).scalar_one()
+        cards = conn.execute(sa.select(sa.func.count()).select_from(Card)).scalar_one()
+    return {"cursor": cursor, "staff": int(staff), "cards": int(cards)}
