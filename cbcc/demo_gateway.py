@@ -519,6 +519,11 @@ def run(work: Path, console: Console, *, serve: bool = False,
         console.print("  • " + _("timesheet download (API, token below): {url}").format(
             url=f"{base}/api/v1/attendance/report?month={last}&format=xlsx"))
         console.print("  • " + _("API: {url} — admin token: {token}").format(url=f"{base}/docs", token=token))
+        console.print(
+            "[bold green]" + _("Gateway: every event arrived, exactly once.") + "[/bold green]"
+            if ok
+            else "[bold red]" + _("Gateway: something went wrong, see above.") + "[/bold red]"
+        )
         if serve:
             console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")
             try:
@@ -535,9 +540,4 @@ def run(work: Path, console: Console, *, serve: bool = False,
         gw.stop()
         national_server.should_exit = True
         national_thread.join(10)
-    console.print(
-        "[bold green]" + _("Gateway: every event arrived, exactly once.") + "[/bold green]"
-        if ok
-        else "[bold red]" + _("Gateway: something went wrong, see above.") + "[/bold red]"
-    )
     return ok

@@ -83,7 +83,8 @@ def issue_cards(engine: Engine, work: Path, signers: dict[str, tuple[Any, Issuer
         steps: list[str] = []
         got = issue_card(engine, enc, issuer, st, STATION, now=now, on_step=steps.append)
         image = work / f"{name}.card.json"
-        keys.write_new_file(image, json.dumps(chip.image()).encode())
+        # The chip's memory holds its diversified keys: private like every secret file.
+        keys.write_new_file(image, json.dumps(chip.image()).encode(), private=True)
         out.append(CardOnDesk(name, got.serial, got.uid, image, got.exchanges))
     return out
 
