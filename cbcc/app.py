@@ -97,11 +97,9 @@ def demo(
         Path | None,
         typer.Option("--out", help=_("Keep the demo's files in this folder (default: discarded).")),
     ] = None,
-    serve: Annotated[
+    check: Annotated[
         bool,
-        typer.Option(
-            "--serve/--no-serve", help=_("Keep the demo gateway running afterwards to explore its API.")
-        ),
+        typer.Option("--check", help=_("Run the story headless and exit; non-zero on any mismatch.")),
     ] = False,
 ) -> None:
     """The product end to end: cards verified on host and reader, then a gateway with virtual readers.
@@ -119,8 +117,9 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="cbcc-demo-") as tmp:
         work = out or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        ok = demo_mod.run(work, console)
-        ok = gateway_demo.run(work, console, serve=serve) and ok
+        issuers: dict[str, Any] = {}
+        ok = demo_mod.run(work, console, issuers)
+        ok = gateway_demo.run(work, console, serve=not check, issuers=issuers, check=check) and ok
     raise typer.Exit(0 if ok else 1)
 
 

@@ -54,8 +54,11 @@ def _record(serial: int, staff: str, name: str, agency: str, unit: str, position
     })  # fmt: skip
 
 
-def _setup(out: Path, now: int) -> tuple[list[Tap], list[str]]:
-    """Create keys, trust list, revocation list and credentials in ``out``; return the taps."""
+def _setup(out: Path, now: int, issuers_out: dict[str, Any] | None = None) -> tuple[list[Tap], list[str]]:
+    """Create keys, trust list, revocation list and credentials in ``out``; return the taps.
+
+    ``issuers_out`` receives each issuer's private key and trust-list entry (slug → (key, entry)), so
+    the gateway part can issue cards through the encoder with a key the readers trust."""
     log: list[str] = []
     secret = secrets.token_urlsafe(24).encode()  # never leaves this process
     root = keys.generate_rsa(keys.ROOT_BITS)
@@ -77,6 +80,8 @@ def _setup(out: Path, now: int) -> tuple[list[Tap], list[str]]:
         # Valid from well before the oldest card below, so every card was signed in the key's window.
         window = (now - 8 * YEAR, now + 10 * YEAR)
         entries.append(trust_list.IssuerEntry(key.public_key(), *window, lo, hi, name))
+        if issuers_out is not None:
+            issuers_out[slug] = (key, entries[-1])
         log.append(_("issuing authority: {name}, card numbers {lo}–{hi}").format(name=name, lo=_vn(lo),
                                                                                   hi=_vn(hi - 1)))
     (out / "trust.cbor").write_bytes(trust_list.build(root, 1, now, entries))
@@ -147,7 +152,7 @@ def _reader_verdict(out: Path, tap: Tap, now: int, repeat: int = 1) -> dict[str,
     return dict(json.loads(proc.stdout))
 
 
-def run(out: Path | None, console: Console) -> bool:
+def run(out: Path | None, console: Console, issuers_out: dict[str, Any] | None = None) -> bool:
     """Run the demo; True when every scenario gave the expected answer on both verifiers."""
     now = int(time.time())
     with tempfile.TemporaryDirectory(prefix="cbcc-demo-") as tmp:
@@ -155,7 +160,8 @@ def run(out: Path | None, console: Console) -> bool:
         work.mkdir(parents=True, exist_ok=True)
         title = _("cbcc — electronic civil-servant card: offline card verification")
         console.rule(f"[bold]{title}[/bold]")
-        taps, log = _setup(work, now)
+        with console.status(_("generating the national root and issuer keys, signing lists and cards…")):
+            taps, log = _setup(work, now, issuers_out)
         for line in log:
             console.print(f"  • {line}")
 
@@ -166,6 +172,8 @@ def run(out: Path | None, console: Console) -> bool:
         table.add_column(_("Meaning"), ratio=3)
         table.add_column(_("Right?"), no_wrap=True)
         all_ok = True
+        status = console.status(_("each card checked by the host and by the reader's code…"))
+        status.start()
         for tap in taps:
             host = _host_verdict(work, tap, now)
             reader = _reader_verdict(work, tap, now)["reason"]
@@ -173,6 +181,7 @@ def run(out: Path | None, console: Console) -> bool:
             all_ok &= good
             table.add_row(tap.title, host, reader, words.reason(reader),
                           "[green]✓[/green]" if good else "[red]✗[/red]")
+        status.stop()
         console.print(table)
 
         timing = _reader_verdict(work, taps[0], now, repeat=30)

@@ -30,10 +30,11 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 
+from cbcc.demo_link import Link
 from gateway import bootstrap
 from gateway.service import Gateway
 from gateway.settings import load_settings
-from messages import _, words
+from messages import _, lang, words
 from simulators import firmware_runner
 from trustcore import keys
 from trustcore import reader_config as host_config
@@ -81,9 +82,15 @@ CONFIG = {
     "timezone": "UTC+07:00",
     "group": [{"id": "so-noi-vu-hn", "agency": ["000.00.31"]}, {"id": "bo-noi-vu", "agency": ["000.00.00"]}],
     "schedule": [{"id": "ca-ngay", "weekly": ["Mon-Sun 00:00-24:00"]}],
-    "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True, "retap_seconds": 3}],
+    "door": [{"id": "cong-chinh", "name": "Cổng chính", "requires_anti_clone": True, "retap_seconds": 3,
+              "held_open_seconds": 2}],
     "rule": [{"groups": ["so-noi-vu-hn", "bo-noi-vu"], "doors": ["cong-chinh"], "schedule": "ca-ngay"}],
 }
+
+
+NATIONAL_RECORDS, NATIONAL_HISTORY = 192, 60  # the simulator's smallest universe (2 per issuer)
+OFFLINE = "hn-snv-cua-sau"
+LINK_UP_AFTER_S = 6.0  # the offline reader's link comes back this long after the readers start
 
 
 def _tap(name: str, at: int) -> list[dict[str, Any]]:
@@ -98,9 +105,11 @@ def readers() -> list[VirtualReader]:
             "door",
             [
                 *_tap("huong", 300),
+                {"at_ms": 1100, "door": "open"},  # Hương walks in … and the door stays open (held open)
                 *_tap("tuan", 1300),
                 *_tap("trang", 2300),
-                {"at_ms": 8000, "door": "open"},
+                {"at_ms": 4600, "door": "close"},
+                {"at_ms": 8000, "door": "open"},  # opened with no card: forced open
                 {"at_ms": 8400, "door": "close"},
             ],
             [("grant", "granted"), ("deny", "revoked"), ("deny", "expired")],
@@ -111,6 +120,13 @@ def readers() -> list[VirtualReader]:
             "attendance",
             [*_tap("duc", 300), *_tap("huong", 1300)],
             [("punch", "ok"), ("punch", "ok")],
+        ),
+        VirtualReader(  # its network is down when the day starts: it decides offline, catches up later
+            OFFLINE,
+            "Cửa sau",
+            "door",
+            [*_tap("duc", 300), *_tap("huong", 1300)],
+            [("grant", "granted"), ("grant", "granted")],
         ),
     ]
 
@@ -125,6 +141,7 @@ def reader_files(
     ca_pem: bytes,
     config_key: Path,
     tail: list[dict[str, Any]] | None = None,
+    images: dict[str, Path] | None = None,
 ) -> Path:
     """A virtual reader's files in ``work/<rid>``: reader.json and its tap script (``vr.steps``, then
     ``tail``: by default wait until the journal is delivered and exit). Cards and lists come from
@@ -151,7 +168,10 @@ def reader_files(
         "journal_image": str(d / "journal.img"),
         "journal_blocks": 16,
         "issuer_keys": issuer,
-        "cards": {n: {"credential": str(work / c.credential), "uid": c.uid} for n, c in CARDS.items()},
+        "cards": {
+            **{n: {"credential": str(work / c.credential), "uid": c.uid} for n, c in CARDS.items()},
+            **{n: {"image": str(p)} for n, p in (images or {}).items()},  # issued through the encoder
+        },
         "trust": str(work / "trust.cbor"),
         "crl": str(work / "crl.cbor"),
         "config": str(d / "reader.cfg"),
@@ -183,26 +203,46 @@ def reader_command(cfg: Path) -> list[str]:
     ]
 
 
+_RUNNING: set[subprocess.Popen[str]] = set()  # virtual readers alive, stopped if the demo is
+_RUNNING_LOCK = threading.Lock()  # interrupted (Ctrl-C, SIGTERM) so it never waits for their script
+
+
 def run_reader(cfg: Path) -> list[dict[str, Any]]:
-    proc = subprocess.run(  # noqa: S603 — argv list: the venv's micropython and files this demo wrote; no shell
+    proc = subprocess.Popen(  # noqa: S603 — argv list: the venv's micropython and files this demo wrote; no shell
         reader_command(cfg),
         cwd=firmware_runner.ROOT,
         env=firmware_runner.micropython_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
-        check=False,
     )
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
     if proc.returncode != 0:
-        raise RuntimeError(f"virtual reader {cfg.parent.name} failed: {proc.stderr[-2000:]}")
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+        raise RuntimeError(f"virtual reader {cfg.parent.name} failed: {stderr[-2000:]}")
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
-def _serve(gw: Gateway, port: int) -> tuple[Any, threading.Thread]:
+def stop_readers() -> None:
+    """Stop every virtual reader still running (the demo was interrupted)."""
+    with _RUNNING_LOCK:
+        for proc in _RUNNING:
+            proc.kill()
+
+
+def _serve(app: Any, port: int, name: str = "cbcc-demo-http") -> tuple[Any, threading.Thread]:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(gw.app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, name="cbcc-demo-http", daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=server.run, name=name, daemon=True)
     t.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
@@ -210,7 +250,8 @@ def _serve(gw: Gateway, port: int) -> tuple[Any, threading.Thread]:
     return server, t
 
 
-def run(work: Path, console: Console, *, serve: bool = False) -> bool:
+def run(work: Path, console: Console, *, serve: bool = False,
+        issuers: dict[str, Any] | None = None, check: bool = False) -> bool:  # fmt: skip
     """Run the preview in ``work`` (the trust-core demo's folder); True when everything matched."""
     title = _("System preview: the gateway and virtual readers running the real firmware")
     console.rule(f"[bold]{title}[/bold]")
@@ -218,6 +259,17 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
     pass_file = work / "gateway.pass"
     keys.write_new_file(pass_file, secrets.token_urlsafe(24).encode(), private=True)
     broker_tls, http_port = _free_port(), _free_port()
+    # The national database: the simulator (simulators/national.py) over HTTP with a bearer token,
+    # followed by the gateway's own sync loop exactly as in production.
+    from simulators.national import NationalSim, create_app
+
+    sim = NationalSim(seed=7, records=NATIONAL_RECORDS, history=NATIONAL_HISTORY)
+    national_token = secrets.token_urlsafe(24)
+    keys.write_new_file(work / "national.token", national_token.encode(), private=True)
+    national_port = _free_port()
+    national_server, national_thread = _serve(
+        create_app(sim, national_token), national_port, "cbcc-demo-national"
+    )
     settings = load_settings(
         None,
         data_dir=data,
@@ -230,8 +282,11 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
             "embedded_tls_port": broker_tls,
         },
         http={"host": "127.0.0.1", "port": http_port},
-    )
-    init = bootstrap.init(settings, pass_file, server_names=["localhost"])
+        national={"url": f"http://127.0.0.1:{national_port}", "token_file": work / "national.token",
+                  "interval_s": 1.0},
+    )  # fmt: skip
+    with console.status(_("cbcc gateway init…")):
+        init = bootstrap.init(settings, pass_file, server_names=["localhost"])
     token = init.admin_token
     assert token is not None  # noqa: S101 — type narrowing for mypy, not input validation
     console.print(
@@ -242,13 +297,17 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
         )
     )
     logging.getLogger("cbcc").setLevel(logging.ERROR)  # the console shows the story, not the logs
+    # amqtt cancels in-flight publish tasks when the demo is stopped mid-day and asyncio logs each as
+    # "Task exception was never retrieved": noise for the newcomer, not a fault.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     gw = Gateway(settings)
     gw.start()
-    server, thread = _serve(gw, http_port)
+    server, thread = _serve(gw.app, http_port)
     api = httpx.Client(
         base_url=f"http://127.0.0.1:{http_port}", headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     ok = True
+    link: Link | None = None
     try:
         console.print(
             "  • "
@@ -256,10 +315,46 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 port=http_port, tls=broker_tls
             )
         )
-        issuer = {k: os.urandom(16).hex() for k in ("amk", "read", "uid", "picc")}
+        from cbcc import demo_tour as tour
+        from provisioning.card_keys import CardMasterKeys
+
+        master = CardMasterKeys(os.urandom(16), os.urandom(16), os.urandom(16), os.urandom(16))
+        issuer = {"amk": master.amk.hex(), "read": master.read.hex(), "uid": master.uid.hex(),
+                  "picc": master.picc.hex()}  # fmt: skip
+        with console.status(_("following the national database's change feed…")):
+            synced = tour.wait_national_sync(gw.engine, sim.head, 60)
+        console.print("  • " + _(
+            "national database (simulator, {url}): {staff} staff records and {cards} cards synced, "
+            "{changes} changes").format(url=f"http://127.0.0.1:{national_port}/v1/changes",
+                                        changes=sim.head, **synced))  # fmt: skip
+        if synced["cursor"] != sim.head:
+            ok = False
+            stopped = _("the national sync stopped at change {n}").format(n=synced["cursor"])
+            console.print(f"[red]{stopped}[/red]")
+        n_staff = tour.staff_records(gw.engine)
+        console.print("  • " + _("{n} staff records of the agency in the gateway database").format(n=n_staff))
+        images: dict[str, Path] = {}
+        if issuers is not None:
+            with console.status(_("personalising cards on the virtual encoder…")):
+                issued = tour.issue_cards(gw.engine, work, issuers, master, int(time.time()) - 3600)
+            for c in issued:
+                images[c.name] = c.image
+                console.print("  • " + _(
+                    "card serial {serial} issued to {who} on a blank DESFire EV3 (UID {uid}) through the "
+                    "virtual encoder: personalised, read back as a reader reads it, recorded"
+                ).format(serial=c.serial, who=CARDS[c.name].who, uid=c.uid.hex()))
+        logins = tour.console_accounts(gw.engine)
+        today = datetime.now(tour.VN).date()
+        month = today.strftime("%Y-%m")
+        imported = tour.attendance(gw.engine, today)["imported"]
+        console.print("  • " + _(
+            "shift {shift} ({sessions}, Mon–Fri) assigned to the agency; {n} punches since the 1st of last "
+            "month imported from the old terminal's file"
+        ).format(shift=tour.SHIFT, sessions=tour.SHIFT_SESSIONS, n=imported))
         signing_key = gw.downlink._key if gw.downlink is not None else None
         assert signing_key is not None  # noqa: S101 — type narrowing for mypy, not input validation
         vrs = readers()
+        link = Link(broker_tls, _free_port())
         cfgs = []
         for vr in vrs:
             r = api.post(
@@ -271,10 +366,11 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 work,
                 vr,
                 secret,
-                broker_tls,
+                link.addr[1] if vr.rid == OFFLINE else broker_tls,
                 issuer,
                 ca_pem=(data / "broker" / "ca.crt").read_bytes(),
                 config_key=data / "config.cose_key",
+                images=images,
             )
             (cfg.parent / "reader.cfg").write_bytes(
                 host_config.build({**CONFIG, "reader_id": vr.rid}, signing_key, 1, int(time.time()))
@@ -287,8 +383,22 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 )
             )
         t0 = time.monotonic()
-        with ThreadPoolExecutor(len(vrs)) as pool:
-            outs = list(pool.map(run_reader, cfgs))
+        plug = threading.Timer(LINK_UP_AFTER_S, link.up)
+        plug.start()
+        console.print("  • " + _("reader {rid}: network down; it will come back after {s} s").format(
+            rid=OFFLINE, s=f"{LINK_UP_AFTER_S:.0f}"))  # fmt: skip
+        try:
+            with (
+                console.status(_("the virtual readers run their day of taps…")),
+                ThreadPoolExecutor(len(vrs)) as pool,
+            ):
+                try:
+                    outs = list(pool.map(run_reader, cfgs))
+                except BaseException:
+                    stop_readers()
+                    raise
+        finally:
+            plug.cancel()
         console.print(
             "  • "
             + _("{n} virtual readers (MicroPython) tapped cards and delivered their events in {s} s").format(
@@ -328,6 +438,20 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
                 "✓" if e.get("punch") or e["decision"] == "punch" else "",
             )
         console.print(table)
+        late = [e for e in taps if e["reader_id"] == OFFLINE]
+        lags = [
+            (datetime.fromisoformat(str(e["received_at"]).replace("Z", "+00:00"))
+             - datetime.fromisoformat(str(e["occurred_at"]).replace("Z", "+00:00"))).total_seconds()
+            for e in late if e.get("received_at")
+        ]  # fmt: skip
+        if len(lags) == len(late) == 2 and min(lags) >= LINK_UP_AFTER_S - 2:
+            console.print("  • " + _(
+                "reader {rid} decided {n} taps offline and delivered them when its network came back "
+                "({s} s later)").format(rid=OFFLINE, n=len(late), s=f"{min(lags):.0f}–{max(lags):.0f}"))
+        else:
+            ok = False
+            console.print("[red]" + _("reader {rid}: offline taps not caught up as expected ({lags})").format(
+                rid=OFFLINE, lags=lags) + "[/red]")
         expected_taps = sum(len(vr.expect) for vr in vrs)
         if len(taps) != expected_taps:
             ok = False
@@ -350,6 +474,9 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
         if "forced_open" not in kinds:
             ok = False
             console.print("[red]" + _("the door-forced-open alarm is missing") + "[/red]")
+        if "held_open" not in kinds:
+            ok = False
+            console.print("[red]" + _("the door-held-open alarm is missing") + "[/red]")
         rd = api.get("/api/v1/readers").json()["items"]
         for r in rd:
             line = _("{rid}: firmware {fw}, configuration seq {seq}, {clock}").format(
@@ -363,24 +490,54 @@ def run(work: Path, console: Console, *, serve: bool = False) -> bool:
         if quarantined:
             ok = False
             console.print("[red]" + _("{n} messages quarantined").format(n=len(quarantined)) + "[/red]")
+        last = tour.previous_month(today)
+        with console.status(_("computing and rendering the timesheets…")):
+            files = tour.timesheet(gw.engine, work, last, lang())
+            files += tour.timesheet(gw.engine, work, month, lang(), ("xlsx",))
+            sheets = [tour.month_days(gw.engine, m) for m in (last, month)]
+        live = {code: CARDS[name].who for name, code in ((n, c) for n, (c, _s) in tour.ISSUED.items())}
+        for problem in tour.check_timesheet(sheets[0], sheets[1], today, live):
+            ok = False
+            console.print(f"[red]{problem}[/red]")
+        console.print("  • " + _(
+            "timesheets computed: {last} (complete: late arrivals, early leavers, absences) and {month} "
+            "(so far, with today's punches from the terminal)").format(last=last, month=month))
+        base = f"http://127.0.0.1:{http_port}"
+        for login in logins:
+            refused = tour.console_login(base, login)
+            if refused is not None:
+                ok = False
+                console.print(f"[red]{refused}[/red]")
+        console.rule("[bold]" + _("Your turn") + "[/bold]")
+        for path in files:
+            console.print("  • " + _("timesheet: {path}").format(path=path))
+        console.print("  • " + _("web console: {url}").format(url=f"{base}/console/"))
+        for login in logins:
+            console.print("    " + _("login {user} / password {password} (role {role}{scope})").format(
+                user=login.username, password=login.password, role=login.role,
+                scope=f", {login.scope}" if login.scope else ""))  # fmt: skip
+        console.print("  • " + _("timesheet download (API, token below): {url}").format(
+            url=f"{base}/api/v1/attendance/report?month={last}&format=xlsx"))
+        console.print("  • " + _("API: {url} — admin token: {token}").format(url=f"{base}/docs", token=token))
+        console.print(
+            "[bold green]" + _("Gateway: every event arrived, exactly once.") + "[/bold green]"
+            if ok
+            else "[bold red]" + _("Gateway: something went wrong, see above.") + "[/bold red]"
+        )
         if serve:
-            running = _(
-                "The gateway keeps running: http://127.0.0.1:{port}/docs — API token: {token}"
-            ).format(port=http_port, token=token)
-            console.print(f"[bold]{running}[/bold] " + _("(Ctrl-C to stop)"))
+            console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")
             try:
                 while True:
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
     finally:
+        if link is not None:
+            link.close()
         api.close()
         server.should_exit = True
         thread.join(10)
         gw.stop()
-    console.print(
-        "[bold green]" + _("Gateway: every event arrived, exactly once.") + "[/bold green]"
-        if ok
-        else "[bold red]" + _("Gateway: something went wrong, see above.") + "[/bold red]"
-    )
+        national_server.should_exit = True
+        national_thread.join(10)
     return ok

@@ -430,11 +430,15 @@ def _apply_pg(conn: Connection, changes: list[tuple[Any, ...]], staff: dict[str,
 # ---- snapshot (first load) ----------------------------------------------------------------------
 
 
-def _secondary_indexes() -> list[sa.Index]:
+def _secondary_indexes(conn: Connection) -> list[sa.Index]:
+    """The models' indexes that this database has (some are PostgreSQL only, e.g. the console's
+    name search index: dropping it on SQLite would fail the first load)."""
     out: list[sa.Index] = []
+    insp = sa.inspect(conn)
     for model in (StaffRecord, Card):
         table = cast("sa.Table", model.__table__)  # type: ignore[union-attr]
-        out += sorted(table.indexes, key=lambda ix: str(ix.name))
+        present = {ix["name"] for ix in insp.get_indexes(table.name)}
+        out += sorted((ix for ix in table.indexes if ix.name in present), key=lambda ix: str(ix.name))
     return out
 
 
@@ -482,7 +486,7 @@ def load_snapshot(
         empty = not any(
             conn.exec_driver_sql(f"SELECT 1 FROM {t} LIMIT 1").first() for t in ("staffrecord", "card")
         )
-        indexes = _secondary_indexes() if empty and rebuild_indexes else []
+        indexes = _secondary_indexes(conn) if empty and rebuild_indexes else []
         for ix in indexes:
             conn.execute(sa.schema.DropIndex(ix))
         batches = prefetched(snap.batches()) if prefetch else snap.batches()

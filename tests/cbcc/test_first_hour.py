@@ -120,7 +120,7 @@ def test_version_and_switches(tmp_path: Path) -> None:
     proc = run(tmp_path, "--version")
     assert proc.returncode == 0 and proc.stdout.startswith("cbcc ")
     helped = run(tmp_path, "demo", "--help", COLUMNS="200").stdout
-    assert "--serve" in helped and "--no-serve" in helped
+    assert "--check" in helped
     assert "<bool>" not in helped
 
 
