@@ -174,6 +174,41 @@ def test_scope_and_roles_by_typing_the_url(rig: Rig, browser: Any) -> None:
     hr.context.close()
 
 
+def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
+    from io import BytesIO
+
+    import openpyxl
+
+    hr = login(browser, rig, "nhansu")
+    hr.click("nav >> text=Chấm công")
+    hr.wait_for_selector("table.grid")
+    poll(
+        lambda: "Nguyễn Thị Hương" in (hr.reload() and hr.inner_text("table.grid")),
+        60,
+        "Hương in the timesheet",
+    )
+    assert hr.locator(".chart svg").count() == 1  # late / early per unit, drawn on the server
+    with hr.expect_download() as dl:
+        hr.click("a:text('CSV')")
+    text = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    assert "CB-01-0012345" in text and "Nguyễn Thị Hương" in text
+    with hr.expect_download() as dl:
+        hr.click("a:text('XLSX')")
+    wb = openpyxl.load_workbook(BytesIO(Path(dl.value.path()).read_bytes()))
+    cells = {
+        str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value is not None
+    }
+    assert "Nguyễn Thị Hương" in cells
+    with hr.expect_download() as dl:
+        hr.click("a:text('PDF')")
+    assert Path(dl.value.path()).read_bytes()[:5] == b"%PDF-"
+    hr.context.close()
+    fac = login(browser, rig, "baove-snv")
+    assert fac.goto(f"{rig.base}/console/attendance").status == 403  # facility managers: no HR data
+    assert fac.goto(f"{rig.base}/console/attendance/timesheet.csv").status == 403
+    fac.context.close()
+
+
 MAIN_PAGES = [
     ("home", "/console/"),
     ("doors", "/console/doors"),
@@ -185,6 +220,7 @@ MAIN_PAGES = [
     ("sync", "/console/sync"),
     ("audit", "/console/audit"),
     ("users", "/console/users"),
+    ("attendance", "/console/attendance"),
     ("account", "/console/account"),
 ]
 
