@@ -73,6 +73,8 @@ class Event(SQLModel, table=True):
         sa.UniqueConstraint("reader_id", "seq", name="uq_event_reader_seq"),
         sa.Index("ix_event_staff_time", "staff_code", "occurred_at"),
         sa.Index("ix_event_door_time", "door", "occurred_at"),
+        # a reader's latest door / notice / tap event, for the console's door states (one query)
+        sa.Index("ix_event_reader_kind_seq", "reader_id", "kind", "seq"),
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))

@@ -487,6 +487,55 @@ def test_door_state_rules() -> None:
     assert doorstate.worst(["locked", "forced", "open"]) == "forced"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_door_states_in_two_queries(backend: str, request: pytest.FixtureRequest) -> None:
+    """Each reader's latest door event / mode notice / grant / lockdown command, found however old
+    (here behind 400 newer taps), in two statements for any number of readers."""
+    from gateway.models import Command
+
+    env: Env = request.getfixturevalue("lite" if backend == "sqlite" else "pg_env")
+    blob = b"\x01" + b"\x00" * 60
+    with Session(env.engine) as s:
+        s.add(_event("r-a", 2, kind="notice", detail="mode:scheduled_unlocked"))
+        for i in range(400):
+            s.add(_event("r-a", 3 + i, decision="deny", reason="revoked", serial=1001))
+        s.add(_event("r-a", 500, kind="door", detail="closed"))
+        for i in range(30):  # readers that told nothing: unknown, and no query of their own
+            s.add(Reader(id=f"r-x{i}", name="x", site="hn", unit="H01", mac_key_enc=blob))
+        s.add(Reader(id="r-c", name="C", site="hn", unit="H01", mac_key_enc=blob, online=True))
+        t = datetime(2026, 12, 1, tzinfo=UTC)
+        for n, action in enumerate(("lockdown", "release", "lockdown")):
+            s.add(
+                Command(
+                    seq=n + 1,
+                    target="r-c",
+                    action=action,
+                    issued_by="t",
+                    issued_at=t,
+                    expires_at=t,
+                    outcome="ok",
+                )
+            )
+        s.commit()
+        readers = s.exec(select(Reader)).all()
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        sa.event.listen(env.engine, "before_cursor_execute", count)
+        try:
+            states = doorstate.read(s, readers)
+        finally:
+            sa.event.remove(env.engine, "before_cursor_execute", count)
+    assert len(statements) == 2, statements
+    assert states["r-a"].mode == "scheduled_unlocked" and states["r-a"].opened is False
+    assert states["r-a"].state() == "unlocked"
+    assert states["r-b"].opened is True and states["r-b"].state() == "forced"
+    assert states["r-c"].state() == "lockdown"
+    assert states["r-x0"].state() == "unknown"
+
+
 # ---- catalogs and vendored files ---------------------------------------------------------------------
 
 

@@ -1,0 +1,24 @@
+"""door state in one query: each reader's latest event of a kind is an index lookup
+
+Revision ID: 0005_doorstate
+Revises: 0003_console
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0005_doorstate"
+down_revision: str | None = "0003_console"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_event_reader_kind_seq", "event", ["reader_id", "kind", "seq"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_event_reader_kind_seq", table_name="event")
