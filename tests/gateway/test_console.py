@@ -177,6 +177,20 @@ def test_postgres_fold_agrees_and_uses_the_index(pg_env: Env) -> None:
             )
         )
     assert "ix_staffrecord_name_fold" in plan, plan
+    # the search's own query: prefix and order (name, code) from the index, no sort of all matches
+    with pg_env.engine.connect() as conn:
+        conn.execute(sa.text("SET enable_seqscan = off"))
+        conn.execute(sa.text("SET enable_bitmapscan = off"))
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "EXPLAIN SELECT * FROM staffrecord WHERE (cbcc_fold(full_name) COLLATE \"C\")"
+                    " LIKE 'nguyen van%' ORDER BY (cbcc_fold(full_name) COLLATE \"C\"), staff_code LIMIT 50"
+                )
+            )
+        )
+    assert "ix_staffrecord_name_fold" in plan and "Sort" not in plan, plan
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
