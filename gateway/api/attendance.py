@@ -43,7 +43,7 @@ def _refused(exc: AttendanceError) -> ApiError:
     return invalid(str(exc), code="refused")
 
 
-def _check_staff(session: Session, principal: Principal, staff: str) -> None:
+def check_staff(session: Session, principal: Principal, staff: str) -> None:
     row = (
         session.connection()
         .execute(
@@ -79,7 +79,7 @@ def report(
     if unit is not None and principal.scoped and not in_scope(principal.unit_scope, unit):
         raise forbidden(f"unit {unit} is outside this token's units")
     if staff is not None:
-        _check_staff(session, principal, staff)
+        check_staff(session, principal, staff)
     try:
         data = reports.produce(
             session,
@@ -117,7 +117,7 @@ def punches(
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
 ) -> list[PunchOut]:
-    _check_staff(session, principal, staff)
+    check_staff(session, principal, staff)
     if end < start or (end - start).days > 62:
         raise invalid("from/to: a range of at most 62 days, from <= to")
     p = store.T_PUNCH
@@ -185,7 +185,7 @@ def upload(session: DB, principal: CanWrite, body: PunchUpload) -> UploadOut:
     known = store.staff_known(conn, (r.staff for r in rows))
     if principal.scoped:
         for code in sorted(known & {r.staff for r in rows}):
-            _check_staff(session, principal, code)
+            check_staff(session, principal, code)
     new = store.add_punches(conn, rows)
     store.audit(
         conn, principal.actor, "attendance.punches.upload", "", role=principal.role, rows=len(rows), new=new
@@ -210,7 +210,7 @@ class Created(BaseModel):
 
 @router.post("/leave", response_model=Created, status_code=201, summary="Ghi nghỉ (record leave)")
 def leave(session: DB, principal: CanWrite, body: LeaveIn) -> Created:
-    _check_staff(session, principal, body.staff)
+    check_staff(session, principal, body.staff)
     conn = session.connection()
     try:
         lid = store.add_leave(conn, body.staff, body.kind, body.start, body.end, body.half, body.reason)
@@ -244,7 +244,7 @@ class CorrectionIn(BaseModel):
     "/corrections", response_model=Created, status_code=201, summary="Sửa lượt chấm công (correction)"
 )
 def correction(session: DB, principal: CanWrite, body: CorrectionIn) -> Created:
-    _check_staff(session, principal, body.staff)
+    check_staff(session, principal, body.staff)
     try:
         at = parse_time(body.time)
     except ValueError as exc:
@@ -264,7 +264,7 @@ def overtime(
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
     staff: Annotated[str, Query(pattern=r"^[A-Za-z0-9._-]{1,32}$")],
 ) -> list[dict[str, object]]:
-    _check_staff(session, principal, staff)
+    check_staff(session, principal, staff)
     try:
         found = store.overtime(session, month, staff=staff)
     except (AttendanceError, ValueError) as exc:
@@ -283,7 +283,7 @@ class OvertimeIn(BaseModel):
 
 @router.post("/overtime", status_code=204, summary="Duyệt làm thêm giờ (approve overtime)")
 def approve_overtime(session: DB, principal: CanWrite, body: OvertimeIn) -> Response:
-    _check_staff(session, principal, body.staff)
+    check_staff(session, principal, body.staff)
     try:
         store.approve_overtime(
             session.connection(), body.staff, body.day, body.minutes, body.reason, principal.actor

@@ -13,9 +13,11 @@ from gateway.api.context import ApiContext
 from gateway.console import web
 from gateway.console.routes import (
     account,
+    attendance,
     audit_log,
     cards,
     doors,
+    hr,
     live,
     readers,
     sync,
@@ -71,7 +73,7 @@ def install(app: FastAPI, ctx: ApiContext) -> None:
     errors) in the gateway's process, on the same ApiContext (engine, downlink, fleet)."""
     sub = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     sub.state.ctx = ctx
-    for module in (account, live, doors, readers, cards, sync, audit_log, users):
+    for module in (account, live, doors, readers, cards, sync, audit_log, users, attendance, hr):
         sub.include_router(module.router)
     sub.mount("/static", StaticFiles(directory=web.TEMPLATES.with_name("static")), name="static")
     sub.add_middleware(SecurityHeaders)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from gateway.db import utc
@@ -59,45 +60,54 @@ def worst(states: Iterable[str]) -> str:
     return "unknown"
 
 
-RECENT: Final = 300  # events looked at per reader: bounded work however long its history
+def _latest(column: Any, *where: Any) -> Any:
+    """The newest ``column`` among the current reader's events matching ``where``: a backward
+    scan of ``ix_event_reader_kind_seq`` (reader_id, kind, seq) that stops at the first match."""
+    return (
+        select(column)
+        .where(Event.reader_id == Reader.id, *where)
+        .order_by(col(Event.seq).desc())
+        .limit(1)
+        .correlate(Reader)
+        .scalar_subquery()
+    )
 
 
 def read(session: Session, readers: Sequence[Reader]) -> dict[str, ReaderDoor]:
-    """The door state of each reader: its active alarms, and its last door event, mode notice and
-    grant among its :data:`RECENT` latest events (one bounded, indexed query per reader, so a page
-    costs the same with 10 M events as with 10). A lockdown older than that window is still seen
-    through the last lockdown / release command the reader acknowledged."""
+    """The door state of each reader, in two queries whatever the number of readers or events:
+    the active alarms, then one row per reader with its latest door event, mode notice, grant and
+    acknowledged lockdown / release command (correlated subqueries, each an index lookup)."""
     out = {r.id: ReaderDoor(r.id, online=r.online) for r in readers}
     if not out:
         return out
-    active = select(Alarm).where(Alarm.active == True, col(Alarm.reader_id).in_(list(out)))  # noqa: E712
-    for a in session.exec(active):
-        out[a.reader_id].alarms.add(a.kind)
-    for rid, rd in out.items():
-        recent = session.exec(
-            select(Event.kind, Event.detail, Event.decision, Event.occurred_at)
-            .where(Event.reader_id == rid)
-            .order_by(col(Event.seq).desc())
-            .limit(RECENT)
-        ).all()
-        for kind, detail, decision, at in recent:  # newest first
-            if kind == "door" and rd.opened is None and detail in ("opened", "closed"):
-                rd.opened = detail == "opened"
-            elif kind == "notice" and rd.mode is None and detail and detail.startswith("mode:"):
-                rd.mode = detail.split(":", 1)[1]
-            elif kind == "tap" and decision == "grant" and rd.last_grant is None:
-                rd.last_grant = utc(at)
-        if rd.mode is None:
-            cmd = session.exec(
-                select(Command.action)
-                .where(
-                    Command.target == rid,
-                    col(Command.action).in_(("lockdown", "release")),
-                    Command.outcome == "ok",
-                )
-                .order_by(col(Command.id).desc())
-                .limit(1)
-            ).first()
-            if cmd == "lockdown":
-                rd.mode = "locked_down"
+    active = select(Alarm.reader_id, Alarm.kind).where(
+        Alarm.active == True,  # noqa: E712
+        col(Alarm.reader_id).in_(list(out)),
+    )
+    for rid, kind in session.exec(active):
+        out[rid].alarms.add(kind)
+    door = _latest(Event.detail, Event.kind == "door", col(Event.detail).in_(("opened", "closed")))
+    mode = _latest(Event.detail, Event.kind == "notice", col(Event.detail).startswith("mode:"))
+    grant = _latest(Event.occurred_at, Event.kind == "tap", Event.decision == "grant")
+    cmd = (
+        select(Command.action)
+        .where(
+            Command.target == Reader.id,
+            col(Command.action).in_(("lockdown", "release")),
+            Command.outcome == "ok",
+        )
+        .order_by(col(Command.id).desc())
+        .limit(1)
+        .correlate(Reader)
+        .scalar_subquery()
+    )
+    ids = list(out)
+    rows = session.connection().execute(
+        sa.select(col(Reader.id), door, mode, grant, cmd).where(col(Reader.id).in_(ids))
+    )
+    for rid, d, m, g, c in rows:
+        rd = out[rid]
+        rd.opened = None if d is None else d == "opened"
+        rd.mode = m.split(":", 1)[1] if m else ("locked_down" if c == "lockdown" else None)
+        rd.last_grant = utc(g) if g is not None else None
     return out

@@ -174,6 +174,95 @@ def test_scope_and_roles_by_typing_the_url(rig: Rig, browser: Any) -> None:
     hr.context.close()
 
 
+def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
+    """HR sees the morning's tap as today's arrival, records a leave and two corrections (with
+    reasons) in forms, approves the overtime they create, then downloads the month and reads it."""
+    import re
+    from datetime import datetime, timedelta, timezone
+    from io import BytesIO
+
+    import openpyxl
+    from pypdf import PdfReader
+
+    vn = timezone(timedelta(hours=7))
+    today = datetime.now(vn).date()
+    # two other days of this month: one for the leave, one for the corrected punches
+    others = [d for d in (today + timedelta(k) for k in (-2, -1, 1, 2, 3, 4)) if d.month == today.month]
+    leave_day, ot_day = others[0], others[1]
+    month = today.strftime("%Y-%m")
+    hr = login(browser, rig, "nhansu")
+    hr.click("nav >> text=Chấm công")
+    hr.wait_for_selector("table.grid")
+    poll(
+        lambda: "Nguyễn Thị Hương" in (hr.reload() and hr.inner_text("#today-h ~ table")),
+        60,
+        "Hương among today's arrivals",
+    )
+    row = hr.locator("#today-h ~ table tr", has_text="CB-01-0012345").inner_text()
+    assert re.search(r"\b\d{2}:\d{2}\b", row), row  # her arrival time, from the reader's tap
+    assert hr.locator(".chart svg").count() == 1  # late / early per unit, drawn on the server
+    # leave entry
+    hr.click("text=Nghỉ và sửa chấm công")
+    hr.fill("#lv-staff", "CB-01-0012345")
+    hr.select_option("#lv-kind", "P")
+    hr.fill("#lv-from", leave_day.isoformat())
+    hr.fill("#lv-to", leave_day.isoformat())
+    hr.fill("#lv-reason", "Nghỉ phép năm")
+    hr.click("form[action$='/attendance/leave'] button[type=submit]")
+    expect(hr.locator("p.ok")).to_have_text("Đã ghi nghỉ.")
+    # corrections: she forgot both taps on ot_day; HR adds 07:00 and 19:00 with a reason
+    for clock in ("07:00", "19:00"):
+        hr.fill("#co-staff", "CB-01-0012345")
+        hr.select_option("#co-action", "add")
+        hr.fill("#co-day", ot_day.isoformat())
+        hr.fill("#co-clock", clock)
+        hr.fill("#co-reason", "Quên quẹt thẻ, trưởng phòng xác nhận")
+        hr.click("form[action$='/attendance/correction'] button[type=submit]")
+        expect(hr.locator("p.ok")).to_have_text("Đã ghi sửa chấm công.")
+    # overtime: 30 min before 07:30 and 120 after 17:00 were found; approve 120
+    hr.click("text=Làm thêm giờ")
+    tr = hr.locator("table.ot tbody tr", has_text=ot_day.isoformat())
+    expect(tr).to_contain_text("150")
+    tr.locator("input[name=minutes]").fill("120")
+    tr.locator("input[name=reason]").fill("Trực tiếp dân buổi tối")
+    tr.locator("button").click()
+    expect(hr.locator("p.ok")).to_have_text("Đã duyệt làm thêm giờ.")
+    expect(hr.locator("table.ot tbody tr", has_text=ot_day.isoformat()).locator("td.approved")).to_have_text(
+        "120"
+    )
+    hr.click(".subnav >> text=Bảng chấm công")
+    hr.wait_for_selector("table.grid")
+    with hr.expect_download() as dl:
+        hr.click("a:text('CSV')")
+    text = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    assert "CB-01-0012345" in text and "Nguyễn Thị Hương" in text
+    with hr.expect_download() as dl:
+        hr.click("a:text('XLSX')")
+    wb = openpyxl.load_workbook(BytesIO(Path(dl.value.path()).read_bytes()))
+    ws = wb.worksheets[0]
+    grid = [[c.value for c in r] for r in ws.iter_rows()]
+    mine = next(r for r in grid if "Nguyễn Thị Hương" in [str(v) for v in r])
+    assert "P" in [str(v) for v in mine], mine  # the leave day carries the leave symbol
+    with hr.expect_download() as dl:
+        hr.click("a:text('PDF')")
+    pdf = PdfReader(BytesIO(Path(dl.value.path()).read_bytes()))
+    words = " ".join(p.extract_text() for p in pdf.pages)
+    assert "Hương" in words and month[5:] in words, words[:300]
+    hr.context.close()
+    assert rig.gw is not None
+    with rig.gw.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        acts = set(conn.execute(sa.text("SELECT action FROM auditentry")).scalars())
+    for a in ("console.attendance.leave", "console.attendance.correction", "console.attendance.overtime"):
+        assert a in acts, a
+    fac = login(browser, rig, "baove-snv")
+    assert fac.goto(f"{rig.base}/console/attendance").status == 403  # facility managers: no HR data
+    assert fac.goto(f"{rig.base}/console/attendance/timesheet.csv").status == 403
+    assert fac.goto(f"{rig.base}/console/attendance/changes").status == 403
+    fac.context.close()
+
+
 MAIN_PAGES = [
     ("home", "/console/"),
     ("doors", "/console/doors"),
@@ -185,6 +274,9 @@ MAIN_PAGES = [
     ("sync", "/console/sync"),
     ("audit", "/console/audit"),
     ("users", "/console/users"),
+    ("attendance", "/console/attendance"),
+    ("hr-changes", "/console/attendance/changes"),
+    ("hr-overtime", "/console/attendance/overtime"),
     ("account", "/console/account"),
 ]
 

@@ -177,6 +177,20 @@ def test_postgres_fold_agrees_and_uses_the_index(pg_env: Env) -> None:
             )
         )
     assert "ix_staffrecord_name_fold" in plan, plan
+    # the search's own query: prefix and order (name, code) from the index, no sort of all matches
+    with pg_env.engine.connect() as conn:
+        conn.execute(sa.text("SET enable_seqscan = off"))
+        conn.execute(sa.text("SET enable_bitmapscan = off"))
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "EXPLAIN SELECT * FROM staffrecord WHERE (cbcc_fold(full_name) COLLATE \"C\")"
+                    " LIKE 'nguyen van%' ORDER BY (cbcc_fold(full_name) COLLATE \"C\"), staff_code LIMIT 50"
+                )
+            )
+        )
+    assert "ix_staffrecord_name_fold" in plan and "Sort" not in plan, plan
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -487,6 +501,55 @@ def test_door_state_rules() -> None:
     assert doorstate.worst(["locked", "forced", "open"]) == "forced"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_door_states_in_two_queries(backend: str, request: pytest.FixtureRequest) -> None:
+    """Each reader's latest door event / mode notice / grant / lockdown command, found however old
+    (here behind 400 newer taps), in two statements for any number of readers."""
+    from gateway.models import Command
+
+    env: Env = request.getfixturevalue("lite" if backend == "sqlite" else "pg_env")
+    blob = b"\x01" + b"\x00" * 60
+    with Session(env.engine) as s:
+        s.add(_event("r-a", 2, kind="notice", detail="mode:scheduled_unlocked"))
+        for i in range(400):
+            s.add(_event("r-a", 3 + i, decision="deny", reason="revoked", serial=1001))
+        s.add(_event("r-a", 500, kind="door", detail="closed"))
+        for i in range(30):  # readers that told nothing: unknown, and no query of their own
+            s.add(Reader(id=f"r-x{i}", name="x", site="hn", unit="H01", mac_key_enc=blob))
+        s.add(Reader(id="r-c", name="C", site="hn", unit="H01", mac_key_enc=blob, online=True))
+        t = datetime(2026, 12, 1, tzinfo=UTC)
+        for n, action in enumerate(("lockdown", "release", "lockdown")):
+            s.add(
+                Command(
+                    seq=n + 1,
+                    target="r-c",
+                    action=action,
+                    issued_by="t",
+                    issued_at=t,
+                    expires_at=t,
+                    outcome="ok",
+                )
+            )
+        s.commit()
+        readers = s.exec(select(Reader)).all()
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        sa.event.listen(env.engine, "before_cursor_execute", count)
+        try:
+            states = doorstate.read(s, readers)
+        finally:
+            sa.event.remove(env.engine, "before_cursor_execute", count)
+    assert len(statements) == 2, statements
+    assert states["r-a"].mode == "scheduled_unlocked" and states["r-a"].opened is False
+    assert states["r-a"].state() == "unlocked"
+    assert states["r-b"].opened is True and states["r-b"].state() == "forced"
+    assert states["r-c"].state() == "lockdown"
+    assert states["r-x0"].state() == "unknown"
+
+
 # ---- catalogs and vendored files ---------------------------------------------------------------------
 
 
@@ -534,3 +597,162 @@ def test_session_rows_hold_no_secret(lite: Env) -> None:
         rows = s.exec(select(ConsoleSession)).all()
         assert rows and all(r.id_hash != secret and secret not in r.id_hash for r in rows)
         assert hashlib.sha256(secret.encode()).hexdigest() in {r.id_hash for r in rows}
+
+
+def _hr_setup(env: Env) -> None:
+    """Office hours for both units; CB-A1 punched 07:00 and 19:00 on Mon 2 Nov 2026 (Vietnam):
+    30 + 120 = 150 overtime minutes found (before 07:30, after 17:00)."""
+    from gateway.attendance import store as att_store
+
+    with env.engine.begin() as conn:
+        att_store.set_shift(conn, "hc", "Hành chính", "07:30-11:30,13:00-17:00", "Mon-Fri", 5, 5)
+        for code in ("CB-A1", "CB-A2", "CB-B1"):
+            att_store.assign(conn, "hc", datetime(2026, 11, 1).date(), None, staff=code)
+        att_store.add_punches(
+            conn,
+            [
+                att_store.PunchRow("CB-A1", datetime(2026, 11, 2, 0, 0, tzinfo=UTC), "import"),
+                att_store.PunchRow("CB-A1", datetime(2026, 11, 2, 12, 0, tzinfo=UTC), "import"),
+                att_store.PunchRow("CB-B1", datetime(2026, 11, 2, 0, 0, tzinfo=UTC), "import"),
+                att_store.PunchRow("CB-B1", datetime(2026, 11, 2, 12, 0, tzinfo=UTC), "import"),
+            ],
+        )
+    with Session(env.engine) as s:
+        accounts.create_user(s, "nhansu-a", PW, "hr", unit_scope="H01", created_by="test")
+        s.commit()
+
+
+def _rows(env: Env, table: str) -> list[tuple[object, ...]]:
+    with env.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table}"))]
+
+
+def _actions(env: Env) -> list[str]:
+    with Session(env.engine) as s:
+        return [a.action for a in s.exec(select(AuditEntry)).all()]
+
+
+def test_hr_leave_corrections_overtime_through_the_api_rules(lite: Env) -> None:
+    _hr_setup(lite)
+    hr = lite.login("nhansu")
+    page = hr.get("/console/attendance/changes")
+    assert page.status_code == 200 and "Ghi nghỉ" in page.text
+    token = csrf_of(page.text)
+    leave = {"staff": "CB-A1", "kind": "P", "from": "2026-11-03", "to": "2026-11-04", "reason": "Nghỉ phép"}
+    for bad in ({}, {"csrf": "forged"}):  # CSRF on every HR form
+        assert hr.post("/console/attendance/leave", data={**leave, **bad}).status_code == 403
+    assert hr.post("/console/attendance/correction", data={"staff": "CB-A1"}).status_code == 403
+    assert hr.post("/console/attendance/overtime", data={"staff": "CB-A1"}).status_code == 403
+    assert _rows(lite, "att_leave") == []
+    r = hr.post("/console/attendance/leave", data={**leave, "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("done=leave")
+    # the engine's rule: overlapping leave refused with its message, nothing stored
+    r = hr.post("/console/attendance/leave", data={**leave, "csrf": token, "from": "2026-11-04"})
+    assert r.status_code == 422 and "overlaps" in r.text
+    r = hr.post("/console/attendance/leave", data={**leave, "csrf": token, "kind": "ZZ"})
+    assert r.status_code == 422
+    assert len(_rows(lite, "att_leave")) == 1
+    corr = {
+        "staff": "CB-A1",
+        "action": "add",
+        "day": "2026-11-05",
+        "clock": "07:31",
+        "reason": "Quên quẹt thẻ",
+    }
+    r = hr.post("/console/attendance/correction", data={**corr, "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303
+    r = hr.post(
+        "/console/attendance/correction", data={**corr, "csrf": token, "action": "void", "clock": "09:00"}
+    )
+    assert r.status_code == 422 and "no punch" in r.text  # void of a missing punch: refused
+    r = hr.post("/console/attendance/correction", data={**corr, "csrf": token, "reason": " "})
+    assert r.status_code == 400  # a reason is required
+    assert len(_rows(lite, "att_correction")) == 1
+    with lite.engine.connect() as conn:
+        src = conn.execute(sa.text("SELECT source FROM att_punch WHERE at >= '2026-11-05'")).scalars().all()
+    assert src == ["correction"]
+    ot = hr.get("/console/attendance/overtime?month=2026-11")
+    assert ot.status_code == 200 and "CB-A1" in ot.text and ">150<" in ot.text
+    approve = {"staff": "CB-A1", "date": "2026-11-02", "minutes": "151", "reason": "Họp muộn"}
+    r = hr.post("/console/attendance/overtime", data={**approve, "csrf": token})
+    assert r.status_code == 422 and "0..150" in r.text  # bounded by the minutes found
+    r = hr.post(
+        "/console/attendance/overtime",
+        data={**approve, "csrf": token, "minutes": "120"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with lite.engine.connect() as conn:
+        got = conn.execute(sa.text("SELECT staff_code, minutes FROM att_overtime")).all()
+    assert [tuple(g) for g in got] == [("CB-A1", 120)]
+    # leave import: one bad row and nothing is imported; then the good file
+    bad = "staff,kind,from,to,reason\nCB-A2,Ô,2026-11-09,2026-11-10,Ốm\nCB-A2,XX,2026-11-12,2026-11-12,?\n"
+    r = hr.post(
+        "/console/attendance/leave/import",
+        data={"csrf": token},
+        files={"file": ("nghi.csv", bad.encode(), "text/csv")},
+    )
+    assert r.status_code == 400 and "row 3" in r.text
+    assert len(_rows(lite, "att_leave")) == 1
+    good = bad.splitlines()[:2]
+    r = hr.post(
+        "/console/attendance/leave/import",
+        data={"csrf": token},
+        files={"file": ("nghi.csv", "\n".join(good).encode(), "text/csv")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert len(_rows(lite, "att_leave")) == 2
+    acts = _actions(lite)
+    for a in (
+        "attendance.leave.add",
+        "console.attendance.leave",
+        "attendance.correct.add",
+        "console.attendance.correction",
+        "attendance.overtime.approve",
+        "console.attendance.overtime",
+        "attendance.import_leave",
+        "console.attendance.leave_import",
+    ):
+        assert a in acts, a
+
+
+def test_hr_unit_scope_and_roles_on_changes(lite: Env) -> None:
+    _hr_setup(lite)
+    hra = lite.login("nhansu-a")  # hr of H01 only
+    token = csrf_of(hra.get("/console/attendance/changes").text)
+    leave = {"staff": "CB-B1", "kind": "P", "from": "2026-11-03", "reason": "x", "csrf": token}
+    assert hra.post("/console/attendance/leave", data=leave).status_code == 403
+    corr = {"staff": "CB-B1", "action": "add", "day": "2026-11-05", "clock": "07:31", "reason": "x"}
+    assert hra.post("/console/attendance/correction", data={**corr, "csrf": token}).status_code == 403
+    ot = {"staff": "CB-B1", "date": "2026-11-02", "minutes": "10", "reason": "x", "csrf": token}
+    assert hra.post("/console/attendance/overtime", data=ot).status_code == 403
+    mixed = "staff,kind,from,to,reason\nCB-A1,P,2026-11-09,2026-11-09,x\nCB-B1,P,2026-11-09,2026-11-09,x\n"
+    r = hra.post(
+        "/console/attendance/leave/import",
+        data={"csrf": token},
+        files={"file": ("nghi.csv", mixed.encode(), "text/csv")},
+    )
+    assert r.status_code == 403
+    page = hra.get("/console/attendance/overtime?month=2026-11").text
+    assert "CB-A1" in page and "CB-B1" not in page  # other units' people are not listed
+    assert _rows(lite, "att_leave") == [] and _rows(lite, "att_correction") == []
+    assert _rows(lite, "att_overtime") == []
+    # in scope: allowed
+    leave_a = {**leave, "staff": "CB-A1"}
+    assert hra.post("/console/attendance/leave", data=leave_a, follow_redirects=False).status_code == 303
+    fac = lite.login("fac-a")
+    ftok = csrf_of(fac.get("/console/").text)
+    for path in ("/console/attendance", "/console/attendance/changes", "/console/attendance/overtime"):
+        assert fac.get(path).status_code == 403, path
+    assert fac.post("/console/attendance/leave", data={**leave_a, "csrf": ftok}).status_code == 403
+    aud = lite.login("kiemtoan")  # reads attendance, changes nothing
+    atok = csrf_of(aud.get("/console/").text)
+    page = aud.get("/console/attendance/overtime?month=2026-11").text
+    assert "CB-A1" in page and 'method="post" action="/console/attendance/overtime"' not in page
+    assert aud.get("/console/attendance/changes").status_code == 403
+    assert (
+        aud.post("/console/attendance/overtime", data={**ot, "staff": "CB-A1", "csrf": atok}).status_code
+        == 403
+    )
+    assert len(_rows(lite, "att_leave")) == 1

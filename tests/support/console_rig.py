@@ -202,6 +202,7 @@ class Rig:
             self.readers[rid] = VirtualReader(proc)
             self.readers[rid].start_reading()
         api.close()
+        self._attendance()
         with Session(gw.engine) as s:
             for door, building in (("snv-cong-chinh", "Tòa A"), ("bnv-cong", "Tòa B")):
                 row = s.get(Door, door)
@@ -210,6 +211,24 @@ class Rig:
                 s.add(row)
             s.commit()
         return self
+
+    def _attendance(self) -> None:
+        """HR's setup: the main gate of Sở Nội vụ counts as attendance; office hours for its staff."""
+        from datetime import date
+
+        from gateway.attendance import readers as att_readers
+        from gateway.attendance import store as att_store
+
+        assert self.gw is not None
+        today = date.today()
+        with self.gw.engine.begin() as conn:
+            # Events name the door by its index in the reader's configuration ("0"), not by the
+            # gateway's door id: opt in what the events carry (see the console note).
+            att_readers.opt_in_door(conn, "0", True)
+            att_store.set_shift(
+                conn, "hanh-chinh", "Giờ hành chính", "07:30-11:30,13:00-17:00", "Mon-Sun", 5, 5
+            )
+            att_store.assign(conn, "hanh-chinh", today.replace(day=1), None, unit="000.00.31.H26")
 
     def _seed(self) -> None:
         assert self.gw is not None

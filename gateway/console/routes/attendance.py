@@ -1,0 +1,110 @@
+"""HR: today's arrivals and absences, late / early per unit (SVG drawn on the server), the monthly
+timesheet grid and its XLSX / PDF / CSV downloads — all from the attendance engine
+(``gateway.attendance``) and its renderers, within the user's unit scope, audited."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Final
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from gateway import audit
+from gateway.attendance import report as att_report
+from gateway.attendance import store
+from gateway.attendance.engine import month_dates
+from gateway.attendance.errors import AttendanceError
+from gateway.attendance.render import summary
+from gateway.auth import ATTENDANCE_READ
+from gateway.console import i18n, web
+from gateway.console.web import Viewer
+
+router = APIRouter()
+MONTH: Final = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+UNIT: Final = re.compile(r"^[A-Za-z0-9._/ -]{1,64}$")
+GRID_MAX: Final = 300  # people shown on the page; the downloads hold everyone
+TYPES: Final = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def _args(month: str, unit: str) -> tuple[str, str | None]:
+    month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
+    if not MONTH.match(month):
+        raise web.ConsoleError(400, "Month is YYYY-MM.")
+    if unit and not UNIT.match(unit):
+        raise web.ConsoleError(400, "A filter has characters that are not allowed.")
+    return month, unit or None
+
+
+@router.get("/attendance")
+def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
+    web.need(view, ATTENDANCE_READ)
+    month, unit_q = _args(month, unit)
+    engine = view.ctx.engine
+    report = store.compute_month(engine, month, unit=unit_q, scope=view.principal.unit_scope)
+    with view.db() as s:
+        audit.record(
+            s,
+            view.principal.actor,
+            "console.attendance.view",
+            unit_q or "*",
+            role=view.principal.role,
+            month=month,
+            people=len(report["staff"]),
+            ip=view.ip,
+        )
+        s.commit()
+    today = datetime.now(i18n.VN_TZ).date().isoformat()
+    daily = summary.daily(report, today, view.lang) if today[:7] == month else None
+    figs = summary.unit_figures(report)
+    # the renderer escapes every text it draws (unit codes, labels): safe to embed as markup
+    chart = Markup(summary.chart_svg(figs, view.lang)) if figs else None  # noqa: S704
+    year, mon = (int(x) for x in month.split("-"))
+    days = [d.isoformat() for d in month_dates(year, mon)]
+    people: list[dict[str, Any]] = report["staff"][:GRID_MAX]
+    return web.render(
+        view.request,
+        "attendance.html",
+        view=view,
+        month=month,
+        unit=unit,
+        daily=daily,
+        chart=chart,
+        figs=figs,
+        days=days,
+        people=people,
+        total=len(report["staff"]),
+        grid_max=GRID_MAX,
+    )
+
+
+@router.get("/attendance/timesheet.{fmt}")
+def timesheet(fmt: str, view: Viewer, month: str = "", unit: str = "") -> Response:
+    web.need(view, ATTENDANCE_READ)
+    if fmt not in TYPES:
+        raise web.ConsoleError(404, "Not found.")
+    month, unit_q = _args(month, unit)
+    try:
+        data = att_report.produce(
+            view.ctx.engine,
+            month,
+            unit_q,
+            None,
+            fmt,
+            view.lang,
+            actor=view.principal.actor,
+            role=view.principal.role,
+            scope=view.principal.unit_scope,
+        )
+    except AttendanceError as exc:
+        raise web.ConsoleError(400, str(exc)) from None
+    name = f"bang-cham-cong-{month}{'-' + re.sub(r'[^A-Za-z0-9.-]', '_', unit_q) if unit_q else ''}.{fmt}"
+    return Response(
+        data, media_type=TYPES[fmt], headers={"content-disposition": f'attachment; filename="{name}"'}
+    )

@@ -1,0 +1,194 @@
+"""HR changes: leave entry and import (CSV/XLSX), corrections (add / void a punch) with a reason,
+overtime approval.
+
+Every change goes through the attendance API's own handlers (``gateway.api.attendance``) with the
+user's principal, so the rules, the unit-scope check (403 outside scope) and the domain audit
+entries are the API's; the console adds its own audit entry with the client's address.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from gateway import audit
+from gateway.api import attendance as api_att
+from gateway.attendance import imports, store
+from gateway.attendance.engine import LEAVE_KINDS
+from gateway.attendance.errors import AttendanceError
+from gateway.attendance.punchfile import read_leaves
+from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE
+from gateway.console import i18n, web
+from gateway.console.web import Viewer
+
+router = APIRouter()
+MONTH: Final = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CLOCK: Final = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+UPLOAD_MAX: Final = 5 * 1024 * 1024  # a leave file of a whole agency is far smaller
+OT_MAX: Final = 500  # candidates shown on the page
+
+
+def _bad(exc: ValidationError) -> web.ConsoleError:
+    """A pydantic refusal as a one-line message naming the fields."""
+    message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+    return web.ConsoleError(400, message)
+
+
+def _note(view: Any, action: str, target: str, **detail: Any) -> None:
+    with view.db() as s:
+        audit.record(s, view.principal.actor, action, target, role=view.principal.role, ip=view.ip, **detail)
+        s.commit()
+
+
+def _vn_time(day: str, clock: str) -> str:
+    if not DAY.match(day) or not CLOCK.match(clock):
+        raise web.ConsoleError(400, "Date is YYYY-MM-DD and time is HH:MM.")
+    return f"{day}T{clock}:00+07:00"
+
+
+@router.get("/attendance/changes")
+def changes(view: Viewer, done: str = "") -> Response:
+    web.need(view, ATTENDANCE_WRITE)
+    return web.render(
+        view.request,
+        "hr_changes.html",
+        view=view,
+        kinds=LEAVE_KINDS,
+        done=done if done in ("leave", "import", "correction") else "",
+        today=datetime.now(i18n.VN_TZ).date().isoformat(),
+    )
+
+
+@router.post("/attendance/leave")
+async def leave(view: Viewer) -> Response:
+    f = await web.check_csrf(view)
+    web.need(view, ATTENDANCE_WRITE)
+    body = {
+        "staff": f.get("staff", "").strip(),
+        "kind": f.get("kind", ""),
+        "from": f.get("from", ""),
+        "to": f.get("to", "") or f.get("from", ""),
+        "half": f.get("half") or None,
+        "reason": " ".join(f.get("reason", "").split()),
+    }
+    try:
+        item = api_att.LeaveIn.model_validate(body)
+    except ValidationError as exc:
+        raise _bad(exc) from None
+    with view.db() as s:
+        out = web.api_call(api_att.leave, s, view.principal, item)
+    _note(view, "console.attendance.leave", item.staff, id=out.id, kind=item.kind)
+    return web.redirect(f"{web.PREFIX}/attendance/changes?done=leave")
+
+
+@router.post("/attendance/leave/import")
+async def leave_import(view: Viewer) -> Response:
+    """The file is read and every row's person checked against the user's scope before anything is
+    stored; the import itself is the CLI's (all rows or none)."""
+    await web.check_csrf(view)
+    web.need(view, ATTENDANCE_WRITE)
+    form = await view.request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise web.ConsoleError(400, "Choose a CSV or XLSX file.")
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise web.ConsoleError(400, "Choose a CSV or XLSX file.")
+    data = await upload.read(UPLOAD_MAX + 1)
+    if len(data) > UPLOAD_MAX:
+        raise web.ConsoleError(413, "The file is larger than 5 MB.")
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.filename).name)[-80:] or f"leave{suffix}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            staff = sorted({lv.staff for lv in read_leaves(path).leaves})
+            with view.db() as s:
+                known = store.staff_known(s.connection(), staff)  # unknown ones: row errors below
+                for code in sorted(known):  # the API's scope check, one person at a time
+                    web.api_call(api_att.check_staff, s, view.principal, code)
+            rows = imports.import_leaves(view.ctx.engine, path, actor=view.principal.actor)
+        except AttendanceError as exc:
+            message = " · ".join(str(exc).splitlines()[:21])  # the file's row errors, as the CLI prints
+            raise web.ConsoleError(400, message) from None
+    _note(view, "console.attendance.leave_import", name, rows=rows, people=len(staff))
+    return web.redirect(f"{web.PREFIX}/attendance/changes?done=import")
+
+
+@router.post("/attendance/correction")
+async def correction(view: Viewer) -> Response:
+    f = await web.check_csrf(view)
+    web.need(view, ATTENDANCE_WRITE)
+    body = {
+        "staff": f.get("staff", "").strip(),
+        "action": f.get("action", ""),
+        "time": _vn_time(f.get("day", ""), f.get("clock", "")),
+        "reason": " ".join(f.get("reason", "").split()),
+    }
+    try:
+        item = api_att.CorrectionIn.model_validate(body)
+    except ValidationError as exc:
+        raise _bad(exc) from None
+    with view.db() as s:
+        out = web.api_call(api_att.correction, s, view.principal, item)
+    _note(view, "console.attendance.correction", item.staff, id=out.id, change=item.action, at=item.time)
+    return web.redirect(f"{web.PREFIX}/attendance/changes?done=correction")
+
+
+@router.get("/attendance/overtime")
+def overtime(view: Viewer, month: str = "", done: str = "") -> Response:
+    """The month's candidates of the people in the user's scope, with what is approved so far."""
+    web.need(view, ATTENDANCE_READ)
+    month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
+    if not MONTH.match(month):
+        raise web.ConsoleError(400, "Month is YYYY-MM.")
+    engine = view.ctx.engine
+    people = {
+        p["staff"]: p["name"]
+        for p in store.compute_month(engine, month, scope=view.principal.unit_scope)["staff"]
+    }
+    found = [o for o in store.overtime(engine, month) if o["staff"] in people]
+    _note(view, "console.attendance.overtime.view", "*", month=month, rows=len(found))
+    return web.render(
+        view.request,
+        "hr_overtime.html",
+        view=view,
+        month=month,
+        rows=found[:OT_MAX],
+        names=people,
+        total=len(found),
+        done=done == "1",
+    )
+
+
+@router.post("/attendance/overtime")
+async def approve(view: Viewer) -> Response:
+    f = await web.check_csrf(view)
+    web.need(view, ATTENDANCE_WRITE)
+    minutes = f.get("minutes", "").strip()
+    if not minutes.isdigit():
+        raise web.ConsoleError(400, "Minutes is a whole number.")
+    body = {
+        "staff": f.get("staff", "").strip(),
+        "date": f.get("date", ""),
+        "minutes": int(minutes),
+        "reason": " ".join(f.get("reason", "").split()),
+    }
+    try:
+        item = api_att.OvertimeIn.model_validate(body)
+    except ValidationError as exc:
+        raise _bad(exc) from None
+    with view.db() as s:
+        web.api_call(api_att.approve_overtime, s, view.principal, item)
+    _note(view, "console.attendance.overtime", item.staff, day=item.day, minutes=item.minutes)
+    month = item.day.strftime("%Y-%m")
+    return web.redirect(f"{web.PREFIX}/attendance/overtime?month={month}&done=1")
