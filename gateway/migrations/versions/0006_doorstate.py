@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0005_doorstate"
-down_revision: str | None = "0003_console"
+down_revision: str | None = "0003_issuance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
