@@ -22,7 +22,6 @@ from gateway.sealed import seal
 from gateway.service import Gateway
 from gateway.settings import Settings, load_settings
 
-
 # One time for every record of the run: a record re-sent a second later must be byte-identical to
 # the first send (a different time makes it a conflict, correctly quarantined, not a duplicate).
 _NOW = int(time.time())

@@ -457,7 +457,7 @@ def test_refusals(
     else:
         assert r.exit_code == 1, r.output
         err = r.stderr.strip()
-        assert err.startswith("error:") and message in err, err
+        assert err.startswith(("lỗi:", "error:")) and message in err, err  # Vietnamese by default
         assert len(err.splitlines()) == 1, err
         assert "Traceback" not in r.output
     assert not out.exists()
