@@ -14,6 +14,13 @@ from typing import Any
 
 from provisioning.encoders.base import CardInfo, Encoder, EncoderError, LinkLost, NoCard, ProtocolVersionError
 
+try:  # a USB serial port that vanishes fails in termios calls (tcdrain), not only in read/write
+    import termios
+
+    _PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, termios.error)
+except ImportError:  # Windows: pyserial raises SerialException (an OSError) only
+    _PORT_ERRORS = (OSError,)
+
 SOF = 0xC5
 VERSION = 1
 MAX_PAYLOAD = 300
@@ -66,7 +73,7 @@ class SerialEncoder(Encoder):
     def _read(self, n: int) -> bytes:
         try:
             got = bytes(self.port.read(n))
-        except OSError as exc:  # pyserial's SerialException is an OSError: device unplugged
+        except _PORT_ERRORS as exc:  # pyserial's SerialException is an OSError: device unplugged
             raise LinkLost(f"encoder gone: {exc}") from None
         if len(got) != n:
             raise LinkLost("encoder did not answer in time (unplugged?)")
@@ -77,7 +84,7 @@ class SerialEncoder(Encoder):
         try:
             self.port.write(encode(ftype, self.seq, payload))
             self.port.flush()
-        except OSError as exc:
+        except _PORT_ERRORS as exc:  # flush() is tcdrain: termios.error when the device is gone
             raise LinkLost(f"encoder gone: {exc}") from None
         for _ in range(MAX_PAYLOAD + 8):  # skip line noise before the start byte, boundedly
             if self._read(1)[0] == SOF:

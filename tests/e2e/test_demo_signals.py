@@ -1,5 +1,5 @@
-"""``cbcc demo --serve`` stopped by SIGTERM removes its temporary folder (issue 16): before the
-signal handlers, it left a plaintext passphrase, the master key and the keys behind."""
+"""``cbcc demo`` (it serves until a signal) stopped by SIGTERM removes its temporary folder (issue 16):
+before the signal handlers, it left a plaintext passphrase, the master key and the keys behind."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _env(tmp: Path) -> dict[str, str]:
 def test_demo_serve_stopped_by_sigterm_removes_its_temporary_folder(tmp_path: Path) -> None:
     """The folder holds a plaintext passphrase and the gateway's master key."""
     proc = subprocess.Popen(
-        [CBCC, "demo", "--serve"],
+        [CBCC, "demo"],  # serves until a signal by default
         env=_env(tmp_path),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
