@@ -171,6 +171,12 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         if os.environ.get("CI") == "true":
             pytest.fail("softhsm2 is not installed (.ci/run installs it)")
         pytest.skip("softhsm2 is not installed")
+    try:
+        import pkcs11  # noqa: F401  # the optional extra [hsm]
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("python-pkcs11 is not installed (.ci/run syncs the [hsm] extra)")
+        pytest.skip("python-pkcs11 is not installed: uv sync --extra hsm")
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     conf = tmp_path / "softhsm2.conf"
