@@ -79,7 +79,7 @@ def via_rpi(tmp: Path) -> tuple[Issued, Path]:
     import sys
     from unittest import mock
 
-    from test_encoder_rpi import _Stand
+    from support.rpi_stand import Stand as _Stand
 
     from provisioning.encoders.rpi import RpiEncoder
 

@@ -8,63 +8,15 @@ SPI timing, CE polarity and the reset wiring (docs/card-issuance.md)."""
 from __future__ import annotations
 
 import sys
-import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.issuance import STAFF, STATION, database, make_issuer, uid_for
+from support.rpi_stand import Stand as _Stand
 
 from cbcc.issuance.service import issue_card
-from provisioning import fw
 from provisioning.encoders.rfstack import blank_card
 from provisioning.encoders.rpi import RpiEncoder
-
-
-class _Stand:
-    """One simulated MFRC522 (sim.Rig) behind module stand-ins for spidev and RPi.GPIO."""
-
-    def __init__(self) -> None:
-        self.rig: Any = fw.module("sim").Rig(seed=3)
-        self.opened: list[tuple[int, int]] = []
-        self.gpio_out: list[tuple[int, int]] = []
-        stand = self
-
-        class SpiDev:
-            max_speed_hz = 0
-            mode = 0
-
-            def open(self, bus: int, device: int) -> None:
-                stand.opened.append((bus, device))
-
-            def xfer2(self, data: list[int]) -> list[int]:
-                rig = stand.rig
-                rig.cs(0)
-                got = bytearray(len(data))
-                rig.spi.write_readinto(bytes(data), got)
-                rig.cs(1)
-                return list(got)
-
-            def close(self) -> None:
-                stand.opened.append((-1, -1))
-
-        gpio = types.ModuleType("RPi.GPIO")
-        gpio.BCM, gpio.OUT, gpio.HIGH, gpio.LOW = 11, 0, 1, 0  # type: ignore[attr-defined]
-
-        def setup(pin: int, mode: int, initial: int = 1) -> None:
-            output(pin, initial)
-
-        def output(pin: int, level: int) -> None:
-            stand.gpio_out.append((pin, level))
-            stand.rig.rst(level)
-
-        gpio.setup, gpio.output = setup, output  # type: ignore[attr-defined]
-        gpio.setmode = gpio.setwarnings = gpio.cleanup = lambda *a: None  # type: ignore[attr-defined]
-        self.spidev = types.ModuleType("spidev")
-        self.spidev.SpiDev = SpiDev  # type: ignore[attr-defined]
-        self.rpi = types.ModuleType("RPi")
-        self.rpi.GPIO = gpio  # type: ignore[attr-defined]
-        self.gpio = gpio
 
 
 @pytest.fixture
