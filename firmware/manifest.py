@@ -67,6 +67,10 @@ module("commands.py", base_path="lib")
 module("timesync.py", base_path="lib")
 module("clock.py", base_path="lib")
 
+# encoder mode (an issuing station's card encoder on USB serial; main.py boots into it when the
+# configuration says so, docs/encoder-protocol.md)
+module("encoder.py", base_path="lib")
+
 # storage: journal, state files
 module("journal.py", base_path="lib")
 module("statefile.py", base_path="lib")

@@ -6,6 +6,12 @@
 #
 # Safe mode (maintenance without the door loop: network and REPL only, relay untouched): the
 # safe-mode button held at start-up, or three boots in a row that crashed within a minute.
+#
+# Encoder mode (an issuing station's card encoder, docs/encoder-protocol.md): chosen by the
+# configuration, never by a pin — "mode": "encoder" in /reader.json, or an /encoder.json
+# ({"board": ...}) on a board that holds no reader configuration at all. The MFRC522 then serves
+# the host over the USB serial line (the board layer's serial_stream); no network, no door loop,
+# and the lock relay stays at the off level boot.py set.
 import json
 import os
 
@@ -47,17 +53,48 @@ def _network(cfg):
     return wlan
 
 
+def boot_config():
+    """(configuration, mode): /reader.json and its "mode" (default "reader"); without it,
+    /encoder.json selects encoder mode. Neither file: OSError (nothing to run)."""
+    try:
+        with open("/reader.json") as f:
+            cfg = json.load(f)
+    except OSError:
+        with open("/encoder.json") as f:
+            cfg = json.load(f)
+        return cfg, "encoder"
+    mode = cfg.get("mode", "reader")
+    return cfg, mode if mode in ("reader", "encoder") else "reader"
+
+
+def run_encoder(board):
+    """Serve the issuing host until the line closes. The relay is never touched here."""
+    import encoder
+    import mfrc522
+
+    board.feedback("maintenance", None)
+    chip = mfrc522.MFRC522(board.spi, board.rfid_cs, board.rfid_rst, timebase=board.timebase)
+    read, write = board.serial_stream()
+    try:
+        encoder.Encoder(chip).serve(read, write)
+    except OSError:  # the host side went away
+        pass
+
+
 def main():
     machine.freq(240000000)  # stock builds start at 160 MHz
     try:
         os.mkdir("/state")
     except OSError:
         pass
-    with open("/reader.json") as f:
-        cfg = json.load(f)
+    cfg, mode = boot_config()
     import board_esp32
 
     board = board_esp32.EspBoard(cfg["board"])
+    if mode == "encoder":
+        print("cbcc: encoder mode (protocol on this serial line)")
+        run_encoder(board)
+        return
     crashes = _crash_count()
     if board.safe_mode_requested() or crashes >= 3:
         board.feedback("maintenance", None)

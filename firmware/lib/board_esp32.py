@@ -80,6 +80,8 @@ class _In:
 
 
 class EspBoard:
+    timebase = None  # the MFRC522 driver's clock: None is the chip's own ticks_us (tests: a rig's)
+
     def __init__(self, board_name, pinmap_path="/pinmap.json"):
         with open(pinmap_path) as f:
             spec = json.load(f)["boards"][board_name]
@@ -151,6 +153,23 @@ class EspBoard:
     def inputs(self):
         exp = self.mcp.read() if self.mcp is not None else None
         return self._door.get(exp), self._rex.get(exp), self._fire.get(exp), self._tamper.get(exp)
+
+    def serial_stream(self):
+        """(read, write) on the USB serial line, for encoder mode: raw bytes both ways (Ctrl-C
+        no longer interrupts, so a 0x03 in a frame is data). The REPL is gone until reset."""
+        import sys
+
+        import micropython
+
+        micropython.kbd_intr(-1)
+        rd, wr = sys.stdin.buffer, sys.stdout.buffer
+
+        def write(b):
+            wr.write(b)
+            if hasattr(wr, "flush"):
+                wr.flush()
+
+        return rd.read, write
 
     def safe_mode_requested(self):
         return self._safe.get(self.mcp.read() if self.mcp is not None else None)
