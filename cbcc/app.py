@@ -27,6 +27,7 @@ from cbcc.list_publish import publish_list_command
 from cbcc.national import national_sim_app, sync_app
 from cbcc.reader import reader_app
 from cbcc.reader_device import register as register_reader_device
+from cbcc.reader_setup import register as register_reader_setup
 from cbcc.rollover import retire, rollover, rollover_report
 from cbcc.root import root_transition, show_root_chain
 from messages import _
@@ -53,6 +54,7 @@ keys_app.add_typer(card_keys_app, name="card-keys")
 register_issue(card_app)  # card issue | reissue | issue-batch | pending | abandon
 register_issue_keys(keys_app)  # keys new-issuer-hsm
 register_reader_device(reader_app)  # reader flash | deploy
+register_reader_setup(reader_app)  # reader setup: register, flash, deploy, provision, copy
 
 
 def _version(value: bool) -> None:

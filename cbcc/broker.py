@@ -22,6 +22,17 @@ _RELOAD = (
 )
 
 
+_LIVE = "Applied to the running broker through its dynamic-security API: no restart needed."
+Live = Annotated[
+    str | None,
+    typer.Option("--live", help="HOST:PORT of the running Mosquitto: apply the change now (no restart)."),
+]
+AdminPassword = Annotated[
+    Path | None,
+    typer.Option("--admin-password-file", help="File with the cbcc-admin password (credentials CSV)."),
+]
+
+
 @broker_app.command("config")
 def config(
     out: Annotated[Path, typer.Option("--out", help="Folder for mosquitto.conf, passwd, acl, roster.json.")],
@@ -167,6 +178,8 @@ def add_reader_cmd(
             "--secrets", help="Secrets file of `cbcc gateway reader add --secrets-out`: use its password."
         ),
     ] = None,
+    live: Live = None,
+    admin_password_file: AdminPassword = None,
 ) -> None:
     """Add one reader: its password (from --secrets, else new and random), password file and ACL rewritten."""
     import json
@@ -185,12 +198,19 @@ def add_reader_cmd(
             if doc.get("reader_id") != reader_id or not isinstance(doc.get("mqtt_password"), str):
                 raise bc.BrokerConfigError(f"{secrets} is not the secrets file of reader {reader_id}")
             password = doc["mqtt_password"]
-        cred, _ = bc.add_reader(bc.BrokerFiles(folder), reader_id, password)
+        files = bc.BrokerFiles(folder)
+        if live is not None:
+            from gateway.mqtt import dynsec_admin
+
+            password = password or bc.generate_password()
+            with dynsec_admin.connect(live, _admin_pw(admin_password_file), files) as admin:
+                admin.add_reader(reader_id, password)
+        cred, _ = bc.add_reader(files, reader_id, password)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
     stdout_console().print(
         f"[green]reader {escape(reader_id)} added[/green]; "
-        f"password (once, 0600): {escape(str(cred))}\n{_RELOAD}"
+        f"password (once, 0600): {escape(str(cred))}\n" + (_LIVE if live is not None else _RELOAD)
     )
 
 
@@ -198,6 +218,8 @@ def add_reader_cmd(
 def remove_reader_cmd(
     folder: Annotated[Path, typer.Argument(help="Folder written by `cbcc broker config`.")],
     reader_id: Annotated[str, typer.Argument(help="The reader to remove.")],
+    live: Live = None,
+    admin_password_file: AdminPassword = None,
 ) -> None:
     """Remove one reader: its password line and ACL block are deleted."""
     from rich.markup import escape
@@ -205,7 +227,22 @@ def remove_reader_cmd(
     from gateway.mqtt import broker_config as bc
 
     try:
-        bc.remove_reader(bc.BrokerFiles(folder), reader_id)
+        files = bc.BrokerFiles(folder)
+        bc.remove_reader(files, reader_id)
+        if live is not None:
+            from gateway.mqtt import dynsec_admin
+
+            with dynsec_admin.connect(live, _admin_pw(admin_password_file), files) as admin:
+                admin.remove_reader(reader_id)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
-    stdout_console().print(f"[green]reader {escape(reader_id)} removed[/green].\n{_RELOAD}")
+    said = _LIVE if live is not None else _RELOAD
+    stdout_console().print(f"[green]reader {escape(reader_id)} removed[/green].\n{said}")
+
+
+def _admin_pw(path: Path | None) -> Path:
+    from gateway.mqtt import broker_config as bc
+
+    if path is None:
+        raise bc.BrokerConfigError("--live needs --admin-password-file (the cbcc-admin password)")
+    return path

@@ -22,6 +22,11 @@ from simulators.firmware_runner import FIRMWARE, mpy_cross_binary
 # MicroPython for generic ESP32 boards, the release the firmware is tested against (unix port 1.26).
 PINNED_IMAGE = "ESP32_GENERIC-20250911-v1.26.1.bin"
 PINNED_URL = "https://micropython.org/resources/firmware/" + PINNED_IMAGE
+# SHA-256 of release files, by file name. The pinned file's is NOT recorded yet: the release file
+# could not be obtained where this was written (no access to micropython.org) and no published
+# checksum was found. Until it is, flashing that file needs --sha256 (from a second, independent
+# download); record the value here on the first bench that has the file.
+KNOWN_SHA256: dict[str, str] = {}
 FLASH_OFFSET = "0x1000"  # ESP32 (not S2/S3/C3): the bootloader lives at 0x1000
 MPY_MAGIC = ord("M")
 MPY_VERSION = 6  # .mpy format of MicroPython 1.19 and later
@@ -39,17 +44,24 @@ def check_image(image: Path, sha256: str | None) -> str:
     except OSError as exc:
         raise CbccError(f"cannot read MicroPython image {image}: {exc.strerror}") from None
     digest = hashlib.sha256(data).hexdigest()
-    if sha256 is not None and digest != sha256.lower():
-        raise CbccError(f"{image}: SHA-256 {digest} is not the expected {sha256}")
+    expected = sha256 if sha256 is not None else KNOWN_SHA256.get(image.name)
+    if expected is None and image.name == PINNED_IMAGE:
+        raise CbccError(
+            f"{image.name} has no recorded SHA-256 in this version of cbcc: give --sha256 "
+            "(from an independent download of the release) so the file is verified before flashing"
+        )
+    if expected is not None and digest != expected.lower():
+        raise CbccError(f"{image}: SHA-256 {digest} is not the expected {expected}")
     if len(data) < 4096 or data[0] != 0xE9:  # ESP image magic
         raise CbccError(f"{image} is not an ESP32 firmware image")
     return digest
 
 
 def esptool_commands(port: str, image: Path, baud: int = 460800, erase: bool = True) -> list[list[str]]:
+    """esptool 5 spelling (``erase-flash``, ``write-flash``); ``-z``: compressed transfer."""
     base = [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", port, "--baud", str(baud)]
-    out = [[*base, "erase_flash"]] if erase else []
-    out.append([*base, "write_flash", "-z", FLASH_OFFSET, str(image)])
+    out = [[*base, "erase-flash"]] if erase else []
+    out.append([*base, "write-flash", "-z", FLASH_OFFSET, str(image)])
     return out
 
 
@@ -94,19 +106,54 @@ def compile_firmware(out: Path) -> Compiled:
     return Compiled(files)
 
 
-def mpremote_copy_commands(port: str, compiled: Compiled) -> list[list[str]]:
+MKDIR_LIB = "import os\ntry:\n os.mkdir('/lib')\nexcept OSError:\n pass"
+HASH_SNIPPET = (
+    "import hashlib, binascii\nfor p in {paths!r}:\n try:\n  h = hashlib.sha256()\n"
+    "  with open(p, 'rb') as f:\n   while True:\n    b = f.read(512)\n    if not b:\n     break\n"
+    "    h.update(b)\n  print(binascii.hexlify(h.digest()).decode(), p)\n except OSError:\n  print('-', p)"
+)
+
+
+def mpremote_copy_commands(port: str, compiled: Compiled, reset: bool = True) -> list[list[str]]:
+    """One mpremote session: /lib made if missing, every file copied (mpremote skips a file whose
+    SHA-256 on the device already matches, so a second run copies only what changed), then the
+    device's SHA-256 of every file printed (``parse_hashes``); a second command resets the board."""
     base = [sys.executable, "-m", "mpremote", "connect", port]
-    cmds = [[*base, "fs", "mkdir", ":lib"]]
+    cmd = [*base, "exec", MKDIR_LIB]
     for remote, local in sorted(compiled.files.items()):
-        cmds.append([*base, "fs", "cp", str(local), f":{remote}"])
-    cmds.append([*base, "reset"])
-    return cmds
+        cmd += ["+", "fs", "cp", str(local), f":/{remote}"]
+    cmd += ["+", "exec", HASH_SNIPPET.format(paths=tuple("/" + r for r in sorted(compiled.files)))]
+    return [cmd, [*base, "reset"]] if reset else [cmd]
 
 
-def run_all(cmds: list[list[str]], what: str) -> None:
+def parse_hashes(text: str) -> dict[str, str]:
+    """``HASH_SNIPPET``'s output → {device path without the leading /: hex digest or "-"}."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        digest, _, path = line.strip().partition(" ")
+        if path.startswith("/") and (digest == "-" or len(digest) == 64):
+            out[path[1:]] = digest
+    return out
+
+
+def check_deployed(compiled: Compiled, output: str) -> None:
+    """The device's SHA-256 of every file equals the local one, else an error naming the files."""
+    device = parse_hashes(output)
+    bad = [r for r, local in sorted(compiled.files.items())
+           if device.get(r) != hashlib.sha256(local.read_bytes()).hexdigest()]  # fmt: skip
+    if bad:
+        raise CbccError(f"the reader's copy differs after deploy: {', '.join(bad[:5])}")
+
+
+def run_all(cmds: list[list[str]], what: str, timeout: float = 600) -> str:
+    """Run each command, stop at the first failure (its error text in the message); the output."""
+    out = []
     for cmd in cmds:
-        p = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 — argv list built above (esptool / mpremote, user's port and files); no shell
-        if p.returncode != 0 and not (cmd[-2:] == ["mkdir", ":lib"] and "EEXIST" in p.stderr + p.stdout):
-            raise CbccError(
-                f"{what} failed at `{' '.join(cmd[2:])}`: {(p.stderr or p.stdout).strip()[-500:]}"
-            )
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)  # noqa: S603 — argv list built above (esptool / mpremote, user's port and files); no shell
+        except subprocess.TimeoutExpired:
+            raise CbccError(f"{what} did not finish within {timeout:.0f} s (is the port right?)") from None
+        if p.returncode != 0:
+            raise CbccError(f"{what} failed: {(p.stderr or p.stdout).strip()[-500:]}")
+        out.append(p.stdout)
+    return "".join(out)

@@ -55,6 +55,10 @@ READER_WRITE = ("ev", "status", "health")
 READER_READ = ("cmd", "cfg", "time", "ack")
 BROADCAST_READ = f"{ROOT}/all/#"
 GATEWAY_RULES: tuple[tuple[str, str], ...] = (("readwrite", f"{ROOT}/#"), ("read", "$SYS/#"))
+# The broker admin (dynamic-security plugin only): may use the plugin's control topics and nothing
+# else, so readers are added and removed in the running broker (gateway/mqtt/dynsec_admin.py).
+ADMIN_USER = "cbcc-admin"
+ADMIN_RULES: tuple[tuple[str, str], ...] = (("readwrite", "$CONTROL/dynamic-security/#"),)
 
 # mosquitto_passwd (2.x) defaults: 12-byte salt, 101 PBKDF2 iterations, 64-byte SHA-512 output.
 PBKDF2_ITERATIONS = 101
@@ -210,7 +214,7 @@ def _dynsec_password(stored: str) -> dict[str, object]:
     return {"password": parts[4], "salt": parts[3], "iterations": int(parts[2])}
 
 
-def _dynsec_acls(rules: Iterable[tuple[str, str]]) -> list[dict[str, object]]:
+def dynsec_acls(rules: Iterable[tuple[str, str]]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for access, topic in rules:
         wild = "+" in topic or "#" in topic
@@ -229,15 +233,19 @@ def dynsec_json(readers: Iterable[str], gateway_users: Iterable[str], hashes_by_
     per reader with its literal topics, one gateway role that may also subscribe through
     ``$share/<shared_group>/``. Users without a password hash are left out."""
     gw_rules = [*GATEWAY_RULES, ("read", f"$share/{check_user(shared_group, 'shared group')}/{ROOT}/#")]
-    roles: list[dict[str, object]] = [{"rolename": "cbcc-gateway", "acls": _dynsec_acls(gw_rules)}]
+    roles: list[dict[str, object]] = [{"rolename": "cbcc-gateway", "acls": dynsec_acls(gw_rules)}]
     clients: list[dict[str, object]] = []
     for user in sorted(set(gateway_users)):
         if user in hashes_by_user:
             clients.append({"username": user, **_dynsec_password(hashes_by_user[user]),
                             "roles": [{"rolename": "cbcc-gateway"}]})  # fmt: skip
+    if ADMIN_USER in hashes_by_user:
+        roles.append({"rolename": "cbcc-broker-admin", "acls": dynsec_acls(ADMIN_RULES)})
+        clients.append({"username": ADMIN_USER, **_dynsec_password(hashes_by_user[ADMIN_USER]),
+                        "roles": [{"rolename": "cbcc-broker-admin"}]})  # fmt: skip
     for rid in sorted(set(readers)):
         if rid in hashes_by_user:
-            roles.append({"rolename": f"reader:{rid}", "acls": _dynsec_acls(reader_rules(rid))})
+            roles.append({"rolename": f"reader:{rid}", "acls": dynsec_acls(reader_rules(rid))})
             clients.append({"username": rid, **_dynsec_password(hashes_by_user[rid]),
                             "roles": [{"rolename": f"reader:{rid}"}]})  # fmt: skip
     deny = {"publishClientSend": False, "publishClientReceive": False, "subscribe": False,
@@ -662,10 +670,15 @@ def write_broker_folder(
         if p.exists():
             raise BrokerConfigError(f"{p} already exists; use add-reader/remove-reader to change a roster")
     files.folder.mkdir(parents=True, exist_ok=True)
+    if ADMIN_USER in readers:
+        raise BrokerConfigError(f"{ADMIN_USER} is the broker admin's username, not a reader id")
     passwords = {u: generate_password() for u in [*gateway_users, *readers]}
     rows = [(u, passwords[u], "gateway") for u in gateway_users] + [
         (r, passwords[r], "reader") for r in readers
     ]
+    if settings.dynsec_plugin is not None:
+        passwords[ADMIN_USER] = generate_password()
+        rows.append((ADMIN_USER, passwords[ADMIN_USER], "admin"))
     cred = files.credentials(_stamp())
     write_new_file(cred, credentials_csv(rows), private=True)
     replace_file(files.conf, mosquitto_conf_text(settings).encode(), 0o644)

@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 
 from cbcc.broker import broker_app
 from gateway.mqtt import broker_config as bc
+from gateway.mqtt import dynsec_admin
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -214,8 +215,8 @@ def test_generated_settings(broker: Mosquitto) -> None:
     assert (broker.folder / "ca.key").stat().st_mode & 0o777 == 0o600
     assert b"ENCRYPTED" in (broker.folder / "ca.key").read_bytes()
     assert (broker.folder / "passwd").stat().st_mode & 0o777 == 0o600
-    assert set(broker.passwords) == {"gateway", *READERS}
-    assert len(set(broker.passwords.values())) == 3
+    assert set(broker.passwords) == {"gateway", bc.ADMIN_USER, *READERS}
+    assert len(set(broker.passwords.values())) == 4
 
 
 def test_config_refuses_to_overwrite(broker: Mosquitto) -> None:
@@ -392,3 +393,53 @@ def test_add_reader_takes_the_password_the_gateway_made(broker: Mosquitto, tmp_p
     stored = BrokerFiles(broker.folder).load_hashes()["reader-04"]
     assert verify_password("gateway-made-password-0123", stored)
     assert runner.invoke(broker_app, ["remove-reader", str(broker.folder), "reader-04"]).exit_code == 0
+
+
+def test_add_and_remove_a_reader_live_without_restart(broker: Mosquitto, tmp_path: Path) -> None:
+    """--live: the running Mosquitto learns the new reader through $CONTROL/dynamic-security/v1 (as
+    cbcc-admin) — it connects and publishes with no restart — and a removed reader is disconnected
+    at once and refused afterwards; the files are written for the next start as before."""
+    assert (broker.folder / "dynamic-security.json").exists()
+    admin = tmp_path / "admin.pass"
+    admin.write_text(broker.passwords[bc.ADMIN_USER] + "\n")
+    live = ["--live", f"127.0.0.1:{broker.local_port}", "--admin-password-file", str(admin)]
+    runner = CliRunner()
+    pid = broker.proc.pid if broker.proc is not None else None
+    result = runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-07", *live])
+    assert result.exit_code == 0 and "no restart" in result.output, result.output
+    broker.passwords = _read_credentials(broker.folder)
+    gw = broker.gateway(client_id="gw-live")
+    r7 = broker.reader("reader-07")
+    try:
+        assert r7.ok  # no restart happened
+        assert broker.proc is not None and broker.proc.pid == pid
+        gw.subscribe("cbcc/v1/r/+/ev")
+        r7.publish("cbcc/v1/r/reader-01/ev", b"forged")  # its role is the contract's, as in the file
+        r7.publish("cbcc/v1/r/reader-07/ev", b"live")
+        assert gw.drain() == [("cbcc/v1/r/reader-07/ev", b"live")]
+        # the same reader again (a second run of a set-up): its password and role are set again
+        with dynsec_admin.connect(f"127.0.0.1:{broker.local_port}", admin) as a:
+            a.add_reader("reader-07", broker.passwords["reader-07"])
+        result = runner.invoke(broker_app, ["remove-reader", str(broker.folder), "reader-07", *live])
+        assert result.exit_code == 0, result.output
+        deadline = time.monotonic() + 5
+        while not r7.disconnected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert r7.disconnected  # kicked by deleteClient
+        assert not broker.reader("reader-07").ok
+    finally:
+        r7.close()
+        gw.close()
+    assert "reader-07" not in bc.BrokerFiles(broker.folder).load_roster().readers
+    assert broker.reader("reader-01").ok
+
+
+def test_live_needs_the_admin(broker: Mosquitto, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.pass"
+    wrong.write_text("not-the-admin-password\n")
+    r = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-08", "--live",
+                                        f"127.0.0.1:{broker.local_port}", "--admin-password-file", str(wrong)])  # fmt: skip
+    assert r.exit_code == 1 and "refused the admin user" in r.output, r.output
+    assert "reader-08" not in bc.BrokerFiles(broker.folder).load_roster().readers  # nothing changed
+    r = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-08", "--live", "127.0.0.1:1"])
+    assert r.exit_code == 1 and "--admin-password-file" in r.output, r.output
