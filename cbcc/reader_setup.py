@@ -149,7 +149,7 @@ def register(reader_app: typer.Typer) -> None:
             else:
                 step(1, "register", f"reader {reader_id} at the gateway")
                 password = _register(settings, reader_id, secrets_path, name=name, site=site,
-                                     unit=unit, door=door, role=role.value)  # fmt: skip
+                                     unit=unit, door_id=door, role=role.value)  # fmt: skip
                 if broker_folder is not None:
                     _broker_add(broker_folder, reader_id, password, broker_live, admin_password_file)
                 state.mark("register", broker_folder=str(broker_folder) if broker_folder else None)

@@ -34,8 +34,9 @@ PASTE_WINDOW = 128
 class ReplDevice:
     """``port`` is the device path to give mpremote; ``root`` the board's file system."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, raw_paste: bool = True) -> None:
         self.root = root
+        self.raw_paste = raw_paste  # False: answer R\x00 (a board without raw-paste, MicroPython < 1.14)
         root.mkdir(parents=True, exist_ok=True)
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave, termios.TCSANOW)
@@ -134,8 +135,10 @@ class ReplDevice:
                         return
                 if bytes(pending[:2]) == b"A\x01":
                     del pending[:2]
-                    code = self._raw_paste(pending)
-                    self._execute(code)
+                    if self.raw_paste:
+                        self._execute(self._raw_paste(pending))
+                    else:
+                        self._write(b"R\x00")
                 else:
                     buf.append(b)
             elif b == 0x04:
