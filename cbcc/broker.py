@@ -228,12 +228,14 @@ def remove_reader_cmd(
 
     try:
         files = bc.BrokerFiles(folder)
-        bc.remove_reader(files, reader_id)
-        if live is not None:
+        if live is not None:  # the running broker first: a refused admin changes nothing
             from gateway.mqtt import dynsec_admin
 
+            if reader_id not in files.load_roster().readers:
+                raise bc.BrokerConfigError(f"{reader_id} is not a reader in {files.roster}")
             with dynsec_admin.connect(live, _admin_pw(admin_password_file), files) as admin:
                 admin.remove_reader(reader_id)
+        bc.remove_reader(files, reader_id)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
     said = _LIVE if live is not None else _RELOAD

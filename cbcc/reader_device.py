@@ -64,6 +64,6 @@ def register(reader_app: typer.Typer) -> None:
                 if dry_run:
                     stdout_console().print("\n".join(shlex.join(c) for c in cmds), markup=False)
                     return
-                out = rd.run_all(cmds, "mpremote")
-                rd.check_deployed(compiled, out)
+                printed = rd.run_all(cmds, "mpremote")
+                rd.check_deployed(compiled, printed)
             stdout_console().print(f"[green]deployed[/green] {len(compiled.files)} files to {port}")

@@ -27,6 +27,7 @@ import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
 from cbcc.reader import Board, Network, Role
+from messages import _
 
 STEPS = ("register", "flash", "deploy", "provision", "copy")
 STATE = "setup.json"
@@ -97,7 +98,8 @@ def register(reader_app: typer.Typer) -> None:
         broker_port: Annotated[int, typer.Option("--broker-port", help="MQTT over TLS port.")] = 8883,
         ssid: Annotated[str | None, typer.Option("--ssid", help="Wi-Fi network name.")] = None,
         wifi_password_file: Annotated[
-            Path | None, typer.Option("--wifi-password-file", help="File whose first line is the Wi-Fi password.")
+            Path | None,
+            typer.Option("--wifi-password-file", help="File whose first line is the Wi-Fi password."),
         ] = None,
         role: Annotated[Role, typer.Option("--role", help="door, attendance or both.")] = Role.DOOR,
         name: Annotated[str, typer.Option("--name", help="Human name, e.g. 'Cửa chính tầng 3'.")] = "",
@@ -114,7 +116,7 @@ def register(reader_app: typer.Typer) -> None:
         ] = None,
         admin_password_file: Annotated[
             Path | None,
-            typer.Option("--admin-password-file", help="Password of the broker's admin user (--broker-live)."),
+            typer.Option("--admin-password-file", help="File with the broker admin's password."),
         ] = None,
         passphrase_file: PassphraseFile = None,
     ) -> None:
@@ -145,9 +147,9 @@ def register(reader_app: typer.Typer) -> None:
 
             # 1. register
             if state.done("register"):
-                step(1, "register", "done before")
+                step(1, _("register"), _("done before"))
             else:
-                step(1, "register", f"reader {reader_id} at the gateway")
+                step(1, _("register"), _("reader {rid} at the gateway").format(rid=reader_id))
                 password = _register(settings, reader_id, secrets_path, name=name, site=site,
                                      unit=unit, door_id=door, role=role.value)  # fmt: skip
                 if broker_folder is not None:
@@ -155,19 +157,19 @@ def register(reader_app: typer.Typer) -> None:
                 state.mark("register", broker_folder=str(broker_folder) if broker_folder else None)
             # 2. flash
             if state.done("flash"):
-                step(2, "flash", "done before")
+                step(2, _("flash"), _("done before"))
             elif image is None:
-                step(2, "flash", "skipped (no --image: MicroPython is on the board)")
+                step(2, _("flash"), _("skipped (no --image: MicroPython is on the board)"))
             else:
-                step(2, "flash", f"{image.name} with esptool")
+                step(2, _("flash"), _("{name} with esptool").format(name=image.name))
                 rd.run_all(rd.esptool_commands(port, image), "esptool")
                 state.mark("flash", image=image.name, sha256=digest)
             # 3. deploy
             fw = work / "fw"
             if state.done("deploy"):
-                step(3, "deploy", "done before")
+                step(3, _("deploy"), _("done before"))
             else:
-                step(3, "deploy", "firmware compiled for xtensawin, copied with mpremote")
+                step(3, _("deploy"), _("firmware compiled for xtensawin, copied with mpremote"))
                 compiled = rd.compile_firmware(fw)
                 out = rd.run_all(rd.mpremote_copy_commands(port, compiled, reset=False), "mpremote")
                 rd.check_deployed(compiled, out)
@@ -176,9 +178,9 @@ def register(reader_app: typer.Typer) -> None:
             tree = work / "tree"
             if state.done("provision") and (tree / rp.MANIFEST).exists():
                 rp.verify_tree(tree)
-                step(4, "provision", "done before")
+                step(4, _("provision"), _("done before"))
             else:
-                step(4, "provision", f"the reader's files in {tree}")
+                step(4, _("provision"), _("the reader's files in {path}").format(path=tree))
                 if tree.exists() and not (tree / rp.MANIFEST).exists():
                     raise CbccError(f"{tree} exists without a MANIFEST: move it away and run again")
                 from cbcc.reader import provision
@@ -196,14 +198,15 @@ def register(reader_app: typer.Typer) -> None:
                 state.mark("provision")
             # 5. copy
             if state.done("copy"):
-                step(5, "copy", "done before")
+                step(5, _("copy"), _("done before"))
             else:
-                step(5, "copy", "the reader's files to the board, checked against MANIFEST")
+                step(5, _("copy"), _("the reader's files to the board, checked against MANIFEST"))
                 _copy_tree(tree, port)
                 rd.run_all([_mpremote(port, "reset")], "mpremote")
                 state.mark("copy")
-            con.print(f"[green]reader {reader_id} is set up[/green]: it boots into the door loop "
-                      f"and should show online at the gateway within a minute.")  # fmt: skip
+            said = _("reader {rid} is set up: it boots into the door loop and should show online "
+                     "at the gateway within a minute.")
+            con.print(f"[green]{said.format(rid=reader_id)}[/green]")
 
 
 def _settings(config: Path | None) -> Any:

@@ -92,6 +92,9 @@ def main():
 
     board = board_esp32.EspBoard(cfg["board"])
     if mode == "encoder":
+        if board.safe_mode_requested():  # the way out: the REPL stays on the line
+            print("cbcc: safe mode; encoder not started")
+            return
         print("cbcc: encoder mode (protocol on this serial line)")
         run_encoder(board)
         return

@@ -530,7 +530,8 @@ def mosquitto_conf_text(s: BrokerSettings) -> str:
     if s.dynsec_plugin is not None:
         lines += [
             "# Users and rules in the dynamic-security plugin's file: a reader may SUBSCRIBE only to its",
-            "# own downlink topics (acl_file would grant any subscription). Restart after a change.",
+            "# own downlink topics (acl_file would grant any subscription). A change needs a restart,",
+            "# or `cbcc broker add-reader/remove-reader --live` (cbcc-admin, $CONTROL/dynamic-security).",
             f"plugin {s.dynsec_plugin}",
             f"plugin_opt_config_file {d / 'dynamic-security.json'}",
         ]

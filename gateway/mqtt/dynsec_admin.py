@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.mqtt import broker_config as bc
 
@@ -35,7 +36,7 @@ class DynsecAdmin:
         self.timeout_s = timeout_s
         self._answers: queue.Queue[bytes] = queue.Queue()
         self._subscribed: queue.Queue[bool] = queue.Queue()
-        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=username,
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=username,
                         protocol=paho.MQTTv311, clean_session=True)  # fmt: skip
         c.username_pw_set(username, password)
         c.on_message = lambda _c, _u, m: self._answers.put(bytes(m.payload))
@@ -77,7 +78,8 @@ class DynsecAdmin:
                 doc = json.loads(self._answers.get(timeout=self.timeout_s))
             except queue.Empty:
                 raise bc.BrokerConfigError("the broker did not answer the dynamic-security command") from None
-            responses = [r for r in doc.get("responses", []) if str(r.get("correlationData", "")).startswith(tag)]
+            responses = [r for r in doc.get("responses", [])
+                         if str(r.get("correlationData", "")).startswith(tag)]  # fmt: skip
             if responses:
                 return responses
 
@@ -101,9 +103,12 @@ class DynsecAdmin:
                 {"command": "getClient", "username": rid},
             ])  # fmt: skip
             self._check(res, rid)
-            roles = [r.get("rolename") for x in res for r in x.get("data", {}).get("client", {}).get("roles", [])]
+            found = [x["data"]["client"] for x in res if "client" in x.get("data", {})]
+            client: dict[str, Any] = found[0] if found else {}
+            roles = [r.get("rolename") for r in client.get("roles", [])]
             if role not in roles:  # Mosquitto 2.0 answers "Internal error" to a role added twice
-                self._check(self.command([{"command": "addClientRole", "username": rid, "rolename": role}]), rid)
+                add = {"command": "addClientRole", "username": rid, "rolename": role}
+                self._check(self.command([add]), rid)
 
     def remove_reader(self, reader_id: str) -> None:
         """Delete the client (the broker disconnects it at once) and its role; absent is fine."""

@@ -32,7 +32,7 @@ def test_image_is_checked_before_flashing(tmp_path: Path) -> None:
         app, ["reader", "flash", "--port", "/dev/ttyUSB9", "--image", str(good), "--dry-run"]
     )
     assert r.exit_code == 0, r.output
-    assert "erase_flash" in r.output and "write_flash -z 0x1000" in r.output
+    assert "erase-flash" in r.output and "write-flash -z 0x1000" in r.output
     r = CliRunner().invoke(app, ["reader", "flash", "--port", "/dev/ttyUSB9", "--image", str(bad)])
     assert r.exit_code == 1 and "not an ESP32 firmware image" in r.output
 
@@ -41,7 +41,7 @@ def test_image_is_checked_before_flashing(tmp_path: Path) -> None:
 def test_firmware_compiles_for_the_esp32_and_loads(tmp_path: Path) -> None:
     compiled = rd.compile_firmware(tmp_path / "fw")
     shipped = rd.manifest_files()
-    assert "lib/card_reader.py" in shipped and "main.py" in shipped and "lib/encoder.py" not in shipped
+    assert "lib/card_reader.py" in shipped and "main.py" in shipped and "lib/encoder.py" in shipped
     assert set(compiled.files) == {e[:-3] + ".mpy" if e.startswith("lib/") else e for e in shipped}
     # a compiled module really loads: the unix port imports the .mpy (bytecode is portable)
     work = tmp_path / "load"
@@ -54,6 +54,7 @@ def test_firmware_compiles_for_the_esp32_and_loads(tmp_path: Path) -> None:
     p = run_micropython(["probe.py"], cwd=work)
     assert p.returncode == 0 and p.stdout.split() == ["./aes.mpy", "16"], p.stdout + p.stderr
     cmds = rd.mpremote_copy_commands("/dev/ttyUSB9", compiled)
-    assert cmds[0][-3:] == ["fs", "mkdir", ":lib"] and cmds[-1][-1] == "reset"
-    at = 1 + sorted(compiled.files).index("lib/aes.mpy")
-    assert cmds[at][-4:] == ["fs", "cp", str(compiled.files["lib/aes.mpy"]), ":lib/aes.mpy"]
+    assert len(cmds) == 2 and cmds[0][5:7] == ["exec", rd.MKDIR_LIB] and cmds[-1][-1] == "reset"
+    at = cmds[0].index(str(compiled.files["lib/aes.mpy"]))
+    assert cmds[0][at - 3 : at + 2] == ["+", "fs", "cp", str(compiled.files["lib/aes.mpy"]), ":/lib/aes.mpy"]
+    assert cmds[0][-3:-1] == ["+", "exec"] and "hashlib" in cmds[0][-1]

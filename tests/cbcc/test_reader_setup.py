@@ -41,11 +41,19 @@ def board(tmp_path: Path) -> Iterator[ReplDevice]:
         yield dev
 
 
+def boot_plain(root: Path, *extra: str) -> str:
+    """Boot ``root`` with nothing on the line; stderr of the boot runner (the serial line is stdout)."""
+    p = subprocess.run([micropython_binary(), "-X", "heapsize=8M", str(BOOT), str(root), str(ROOT), *extra],
+                       capture_output=True, text=True, timeout=60,
+                       env={"MICROPYPATH": ".frozen"})  # fmt: skip
+    return p.stdout + p.stderr
+
+
 def boot_encoder(root: Path) -> tuple[dict[str, Any], bytes, str]:
     """Boot ``root`` as an ESP32 under the unix port; talk HELLO, DETECT, GetVersion over a pty."""
     master, slave = os.openpty()
     tty.setraw(slave)
-    proc = subprocess.Popen(  # noqa: S603 — the venv's micropython and a test script
+    proc = subprocess.Popen(
         [micropython_binary(), "-X", "heapsize=8M", str(BOOT), str(root), str(ROOT)],
         stdin=master, stdout=master, stderr=subprocess.PIPE, env={"MICROPYPATH": ".frozen"},
     )  # fmt: skip
@@ -101,10 +109,12 @@ def test_boot_selection_under_the_unix_port(tmp_path: Path) -> None:
     info, answer, err = boot_encoder(root)
     assert info["version"] == 1 and answer[-2:] == b"\x91\xaf"
     assert '{"relay_high": 0}' in err, err
+    # the way out of encoder mode: the safe-mode button held at reset leaves the REPL on the line
+    out = boot_plain(root, "04a1b2c3d4e5f6", "safe")
+    assert "cbcc: safe mode; encoder not started" in out and '{"relay_high": 0}' in out, out
     (root / "reader.json").unlink()
-    p = subprocess.run([micropython_binary(), "-X", "heapsize=8M", str(BOOT), str(root), str(ROOT)],  # noqa: S603
-                       capture_output=True, text=True, timeout=60, env={"MICROPYPATH": ".frozen"})  # fmt: skip
-    assert "boot: /main.py" in p.stderr and '{"relay_high": 0}' in p.stderr, p.stderr
+    out = boot_plain(root)
+    assert "boot: /main.py" in out and '{"relay_high": 0}' in out, out
 
 
 def test_esptool_invocation_reaches_the_bootloader_sync(tmp_path: Path) -> None:
@@ -118,7 +128,7 @@ def test_esptool_invocation_reaches_the_bootloader_sync(tmp_path: Path) -> None:
         cmd = rd.esptool_commands(os.ttyname(slave), img, erase=False)[0]
         assert cmd[-4:] == ["write-flash", "-z", "0x1000", str(img)]
         cmd = [*cmd[:-4], "--connect-attempts", "1", *cmd[-4:]]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
         seen = os.read(master, 4096)
     finally:
         os.close(master)
@@ -144,7 +154,7 @@ def test_pinned_image_needs_a_checksum(tmp_path: Path) -> None:
 @pytest.fixture
 def site(tmp_path: Path) -> dict[str, Any]:
     """A gateway (SQLite, embedded broker files) and the keys a bench has, made with the CLI."""
-    env = {"CBCC_HOME": str(tmp_path / "home"), "CBCC_PASSPHRASE": PASS}
+    env = {"CBCC_HOME": str(tmp_path / "home"), "CBCC_PASSPHRASE": PASS, "CBCC_LANG": "en"}
     runner = CliRunner()
     keys = tmp_path / "keys"
     for args in (["keys", "init-root", "--out", str(keys / "root")],
@@ -169,7 +179,9 @@ def registered(site: dict[str, Any]) -> list[str]:
     return [line.split()[1] for line in r.output.splitlines() if "hn-snv" in line]
 
 
-def test_setup_one_flow_resumes_and_is_idempotent(board: ReplDevice, site: dict[str, Any], tmp_path: Path) -> None:
+def test_setup_one_flow_resumes_and_is_idempotent(
+    board: ReplDevice, site: dict[str, Any], tmp_path: Path
+) -> None:
     work = tmp_path / "work"
     args = setup_args(site, board.port, work)
     # the board is unplugged at the deploy step: register is done and recorded, nothing else
@@ -239,12 +251,12 @@ def test_virtual_board_speaks_both_raw_modes(tmp_path: Path, raw_paste: bool) ->
 
 def _exercise(board: ReplDevice) -> None:
     mp = [sys.executable, "-m", "mpremote", "connect", board.port]
-    p = subprocess.run([*mp, "exec", "import sys; print(sys.implementation.name, 6*7)"],  # noqa: S603
+    p = subprocess.run([*mp, "exec", "import sys; print(sys.implementation.name, 6*7)"],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert p.returncode == 0 and p.stdout.split() == ["micropython", "42"], p.stdout + p.stderr
-    p = subprocess.run([*mp, "exec", "open('/nope')"], capture_output=True, text=True, timeout=60)  # noqa: S603
+    p = subprocess.run([*mp, "exec", "open('/nope')"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "ENOENT" in p.stdout + p.stderr
-    p = subprocess.run([*mp, "fs", "cp", str(ROOT / "README.md"), ":/r.md"],  # noqa: S603
+    p = subprocess.run([*mp, "fs", "cp", str(ROOT / "README.md"), ":/r.md"],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert p.returncode == 0 and (board.root / "r.md").read_bytes() == (ROOT / "README.md").read_bytes()
     assert board.soft_resets >= 3  # each mpremote run soft-resets at its first command

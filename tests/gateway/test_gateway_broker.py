@@ -437,9 +437,10 @@ def test_add_and_remove_a_reader_live_without_restart(broker: Mosquitto, tmp_pat
 def test_live_needs_the_admin(broker: Mosquitto, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.pass"
     wrong.write_text("not-the-admin-password\n")
-    r = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-08", "--live",
-                                        f"127.0.0.1:{broker.local_port}", "--admin-password-file", str(wrong)])  # fmt: skip
+    live = f"127.0.0.1:{broker.local_port}"
+    r = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-08", "--live", live,
+                                        "--admin-password-file", str(wrong)])  # fmt: skip
     assert r.exit_code == 1 and "refused the admin user" in r.output, r.output
     assert "reader-08" not in bc.BrokerFiles(broker.folder).load_roster().readers  # nothing changed
-    r = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-08", "--live", "127.0.0.1:1"])
+    r = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-08", "--live", live])
     assert r.exit_code == 1 and "--admin-password-file" in r.output, r.output

@@ -5,13 +5,16 @@
 # the field. The serial line is stdin/stdout (a pty in the tests). On exit, stderr gets one JSON
 # line: {"relay_high": n} — how often anything drove the lock relay's GPIO high (must be 0).
 #
-#   micropython boot_device.py BOARD REPO [UIDHEX]
+#   micropython boot_device.py BOARD REPO [UIDHEX [safe]]
+#
+# The safe-mode button (GPIO0, pulled up on the board) reads released, or held with "safe".
 import os
 import sys
 
 BOARD = sys.argv[1]
 REPO = sys.argv[2]
 UID = sys.argv[3] if len(sys.argv) > 3 else "04a1b2c3d4e5f6"
+SAFE_HELD = len(sys.argv) > 4 and sys.argv[4] == "safe"
 
 os.umount("/")
 os.mount(os.VfsPosix(BOARD), "/")
@@ -40,6 +43,8 @@ class _RecordingPin(_Pin):
         if id == RELAY and value:
             _high[0] += 1
         _Pin.__init__(self, id, mode, pull, value)
+        if id == 0:  # the BOOT / safe-mode button: the board's pull-up, unless held
+            _Pin.value(self, 0 if SAFE_HELD else 1)
 
     def value(self, v=None):
         if v and self.id == RELAY:

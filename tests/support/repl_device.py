@@ -13,6 +13,7 @@ baud rates and DTR/RTS (a pty has none).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import select
@@ -60,10 +61,8 @@ class ReplDevice:
         self._thread.join(5)
         self._kill()
         for fd in (self.master, self._slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self) -> ReplDevice:
         return self.start()
@@ -73,7 +72,7 @@ class ReplDevice:
 
     def _interp(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(  # noqa: S603 — argv list: the venv's micropython, a test script
+            self._proc = subprocess.Popen(
                 [micropython_binary(), "-X", "heapsize=4M", str(BOARD_SCRIPT), str(self.root), self._tag],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 env={"MICROPYPATH": ".frozen", "PATH": os.environ.get("PATH", "")},
@@ -181,7 +180,7 @@ class ReplDevice:
         """Run one block in the interpreter; answer output \\x04 error \\x04 >."""
         self.blocks.append(code)
         proc = self._interp()
-        assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 — pipes were asked for
+        assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(b"%d\n" % len(code) + code)
             proc.stdin.flush()
