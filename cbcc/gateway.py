@@ -166,12 +166,24 @@ def reader_add(
             audit.record(s, "cli", "reader.register", reader_id, role="admin", site=site, unit=unit)
             s.commit()
         secret = {"reader_id": reader_id, "mac_key": new.mac_key.hex(), "mqtt_password": new.mqtt_password}
+        _broker_live(settings, reader_id, new.mqtt_password)
         if secrets_out is not None:
             keys.write_new_file(secrets_out, (json.dumps(secret) + "\n").encode(), private=True)
             said = _("reader {rid} registered; secrets written to {path}")
             stdout_console().print(said.format(rid=reader_id, path=secrets_out))
         else:
             stdout_console().print(json.dumps(secret), markup=False)
+
+
+def _broker_live(settings: Settings, reader_id: str, password: str) -> None:
+    """An external Mosquitto with ``[mqtt] admin_password_file``: the reader can log in at once."""
+    from cbcc.common import warn
+    from gateway.mqtt import broker_config, dynsec_admin
+
+    try:
+        dynsec_admin.apply_with_settings(settings.mqtt, lambda a: a.add_reader(reader_id, password))
+    except broker_config.BrokerConfigError as exc:
+        warn(f"the broker was not updated ({exc}); add the reader with `cbcc broker add-reader`")
 
 
 @reader_app.command("list")

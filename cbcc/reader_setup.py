@@ -258,11 +258,21 @@ def _register(settings: Any, reader_id: str, secrets_path: Path, **kw: Any) -> s
 
 
 def _embedded_password(settings: Any, reader_id: str, password: str) -> None:
-    """One-machine gateway: the embedded broker reads this file when the gateway starts."""
+    """The broker learns the password: the embedded broker's file (read when the gateway
+    starts), or an external Mosquitto live when ``[mqtt] admin_password_file`` is set."""
     if settings.mqtt.embedded:
         from gateway.service import add_reader_password, local_broker_files
 
         add_reader_password(local_broker_files(settings), reader_id, password)
+        return
+    from cbcc.errors import CbccError
+    from gateway.mqtt import broker_config as bc
+    from gateway.mqtt import dynsec_admin
+
+    try:
+        dynsec_admin.apply_with_settings(settings.mqtt, lambda a: a.add_reader(reader_id, password))
+    except bc.BrokerConfigError as exc:
+        raise CbccError(f"reader {reader_id} is registered, but the broker was not updated: {exc}") from None
 
 
 def _broker_add(folder: Path, reader_id: str, password: str, live: str | None, admin_pw: Path | None) -> None:

@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from gateway.crl_publisher import CrlPublisher, local_root_signer
 from gateway.fleet import Fleet, apply_event_effects
 from gateway.ingest import BatchResult, IngestWriter
 from gateway.ingest_worker import ProcessWriter, writer_from_settings
-from gateway.mqtt import broker_config, embedded_ingest
+from gateway.mqtt import broker_config, dynsec_admin, embedded_ingest
 from gateway.mqtt.consumer import Consumer
 from gateway.mqtt.downlink import Downlink
 from gateway.mqtt.embedded_broker import EmbeddedBroker
@@ -192,6 +193,7 @@ class Gateway:
                 fleet=self.fleet,
                 key_cache=_ForgetBoth(self.keys, self.writer),
                 on_reader_registered=self._reader_registered,
+                on_reader_enabled=self._reader_enabled,
                 metrics_open=settings.http.metrics_open,
                 ingest_health=self.broker_ingest.health if self.broker_ingest is not None
                 else self.consumer.health,
@@ -244,10 +246,24 @@ class Gateway:
         )
 
     def _reader_registered(self, reader_id: str, password: str) -> None:
-        if self.broker is None:
-            return  # an external broker: the operator adds it with `cbcc broker config`
+        if self.broker is None:  # an external Mosquitto: live, when [mqtt] admin_password_file is set
+            self._broker_live(reader_id, lambda a: a.add_reader(reader_id, password))
+            return
         hashed = add_reader_password(self.broker_files, reader_id, password)
         self.broker.set_user(reader_id, hashed)
+
+    def _reader_enabled(self, reader_id: str, enabled: bool) -> None:
+        if self.broker is None:
+            self._broker_live(reader_id, lambda a: a.set_enabled(reader_id, enabled))
+
+    def _broker_live(self, reader_id: str, change: Callable[[dynsec_admin.DynsecAdmin], None]) -> None:
+        """The registration stands whatever the broker says; a failure is logged for the operator
+        (`cbcc broker add-reader --live` does the same by hand)."""
+        try:
+            if dynsec_admin.apply_with_settings(self.settings.mqtt, change):
+                log.info("broker updated live for reader %s", reader_id)
+        except broker_config.BrokerConfigError as exc:
+            log.warning("reader %s: the broker was not updated (%s); use `cbcc broker`", reader_id, exc)
 
     # ---- running ------------------------------------------------------------------------------
 

@@ -47,6 +47,11 @@ class MqttSettings(BaseModel):
     embedded: bool = True
     embedded_tls_host: str = "0.0.0.0"  # noqa: S104 — readers on the LAN dial the TLS listener; the plain one stays on loopback
     embedded_tls_port: int = 8883
+    # External Mosquitto with the dynamic-security plugin: a file holding the password of its
+    # broker admin (``cbcc-admin``, made by `cbcc broker config`). Set: a reader registered,
+    # disabled or enabled here is added to, refused by or let back into the RUNNING broker at once
+    # (gateway/mqtt/dynsec_admin.py, docs/broker.md). None: the operator uses `cbcc broker`.
+    admin_password_file: Path | None = None
 
 
 class HttpSettings(BaseModel):

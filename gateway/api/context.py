@@ -58,6 +58,9 @@ class ApiContext:
     # Called with (reader id, MQTT password) after a reader is registered, e.g. to add it to the
     # broker's password file; None: the operator does it with the password the API returned.
     on_reader_registered: Callable[[str, str], None] | None = None
+    # Called with (reader id, enabled) when a reader is disabled or enabled again, e.g. to refuse
+    # (and disconnect) it at the broker; None: nothing beyond the key cache.
+    on_reader_enabled: Callable[[str, bool], None] | None = None
     # Serve /metrics without a token (a scraper on a private network). None: the settings'
     # ``http.metrics_open`` when it exists, else False.
     metrics_open: bool | None = None

@@ -201,6 +201,8 @@ def update_reader(
                                conflict_detail="the reader changed meanwhile")  # fmt: skip
     if changed and ctx.key_cache is not None and "enabled" in changes:
         ctx.key_cache.forget(reader_id)
+    if changed and ctx.on_reader_enabled is not None and "enabled" in changes:
+        ctx.on_reader_enabled(reader_id, bool(changes["enabled"]))
     return ReaderOut.model_validate(reader)
 
 

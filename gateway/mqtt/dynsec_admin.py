@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import queue
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,16 @@ RESPONSE = CONTROL + "/response"
 class DynsecAdmin:
     """One admin connection; ``command`` sends a batch and waits for the plugin's answer."""
 
-    def __init__(self, host: str, port: int, username: str, password: str, timeout_s: float = 10) -> None:
+    def __init__(self, host: str, port: int, username: str, password: str, timeout_s: float = 10,
+                 *, tls: bool = False, ca_file: Path | None = None) -> None:  # fmt: skip
         self.timeout_s = timeout_s
         self._answers: queue.Queue[bytes] = queue.Queue()
         self._subscribed: queue.Queue[bool] = queue.Queue()
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=username,
                         protocol=paho.MQTTv311, clean_session=True)  # fmt: skip
         c.username_pw_set(username, password)
+        if tls:
+            c.tls_set(ca_certs=str(ca_file) if ca_file else None)
         c.on_message = lambda _c, _u, m: self._answers.put(bytes(m.payload))
         c.on_subscribe = lambda _c, _u, _mid, codes, _p: self._subscribed.put(
             all(not getattr(rc, "is_failure", False) for rc in codes)
@@ -122,12 +125,41 @@ class DynsecAdmin:
             if err and "not found" not in err.lower():
                 raise bc.BrokerConfigError(f"broker refused {r.get('command')} for {rid}: {err}")
 
+    def set_enabled(self, reader_id: str, enabled: bool) -> None:
+        """disableClient (the broker disconnects and then refuses it) or enableClient."""
+        rid = bc.check_reader_id(reader_id)
+        self._check(self.command([{"command": "enableClient" if enabled else "disableClient",
+                                   "username": rid}]), rid)  # fmt: skip
+
     @staticmethod
     def _check(res: list[dict[str, Any]], rid: str) -> None:
         for r in res:
             err = str(r.get("error", ""))
             if err and "already" not in err.lower():
                 raise bc.BrokerConfigError(f"broker refused {r.get('command')} for {rid}: {err}")
+
+
+def _password(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError):
+        raise bc.BrokerConfigError(f"cannot read the admin password from {path}") from None
+
+
+def apply_with_settings(mqtt: Any, change: Callable[[DynsecAdmin], None]) -> bool:
+    """Apply ``change`` through the gateway's broker settings (``[mqtt] host, port, tls, ca_file,
+    admin_password_file``); False when no admin password is configured. Errors raise
+    ``BrokerConfigError`` (the caller decides whether a registration still stands)."""
+    path = getattr(mqtt, "admin_password_file", None)
+    if path is None or getattr(mqtt, "embedded", False):
+        return False
+    admin = DynsecAdmin(mqtt.host, mqtt.port, bc.ADMIN_USER, _password(Path(path)),
+                        tls=bool(mqtt.tls), ca_file=mqtt.ca_file)  # fmt: skip
+    try:
+        change(admin)
+    finally:
+        admin.close()
+    return True
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -141,11 +173,7 @@ def parse_hostport(text: str) -> tuple[str, int]:
 def connect(live: str, password_file: Path, files: bc.BrokerFiles | None = None) -> Iterator[DynsecAdmin]:
     """``with connect("127.0.0.1:1883", Path("admin.pass")) as admin: admin.add_reader(...)``."""
     host, port = parse_hostport(live)
-    try:
-        password = password_file.read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, IndexError):
-        raise bc.BrokerConfigError(f"cannot read the admin password from {password_file}") from None
-    admin = DynsecAdmin(host, port, bc.ADMIN_USER, password)
+    admin = DynsecAdmin(host, port, bc.ADMIN_USER, _password(password_file))
     try:
         yield admin
     finally:

@@ -444,3 +444,54 @@ def test_live_needs_the_admin(broker: Mosquitto, tmp_path: Path) -> None:
     assert "reader-08" not in bc.BrokerFiles(broker.folder).load_roster().readers  # nothing changed
     r = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-08", "--live", live])
     assert r.exit_code == 1 and "--admin-password-file" in r.output, r.output
+
+
+def test_gateway_api_registration_reaches_the_running_broker(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway on this Mosquitto with ``[mqtt] admin_password_file``: a reader registered through
+    the API logs in at once (no restart, no `cbcc broker`), disabling it disconnects and refuses
+    it, enabling it lets it back — the registration's password is the broker's."""
+    from fastapi.testclient import TestClient
+
+    from gateway import bootstrap
+    from gateway.service import Gateway
+    from gateway.settings import load_settings
+
+    monkeypatch.setenv("CBCC_PASSPHRASE", "mật khẩu thử nghiệm")
+    admin = tmp_path / "admin.pass"
+    admin.write_text(broker.passwords[bc.ADMIN_USER] + "\n")
+    settings = load_settings(
+        None, data_dir=tmp_path / "data", database={"url": f"sqlite:///{tmp_path / 'gw.db'}"},
+        mqtt={"embedded": False, "host": "127.0.0.1", "port": broker.local_port, "username": "gateway",
+              "password": broker.passwords["gateway"], "admin_password_file": str(admin)},
+    )  # fmt: skip
+    token = bootstrap.init(settings, None).admin_token
+    gw = Gateway(settings)
+    gw.start()
+    pid = broker.proc.pid if broker.proc is not None else None
+    try:
+        with TestClient(gw.app) as c:
+            auth = {"Authorization": f"Bearer {token}"}
+            r = c.post("/api/v1/readers", json={"id": "reader-09", "site": "hn-snv", "role": "door"},
+                       headers=auth)  # fmt: skip
+            assert r.status_code == 201, r.text
+            password = r.json()["mqtt_password"]
+            broker.passwords["reader-09"] = password
+            r9 = broker.reader("reader-09")
+            assert r9.ok and broker.proc is not None and broker.proc.pid == pid
+            r = c.patch("/api/v1/readers/reader-09", json={"enabled": False}, headers=auth)
+            assert r.status_code == 200, r.text
+            deadline = time.monotonic() + 5
+            while not r9.disconnected and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert r9.disconnected  # disableClient kicked it
+            r9.close()
+            assert not broker.reader("reader-09").ok
+            r = c.patch("/api/v1/readers/reader-09", json={"enabled": True}, headers=auth)
+            assert r.status_code == 200, r.text
+            again = broker.reader("reader-09")
+            assert again.ok
+            again.close()
+    finally:
+        gw.stop()
