@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not PORT, reason="needs an ESP32 on a serial por
 
 
 def test_micropython_answers() -> None:
-    p = subprocess.run(  # noqa: S603 — argv list: mpremote and the bench's port
+    p = subprocess.run(
         [sys.executable, "-m", "mpremote", "connect", PORT, "exec", "import os; print(os.uname().release)"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
