@@ -82,6 +82,14 @@ def register(reader_app: typer.Typer) -> None:
         config: Annotated[
             Path | None, typer.Option("--config", "-c", help="Gateway settings file (TOML).", dir_okay=False)
         ] = None,
+        gateway_url: Annotated[
+            str | None,
+            typer.Option("--gateway-url", help="Register through this gateway's API (a bench elsewhere)."),
+        ] = None,
+        token_file: Annotated[
+            Path | None,
+            typer.Option("--token-file", help="File with an API token allowed to register readers."),
+        ] = None,
         image: Annotated[
             Path | None,
             typer.Option("--image", help="MicroPython .bin to flash first (omit: it is on the board)."),
@@ -136,8 +144,13 @@ def register(reader_app: typer.Typer) -> None:
                     raise CbccError(f"{label} {p} does not exist")
             if broker_live is not None and (broker_folder is None or admin_password_file is None):
                 raise CbccError("--broker-live needs --broker-folder and --admin-password-file")
+            if gateway_url is not None and (token_file is None or broker_ca is None or config_key is None):
+                raise CbccError("--gateway-url needs --token-file, --broker-ca and --config-key "
+                                "(the gateway's files are not on this machine)")  # fmt: skip
+            if token_file is not None and not token_file.is_file():
+                raise CbccError(f"--token-file {token_file} does not exist")
             digest = rd.check_image(image, sha256) if image is not None else None
-            settings = _settings(config)
+            settings = _settings(config) if gateway_url is None else None
             work.mkdir(parents=True, exist_ok=True, mode=0o700)
             state = SetupState(work, reader_id)
             secrets_path = work / "secrets.json"
@@ -150,8 +163,11 @@ def register(reader_app: typer.Typer) -> None:
                 step(1, _("register"), _("done before"))
             else:
                 step(1, _("register"), _("reader {rid} at the gateway").format(rid=reader_id))
-                password = _register(settings, reader_id, secrets_path, name=name, site=site,
-                                     unit=unit, door_id=door, role=role.value)  # fmt: skip
+                fields = dict(name=name, site=site, unit=unit, door_id=door, role=role.value)
+                if gateway_url is not None and token_file is not None:
+                    password = _register_api(gateway_url, token_file, reader_id, secrets_path, fields)
+                else:
+                    password = _register(settings, reader_id, secrets_path, **fields)
                 if broker_folder is not None:
                     _broker_add(broker_folder, reader_id, password, broker_live, admin_password_file)
                 state.mark("register", broker_folder=str(broker_folder) if broker_folder else None)
@@ -185,7 +201,7 @@ def register(reader_app: typer.Typer) -> None:
                     raise CbccError(f"{tree} exists without a MANIFEST: move it away and run again")
                 from cbcc.reader import provision
 
-                datadir = settings.data_dir
+                datadir = settings.data_dir if settings is not None else Path(".")
                 provision(
                     reader_id=reader_id, secrets=secrets_path, broker_host=broker_host,
                     broker_ca=broker_ca or datadir / "broker" / "ca.der", root_key=root_key,
@@ -255,6 +271,43 @@ def _register(settings: Any, reader_id: str, secrets_path: Path, **kw: Any) -> s
         s.commit()
     _embedded_password(settings, reader_id, new.mqtt_password)
     return new.mqtt_password
+
+
+def _register_api(url: str, token_file: Path, reader_id: str, secrets_path: Path,
+                  fields: dict[str, Any]) -> str:  # fmt: skip
+    """Register through ``POST /api/v1/readers`` (the gateway also tells its broker). A reader
+    the gateway knows is taken as is only when this --work folder holds its secrets."""
+    import httpx
+
+    from cbcc.errors import CbccError
+    from trustcore import keys
+
+    token = (token_file.read_text(encoding="utf-8").split() or [""])[0]
+    api = httpx.Client(base_url=url.rstrip("/") + "/api/v1",
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+    try:
+        with api:
+            if secrets_path.exists():
+                doc = json.loads(secrets_path.read_text())
+                known = api.get(f"/readers/{reader_id}")
+                if known.status_code == 200 and doc.get("reader_id") == reader_id:
+                    return str(doc["mqtt_password"])
+                if known.status_code == 404:
+                    secrets_path.unlink()  # from a run whose registration never reached the gateway
+            r = api.post("/readers", json={"id": reader_id, **fields})
+    except httpx.HTTPError as exc:
+        raise CbccError(f"cannot reach the gateway at {url}: {exc}") from None
+    if r.status_code == 409:
+        raise CbccError(
+            f"reader {reader_id} is already registered at the gateway, and this --work folder "
+            "holds no secrets for it: choose a new reader id (ids are never reused)"
+        )
+    if r.status_code != 201:
+        raise CbccError(f"the gateway refused the registration ({r.status_code}): {r.text[:300]}")
+    body = r.json()
+    secret = {"reader_id": reader_id, "mac_key": body["mac_key_hex"], "mqtt_password": body["mqtt_password"]}
+    keys.write_new_file(secrets_path, (json.dumps(secret) + "\n").encode(), private=True)
+    return str(body["mqtt_password"])
 
 
 def _embedded_password(settings: Any, reader_id: str, password: str) -> None:

@@ -260,3 +260,58 @@ def _exercise(board: ReplDevice) -> None:
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert p.returncode == 0 and (board.root / "r.md").read_bytes() == (ROOT / "README.md").read_bytes()
     assert board.soft_resets >= 3  # each mpremote run soft-resets at its first command
+
+
+def test_setup_registers_through_the_gateway_api(
+    board: ReplDevice, site: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bench on another machine: --gateway-url registers over HTTP; the running gateway's embedded
+    broker learns the password at once; a second run does not register again."""
+    import threading
+    import time
+
+    import uvicorn
+    from support.broker import free_port
+
+    from gateway.service import Gateway
+    from gateway.settings import load_settings
+
+    for k, v in site["env"].items():
+        monkeypatch.setenv(k, v)
+    settings = load_settings(None)
+    settings.mqtt.port = free_port()
+    settings.mqtt.embedded_tls_host, settings.mqtt.embedded_tls_port = "127.0.0.1", free_port()
+    token_file = tmp_path / "token"
+    r = CliRunner().invoke(app, ["gateway", "token", "create", "--name", "bench", "--role", "admin"], env=site["env"])
+    assert r.exit_code == 0, r.output
+    token_file.write_text(r.output.strip().splitlines()[-1] + "\n")
+    gw = Gateway(settings)
+    gw.start()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(gw.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        data = site["home"] / "gateway"
+        args = [*setup_args(site, board.port, tmp_path / "work", "hn-snv-t3-p304"),
+                "--gateway-url", f"http://127.0.0.1:{port}", "--token-file", str(token_file),
+                "--broker-ca", str(data / "broker" / "ca.der"),
+                "--config-key", str(data / "config.cose_key")]  # fmt: skip
+        r = CliRunner().invoke(app, args, env={"CBCC_LANG": "en"})
+        assert r.exit_code == 0 and "is set up" in r.output, r.output
+        secrets = json.loads((tmp_path / "work" / "secrets.json").read_text())
+        assert gw.broker is not None
+        from gateway.mqtt import broker_config as bc
+
+        passwd = bc.parse_password_file((data / "broker" / "passwd").read_text())
+        assert bc.verify_password(secrets["mqtt_password"], passwd["hn-snv-t3-p304"])
+        r = CliRunner().invoke(app, args, env={"CBCC_LANG": "en"})
+        assert r.exit_code == 0 and r.output.count("done before") == 4, r.output
+        assert registered(site).count("hn-snv-t3-p304") == 1
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        gw.stop()
