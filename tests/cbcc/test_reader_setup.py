@@ -282,7 +282,8 @@ def test_setup_registers_through_the_gateway_api(
     settings.mqtt.port = free_port()
     settings.mqtt.embedded_tls_host, settings.mqtt.embedded_tls_port = "127.0.0.1", free_port()
     token_file = tmp_path / "token"
-    r = CliRunner().invoke(app, ["gateway", "token", "create", "--name", "bench", "--role", "admin"], env=site["env"])
+    make = ["gateway", "token", "create", "--name", "bench", "--role", "admin"]
+    r = CliRunner().invoke(app, make, env=site["env"])
     assert r.exit_code == 0, r.output
     token_file.write_text(r.output.strip().splitlines()[-1] + "\n")
     gw = Gateway(settings)
