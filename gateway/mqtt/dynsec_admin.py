@@ -42,6 +42,8 @@ class DynsecAdmin:
         c.username_pw_set(username, password)
         if tls:
             c.tls_set(ca_certs=str(ca_file) if ca_file else None)
+        connack: queue.Queue[bool] = queue.Queue()
+        c.on_connect = lambda _c, _u, _f, rc, _p: connack.put(not rc.is_failure)
         c.on_message = lambda _c, _u, m: self._answers.put(bytes(m.payload))
         c.on_subscribe = lambda _c, _u, _mid, codes, _p: self._subscribed.put(
             all(not getattr(rc, "is_failure", False) for rc in codes)
@@ -54,9 +56,11 @@ class DynsecAdmin:
         if rc != 0:
             raise bc.BrokerConfigError(f"cannot connect to the broker at {host}:{port} (rc {rc})")
         c.loop_start()
-        c.subscribe(RESPONSE, qos=1)
         try:
-            ok = self._subscribed.get(timeout=timeout_s)
+            ok = connack.get(timeout=timeout_s)
+            if ok:
+                c.subscribe(RESPONSE, qos=1)
+                ok = self._subscribed.get(timeout=timeout_s)
         except queue.Empty:
             ok = False
         if not ok:
