@@ -293,8 +293,16 @@ def _details_sheet(wb: Any, ts: Timesheet, report: Mapping[str, Any]) -> tuple[A
     return ws, body
 
 
-def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]]) -> bytes:
-    """Insert each sheet's body rows into its ``<sheetData>`` before the first row numbered after it."""
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every zip entry's timestamp: the same bytes for the same report
+_STAMP = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:(?:created|modified)>)")
+
+
+def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]], stamp: str = "") -> bytes:
+    """Insert each sheet's body rows into its ``<sheetData>`` before the first row numbered after it.
+
+    Deterministic: openpyxl writes the save time into ``docProps/core.xml`` and zip entries carry
+    the wall clock; both are replaced by ``stamp`` (the report's month) and :data:`ZIP_TIME`, so the
+    same report gives byte-identical files."""
     src = zipfile.ZipFile(io.BytesIO(xlsx))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
@@ -304,7 +312,12 @@ def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]]) -> bytes:
             if m and int(m.group(1)) in bodies:
                 first, rows = bodies[int(m.group(1))]
                 data = _insert_rows(data, first, rows)
-            dst.writestr(info.filename, data)
+            elif info.filename == "docProps/core.xml" and stamp:
+                data = _STAMP.sub(rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            dst.writestr(entry, data, compresslevel=1)
     return out.getvalue()
 
 
@@ -340,6 +353,8 @@ def write_timesheet(ts: Timesheet, report: Mapping[str, Any], *, details: bool |
     if details:
         _, rows = _details_sheet(wb, ts, report)
         bodies[2] = (2, rows.xml())
+    stamp = f"{ts.year:04d}-{ts.month:02d}-01T00:00:00Z"
+    wb.properties.creator = "cbcc"
     buf = io.BytesIO()
     wb.save(buf)
-    return _splice(buf.getvalue(), bodies)
+    return _splice(buf.getvalue(), bodies, stamp)
