@@ -42,6 +42,7 @@ class Shift:
     days: frozenset[int]  # 0 = Monday
     grace_in: int = 0
     grace_out: int = 0
+    on_holidays: bool = False  # a round-the-clock shift that runs on public holidays and days off
 
     @property
     def weekday_shift(self) -> bool:
@@ -228,10 +229,11 @@ _HHMM = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
 
 def occurs(shift: Shift, d: date, cal: Calendar) -> bool:
     """Rule 3: on its DAYS except public holidays and days off; compensatory working days add an
-    occurrence for shifts that work any of Mon-Fri."""
+    occurrence for shifts that work any of Mon-Fri. A shift with ``on_holidays`` (the contract's
+    option for round-the-clock shifts; off by default) also runs on holidays and days off."""
     kind = cal.kind(d)
     if kind in ("holiday", "dayoff"):
-        return False
+        return shift.on_holidays and d.weekday() in shift.days
     return d.weekday() in shift.days or (kind == "workday" and shift.weekday_shift)
 
 
@@ -510,7 +512,8 @@ def compute(
                         missing += 1
                     if overtime is not None and day["out"] is not None:
                         kept = in_occ[d]
-                        ot = overtime_candidate(code, d, "weekday", kept[0], kept[-1], occ.sessions)
+                        ot_kind = "holiday" if d in cal.holidays else "weekday"  # on_holidays shifts
+                        ot = overtime_candidate(code, d, ot_kind, kept[0], kept[-1], occ.sessions)
                         if ot is not None:
                             overtime.append(ot)
                 else:

@@ -233,7 +233,14 @@ def add_punches(conn: Connection, rows: Sequence[PunchRow]) -> int:
 
 
 def set_shift(
-    conn: Connection, sid: str, name: str, sessions: str, days: str, grace_in: int, grace_out: int
+    conn: Connection,
+    sid: str,
+    name: str,
+    sessions: str,
+    days: str,
+    grace_in: int,
+    grace_out: int,
+    on_holidays: bool = False,
 ) -> rules.Shift:
     sid = sid.strip()
     if not sid or len(sid) > 64:
@@ -259,6 +266,7 @@ def set_shift(
         "days": rules.format_days(dset),
         "grace_in": grace_in,
         "grace_out": grace_out,
+        "on_holidays": bool(on_holidays),
         "updated_at": now_utc(),
     }
     if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == sid)).first():
@@ -266,7 +274,7 @@ def set_shift(
         mark_all_dirty(conn, EARLIEST, None)
     else:
         conn.execute(sa.insert(T_SHIFT).values(id=sid, **row))
-    return rules.Shift(sid, str(row["name"]), sess, dset, grace_in, grace_out)
+    return rules.Shift(sid, str(row["name"]), sess, dset, grace_in, grace_out, bool(on_holidays))
 
 
 def assign(
@@ -432,7 +440,7 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     ]
     cal = vncal.build(years, overrides)
     shifts = {}
-    for sid, name, sess, days, gi, go in conn.execute(
+    for sid, name, sess, days, gi, go, oh in conn.execute(
         sa.select(
             T_SHIFT.c.id,
             T_SHIFT.c.name,
@@ -440,9 +448,12 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
             T_SHIFT.c.days,
             T_SHIFT.c.grace_in,
             T_SHIFT.c.grace_out,
+            T_SHIFT.c.on_holidays,
         )
     ):
-        shifts[sid] = rules.Shift(sid, name, rules.parse_sessions(sess), rules.parse_days(days), gi, go)
+        shifts[sid] = rules.Shift(
+            sid, name, rules.parse_sessions(sess), rules.parse_days(days), gi, go, bool(oh)
+        )
     assigns = [
         rules.Assignment(sh, st, en, sc, un, i)
         for i, sh, st, en, sc, un in conn.execute(

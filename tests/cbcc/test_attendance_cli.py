@@ -467,3 +467,22 @@ def test_overtime_approval(cli: Callable[..., Any], tmp_path: Path) -> None:
     cli(*args, "--minutes", "90")
     out = cli("attendance", "overtime", "list", "--month", "2026-03", "--staff", "CB01").output
     assert json.loads(out)["approved_min"] == 90
+
+
+def test_round_the_clock_shift_option(cli: Callable[..., Any], tmp_path: Path) -> None:
+    args = ("attendance", "shift", "set", "bv", "--name", "Bảo vệ", "--sessions", "06:00-18:00", "--days", "Mon-Sun")
+    res = cli(*args, "--on-holidays")
+    assert "(holidays too)" in res.output
+    assert "holidays too" in cli("attendance", "shift", "list").output
+    cli("attendance", "assign", "--staff", "CB03", "--shift", "bv", "--from", "2026-01-01")
+    cli("attendance", "calendar", "set", "2026-03-10", "--holiday", "Lễ tỉnh")
+    f = tmp_path / "bv.csv"
+    f.write_text("staff,time,terminal\nCB03,2026-03-10T05:58:00+07:00,G\nCB03,2026-03-10T18:01:00+07:00,G\n")
+    cli("attendance", "import-punches", str(f))
+    d = _report(cli, "--staff", "CB03")["staff"][0]["days"]["2026-03-10"]
+    # 06:00-18:00 worked whole on the holiday: 720 min, value 1.
+    assert (d["symbol"], d["in"], d["out"], d["worked_min"], d["value"]) == ("+", "05:58", "18:01", 720, 1.0)
+    cli(*args)  # replaced without the option: the default, no shift on holidays
+    assert "holidays too" not in cli("attendance", "shift", "list").output
+    d = _report(cli, "--staff", "CB03")["staff"][0]["days"]["2026-03-10"]
+    assert (d["symbol"], d["value"], d["flags"]) == ("L", 0.0, ["outside_shift"])

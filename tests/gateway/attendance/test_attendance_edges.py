@@ -367,3 +367,46 @@ def test_sessions_crossing_midnight() -> None:
     for bad in ("22:00-02:00,03:00-06:00", "13:00-17:00,07:30-11:30", "07:30-11:30,", "7:30-11:30"):
         with pytest.raises(ValueError):
             engine.parse_sessions(bad)
+
+
+def test_round_the_clock_shift_runs_on_holidays_only_with_the_option() -> None:
+    sessions, days = engine.parse_sessions("06:00-18:00"), engine.parse_days("Mon-Sun")
+    overrides = [Override(date(2026, 3, 10), "holiday", "Lễ"), Override(date(2026, 3, 11), "dayoff", "Nghỉ")]
+    taps = {"A1": ["2026-03-10 05:55:00", "2026-03-10 18:02:00"]}
+    assign = [Assignment("bv", date(2020, 1, 1), None, unit="VP")]
+
+    def month(on: bool) -> tuple[dict[str, object], list[dict[str, object]]]:
+        ot: list[dict[str, object]] = []
+        shift = Shift("bv", "Bảo vệ", sessions, days, on_holidays=on)
+        rep = engine.compute(
+            month_input(2026, 3, shifts=(shift,), assignments=assign, overrides=overrides, punches=taps),
+            overtime=ot,
+        )
+        return rep, ot
+
+    off, ot_off = month(False)
+    # Default: no occurrence on the holiday (L, the taps outside any shift) nor on the day off.
+    assert day(off, "2026-03-10") == {**BLANK, "symbol": "L", "in": "05:55", "out": "18:02", "flags": ["outside_shift"]}
+    assert day(off, "2026-03-11") == BLANK
+    # The whole span is a holiday overtime candidate: 05:55-18:02 = 727 min, 5 of them before 06:00.
+    assert [(o["date"], o["kind"], o["minutes"], o["night_min"]) for o in ot_off] == [
+        ("2026-03-10", "holiday", 727, 5)
+    ]
+    on, ot_on = month(True)
+    # With the option the shift runs: 06:00-18:00 worked whole (720), value 1.
+    assert day(on, "2026-03-10") == {
+        **BLANK,
+        "symbol": "+",
+        "in": "05:55",
+        "out": "18:02",
+        "worked_min": 720,
+        "value": 1.0,
+    }
+    assert day(on, "2026-03-11") == {**BLANK, "flags": ["absent"]}  # the day off runs too: nobody came
+    # Outside the schedule: 05:55-06:00 (5, night) and 18:00-18:02 (2), holiday kind.
+    assert [(o["date"], o["kind"], o["minutes"], o["night_min"]) for o in ot_on] == [
+        ("2026-03-10", "holiday", 7, 5)
+    ]
+    # Still a public holiday on the person's DAYS in both cases.
+    assert row(on)["totals"]["holidays"] == 1 == row(off)["totals"]["holidays"]
+    assert row(on)["totals"]["work_days"] == 1.0 and row(off)["totals"]["work_days"] == 0.0
