@@ -347,6 +347,25 @@ def transfer(
         stdout_console().print(f"{staff}: unit {unit} from {d}")
 
 
+@attendance_app.command("backfill")
+def backfill(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First date of events to look at (default: the first event).")
+    ] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Punches from reader events stored before attendance existed (or at doors opted in later);
+    running it again adds nothing."""
+    with cli_errors():
+        from gateway.attendance import readers, store
+
+        since = store.utc_midnight(_date("--from", start)) if start is not None else None
+        with _engine(config).begin() as conn:
+            n = readers.backfill(conn, since)
+            store.audit(conn, "cli", "attendance.backfill", start or "*", new=n)
+        stdout_console().print(f"{n} punch(es) taken from stored reader events")
+
+
 @attendance_app.command("refresh")
 def refresh(config: ConfigFile = None) -> None:
     """Bring the stored person-days up to date (only the person-months whose inputs changed)."""

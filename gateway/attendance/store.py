@@ -664,20 +664,28 @@ def refresh_days(db: DB) -> RefreshReport:
         dirty: dict[str, set[str]] = {}
         for s, m in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month)):
             dirty.setdefault(m, set()).add(s)
+        waiting: list[dict[str, Any]] = []  # punches of staff codes not known yet: kept for later
         for month, codes in sorted(dirty.items()):
             year, mon = parse_month(month)
             if ALL in codes:
+                named = codes - {ALL}
+                waiting += [{"staff_code": s, "month": month} for s in sorted(named - staff_known(conn, named))]
                 loaded = load_month(conn, year, mon)
                 report = rules.compute(loaded.inp)
                 _store_rows(conn, report, None, out)
                 out.person_months += len(report["staff"])
             else:
                 known = sorted(codes & staff_known(conn, codes))
+                waiting += [{"staff_code": s, "month": month} for s in sorted(codes - set(known))]
+                if not known:
+                    continue
                 loaded = load_month(conn, year, mon, known)
                 report = rules.compute(loaded.inp, include=None)
                 _store_rows(conn, report, set(known), out)
                 out.person_months += len(known)
         conn.execute(sa.delete(T_DIRTY))
+        if waiting:  # they count as soon as the staff record arrives (contract §3)
+            conn.execute(sa.insert(T_DIRTY), [w | {"since": now_utc()} for w in waiting])
     return out
 
 
