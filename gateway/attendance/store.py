@@ -753,3 +753,52 @@ def approve_overtime(conn: Connection, staff: str, day: date, minutes: int, reas
             )
         )
     audit(conn, actor, "attendance.overtime.approve", staff, day=day, minutes=minutes, reason=nfc(reason))
+
+
+def approved_overtime(db: DB, month: str, codes: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The month's approved overtime by person-day, classified like its candidate: ``{"staff",
+    "date", "kind" (weekday | weekend | holiday), "minutes", "night"}``. Approved minutes count up
+    to the candidate's (a punch voided after the approval lowers them); the night part is the
+    candidate's night share of the approved minutes, rounded half up. Only the people with an
+    approval are recomputed, so a month without any costs one query."""
+    year, mon = parse_month(month)
+    dates = rules.month_dates(year, mon)
+    with connect(db) as conn:
+        q = sa.select(T_OVERTIME.c.staff_code, T_OVERTIME.c.day, T_OVERTIME.c.minutes).where(
+            T_OVERTIME.c.day >= dates[0], T_OVERTIME.c.day <= dates[-1]
+        )
+        approved = {(s, d.isoformat()): m for s, d, m in conn.execute(q)}
+        if codes is not None:
+            wanted = set(codes)
+            approved = {k: v for k, v in approved.items() if k[0] in wanted}
+        if not approved:
+            return []
+        who = sorted({s for s, _ in approved})
+        loaded = load_month(conn, year, mon, who)
+    found: list[dict[str, Any]] = []
+    rules.compute(loaded.inp, overtime=found)
+    cand = {(o["staff"], o["date"]): o for o in found}
+    out = []
+    for (s, d), m in sorted(approved.items()):
+        c = cand.get((s, d))
+        if c is None:
+            continue
+        mins = min(m, int(c["minutes"]))
+        night = (mins * int(c["night_min"]) * 2 + int(c["minutes"])) // (2 * int(c["minutes"]))
+        out.append({"staff": s, "date": d, "kind": c["kind"], "minutes": mins, "night": night})
+    return out
+
+
+def attach_overtime(db: DB, report: dict[str, Any]) -> None:
+    """Add each row's approved overtime of the month (``row["overtime"]``: minutes by kind and at
+    night) for the rendered timesheet; the contract's JSON is written without it. A person
+    transferred mid-month has it on the row of the unit they were in that day."""
+    rows = report["staff"]
+    if not rows:
+        return
+    for ot in approved_overtime(db, report["month"], {r["staff"] for r in rows}):
+        mine = [r for r in rows if r["staff"] == ot["staff"]]
+        row = next((r for r in mine if r["days"].get(ot["date"], {}).get("in") is not None), mine[0])
+        acc = row.setdefault("overtime", {"weekday": 0, "weekend": 0, "holiday": 0, "night": 0})
+        acc[ot["kind"]] += ot["minutes"]
+        acc["night"] += ot["night"]

@@ -467,6 +467,12 @@ def test_overtime_approval(cli: Callable[..., Any], tmp_path: Path) -> None:
     cli(*args, "--minutes", "90")
     out = cli("attendance", "overtime", "list", "--month", "2026-03", "--staff", "CB01").output
     assert json.loads(out)["approved_min"] == 90
+    # The printed timesheet carries it (90 weekday minutes, none at night); the contract's JSON not.
+    res = cli("report", "attendance", "--month", "2026-03", "--unit", "VP", "--format", "csv", "--out", "-")
+    lines = res.stdout_bytes.decode("utf-8-sig").splitlines()
+    i = lines.index("LÀM THÊM GIỜ ĐÃ DUYỆT (giờ:phút)")
+    assert lines[i + 2] == "1,Nguyễn Văn An,1:30,,,1:30,"
+    assert "overtime" not in _report(cli)["staff"][0]
 
 
 def test_round_the_clock_shift_option(cli: Callable[..., Any], tmp_path: Path) -> None:

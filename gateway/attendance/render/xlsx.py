@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
 from ..header import ReportHeader
 from .labels import FLAGS
-from .timesheet import Timesheet, build
+from .timesheet import Timesheet, build, overtime_table
 
 FONT = "Times New Roman"  # the font of Vietnamese administrative documents; has every Vietnamese letter
 HEADER_ROWS = (8, 10)  # the table header: printed again on every page
@@ -215,6 +215,24 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
     merge(f"A{r}:C{r}")
     for j, v in enumerate((ts.time_paid, ts.unpaid, ts.insurance)):
         put(r, q0 + j, _num(v), "total")
+    if ts.overtime:  # approved overtime: its own small table, each figure over 4 day columns
+        r += 2
+        put(r, 1, t["overtime_title"], "bold")
+        head, lines = overtime_table(ts)
+        span = 4
+        for k, line in enumerate([head, *lines]):
+            r += 1
+            style = "head" if k == 0 else "total" if k == len(lines) else "name"
+            put(r, 1, line[0], "head" if k == 0 else "cell")
+            put(r, 2, line[1], style)
+            merge(f"B{r}:C{r}")
+            put(r, 3, None, style)
+            for j, v in enumerate(line[2:]):
+                c0 = 4 + j * span
+                for c in range(c0, c0 + span):
+                    put(r, c, v if c == c0 else None, "head" if k == 0 else "total" if k == len(lines) else "cell")
+                merge(f"{get_column_letter(c0)}{r}:{get_column_letter(c0 + span - 1)}{r}")
+        ws.row_dimensions[r - len(lines)].height = 30
     r += 2
     put(r, 1, t["legend"] + ":", "bold")
     per_line = 5
