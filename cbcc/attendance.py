@@ -354,8 +354,9 @@ def backfill(
     ] = None,
     config: ConfigFile = None,
 ) -> None:
-    """Punches from reader events stored before attendance existed (or at doors opted in later);
-    running it again adds nothing."""
+    """Take punches from reader events stored before attendance existed (or at opted-in doors).
+
+    Running it again adds nothing."""
     with cli_errors():
         from gateway.attendance import readers, store
 
