@@ -200,7 +200,7 @@ def _overtime(ts: Timesheet) -> list[Any]:
     last = len(rows) - 1
     table = Table(
         rows,
-        colWidths=[22, 140] + [80] * 5,
+        colWidths=[26, 140] + [80] * 5,
         repeatRows=1,
         hAlign="LEFT",
         style=TableStyle(
