@@ -341,7 +341,14 @@ def set_shift(
     conn = session.connection()
     try:
         sh = store.set_shift(
-            conn, shift_id, body.name, body.sessions, body.days, body.grace_in, body.grace_out, body.on_holidays
+            conn,
+            shift_id,
+            body.name,
+            body.sessions,
+            body.days,
+            body.grace_in,
+            body.grace_out,
+            body.on_holidays,
         )
     except AttendanceError as exc:
         raise _refused(exc) from None

@@ -669,7 +669,8 @@ def refresh_days(db: DB) -> RefreshReport:
             year, mon = parse_month(month)
             if ALL in codes:
                 named = codes - {ALL}
-                waiting += [{"staff_code": s, "month": month} for s in sorted(named - staff_known(conn, named))]
+                unknown = named - staff_known(conn, named)
+                waiting += [{"staff_code": s, "month": month} for s in sorted(unknown)]
                 loaded = load_month(conn, year, mon)
                 report = rules.compute(loaded.inp)
                 _store_rows(conn, report, None, out)

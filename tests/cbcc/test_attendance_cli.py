@@ -476,7 +476,8 @@ def test_overtime_approval(cli: Callable[..., Any], tmp_path: Path) -> None:
 
 
 def test_round_the_clock_shift_option(cli: Callable[..., Any], tmp_path: Path) -> None:
-    args = ("attendance", "shift", "set", "bv", "--name", "Bảo vệ", "--sessions", "06:00-18:00", "--days", "Mon-Sun")
+    args = ("attendance", "shift", "set", "bv", "--name", "Bảo vệ", "--sessions", "06:00-18:00")
+    args += ("--days", "Mon-Sun")
     res = cli(*args, "--on-holidays")
     assert "(holidays too)" in res.output
     assert "holidays too" in cli("attendance", "shift", "list").output

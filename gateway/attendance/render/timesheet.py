@@ -255,12 +255,14 @@ def hm(minutes: int) -> str:
 def overtime_table(ts: Timesheet) -> tuple[list[str], list[list[str]]]:
     """The overtime section as text: its header and its rows (with a total row), for every format."""
     t = ts.text
-    head = [t["stt"], t["name"], t["ot_weekday"], t["ot_weekend"], t["ot_holiday"], t["ot_total"], t["ot_night"]]
+    keys = ("stt", "name", "ot_weekday", "ot_weekend", "ot_holiday", "ot_total", "ot_night")
+    head = [t[k] for k in keys]
     body = [
         [str(r.stt), r.name, hm(r.weekday), hm(r.weekend), hm(r.holiday), hm(r.total), hm(r.night)]
         for r in ts.overtime
     ]
-    sums = [sum(getattr(r, k) for r in ts.overtime) for k in ("weekday", "weekend", "holiday", "total", "night")]
+    kinds = ("weekday", "weekend", "holiday", "total", "night")
+    sums = [sum(getattr(r, k) for r in ts.overtime) for k in kinds]
     body.append(["", t["total"], *(hm(v) for v in sums)])
     return head, body
 

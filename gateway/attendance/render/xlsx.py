@@ -220,17 +220,17 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
         put(r, 1, t["overtime_title"], "bold")
         head, lines = overtime_table(ts)
         span = 4
-        for k, line in enumerate([head, *lines]):
+        for n, line in enumerate([head, *lines]):
             r += 1
-            style = "head" if k == 0 else "total" if k == len(lines) else "name"
-            put(r, 1, line[0], "head" if k == 0 else "cell")
-            put(r, 2, line[1], style)
+            kind = "head" if n == 0 else "total" if n == len(lines) else ""
+            put(r, 1, line[0], kind or "cell")
+            put(r, 2, line[1], kind or "name")
             merge(f"B{r}:C{r}")
-            put(r, 3, None, style)
-            for j, v in enumerate(line[2:]):
-                c0 = 4 + j * span
+            put(r, 3, None, kind or "name")
+            for m, text in enumerate(line[2:]):
+                c0 = 4 + m * span
                 for c in range(c0, c0 + span):
-                    put(r, c, v if c == c0 else None, "head" if k == 0 else "total" if k == len(lines) else "cell")
+                    put(r, c, text if c == c0 else None, kind or "cell")
                 merge(f"{get_column_letter(c0)}{r}:{get_column_letter(c0 + span - 1)}{r}")
         ws.row_dimensions[r - len(lines)].height = 30
     r += 2

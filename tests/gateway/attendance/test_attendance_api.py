@@ -126,7 +126,8 @@ def test_shifts_over_http(aenv: Env) -> None:
     assert c.put(f"{API}/shifts/bv", json=body, headers=aenv.h("hr_h1")).status_code == 403  # unit-scoped
     r = c.put(f"{API}/shifts/bv", json=body, headers=aenv.h("hr"))
     assert r.status_code == 200, r.text
-    assert r.json() == body | {"id": "bv", "grace_in": 0, "grace_out": 0, "days": "Mon,Tue,Wed,Thu,Fri,Sat,Sun"}
+    week = "Mon,Tue,Wed,Thu,Fri,Sat,Sun"
+    assert r.json() == body | {"id": "bv", "grace_in": 0, "grace_out": 0, "days": week}
     bad = c.put(f"{API}/shifts/x", json=body | {"sessions": "22:00-02:00,03:00-06:00"}, headers=aenv.h("hr"))
     assert bad.status_code == 422 and "--sessions" in bad.text
     listed = c.get(f"{API}/shifts", headers=aenv.h("auditor")).json()

@@ -321,7 +321,9 @@ def test_later_from_wins_among_a_persons_assignments() -> None:
                 # The unit's later assignment never beats a person's own.
                 Assignment("sang", date(2026, 3, 16), None, unit="VP", seq=3),
             ],
-            punches={"A1": [f"2026-03-{d} {t}" for d in ("09", "10", "16") for t in ("07:00:00", "11:00:00")]},
+            punches={
+                "A1": [f"2026-03-{d} {t}" for d in ("09", "10", "16") for t in ("07:00:00", "11:00:00")]
+            },
         )
     )
     # 9th: hc, 07:00-11:00 -> 210 of the morning (07:30-11:00): counts; early 17:00 - 11:00 = 360.
@@ -386,7 +388,13 @@ def test_round_the_clock_shift_runs_on_holidays_only_with_the_option() -> None:
 
     off, ot_off = month(False)
     # Default: no occurrence on the holiday (L, the taps outside any shift) nor on the day off.
-    assert day(off, "2026-03-10") == {**BLANK, "symbol": "L", "in": "05:55", "out": "18:02", "flags": ["outside_shift"]}
+    assert day(off, "2026-03-10") == {
+        **BLANK,
+        "symbol": "L",
+        "in": "05:55",
+        "out": "18:02",
+        "flags": ["outside_shift"],
+    }
     assert day(off, "2026-03-11") == BLANK
     # The whole span is a holiday overtime candidate: 05:55-18:02 = 727 min, 5 of them before 06:00.
     assert [(o["date"], o["kind"], o["minutes"], o["night_min"]) for o in ot_off] == [
