@@ -373,6 +373,7 @@ def compute(
     cal = inp.calendar
     res = _Resolver(inp.assignments)
     month_lo = day_base(first)
+    month_hi = day_base(dates[-1]) + 1440  # the punches loaded reach 2 days past the month's end
     lo_us = (day_base(scan[0]) * 60 - TZ_OFFSET_S) * 1_000_000
     # Per shift: its occurrence (or None) on each scanned date, and whether each date is a public
     # holiday on its DAYS.
@@ -421,7 +422,7 @@ def compute(
         if (
             not listed
             and not any(sids[1:])
-            and not any((p // 1_000_000 + TZ_OFFSET_S) // 60 >= month_lo for p in punches)
+            and not any(month_lo <= (p // 1_000_000 + TZ_OFFSET_S) // 60 < month_hi for p in punches)
         ):
             continue
         occs = [

@@ -418,3 +418,17 @@ def test_round_the_clock_shift_runs_on_holidays_only_with_the_option() -> None:
     # Still a public holiday on the person's DAYS in both cases.
     assert row(on)["totals"]["holidays"] == 1 == row(off)["totals"]["holidays"]
     assert row(on)["totals"]["work_days"] == 1.0 and row(off)["totals"]["work_days"] == 0.0
+
+
+def test_listed_only_with_an_assignment_or_a_punch_in_the_month() -> None:
+    names = {"A1": "Có ca", "B2": "Chấm ngày 1/4", "C3": "Chấm ngày 31/3", "D4": "Không gì"}
+    inp = month_input(
+        2026,
+        3,
+        names=names,
+        assignments=[Assignment("hc", date(2020, 1, 1), None, staff="A1")],
+        punches={"B2": ["2026-04-01 08:00:00"], "C3": ["2026-03-31 08:00:00"], "D4": ["2026-02-28 08:00:00"]},
+    )
+    # B2's only punch is in April, D4's in February: neither is listed in March.
+    assert [r["staff"] for r in engine.compute(inp)["staff"]] == ["A1", "C3"]
+    assert day(engine.compute(inp), "2026-03-31", "C3") == {**BLANK, "in": "08:00", "flags": ["outside_shift"]}
