@@ -493,3 +493,23 @@ def test_round_the_clock_shift_option(cli: Callable[..., Any], tmp_path: Path) -
     assert "holidays too" not in cli("attendance", "shift", "list").output
     d = _report(cli, "--staff", "CB03")["staff"][0]["days"]["2026-03-10"]
     assert (d["symbol"], d["value"], d["flags"]) == ("L", 0.0, ["outside_shift"])
+
+
+def test_backfill_command(cli: Callable[..., Any]) -> None:
+    engine = db.make_engine(cli.url)  # type: ignore[attr-defined]
+    at = "2026-03-02 00:29:00+00:00"
+    with engine.begin() as conn:  # an attendance terminal's tap stored before the attendance tables
+        conn.execute(
+            sa.text(
+                "INSERT INTO event (reader_id, seq, kind, occurred_at, reader_time, time_quality, time_corrected,"
+                " received_at, boot, uptime_ms, decision, reason, serial, staff_code, technology, anti_clone,"
+                " record, mac) VALUES ('r9', 1, 'tap', :at, :at, 2, false, :at, 1, 1, 'punch', 'ok', 1, 'CB01',"
+                " 'desfire', true, :b, :b)"
+            ),
+            {"at": at, "b": b"x"},
+        )
+    engine.dispose()
+    assert "1 punch(es)" in cli("attendance", "backfill", "--from", "2026-03-01").output
+    assert "0 punch(es)" in cli("attendance", "backfill").output  # again: nothing new
+    cli("attendance", "backfill", "--from", "2026-13-01", code=1)
+    assert _report(cli, "--staff", "CB01")["staff"][0]["days"]["2026-03-02"]["in"] == "07:29"
