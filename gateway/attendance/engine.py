@@ -511,10 +511,18 @@ def compute(
                         early_m += day["early_min"]
                     if day["in"] is not None and day["out"] is None:
                         missing += 1
-                    if overtime is not None and day["out"] is not None:
-                        kept = in_occ[d]
+                    if overtime is not None:
                         ot_kind = "holiday" if d in cal.holidays else "weekday"  # on_holidays shifts
-                        ot = overtime_candidate(code, d, ot_kind, kept[0], kept[-1], occ.sessions)
+                        ot = None
+                        if day["out"] is not None:
+                            kept = in_occ[d]
+                            ot = overtime_candidate(code, d, ot_kind, kept[0], kept[-1], occ.sessions)
+                        # Punches of this date outside the occurrence's window (called back at
+                        # night): their in-out span is a candidate too, one per person-day.
+                        away = outside.get(d.toordinal() - EPOCH_ORD)
+                        if away and len(away) > 1:
+                            extra = overtime_candidate(code, d, ot_kind, away[0], away[-1], ())
+                            ot = _merge_overtime(ot, extra)
                         if ot is not None:
                             overtime.append(ot)
                 else:
@@ -558,6 +566,16 @@ def compute(
             rows.append(((code, scan[member_idx[0]].isoformat() if member_idx else ""), row))
     rows.sort(key=lambda r: r[0])
     return {"month": f"{inp.year:04d}-{inp.month:02d}", "staff": [r for _, r in rows]}
+
+
+def _merge_overtime(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return a or b
+    return a | {
+        "minutes": a["minutes"] + b["minutes"],
+        "night_min": a["night_min"] + b["night_min"],
+        "intervals": a["intervals"] + b["intervals"],
+    }
 
 
 def _night(a: int, b: int) -> int:

@@ -501,10 +501,10 @@ def test_backfill_command(cli: Callable[..., Any]) -> None:
     with engine.begin() as conn:  # an attendance terminal's tap stored before the attendance tables
         conn.execute(
             sa.text(
-                "INSERT INTO event (reader_id, seq, kind, occurred_at, reader_time, time_quality, time_corrected,"
-                " received_at, boot, uptime_ms, decision, reason, serial, staff_code, technology, anti_clone,"
-                " record, mac) VALUES ('r9', 1, 'tap', :at, :at, 2, false, :at, 1, 1, 'punch', 'ok', 1, 'CB01',"
-                " 'desfire', true, :b, :b)"
+                "INSERT INTO event (reader_id, seq, kind, occurred_at, reader_time, time_quality,"
+                " time_corrected, received_at, boot, uptime_ms, decision, reason, serial, staff_code,"
+                " technology, anti_clone, record, mac) VALUES ('r9', 1, 'tap', :at, :at, 2, false, :at,"
+                " 1, 1, 'punch', 'ok', 1, 'CB01', 'desfire', true, :b, :b)"
             ),
             {"at": at, "b": b"x"},
         )

@@ -431,4 +431,38 @@ def test_listed_only_with_an_assignment_or_a_punch_in_the_month() -> None:
     )
     # B2's only punch is in April, D4's in February: neither is listed in March.
     assert [r["staff"] for r in engine.compute(inp)["staff"]] == ["A1", "C3"]
-    assert day(engine.compute(inp), "2026-03-31", "C3") == {**BLANK, "in": "08:00", "flags": ["outside_shift"]}
+    c3 = day(engine.compute(inp), "2026-03-31", "C3")
+    assert c3 == {**BLANK, "in": "08:00", "flags": ["outside_shift"]}
+
+
+def test_call_back_outside_the_window_is_an_overtime_candidate_of_that_day() -> None:
+    found: list[dict[str, object]] = []
+    engine.compute(
+        month_input(
+            2026,
+            3,
+            punches={
+                "A1": [
+                    # Mon 2: on schedule, then called back 22:00-23:30 (the window closed at 21:00).
+                    "2026-03-02 07:30:00",
+                    "2026-03-02 17:00:00",
+                    "2026-03-02 22:00:00",
+                    "2026-03-02 23:30:00",
+                    # Tue 3: 30 before, 30 after the sessions, and 21:30-22:30 outside the window.
+                    "2026-03-03 07:00:00",
+                    "2026-03-03 17:30:00",
+                    "2026-03-03 21:30:00",
+                    "2026-03-03 22:30:00",
+                ]
+            },
+        ),
+        overtime=found,
+    )
+    assert found == [
+        # 22:00-23:30: 90 min, all between 22:00 and 06:00.
+        {"staff": "A1", "date": "2026-03-02", "kind": "weekday", "minutes": 90, "night_min": 90,
+         "intervals": [["22:00", "23:30"]]},
+        # 30 + 30 + 60 = 120; night: 22:00-22:30 = 30.
+        {"staff": "A1", "date": "2026-03-03", "kind": "weekday", "minutes": 120, "night_min": 30,
+         "intervals": [["07:00", "07:30"], ["17:00", "17:30"], ["21:30", "22:30"]]},
+    ]  # fmt: skip
