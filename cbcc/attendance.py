@@ -78,6 +78,13 @@ def shift_set(
     days: Annotated[str, typer.Option("--days", help="Mon-Fri, Mon-Sun, Mon,Wed,Fri ...")],
     grace_in: Annotated[int, typer.Option("--grace-in", help="Minutes late before it counts.")] = 0,
     grace_out: Annotated[int, typer.Option("--grace-out", help="Minutes early before it counts.")] = 0,
+    on_holidays: Annotated[
+        bool,
+        typer.Option(
+            "--on-holidays/--not-on-holidays",
+            help="A round-the-clock shift: it also runs on public holidays and days off (default: not).",
+        ),
+    ] = False,
     config: ConfigFile = None,
 ) -> None:
     """Create or replace a shift."""
@@ -86,7 +93,7 @@ def shift_set(
         from gateway.attendance import store
 
         with _engine(config).begin() as conn:
-            sh = store.set_shift(conn, shift_id, name, sessions, days, grace_in, grace_out)
+            sh = store.set_shift(conn, shift_id, name, sessions, days, grace_in, grace_out, on_holidays)
             store.audit(
                 conn,
                 "cli",
@@ -96,9 +103,11 @@ def shift_set(
                 days=days,
                 grace_in=grace_in,
                 grace_out=grace_out,
+                on_holidays=on_holidays,
             )
         stdout_console().print(
             f"shift {sh.id}: {rules.format_sessions(sh.sessions)} on {rules.format_days(sh.days)}"
+            + (" (holidays too)" if sh.on_holidays else "")
         )
 
 
@@ -114,7 +123,8 @@ def shift_list(config: ConfigFile = None) -> None:
         with _engine(config).connect() as conn:
             for row in conn.execute(sa.select(store.T_SHIFT).order_by(store.T_SHIFT.c.id)):
                 con.print(
-                    f"{row.id}\t{row.name}\t{row.sessions}\t{row.days}\tgrace {row.grace_in}/{row.grace_out}",
+                    f"{row.id}\t{row.name}\t{row.sessions}\t{row.days}\tgrace {row.grace_in}/{row.grace_out}"
+                    + ("\tholidays too" if row.on_holidays else ""),
                     markup=False,
                 )
             for a in conn.execute(sa.select(store.T_ASSIGN).order_by(store.T_ASSIGN.c.id)):
@@ -335,6 +345,26 @@ def transfer(
             store.record_transfer(conn, staff, unit, d)
             store.audit(conn, "cli", "attendance.transfer", staff, unit=unit, start=d)
         stdout_console().print(f"{staff}: unit {unit} from {d}")
+
+
+@attendance_app.command("backfill")
+def backfill(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First date of events to look at (default: the first event).")
+    ] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Take punches from reader events stored before attendance existed (or at opted-in doors).
+
+    Running it again adds nothing."""
+    with cli_errors():
+        from gateway.attendance import readers, store
+
+        since = store.utc_midnight(_date("--from", start)) if start is not None else None
+        with _engine(config).begin() as conn:
+            n = readers.backfill(conn, since)
+            store.audit(conn, "cli", "attendance.backfill", start or "*", new=n)
+        stdout_console().print(f"{n} punch(es) taken from stored reader events")
 
 
 @attendance_app.command("refresh")

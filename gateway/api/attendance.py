@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
@@ -292,3 +292,87 @@ def approve_overtime(session: DB, principal: CanWrite, body: OvertimeIn) -> Resp
         raise _refused(exc) from None
     session.commit()
     return Response(status_code=204)
+
+
+class ShiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)
+    sessions: str = Field(max_length=200, description='"07:30-11:30,13:00-17:00"; night: "22:00-06:00"')
+    days: str = Field(max_length=64, description="Mon-Fri, Mon-Sun, Mon,Wed,Fri ...")
+    grace_in: int = Field(default=0, ge=0, le=240)
+    grace_out: int = Field(default=0, ge=0, le=240)
+    on_holidays: bool = Field(
+        default=False, description="Round-the-clock: also runs on public holidays and days off"
+    )
+
+
+class ShiftOut(ShiftIn):
+    id: str
+
+
+@router.get("/shifts", response_model=list[ShiftOut], summary="Ca làm việc (shifts)")
+def shifts(session: DB, principal: CanRead) -> list[ShiftOut]:
+    t = store.T_SHIFT
+    rows = session.connection().execute(sa.select(t).order_by(t.c.id)).all()
+    return [
+        ShiftOut(
+            id=r.id,
+            name=r.name,
+            sessions=r.sessions,
+            days=r.days,
+            grace_in=r.grace_in,
+            grace_out=r.grace_out,
+            on_holidays=bool(r.on_holidays),
+        )
+        for r in rows
+    ]
+
+
+@router.put("/shifts/{shift_id}", response_model=ShiftOut, summary="Đặt ca làm việc (set a shift)")
+def set_shift(
+    session: DB,
+    principal: CanWrite,
+    shift_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")],
+    body: ShiftIn,
+) -> ShiftOut:
+    """Shifts are shared by every unit: a token scoped to some units may not change them."""
+    if principal.scoped:
+        raise forbidden("shifts are shared by every unit: a unit-scoped token cannot change them")
+    conn = session.connection()
+    try:
+        sh = store.set_shift(
+            conn,
+            shift_id,
+            body.name,
+            body.sessions,
+            body.days,
+            body.grace_in,
+            body.grace_out,
+            body.on_holidays,
+        )
+    except AttendanceError as exc:
+        raise _refused(exc) from None
+    store.audit(
+        conn,
+        principal.actor,
+        "attendance.shift.set",
+        sh.id,
+        role=principal.role,
+        sessions=body.sessions,
+        days=body.days,
+        grace_in=body.grace_in,
+        grace_out=body.grace_out,
+        on_holidays=body.on_holidays,
+    )
+    session.commit()
+    from gateway.attendance import engine as rules
+
+    return ShiftOut(
+        id=sh.id,
+        name=sh.name,
+        sessions=rules.format_sessions(sh.sessions),
+        days=rules.format_days(sh.days),
+        grace_in=sh.grace_in,
+        grace_out=sh.grace_out,
+        on_holidays=sh.on_holidays,
+    )

@@ -42,6 +42,7 @@ class Shift:
     days: frozenset[int]  # 0 = Monday
     grace_in: int = 0
     grace_out: int = 0
+    on_holidays: bool = False  # a round-the-clock shift that runs on public holidays and days off
 
     @property
     def weekday_shift(self) -> bool:
@@ -228,10 +229,11 @@ _HHMM = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
 
 def occurs(shift: Shift, d: date, cal: Calendar) -> bool:
     """Rule 3: on its DAYS except public holidays and days off; compensatory working days add an
-    occurrence for shifts that work any of Mon-Fri."""
+    occurrence for shifts that work any of Mon-Fri. A shift with ``on_holidays`` (the contract's
+    option for round-the-clock shifts; off by default) also runs on holidays and days off."""
     kind = cal.kind(d)
     if kind in ("holiday", "dayoff"):
-        return False
+        return shift.on_holidays and d.weekday() in shift.days
     return d.weekday() in shift.days or (kind == "workday" and shift.weekday_shift)
 
 
@@ -371,6 +373,7 @@ def compute(
     cal = inp.calendar
     res = _Resolver(inp.assignments)
     month_lo = day_base(first)
+    month_hi = day_base(dates[-1]) + 1440  # the punches loaded reach 2 days past the month's end
     lo_us = (day_base(scan[0]) * 60 - TZ_OFFSET_S) * 1_000_000
     # Per shift: its occurrence (or None) on each scanned date, and whether each date is a public
     # holiday on its DAYS.
@@ -419,7 +422,7 @@ def compute(
         if (
             not listed
             and not any(sids[1:])
-            and not any((p // 1_000_000 + TZ_OFFSET_S) // 60 >= month_lo for p in punches)
+            and not any(month_lo <= (p // 1_000_000 + TZ_OFFSET_S) // 60 < month_hi for p in punches)
         ):
             continue
         occs = [
@@ -508,9 +511,18 @@ def compute(
                         early_m += day["early_min"]
                     if day["in"] is not None and day["out"] is None:
                         missing += 1
-                    if overtime is not None and day["out"] is not None:
-                        kept = in_occ[d]
-                        ot = overtime_candidate(code, d, "weekday", kept[0], kept[-1], occ.sessions)
+                    if overtime is not None:
+                        ot_kind = "holiday" if d in cal.holidays else "weekday"  # on_holidays shifts
+                        ot = None
+                        if day["out"] is not None:
+                            kept = in_occ[d]
+                            ot = overtime_candidate(code, d, ot_kind, kept[0], kept[-1], occ.sessions)
+                        # Punches of this date outside the occurrence's window (called back at
+                        # night): their in-out span is a candidate too, one per person-day.
+                        away = outside.get(d.toordinal() - EPOCH_ORD)
+                        if away and len(away) > 1:
+                            extra = overtime_candidate(code, d, ot_kind, away[0], away[-1], ())
+                            ot = _merge_overtime(ot, extra)
                         if ot is not None:
                             overtime.append(ot)
                 else:
@@ -554,6 +566,16 @@ def compute(
             rows.append(((code, scan[member_idx[0]].isoformat() if member_idx else ""), row))
     rows.sort(key=lambda r: r[0])
     return {"month": f"{inp.year:04d}-{inp.month:02d}", "staff": [r for _, r in rows]}
+
+
+def _merge_overtime(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return a or b
+    return a | {
+        "minutes": a["minutes"] + b["minutes"],
+        "night_min": a["night_min"] + b["night_min"],
+        "intervals": a["intervals"] + b["intervals"],
+    }
 
 
 def _night(a: int, b: int) -> int:

@@ -57,6 +57,10 @@ class AttShift(SQLModel, table=True):
     days: str = Field(max_length=64)  # "Mon,Tue,Wed,Thu,Fri"
     grace_in: int = 0
     grace_out: int = 0
+    # A round-the-clock shift that runs on public holidays and days off (contract rule 3's option).
+    on_holidays: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
     updated_at: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
 
 

@@ -109,6 +109,70 @@ def catch_up(conn: Connection, lo: datetime, hi: datetime) -> int:
     return store.add_punches(conn, punches)
 
 
+BACKFILL_STEP = timedelta(days=31)
+
+
+def backfill(conn: Connection, since: datetime | None = None, until: datetime | None = None) -> int:
+    """Punches of stored reader events that have none yet: events stored before the attendance
+    tables existed (ingest only takes the rows it inserts), or granted entries at a door opted in
+    after they happened. Every event in [since, until) (default: all) whose time is final and that
+    :func:`is_punch` accepts; idempotent (a punch already stored for the person and exact time adds
+    nothing), in 31-day steps so a year of events never sits in memory at once. Returns the new
+    punches."""
+    e, p = T_EVENT, store.T_PUNCH
+    if since is None:
+        first = conn.execute(
+            sa.select(sa.func.min(e.c.occurred_at)).where(e.c.kind == "tap", e.c.staff_code.is_not(None))
+        ).scalar()
+        if first is None:
+            return 0
+        since = _aware(first)
+    until = until or now_utc() + timedelta(days=1)
+    doors = _doors(conn)
+    old = now_utc() - PROVISIONAL_WAIT
+    missing = ~sa.exists().where(p.c.staff_code == e.c.staff_code, p.c.at == e.c.occurred_at)
+    cols = (
+        e.c.reader_id,
+        e.c.seq,
+        e.c.kind,
+        e.c.staff_code,
+        e.c.occurred_at,
+        e.c.decision,
+        e.c.reason,
+        e.c.punch,
+        e.c.door,
+    )
+    total = 0
+    lo = since
+    while lo < until:
+        hi = min(lo + BACKFILL_STEP, until)
+        q = sa.select(*cols).where(
+            e.c.occurred_at >= lo,
+            e.c.occurred_at < hi,
+            e.c.kind == "tap",
+            e.c.staff_code.is_not(None),
+            e.c.decision.in_(("punch", "grant")),
+            sa.or_(e.c.time_quality != 0, e.c.time_corrected == sa.true(), e.c.received_at < old),
+            missing,
+        )
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+        punches = [
+            store.PunchRow(
+                r["staff_code"],
+                _aware(r["occurred_at"]),
+                "reader",
+                f"event:{r['reader_id']}:{r['seq']}",
+                r["reader_id"],
+            )
+            for r in rows
+            if is_punch(r, doors)
+        ]
+        for i in range(0, len(punches), 5000):
+            total += store.add_punches(conn, punches[i : i + 5000])
+        lo = hi
+    return total
+
+
 def opt_in_door(conn: Connection, door_id: str, on: bool) -> None:
     conn.execute(sa.delete(T_DOOR).where(T_DOOR.c.door_id == door_id))
     if on:

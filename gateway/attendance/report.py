@@ -74,6 +74,7 @@ def produce(
             raise AttendanceError(
                 f"--format {fmt}: not available in this build (renderers not installed)"
             ) from None
+        store.attach_overtime(db, report)  # approved overtime: a section of the printed forms
         data = bytes(render(report, header_for(db, report, unit), fmt, lang))
     with store.connect(db) as conn:
         store.audit(

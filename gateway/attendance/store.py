@@ -233,7 +233,14 @@ def add_punches(conn: Connection, rows: Sequence[PunchRow]) -> int:
 
 
 def set_shift(
-    conn: Connection, sid: str, name: str, sessions: str, days: str, grace_in: int, grace_out: int
+    conn: Connection,
+    sid: str,
+    name: str,
+    sessions: str,
+    days: str,
+    grace_in: int,
+    grace_out: int,
+    on_holidays: bool = False,
 ) -> rules.Shift:
     sid = sid.strip()
     if not sid or len(sid) > 64:
@@ -259,6 +266,7 @@ def set_shift(
         "days": rules.format_days(dset),
         "grace_in": grace_in,
         "grace_out": grace_out,
+        "on_holidays": bool(on_holidays),
         "updated_at": now_utc(),
     }
     if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == sid)).first():
@@ -266,7 +274,7 @@ def set_shift(
         mark_all_dirty(conn, EARLIEST, None)
     else:
         conn.execute(sa.insert(T_SHIFT).values(id=sid, **row))
-    return rules.Shift(sid, str(row["name"]), sess, dset, grace_in, grace_out)
+    return rules.Shift(sid, str(row["name"]), sess, dset, grace_in, grace_out, bool(on_holidays))
 
 
 def assign(
@@ -432,7 +440,7 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     ]
     cal = vncal.build(years, overrides)
     shifts = {}
-    for sid, name, sess, days, gi, go in conn.execute(
+    for sid, name, sess, days, gi, go, oh in conn.execute(
         sa.select(
             T_SHIFT.c.id,
             T_SHIFT.c.name,
@@ -440,9 +448,12 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
             T_SHIFT.c.days,
             T_SHIFT.c.grace_in,
             T_SHIFT.c.grace_out,
+            T_SHIFT.c.on_holidays,
         )
     ):
-        shifts[sid] = rules.Shift(sid, name, rules.parse_sessions(sess), rules.parse_days(days), gi, go)
+        shifts[sid] = rules.Shift(
+            sid, name, rules.parse_sessions(sess), rules.parse_days(days), gi, go, bool(oh)
+        )
     assigns = [
         rules.Assignment(sh, st, en, sc, un, i)
         for i, sh, st, en, sc, un in conn.execute(
@@ -653,20 +664,29 @@ def refresh_days(db: DB) -> RefreshReport:
         dirty: dict[str, set[str]] = {}
         for s, m in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month)):
             dirty.setdefault(m, set()).add(s)
+        waiting: list[dict[str, Any]] = []  # punches of staff codes not known yet: kept for later
         for month, codes in sorted(dirty.items()):
             year, mon = parse_month(month)
             if ALL in codes:
+                named = codes - {ALL}
+                unknown = named - staff_known(conn, named)
+                waiting += [{"staff_code": s, "month": month} for s in sorted(unknown)]
                 loaded = load_month(conn, year, mon)
                 report = rules.compute(loaded.inp)
                 _store_rows(conn, report, None, out)
                 out.person_months += len(report["staff"])
             else:
                 known = sorted(codes & staff_known(conn, codes))
+                waiting += [{"staff_code": s, "month": month} for s in sorted(codes - set(known))]
+                if not known:
+                    continue
                 loaded = load_month(conn, year, mon, known)
                 report = rules.compute(loaded.inp, include=None)
                 _store_rows(conn, report, set(known), out)
                 out.person_months += len(known)
         conn.execute(sa.delete(T_DIRTY))
+        if waiting:  # they count as soon as the staff record arrives (contract §3)
+            conn.execute(sa.insert(T_DIRTY), [w | {"since": now_utc()} for w in waiting])
     return out
 
 
@@ -734,3 +754,52 @@ def approve_overtime(conn: Connection, staff: str, day: date, minutes: int, reas
             )
         )
     audit(conn, actor, "attendance.overtime.approve", staff, day=day, minutes=minutes, reason=nfc(reason))
+
+
+def approved_overtime(db: DB, month: str, codes: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The month's approved overtime by person-day, classified like its candidate: ``{"staff",
+    "date", "kind" (weekday | weekend | holiday), "minutes", "night"}``. Approved minutes count up
+    to the candidate's (a punch voided after the approval lowers them); the night part is the
+    candidate's night share of the approved minutes, rounded half up. Only the people with an
+    approval are recomputed, so a month without any costs one query."""
+    year, mon = parse_month(month)
+    dates = rules.month_dates(year, mon)
+    with connect(db) as conn:
+        q = sa.select(T_OVERTIME.c.staff_code, T_OVERTIME.c.day, T_OVERTIME.c.minutes).where(
+            T_OVERTIME.c.day >= dates[0], T_OVERTIME.c.day <= dates[-1]
+        )
+        approved = {(s, d.isoformat()): m for s, d, m in conn.execute(q)}
+        if codes is not None:
+            wanted = set(codes)
+            approved = {k: v for k, v in approved.items() if k[0] in wanted}
+        if not approved:
+            return []
+        who = sorted({s for s, _ in approved})
+        loaded = load_month(conn, year, mon, who)
+    found: list[dict[str, Any]] = []
+    rules.compute(loaded.inp, overtime=found)
+    cand = {(o["staff"], o["date"]): o for o in found}
+    out = []
+    for (s, d), m in sorted(approved.items()):
+        c = cand.get((s, d))
+        if c is None:
+            continue
+        mins = min(m, int(c["minutes"]))
+        night = (mins * int(c["night_min"]) * 2 + int(c["minutes"])) // (2 * int(c["minutes"]))
+        out.append({"staff": s, "date": d, "kind": c["kind"], "minutes": mins, "night": night})
+    return out
+
+
+def attach_overtime(db: DB, report: dict[str, Any]) -> None:
+    """Add each row's approved overtime of the month (``row["overtime"]``: minutes by kind and at
+    night) for the rendered timesheet; the contract's JSON is written without it. A person
+    transferred mid-month has it on the row of the unit they were in that day."""
+    rows = report["staff"]
+    if not rows:
+        return
+    for ot in approved_overtime(db, report["month"], {r["staff"] for r in rows}):
+        mine = [r for r in rows if r["staff"] == ot["staff"]]
+        row = next((r for r in mine if r["days"].get(ot["date"], {}).get("in") is not None), mine[0])
+        acc = row.setdefault("overtime", {"weekday": 0, "weekend": 0, "holiday": 0, "night": 0})
+        acc[ot["kind"]] += ot["minutes"]
+        acc["night"] += ot["night"]

@@ -467,3 +467,49 @@ def test_overtime_approval(cli: Callable[..., Any], tmp_path: Path) -> None:
     cli(*args, "--minutes", "90")
     out = cli("attendance", "overtime", "list", "--month", "2026-03", "--staff", "CB01").output
     assert json.loads(out)["approved_min"] == 90
+    # The printed timesheet carries it (90 weekday minutes, none at night); the contract's JSON not.
+    res = cli("report", "attendance", "--month", "2026-03", "--unit", "VP", "--format", "csv", "--out", "-")
+    lines = res.stdout_bytes.decode("utf-8-sig").splitlines()
+    i = lines.index("LÀM THÊM GIỜ ĐÃ DUYỆT (giờ:phút)")
+    assert lines[i + 2] == "1,Nguyễn Văn An,1:30,,,1:30,"
+    assert "overtime" not in _report(cli)["staff"][0]
+
+
+def test_round_the_clock_shift_option(cli: Callable[..., Any], tmp_path: Path) -> None:
+    args = ("attendance", "shift", "set", "bv", "--name", "Bảo vệ", "--sessions", "06:00-18:00")
+    args += ("--days", "Mon-Sun")
+    res = cli(*args, "--on-holidays")
+    assert "(holidays too)" in res.output
+    assert "holidays too" in cli("attendance", "shift", "list").output
+    cli("attendance", "assign", "--staff", "CB03", "--shift", "bv", "--from", "2026-01-01")
+    cli("attendance", "calendar", "set", "2026-03-10", "--holiday", "Lễ tỉnh")
+    f = tmp_path / "bv.csv"
+    f.write_text("staff,time,terminal\nCB03,2026-03-10T05:58:00+07:00,G\nCB03,2026-03-10T18:01:00+07:00,G\n")
+    cli("attendance", "import-punches", str(f))
+    d = _report(cli, "--staff", "CB03")["staff"][0]["days"]["2026-03-10"]
+    # 06:00-18:00 worked whole on the holiday: 720 min, value 1.
+    assert (d["symbol"], d["in"], d["out"], d["worked_min"], d["value"]) == ("+", "05:58", "18:01", 720, 1.0)
+    cli(*args)  # replaced without the option: the default, no shift on holidays
+    assert "holidays too" not in cli("attendance", "shift", "list").output
+    d = _report(cli, "--staff", "CB03")["staff"][0]["days"]["2026-03-10"]
+    assert (d["symbol"], d["value"], d["flags"]) == ("L", 0.0, ["outside_shift"])
+
+
+def test_backfill_command(cli: Callable[..., Any]) -> None:
+    engine = db.make_engine(cli.url)  # type: ignore[attr-defined]
+    at = "2026-03-02 00:29:00+00:00"
+    with engine.begin() as conn:  # an attendance terminal's tap stored before the attendance tables
+        conn.execute(
+            sa.text(
+                "INSERT INTO event (reader_id, seq, kind, occurred_at, reader_time, time_quality,"
+                " time_corrected, received_at, boot, uptime_ms, decision, reason, serial, staff_code,"
+                " technology, anti_clone, record, mac) VALUES ('r9', 1, 'tap', :at, :at, 2, false, :at,"
+                " 1, 1, 'punch', 'ok', 1, 'CB01', 'desfire', true, :b, :b)"
+            ),
+            {"at": at, "b": b"x"},
+        )
+    engine.dispose()
+    assert "1 punch(es)" in cli("attendance", "backfill", "--from", "2026-03-01").output
+    assert "0 punch(es)" in cli("attendance", "backfill").output  # again: nothing new
+    cli("attendance", "backfill", "--from", "2026-13-01", code=1)
+    assert _report(cli, "--staff", "CB01")["staff"][0]["days"]["2026-03-02"]["in"] == "07:29"

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..header import ReportHeader
 from .labels import nfc
-from .timesheet import Timesheet, build
+from .timesheet import Timesheet, build, overtime_table
 
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
 
@@ -60,4 +60,11 @@ def write_timesheet(ts: Timesheet) -> bytes:
         + [""] * len(ts.columns)
         + [_n(ts.time_paid), _n(ts.unpaid), _n(ts.insurance)]
     )
+    if ts.overtime:  # approved overtime: after a blank line, its own header
+        head, body = overtime_table(ts)
+        w.writerow([])
+        w.writerow([safe(t["overtime_title"])])
+        w.writerow([safe(x) for x in head])
+        for line in body:
+            w.writerow([safe(x) for x in line])
     return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")

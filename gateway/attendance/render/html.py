@@ -15,7 +15,7 @@ import jinja2
 
 from ..header import ReportHeader
 from .labels import nfc
-from .timesheet import Timesheet, build, number
+from .timesheet import Timesheet, build, number, overtime_table
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -55,4 +55,5 @@ def write_timesheet(ts: Timesheet) -> bytes:
         title=f"{t['title']} – {ts.header.unit_name} – {month_line}",
         rest=[c.rest for c in ts.columns],
         num=partial(number, lang=ts.lang),
+        overtime=overtime_table(ts) if ts.overtime else None,
     )

@@ -65,6 +65,12 @@ _VI: dict[str, str] = {
     "late": "Đi muộn",
     "early": "Về sớm",
     "month": "Tháng",
+    "overtime_title": "LÀM THÊM GIỜ ĐÃ DUYỆT (giờ:phút)",
+    "ot_weekday": "Ngày thường",
+    "ot_weekend": "Ngày nghỉ hằng tuần",
+    "ot_holiday": "Ngày lễ, Tết",
+    "ot_night": "Trong đó làm đêm",
+    "ot_total": "Tổng cộng",
 }
 
 _EN: dict[str, str] = {
@@ -122,6 +128,12 @@ _EN: dict[str, str] = {
     "late": "Late",
     "early": "Early",
     "month": "Month",
+    "overtime_title": "APPROVED OVERTIME (h:mm)",
+    "ot_weekday": "Weekdays",
+    "ot_weekend": "Weekly rest days",
+    "ot_holiday": "Public holidays",
+    "ot_night": "Of which at night",
+    "ot_total": "Total",
 }
 
 # Mẫu C01-HD's symbols (plus L and CT, which agencies commonly add), in the form's order.

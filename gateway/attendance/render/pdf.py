@@ -38,7 +38,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
 )
 
 from ..header import ReportHeader
-from .timesheet import Timesheet, build, number
+from .timesheet import Timesheet, build, number, overtime_table
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT, FONT_BOLD = "DejaVuSansCondensed", "DejaVuSansCondensed-Bold"
@@ -188,6 +188,42 @@ def _table(ts: Timesheet) -> Table:
     return Table(rows, colWidths=widths, repeatRows=3, style=TableStyle(cmds))
 
 
+def _overtime(ts: Timesheet) -> list[Any]:
+    """The approved-overtime section below the form (nothing when nobody has any)."""
+    if not ts.overtime:
+        return []
+    head_text, body = overtime_table(ts)
+    head = style("head", 6.5, bold=True, align=TA_CENTER, leading=7.5)
+    name = style("name", 7, leading=8)
+    rows: list[list[Any]] = [[Paragraph(escape(x), head) for x in head_text]]
+    rows += [[line[0], Paragraph(escape(line[1]), name), *line[2:]] for line in body]
+    last = len(rows) - 1
+    table = Table(
+        rows,
+        colWidths=[26, 140] + [80] * 5,
+        repeatRows=1,
+        hAlign="LEFT",
+        style=TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), FONT, 7),
+                ("FONT", (0, last), (-1, last), FONT_BOLD, 7),
+                ("GRID", (0, 0), (-1, -1), 0.4, colors.black),
+                ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        ),
+    )
+    title = Paragraph(escape(ts.text["overtime_title"]), style("ot_title", 8.5, bold=True))
+    return [Spacer(1, 3 * mm), KeepTogether([title, Spacer(1, 1.5 * mm), table])] if len(rows) < 40 else [
+        Spacer(1, 3 * mm),
+        title,
+        Spacer(1, 1.5 * mm),
+        table,
+    ]
+
+
 def _signatures(ts: Timesheet) -> list[Any]:
     t = ts.text
     sign = style("sign", 8.5, bold=True, align=TA_CENTER)
@@ -251,6 +287,7 @@ def write_timesheet(ts: Timesheet) -> bytes:
         Paragraph(escape(month), style("month", 9, align=TA_CENTER)),
         Spacer(1, 3 * mm),
         _table(ts),
+        *_overtime(ts),
         Spacer(1, 3 * mm),
         KeepTogether(
             [

@@ -11,6 +11,11 @@ Quy ra công (documented in docs/attendance-reports.md):
 - số công nghỉ không lương = leave ``KL``;
 - số công hưởng BHXH = leave ``Ô``, ``Cô``, ``TS``, ``T`` (paid by social insurance).
 
+Approved overtime: a report row may carry an extra ``overtime`` field (``{"weekday": min,
+"weekend": min, "holiday": min, "night": min}``, approved minutes only; ``night`` is the part of the
+others worked 22:00-06:00), added by ``gateway.attendance.report`` for the rendered formats; the
+people with any are listed in a section of their own below the form (h:mm).
+
 Half days: ``half="fraction"`` (default) writes ``½P`` on a day with half a day of leave (the
 other half worked or not) and ``½+`` on a day with half a day worked and no leave; ``half="symbol"``
 writes the report's symbol alone, as the form's instructions say (the longer part wins).
@@ -59,6 +64,27 @@ class Row:
     insurance: float
 
 
+OT_KINDS = ("weekday", "weekend", "holiday")
+
+
+@dataclass(frozen=True)
+class OvertimeRow:
+    """One person's approved overtime of the month, in minutes."""
+
+    stt: int
+    staff: str
+    name: str
+    unit: str
+    weekday: int
+    weekend: int
+    holiday: int
+    night: int
+
+    @property
+    def total(self) -> int:
+        return self.weekday + self.weekend + self.holiday
+
+
 @dataclass(frozen=True)
 class Timesheet:
     header: ReportHeader
@@ -72,6 +98,7 @@ class Timesheet:
     unpaid: float
     insurance: float
     legend: tuple[tuple[str, str], ...]
+    overtime: tuple[OvertimeRow, ...] = ()
 
 
 def month_of(report: Mapping[str, Any]) -> tuple[int, int]:
@@ -136,7 +163,24 @@ def build(
     working = [False] * len(keys)
     holiday = [False] * len(keys)
     rows: list[Row] = []
+    overtime: list[OvertimeRow] = []
     for i, person in enumerate(staff, start=1):
+        ot = person.get("overtime")
+        if ot:
+            try:
+                mins = [int(ot.get(k, 0)) for k in (*OT_KINDS, "night")]
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"report.staff[{i - 1}].overtime: not a mapping of minutes") from None
+            if any(mins):
+                overtime.append(
+                    OvertimeRow(
+                        len(overtime) + 1,
+                        str(person.get("staff", "")),
+                        nfc(str(person.get("name", ""))),
+                        str(person.get("unit", "")),
+                        *mins,
+                    )
+                )
         days = person.get("days") or {}
         cells: list[str] = []
         marks: list[str] = []
@@ -199,7 +243,28 @@ def build(
         sum(r.unpaid for r in rows),
         sum(r.insurance for r in rows),
         tuple(legend(lang)),
+        tuple(overtime),
     )
+
+
+def hm(minutes: int) -> str:
+    """Minutes as printed in the overtime section: ``2:05``; empty for zero."""
+    return f"{minutes // 60}:{minutes % 60:02d}" if minutes else ""
+
+
+def overtime_table(ts: Timesheet) -> tuple[list[str], list[list[str]]]:
+    """The overtime section as text: its header and its rows (with a total row), for every format."""
+    t = ts.text
+    keys = ("stt", "name", "ot_weekday", "ot_weekend", "ot_holiday", "ot_total", "ot_night")
+    head = [t[k] for k in keys]
+    body = [
+        [str(r.stt), r.name, hm(r.weekday), hm(r.weekend), hm(r.holiday), hm(r.total), hm(r.night)]
+        for r in ts.overtime
+    ]
+    kinds = ("weekday", "weekend", "holiday", "total", "night")
+    sums = [sum(getattr(r, k) for r in ts.overtime) for k in kinds]
+    body.append(["", t["total"], *(hm(v) for v in sums)])
+    return head, body
 
 
 def number(value: float, lang: str) -> str:

@@ -28,7 +28,7 @@ from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
 from ..header import ReportHeader
 from .labels import FLAGS
-from .timesheet import Timesheet, build
+from .timesheet import Timesheet, build, overtime_table
 
 FONT = "Times New Roman"  # the font of Vietnamese administrative documents; has every Vietnamese letter
 HEADER_ROWS = (8, 10)  # the table header: printed again on every page
@@ -215,6 +215,24 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
     merge(f"A{r}:C{r}")
     for j, v in enumerate((ts.time_paid, ts.unpaid, ts.insurance)):
         put(r, q0 + j, _num(v), "total")
+    if ts.overtime:  # approved overtime: its own small table, each figure over 4 day columns
+        r += 2
+        put(r, 1, t["overtime_title"], "bold")
+        head, lines = overtime_table(ts)
+        span = 4
+        for n, line in enumerate([head, *lines]):
+            r += 1
+            kind = "head" if n == 0 else "total" if n == len(lines) else ""
+            put(r, 1, line[0], kind or "cell")
+            put(r, 2, line[1], kind or "name")
+            merge(f"B{r}:C{r}")
+            put(r, 3, None, kind or "name")
+            for m, text in enumerate(line[2:]):
+                c0 = 4 + m * span
+                for c in range(c0, c0 + span):
+                    put(r, c, text if c == c0 else None, kind or "cell")
+                merge(f"{get_column_letter(c0)}{r}:{get_column_letter(c0 + span - 1)}{r}")
+        ws.row_dimensions[r - len(lines)].height = 30
     r += 2
     put(r, 1, t["legend"] + ":", "bold")
     per_line = 5
@@ -293,8 +311,16 @@ def _details_sheet(wb: Any, ts: Timesheet, report: Mapping[str, Any]) -> tuple[A
     return ws, body
 
 
-def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]]) -> bytes:
-    """Insert each sheet's body rows into its ``<sheetData>`` before the first row numbered after it."""
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every zip entry's timestamp: the same bytes for the same report
+_STAMP = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:(?:created|modified)>)")
+
+
+def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]], stamp: str = "") -> bytes:
+    """Insert each sheet's body rows into its ``<sheetData>`` before the first row numbered after it.
+
+    Deterministic: openpyxl writes the save time into ``docProps/core.xml`` and zip entries carry
+    the wall clock; both are replaced by ``stamp`` (the report's month) and :data:`ZIP_TIME`, so the
+    same report gives byte-identical files."""
     src = zipfile.ZipFile(io.BytesIO(xlsx))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
@@ -304,7 +330,12 @@ def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]]) -> bytes:
             if m and int(m.group(1)) in bodies:
                 first, rows = bodies[int(m.group(1))]
                 data = _insert_rows(data, first, rows)
-            dst.writestr(info.filename, data)
+            elif info.filename == "docProps/core.xml" and stamp:
+                data = _STAMP.sub(rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            dst.writestr(entry, data, compresslevel=1)
     return out.getvalue()
 
 
@@ -340,6 +371,8 @@ def write_timesheet(ts: Timesheet, report: Mapping[str, Any], *, details: bool |
     if details:
         _, rows = _details_sheet(wb, ts, report)
         bodies[2] = (2, rows.xml())
+    stamp = f"{ts.year:04d}-{ts.month:02d}-01T00:00:00Z"
+    wb.properties.creator = "cbcc"
     buf = io.BytesIO()
     wb.save(buf)
-    return _splice(buf.getvalue(), bodies)
+    return _splice(buf.getvalue(), bodies, stamp)

@@ -117,3 +117,18 @@ def test_overtime_over_http(aenv: Env) -> None:
     assert c.post(f"{API}/overtime", json=ok, headers=aenv.h("auditor")).status_code == 403
     assert c.post(f"{API}/overtime", json=ok, headers=aenv.h("hr")).status_code == 204
     assert c.get(f"{API}/overtime", params=q, headers=aenv.h("hr")).json()[0]["approved_min"] == 60
+
+
+def test_shifts_over_http(aenv: Env) -> None:
+    c = aenv.client
+    body = {"name": "Bảo vệ", "sessions": "06:00-18:00", "days": "Mon-Sun", "on_holidays": True}
+    assert c.put(f"{API}/shifts/bv", json=body, headers=aenv.h("auditor")).status_code == 403
+    assert c.put(f"{API}/shifts/bv", json=body, headers=aenv.h("hr_h1")).status_code == 403  # unit-scoped
+    r = c.put(f"{API}/shifts/bv", json=body, headers=aenv.h("hr"))
+    assert r.status_code == 200, r.text
+    week = "Mon,Tue,Wed,Thu,Fri,Sat,Sun"
+    assert r.json() == body | {"id": "bv", "grace_in": 0, "grace_out": 0, "days": week}
+    bad = c.put(f"{API}/shifts/x", json=body | {"sessions": "22:00-02:00,03:00-06:00"}, headers=aenv.h("hr"))
+    assert bad.status_code == 422 and "--sessions" in bad.text
+    listed = c.get(f"{API}/shifts", headers=aenv.h("auditor")).json()
+    assert [(s["id"], s["on_holidays"]) for s in listed] == [("bv", True), ("hc", False)]

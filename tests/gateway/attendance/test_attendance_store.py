@@ -157,3 +157,51 @@ def test_reader_events_become_punches(engine: Engine) -> None:
         row = _event(8, "CB02", _t("2026-03-03 07:30:00"), decision="grant", door="d1")
         conn.execute(sa.insert(ev), [row])
         assert readers.from_ingest(conn, [row]) == 1
+
+
+def test_backfill_takes_events_stored_before_attendance(engine: Engine) -> None:
+    ev = readers.T_EVENT
+    rows = [
+        _event(1, "CB01", _t("2026-03-02 07:29:00")),
+        _event(2, "CB01", _t("2026-03-02 17:03:00")),
+        _event(3, "CB02", _t("2026-03-02 07:41:00"), decision="grant", door="d1"),  # door opted in later
+        _event(4, "CB02", _t("2026-03-02 07:45:00"), decision="deny", reason="revoked"),
+        _event(5, "CB03", _t("2026-03-02 08:00:00"), time_quality=0, received_at=now_utc()),  # provisional
+        _event(6, "CB01", _t("2026-03-03 07:30:00")),
+    ]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(ev), rows)  # stored without the attendance hook (before the migration)
+        readers.opt_in_door(conn, "d1", True)
+    with engine.begin() as conn:
+        assert readers.backfill(conn, store.utc_midnight(date(2026, 3, 3))) == 1  # event 6 only
+    with engine.begin() as conn:
+        assert readers.backfill(conn) == 3  # events 1, 2 and 3
+    with engine.begin() as conn:
+        assert readers.backfill(conn) == 0  # idempotent
+        refs = sorted(r[0] for r in conn.execute(sa.select(store.T_PUNCH.c.ref)))
+    assert refs == ["event:r1:1", "event:r1:2", "event:r1:3", "event:r1:6"]
+    d = {r["staff"]: r["days"] for r in store.compute_month(engine, "2026-03")["staff"]}
+    assert (d["CB01"]["2026-03-02"]["in"], d["CB01"]["2026-03-02"]["out"]) == ("07:29", "17:03")
+    assert d["CB02"]["2026-03-02"]["in"] == "07:41" and d["CB02"]["2026-03-02"]["flags"] == ["missing_punch"]
+    assert d["CB03"]["2026-03-02"]["in"] is None
+    # Incremental store: the back-filled person-days are current after a refresh.
+    store.refresh_days(engine)
+    _stored_equals_full(engine)
+
+
+def test_punches_of_unknown_staff_are_stored_once_the_record_arrives(engine: Engine) -> None:
+    with engine.begin() as conn:
+        store.add_punches(conn, _punches(range(2, 4), ("CB09",)))
+    store.refresh_days(engine)
+    assert not any(k[0] == "CB09" for k in store.stored_days(engine, "2026-03"))
+    with engine.begin() as conn:  # the national sync brings the record
+        conn.execute(
+            sa.insert(store.T_STAFF).values(
+                staff_code="CB09", full_name="Người CB09", agency_code="H26", unit="VP", position="",
+                active=True, updated_at=now_utc() - timedelta(days=800),
+            )
+        )  # fmt: skip
+    store.refresh_days(engine)
+    days = store.stored_days(engine, "2026-03")
+    assert days[("CB09", "2026-03-02", "VP")]["value"] == 1.0  # 07:29-17:01 on hc
+    _stored_equals_full(engine)
