@@ -75,6 +75,11 @@ def bare_rsa_us(rounds):
     """Host-speed reference, in this run: median microseconds of RSA-2048 pow(s, 65537, n) plus
     SHA-256 of 420 bytes. The x70 ESP32 factor was calibrated on a host where this took about
     700 us (esp32-projection.md): a host-normalised projection scales CPU by 700 / this."""
+    return median(bare_rsa_samples(rounds))
+
+
+def bare_rsa_samples(rounds):
+    """bare_rsa_us's individual samples (microseconds)."""
     import hashlib
 
     # a real-shaped 2048-bit modulus: the top bit set, odd; s below it
@@ -87,7 +92,7 @@ def bare_rsa_us(rounds):
         pow(s, 65537, n)
         hashlib.sha256(blob).digest()
         ts.append(ticks_diff(ticks_us(), t0))
-    return median(ts)
+    return ts
 
 
 BARE_CALIBRATION_US = 700
