@@ -175,12 +175,22 @@ class DetRng:
         return bytes(out)
 
 
+_CAL = []  # type: list
+
+
+def _cal_reads(n):
+    """The calibration's n recorded SPI reads: one list made once, at the first round, and
+    reused (a fresh 32 KB list every round failed to allocate in a fragmented heap)."""
+    if len(_CAL) < n:
+        _CAL[:] = [bytes(6)] * n
+    return _CAL if len(_CAL) == n else _CAL[:n]
+
+
 def _per_call(make, n=4000):
     """Median host cost of one call of the function make() returns, beyond an empty loop turn,
     in microseconds (a fresh function for each of 5 runs)."""
     out = []
     for _ in range(5):
-        gc.collect()                # (room for make's 32 KB list even in a fragmented heap)
         fn = make(n)
         gc.collect()
         t = ticks_us()
@@ -202,7 +212,7 @@ def stub_costs():
     buf = bytearray(6)
 
     def make_two(n):
-        wri = ReplaySpi([bytes(6)] * n).write_readinto
+        wri = ReplaySpi(_cal_reads(n)).write_readinto
 
         def two(_):
             wri(buf, buf)
@@ -482,6 +492,7 @@ def main():
               "[--rounds R] [--random-uid 1|0] [--size BYTES] [--hint BYTES] [--replays N] "
               "[--irq 0|1] [--cached 1|0]: " + str(e))
         raise SystemExit(2)
+    _cal_reads(4000)  # before the rounds fragment the heap
     goal = GOALS_MS[bitrate] if o["card"] == "desfire-ev3" else None
     # host-speed reference (esp32-projection.md): measured right before each round (the load on
     # a shared machine changes within a run), that round's CPU normalised with it
