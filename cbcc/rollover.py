@@ -83,16 +83,17 @@ def rollover_report(
     db: DbUrl,
 ) -> None:
     """Cards still signed by the old key (valid, in its range; with a shared range issued before
-    the rollover). Exit 0 when none is left, 1 otherwise."""
+    the rollover), from the card register and the issuance records (pending issuances signed with
+    the old key too). Exit 0 when none is left, 1 otherwise."""
     with cli_errors(2):
         from rich.table import Table
 
         _, cards = _report(issuer, db)
         table = Table(title=f"cards still signed by the key in {issuer}: {len(cards)}")
-        for col in ("serial", "staff", "issued", "expires"):
+        for col in ("serial", "staff", "issued", "expires", "source"):
             table.add_column(col)
         for c in cards:
-            table.add_row(str(c.serial), c.staff_code, c.issued_at, c.expires_at)
+            table.add_row(str(c.serial), c.staff_code, c.issued_at, c.expires_at, c.source)
         stdout_console().print(table)
         if cards:
             raise typer.Exit(1)
@@ -118,5 +119,7 @@ def retire(
             stdout_console().print(f"[red]stranded {len(stranded)} card(s)[/red] (they stop working when the "
                                    "next trust list is published):")  # fmt: skip
             for c in stranded:
-                stdout_console().print(f"  {c.serial} {c.staff_code}")
+                stdout_console().print(
+                    f"  {c.serial} {c.staff_code}" + ("" if c.source == "register" else f" ({c.source})")
+                )
         stdout_console().print(f"[green]retired[/green] {old.kid.hex()}; leave it out of the next trust list")

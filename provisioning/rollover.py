@@ -13,9 +13,10 @@ register (table ``card``: serial, staff code, status, issued_at, expires_at): a 
 its status is ``issued``,
 it has not expired, its serial is in the old key's range and — with a shared range, where the
 serial cannot tell the keys apart — it was issued before the rollover (issuance moved to the new
-key at that moment). The register does not record which kid signed a card; the issuing-station
-table (``card_issuance``, branch wt/issuance) does not either, so the rollover instant is the
-dividing line and the report says so.
+key at that moment). The register does not record which kid signed a card, so the rollover
+instant is the dividing line. The issuance records (``card_issuance``) are read too: a pending
+issuance counts when its signed credential carries the old kid, a finished one missing from the
+register by the register's rules (gateway/rollover_report.py).
 """
 
 from __future__ import annotations

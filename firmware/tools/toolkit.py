@@ -71,6 +71,60 @@ def median(xs):
     return xs[len(xs) // 2]
 
 
+def bare_rsa_us(rounds):
+    """Host-speed reference, in this run: median microseconds of RSA-2048 pow(s, 65537, n) plus
+    SHA-256 of 420 bytes. The x70 ESP32 factor was calibrated on a host where this took about
+    700 us (esp32-projection.md): a host-normalised projection scales CPU by 700 / this."""
+    return median(bare_rsa_samples(rounds))
+
+
+def bare_rsa_samples(rounds):
+    """bare_rsa_us's individual samples (microseconds)."""
+    import hashlib
+
+    # a real-shaped 2048-bit modulus: the top bit set, odd; s below it
+    n = (1 << 2047) | int.from_bytes(hashlib.sha256(b"n").digest() * 8, "big") | 1
+    s = n // 3
+    blob = b"\x5a" * 420
+    ts = []
+    for _ in range(rounds):
+        t0 = ticks_us()
+        pow(s, 65537, n)
+        hashlib.sha256(blob).digest()
+        ts.append(ticks_diff(ticks_us(), t0))
+    return ts
+
+
+BARE_CALIBRATION_US = 700
+
+
+def trust_flash_us(store, kid):
+    """Modelled LittleFS flash time of one cold lookup of kid in a trust_store.TrustStore (the
+    index record and the modulus read as LittleFS would read them: sim/lfs_timing.py); the
+    lookup runs once, untimed, with the store's files wrapped, then the store is as before."""
+    import os
+
+    # the model alone, not the simulator package (whose import would load every card model
+    # into the reader-sized heap bench_trust.py runs in)
+    sys.path.append(_here + "/../sim")
+    try:
+        import lfs_timing  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop()
+
+    idx, lst = store._idx, store._lst
+    mi = lfs_timing.FileMeter(idx, os.stat(store._path("trust.idx"))[6])
+    ml = lfs_timing.FileMeter(lst, os.stat(store._path("trust.cbor"))[6])
+    cache, order = store._cache, store._order
+    store._idx, store._lst, store._cache, store._order = mi, ml, {}, []
+    try:
+        if store.get(kid) is None:
+            raise SystemExit("lookup failed")
+    finally:
+        store._idx, store._lst, store._cache, store._order = idx, lst, cache, order
+    return mi.modelled_us + ml.modelled_us
+
+
 class Rng:
     """xorshift32: deterministic and identical under MicroPython and CPython (fuzzing, torture)."""
 

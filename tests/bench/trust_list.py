@@ -5,7 +5,8 @@
 Runs firmware/tools/bench_trust.py under the MicroPython unix port (256 KiB heap, close to an
 ESP32 application's) on the 192-issuer list made by pycose (tests/vectors/national, ≈ 66 KB) and
 on the 256-issuer list at exactly 128 KiB: install CPU in bounded steps (what runs between taps),
-cold per-tap issuer lookup, RAM, the bare RSA-2048 pow + SHA-256 of the same run. Then finds the
+cold per-tap issuer lookup (CPU, and the LittleFS flash reads modelled by
+firmware/sim/lfs_timing.py), RAM, the bare RSA-2048 pow + SHA-256 of the same run. Then finds the
 smallest MicroPython heap in which each list still installs (bisection, 4 KiB steps): an upper
 bound of everything the install needs, interpreter and modules included. Final line: one JSON
 object.
@@ -71,6 +72,11 @@ def main() -> None:
             "lookup_cold_p99_us_unix",
             "lookup_cold_p99_ms_esp32",
             "lookup_cold_worst_ms_esp32",
+            "lookup_flash_p50_ms_esp32",
+            "lookup_flash_worst_ms_esp32",
+            "lookup_cold_p99_with_flash_ms_esp32",
+            "lookup_cold_p50_with_flash_host_normalised_ms_esp32",
+            "lookup_cold_p99_with_flash_host_normalised_ms_esp32",
             "bare_rsa2048_sha256_us_unix",
             "boot_load_held_us_unix",
         ):

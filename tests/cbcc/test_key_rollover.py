@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from cbcc.app import app
 from gateway.db import make_engine, migrate
-from gateway.models import Card
+from gateway.models import Card, CardIssuance
 from trustcore import credential, keys, trust_list
 
 RUNNER = CliRunner()
@@ -168,3 +168,47 @@ def test_new_range_rollover_and_clean_retire(ceremony: dict[str, Path], tmp_path
     again = cbcc("keys", "rollover", "--issuer", c["old"], "--out", c["dir"] / "third", "--shared-range",
                  "--passphrase-file", c["pw"])  # fmt: skip
     assert again.exit_code != 0
+
+
+def test_report_and_retire_count_issuance_records(ceremony: dict[str, Path], tmp_path: Path) -> None:
+    """Cards the register does not hold yet: a pending issuance whose credential the old key signed
+    counts (one signed by the new key does not, nor an abandoned one); a done issuance missing from
+    the register counts; retire without --strand is refused while any is left."""
+    c = ceremony
+    res = cbcc("keys", "rollover", "--issuer", c["old"], "--out", c["new"], "--shared-range",
+               "--passphrase-file", c["pw"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    creds = {}
+    for serial, d in ((1010, c["old"]), (1011, c["new"])):
+        rec = json.loads(_record(tmp_path, serial).read_text(encoding="utf-8"))
+        key = keys.load_private_key(d / "issuer.key.pem", lambda: c["pw"].read_text().strip().encode())
+        creds[serial] = credential.mint(credential.claims_from_record(rec), key)
+    now = datetime.now(UTC)
+    db = _db(tmp_path, [(1020, "issued", now + timedelta(seconds=5), now + timedelta(days=300))])
+    engine = make_engine(db)
+
+    def issuance(serial: int, state: str, cred: bytes | None, started: datetime) -> CardIssuance:
+        return CardIssuance(serial=serial, staff_code=f"CB-{serial}", issuer="000.00.31.H26", gen=1,
+                            uid=UID.hex(), state=state, operator="op", station="st", credential=cred,
+                            started_at=started)  # fmt: skip
+
+    with Session(engine) as s:
+        s.add(issuance(1010, "pending", creds[1010], now))  # signed by the old key: counts
+        s.add(issuance(1011, "pending", creds[1011], now - timedelta(days=1)))  # new key: does not
+        s.add(issuance(1012, "abandoned", None, now - timedelta(days=1)))  # revoked serial
+        s.add(issuance(1013, "done", None, now - timedelta(days=1)))  # not in the register: counts
+        s.add(issuance(1020, "done", None, now + timedelta(seconds=5)))  # in the register (new key)
+        s.commit()
+    engine.dispose()
+    report = cbcc("keys", "rollover-report", "--issuer", c["old"], "--db", db)
+    assert report.exit_code == 1, report.output
+    out = " ".join(report.output.split())
+    assert "CB-1010" in out and "CB-1013" in out, report.output
+    assert "CB-1011" not in out and "CB-1012" not in out and "CB-1020" not in out
+    assert "pending" in out
+    refused = cbcc("keys", "retire", "--issuer", c["old"], "--db", db)
+    assert refused.exit_code != 0 and "1010" in refused.output and "1013" in refused.output
+    assert not (c["old"] / "retired.json").exists()
+    forced = cbcc("keys", "retire", "--issuer", c["old"], "--db", db, "--strand")
+    assert forced.exit_code == 0, forced.output
+    assert json.loads((c["old"] / "retired.json").read_text())["stranded"] == [1010, 1013]

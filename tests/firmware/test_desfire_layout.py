@@ -7,6 +7,7 @@ the RF simulator (firmware/sim) in the simulator's own tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -266,6 +267,78 @@ def test_read_random_uid_tampered_get_card_uid_is_integrity_error() -> None:
         cl.read_credential(tr, KEYS.reader_keys(), RANDOM_UID, rng=t.rng())
     assert e.value.reason == INTEGRITY
     assert tr.sent[-1][1] == 0x77          # NonFirst part 1 went out; its token did not
+
+
+class Waiting(Scripted):
+    """A transport that, like the MFRC522 driver, runs the layer's waiting-time job (idle) after
+    each APDU is sent and before its answer is handed back (the reader's overlap)."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        super().__init__(steps)
+        self.idle_chip = self
+        self.idle: Callable[..., object] | None = None
+        self.idle_args: tuple[object, ...] = ()
+        self.idle_result: object = None
+        self.jobs = 0
+
+    def exchange(self, apdu: bytes) -> bytes:
+        answer = super().exchange(apdu)
+        job = self.idle
+        if job is not None:
+            self.idle = None
+            self.jobs += 1
+            with contextlib.suppress(CardError):  # a failing job: the layer computes it after
+                self.idle_result = job(*self.idle_args)
+        return answer
+
+
+def _forged_non_first_proof(t: Transcript) -> Transcript:
+    # the card's last NonFirst answer E(K, RndA') replaced: everything after it stays genuine
+    i = next(k for k, (want, _) in enumerate(t.steps) if want is not None and want[1] == 0x77) + 1
+    want, answer = t.steps[i]
+    bad = bytearray(answer)
+    bad[0] ^= 1
+    t.steps[i] = (want, bytes(bad))
+    return t
+
+
+def test_read_random_uid_card_with_overlapped_work() -> None:
+    # with a driver that runs work while answers are awaited the read is the same
+    t = read_transcript(RANDOM_UID, CRED, size_hint=len(CRED))
+    tr = Waiting(list(t.steps))
+    cred, uid, details = cl.read_credential(tr, KEYS.reader_keys(), RANDOM_UID, rng=t.rng(),
+                                            size_hint=len(CRED))  # fmt: skip
+    assert (cred, uid, details["reads"]) == (CRED, UID, 1) and tr.done()
+    assert tr.jobs == 4  # RndA, session keys, UID + read key, NonFirst session + ReadData MAC
+
+
+def test_read_random_uid_forged_non_first_proof_refused() -> None:
+    # a wrong E(K, RndA') ends the read (AUTH) before ReadData goes out, whether the driver ran
+    # the overlapped work (session keys, ReadData's MAC) or not
+    for transport in (Waiting, Scripted):
+        t = _forged_non_first_proof(read_transcript(RANDOM_UID, CRED, size_hint=len(CRED)))
+        tr = transport(list(t.steps))
+        with pytest.raises(CardError) as e:
+            cl.read_credential(tr, KEYS.reader_keys(), RANDOM_UID, rng=t.rng(), size_hint=len(CRED))
+        assert e.value.reason == AUTH, transport
+        assert all(a[1] != 0xBD for a in tr.sent)  # no ReadData to a card that failed its proof
+
+
+def test_read_random_uid_forged_proof_refused_on_the_cached_path() -> None:
+    # a repeat tap takes the credential from the reader's cache and sends no ReadData: the
+    # card's proof is still checked before the cache is trusted
+    t = _forged_non_first_proof(read_transcript(RANDOM_UID, CRED, size_hint=len(CRED)))
+    steps = [st for st in t.steps if st[0] is None or st[0][1] != 0xBD]
+    steps = steps[: next(k for k, (w, _) in enumerate(steps) if w is not None and w[1] == 0x77) + 2]
+    with pytest.raises(CardError) as e:
+        cl.read_credential(Waiting(steps), KEYS.reader_keys(), RANDOM_UID, rng=t.rng(), size_hint=len(CRED),
+                           known=lambda uid: CRED)  # fmt: skip
+    assert e.value.reason == AUTH
+    good = read_transcript(RANDOM_UID, CRED, size_hint=len(CRED))
+    steps = good.steps[: next(k for k, (w, _) in enumerate(good.steps) if w is not None and w[1] == 0x77) + 2]
+    cred, uid, details = cl.read_credential(Waiting(steps), KEYS.reader_keys(), RANDOM_UID, rng=good.rng(),
+                                            size_hint=len(CRED), known=lambda uid: CRED)  # fmt: skip
+    assert (cred, uid, details.get("cached")) == (CRED, UID, True)
 
 
 def test_read_random_uid_card_without_non_first_falls_back_to_first() -> None:

@@ -39,6 +39,11 @@ def test_bench_runs_and_reports(card: str, bitrate: str) -> None:
     hidden = float(str(out["overlap_hidden_ms"]))
     assert -0.05 <= hidden <= float(str(out["overlap_cpu_ms"])) + 0.05
     assert abs(float(str(out["total_ms"])) - (rf + cpu - hidden)) < 0.05
+    # the same tap projected with CPU scaled to the calibration host (bare RSA 700 us), and tails
+    bare = float(str(out["bare_rsa2048_sha256_us_unix"]))
+    assert bare > 0 and float(str(out["host_normalised_total_ms"])) > rf
+    worst, p99 = float(str(out["total_worst_ms"])), float(str(out["total_p99_ms"]))
+    assert worst >= p99 >= float(str(out["total_ms"])) - 0.05
     if card == "desfire-ev3":
         assert out["negotiated_kbps"] == [int(bitrate), int(bitrate)]
         assert out["goal_ms"] == (60 if bitrate == "424" else 90)
