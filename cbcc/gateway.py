@@ -351,7 +351,9 @@ def door_add(
     door_id: Annotated[str, typer.Argument(metavar="ID", help="Door id: letters, digits, . _ -")],
     name: Annotated[str, typer.Option("--name", help="Door name, e.g. 'Cửa chính tòa A'.")],
     site: Annotated[str, typer.Option("--site", help="Site code.")] = "",
-    building: Annotated[str, typer.Option("--building", help="Building within the site (same rule as a site code).")] = "",
+    building: Annotated[
+        str, typer.Option("--building", help="Building within the site (same rule as a site code).")
+    ] = "",
     unit: Annotated[str, typer.Option("--unit", help="Unit code (role scoping).")] = "",
     description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
     config: ConfigFile = None,
