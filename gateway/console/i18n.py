@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import gettext
 import io
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Final
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -68,6 +68,23 @@ class Formats:
 
     def date(self, value: datetime) -> str:
         return format_date(value.astimezone(VN_TZ), "full", locale=self.lang)
+
+    def day(self, value: date | str | None, weekday: bool = False) -> str:
+        """A civil date (no time zone): ``Thứ Năm, 01/01/2026`` / ``Thu, Jan 1, 2026``."""
+        if value is None or value == "":
+            return "—"
+        if isinstance(value, str):
+            value = date.fromisoformat(value)
+        if self.lang == "vi":
+            pattern = "EEEE, dd/MM/yyyy" if weekday else "dd/MM/yyyy"
+        else:
+            pattern = "EEE, MMM d, yyyy" if weekday else "MMM d, yyyy"
+        return format_date(value, pattern, locale=self.lang)
+
+    def weekdays(self) -> list[str]:
+        """Monday … Sunday, abbreviated in this language (``Th 2`` … ``CN``)."""
+        names = get_day_names("abbreviated", locale=self.lang)
+        return [names[i] for i in range(7)]
 
     def num(self, value: int | float | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.lang)
