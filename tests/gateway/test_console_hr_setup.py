@@ -121,8 +121,11 @@ def test_every_new_post_needs_the_csrf_token(env: Env) -> None:
     for path, data in POSTS:
         for bad in ({}, {"csrf": "forged"}):
             assert c.post(path, data={**data, **bad}).status_code == 403, path
-    r = c.post("/console/attendance/punches", data={"csrf": "forged"},
-               files={"file": ("p.csv", b"staff,time\nCB-A1,2026-03-02T07:58:00+07:00\n")})  # fmt: skip
+    r = c.post(
+        "/console/attendance/punches",
+        data={"csrf": "forged"},
+        files={"file": ("p.csv", b"staff,time\nCB-A1,2026-03-02T07:58:00+07:00\n")},
+    )
     assert r.status_code == 403
     assert (
         _rows(env, "att_assignment") == []
@@ -181,14 +184,20 @@ def test_shift_edit_and_assign_through_the_api_rules(env: Env) -> None:
     # edit: the form is filled from the stored shift; a change replaces it
     edit = hr.get("/console/attendance/shifts?edit=ca-sang").text
     assert 'value="10:30"' in edit and 'id="sh-d-Sat" name="day" value="Sat" checked' in edit
-    r = hr.post("/console/attendance/shifts", data={**SHIFT, "grace_in": "15", "editing": "ca-sang", "csrf": token},
-                follow_redirects=False)  # fmt: skip
+    r = hr.post(
+        "/console/attendance/shifts",
+        data={**SHIFT, "grace_in": "15", "editing": "ca-sang", "csrf": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     with env.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT grace_in FROM att_shift WHERE id = 'ca-sang'")).scalar() == 15
     # assign: refusals (unknown staff, reversed dates, unknown shift) change nothing
-    for bad, word in (({"who": "CB-ZZ"}, "unknown staff"), ({"to": "2026-02-01"}, "before"),
-                      ({"shift": "nope"}, "no shift")):  # fmt: skip
+    for bad, word in (
+        ({"who": "CB-ZZ"}, "unknown staff"),
+        ({"to": "2026-02-01"}, "before"),
+        ({"shift": "nope"}, "no shift"),
+    ):
         r = hr.post("/console/attendance/assign", data={**ASSIGN, **bad, "csrf": token})
         assert r.status_code == 422 and word in r.text, (bad, r.status_code)
     assert _rows(env, "att_assignment") == []
@@ -232,11 +241,17 @@ def test_scoped_hr_assigns_within_its_units_and_never_edits_shared_things(env: E
     assert 'action="/console/attendance/shifts"' not in page and 'action="/console/attendance/assign"' in page
     assert hra.post("/console/attendance/shifts", data={**SHIFT, "csrf": token}).status_code == 403
     for who, target in (("CB-B1", "staff"), ("H02.01", "unit"), ("H02", "unit")):
-        r = hra.post("/console/attendance/assign", data={**ASSIGN, "shift": "hc", "who": who, "target": target,
-                                                          "csrf": token})  # fmt: skip
+        r = hra.post(
+            "/console/attendance/assign",
+            data={**ASSIGN, "shift": "hc", "who": who, "target": target, "csrf": token},
+        )
         assert r.status_code == 403, who
-    assert hra.post("/console/attendance/calendar", data={"day": "2026-03-09", "kind": "workday",
-                                                          "csrf": token}).status_code == 403  # fmt: skip
+    assert (
+        hra.post(
+            "/console/attendance/calendar", data={"day": "2026-03-09", "kind": "workday", "csrf": token}
+        ).status_code
+        == 403
+    )
     assert (
         'method="post" action="/console/attendance/calendar"'
         not in hra.get("/console/attendance/calendar").text
@@ -274,11 +289,17 @@ def test_calendar_shows_shipped_swaps_and_edits_overrides(env: Env) -> None:
     r = hr.post("/console/attendance/calendar", data={"day": "2026-13-09", "kind": "workday", "csrf": token})
     assert r.status_code == 400
     assert _rows(env, "att_calendar") == []
-    r = hr.post("/console/attendance/calendar", data={"day": "2026-03-09", "kind": "dayoff", "name": "Kỷ niệm",
-                                                       "csrf": token}, follow_redirects=False)  # fmt: skip
+    r = hr.post(
+        "/console/attendance/calendar",
+        data={"day": "2026-03-09", "kind": "dayoff", "name": "Kỷ niệm", "csrf": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"].endswith("year=2026&done=set")
-    r = hr.post("/console/attendance/calendar", data={"day": "2026-11-24", "kind": "workday", "csrf": token},
-                follow_redirects=False)  # fmt: skip
+    r = hr.post(
+        "/console/attendance/calendar",
+        data={"day": "2026-11-24", "kind": "workday", "csrf": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     text = hr.get("/console/attendance/calendar?year=2026").text
     assert "Thứ Hai, 09/03/2026" in text and "Kỷ niệm" in text and "Ghi đè tại đơn vị" in text
@@ -333,10 +354,17 @@ def test_punch_import_rows_errors_and_unknown_staff(env: Env) -> None:
     r = hr.post("/console/attendance/punches", data={"csrf": token}, files={"file": ("x.txt", b"a")})
     assert r.status_code == 400
     # local times accepted when the box is ticked; an unknown staff code kept aside and listed
-    good = _xlsx([["AC-No.", "Time", "Device"], ["CB-A1", "2026-03-02 07:58:00", "T1"],
-                  ["CB-A1", "2026-03-02 17:05:00", "T1"], ["CB-X9", "2026-03-02 07:50:00", "T2"]])  # fmt: skip
-    r = hr.post("/console/attendance/punches", data={"csrf": token, "local": "yes"},
-                files={"file": ("zk.xlsx", good)})  # fmt: skip
+    good = _xlsx(
+        [
+            ["AC-No.", "Time", "Device"],
+            ["CB-A1", "2026-03-02 07:58:00", "T1"],
+            ["CB-A1", "2026-03-02 17:05:00", "T1"],
+            ["CB-X9", "2026-03-02 07:50:00", "T2"],
+        ]
+    )
+    r = hr.post(
+        "/console/attendance/punches", data={"csrf": token, "local": "yes"}, files={"file": ("zk.xlsx", good)}
+    )
     assert r.status_code == 200, r.text[:500]
     text = html.unescape(r.text)
     assert (
@@ -348,8 +376,9 @@ def test_punch_import_rows_errors_and_unknown_staff(env: Env) -> None:
         got = conn.execute(sa.text("SELECT staff_code, source FROM att_punch ORDER BY at")).all()
     assert sorted(tuple(g) for g in got) == [("CB-A1", "import"), ("CB-A1", "import"), ("CB-X9", "import")]
     # the same file again: nothing new, every row already present
-    r = hr.post("/console/attendance/punches", data={"csrf": token, "local": "yes"},
-                files={"file": ("zk.xlsx", good)})  # fmt: skip
+    r = hr.post(
+        "/console/attendance/punches", data={"csrf": token, "local": "yes"}, files={"file": ("zk.xlsx", good)}
+    )
     assert re.search(r"Lượt chấm mới</dt><dd>0<", r.text) and re.search(r"Đã có</dt><dd>3<", r.text)
     with env.engine.begin() as conn:
         store.assign(conn, "hc", date(2026, 3, 1), None, staff="CB-A1")
