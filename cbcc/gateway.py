@@ -362,7 +362,7 @@ def door_add(
     with cli_errors():
         body = _door_body("DoorCreate", id=door_id, name=name, site=site, building=building, unit=unit,
                           description=description)  # fmt: skip
-        stdout_console().print(_door_line(_door_call(config, "create_door", body)), markup=False)
+        typer.echo(_door_line(_door_call(config, "create_door", body)))
 
 
 @door_app.command("set")
@@ -379,7 +379,7 @@ def door_set(
     with cli_errors():
         body = _door_body("DoorUpdate", name=name, site=site, building=building, unit=unit,
                           description=description)  # fmt: skip
-        stdout_console().print(_door_line(_door_call(config, "update_door", door_id, body)), markup=False)
+        typer.echo(_door_line(_door_call(config, "update_door", door_id, body)))
 
 
 @door_app.command("list")
@@ -393,7 +393,6 @@ def door_list(config: ConfigFile = None) -> None:
 
         settings = _settings(config)
         engine = db.make_engine(settings.database.url)
-        con = stdout_console()
         with Session(engine) as s:
             for d in s.exec(select(Door).order_by(col(Door.site), col(Door.building), col(Door.id))):
-                con.print(_door_line(d), markup=False)
+                typer.echo(_door_line(d))
