@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,22 @@ LANGS: Final = ("vi", "en")
 DEFAULT: Final = "vi"
 LOCALE_DIR: Final = Path(__file__).with_name("locale")
 VN_TZ: Final = timezone(timedelta(hours=7), "ICT")
+DAY_VN: Final = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# Date fields are text (day/month/year), not the browser's date picker, whose format follows the
+# machine's locale (12/06/2026 on an English one would read as 12 June to a Vietnamese officer).
+DAY_PATTERN: Final = r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}"
+CLOCK_PATTERN: Final = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+def parse_day(text: str) -> date:
+    """``dd/mm/yyyy`` (how the forms show dates in Vietnamese) or ISO ``yyyy-mm-dd``; ValueError."""
+    s = text.strip()
+    m = DAY_VN.match(s)
+    if m:
+        return date(int(m[3]), int(m[2]), int(m[1]))
+    if len(s) != 10:
+        raise ValueError(s)
+    return date.fromisoformat(s)
 
 
 @cache
@@ -80,6 +97,17 @@ class Formats:
         else:
             pattern = "EEE, MMM d, yyyy" if weekday else "MMM d, yyyy"
         return format_date(value, pattern, locale=self.lang)
+
+    def day_input(self, value: date | str | None) -> str:
+        """A date as a form field shows it: ``06/12/2026`` in Vietnamese, ISO in English."""
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = date.fromisoformat(value)
+        return value.strftime("%d/%m/%Y") if self.lang == "vi" else value.isoformat()
+
+    def day_hint(self) -> str:
+        return "ngày/tháng/năm" if self.lang == "vi" else "YYYY-MM-DD"
 
     def weekdays(self) -> list[str]:
         """Monday … Sunday, abbreviated in this language (``Th 2`` … ``CN``)."""

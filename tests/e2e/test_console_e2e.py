@@ -301,7 +301,7 @@ def test_hr_sets_up_shifts_calendar_and_imports_punches(rig: Rig, browser: Any) 
     expect(hr.locator("#sh-s2")).to_have_value("10:30")
     hr.fill("#sh-gi", "15")
     hr.click("#shift-form button[type=submit]")
-    expect(hr.locator("table tbody tr", has_text="Ca sáng")).to_contain_text("15 / 0")
+    expect(hr.locator("table tbody tr", has_text="Ca sáng")).to_contain_text("15 / 5")
     # assign it to Trang from the first of the month
     hr.select_option("#as-shift", "ca-sang")
     hr.check("#as-t-staff")

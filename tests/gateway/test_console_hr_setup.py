@@ -107,7 +107,7 @@ SHIFT = {
     "grace_in": "10",
     "grace_out": "0",
 }
-ASSIGN = {"shift": "ca-sang", "target": "staff", "who": "CB-A1", "from": "2026-03-01", "to": "2026-03-31"}
+ASSIGN = {"shift": "ca-sang", "target": "staff", "who": "CB-A1", "from": "01/03/2026", "to": "31/03/2026"}
 POSTS = (
     ("/console/attendance/shifts", SHIFT),
     ("/console/attendance/assign", ASSIGN),
@@ -200,6 +200,9 @@ def test_shift_edit_and_assign_through_the_api_rules(env: Env) -> None:
     ):
         r = hr.post("/console/attendance/assign", data={**ASSIGN, **bad, "csrf": token})
         assert r.status_code == 422 and word in r.text, (bad, r.status_code)
+    for bad_day in ("31/02/2026", "2026/03/01", "3-1-2026"):  # dates: day/month/year or ISO
+        r = hr.post("/console/attendance/assign", data={**ASSIGN, "from": bad_day, "csrf": token})
+        assert r.status_code == 400 and "ngày/tháng/năm" in r.text, bad_day
     assert _rows(env, "att_assignment") == []
     r = hr.post("/console/attendance/assign", data={**ASSIGN, "csrf": token}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("done=assign")
@@ -291,7 +294,7 @@ def test_calendar_shows_shipped_swaps_and_edits_overrides(env: Env) -> None:
     assert _rows(env, "att_calendar") == []
     r = hr.post(
         "/console/attendance/calendar",
-        data={"day": "2026-03-09", "kind": "dayoff", "name": "Kỷ niệm", "csrf": token},
+        data={"day": "9/3/2026", "kind": "dayoff", "name": "Kỷ niệm", "csrf": token},
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"].endswith("year=2026&done=set")
@@ -405,3 +408,16 @@ def test_new_pages_in_both_languages_with_labels(env: Env) -> None:
             ids = set(re.findall(r'<(?:input|select)(?![^>]*type="hidden")[^>]*\bid="([^"]+)"', r.text))
             labelled = set(re.findall(r'<label[^>]*for="([^"]+)"', r.text))
             assert ids and ids <= labelled, (path, ids - labelled)
+
+
+def test_date_and_time_fields_are_vietnamese_whatever_the_browser_locale(env: Env) -> None:
+    """Text fields, not the browser's pickers (whose format follows the machine's locale)."""
+    vi, _t = env.login("hr")
+    page = vi.get("/console/attendance/shifts").text
+    assert re.search(r'id="as-from"[^>]*value="\d{2}/\d{2}/\d{4}"', page)
+    assert 'type="date"' not in page and 'type="time"' not in page
+    assert re.search(r'id="sh-s1"[^>]*value="07:30"', page)  # 24-hour clock
+    changes = vi.get("/console/attendance/changes").text
+    assert re.search(r'id="co-day"[^>]*value="\d{2}/\d{2}/\d{4}"', changes) and 'type="time"' not in changes
+    en, _t = env.login("hr", lang="en")
+    assert re.search(r'id="as-from"[^>]*value="\d{4}-\d{2}-\d{2}"', en.get("/console/attendance/shifts").text)

@@ -34,12 +34,26 @@ def _year(text: str) -> int:
 
 def _day(text: str) -> date:
     try:
-        d = date.fromisoformat(text.strip())
+        d = i18n.parse_day(text)
     except ValueError:
-        raise web.ConsoleError(400, "Date is YYYY-MM-DD.") from None
+        raise web.ConsoleError(400, "A date is day/month/year, e.g. 02/09/2026.") from None
     if not 2000 <= d.year <= 2100:
         raise web.ConsoleError(400, "The year is 2000 to 2100.")
     return d
+
+
+def _local_names(year: int, lang: str, days: list[api_att.CalendarDayOut]) -> dict[date, str]:
+    """Names of the ``holidays`` package in the page's language, for the shipped dates that carry
+    the package's own (English) name — display only; the engine and the reports keep theirs."""
+    import holidays as pkg
+
+    base = pkg.country_holidays("VN", years=year)
+    local = pkg.country_holidays("VN", years=year, language="vi" if lang == "vi" else "en_US")
+    return {
+        c.date: local[c.date]
+        for c in days
+        if c.source == "shipped" and c.date in local and base.get(c.date) == c.name
+    }
 
 
 @router.get("/attendance/calendar")
@@ -55,6 +69,7 @@ def calendar(view: Viewer, year: str = "", done: str = "") -> Response:
         view=view,
         year=y,
         days=days,
+        local_names=_local_names(y, view.lang, days),
         done=done if done in ("set", "unset") else "",
         can_edit=view.can(ATTENDANCE_WRITE) and not view.principal.scoped,
         first=(today if today.year == y else date(y, 1, 1)).isoformat(),

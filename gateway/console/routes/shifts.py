@@ -131,7 +131,8 @@ async def assign(view: Viewer) -> Response:
     who = f.get("who", "").strip()
     if target not in ("staff", "unit") or not who:
         raise web.ConsoleError(400, "Say whether the shift is for a person or a unit, and which.")
-    body = {"shift": f.get("shift", ""), target: who, "from": f.get("from", ""), "to": f.get("to") or None}
+    body = {"shift": f.get("shift", ""), target: who, "from": web.form_day(f.get("from")),
+            "to": web.form_day(f.get("to"), required=False)}  # fmt: skip
     try:
         item = api_att.AssignIn.model_validate(body)
     except ValidationError as exc:
