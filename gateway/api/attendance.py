@@ -495,7 +495,7 @@ def calendar(
     """Public holidays, swapped days off and compensatory working days of a year, as the engine
     uses them: the shipped calendar with the site's overrides."""
     return [
-        CalendarDayOut(date=c.day, kind=c.kind, name=c.name, source=c.source, shipped=c.shipped)  # type: ignore[arg-type]
+        CalendarDayOut(date=c.day, kind=c.kind, name=c.name, source=c.source, shipped=c.shipped)
         for c in store.calendar_year(session.connection(), year)
     ]
 

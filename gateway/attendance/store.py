@@ -294,7 +294,10 @@ def assign(
         )
     )
     mark_all_dirty(conn, start, end)
-    return int(res.inserted_primary_key[0])
+    key = res.inserted_primary_key
+    if key is None:  # every supported dialect reports it for a single-row insert
+        raise RuntimeError("no id for the new assignment")
+    return int(key[0])
 
 
 def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None:

@@ -13,6 +13,7 @@ import gettext
 import io
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date as CivilDate
 from functools import cache
 from pathlib import Path
 from typing import Final
@@ -86,24 +87,24 @@ class Formats:
     def date(self, value: datetime) -> str:
         return format_date(value.astimezone(VN_TZ), "full", locale=self.lang)
 
-    def day(self, value: date | str | None, weekday: bool = False) -> str:
+    def day(self, value: CivilDate | str | None, weekday: bool = False) -> str:
         """A civil date (no time zone): ``Thứ Năm, 01/01/2026`` / ``Thu, Jan 1, 2026``."""
         if value is None or value == "":
             return "—"
         if isinstance(value, str):
-            value = date.fromisoformat(value)
+            value = CivilDate.fromisoformat(value)
         if self.lang == "vi":
             pattern = "EEEE, dd/MM/yyyy" if weekday else "dd/MM/yyyy"
         else:
             pattern = "EEE, MMM d, yyyy" if weekday else "MMM d, yyyy"
         return format_date(value, pattern, locale=self.lang)
 
-    def day_input(self, value: date | str | None) -> str:
+    def day_input(self, value: CivilDate | str | None) -> str:
         """A date as a form field shows it: ``06/12/2026`` in Vietnamese, ISO in English."""
         if value is None or value == "":
             return ""
         if isinstance(value, str):
-            value = date.fromisoformat(value)
+            value = CivilDate.fromisoformat(value)
         return value.strftime("%d/%m/%Y") if self.lang == "vi" else value.isoformat()
 
     def day_hint(self) -> str:

@@ -87,7 +87,7 @@ async def save_shift(view: Viewer) -> Response:
         if a or b:
             pairs.append((a, b))
     days = [d for d in f.get("day", []) if d in WEEKDAYS]
-    form = {"id": one("id"), "name": one("name"), "sessions": pairs, "days": days,
+    form: dict[str, Any] = {"id": one("id"), "name": one("name"), "sessions": pairs, "days": days,
             "grace_in": one("grace_in"), "grace_out": one("grace_out")}  # fmt: skip
     edit = one("editing")
 
