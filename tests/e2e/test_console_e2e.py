@@ -221,15 +221,15 @@ def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
         expect(hr.locator("p.ok")).to_have_text("Đã ghi sửa chấm công.")
     # overtime: 30 min before 07:30 and 120 after 17:00 were found; approve 120
     hr.click("text=Làm thêm giờ")
-    tr = hr.locator("table.ot tbody tr", has_text=ot_day.isoformat())
+    tr = hr.locator("table.ot tbody tr", has_text=ot_day.strftime("%d/%m/%Y"))
     expect(tr).to_contain_text("150")
     tr.locator("input[name=minutes]").fill("120")
     tr.locator("input[name=reason]").fill("Trực tiếp dân buổi tối")
     tr.locator("button").click()
     expect(hr.locator("p.ok")).to_have_text("Đã duyệt làm thêm giờ.")
-    expect(hr.locator("table.ot tbody tr", has_text=ot_day.isoformat()).locator("td.approved")).to_have_text(
-        "120"
-    )
+    expect(
+        hr.locator("table.ot tbody tr", has_text=ot_day.strftime("%d/%m/%Y")).locator("td.approved")
+    ).to_have_text("120")
     hr.click(".subnav >> text=Bảng chấm công")
     hr.wait_for_selector("table.grid")
     with hr.expect_download() as dl:

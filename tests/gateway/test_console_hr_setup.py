@@ -421,3 +421,19 @@ def test_date_and_time_fields_are_vietnamese_whatever_the_browser_locale(env: En
     assert re.search(r'id="co-day"[^>]*value="\d{2}/\d{2}/\d{4}"', changes) and 'type="time"' not in changes
     en, _t = env.login("hr", lang="en")
     assert re.search(r'id="as-from"[^>]*value="\d{4}-\d{2}-\d{2}"', en.get("/console/attendance/shifts").text)
+
+
+def test_scoped_hr_typing_another_units_url(env: Env) -> None:
+    """The timesheet, its downloads and the overtime list of another unit, by URL: nobody of it."""
+    with env.engine.begin() as conn:
+        store.assign(conn, "hc", date(2026, 3, 1), None, unit="H02.01")
+        store.assign(conn, "hc", date(2026, 3, 1), None, unit="H01.01")
+    hra, _t = env.login("hr-a")
+    page = hra.get("/console/attendance?month=2026-03&unit=H02.01")
+    assert (
+        page.status_code in (200, 403, 404) and "CB-B1" not in page.text and "Nguyễn Văn Anh" not in page.text
+    )
+    csv = hra.get("/console/attendance/timesheet.csv?month=2026-03&unit=H02.01")
+    assert "CB-B1" not in csv.text
+    assert "CB-B1" not in hra.get("/console/attendance?month=2026-03").text
+    assert "CB-A1" in hra.get("/console/attendance?month=2026-03").text
