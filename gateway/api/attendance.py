@@ -399,7 +399,9 @@ class AssignIn(BaseModel):
     )
     shift: ShiftId
     staff: Code | None = None
-    unit: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._/-]{1,200}$")
+    unit: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=TEXT_PATTERN, description="unit or agency code"
+    )
     start: date = Field(alias="from")
     end: date | None = Field(default=None, alias="to")
 
