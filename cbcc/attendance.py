@@ -197,24 +197,31 @@ def calendar_show(
     with cli_errors():
         from gateway.attendance import engine as rules
         from gateway.attendance import store
-        from gateway.attendance.calendar import build
 
-        cal = build([year], [])
         with _engine(config).connect() as conn:
-            import sqlalchemy as sa
-
-            from gateway.attendance.calendar import Override
-
-            for d, k, n in conn.execute(sa.select(store.T_CAL.c.day, store.T_CAL.c.kind, store.T_CAL.c.name)):
-                if d.year == year:
-                    cal.set(Override(d, k, n))
+            days = store.calendar_year(conn, year)
         con = stdout_console()
-        rows = [(d, "L", n) for d, n in cal.holidays.items()] + [
-            (d, "dayoff", n) for d, n in cal.dayoffs.items()
-        ]
-        rows += [(d, "workday", n) for d, n in cal.workdays.items()]
-        for d, k, n in sorted(rows):
-            con.print(f"{d} {rules.WEEKDAYS[d.weekday()]} {k:8} {n}", markup=False)
+        for c in days:
+            k = "L" if c.kind == "holiday" else c.kind
+            con.print(f"{c.day} {rules.WEEKDAYS[c.day.weekday()]} {k:8} {c.name}", markup=False)
+
+
+@calendar_app.command("unset")
+def calendar_unset(
+    day: Annotated[str, typer.Argument(metavar="DATE", help="YYYY-MM-DD")],
+    config: ConfigFile = None,
+) -> None:
+    """Remove the site's override of one date (the shipped calendar applies again)."""
+    with cli_errors():
+        from gateway.attendance import store
+        from gateway.attendance.errors import AttendanceError
+
+        d = _date("DATE", day)
+        with _engine(config).begin() as conn:
+            if not store.calendar_unset(conn, d):
+                raise AttendanceError(f"DATE: {d} has no site override")
+            store.audit(conn, "cli", "attendance.calendar.unset", d.isoformat())
+        stdout_console().print(f"{d}: override removed")
 
 
 @leave_app.command("add")

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 gateway_app = typer.Typer(no_args_is_help=True, help="The gateway: ingest, reader fleet, REST API.")
 reader_app = typer.Typer(no_args_is_help=True, help="Register and list readers.")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens (roles: admin, facility, hr, auditor).")
+door_app = typer.Typer(no_args_is_help=True, help="Doors: site, building, unit.")
 gateway_app.add_typer(reader_app, name="reader")
 gateway_app.add_typer(token_app, name="token")
+gateway_app.add_typer(door_app, name="door")
 
 ConfigFile = Annotated[
     Path | None,
@@ -300,3 +302,109 @@ def token_revoke(
             revoked = str(db.utc(tok.revoked_at))
         said = _("token {id} revoked at {when}").format(id=token_id, when=revoked)
         stdout_console().print(said, markup=False)
+
+
+# ---- doors: the REST API's own handlers and schemas (one rule for every field) -------------------
+
+
+def _door_call(config: Path | None, fn_name: str, *args: object) -> object:
+    """Run ``gateway.api.doors.<fn_name>`` as the CLI (an unscoped admin, audited as ``cli``):
+    the API's validation (``DoorCreate`` / ``DoorUpdate``), scope and audit entries."""
+    from dataclasses import dataclass
+
+    from pydantic import ValidationError
+    from sqlmodel import Session
+
+    from cbcc.errors import CbccError
+    from gateway import db
+    from gateway.api import doors as api_doors
+    from gateway.api.errors import ApiError
+    from gateway.auth import Principal
+
+    @dataclass(frozen=True)
+    class CliPrincipal(Principal):
+        @property
+        def actor(self) -> str:
+            return "cli"
+
+    settings = _settings(config)
+    db.migrate(settings.database.url)
+    engine = db.make_engine(settings.database.url)
+    fn = getattr(api_doors, fn_name)
+    try:
+        with Session(engine) as s:
+            return fn(*args, session=s, principal=CliPrincipal("cli", "cli", "admin"))
+    except ValidationError as exc:
+        raise CbccError("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+    except ApiError as exc:
+        from messages import lang
+
+        raise CbccError(exc.text(lang())) from None
+
+
+def _door_body(model: str, **fields: object) -> object:
+    from pydantic import ValidationError
+
+    from cbcc.errors import CbccError
+    from gateway.api import schemas
+
+    try:
+        return getattr(schemas, model).model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise CbccError("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+
+
+def _door_line(d: object) -> str:
+    return "\t".join(str(getattr(d, f)) for f in ("id", "site", "building", "unit", "name"))
+
+
+@door_app.command("add")
+def door_add(
+    door_id: Annotated[str, typer.Argument(metavar="ID", help="Door id: letters, digits, . _ -")],
+    name: Annotated[str, typer.Option("--name", help="Door name, e.g. 'Cửa chính tòa A'.")],
+    site: Annotated[str, typer.Option("--site", help="Site code.")] = "",
+    building: Annotated[
+        str, typer.Option("--building", help="Building within the site (same rule as a site code).")
+    ] = "",
+    unit: Annotated[str, typer.Option("--unit", help="Unit code (role scoping).")] = "",
+    description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
+    config: ConfigFile = None,
+) -> None:
+    """Add a door (the same rules as POST /api/v1/doors)."""
+    with cli_errors():
+        body = _door_body("DoorCreate", id=door_id, name=name, site=site, building=building, unit=unit,
+                          description=description)  # fmt: skip
+        typer.echo(_door_line(_door_call(config, "create_door", body)))
+
+
+@door_app.command("set")
+def door_set(
+    door_id: Annotated[str, typer.Argument(metavar="ID", help="Door id.")],
+    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="New site code.")] = None,
+    building: Annotated[str | None, typer.Option("--building", help="New building ('' = none).")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="New unit code.")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="New free text.")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Change a door's fields (the same rules as PATCH /api/v1/doors/ID)."""
+    with cli_errors():
+        body = _door_body("DoorUpdate", name=name, site=site, building=building, unit=unit,
+                          description=description)  # fmt: skip
+        typer.echo(_door_line(_door_call(config, "update_door", door_id, body)))
+
+
+@door_app.command("list")
+def door_list(config: ConfigFile = None) -> None:
+    """List doors: id, site, building, unit, name (tab-separated)."""
+    with cli_errors():
+        from sqlmodel import Session, col, select
+
+        from gateway import db
+        from gateway.models import Door
+
+        settings = _settings(config)
+        engine = db.make_engine(settings.database.url)
+        with Session(engine) as s:
+            for d in s.exec(select(Door).order_by(col(Door.site), col(Door.building), col(Door.id))):
+                typer.echo(_door_line(d))

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from gateway.api.deps import DB, require
-from gateway.api.errors import ApiError, forbidden, invalid, responses
+from gateway.api.errors import ApiError, forbidden, invalid, not_found, responses
 from gateway.api.schemas import TEXT_PATTERN
 from gateway.attendance import report as reports
 from gateway.attendance import store
@@ -294,20 +294,52 @@ def approve_overtime(session: DB, principal: CanWrite, body: OvertimeIn) -> Resp
     return Response(status_code=204)
 
 
-class ShiftIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# ---- shifts, assignments, calendar (the CLI's store functions: one set of rules) ---------------------
+
+ShiftId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Mã ca (shift id)")]
+
+
+def _unscoped(principal: Principal, what: str) -> None:
+    """Shifts and the calendar are shared by every unit: a unit-scoped caller may not change them."""
+    if principal.scoped:
+        raise forbidden(f"{what} is shared by every unit; only an unscoped account may change it")
+
+
+class ShiftBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Hành chính",
+                    "sessions": "07:30-11:30,13:00-17:00",
+                    "days": "Mon-Fri",
+                    "grace_in": 5,
+                    "grace_out": 5,
+                }
+            ]
+        },
+    )
     name: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)
-    sessions: str = Field(max_length=200, description='"07:30-11:30,13:00-17:00"; night: "22:00-06:00"')
-    days: str = Field(max_length=64, description="Mon-Fri, Mon-Sun, Mon,Wed,Fri ...")
-    grace_in: int = Field(default=0, ge=0, le=240)
-    grace_out: int = Field(default=0, ge=0, le=240)
+    sessions: str = Field(
+        max_length=200, description='"07:30-11:30,13:00-17:00"; only the last may cross midnight'
+    )
+    days: str = Field(max_length=64, description="Mon-Fri, Mon-Sun, Mon,Wed,Fri …")
+    grace_in: int = Field(default=0, ge=0, le=240, description="Minutes late before it counts")
+    grace_out: int = Field(default=0, ge=0, le=240, description="Minutes early before it counts")
     on_holidays: bool = Field(
         default=False, description="Round-the-clock: also runs on public holidays and days off"
     )
 
 
-class ShiftOut(ShiftIn):
+class ShiftOut(BaseModel):
     id: str
+    name: str
+    sessions: str
+    days: str
+    grace_in: int
+    grace_out: int
+    on_holidays: bool
 
 
 @router.get("/shifts", response_model=list[ShiftOut], summary="Ca làm việc (shifts)")
@@ -328,16 +360,16 @@ def shifts(session: DB, principal: CanRead) -> list[ShiftOut]:
     ]
 
 
-@router.put("/shifts/{shift_id}", response_model=ShiftOut, summary="Đặt ca làm việc (set a shift)")
+@router.put("/shifts/{shift_id}", response_model=ShiftOut, summary="Tạo hoặc sửa ca (set a shift)")
 def set_shift(
+    shift_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")],
     session: DB,
     principal: CanWrite,
-    shift_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")],
-    body: ShiftIn,
+    body: ShiftBody,
 ) -> ShiftOut:
-    """Shifts are shared by every unit: a token scoped to some units may not change them."""
-    if principal.scoped:
-        raise forbidden("shifts are shared by every unit: a unit-scoped token cannot change them")
+    """Create or replace a shift (``cbcc attendance shift set``); every person's timesheet using it
+    is recomputed."""
+    _unscoped(principal, "a shift")
     conn = session.connection()
     try:
         sh = store.set_shift(
@@ -376,3 +408,158 @@ def set_shift(
         grace_out=sh.grace_out,
         on_holidays=sh.on_holidays,
     )
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"shift": "hc", "unit": "H01", "from": "2026-01-01"}]},
+    )
+    shift: ShiftId
+    staff: Code | None = None
+    unit: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=TEXT_PATTERN, description="unit or agency code"
+    )
+    start: date = Field(alias="from")
+    end: date | None = Field(default=None, alias="to")
+
+
+class AssignOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    id: int
+    shift: str
+    staff: str | None
+    unit: str | None
+    start: date = Field(alias="from")
+    end: date | None = Field(alias="to")
+
+
+def _assignment_visible(session: Session, principal: Principal, staff: str | None, unit: str | None) -> bool:
+    if not principal.scoped:
+        return True
+    if unit is not None:
+        return in_scope(principal.unit_scope, unit)
+    try:
+        check_staff(session, principal, staff or "")
+    except ApiError:
+        return False
+    return True
+
+
+@router.get(
+    "/assignments",
+    response_model=list[AssignOut],
+    response_model_by_alias=True,
+    summary="Phân ca (shift assignments)",
+)
+def assignments(session: DB, principal: CanRead) -> list[AssignOut]:
+    """Every assignment of a person or unit in the caller's scope, oldest first."""
+    t = store.T_ASSIGN
+    rows = session.connection().execute(sa.select(t).order_by(t.c.id)).all()
+    return [
+        AssignOut(id=r.id, shift=r.shift_id, staff=r.staff_code, unit=r.unit, start=r.start, end=r.end)
+        for r in rows
+        if _assignment_visible(session, principal, r.staff_code, r.unit)
+    ]
+
+
+@router.post("/assignments", response_model=Created, status_code=201, summary="Giao ca (assign a shift)")
+def assign(session: DB, principal: CanWrite, body: AssignIn) -> Created:
+    """A shift for one person or a unit from a date (``cbcc attendance assign``): a person's own
+    assignment wins over the unit's, a later ``from`` over an earlier one."""
+    if (body.staff is None) == (body.unit is None):
+        raise invalid("give exactly one of staff and unit", code="refused")
+    if body.staff is not None:
+        check_staff(session, principal, body.staff)
+    elif principal.scoped and not in_scope(principal.unit_scope, body.unit):
+        raise forbidden(f"unit {body.unit} is outside this token's units")
+    conn = session.connection()
+    try:
+        aid = store.assign(conn, body.shift, body.start, body.end, body.staff, body.unit)
+    except AttendanceError as exc:
+        raise _refused(exc) from None
+    store.audit(
+        conn,
+        principal.actor,
+        "attendance.assign",
+        body.staff or body.unit or "",
+        role=principal.role,
+        shift=body.shift,
+        start=body.start,
+        end=body.end,
+    )
+    session.commit()
+    return Created(id=aid)
+
+
+class CalendarDayOut(BaseModel):
+    date: date
+    kind: Literal["holiday", "dayoff", "workday"]
+    name: str
+    source: Literal["shipped", "site"] = Field(description="shipped calendar, or the site's override")
+    shipped: str = Field(description="the shipped kind an override replaces; empty: an ordinary date")
+
+
+class CalendarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"kind": "workday"}]})
+    kind: Literal["holiday", "dayoff", "workday"]
+    name: str = Field(
+        default="", max_length=200, pattern=TEXT_PATTERN, description="needed for holiday / dayoff"
+    )
+
+
+@router.get("/calendar", response_model=list[CalendarDayOut], summary="Lịch ngày lễ, nghỉ bù (calendar)")
+def calendar(
+    session: DB, principal: CanRead, year: Annotated[int, Query(ge=2000, le=2100)]
+) -> list[CalendarDayOut]:
+    """Public holidays, swapped days off and compensatory working days of a year, as the engine
+    uses them: the shipped calendar with the site's overrides."""
+    return [
+        CalendarDayOut(date=c.day, kind=c.kind, name=c.name, source=c.source, shipped=c.shipped)
+        for c in store.calendar_year(session.connection(), year)
+    ]
+
+
+DayPath = Annotated[date, Path(description="YYYY-MM-DD")]
+
+
+@router.put("/calendar/{day}", status_code=204, summary="Ghi đè một ngày (override a date)")
+def set_calendar(day: DayPath, session: DB, principal: CanWrite, body: CalendarIn) -> Response:
+    """``cbcc attendance calendar set``: one kind per date, the last one wins; ``workday`` on a
+    public holiday cancels it."""
+    _unscoped(principal, "the calendar")
+    if not 2000 <= day.year <= 2100:
+        raise invalid("day: a year 2000..2100", code="refused")
+    conn = session.connection()
+    try:
+        store.calendar_set(conn, day, body.kind, body.name)
+    except AttendanceError as exc:
+        raise _refused(exc) from None
+    store.audit(
+        conn,
+        principal.actor,
+        "attendance.calendar.set",
+        day.isoformat(),
+        role=principal.role,
+        kind=body.kind,
+        name=body.name or None,
+    )
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/calendar/{day}",
+    status_code=204,
+    responses=responses(404),
+    summary="Bỏ ghi đè một ngày (remove an override)",
+)
+def unset_calendar(day: DayPath, session: DB, principal: CanWrite) -> Response:
+    _unscoped(principal, "the calendar")
+    conn = session.connection()
+    if not store.calendar_unset(conn, day):
+        raise not_found("calendar override")
+    store.audit(conn, principal.actor, "attendance.calendar.unset", day.isoformat(), role=principal.role)
+    session.commit()
+    return Response(status_code=204)

@@ -68,7 +68,14 @@ def create_door(body: DoorCreate, session: DB, principal: CanWrite) -> DoorOut:
         raise forbidden("the door's unit is outside this token's scope", "out_of_scope")
     if session.get(Door, body.id) is not None:
         raise conflict(f"door {body.id} already exists")
-    door = Door(id=body.id, name=body.name, site=body.site, unit=body.unit, description=body.description)
+    door = Door(
+        id=body.id,
+        name=body.name,
+        site=body.site,
+        building=body.building,
+        unit=body.unit,
+        description=body.description,
+    )
     session.add(door)
     audit.record(
         session,
@@ -78,6 +85,7 @@ def create_door(body: DoorCreate, session: DB, principal: CanWrite) -> DoorOut:
         role=principal.role,
         name=body.name,
         site=body.site,
+        building=body.building,
         unit=body.unit,
     )
     commit(session, f"door {body.id} already exists")
@@ -88,7 +96,7 @@ def create_door(body: DoorCreate, session: DB, principal: CanWrite) -> DoorOut:
 def update_door(door_id: DoorIdPath, body: DoorUpdate, session: DB, principal: CanWrite) -> DoorOut:
     door = _visible(session, principal, door_id)
     changes: dict[str, Any] = {}
-    for field in ("name", "site", "unit", "description"):
+    for field in ("name", "site", "building", "unit", "description"):
         value = getattr(body, field)
         if value is not None and value != getattr(door, field):
             changes[field] = value

@@ -249,6 +249,12 @@ class ConfigPushPage(BaseModel):
 # ---- doors ------------------------------------------------------------------------------------
 
 
+BUILDING_DOC = (
+    "Tòa nhà trong địa điểm (building within the site): the same rule as a site code — letters, digits, "
+    "`. _ / -`, at most 64; empty = none. The console groups doors site → building → door by it."
+)
+
+
 class DoorOut(Out):
     model_config = ConfigDict(
         from_attributes=True,
@@ -258,6 +264,7 @@ class DoorOut(Out):
                     "id": "a-main",
                     "name": "Cửa chính tòa A",
                     "site": "hn-a",
+                    "building": "A",
                     "unit": "H01.05",
                     "description": "Tầng 1, lối vào từ đường Trần Phú",
                 }
@@ -268,6 +275,7 @@ class DoorOut(Out):
     id: str = Field(description="Mã cửa (door id)")
     name: str = Field(description="Tên cửa")
     site: str = Field(description="Địa điểm (site)")
+    building: str = Field(description="Tòa nhà trong địa điểm (building within the site)")
     unit: str = Field(description="Mã đơn vị (unit code)")
     description: str = Field(description="Ghi chú (description)")
 
@@ -281,13 +289,16 @@ class DoorCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"id": "a-main", "name": "Cửa chính tòa A", "site": "hn-a", "unit": "H01.05"}]
+            "examples": [
+                {"id": "a-main", "name": "Cửa chính tòa A", "site": "hn-a", "building": "A", "unit": "H01.05"}
+            ]
         },
     )
 
     id: DoorId = Field(description="Mã cửa: chữ, số, . _ -")
     name: RequiredName = Field(description="Tên cửa")
     site: Code = ""
+    building: Code = Field(default="", description=BUILDING_DOC)
     unit: Code = Field(default="", description="Mã đơn vị; phải nằm trong phạm vi của token")
     description: Description = ""
 
@@ -297,6 +308,7 @@ class DoorUpdate(BaseModel):
 
     name: RequiredName | None = None
     site: Code | None = None
+    building: Code | None = Field(default=None, description=BUILDING_DOC)
     unit: Code | None = None
     description: Description | None = None
 

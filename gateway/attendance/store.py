@@ -284,7 +284,8 @@ def assign(
     end: date | None,
     staff: str | None = None,
     unit: str | None = None,
-) -> None:
+) -> int:
+    """Returns the assignment's id."""
     if (staff is None) == (unit is None):
         raise AttendanceError("give exactly one of --staff and --unit")
     if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == shift)).first() is None:
@@ -295,12 +296,16 @@ def assign(
         raise AttendanceError(f"--staff: unknown staff code {staff!r}")
     if unit is not None and not unit_known(conn, unit):
         raise AttendanceError(f"--unit: no staff record has unit or agency code {unit!r}")
-    conn.execute(
+    res = conn.execute(
         sa.insert(T_ASSIGN).values(
             shift_id=shift, staff_code=staff, unit=unit, start=start, end=end, created_at=now_utc()
         )
     )
     mark_all_dirty(conn, start, end)
+    key = res.inserted_primary_key
+    if key is None:  # every supported dialect reports it for a single-row insert
+        raise RuntimeError("no id for the new assignment")
+    return int(key[0])
 
 
 def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None:
@@ -311,6 +316,46 @@ def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None
     conn.execute(sa.delete(T_CAL).where(T_CAL.c.day == day))
     conn.execute(sa.insert(T_CAL).values(day=day, kind=kind, name=nfc(name)[:200], set_at=now_utc()))
     mark_all_dirty(conn, day, day)
+
+
+def calendar_unset(conn: Connection, day: date) -> bool:
+    """Remove the site's override of ``day`` (the shipped calendar applies again); False if none."""
+    done = conn.execute(sa.delete(T_CAL).where(T_CAL.c.day == day)).rowcount
+    if done:
+        mark_all_dirty(conn, day, day)
+    return bool(done)
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date
+    kind: str  # holiday | dayoff | workday
+    name: str
+    source: str  # shipped (package + data/vn_calendar.toml) | site (att_calendar)
+    shipped: str = ""  # the shipped kind a site override replaces ("" = an ordinary date)
+
+
+def calendar_year(conn: Connection, year: int) -> list[CalendarDay]:
+    """The resolved calendar of ``year`` as the engine uses it (``calendar show``, the console), each
+    date with where it comes from and the shipped kind a site override replaces."""
+    shipped = vncal.build([year], [])
+    overrides = {
+        d: (k, n)
+        for d, k, n in conn.execute(sa.select(T_CAL.c.day, T_CAL.c.kind, T_CAL.c.name))
+        if d.year == year
+    }
+    resolved = vncal.build([year], [vncal.Override(d, k, n) for d, (k, n) in overrides.items()])
+    out = [
+        CalendarDay(d, kind, name, "site" if d in overrides else "shipped", shipped.kind(d))
+        for kind, table in (
+            ("holiday", resolved.holidays),
+            ("dayoff", resolved.dayoffs),
+            ("workday", resolved.workdays),
+        )
+        for d, name in table.items()
+        if d.year == year
+    ]
+    return sorted(out, key=lambda c: c.day)
 
 
 def add_leave(

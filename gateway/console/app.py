@@ -15,11 +15,14 @@ from gateway.console.routes import (
     account,
     attendance,
     audit_log,
+    calendar,
     cards,
     doors,
     hr,
     live,
+    punches,
     readers,
+    shifts,
     sync,
     users,
 )
@@ -73,7 +76,8 @@ def install(app: FastAPI, ctx: ApiContext) -> None:
     errors) in the gateway's process, on the same ApiContext (engine, downlink, fleet)."""
     sub = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     sub.state.ctx = ctx
-    for module in (account, live, doors, readers, cards, sync, audit_log, users, attendance, hr):
+    for module in (account, live, doors, readers, cards, sync, audit_log, users, attendance, hr, shifts,
+                   calendar, punches):  # fmt: skip
         sub.include_router(module.router)
     sub.mount("/static", StaticFiles(directory=web.TEMPLATES.with_name("static")), name="static")
     sub.add_middleware(SecurityHeaders)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import gettext
 import io
-from datetime import UTC, datetime, timedelta, timezone
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date as CivilDate
 from functools import cache
 from pathlib import Path
 from typing import Final
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -25,6 +27,22 @@ LANGS: Final = ("vi", "en")
 DEFAULT: Final = "vi"
 LOCALE_DIR: Final = Path(__file__).with_name("locale")
 VN_TZ: Final = timezone(timedelta(hours=7), "ICT")
+DAY_VN: Final = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+# Date fields are text (day/month/year), not the browser's date picker, whose format follows the
+# machine's locale (12/06/2026 on an English one would read as 12 June to a Vietnamese officer).
+DAY_PATTERN: Final = r"\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}"
+CLOCK_PATTERN: Final = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+def parse_day(text: str) -> date:
+    """``dd/mm/yyyy`` (how the forms show dates in Vietnamese) or ISO ``yyyy-mm-dd``; ValueError."""
+    s = text.strip()
+    m = DAY_VN.match(s)
+    if m:
+        return date(int(m[3]), int(m[2]), int(m[1]))
+    if len(s) != 10:
+        raise ValueError(s)
+    return date.fromisoformat(s)
 
 
 @cache
@@ -68,6 +86,34 @@ class Formats:
 
     def date(self, value: datetime) -> str:
         return format_date(value.astimezone(VN_TZ), "full", locale=self.lang)
+
+    def day(self, value: CivilDate | str | None, weekday: bool = False) -> str:
+        """A civil date (no time zone): ``Thứ Năm, 01/01/2026`` / ``Thu, Jan 1, 2026``."""
+        if value is None or value == "":
+            return "—"
+        if isinstance(value, str):
+            value = CivilDate.fromisoformat(value)
+        if self.lang == "vi":
+            pattern = "EEEE, dd/MM/yyyy" if weekday else "dd/MM/yyyy"
+        else:
+            pattern = "EEE, MMM d, yyyy" if weekday else "MMM d, yyyy"
+        return format_date(value, pattern, locale=self.lang)
+
+    def day_input(self, value: CivilDate | str | None) -> str:
+        """A date as a form field shows it: ``06/12/2026`` in Vietnamese, ISO in English."""
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = CivilDate.fromisoformat(value)
+        return value.strftime("%d/%m/%Y") if self.lang == "vi" else value.isoformat()
+
+    def day_hint(self) -> str:
+        return "ngày/tháng/năm" if self.lang == "vi" else "YYYY-MM-DD"
+
+    def weekdays(self) -> list[str]:
+        """Monday … Sunday, abbreviated in this language (``Th 2`` … ``CN``)."""
+        names = get_day_names("abbreviated", locale=self.lang)
+        return [names[i] for i in range(7)]
 
     def num(self, value: int | float | None) -> str:
         return "—" if value is None else format_decimal(value, locale=self.lang)

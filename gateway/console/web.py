@@ -138,6 +138,18 @@ async def form_lists(view: View) -> dict[str, list[str]]:
     return out
 
 
+def form_day(text: str | None, required: bool = True) -> str | None:
+    """A date field (``dd/mm/yyyy`` or ISO) as ISO for the API's models; empty → None if allowed."""
+    if not (text or "").strip():
+        if required:
+            raise ConsoleError(400, "A date is day/month/year, e.g. 02/09/2026.")
+        return None
+    try:
+        return i18n.parse_day(text or "").isoformat()
+    except ValueError:
+        raise ConsoleError(400, "A date is day/month/year, e.g. 02/09/2026.") from None
+
+
 def api_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a REST API handler as a function; its refusals become console errors."""
     try:
@@ -166,6 +178,8 @@ def render(
         path=request.url.path,
         quote=quote,
         json=json,
+        day_pattern=i18n.DAY_PATTERN,
+        clock_pattern=i18n.CLOCK_PATTERN,
         **context,
     )
     return HTMLResponse(html, status_code=status)

@@ -513,3 +513,18 @@ def test_backfill_command(cli: Callable[..., Any]) -> None:
     assert "0 punch(es)" in cli("attendance", "backfill").output  # again: nothing new
     cli("attendance", "backfill", "--from", "2026-13-01", code=1)
     assert _report(cli, "--staff", "CB01")["staff"][0]["days"]["2026-03-02"]["in"] == "07:29"
+
+
+def test_calendar_unset_and_show(cli: Callable[..., Any]) -> None:
+    """``calendar unset`` removes a site override (the shipped day comes back); ``show`` lists the
+    shipped swaps and the overrides from the same ``store.calendar_year`` as the API and console."""
+    cli("attendance", "calendar", "set", "2026-11-24", "--workday")
+    cli("attendance", "calendar", "set", "2026-03-09", "--dayoff", "Kỷ niệm")
+    out = cli("attendance", "calendar", "show", "--year", "2026").output
+    assert "2026-11-24 Tue workday" in out and "2026-03-09 Mon dayoff   Kỷ niệm" in out
+    assert "2026-01-02 Fri dayoff" in out and "2026-01-10 Sat workday" in out  # shipped swap
+    cli("attendance", "calendar", "unset", "2026-11-24")
+    cli("attendance", "calendar", "unset", "2026-11-24", code=1)  # nothing left to remove
+    cli("attendance", "calendar", "unset", "2026-13-01", code=1)
+    out = cli("attendance", "calendar", "show", "--year", "2026").output
+    assert "2026-11-24 Tue L" in out and "2026-03-09 Mon dayoff" in out

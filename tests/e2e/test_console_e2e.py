@@ -221,15 +221,15 @@ def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
         expect(hr.locator("p.ok")).to_have_text("Đã ghi sửa chấm công.")
     # overtime: 30 min before 07:30 and 120 after 17:00 were found; approve 120
     hr.click("text=Làm thêm giờ")
-    tr = hr.locator("table.ot tbody tr", has_text=ot_day.isoformat())
+    tr = hr.locator("table.ot tbody tr", has_text=ot_day.strftime("%d/%m/%Y"))
     expect(tr).to_contain_text("150")
     tr.locator("input[name=minutes]").fill("120")
     tr.locator("input[name=reason]").fill("Trực tiếp dân buổi tối")
     tr.locator("button").click()
     expect(hr.locator("p.ok")).to_have_text("Đã duyệt làm thêm giờ.")
-    expect(hr.locator("table.ot tbody tr", has_text=ot_day.isoformat()).locator("td.approved")).to_have_text(
-        "120"
-    )
+    expect(
+        hr.locator("table.ot tbody tr", has_text=ot_day.strftime("%d/%m/%Y")).locator("td.approved")
+    ).to_have_text("120")
     hr.click(".subnav >> text=Bảng chấm công")
     hr.wait_for_selector("table.grid")
     with hr.expect_download() as dl:
@@ -263,6 +263,122 @@ def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
     fac.context.close()
 
 
+def test_hr_sets_up_shifts_calendar_and_imports_punches(rig: Rig, browser: Any) -> None:
+    """HR creates a shift in the form (two sessions, Mon–Sat, grace), edits it, assigns it to a
+    person from the first of the month; overrides a calendar date and sees it beside the shipped
+    swaps; imports a punch file (a bad one first: nothing imported, the rows named; then a good one
+    with an unknown staff code kept aside) — and the engine uses all of it."""
+    from datetime import date, datetime, timedelta, timezone
+
+    import sqlalchemy as sa
+
+    from gateway.attendance import store as att_store
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    vn = timezone(timedelta(hours=7))
+    today = datetime.now(vn).date()
+    first = today.replace(day=1)
+    hr = login(browser, rig, "nhansu", bypass_csp=True)  # CSP bypassed only to inject axe on results
+    bad_axe: dict[str, Any] = {}
+    hr.click("nav >> text=Chấm công")
+    hr.click(".subnav >> text=Ca làm việc")
+    hr.wait_for_selector("#shift-form")
+    hr.fill("#sh-id", "ca-sang")
+    hr.fill("#sh-name", "Ca sáng")
+    for i, (a, b) in enumerate((("06:00", "10:00"), ("10:30", "14:00")), start=1):
+        hr.fill(f"#sh-s{i}", a)
+        hr.fill(f"#sh-e{i}", b)
+    hr.check("#sh-d-Sat")  # Mon–Fri are ticked for a new shift; Saturday too
+    hr.fill("#sh-gi", "10")
+    hr.click("#shift-form button[type=submit]")
+    expect(hr.locator("p.ok")).to_have_text("Đã lưu ca.")
+    row = hr.locator("table tbody tr", has_text="Ca sáng")
+    expect(row).to_contain_text("06:00–10:00, 10:30–14:00")
+    expect(row).to_contain_text("Thứ 7")
+    # edit it: the form comes filled from the stored shift (keyboard: the link, then Enter)
+    row.locator("a").focus()
+    hr.keyboard.press("Enter")
+    expect(hr.locator("#sh-id")).to_have_value("ca-sang")
+    expect(hr.locator("#sh-s2")).to_have_value("10:30")
+    hr.fill("#sh-gi", "15")
+    hr.click("#shift-form button[type=submit]")
+    expect(hr.locator("table tbody tr", has_text="Ca sáng")).to_contain_text("15 / 5")
+    # assign it to Trang from the first of the month
+    hr.select_option("#as-shift", "ca-sang")
+    hr.check("#as-t-staff")
+    hr.fill("#as-who", "CB-01-0077050")
+    hr.fill("#as-from", first.isoformat())
+    hr.click("#assign-form button[type=submit]")
+    expect(hr.locator("p.ok")).to_have_text("Đã giao ca.")
+    expect(hr.locator("#assign-h ~ table tbody tr", has_text="CB-01-0077050")).to_contain_text(
+        first.strftime("%d/%m/%Y")
+    )
+    hr.screenshot(path=str(ARTIFACTS / "hr-shifts-filled-vi.png"))
+    bad_axe["hr-shifts-filled-vi"] = axe_check(hr)
+    # calendar: the shipped swaps are listed; a site day off is set, then shows as an override
+    hr.click(".subnav >> text=Lịch nghỉ lễ")
+    expect(hr.locator("h1")).to_contain_text(str(today.year))
+    assert hr.locator("table.calendar tbody tr").count() >= 8  # the year's holidays and swaps
+    off = today + timedelta(days=40)
+    hr.fill("#cal-day", off.isoformat())
+    hr.select_option("#cal-kind", "dayoff")
+    hr.fill("#cal-name", "Kỷ niệm ngày thành lập")
+    hr.click("#calendar-form button[type=submit]")
+    expect(hr.locator("p.ok")).to_have_text("Đã đặt ngày.")
+    site_row = hr.locator("table.calendar tr.site", has_text="Kỷ niệm ngày thành lập")
+    expect(site_row).to_contain_text(off.strftime("%d/%m/%Y"))
+    expect(site_row).to_contain_text("Ghi đè tại đơn vị")
+    hr.screenshot(path=str(ARTIFACTS / "hr-calendar-set-vi.png"))
+    bad_axe["hr-calendar-set-vi"] = axe_check(hr)
+    # punch import: a bad file is refused whole, each bad row named
+    day = next(d for d in (first + timedelta(k) for k in range(28)) if d.weekday() < 5 and d != today)
+    files = rig.tmp / "punches"
+    files.mkdir(exist_ok=True)
+    bad = files / "cham-cong-loi.csv"
+    bad.write_text(
+        f"staff,time,terminal\nCB-01-0077050,{day}T06:01:00+07:00,T1\nCB-01-0077050,{day} 14:02,T1\n",
+        encoding="utf-8",
+    )
+    hr.click(".subnav >> text=Nhập chấm công")
+    hr.set_input_files("#pu-file", str(bad))
+    hr.click("#punch-form button[type=submit]")
+    expect(hr.locator(".refused h2")).to_have_text("Không nhập gì.")
+    expect(hr.locator(".refused ul.rows")).to_contain_text("row 3: time:")
+    hr.screenshot(path=str(ARTIFACTS / "hr-punches-refused-vi.png"))
+    bad_axe["hr-punches-refused-vi"] = axe_check(hr)
+    good = files / "cham-cong.csv"
+    good.write_text(
+        f"staff,time,terminal\nCB-01-0077050,{day}T06:01:00+07:00,T1\n"
+        f"CB-01-0077050,{day}T14:02:00+07:00,T1\nCB-99-0000001,{day}T06:05:00+07:00,T1\n",
+        encoding="utf-8",
+    )
+    hr.set_input_files("#pu-file", str(good))
+    hr.click("#punch-form button[type=submit]")
+    expect(hr.locator(".imported h2")).to_contain_text("Đã nhập tệp")
+    expect(hr.locator(".imported")).to_contain_text("CB-99-0000001")  # kept aside, listed
+    hr.screenshot(path=str(ARTIFACTS / "hr-punches-imported-vi.png"))
+    bad_axe["hr-punches-imported-vi"] = axe_check(hr)
+    hr.context.close()
+    assert not any(bad_axe.values()), json.dumps(bad_axe, ensure_ascii=False, indent=1)
+    # the engine uses the shift, the calendar and the punches
+    assert rig.gw is not None
+    report = att_store.compute_month(rig.gw.engine, day.strftime("%Y-%m"), staff="CB-01-0077050")
+    got = report["staff"][0]["days"][day.isoformat()]
+    assert (got["in"], got["out"]) == ("06:01", "14:02") and got["flags"] == [], got
+    with rig.gw.engine.connect() as conn:
+        kind = conn.execute(sa.text("SELECT kind FROM att_calendar WHERE day = :d"), {"d": off}).scalar()
+        acts = set(conn.execute(sa.text("SELECT action FROM auditentry")).scalars())
+    assert kind == "dayoff" and isinstance(off, date)
+    for a in (
+        "console.attendance.shift",
+        "console.attendance.assign",
+        "console.attendance.calendar.set",
+        "console.attendance.import_punches",
+        "attendance.import_punches",
+    ):
+        assert a in acts, a
+
+
 MAIN_PAGES = [
     ("home", "/console/"),
     ("doors", "/console/doors"),
@@ -277,6 +393,9 @@ MAIN_PAGES = [
     ("attendance", "/console/attendance"),
     ("hr-changes", "/console/attendance/changes"),
     ("hr-overtime", "/console/attendance/overtime"),
+    ("hr-shifts", "/console/attendance/shifts"),
+    ("hr-calendar", "/console/attendance/calendar"),
+    ("hr-punches", "/console/attendance/punches"),
     ("account", "/console/account"),
 ]
 

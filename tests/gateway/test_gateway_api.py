@@ -896,3 +896,62 @@ def test_with_real_downlink_and_fleet(env: Env) -> None:
     assert {c["target"] for c in listed} >= {"r-h1", "r-h2"}
     actions = _actions(env.engine)
     assert "config.push" in actions and "command.open" in actions and actions.count("command.lockdown") == 2
+
+
+def test_door_building_over_the_api_and_the_cli(lite: Env, tmp_path: Path) -> None:
+    """``building`` (site → building → door in the console) is set like ``site``: one rule
+    (``Code``: letters, digits, ``. _ / -``, ≤ 64) for the API and the CLI, which runs the API's
+    handlers; audited; the console groups by it."""
+    from typer.testing import CliRunner
+
+    from cbcc.app import app
+
+    r = lite.post(
+        "admin", "/doors", {"id": "b-1", "name": "Cửa B1", "site": "hn", "building": "B", "unit": "H01"}
+    )
+    assert r.status_code == 201 and r.json()["building"] == "B"
+    assert lite.get("facility", "/doors/b-1").json()["building"] == "B"
+    r = lite.client.patch(API + "/doors/b-1", headers=lite.h("facility"), json={"building": "Nhà B"})
+    assert r.status_code == 422  # spaces and accents: not a code
+    r = lite.client.patch(API + "/doors/b-1", headers=lite.h("facility"), json={"building": "B/2"})
+    assert r.status_code == 200 and r.json()["building"] == "B/2"
+    assert (
+        lite.client.patch(API + "/doors/b-1", headers=lite.h("hr"), json={"building": "C"}).status_code == 403
+    )
+    entries = lite.get("admin", "/audit?action=door.update").json()["items"]
+    assert entries[0]["detail"] == {"building": "B/2"}
+    # the CLI: the same handlers, the same refusals (exit 1, nothing changed)
+    url = str(lite.engine.url)
+    run = CliRunner()
+    env = {"CBCC_DATABASE__URL": url, "CBCC_LANG": "en"}
+    res = run.invoke(
+        app,
+        [
+            "gateway",
+            "door",
+            "add",
+            "c-1",
+            "--name",
+            "Cổng C",
+            "--site",
+            "hn",
+            "--building",
+            "C",
+            "--unit",
+            "H02",
+        ],
+        env=env,
+    )
+    assert res.exit_code == 0, res.output
+    res = run.invoke(app, ["gateway", "door", "set", "c-1", "--building", "Nhà C"], env=env)
+    assert res.exit_code == 1 and "--building" in res.output
+    res = run.invoke(app, ["gateway", "door", "set", "nope", "--building", "C"], env=env)
+    assert res.exit_code == 1 and "not found" in res.output
+    res = run.invoke(app, ["gateway", "door", "set", "b-1", "--building", ""], env=env)
+    assert res.exit_code == 0, res.output
+    res = run.invoke(app, ["gateway", "door", "list"], env=env)
+    assert "c-1\thn\tC\tH02\tCổng C" in res.output and "b-1\thn\t\tH01\tCửa B1" in res.output
+    with Session(lite.engine) as s:
+        assert s.get(Door, "c-1").building == "C"  # type: ignore[union-attr]
+        assert s.get(Door, "b-1").building == ""  # type: ignore[union-attr]
+    assert lite.get("admin", "/audit?action=door.create").json()["items"][0]["actor"] == "cli"

@@ -30,7 +30,7 @@ from cbcc import demo_cards as pdemo
 from cbcc import demo_gateway as gdemo
 from gateway import bootstrap
 from gateway.console import accounts
-from gateway.models import Card, Door, StaffRecord, now_utc
+from gateway.models import Card, StaffRecord, now_utc
 from gateway.service import Gateway
 from gateway.settings import load_settings
 from simulators import firmware_runner
@@ -159,11 +159,12 @@ class Rig:
         api = httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         issuer = {k: os.urandom(16).hex() for k in ("amk", "read", "uid", "picc")}
         assert gw.downlink is not None
-        for rid, name, unit, door, card in (
-            (READER_A, "Cổng chính Sở Nội vụ", UNIT_A, "snv-cong-chinh", "huong"),
-            (READER_B, "Cổng Bộ Nội vụ", UNIT_B, "bnv-cong", "duc"),
+        for rid, name, unit, door, building, card in (
+            (READER_A, "Cổng chính Sở Nội vụ", UNIT_A, "snv-cong-chinh", "A", "huong"),
+            (READER_B, "Cổng Bộ Nội vụ", UNIT_B, "bnv-cong", "B", "duc"),
         ):
-            r = api.post("/api/v1/doors", json={"id": door, "name": name, "site": "ha-noi", "unit": unit})
+            body = {"id": door, "name": name, "site": "ha-noi", "building": building, "unit": unit}
+            r = api.post("/api/v1/doors", json=body)
             assert r.status_code == 201, r.text
             r = api.post(
                 "/api/v1/readers",
@@ -203,13 +204,6 @@ class Rig:
             self.readers[rid].start_reading()
         api.close()
         self._attendance()
-        with Session(gw.engine) as s:
-            for door, building in (("snv-cong-chinh", "Tòa A"), ("bnv-cong", "Tòa B")):
-                row = s.get(Door, door)
-                assert row is not None
-                row.building = building
-                s.add(row)
-            s.commit()
         return self
 
     def _attendance(self) -> None:

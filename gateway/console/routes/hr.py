@@ -31,7 +31,6 @@ from gateway.console.web import Viewer
 
 router = APIRouter()
 MONTH: Final = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CLOCK: Final = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 UPLOAD_MAX: Final = 5 * 1024 * 1024  # a leave file of a whole agency is far smaller
 OT_MAX: Final = 500  # candidates shown on the page
@@ -50,9 +49,10 @@ def _note(view: Any, action: str, target: str, **detail: Any) -> None:
 
 
 def _vn_time(day: str, clock: str) -> str:
-    if not DAY.match(day) or not CLOCK.match(clock):
-        raise web.ConsoleError(400, "Date is YYYY-MM-DD and time is HH:MM.")
-    return f"{day}T{clock}:00+07:00"
+    iso = web.form_day(day)
+    if not CLOCK.match(clock.strip()):
+        raise web.ConsoleError(400, "A time is HH:MM (24 hours), e.g. 07:30.")
+    return f"{iso}T{clock.strip()}:00+07:00"
 
 
 @router.get("/attendance/changes")
@@ -75,8 +75,8 @@ async def leave(view: Viewer) -> Response:
     body = {
         "staff": f.get("staff", "").strip(),
         "kind": f.get("kind", ""),
-        "from": f.get("from", ""),
-        "to": f.get("to", "") or f.get("from", ""),
+        "from": web.form_day(f.get("from")),
+        "to": web.form_day(f.get("to") or f.get("from")),
         "half": f.get("half") or None,
         "reason": " ".join(f.get("reason", "").split()),
     }

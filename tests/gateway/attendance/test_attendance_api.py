@@ -132,3 +132,80 @@ def test_shifts_over_http(aenv: Env) -> None:
     assert bad.status_code == 422 and "--sessions" in bad.text
     listed = c.get(f"{API}/shifts", headers=aenv.h("auditor")).json()
     assert [(s["id"], s["on_holidays"]) for s in listed] == [("bv", True), ("hc", False)]
+def test_shifts_assignments_calendar_roles_and_scope(aenv: Env) -> None:
+    """The CLI's rules over HTTP: shifts and the calendar are shared (unscoped writers only), a
+    scoped hr token assigns within its units, every refusal changes nothing, every change audited."""
+    c = aenv.client
+    shift = {"name": "Ca sáng", "sessions": "06:00-14:00", "days": "Mon-Sat", "grace_in": 10}
+    assert c.put(f"{API}/shifts/sang", json=shift, headers=aenv.h("auditor")).status_code == 403
+    assert c.put(f"{API}/shifts/sang", json=shift, headers=aenv.h("facility")).status_code == 403
+    assert c.put(f"{API}/shifts/sang", json=shift, headers=aenv.h("hr_h1")).status_code == 403  # shared
+    bad = c.put(
+        f"{API}/shifts/sang", json=shift | {"sessions": "14:00-06:00,07:00-08:00"}, headers=aenv.h("hr")
+    )
+    assert bad.status_code == 422 and "sessions" in bad.text
+    r = c.put(f"{API}/shifts/sang", json=shift, headers=aenv.h("hr"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": "sang", "name": "Ca sáng", "sessions": "06:00-14:00",
+                        "days": "Mon,Tue,Wed,Thu,Fri,Sat", "grace_in": 10, "grace_out": 0,
+                        "on_holidays": False}  # fmt: skip
+    got = c.get(f"{API}/shifts", headers=aenv.h("auditor")).json()
+    assert [s["id"] for s in got] == ["hc", "sang"]
+    assert c.get(f"{API}/shifts", headers=aenv.h("facility")).status_code == 403
+    # assignments: a scoped hr token within its units only
+    a = {"shift": "sang", "staff": "CB0002", "from": "2026-03-01"}
+    assert c.post(f"{API}/assignments", json=a, headers=aenv.h("hr_h1")).status_code == 403
+    assert c.post(f"{API}/assignments", json=a | {"staff": None, "unit": "H02.01"},
+                  headers=aenv.h("hr_h1")).status_code == 403  # fmt: skip
+    assert c.post(f"{API}/assignments", json=a | {"unit": "H01.02"}, headers=aenv.h("hr")).status_code == 422
+    r = c.post(f"{API}/assignments", json=a | {"to": "2026-02-01"}, headers=aenv.h("hr"))
+    assert r.status_code == 422 and "before" in r.text
+    assert c.post(f"{API}/assignments", json=a | {"shift": "nope"}, headers=aenv.h("hr")).status_code == 422
+    r = c.post(
+        f"{API}/assignments", json=a | {"staff": "CB0001", "to": "2026-03-31"}, headers=aenv.h("hr_h1")
+    )
+    assert r.status_code == 201, r.text
+    assert c.post(f"{API}/assignments", json=a, headers=aenv.h("hr")).status_code == 201
+    mine = c.get(f"{API}/assignments", headers=aenv.h("hr_h1")).json()
+    assert [(x["staff"], x["unit"]) for x in mine] == [(None, "H01.02"), ("CB0001", None)]
+    assert mine[1]["from"] == "2026-03-01" and mine[1]["to"] == "2026-03-31"
+    assert len(c.get(f"{API}/assignments", headers=aenv.h("admin")).json()) == 4
+    # the engine follows: CB0001 works Saturday 7 March 2026 on the new shift
+    rep = c.get(f"{API}/report", params={"month": "2026-03", "staff": "CB0001"}, headers=aenv.h("hr")).json()
+    assert rep["staff"][0]["days"]["2026-03-07"]["flags"] == ["absent"]
+    # calendar: shipped swaps listed with their source; a site override, then removed
+    cal = c.get(f"{API}/calendar", params={"year": 2026}, headers=aenv.h("auditor")).json()
+    by_day = {d["date"]: d for d in cal}
+    assert by_day["2026-01-02"]["kind"] == "dayoff" and by_day["2026-01-10"]["kind"] == "workday"
+    tet = by_day["2026-02-17"]
+    assert (tet["kind"], tet["source"], tet["shipped"]) == ("holiday", "shipped", "holiday") and tet["name"]
+    over = {"kind": "dayoff", "name": "Kỷ niệm thành lập"}
+    assert c.put(f"{API}/calendar/2026-03-09", json=over, headers=aenv.h("hr_h1")).status_code == 403
+    assert c.put(f"{API}/calendar/2026-03-09", json=over, headers=aenv.h("auditor")).status_code == 403
+    assert (
+        c.put(f"{API}/calendar/2026-03-09", json={"kind": "dayoff"}, headers=aenv.h("hr")).status_code == 422
+    )
+    assert c.put(f"{API}/calendar/2026-03-09", json=over, headers=aenv.h("hr")).status_code == 204
+    assert (
+        c.put(f"{API}/calendar/2026-11-24", json={"kind": "workday"}, headers=aenv.h("hr")).status_code == 204
+    )
+    cal = {d["date"]: d for d in c.get(f"{API}/calendar", params={"year": 2026}, headers=aenv.h("hr")).json()}
+    assert cal["2026-03-09"] == {"date": "2026-03-09", "kind": "dayoff", "name": "Kỷ niệm thành lập",
+                                 "source": "site", "shipped": ""}  # fmt: skip
+    assert cal["2026-11-24"]["kind"] == "workday" and cal["2026-11-24"]["shipped"] == "holiday"
+    rep = c.get(f"{API}/report", params={"month": "2026-03", "staff": "CB0002"}, headers=aenv.h("hr")).json()
+    assert rep["staff"][0]["days"]["2026-03-09"]["flags"] == []  # a day off: not absent
+    assert c.delete(f"{API}/calendar/2026-03-09", headers=aenv.h("hr_h1")).status_code == 403
+    assert c.delete(f"{API}/calendar/2026-03-09", headers=aenv.h("hr")).status_code == 204
+    assert c.delete(f"{API}/calendar/2026-03-09", headers=aenv.h("hr")).status_code == 404
+    cal = {d["date"] for d in c.get(f"{API}/calendar", params={"year": 2026}, headers=aenv.h("hr")).json()}
+    assert "2026-03-09" not in cal
+    with aenv.engine.connect() as conn:
+        acts = [r[0] for r in conn.execute(sa.select(AuditEntry.action))]  # type: ignore[call-overload]
+    for act in (
+        "attendance.shift.set",
+        "attendance.assign",
+        "attendance.calendar.set",
+        "attendance.calendar.unset",
+    ):
+        assert act in acts, act
