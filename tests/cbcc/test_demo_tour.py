@@ -34,7 +34,7 @@ def test_the_scripted_month_is_what_the_demo_checks(tmp_path: Path) -> None:
     last, this = _sheets(tmp_path)
     assert tour.check_timesheet(last, this, TODAY, {}) == []
     # Nobody punched today in this run: the live-punch check must say so.
-    problems = tour.check_timesheet(last, this, TODAY, {"CB-01-0012345": "Nguyễn Thị Hương"})
+    problems = tour.check_timesheet(last, this, TODAY, {"CB010012345": "Nguyễn Thị Hương"})
     assert problems == ["timesheet 2026-03: Nguyễn Thị Hương's punch of today is missing"]
     # A timesheet that lost Minh's late arrival is caught.
     wrong = copy.deepcopy(last)
