@@ -79,7 +79,7 @@ DOORS = {
     "hn-snv-cua-sau": ("cua-sau", "Cửa sau"),
 }
 
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "site": "Sở Nội vụ Hà Nội",
     "timezone": "UTC+07:00",
     "group": [{"id": "so-noi-vu-hn", "agency": ["000.00.31"]}, {"id": "bo-noi-vu", "agency": ["000.00.00"]}],
@@ -383,7 +383,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
         if issuers is not None:
             with console.status(_("personalising cards on the virtual encoder…")):
                 # issued the day before the story day, so every card is valid on the day the readers play
-                issued = tour.issue_cards(gw.engine, work, issuers, master, tour.at(day, "09:00:00") // 1000 - 86400)
+                before = tour.at(day, "09:00:00") // 1000 - 86400
+                issued = tour.issue_cards(gw.engine, work, issuers, master, before)
             for c in issued:
                 images[c.name] = c.image
                 console.print("  • " + _(
@@ -403,9 +404,10 @@ def run(work: Path, console: Console, *, serve: bool = False,
         cfgs = []
         for vr in vrs:
             door_id, door_name = DOORS[vr.rid]
-            api.post("/api/v1/doors", json={"id": door_id, "name": door_name, "site": "hn-snv"}).raise_for_status()
-            r = api.post("/api/v1/readers", json={"id": vr.rid, "name": vr.name, "site": "hn-snv", "role": vr.role,
-                                                  "door_id": door_id})  # fmt: skip
+            door = {"id": door_id, "name": door_name, "site": "hn-snv"}
+            api.post("/api/v1/doors", json=door).raise_for_status()
+            r = api.post("/api/v1/readers", json={"id": vr.rid, "name": vr.name, "site": "hn-snv",
+                                                  "role": vr.role, "door_id": door_id})  # fmt: skip
             r.raise_for_status()
             secret = r.json()
             cfg = reader_files(
@@ -424,9 +426,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
             cfgs.append(cfg)
             console.print(
                 "  • "
-                + _("reader {rid} ({name}, role {role}) at the door {door} registered through the API").format(
-                    rid=vr.rid, name=vr.name, role=vr.role, door=f"{door_name} ({door_id})"
-                )
+                + _("reader {rid} ({name}, role {role}) at the door {door} registered through the API")
+                .format(rid=vr.rid, name=vr.name, role=vr.role, door=f"{door_name} ({door_id})")
             )
         console.print("  • " + _(
             "the story day is {day}: each reader's clock is set to that day's hours, and the gateway's "
@@ -488,7 +489,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
             )
         console.print(table)
         late = sorted((e for e in taps if e["reader_id"] == OFFLINE), key=lambda e: int(e["seq"]))
-        tapped = [step["at_ms"] / 1000 for vr in vrs if vr.rid == OFFLINE for step in vr.steps if "present" in step]
+        tapped = [st["at_ms"] / 1000 for vr in vrs if vr.rid == OFFLINE for st in vr.steps if "present" in st]
         # The reader's clock lives on the story day, so the delay is measured on the host's clock: from
         # the moment its script tapped (at the earliest) to the gateway's receipt.
         lags = [
@@ -552,13 +553,13 @@ def run(work: Path, console: Console, *, serve: bool = False,
         console.print("  • " + _(
             "timesheets computed: {last} (complete: late arrivals, early leavers, absences) and {month} "
             "(so far)").format(last=last, month=month))  # fmt: skip
-        shown = {code: (tour.LIVE_IN[code][:5], tour.LIVE_OUT[code][:5]) for code in tour.LIVE_FLAGS}
+        live = {code: (tour.LIVE_IN[code][:5], tour.LIVE_OUT[code][:5]) for code in tour.LIVE_FLAGS}
         console.print("  • " + _(
             "{day} from the terminal's live taps: {duc} on time ({duc_t}), {minh} late ({minh_t}), {huong} "
             "left early ({huong_t})").format(
                 day=_date(day), duc=tour.NAMES["CB000000042"], minh=tour.NAMES[tour.LATE],
-                huong=tour.NAMES[tour.EARLY], duc_t="–".join(shown["CB000000042"]),
-                minh_t="–".join(shown[tour.LATE]), huong_t="–".join(shown[tour.EARLY])))  # fmt: skip
+                huong=tour.NAMES[tour.EARLY], duc_t="–".join(live["CB000000042"]),
+                minh_t="–".join(live[tour.LATE]), huong_t="–".join(live[tour.EARLY])))  # fmt: skip
         base = f"http://127.0.0.1:{http_port}"
         hr_page = f"/console/attendance?month={day.strftime('%Y-%m')}"
         for login in logins:

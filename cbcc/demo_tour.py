@@ -22,7 +22,7 @@ from cbcc.issuance.service import Issuer, Staff, Station, issue_card
 from gateway.attendance import report as reports
 from gateway.attendance import store
 from gateway.console import accounts
-from gateway.models import StaffRecord, now_utc
+from gateway.models import StaffRecord
 from provisioning.card_keys import CardMasterKeys
 from provisioning.encoders.rfstack import VirtualEncoder, blank_card
 from trustcore import keys
@@ -245,11 +245,11 @@ def check_timesheet(sheets: list[dict[str, Any]], expect: Expect, day: date | No
             continue
         for code, flags in LIVE_FLAGS.items():
             got = rows.get(code, {}).get("days", {}).get(day.isoformat(), {})
-            want = (LIVE_IN[code][:5], LIVE_OUT[code][:5], flags)
-            if (got.get("in"), got.get("out"), got.get("flags")) != want:
+            live = (LIVE_IN[code][:5], LIVE_OUT[code][:5], flags)
+            if (got.get("in"), got.get("out"), got.get("flags")) != live:
                 problems.append(f"timesheet {month}: {NAMES[code]} on {day}: in {got.get('in')}, out "
-                                f"{got.get('out')}, flags {got.get('flags')}; expected {want[0]}, {want[1]}, "
-                                f"{want[2]} from the terminal's live taps")  # fmt: skip
+                                f"{got.get('out')}, flags {got.get('flags')}; expected {live[0]}, {live[1]}, "
+                                f"{live[2]} from the terminal's live taps")  # fmt: skip
     return problems
 
 

@@ -445,8 +445,8 @@ class NationalSim:
         if src == 1:
             return self.u.change_json(cid, self.u.history[idx])
         if src == 3:
-            st, at = self.named[idx]
-            return json.dumps({"id": cid, "kind": "staff.created", "at": at, "staff": st}, ensure_ascii=False)
+            rec, when = self.named[idx]
+            return json.dumps({"id": cid, "kind": "staff.created", "at": when, "staff": rec}, ensure_ascii=False)
         h, at = self.posted[idx]
         return self.u.change_json(cid, h, at)
 
@@ -473,7 +473,7 @@ class NationalSim:
             named: dict[str, dict[str, Any]] = {}
             for _first, src, start, length in self.runs:
                 if src == 3:
-                    named.update((st["code"], st) for st, _at in self.named[start : start + length])
+                    named.update((rec["code"], rec) for rec, _at in self.named[start : start + length])
                 if src in (0, 3):
                     continue
                 hist = u.history[start : start + length] if src == 1 else [self.posted[start][0]]
@@ -487,7 +487,8 @@ class NationalSim:
         n_cards = u.records + len(extra)
         end = {"as_of": as_of, "staff": people + len(named), "cards": n_cards}
         fields = ("code", "full_name", "agency_code", "unit", "position", "active")
-        extra_staff = [json.dumps([named[c][f] for f in fields], ensure_ascii=False) + "\n" for c in sorted(named)]
+        extra_staff = [json.dumps([named[c][f] for f in fields], ensure_ascii=False) + "\n"
+                       for c in sorted(named)]  # fmt: skip
         head = {
             **end,
             "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -524,7 +525,7 @@ class NationalSim:
             buf.append(json.dumps({"end": end}) + "\n")
             yield "".join(buf).encode()
 
-        return as_of, people, n_cards, lines()
+        return as_of, people + len(named), n_cards, lines()
 
     def changes(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Every change after ``after`` as the feed would send it (for tests and benches)."""
