@@ -446,7 +446,8 @@ class NationalSim:
             return self.u.change_json(cid, self.u.history[idx])
         if src == 3:
             rec, when = self.named[idx]
-            return json.dumps({"id": cid, "kind": "staff.created", "at": when, "staff": rec}, ensure_ascii=False)
+            change = {"id": cid, "kind": "staff.created", "at": when, "staff": rec}
+            return json.dumps(change, ensure_ascii=False)
         h, at = self.posted[idx]
         return self.u.change_json(cid, h, at)
 
