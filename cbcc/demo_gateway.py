@@ -104,7 +104,9 @@ LINK_UP_AFTER_S = 6.0  # the offline reader's link comes back this long after th
 
 
 def _tap(name: str, at: int) -> list[dict[str, Any]]:
-    return [{"at_ms": at, "present": name}, {"at_ms": at + 700, "remove": name}]
+    """A card held on the reader for a second: long enough on a loaded machine, where the firmware's
+    loop under the unix port can be busy for a few hundred ms (TLS, flash writes)."""
+    return [{"at_ms": at, "present": name}, {"at_ms": at + 1000, "remove": name}]
 
 
 def _clock(day: date, hms: str, at: int) -> dict[str, Any]:
@@ -115,7 +117,13 @@ def _clock(day: date, hms: str, at: int) -> dict[str, Any]:
 def readers(day: date) -> list[VirtualReader]:
     """The three readers and their script for the story ``day``: each reader's clock is set to that
     day's hours (the gateway's time sync keeps it there), so live taps are on time, late, early."""
-    term = {"duc": "CB000000042", "huong": "CB010012345", "minh": "CB010033120"}
+    code = {"duc": "CB000000042", "huong": "CB010012345", "minh": "CB010033120"}
+    morning = [(who, tour.LIVE_IN[code[who]]) for who in ("duc", "huong", "minh")]
+    evening = [(who, tour.LIVE_OUT[code[who]]) for who in ("huong", "duc", "minh")]
+    live: list[dict[str, Any]] = []
+    for k, (who, hms) in enumerate(morning + evening):
+        start = 300 + k * 1200 + (1800 if k >= 3 else 0)  # the afternoon a little later: no retap
+        live += [_clock(day, hms, start - 100), *_tap(who, start)]
     return [
         VirtualReader(
             "hn-snv-cong-chinh",
@@ -124,10 +132,10 @@ def readers(day: date) -> list[VirtualReader]:
             [
                 _clock(day, "07:24:50", 100),
                 *_tap("huong", 300),
-                {"at_ms": 1100, "door": "open"},  # Hương walks in … and the door stays open (held open)
-                *_tap("tuan", 1300),
-                *_tap("trang", 2300),
-                {"at_ms": 4600, "door": "close"},
+                {"at_ms": 1400, "door": "open"},  # Hương walks in … and the door stays open (held open)
+                *_tap("tuan", 1600),
+                *_tap("trang", 2900),
+                {"at_ms": 5000, "door": "close"},
                 _clock(day, "19:42:10", 7900),
                 {"at_ms": 8000, "door": "open"},  # opened with no card in the evening: forced open
                 {"at_ms": 8400, "door": "close"},
@@ -135,30 +143,13 @@ def readers(day: date) -> list[VirtualReader]:
             [("grant", "granted"), ("deny", "revoked"), ("deny", "expired")],
         ),
         VirtualReader(  # morning arrivals, then (its clock moved on) the afternoon's leaving
-            "hn-snv-cham-cong",
-            "Máy chấm công tầng 1",
-            "attendance",
-            [
-                _clock(day, tour.LIVE_IN[term["duc"]], 100 + 200),
-                *_tap("duc", 400),
-                _clock(day, tour.LIVE_IN[term["huong"]], 1200),
-                *_tap("huong", 1300),
-                _clock(day, tour.LIVE_IN[term["minh"]], 2200),
-                *_tap("minh", 2300),
-                _clock(day, tour.LIVE_OUT[term["huong"]], 5200),
-                *_tap("huong", 5300),
-                _clock(day, tour.LIVE_OUT[term["duc"]], 6200),
-                *_tap("duc", 6300),
-                _clock(day, tour.LIVE_OUT[term["minh"]], 7200),
-                *_tap("minh", 7300),
-            ],
-            [("punch", "ok")] * 6,
+            "hn-snv-cham-cong", "Máy chấm công tầng 1", "attendance", live, [("punch", "ok")] * 6
         ),
         VirtualReader(  # its network is down when the day starts: it decides offline, catches up later
             OFFLINE,
             "Cửa sau",
             "door",
-            [_clock(day, "07:31:20", 100), *_tap("duc", 300), *_tap("huong", 1300)],
+            [_clock(day, "07:31:20", 100), *_tap("duc", 300), *_tap("huong", 1500)],
             [("grant", "granted"), ("grant", "granted")],
         ),
     ]
