@@ -479,6 +479,12 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 "✓" if e.get("punch") or e["decision"] == "punch" else "",
             )
         console.print(table)
+        exported = api.get("/api/v1/events/export.csv").text  # what an operator opens in Excel
+        unnamed = [name for _id, name in DOORS.values() if f"{name} ({_id})" not in exported]
+        if unnamed:
+            ok = False
+            console.print("[red]" + _("the events export does not name the doors {doors}").format(
+                doors=", ".join(unnamed)) + "[/red]")  # fmt: skip
         late = sorted((e for e in taps if e["reader_id"] == OFFLINE), key=lambda e: int(e["seq"]))
         tapped = [st["at_ms"] / 1000 for vr in vrs if vr.rid == OFFLINE for st in vr.steps if "present" in st]
         # The reader's clock lives on the story day, so the delay is measured on the host's clock: from
@@ -555,8 +561,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
         hr_page = f"/console/attendance?month={day.strftime('%Y-%m')}"
         for login in logins:
             # the HR officer's timesheet page must show the late arrival of the story day
-            page = (hr_page, tour.NAMES[tour.LATE]) if login.role == "hr" else None
-            refused = tour.console_login(base, login, page)
+            page = (hr_page, tour.NAMES[tour.LATE], hr_page.replace("?", "/timesheet.xlsx?"))
+            refused = tour.console_login(base, login, page if login.role == "hr" else None)
             if refused is not None:
                 ok = False
                 console.print(f"[red]{refused}[/red]")

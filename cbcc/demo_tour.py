@@ -253,10 +253,10 @@ def check_timesheet(sheets: list[dict[str, Any]], expect: Expect, day: date | No
     return problems
 
 
-def console_login(base: str, login: Login, page: tuple[str, str] | None = None) -> str | None:
+def console_login(base: str, login: Login, page: tuple[str, str, str] | None = None) -> str | None:
     """Sign in to the web console over HTTP with a printed login, as a browser does (form + CSRF
-    cookie) and open its first page, then ``page`` (path, a text it must show); a problem, or None
-    when it worked."""
+    cookie) and open its first page, then ``page`` (path, a text it must show, an XLSX download
+    path); a problem, or None when it worked."""
     import httpx
 
     with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as web:
@@ -275,6 +275,9 @@ def console_login(base: str, login: Login, page: tuple[str, str] | None = None) 
             got = web.get(page[0])
             if got.status_code != 200 or page[1] not in got.text:
                 return f"console {page[0]} as {login.username}: HTTP {got.status_code}, {page[1]!r} not shown"
+            sheet = web.get(page[2])
+            if sheet.status_code != 200 or sheet.content[:2] != b"PK":
+                return f"console {page[2]} as {login.username}: HTTP {sheet.status_code}, not an XLSX file"
     return None
 
 
