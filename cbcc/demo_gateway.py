@@ -591,7 +591,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 while True:
                     time.sleep(1)
             except KeyboardInterrupt:
-                pass
+                bye = _("Stopping the demo: gateway, broker and console; its files are removed unless --out.")
+                console.print(bye)
     finally:
         if link is not None:
             link.close()
