@@ -91,18 +91,18 @@ def _setup(out: Path, now: int, issuers_out: dict[str, Any] | None = None) -> tu
     uid_a, uid_b, uid_c, uid_d = (bytes.fromhex(h) for h in
                                   ("04a1b2c3d4e5f6", "04112233445566", "04deadbeef0102", "04998877665544"))
     people = [
-        ("huong", private["hn"], _record(2_000_001, "CB-01-0012345", "Nguyễn Thị Hương", "000.00.31.H26",
+        ("huong", private["hn"], _record(2_000_001, "CB010012345", "Nguyễn Thị Hương", "000.00.31.H26",
                                          "Phòng Tổ chức cán bộ", "Trưởng phòng", "Chuyên viên chính",
                                          uid_a, now - 30 * 86400, now + 5 * YEAR)),
-        ("duc", private["bnv"], _record(1_000_042, "CB-00-0000042", "Trần Văn Đức", "000.00.00.G09",
+        ("duc", private["bnv"], _record(1_000_042, "CB000000042", "Trần Văn Đức", "000.00.00.G09",
                                         "Vụ Công chức - Viên chức", "", "Chuyên viên", uid_b,
                                         now - 400 * 86400, now + 4 * YEAR)),
-        ("tuan", private["hn"], _record(2_000_017, "CB-01-0099017", "Lê Minh Tuấn", "000.00.31.H26",
+        ("tuan", private["hn"], _record(2_000_017, "CB010099017", "Lê Minh Tuấn", "000.00.31.H26",
                                         "Văn phòng Sở", "", "Cán sự", uid_c, now - 90 * 86400,
                                         now + 5 * YEAR)),
-        ("trang", private["hn"], _record(2_000_050, "CB-01-0077050", "Phạm Thu Trang", "000.00.31.H26",
+        ("trang", private["hn"], _record(2_000_050, "CB010077050", "Phạm Thu Trang", "000.00.31.H26",
                                          "Phòng Công chức", "", "Chuyên viên", uid_d, now - 6 * YEAR,
-                                         now - 86400)),
+                                         now - 30 * 86400)),
     ]
     for slug, signer, claims in people:
         (out / f"{slug}.cbor").write_bytes(credential.mint(claims, signer))

@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 
+from cbcc import demo_tour as tour
 from cbcc.demo_link import Link
 from gateway import bootstrap
 from gateway.service import Gateway
@@ -70,14 +71,15 @@ CARDS = {
     "trang": Card("trang.cbor", "04998877665544", "Phạm Thu Trang"),
 }
 
-STAFF_NAMES = {
-    "CB-01-0012345": "Nguyễn Thị Hương",
-    "CB-00-0000042": "Trần Văn Đức",
-    "CB-01-0099017": "Lê Minh Tuấn",
-    "CB-01-0077050": "Phạm Thu Trang",
-}  # provisioning/demo.py
+# The building's doors, created at the gateway (API /api/v1/doors) and in each reader's signed
+# configuration under the same id and name: events and their CSV name the door, not its index "0".
+DOORS = {
+    "hn-snv-cong-chinh": ("cong-chinh", "Cổng chính"),
+    "hn-snv-cham-cong": ("sanh-tang-1", "Sảnh tầng 1"),
+    "hn-snv-cua-sau": ("cua-sau", "Cửa sau"),
+}
 
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "site": "Sở Nội vụ Hà Nội",
     "timezone": "UTC+07:00",
     "group": [{"id": "so-noi-vu-hn", "agency": ["000.00.31"]}, {"id": "bo-noi-vu", "agency": ["000.00.00"]}],
@@ -88,44 +90,66 @@ CONFIG = {
 }
 
 
+def reader_config(rid: str) -> dict[str, Any]:
+    """The signed configuration of one of the demo's readers: its own door, by id and name."""
+    door_id, name = DOORS.get(rid, ("cong-chinh", "Cổng chính"))
+    door = {**CONFIG["door"][0], "id": door_id, "name": name}
+    rule = {**CONFIG["rule"][0], "doors": [door_id]}
+    return {**CONFIG, "door": [door], "rule": [rule], "reader_id": rid}
+
+
 NATIONAL_RECORDS, NATIONAL_HISTORY = 192, 60  # the simulator's smallest universe (2 per issuer)
 OFFLINE = "hn-snv-cua-sau"
 LINK_UP_AFTER_S = 6.0  # the offline reader's link comes back this long after the readers start
 
 
 def _tap(name: str, at: int) -> list[dict[str, Any]]:
-    return [{"at_ms": at, "present": name}, {"at_ms": at + 700, "remove": name}]
+    """A card held on the reader for a second: long enough on a loaded machine, where the firmware's
+    loop under the unix port can be busy for a few hundred ms (TLS, flash writes)."""
+    return [{"at_ms": at, "present": name}, {"at_ms": at + 1000, "remove": name}]
 
 
-def readers() -> list[VirtualReader]:
+def _clock(day: date, hms: str, at: int) -> dict[str, Any]:
+    """Set the reader's wall clock to ``hms`` on ``day`` (the tap script's "clock" step)."""
+    return {"at_ms": at, "clock": tour.at(day, hms)}
+
+
+def readers(day: date) -> list[VirtualReader]:
+    """The three readers and their script for the story ``day``: each reader's clock is set to that
+    day's hours (the gateway's time sync keeps it there), so live taps are on time, late, early."""
+    code = {"duc": "CB000000042", "huong": "CB010012345", "minh": "CB010033120"}
+    morning = [(who, tour.LIVE_IN[code[who]]) for who in ("duc", "huong", "minh")]
+    evening = [(who, tour.LIVE_OUT[code[who]]) for who in ("huong", "duc", "minh")]
+    live: list[dict[str, Any]] = []
+    for k, (who, hms) in enumerate(morning + evening):
+        start = 300 + k * 1200 + (1800 if k >= 3 else 0)  # the afternoon a little later: no retap
+        live += [_clock(day, hms, start - 100), *_tap(who, start)]
     return [
         VirtualReader(
             "hn-snv-cong-chinh",
             "Cổng chính",
             "door",
             [
+                _clock(day, "07:24:50", 100),
                 *_tap("huong", 300),
-                {"at_ms": 1100, "door": "open"},  # Hương walks in … and the door stays open (held open)
-                *_tap("tuan", 1300),
-                *_tap("trang", 2300),
-                {"at_ms": 4600, "door": "close"},
-                {"at_ms": 8000, "door": "open"},  # opened with no card: forced open
+                {"at_ms": 1400, "door": "open"},  # Hương walks in … and the door stays open (held open)
+                *_tap("tuan", 1600),
+                *_tap("trang", 2900),
+                {"at_ms": 5000, "door": "close"},
+                _clock(day, "19:42:10", 7900),
+                {"at_ms": 8000, "door": "open"},  # opened with no card in the evening: forced open
                 {"at_ms": 8400, "door": "close"},
             ],
             [("grant", "granted"), ("deny", "revoked"), ("deny", "expired")],
         ),
-        VirtualReader(
-            "hn-snv-cham-cong",
-            "Máy chấm công tầng 1",
-            "attendance",
-            [*_tap("duc", 300), *_tap("huong", 1300)],
-            [("punch", "ok"), ("punch", "ok")],
+        VirtualReader(  # morning arrivals, then (its clock moved on) the afternoon's leaving
+            "hn-snv-cham-cong", "Máy chấm công tầng 1", "attendance", live, [("punch", "ok")] * 6
         ),
         VirtualReader(  # its network is down when the day starts: it decides offline, catches up later
             OFFLINE,
             "Cửa sau",
             "door",
-            [*_tap("duc", 300), *_tap("huong", 1300)],
+            [_clock(day, "07:31:20", 100), *_tap("duc", 300), *_tap("huong", 1500)],
             [("grant", "granted"), ("grant", "granted")],
         ),
     ]
@@ -238,6 +262,10 @@ def stop_readers() -> None:
             proc.kill()
 
 
+def _date(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
 def _serve(app: Any, port: int, name: str = "cbcc-demo-http") -> tuple[Any, threading.Thread]:
     import uvicorn
 
@@ -264,6 +292,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
     from simulators.national import NationalSim, create_app
 
     sim = NationalSim(seed=7, records=NATIONAL_RECORDS, history=NATIONAL_HISTORY)
+    sim.enrol(tour.national_people())  # the agency's people are national records like everyone's
     national_token = secrets.token_urlsafe(24)
     keys.write_new_file(work / "national.token", national_token.encode(), private=True)
     national_port = _free_port()
@@ -315,7 +344,6 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 port=http_port, tls=broker_tls
             )
         )
-        from cbcc import demo_tour as tour
         from provisioning.card_keys import CardMasterKeys
 
         master = CardMasterKeys(os.urandom(16), os.urandom(16), os.urandom(16), os.urandom(16))
@@ -331,35 +359,46 @@ def run(work: Path, console: Console, *, serve: bool = False,
             ok = False
             stopped = _("the national sync stopped at change {n}").format(n=synced["cursor"])
             console.print(f"[red]{stopped}[/red]")
-        n_staff = tour.staff_records(gw.engine)
-        console.print("  • " + _("{n} staff records of the agency in the gateway database").format(n=n_staff))
+        absent = tour.agency_synced(gw.engine)
+        console.print("  • " + _(
+            "the agency's {n} people (Sở Nội vụ Hà Nội and one ministry official) came with the sync: {names}"
+        ).format(n=len(tour.AGENCY) - len(absent), names=", ".join(st.name for st in tour.AGENCY)))
+        if absent:
+            ok = False
+            console.print("[red]" + _("not synced from the national database: {codes}").format(
+                codes=", ".join(absent)) + "[/red]")  # fmt: skip
+        today = datetime.now(tour.VN).date()
+        month = today.strftime("%Y-%m")
+        day = tour.story_day(today)
         images: dict[str, Path] = {}
         if issuers is not None:
             with console.status(_("personalising cards on the virtual encoder…")):
-                issued = tour.issue_cards(gw.engine, work, issuers, master, int(time.time()) - 3600)
+                # issued the day before the story day, so every card is valid on the day the readers play
+                before = tour.at(day, "09:00:00") // 1000 - 86400
+                issued = tour.issue_cards(gw.engine, work, issuers, master, before)
             for c in issued:
                 images[c.name] = c.image
                 console.print("  • " + _(
                     "card serial {serial} issued to {who} on a blank DESFire EV3 (UID {uid}) through the "
                     "virtual encoder: personalised, read back as a reader reads it, recorded"
-                ).format(serial=c.serial, who=CARDS[c.name].who, uid=c.uid.hex()))
+                ).format(serial=c.serial, who=tour.NAMES[tour.ISSUED[c.name][0]], uid=c.uid.hex()))
         logins = tour.console_accounts(gw.engine)
-        today = datetime.now(tour.VN).date()
-        month = today.strftime("%Y-%m")
-        imported = tour.attendance(gw.engine, today)["imported"]
+        imported, expect = tour.attendance(gw.engine, today, day)
         console.print("  • " + _(
-            "shift {shift} ({sessions}, Mon–Fri) assigned to the agency; {n} punches since the 1st of last "
-            "month imported from the old terminal's file"
-        ).format(shift=tour.SHIFT, sessions=tour.SHIFT_SESSIONS, n=imported))
+            "shift {shift} ({sessions}, Mon–Fri) assigned to the agency; {n} punches from the 1st of last "
+            "month to the day before {day} imported from the old terminal's file"
+        ).format(shift=tour.SHIFT, sessions=tour.SHIFT_SESSIONS, n=imported["imported"], day=_date(day)))
         signing_key = gw.downlink._key if gw.downlink is not None else None
         assert signing_key is not None  # noqa: S101 — type narrowing for mypy, not input validation
-        vrs = readers()
+        vrs = readers(day)
         link = Link(broker_tls, _free_port())
         cfgs = []
         for vr in vrs:
-            r = api.post(
-                "/api/v1/readers", json={"id": vr.rid, "name": vr.name, "site": "hn-snv", "role": vr.role}
-            )
+            door_id, door_name = DOORS[vr.rid]
+            door = {"id": door_id, "name": door_name, "site": "hn-snv"}
+            api.post("/api/v1/doors", json=door).raise_for_status()
+            r = api.post("/api/v1/readers", json={"id": vr.rid, "name": vr.name, "site": "hn-snv",
+                                                  "role": vr.role, "door_id": door_id})  # fmt: skip
             r.raise_for_status()
             secret = r.json()
             cfg = reader_files(
@@ -373,16 +412,18 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 images=images,
             )
             (cfg.parent / "reader.cfg").write_bytes(
-                host_config.build({**CONFIG, "reader_id": vr.rid}, signing_key, 1, int(time.time()))
+                host_config.build(reader_config(vr.rid), signing_key, 1, int(time.time()))
             )
             cfgs.append(cfg)
             console.print(
                 "  • "
-                + _("reader {rid} ({name}, role {role}) registered through the API").format(
-                    rid=vr.rid, name=vr.name, role=vr.role
-                )
+                + _("reader {rid} ({name}, role {role}) at the door {door} registered through the API")
+                .format(rid=vr.rid, name=vr.name, role=vr.role, door=f"{door_name} ({door_id})")
             )
-        t0 = time.monotonic()
+        console.print("  • " + _(
+            "the story day is {day}: each reader's clock is set to that day's hours, and the gateway's "
+            "time sync keeps it there").format(day=_date(day)))  # fmt: skip
+        t0, t0_wall = time.monotonic(), time.time()
         plug = threading.Timer(LINK_UP_AFTER_S, link.up)
         plug.start()
         console.print("  • " + _("reader {rid}: network down; it will come back after {s} s").format(
@@ -417,10 +458,10 @@ def run(work: Path, console: Console, *, serve: bool = False,
 
         gw.fleet.flush()
         events = api.get("/api/v1/events", params={"limit": 100, "order": "asc"}).json()["items"]
-        taps = [e for e in events if e["kind"] == "tap"]
+        taps = sorted((e for e in events if e["kind"] == "tap"), key=lambda e: str(e["occurred_at"]))
         table = Table(title=_("Events stored at the gateway (read through the API /api/v1/events)"))
         for col in (_("Reader"), _("No."), _("Vietnam time"), _("Decision"), _("Reason"), _("Staff"),
-                    _("Card"), _("Attendance punch")):  # fmt: skip
+                    _("Door"), _("Attendance punch")):  # fmt: skip
             table.add_column(col)
         vn = timezone(timedelta(hours=7))
         for e in taps:
@@ -431,18 +472,26 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 at.strftime("%H:%M:%S %d/%m"),
                 words.decision(e["decision"]),
                 words.reason(e["reason"], e["decision"]),
-                f"{STAFF_NAMES[e['staff_code']]} ({e['staff_code']})"
-                if e["staff_code"] in STAFF_NAMES
+                f"{tour.NAMES[e['staff_code']]} ({e['staff_code']})"
+                if e["staff_code"] in tour.NAMES
                 else e["staff_code"] or "",
-                e["technology"] or "",
+                DOORS[e["reader_id"]][1] if e["reader_id"] in DOORS else e.get("door") or "",
                 "✓" if e.get("punch") or e["decision"] == "punch" else "",
             )
         console.print(table)
-        late = [e for e in taps if e["reader_id"] == OFFLINE]
+        exported = api.get("/api/v1/events/export.csv").text  # what an operator opens in Excel
+        unnamed = [name for _id, name in DOORS.values() if f"{name} ({_id})" not in exported]
+        if unnamed:
+            ok = False
+            console.print("[red]" + _("the events export does not name the doors {doors}").format(
+                doors=", ".join(unnamed)) + "[/red]")  # fmt: skip
+        late = sorted((e for e in taps if e["reader_id"] == OFFLINE), key=lambda e: int(e["seq"]))
+        tapped = [st["at_ms"] / 1000 for vr in vrs if vr.rid == OFFLINE for st in vr.steps if "present" in st]
+        # The reader's clock lives on the story day, so the delay is measured on the host's clock: from
+        # the moment its script tapped (at the earliest) to the gateway's receipt.
         lags = [
-            (datetime.fromisoformat(str(e["received_at"]).replace("Z", "+00:00"))
-             - datetime.fromisoformat(str(e["occurred_at"]).replace("Z", "+00:00"))).total_seconds()
-            for e in late if e.get("received_at")
+            datetime.fromisoformat(str(e["received_at"]).replace("Z", "+00:00")).timestamp() - (t0_wall + at)
+            for e, at in zip(late, tapped, strict=False) if e.get("received_at")
         ]  # fmt: skip
         if len(lags) == len(late) == 2 and min(lags) >= LINK_UP_AFTER_S - 2:
             console.print("  • " + _(
@@ -495,16 +544,25 @@ def run(work: Path, console: Console, *, serve: bool = False,
             files = tour.timesheet(gw.engine, work, last, lang())
             files += tour.timesheet(gw.engine, work, month, lang(), ("xlsx",))
             sheets = [tour.month_days(gw.engine, m) for m in (last, month)]
-        live = {code: CARDS[name].who for name, code in ((n, c) for n, (c, _s) in tour.ISSUED.items())}
-        for problem in tour.check_timesheet(sheets[0], sheets[1], today, live):
+        for problem in tour.check_timesheet(sheets, expect, day):
             ok = False
             console.print(f"[red]{problem}[/red]")
         console.print("  • " + _(
             "timesheets computed: {last} (complete: late arrivals, early leavers, absences) and {month} "
-            "(so far, with today's punches from the terminal)").format(last=last, month=month))
+            "(so far)").format(last=last, month=month))  # fmt: skip
+        live = {code: (tour.LIVE_IN[code][:5], tour.LIVE_OUT[code][:5]) for code in tour.LIVE_FLAGS}
+        console.print("  • " + _(
+            "{day} from the terminal's live taps: {duc} on time ({duc_t}), {minh} late ({minh_t}), {huong} "
+            "left early ({huong_t})").format(
+                day=_date(day), duc=tour.NAMES["CB000000042"], minh=tour.NAMES[tour.LATE],
+                huong=tour.NAMES[tour.EARLY], duc_t="–".join(live["CB000000042"]),
+                minh_t="–".join(live[tour.LATE]), huong_t="–".join(live[tour.EARLY])))  # fmt: skip
         base = f"http://127.0.0.1:{http_port}"
+        hr_page = f"/console/attendance?month={day.strftime('%Y-%m')}"
         for login in logins:
-            refused = tour.console_login(base, login)
+            # the HR officer's timesheet page must show the late arrival of the story day
+            page = (hr_page, tour.NAMES[tour.LATE], hr_page.replace("?", "/timesheet.xlsx?"))
+            refused = tour.console_login(base, login, page if login.role == "hr" else None)
             if refused is not None:
                 ok = False
                 console.print(f"[red]{refused}[/red]")
@@ -516,8 +574,11 @@ def run(work: Path, console: Console, *, serve: bool = False,
             console.print("    " + _("login {user} / password {password} (role {role}{scope})").format(
                 user=login.username, password=login.password, role=login.role,
                 scope=f", {login.scope}" if login.scope else ""))  # fmt: skip
-        console.print("  • " + _("timesheet download (API, token below): {url}").format(
-            url=f"{base}/api/v1/attendance/report?month={last}&format=xlsx"))
+        hr = next(login for login in logins if login.role == "hr")
+        console.print("  • " + _("the month's timesheet in the console (sign in as {user}): {url}").format(
+            user=hr.username, url=f"{base}{hr_page}"))  # fmt: skip
+        console.print("    " + _("download: {url}").format(
+            url=f"{base}/console/attendance/timesheet.xlsx?month={day.strftime('%Y-%m')}"))  # fmt: skip
         console.print("  • " + _("API: {url} — admin token: {token}").format(url=f"{base}/docs", token=token))
         console.print(
             "[bold green]" + _("Gateway: every event arrived, exactly once.") + "[/bold green]"
@@ -530,7 +591,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
                 while True:
                     time.sleep(1)
             except KeyboardInterrupt:
-                pass
+                bye = _("Stopping the demo: gateway, broker and console; its files are removed unless --out.")
+                console.print(bye)
     finally:
         if link is not None:
             link.close()

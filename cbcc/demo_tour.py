@@ -22,7 +22,7 @@ from cbcc.issuance.service import Issuer, Staff, Station, issue_card
 from gateway.attendance import report as reports
 from gateway.attendance import store
 from gateway.console import accounts
-from gateway.models import StaffRecord, now_utc
+from gateway.models import StaffRecord
 from provisioning.card_keys import CardMasterKeys
 from provisioning.encoders.rfstack import VirtualEncoder, blank_card
 from trustcore import keys
@@ -36,25 +36,31 @@ STATION = Station(operator="demo.operator", station="demo-quay-1")
 # The demo agency (Sở Nội vụ Hà Nội) and one ministry official: the people whose cards the trust-core
 # demo minted, as the national database would describe them.
 AGENCY = [
-    Staff("CB-01-0012345", "Nguyễn Thị Hương", "000.00.31.H26", "Phòng Tổ chức cán bộ", "Trưởng phòng"),
-    Staff("CB-00-0000042", "Trần Văn Đức", "000.00.00.G09", "Vụ Công chức - Viên chức", ""),
-    Staff("CB-01-0099017", "Lê Minh Tuấn", "000.00.31.H26", "Văn phòng Sở", ""),
-    Staff("CB-01-0077050", "Phạm Thu Trang", "000.00.31.H26", "Phòng Công chức", ""),
-    Staff("CB-01-0033120", "Đỗ Quang Minh", "000.00.31.H26", "Phòng Tổ chức cán bộ", "Chuyên viên"),
+    Staff("CB010012345", "Nguyễn Thị Hương", "000.00.31.H26", "Phòng Tổ chức cán bộ", "Trưởng phòng"),
+    Staff("CB000000042", "Trần Văn Đức", "000.00.00.G09", "Vụ Công chức - Viên chức", ""),
+    Staff("CB010099017", "Lê Minh Tuấn", "000.00.31.H26", "Văn phòng Sở", ""),
+    Staff("CB010077050", "Phạm Thu Trang", "000.00.31.H26", "Phòng Công chức", ""),
+    Staff("CB010033120", "Đỗ Quang Minh", "000.00.31.H26", "Phòng Tổ chức cán bộ", "Chuyên viên"),
 ]
 # Cards personalised on blank DESFire EV3 chips through the virtual encoder (name → staff code).
 # Each card is signed by its holder's issuing authority (the trust-core demo's issuers "hn", "bnv").
-ISSUED = {"huong": ("CB-01-0012345", "hn"), "duc": ("CB-00-0000042", "bnv")}
+ISSUED = {"huong": ("CB010012345", "hn"), "duc": ("CB000000042", "bnv"), "minh": ("CB010033120", "hn")}
+NAMES = {st.staff_code: st.name for st in AGENCY}
 
 
-def staff_records(engine: Engine) -> int:
-    """The agency's staff records (what the national sync would have left in the database)."""
+def national_people() -> list[dict[str, Any]]:
+    """The agency's people as the national database holds them: the demo adds them to the simulator
+    (``NationalSim.enrol``) and the gateway's own sync brings them in, as for every civil servant."""
+    return [{"code": st.staff_code, "full_name": st.name, "agency_code": st.agency, "unit": st.unit,
+             "position": st.position} for st in AGENCY]  # fmt: skip
+
+
+def agency_synced(engine: Engine) -> list[str]:
+    """The agency's people the sync did not bring in as the simulator has them (empty: all there)."""
     with Session(engine) as s:
-        for st in AGENCY:
-            s.merge(StaffRecord(staff_code=st.staff_code, full_name=st.name, agency_code=st.agency,
-                                unit=st.unit, position=st.position, updated_at=now_utc()))  # fmt: skip
-        s.commit()
-    return len(AGENCY)
+        return [st.staff_code for st in AGENCY
+                if (r := s.get(StaffRecord, st.staff_code)) is None
+                or (r.full_name, r.agency_code, r.unit) != (st.name, st.agency, st.unit)]  # fmt: skip
 
 
 @dataclass
@@ -129,18 +135,41 @@ def previous_month(today: date) -> str:
     return (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
 
 
-LATE, EARLY = "CB-01-0033120", "CB-01-0012345"  # Minh comes in late, Hương leaves early: once a month
-NO_PUNCH = ("CB-01-0077050", "CB-01-0099017")  # expired card / lost card: no punches
+def story_day(today: date) -> date:
+    """The day the virtual readers play: the last working day before ``today`` (by the attendance
+    calendar), so the whole office day — arrivals at 07:2x, a late one, an early leave — lies in the
+    past whatever the hour the demo is run."""
+    return _workdays(today - timedelta(days=40), today - timedelta(days=1))[-1]
 
 
-def attendance(engine: Engine, today: date) -> dict[str, int]:
+def at(day: date, hms: str) -> int:
+    """Unix ms of ``hms`` (HH:MM:SS) on ``day``, Vietnam time: when a reader's clock is set to it."""
+    h, m, sec = (int(x) for x in hms.split(":"))
+    return int(datetime(day.year, day.month, day.day, h, m, sec, tzinfo=VN).timestamp() * 1000)
+
+
+LATE, EARLY = "CB010033120", "CB010012345"  # Minh comes in late, Hương leaves early: once a month
+NO_PUNCH = ("CB010077050", "CB010099017")  # expired card / lost card: no punches
+# The story day at the attendance terminal (live taps, real firmware): when each person taps.
+LIVE_IN = {"CB000000042": "07:25:40", "CB010012345": "07:26:05", "CB010033120": "07:48:10"}
+LIVE_OUT = {"CB010012345": "16:20:05", "CB000000042": "17:05:30", "CB010033120": "17:06:15"}
+# What the timesheet must say about the story day: Minh late, Hương early, Đức on time both ways.
+LIVE_FLAGS = {"CB010033120": ["late"], "CB010012345": ["early"], "CB000000042": []}
+
+Expect = dict[str, dict[str, set[date]]]  # staff code -> "late" / "early" / "worked" -> days
+
+
+def attendance(engine: Engine, today: date, day: date | None = None) -> tuple[dict[str, int], Expect]:
     """The office-hours shift for the agency from the 1st of last month, and every workday since then
-    up to yesterday as the old terminal's punch file had it (in 07:2x, out 17:0x; on each month's
-    2nd workday Minh is 18 min late, on its 3rd Hương leaves 40 min early)."""
+    before the story ``day`` (default: :func:`story_day`) as the old terminal's punch file had it
+    (in 07:2x, out 17:0x; on each month's 2nd workday Minh is 18 min late, on its 3rd Hương leaves
+    40 min early). Also what the timesheets must then show, the live story day included."""
+    day = day or story_day(today)
     first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     rows = []
     nth: dict[int, int] = {}
-    for d in _workdays(first, today - timedelta(days=1)):
+    expect: Expect = {st.staff_code: {"late": set(), "early": set(), "worked": set()} for st in AGENCY}
+    for d in _workdays(first, day - timedelta(days=1)):
         n = nth[d.month] = nth.get(d.month, -1) + 1
         for st in AGENCY:
             if st.staff_code in NO_PUNCH:
@@ -156,12 +185,22 @@ def attendance(engine: Engine, today: date) -> dict[str, int]:
                 store.PunchRow(st.staff_code, t.astimezone(UTC), "import", f"{ref}:{k}", "may-cham-cong-cu")
                 for k, t in enumerate((t_in, t_out))
             ]
+            got = expect[st.staff_code]
+            got["worked"].add(d)
+            if late:
+                got["late"].add(d)
+            if early:
+                got["early"].add(d)
+    for code, flags in LIVE_FLAGS.items():  # the story day, punched live at the terminal
+        expect[code]["worked"].add(day)
+        for flag in flags:
+            expect[code][flag].add(day)
     with engine.begin() as conn:
         store.set_shift(conn, SHIFT, "Giờ hành chính", SHIFT_SESSIONS, "Mon-Fri", 5, 5)
         for unit in ("000.00.31.H26", "000.00.00.G09"):
             store.assign(conn, SHIFT, first, None, unit=unit)
         added = store.add_punches(conn, rows)
-    return {"imported": added, "days": sum(v + 1 for v in nth.values())}
+    return {"imported": added, "days": sum(v + 1 for v in nth.values())}, expect
 
 
 def timesheet(engine: Engine, work: Path, month: str, lang: str, fmts: tuple[str, ...] = ("xlsx", "pdf")
@@ -183,41 +222,41 @@ def month_days(engine: Engine, month: str) -> dict[str, Any]:
                                            role="cli")))  # fmt: skip
 
 
-def check_timesheet(last: dict[str, Any], this: dict[str, Any], today: date,
-                    live: dict[str, str]) -> list[str]:  # fmt: skip
-    """What must hold in the two timesheets (last month complete, this month so far) for the script
-    the demo played; the problems found (empty: right). ``live``: staff code → a name whose card
-    punched at the attendance terminal today."""
+def check_timesheet(sheets: list[dict[str, Any]], expect: Expect, day: date | None) -> list[str]:
+    """What must hold in the timesheets (the attendance contract's JSON) for the script the demo
+    played; the problems found (empty: right). ``day``: the story day whose punches came live from
+    the attendance terminal (None: no live day to check)."""
     problems = []
-    rows = {r["staff"]: r for r in last["staff"]}
-    missing = [st.staff_code for st in AGENCY if st.staff_code not in rows]
-    if missing:
-        problems.append(f"timesheet {last['month']}: {', '.join(missing)} missing")
-    expect = {LATE: ("late_count", 1), EARLY: ("early_count", 1)}
-    for code, (field_, n) in expect.items():
-        got = rows.get(code, {}).get("totals", {}).get(field_)
-        if got != n:
-            problems.append(f"timesheet {last['month']}: {code} {field_} = {got}, expected {n}")
-    for code in NO_PUNCH:
-        got = rows.get(code, {}).get("totals", {}).get("work_days")
-        if got != 0:
-            problems.append(f"timesheet {last['month']}: {code} worked {got} days, expected 0")
-    days = len(_workdays(date.fromisoformat(last["month"] + "-01"), today.replace(day=1) - timedelta(days=1)))
-    for code in ("CB-00-0000042", LATE):
-        got = rows.get(code, {}).get("totals", {}).get("work_days")
-        if got != days:
-            problems.append(f"timesheet {last['month']}: {code} worked {got} days, expected {days}")
-    now_rows = {r["staff"]: r for r in this["staff"]}
-    for code, name in live.items():
-        day = now_rows.get(code, {}).get("days", {}).get(today.isoformat(), {})
-        if not day.get("in"):
-            problems.append(f"timesheet {this['month']}: {name}'s punch of today is missing")
+    for sheet in sheets:
+        month = str(sheet["month"])
+        rows = {r["staff"]: r for r in sheet["staff"]}
+        missing = [st.staff_code for st in AGENCY if st.staff_code not in rows]
+        if missing:
+            problems.append(f"timesheet {month}: {', '.join(missing)} missing")
+        for code, want in expect.items():
+            totals = rows.get(code, {}).get("totals", {})
+            for field_, key in (("late_count", "late"), ("early_count", "early"), ("work_days", "worked")):
+                n = sum(1 for d in want[key] if d.isoformat()[:7] == month)
+                if totals.get(field_) != n:
+                    problems.append(
+                        f"timesheet {month}: {NAMES[code]} {field_} = {totals.get(field_)}, expected {n}"
+                    )
+        if day is None or day.isoformat()[:7] != month:
+            continue
+        for code, flags in LIVE_FLAGS.items():
+            got = rows.get(code, {}).get("days", {}).get(day.isoformat(), {})
+            live = (LIVE_IN[code][:5], LIVE_OUT[code][:5], flags)
+            if (got.get("in"), got.get("out"), got.get("flags")) != live:
+                problems.append(f"timesheet {month}: {NAMES[code]} on {day}: in {got.get('in')}, out "
+                                f"{got.get('out')}, flags {got.get('flags')}; expected {live[0]}, {live[1]}, "
+                                f"{live[2]} from the terminal's live taps")  # fmt: skip
     return problems
 
 
-def console_login(base: str, login: Login) -> str | None:
+def console_login(base: str, login: Login, page: tuple[str, str, str] | None = None) -> str | None:
     """Sign in to the web console over HTTP with a printed login, as a browser does (form + CSRF
-    cookie) and open its first page; a problem, or None when it worked."""
+    cookie) and open its first page, then ``page`` (path, a text it must show, an XLSX download
+    path); a problem, or None when it worked."""
     import httpx
 
     with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as web:
@@ -232,6 +271,13 @@ def console_login(base: str, login: Login) -> str | None:
         home = web.get("/console/")
         if home.status_code != 200:
             return f"console home page as {login.username}: HTTP {home.status_code}"
+        if page is not None:
+            got = web.get(page[0])
+            if got.status_code != 200 or page[1] not in got.text:
+                return f"console {page[0]} as {login.username}: HTTP {got.status_code}, {page[1]!r} not shown"
+            sheet = web.get(page[2])
+            if sheet.status_code != 200 or sheet.content[:2] != b"PK":
+                return f"console {page[2]} as {login.username}: HTTP {sheet.status_code}, not an XLSX file"
     return None
 
 

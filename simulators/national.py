@@ -9,7 +9,8 @@ and issue date), never held in memory. Then ``history`` lifecycle events follow,
 at start-up from a small mutable state (only what changed is stored): transfers, retirements,
 new hires, cards locked, unlocked, revoked, reissued (old serial ``replaced``, new serial with
 gen + 1), expired, staff records updated. Local actions POSTed by gateways are appended to the
-feed as they arrive, acknowledging the gateway's reference.
+feed as they arrive, acknowledging the gateway's reference. Named people (:meth:`NationalSim.enrol`:
+a demo's agency, a test's staff) are appended as ``staff.created`` changes with the given fields.
 
 Memory: ≈ 150 bytes per history change; the enrolment part costs nothing until a page is asked.
 """
@@ -367,7 +368,8 @@ class NationalSim:
         self.lock = threading.Lock()
         self.posted: list[tuple[Hist, str]] = []  # (change, at)
         self.refs: dict[str, int] = {}  # ref -> change id
-        # runs: (first id, source 0 enrolment / 1 history / 2 posted, first index, length)
+        self.named: list[tuple[dict[str, Any], str]] = []  # (staff record, at), from enrol()
+        # runs: (first id, source 0 enrolment / 1 history / 2 posted / 3 named, first index, length)
         self.runs: list[tuple[int, int, int, int]] = [(1, 0, 0, records)]
         self.revealed = 0
         self.advance(len(self.u.history) if reveal is None else reveal)
@@ -415,6 +417,24 @@ class NationalSim:
             self.refs[ref] = cid
             return cid
 
+    def enrol(self, staff: list[dict[str, Any]]) -> int:
+        """Append named people (``code``, ``full_name``, ``agency_code``, ``unit``, ``position``,
+        optional ``active``) as ``staff.created`` changes; returns the new head. Their codes must not
+        look like the universe's own (``CB`` and 8 digits), so the two never collide."""
+        with self.lock:
+            at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            for rec in staff:
+                if re.fullmatch(r"CB\d{8}", rec["code"]):
+                    raise ValueError(f"{rec['code']}: the universe's own code pattern")
+                row = {k: rec.get(k, "") for k in ("code", "full_name", "agency_code", "unit", "position")}
+                self.named.append(({**row, "active": bool(rec.get("active", True))}, at))
+                first, src, start, length = self.runs[-1]
+                if src == 3 and start + length == len(self.named) - 1:
+                    self.runs[-1] = (first, src, start, length + 1)
+                else:
+                    self.runs.append((self.head + 1, 3, len(self.named) - 1, 1))
+            return self.head
+
     def render(self, cid: int) -> str:
         i = bisect.bisect_right(self.runs, (cid, 99, 0, 0)) - 1
         first, src, start, _ = self.runs[i]
@@ -424,6 +444,10 @@ class NationalSim:
             return self.u.change_json(cid, (K["staff.created"], card[5], st, card, None))
         if src == 1:
             return self.u.change_json(cid, self.u.history[idx])
+        if src == 3:
+            rec, when = self.named[idx]
+            change = {"id": cid, "kind": "staff.created", "at": when, "staff": rec}
+            return json.dumps(change, ensure_ascii=False)
         h, at = self.posted[idx]
         return self.u.change_json(cid, h, at)
 
@@ -447,8 +471,11 @@ class NationalSim:
             as_of = self.head
             staff: dict[int, Staff] = {}
             cards: dict[int, CardT] = {}
+            named: dict[str, dict[str, Any]] = {}
             for _first, src, start, length in self.runs:
-                if src == 0:
+                if src == 3:
+                    named.update((rec["code"], rec) for rec, _at in self.named[start : start + length])
+                if src in (0, 3):
                     continue
                 hist = u.history[start : start + length] if src == 1 else [self.posted[start][0]]
                 for _kind, _day, st, card, _ref in hist:
@@ -459,7 +486,10 @@ class NationalSim:
         people = max([u.records - 1, *staff]) + 1
         extra = sorted(s for s in cards if u.card_by_serial_enrolled(s) is None)
         n_cards = u.records + len(extra)
-        end = {"as_of": as_of, "staff": people, "cards": n_cards}
+        end = {"as_of": as_of, "staff": people + len(named), "cards": n_cards}
+        fields = ("code", "full_name", "agency_code", "unit", "position", "active")
+        extra_staff = [json.dumps([named[c][f] for f in fields], ensure_ascii=False) + "\n"
+                       for c in sorted(named)]  # fmt: skip
         head = {
             **end,
             "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -470,11 +500,18 @@ class NationalSim:
         def lines() -> Iterator[bytes]:
             yield (json.dumps({"snapshot": head}) + "\n").encode()
             buf: list[str] = []
+            codes = sorted(named)
+            ni = 0
             for p in range(people):
+                code = u.staff_code(p)
+                while ni < len(codes) and codes[ni] < code:  # staff rows are in code order
+                    buf.append(extra_staff[ni])
+                    ni += 1
                 buf.append(u.staff_row(staff.get(p) or u.enrolment(p)[0]))
                 if len(buf) >= chunk:
                     yield "".join(buf).encode()
                     buf.clear()
+            buf += extra_staff[ni:]
             ex = 0
             for iss in u.issuers:
                 for off in range(iss.size):
@@ -489,7 +526,7 @@ class NationalSim:
             buf.append(json.dumps({"end": end}) + "\n")
             yield "".join(buf).encode()
 
-        return as_of, people, n_cards, lines()
+        return as_of, people + len(named), n_cards, lines()
 
     def changes(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Every change after ``after`` as the feed would send it (for tests and benches)."""

@@ -12,8 +12,10 @@
 #   "unix_ms" (optional initial clock), "boot" (optional; else counted in state_dir/boot)}
 # SCRIPT.json: a list of steps, each with "at_ms" (from start) and one of: "present": card name
 #   (into the field), "remove": card name, "door": "open"|"close", "rex": bool, "fire": bool,
-#   "tamper": bool, "wait_delivered": ms (until the journal is empty), "exit": true. Without a
-#   script the reader runs until killed.
+#   "tamper": bool, "wait_delivered": ms (until the journal is empty), "clock": Unix ms (the reader's
+#   wall clock jumps there and every later gateway time reply is shifted by the same offset: a demo
+#   plays a day at another date and hour through the real clock and time sync), "exit": true.
+#   Without a script the reader runs until killed.
 # Prints one JSON line per decision ({"decision", "reason", "serial", "tech"}), per applied
 # object, and a final {"exit": ...} line with the counters.
 # The reader itself is built by assembly.build_reader, as on the ESP32 (device/main.py): CONFIG.json
@@ -27,6 +29,7 @@ import toolkit  # first: puts the reader's modules on the path
 import asyncio
 import binascii
 import json
+import time
 
 import assembly
 import card_layout
@@ -68,7 +71,24 @@ def personalise(rig, chip, issuer, cred, uid, random_uid):
     return card
 
 
-async def run_script(board, rig, cards, steps, t0, journal=None):
+class ShiftedClock:
+    """The reader's own clock with an offset on every setting, for the "clock" step: the firmware
+    still syncs from the gateway (quality "synced"), only the world it lives in is shifted."""
+
+    def __init__(self, clk):
+        self.shift_ms = 0
+        self._set = clk.set_from_gateway
+        clk.set_from_gateway = self.set_from_gateway
+
+    def set_from_gateway(self, unix_ms):
+        self._set(unix_ms + self.shift_ms)
+
+    def jump(self, unix_ms):
+        self.shift_ms = unix_ms - time.time_ns() // 1000000
+        self._set(unix_ms)
+
+
+async def run_script(board, rig, cards, steps, t0, journal=None, clock=None):
     for step in steps:
         wait = step.get("at_ms", 0) - board.ms() + t0
         if wait > 0:
@@ -85,6 +105,8 @@ async def run_script(board, rig, cards, steps, t0, journal=None):
             board.emergency = bool(step["fire"])
         elif "tamper" in step:
             board.tamper = bool(step["tamper"])
+        elif "clock" in step:
+            clock.jump(step["clock"])
         elif "wait_delivered" in step:
             # until the uplink has emptied the journal, or the given number of ms
             limit = board.ms() + step["wait_delivered"]
@@ -141,6 +163,7 @@ def main():
     reader.on_applied = lambda what, status, info: say(applied=what, status=status,
                                                        seq=(info or {}).get("seq"))
     rid, journal, term, up = cfg["reader_id"], reader.journal, reader.terminal, reader.uplink
+    clock = ShiftedClock(reader.clock)
     tl, crl, rc, ncrl = reader.trust, reader.crl, reader.config, reader.national
 
     def decided(result, fields):
@@ -156,7 +179,7 @@ def main():
         say(started=rid, journal_depth=journal.depth(), trust_seq=tl.seq, crl_seq=crl.seq, config_seq=rc.seq,
             ncrl_seq=ncrl.seq)
         if steps:
-            await run_script(board, rig, cards, steps, t0, journal)
+            await run_script(board, rig, cards, steps, t0, journal, clock)
         else:
             await asyncio.gather(*tasks)
         for t in tasks:

@@ -198,12 +198,12 @@ def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
         60,
         "Hương among today's arrivals",
     )
-    row = hr.locator("#today-h ~ table tr", has_text="CB-01-0012345").inner_text()
+    row = hr.locator("#today-h ~ table tr", has_text="CB010012345").inner_text()
     assert re.search(r"\b\d{2}:\d{2}\b", row), row  # her arrival time, from the reader's tap
     assert hr.locator(".chart svg").count() == 1  # late / early per unit, drawn on the server
     # leave entry
     hr.click("text=Nghỉ và sửa chấm công")
-    hr.fill("#lv-staff", "CB-01-0012345")
+    hr.fill("#lv-staff", "CB010012345")
     hr.select_option("#lv-kind", "P")
     hr.fill("#lv-from", leave_day.isoformat())
     hr.fill("#lv-to", leave_day.isoformat())
@@ -212,7 +212,7 @@ def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
     expect(hr.locator("p.ok")).to_have_text("Đã ghi nghỉ.")
     # corrections: she forgot both taps on ot_day; HR adds 07:00 and 19:00 with a reason
     for clock in ("07:00", "19:00"):
-        hr.fill("#co-staff", "CB-01-0012345")
+        hr.fill("#co-staff", "CB010012345")
         hr.select_option("#co-action", "add")
         hr.fill("#co-day", ot_day.isoformat())
         hr.fill("#co-clock", clock)
@@ -235,7 +235,7 @@ def test_hr_timesheet_and_downloads(rig: Rig, browser: Any) -> None:
     with hr.expect_download() as dl:
         hr.click("a:text('CSV')")
     text = Path(dl.value.path()).read_text(encoding="utf-8-sig")
-    assert "CB-01-0012345" in text and "Nguyễn Thị Hương" in text
+    assert "CB010012345" in text and "Nguyễn Thị Hương" in text
     with hr.expect_download() as dl:
         hr.click("a:text('XLSX')")
     wb = openpyxl.load_workbook(BytesIO(Path(dl.value.path()).read_bytes()))

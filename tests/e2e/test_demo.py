@@ -31,6 +31,21 @@ def test_cbcc_demo_check_runs_green(tmp_path: Path) -> None:
     assert "hn-snv-cua-sau" in text and "gửi lên khi có mạng lại" in text
     assert re.search(r"đăng nhập admin / mật khẩu \S{10,}", text)
     assert re.search(r"đăng nhập nhansu / mật khẩu \S{10,}", text)
+    flat = " ".join(text.split())  # the console wraps long lines at spaces
+    # The agency's people came from the national simulator through the gateway's sync.
+    assert "5 người của cơ quan" in flat and "Đỗ Quang Minh" in flat
+    # The story day, played live at the attendance terminal: on time, late, an early leave.
+    day = re.search(r"ngày làm việc được diễn lại: (\d\d/\d\d/\d{4})", flat)
+    assert day is not None, text
+    assert re.search(r"Trần Văn Đức đúng giờ \(07:25–17:05\), Đỗ Quang Minh đi muộn \(07:48–17:06\), "
+                     r"Nguyễn Thị Hương về sớm \(07:26–16:20\)", flat), text  # fmt: skip
+    for hms in ("07:25:40", "07:48:10", "16:20:05"):  # the terminal's taps at the story day's hours
+        assert f"{hms} {day.group(1)[:5]}" in flat
+    # Doors by their names, and the HR officer's timesheet page in the console.
+    for door in ("Cổng chính (cong-chinh)", "Sảnh tầng 1 (sanh-tang-1)", "Cửa sau (cua-sau)"):
+        assert door in flat
+    hr_page = r"\(đăng nhập bằng nhansu\): http://127\.0\.0\.1:\d+/console/attendance\?month=\d{4}-\d\d"
+    assert re.search(hr_page, flat)
     sheets = sorted(p.name for p in out.glob("bang-cham-cong-*"))
     assert [p.rsplit(".", 1)[1] for p in sheets] == ["pdf", "xlsx", "xlsx"], sheets
     for name in sheets:

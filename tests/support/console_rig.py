@@ -44,10 +44,10 @@ READER_A = "hn-snv-cong-chinh"
 READER_B = "bnv-cong-chinh"
 # (serial, staff code, name, agency, issuer, status) — the demo's credentials (provisioning/demo.py)
 CARDS = [
-    (2_000_001, "CB-01-0012345", "Nguyễn Thị Hương", "000.00.31.H26", "000.00.31", "issued"),
-    (2_000_017, "CB-01-0099017", "Lê Minh Tuấn", "000.00.31.H26", "000.00.31", "revoked"),
-    (2_000_050, "CB-01-0077050", "Phạm Thu Trang", "000.00.31.H26", "000.00.31", "issued"),
-    (1_000_042, "CB-00-0000042", "Trần Văn Đức", "000.00.00.G09", "000.00.00", "issued"),
+    (2_000_001, "CB010012345", "Nguyễn Thị Hương", "000.00.31.H26", "000.00.31", "issued"),
+    (2_000_017, "CB010099017", "Lê Minh Tuấn", "000.00.31.H26", "000.00.31", "revoked"),
+    (2_000_050, "CB010077050", "Phạm Thu Trang", "000.00.31.H26", "000.00.31", "issued"),
+    (1_000_042, "CB000000042", "Trần Văn Đức", "000.00.00.G09", "000.00.00", "issued"),
 ]
 
 
