@@ -148,6 +148,9 @@ def command() -> Any:
         for sub in getattr(cmd, "commands", {}).values():
             walk(sub)
 
+    from cbcc import clilang
+
+    clilang.install()  # Typer's panels and Click's usage errors in the same language
     root = typer.main.get_command(app)
     walk(root)
     return root
