@@ -31,24 +31,25 @@ USAGE = N_("Usage:")
 
 # Typer's usage errors (English, as its bundled Click writes them) → message ids
 USAGE_ERRORS = [
-    (re.compile(r"Missing option (?P<name>.+?)\.(?: (?P<more>.*))?", re.S), N_("Missing option {name}.")),
-    (re.compile(r"Missing argument (?P<name>.+?)\.(?: (?P<more>.*))?", re.S), N_("Missing argument {name}.")),
-    (re.compile(r"No such option: (?P<name>\S+) \(Possible options: (?P<options>.+)\)"),
+    (r"Missing option (?P<name>.+?)\.(?: (?P<more>.*))?", N_("Missing option {name}.")),
+    (r"Missing argument (?P<name>.+?)\.(?: (?P<more>.*))?", N_("Missing argument {name}.")),
+    (r"No such option: (?P<name>\S+) \(Possible options: (?P<options>.+)\)",
      N_("No such option: {name} (possible options: {options})")),
-    (re.compile(r"No such option: (?P<name>\S+)"), N_("No such option: {name}")),
-    (re.compile(r"No such command (?P<name>.+)\."), N_("No such command {name}.")),
-    (re.compile(r"Missing command\."), N_("Missing command.")),
-    (re.compile(r"Invalid value for (?P<name>.+?): (?P<detail>.*)", re.S), N_("Invalid value for {name}: {detail}")),
-    (re.compile(r"Got unexpected extra argument(?:s|\(s\))? \((?P<args>.*)\)"), N_("Unexpected extra arguments ({args})")),
-    (re.compile(r"Option (?P<name>'.+') requires (?P<what>.+)"), N_("Option {name} requires a value.")),
-    (re.compile(r"Option (?P<name>'.+') does not take a value\."), N_("Option {name} does not take a value.")),
+    (r"No such option: (?P<name>\S+)", N_("No such option: {name}")),
+    (r"No such command (?P<name>.+)\.", N_("No such command {name}.")),
+    (r"Missing command\.", N_("Missing command.")),
+    (r"Invalid value for (?P<name>.+?): (?P<detail>.*)", N_("Invalid value for {name}: {detail}")),
+    (r"Got unexpected extra argument(?:s|\(s\))? \((?P<args>.*)\)",
+     N_("Unexpected extra arguments ({args})")),
+    (r"Option (?P<name>'.+') requires (?P<what>.+)", N_("Option {name} requires a value.")),
+    (r"Option (?P<name>'.+') does not take a value\.", N_("Option {name} does not take a value.")),
 ]  # fmt: skip
 CHOOSE_FROM = N_("Choose from:")
 
 
 def translate_usage_error(message: str) -> str:
     for pattern, msgid in USAGE_ERRORS:
-        m = pattern.fullmatch(message)
+        m = re.fullmatch(pattern, message, re.S)
         if m:
             values = {k: v or "" for k, v in m.groupdict().items()}
             more = values.pop("more", "").replace("Choose from:", gettext(CHOOSE_FROM))
@@ -64,7 +65,8 @@ def install() -> None:
     for name, msgid in PANEL.items():
         setattr(typer.rich_utils, name, gettext(msgid))
 
-    write_usage = getattr(formatting.HelpFormatter.write_usage, "__wrapped__", formatting.HelpFormatter.write_usage)
+    current = formatting.HelpFormatter.write_usage
+    write_usage = getattr(current, "__wrapped__", current)
 
     def usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
         write_usage(self, prog, args, gettext(USAGE) + " " if prefix is None else prefix)
@@ -72,7 +74,8 @@ def install() -> None:
     usage.__wrapped__ = write_usage  # type: ignore[attr-defined]
     formatting.HelpFormatter.write_usage = usage  # type: ignore[method-assign]
 
-    format_error = getattr(typer.rich_utils.rich_format_error, "__wrapped__", typer.rich_utils.rich_format_error)
+    current_error = typer.rich_utils.rich_format_error
+    format_error = getattr(current_error, "__wrapped__", current_error)
 
     def rich_format_error(self: Any) -> None:
         original = self.format_message

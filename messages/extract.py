@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from typing import IO, Any
 
 from babel.messages.extract import extract_python
@@ -19,8 +19,6 @@ from babel.messages.extract import extract_python
 OPTION_CALLS = frozenset({"Option", "Argument"})
 GROUP_CALLS = frozenset({"Typer", "command", "callback", "add_typer"})
 COMMAND_DECORATORS = frozenset({"command", "callback"})
-
-Result = tuple[int, str | None, str | list[str | None] | tuple[str | None, ...], list[str]]
 
 
 def summary(text: str) -> str:
@@ -59,11 +57,12 @@ def cli_texts(source: str) -> Iterator[tuple[int, str, str]]:
     """(line, text, comment) for each help text in ``source``."""
     tree = ast.parse(source)
     aliases = {"PassphraseFile"}  # cbcc.common's shared option, imported by name
-    for node in tree.body:
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            if any(isinstance(s, ast.Call) and _name(s.func) in OPTION_CALLS for s in ast.walk(node.value)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                aliases.update(t.id for t in targets if isinstance(t, ast.Name))
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.Assign | ast.AnnAssign) or stmt.value is None:
+            continue
+        if any(isinstance(s, ast.Call) and _name(s.func) in OPTION_CALLS for s in ast.walk(stmt.value)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            aliases.update(t.id for t in targets if isinstance(t, ast.Name))
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             kind = _name(node.func)
@@ -83,10 +82,10 @@ def cli_texts(source: str) -> Iterator[tuple[int, str, str]]:
 
 def extract_cli(
     fileobj: IO[bytes],
-    keywords: Mapping[str, Any] | Collection[str],
+    keywords: Any,
     comment_tags: Collection[str],
-    options: Mapping[str, Any],
-) -> Iterator[Result]:
+    options: Any,
+) -> Iterator[tuple[Any, ...]]:
     """Babel's Python extraction plus the command line's help texts (see the module docstring)."""
     yield from extract_python(fileobj, keywords, comment_tags, options)
     fileobj.seek(0)
