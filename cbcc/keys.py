@@ -18,6 +18,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
+from messages import N_, _
 
 if TYPE_CHECKING:
     from trustcore.trust_list import IssuerEntry
@@ -180,8 +181,8 @@ def _print_entries(title: str, entries: Sequence[IssuerEntry]) -> None:
     from trustcore import timeutil
 
     table = Table(title=title)
-    for column in ("kid", "alg", "name", "serials", "valid"):
-        table.add_column(column)
+    for column in (N_("kid"), N_("alg"), N_("name"), N_("serials"), N_("valid")):
+        table.add_column(_(column))
     for e in entries:
         table.add_row(
             e.kid.hex(),

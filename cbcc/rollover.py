@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
+from messages import N_, _
 
 if TYPE_CHECKING:
     from gateway.rollover_report import OutstandingCard
@@ -87,10 +88,10 @@ def rollover_report(
     with cli_errors(2):
         from rich.table import Table
 
-        _, cards = _report(issuer, db)
+        _old, cards = _report(issuer, db)
         table = Table(title=f"cards still signed by the key in {issuer}: {len(cards)}")
-        for col in ("serial", "staff", "issued", "expires"):
-            table.add_column(col)
+        for col in (N_("serial"), N_("staff"), N_("issued"), N_("expires")):
+            table.add_column(_(col))
         for c in cards:
             table.add_row(str(c.serial), c.staff_code, c.issued_at, c.expires_at)
         stdout_console().print(table)

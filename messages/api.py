@@ -36,6 +36,8 @@ ACTION = {
     "cards:lock": N_("lock or unlock cards"),
 }
 
+TOKEN_STATE = {"active": N_("active"), "expired": N_("expired"), "revoked": N_("revoked")}
+
 THING = {
     "reader": N_("reader"),
     "door": N_("door"),
