@@ -79,7 +79,9 @@ def create_token(body: TokenCreate, session: DB, principal: CanManage) -> TokenC
     return TokenCreated(token=_out(row), secret=plaintext)
 
 
-@router.get("/tokens/{token_id}", response_model=TokenOut, responses=responses(404), summary="Một token (one token)")
+@router.get(
+    "/tokens/{token_id}", response_model=TokenOut, responses=responses(404), summary="Một token (one token)"
+)
 def get_token(token_id: TokenIdPath, session: DB, principal: CanManage) -> TokenOut:
     row = session.get(ApiToken, token_id)
     if row is None or not auth.scope_within(principal.unit_scope, row.unit_scope):
