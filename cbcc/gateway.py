@@ -45,11 +45,11 @@ def _settings(config: Path | None) -> Settings:
     from gateway.settings import load_settings
 
     if config is not None and not config.is_file():
-        raise CbccError(f"settings file {config} does not exist")
+        raise CbccError(_("settings file {path} does not exist", path=config))
     try:
         return load_settings(config)
     except ValueError as exc:  # pydantic ValidationError is a ValueError
-        raise CbccError(f"bad settings: {exc}") from None
+        raise CbccError(_("bad settings: {error}", error=exc)) from None
 
 
 @gateway_app.command("init")

@@ -36,10 +36,11 @@ def _parse_range(text: str) -> tuple[int, int]:
 
     lo_text, sep, hi_text = text.partition(":")
     if not sep or not lo_text.strip().isdigit() or not hi_text.strip().isdigit():
-        raise CbccError(f"--serial-range must be LO:HI with non-negative integers, not {text!r}")
+        said = _("--serial-range must be LO:HI with non-negative integers, not {text}", text=repr(text))
+        raise CbccError(said)
     lo, hi = int(lo_text), int(hi_text)
     if not lo < hi <= 1 << 53:
-        raise CbccError("--serial-range needs LO < HI ≤ 2^53 (HI is exclusive)")
+        raise CbccError(_("--serial-range needs LO < HI ≤ 2^53 (HI is exclusive)"))
     return lo, hi
 
 
@@ -67,7 +68,7 @@ def init_root(
         targets = [out / "root.key.pem", out / "root.cose_key", out / "root.pub.pem"]
         existing = [str(p) for p in targets if p.exists()]
         if existing:
-            raise CbccError(f"refusing to overwrite {', '.join(existing)}")
+            raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
         secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new root key")
         out.mkdir(parents=True, exist_ok=True)
         key = keys.generate_rsa(keys.ROOT_BITS)
@@ -111,18 +112,18 @@ def new_issuer(
 
         label = unicodedata.normalize("NFC", name).strip()
         if not label:
-            raise CbccError("--name must not be empty")
+            raise CbccError(_("--name must not be empty"))
         lo, hi = _parse_range(serial_range)
         nbf = timeutil.parse_iso_utc(not_before) if not_before else default_not_before(int(time.time()))
         exp = timeutil.parse_iso_utc(not_after) if not_after else timeutil.add_years(nbf, 10)
         if nbf >= exp:
-            raise CbccError("--not-before must be before --not-after")
+            raise CbccError(_("--not-before must be before --not-after"))
         if alg is Alg.RS256 and bits not in keys.RSA_ALLOWED_BITS:
-            raise CbccError("--bits must be 2048 or 3072")
+            raise CbccError(_("--bits must be 2048 or 3072"))
         key_path, json_path = out / "issuer.key.pem", out / "issuer.json"
         existing = [str(p) for p in (key_path, json_path) if p.exists()]
         if existing:
-            raise CbccError(f"refusing to overwrite {', '.join(existing)}")
+            raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
         secret = passphrase.obtain(passphrase_file, confirm=True, purpose=f"the issuer key of {label}")
         out.mkdir(parents=True, exist_ok=True)
         key: keys.PrivateKey = keys.generate_rsa(bits) if alg is Alg.RS256 else keys.generate_p256()
@@ -165,7 +166,7 @@ def make_trust_list(
             root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
         )
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise CbccError("the root key must be an RSA key")
+            raise CbccError(_("the root key must be an RSA key"))
         blob = trust_list.build(key, chosen, int(time.time()), entries)
         check = trust_list.load(blob, key.public_key())
         if check.status != signed_object.OK:
