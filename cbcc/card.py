@@ -56,11 +56,12 @@ def mint(
         blob = credential.mint(claims, key)
         write_atomic(out, blob)
         alg = cose.ALG_NAMES[cose.alg_for(key)]
-        stdout_console().print(
-            f"[green]minted[/green] serial {claims[credential.SERIAL]} for {claims[credential.NAME]} "
-            f"({claims[credential.STAFF]}) → {out} ({len(blob)} bytes, {alg}, "
-            f"kid {keys.kid_of(key.public_key()).hex()})"
-        )
+        said = _("serial {serial} for {name} ({staff}) → {out} ({size} bytes, {alg}, kid {kid})",
+                 serial=claims[credential.SERIAL], name=claims[credential.NAME],
+                 staff=claims[credential.STAFF], out=out, size=len(blob), alg=alg,
+                 kid=keys.kid_of(key.public_key()).hex())  # fmt: skip
+        minted = _("minted")
+        stdout_console().print(f"[green]{minted}[/green] {said}")
 
 
 def _check_issuer_window(issuer_key: Path, claims: dict[int, Any], key: PrivateKey) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, read_input, stdout_console, write_atomic
+from messages import _
 
 config_app = typer.Typer(
     no_args_is_help=True, help="Signed reader configuration: door policy, schedules, holidays."
@@ -194,7 +195,7 @@ def show(
         if as_json:
             print(json.dumps({"status": result.status, "config": result.config}, ensure_ascii=False))
         else:
-            stdout_console().print(f"status: [bold]{result.status}[/bold]")
+            stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
             if result.config is not None:
                 _print_config(result.config)
         if result.status != signed_object.OK:

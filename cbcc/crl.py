@@ -17,6 +17,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
+from messages import _
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -100,7 +101,7 @@ def show(
         root_key = read_root_key(root)
         result = revocation.load(read_input(crl, "revocation list"), root_key, held_seq)
         console = stdout_console()
-        console.print(f"status: [bold]{result.status}[/bold]")
+        console.print(_("status:") + f" [bold]{result.status}[/bold]")
         if result.crl is not None:
             console.print(f"seq {result.crl.seq}, {len(result.crl)} revoked serial(s)")
             for s in result.crl.serials():

@@ -76,10 +76,15 @@ def init_root(
         keys.write_private_key(targets[0], key, secret)
         keys.write_new_file(targets[1], keys.cose_key_bytes(pub))
         keys.write_new_file(targets[2], keys.public_pem(pub))
+        created = _("root key created")
+        lines = [
+            _("private (encrypted): {path}", path=targets[0]),
+            _("pin on readers: {path}", path=targets[1]),
+            _("public PEM: {path}", path=targets[2]),
+        ]
         stdout_console().print(
-            f"[green]root key created[/green] kid [bold]{keys.kid_of(pub).hex()}[/bold] (RSA-3072)\n"
-            f"  private (encrypted): {targets[0]}\n  pin on readers:      {targets[1]}\n"
-            f"  public PEM:          {targets[2]}"
+            f"[green]{created}[/green] kid [bold]{keys.kid_of(pub).hex()}[/bold] (RSA-3072)\n  "
+            + "\n  ".join(lines)
         )
 
 
@@ -130,10 +135,17 @@ def new_issuer(
         entry = trust_list.IssuerEntry(key.public_key(), nbf, exp, lo, hi, label)
         keys.write_private_key(key_path, key, secret)
         keys.write_new_file(json_path, trust_list.issuer_json(entry).encode("utf-8"))
+        window = _("serials {lo} … {hi}, valid {nbf} → {exp}", lo=lo, hi=hi - 1, nbf=timeutil.to_iso(nbf),
+                   exp=timeutil.to_iso(exp))  # fmt: skip
+        created, owner = _("issuer key created"), _("for {name}", name=label)
+        lines = [
+            window,
+            _("private (encrypted): {path}", path=key_path),
+            _("description: {path}", path=json_path),
+        ]
         stdout_console().print(
-            f"[green]issuer key created[/green] kid [bold]{entry.kid.hex()}[/bold] ({alg.value}) "
-            f"for {label}\n  serials {lo} … {hi - 1}, valid {timeutil.to_iso(nbf)} → {timeutil.to_iso(exp)}\n"
-            f"  private (encrypted): {key_path}\n  description:         {json_path}"
+            f"[green]{created}[/green] kid [bold]{entry.kid.hex()}[/bold] ({alg.value}) {owner}\n  "
+            + "\n  ".join(lines)
         )
 
 
@@ -207,9 +219,9 @@ def show_trust_list(
 
         root_key = read_root_key(root)
         result = trust_list.load(read_input(trust, "trust list"), root_key, held_seq)
-        stdout_console().print(f"status: [bold]{result.status}[/bold]")
+        stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
         if result.detail:
-            stdout_console().print(f"reason: {result.detail}")
+            stdout_console().print(_("reason:") + f" {result.detail}")
         if result.trust_list is not None:
             listed = result.trust_list
             _print_entries(f"trust list seq {listed.seq}", list(listed.entries.values()))

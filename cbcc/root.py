@@ -20,6 +20,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
+from messages import _
 
 
 def root_transition(
@@ -90,7 +91,7 @@ def show_root_chain(
         from trustcore import keys, root_transition
 
         got = root_transition.verify_chain(read_input(chain, "root chain"), read_root_key(root), held_seq)
-        stdout_console().print(f"status: [bold]{got.status}[/bold]")
+        stdout_console().print(_("status:") + f" [bold]{got.status}[/bold]")
         if got.root is not None:
             stdout_console().print(f"root after transition {got.seq}: {keys.kid_of(got.root).hex()}")
         if got.status != "ok":

@@ -52,6 +52,22 @@ def test_the_catalog_covers_every_marked_message(tmp_path: Path) -> None:
     assert not missing, f"untranslated (update messages/vi.po): {missing}"
 
 
+def test_no_message_is_marked_inside_an_f_string() -> None:
+    """Babel's extractor does not look inside f-strings (Python < 3.12): a ``_("…")`` there would
+    never reach the catalog and stay English without any test noticing."""
+    import ast
+
+    found = []
+    for package in ("cbcc", "gateway", "provisioning", "messages", "simulators"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.JoinedStr):
+                    for sub in ast.walk(node):
+                        if isinstance(sub, ast.Call) and getattr(sub.func, "id", "") in ("_", "N_"):
+                            found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, f"marked inside an f-string (move it to a variable): {found}"
+
+
 def test_placeholders_survive_translation() -> None:
     for msgid, text in _catalog().items():
         assert sorted(FIELD.findall(msgid)) == sorted(FIELD.findall(text)), msgid
