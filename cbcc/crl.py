@@ -36,7 +36,9 @@ def _read_serials_file(path: Path) -> list[int]:
         if not item:
             continue
         if not item.isdigit():
-            raise CbccError(f"{path}:{number}: not a serial number: {item!r}")
+            raise CbccError(
+                _("{path}:{line}: not a serial number: {item}", path=path, line=number, item=repr(item))
+            )
         serials.append(int(item))
     return serials
 
@@ -67,7 +69,7 @@ def build(
         from trustcore import keys, passphrase, revocation, signed_object
 
         if serial is None and serials_file is None:
-            raise CbccError("give revoked serials with --serial N (repeatable) or --serials-file FILE")
+            raise CbccError(_("give revoked serials with --serial N (repeatable) or --serials-file FILE"))
         serials = list(serial or []) + (_read_serials_file(serials_file) if serials_file else [])
         state = state_file or root_key.parent / revocation.SEQ_STATE_NAME
         chosen = signed_object.choose_seq(state, seq)
@@ -75,7 +77,7 @@ def build(
             root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
         )
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise CbccError("the root key must be an RSA key")
+            raise CbccError(_("the root key must be an RSA key"))
         blob = revocation.build(key, chosen, int(time.time()), serials)
         check = revocation.load(blob, key.public_key())
         if check.status != signed_object.OK or check.crl is None:
@@ -120,7 +122,7 @@ def _root_private_key(root_key: Path, passphrase_file: Path | None) -> rsa.RSAPr
         root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
     )
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise CbccError("the root key must be an RSA key")
+        raise CbccError(_("the root key must be an RSA key"))
     return key
 
 
@@ -200,7 +202,13 @@ def delta(
         held = crl_national.NationalList(key.public_key())
         status = held.offer(read_input(base, "base list"))
         if status != signed_object.OK or held.full is None:
-            raise CbccError(f"the base {base} is not a full national list signed by this root ({status})")
+            raise CbccError(
+                _(
+                    "the base {path} is not a full national list signed by this root ({status})",
+                    path=base,
+                    status=status,
+                )
+            )
         blob = crl_national.build_delta(key, chosen, int(time.time()), held, serials)
         status = held.offer(blob)
         if status != signed_object.OK or held.delta is None:

@@ -43,11 +43,11 @@ def rollover(
 
         old = trust_list.issuer_from_json(issuer)
         if bits not in keys.RSA_ALLOWED_BITS:
-            raise CbccError("--bits must be 2048 or 3072")
+            raise CbccError(_("--bits must be 2048 or 3072"))
         key_path, json_path = out / "issuer.key.pem", out / "issuer.json"
         existing = [str(p) for p in (key_path, json_path) if p.exists()]
         if existing:
-            raise CbccError(f"refusing to overwrite {', '.join(existing)}")
+            raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
         now = int(time.time())
         exp = timeutil.parse_iso_utc(not_after) if not_after else timeutil.add_years(now, 10)
         rng = _parse_range(serial_range) if serial_range else None
@@ -112,7 +112,7 @@ def retire(
         from provisioning import rollover
 
         if rollover.read_rollover(issuer) is None:
-            raise CbccError(f"{issuer} has not been rolled over (cbcc keys rollover first)")
+            raise CbccError(_("{path} has not been rolled over (cbcc keys rollover first)", path=issuer))
         old, stranded = _report(issuer, db)
         rollover.retire(issuer, old, [c.serial for c in stranded], force=strand, at=int(time.time()))
         if stranded:

@@ -51,8 +51,9 @@ def root_transition(
             got = root_transition.verify_chain(root_transition.build_chain(links), first)
             if got.status != "ok" or got.root is None:
                 raise CbccError(
-                    f"the existing chain {chain} does not verify from the pinned root ({got.status})"
-                )
+                    _("the existing chain {path} does not verify from the pinned root ({status})", path=chain,
+                      status=got.status)
+                )  # fmt: skip
             current_pub = got.root
         else:
             current_pub = first
