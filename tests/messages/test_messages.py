@@ -68,6 +68,14 @@ def test_no_message_is_marked_inside_an_f_string() -> None:
     assert not found, f"marked inside an f-string (move it to a variable): {found}"
 
 
+def test_vietnamese_texts_are_nfc() -> None:
+    """Composed diacritics (NFC), as typed on a Vietnamese keyboard and compared by the console."""
+    import unicodedata
+
+    odd = [k for k, v in _catalog().items() if unicodedata.normalize("NFC", v) != v]
+    assert not odd, odd
+
+
 def test_placeholders_survive_translation() -> None:
     for msgid, text in _catalog().items():
         assert sorted(FIELD.findall(msgid)) == sorted(FIELD.findall(text)), msgid
