@@ -105,7 +105,7 @@ def show(
         console = stdout_console()
         console.print(_("status:") + f" [bold]{result.status}[/bold]")
         if result.crl is not None:
-            console.print(f"seq {result.crl.seq}, {len(result.crl)} revoked serial(s)")
+            console.print(_("seq {seq}, {n} revoked serial(s)", seq=result.crl.seq, n=len(result.crl)))
             for s in result.crl.serials():
                 console.print(str(s))
         if result.status != signed_object.OK:
@@ -239,14 +239,14 @@ def show_national(
         console = stdout_console()
         if base is not None:
             status = held.offer(read_input(base, "base list"))
-            console.print(f"base status: [bold]{status}[/bold] {held.detail}")
+            console.print(_("base status:") + f" [bold]{status}[/bold] {held.detail}")
         status = held.offer(read_input(obj, "national list"))
-        console.print(f"status: [bold]{status}[/bold] {held.detail}")
+        console.print(_("status:") + f" [bold]{status}[/bold] {held.detail}")
         if held.seq is not None:
-            console.print(f"seq {held.seq}, {held.count()} revoked serial(s)")
+            console.print(_("seq {seq}, {n} revoked serial(s)", seq=held.seq, n=held.count()))
         if held.delta is not None:
             console.print(f"delta: +{len(held.delta.added)} −{len(held.delta.removed)}")
         for s in serial or []:
-            console.print(f"{s}: {'revoked' if held.is_revoked(s) else 'not revoked'}")
+            console.print(f"{s}: " + (_("revoked") if held.is_revoked(s) else _("not revoked")))
         if status != signed_object.OK:
             raise typer.Exit(1)
