@@ -36,6 +36,8 @@ USAGE_ERRORS = [
     (r"No such option: (?P<name>\S+) \(Possible options: (?P<options>.+)\)",
      N_("No such option: {name} (possible options: {options})")),
     (r"No such option: (?P<name>\S+)", N_("No such option: {name}")),
+    (r"No such command (?P<name>'[^']*')\. Did you mean (?P<hint>.+)\?",
+     N_("No such command {name}. Did you mean {hint}?")),
     (r"No such command (?P<name>.+)\.", N_("No such command {name}.")),
     (r"Missing command\.", N_("Missing command.")),
     (r"Invalid value for (?P<name>.+?): (?P<detail>.*)", N_("Invalid value for {name}: {detail}")),
