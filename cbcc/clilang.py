@@ -34,7 +34,7 @@ USAGE_ERRORS = [
     (r"Missing option (?P<name>.+?)\.(?: (?P<more>.*))?", N_("Missing option {name}.")),
     (r"Missing argument (?P<name>.+?)\.(?: (?P<more>.*))?", N_("Missing argument {name}.")),
     (r"No such option: (?P<name>\S+) \(Possible options: (?P<options>.+)\)",
-     N_("No such option: {name} (possible options: {options})")),
+     N_("No such option: {name} (Possible options: {options})")),
     (r"No such option: (?P<name>\S+)", N_("No such option: {name}")),
     (r"No such command (?P<name>'[^']*')\. Did you mean (?P<hint>.+)\?",
      N_("No such command {name}. Did you mean {hint}?")),
@@ -42,8 +42,8 @@ USAGE_ERRORS = [
     (r"Missing command\.", N_("Missing command.")),
     (r"Invalid value for (?P<name>.+?): (?P<detail>.*)", N_("Invalid value for {name}: {detail}")),
     (r"Got unexpected extra argument(?:s|\(s\))? \((?P<args>.*)\)",
-     N_("Unexpected extra arguments ({args})")),
-    (r"Option (?P<name>'.+') requires (?P<what>.+)", N_("Option {name} requires a value.")),
+     N_("Got unexpected extra argument(s) ({args})")),
+    (r"Option (?P<name>'.+') requires an argument\.", N_("Option {name} requires an argument.")),
     (r"Option (?P<name>'.+') does not take a value\.", N_("Option {name} does not take a value.")),
 ]  # fmt: skip
 CHOOSE_FROM = N_("Choose from:")

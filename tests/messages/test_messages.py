@@ -222,3 +222,31 @@ def test_operator_errors_in_both_languages(tmp_path: Path) -> None:
     ):
         r = _cbcc(lang, "gateway", "token", "create", "--name", "x", "--role", "boss", home=tmp_path)
         assert r.returncode == 1 and r.stderr.strip() == text, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("english", "vietnamese"),
+    [
+        ("Missing option '--out'.", "Thiếu tùy chọn '--out'."),
+        ("Missing argument 'FILE'.", "Thiếu tham số 'FILE'."),
+        ("No such option: --bogus (Possible options: --out)",
+         "Không có tùy chọn --bogus (các tùy chọn có thể dùng: --out)"),
+        ("No such command 'punches'. Did you mean 'import-punches'?",
+         "Không có lệnh 'punches'. Có phải ý bạn là 'import-punches'?"),
+        ("Got unexpected extra argument(s) (b)", "Thừa tham số không mong đợi (b)"),
+        ("Option '--out' requires an argument.", "Tùy chọn '--out' cần một giá trị."),
+        ("Invalid value for '--alg': 'XX' is not one of 'RS256', 'ES256'.",
+         "Giá trị không hợp lệ cho '--alg': 'XX' is not one of 'RS256', 'ES256'."),
+        ("Something Typer says that we do not know", "Something Typer says that we do not know"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_rewritten_from_the_catalog(english: str, vietnamese: str) -> None:
+    from cbcc.clilang import translate_usage_error
+
+    try:
+        messages.set_lang("vi")
+        assert translate_usage_error(english) == vietnamese
+        messages.set_lang("en")
+        assert translate_usage_error(english) == english  # the ids are Typer's own words
+    finally:
+        messages.set_lang(None)
