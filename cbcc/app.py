@@ -34,7 +34,7 @@ from messages import _
 
 app = typer.Typer(
     no_args_is_help=True,
-    help=_("cbcc — electronic civil-servant card (thẻ CBCCVC điện tử): door and attendance system."),
+    help=("cbcc — electronic civil-servant card (thẻ CBCCVC điện tử): door and attendance system."),
     pretty_exceptions_enable=False,  # faults are explained in one line by main(); --debug: traceback
     add_completion=False,
 )
@@ -72,11 +72,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     debug: Annotated[
-        bool, typer.Option("--debug", help=_("Show tracebacks and every library's debug log."))
+        bool, typer.Option("--debug", help="Show tracebacks and every library's debug log.")
     ] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help=_("Print the version and exit.")),
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Options for every command (before the command name: cbcc --debug gateway run)."""
@@ -97,11 +97,11 @@ gateway_app.command("publish-list")(publish_list_command)
 def demo(
     out: Annotated[
         Path | None,
-        typer.Option("--out", help=_("Keep the demo's files in this folder (default: discarded).")),
+        typer.Option("--out", help="Keep the demo's files in this folder (default: discarded)."),
     ] = None,
     check: Annotated[
         bool,
-        typer.Option("--check", help=_("Run the story headless and exit; non-zero on any mismatch.")),
+        typer.Option("--check", help="Run the story headless and exit; non-zero on any mismatch."),
     ] = False,
 ) -> None:
     """The product end to end: cards verified on host and reader, then a gateway with virtual readers.
@@ -127,7 +127,7 @@ def demo(
 
 def command() -> Any:
     """The command tree, with switches shown as switches (typer labels every flag ``<bool>``) and
-    each command's summary in the operator's language (messages/vi.po)."""
+    each command's summary and option help in the operator's language (messages/vi.po)."""
     import inspect
 
     def quiet_metavar(option: Any) -> Any:
@@ -141,6 +141,8 @@ def command() -> Any:
             first, sep, rest = inspect.cleandoc(cmd.help).partition("\n\n")
             cmd.help = _(first) + sep + rest
         for param in cmd.params:
+            if getattr(param, "help", None):  # msgids: messages/extract.py finds every help= text
+                param.help = _(param.help)
             if getattr(param, "is_flag", False):
                 param.metavar = ""
         help_option = cmd.get_help_option
@@ -148,6 +150,9 @@ def command() -> Any:
         for sub in getattr(cmd, "commands", {}).values():
             walk(sub)
 
+    from cbcc import clilang
+
+    clilang.install()  # Typer's panels and Click's usage errors in the same language
     root = typer.main.get_command(app)
     walk(root)
     return root

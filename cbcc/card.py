@@ -19,6 +19,7 @@ from cbcc.common import (
     warn,
     write_atomic,
 )
+from messages import _
 
 if TYPE_CHECKING:
     from trustcore.keys import PrivateKey
@@ -42,11 +43,12 @@ def mint(
         ro = rollover.read_rollover(issuer_key.parent)
         if ro is not None:
             raise CbccError(
-                f"{issuer_key} was rolled over to key {ro.new_kid} ({ro.new_dir}); mint with the new key"
-            )
+                _("{key} was rolled over to key {kid} ({dir}); mint with the new key", key=issuer_key,
+                  kid=ro.new_kid, dir=ro.new_dir)
+            )  # fmt: skip
         claims = credential.load_record(record)
         if not keys.is_encrypted_pem(issuer_key):
-            warn(f"{issuer_key} is not encrypted; keep issuer keys encrypted at rest")
+            warn(_("{key} is not encrypted; keep issuer keys encrypted at rest", key=issuer_key))
         key = keys.load_private_key(
             issuer_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(issuer_key))
         )
@@ -54,11 +56,12 @@ def mint(
         blob = credential.mint(claims, key)
         write_atomic(out, blob)
         alg = cose.ALG_NAMES[cose.alg_for(key)]
-        stdout_console().print(
-            f"[green]minted[/green] serial {claims[credential.SERIAL]} for {claims[credential.NAME]} "
-            f"({claims[credential.STAFF]}) → {out} ({len(blob)} bytes, {alg}, "
-            f"kid {keys.kid_of(key.public_key()).hex()})"
-        )
+        said = _("serial {serial} for {name} ({staff}) → {out} ({size} bytes, {alg}, kid {kid})",
+                 serial=claims[credential.SERIAL], name=claims[credential.NAME],
+                 staff=claims[credential.STAFF], out=out, size=len(blob), alg=alg,
+                 kid=keys.kid_of(key.public_key()).hex())  # fmt: skip
+        minted = _("minted")
+        stdout_console().print(f"[green]{minted}[/green] {said}")
 
 
 def _check_issuer_window(issuer_key: Path, claims: dict[int, Any], key: PrivateKey) -> None:
@@ -78,15 +81,16 @@ def _check_issuer_window(issuer_key: Path, claims: dict[int, Any], key: PrivateK
         return  # claims_from_record made them ints; nothing to compare otherwise
     if not entry.nbf <= iat < entry.exp:
         raise CbccError(
-            f"issued_at {timeutil.to_iso(iat)} is outside the issuer key's window "
-            f"{timeutil.to_iso(entry.nbf)} → {timeutil.to_iso(entry.exp)} ({desc}); readers would answer "
-            "issuer_not_valid. Make the issuer key with an earlier --not-before (keys new-issuer)."
-        )
+            _("issued_at {iat} is outside the issuer key's window {nbf} → {exp} ({desc}); readers would "
+              "answer issuer_not_valid. Make the issuer key with an earlier --not-before (keys new-issuer).",
+              iat=timeutil.to_iso(iat), nbf=timeutil.to_iso(entry.nbf), exp=timeutil.to_iso(entry.exp),
+              desc=desc)
+        )  # fmt: skip
     if not entry.serial_lo <= serial < entry.serial_hi:
         raise CbccError(
-            f"serial {serial} is outside the issuer key's range {entry.serial_lo} … {entry.serial_hi - 1} "
-            f"({desc}); readers would answer serial_out_of_range."
-        )
+            _("serial {serial} is outside the issuer key's range {lo} … {hi} ({desc}); readers would answer "
+              "serial_out_of_range.", serial=serial, lo=entry.serial_lo, hi=entry.serial_hi - 1, desc=desc)
+        )  # fmt: skip
 
 
 @card_app.command("verify")
@@ -116,19 +120,23 @@ def verify(
         loaded = trust_list.load(trust_blob, root_key)
         trust = loaded.trust_list
         if loaded.status != signed_object.OK or trust is None:
-            warn(f"trust list {trust_list_path} not accepted ({loaded.status}); using an empty trust list")
+            said = _("trust list {path} not accepted ({status}); using an empty trust list",
+                     path=trust_list_path, status=loaded.status)  # fmt: skip
+            warn(said)
             trust = trust_list.EMPTY
         revoked = None
         if crl_blob is not None:
             crl_loaded = revocation.load(crl_blob, root_key)
             revoked = crl_loaded.crl
             if crl_loaded.status != signed_object.OK or revoked is None:
-                warn(f"revocation list {crl} not accepted ({crl_loaded.status}); revocation not checked")
+                said = _("revocation list {path} not accepted ({status}); revocation not checked", path=crl,
+                         status=crl_loaded.status)  # fmt: skip
+                warn(said)
                 revoked = None
         at = int(time.time()) if now is None else now
 
         start = time.perf_counter_ns()
-        for _ in range(repeat):
+        for _round in range(repeat):
             verdict = credential.verify(blob, trust, chip_uid, at, revoked)
         elapsed_us = (time.perf_counter_ns() - start) / 1000 / repeat
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
+from messages import _
 
 card_keys_app = typer.Typer(
     no_args_is_help=True, help="DESFire card master keys (AMK, read, UID, PICC), encrypted at rest."
@@ -43,10 +44,14 @@ def init(
         out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         card_keys.write_new(out, keys, secret)
         kcv = keys.check_values()
+        created, generation = _("card master keys created"), _("(generation {n})", n=key_version)
+        check = _("check values:")
+        only = _(
+            "readers receive only the read master and the derived UID key (KCV {kcv})", kcv=kcv["uid_key"]
+        )
         stdout_console().print(
-            f"[green]card master keys created[/green] (generation {key_version}) → {out}\n"
-            f"  check values: AMK {kcv['amk']}  read {kcv['read']}  UID {kcv['uid']}  PICC {kcv['picc']}\n"
-            f"  readers receive only the read master and the derived UID key (KCV {kcv['uid_key']})"
+            f"[green]{created}[/green] {generation} → {out}\n"
+            f"  {check} AMK {kcv['amk']}  read {kcv['read']}  UID {kcv['uid']}  PICC {kcv['picc']}\n  {only}"
         )
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from messages import N_, _
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -26,6 +28,14 @@ PassphraseFile = Annotated[
         dir_okay=False,
     ),
 ]
+
+
+# What read_input reads, as the operator is told it ("cannot read the trust list …")
+INPUT_KINDS = (
+    N_("base list"), N_("broker CA"), N_("root chain"), N_("configuration"), N_("configuration key"),
+    N_("credential"), N_("revocation list"), N_("national list"), N_("root key"), N_("serials file"),
+    N_("ranges file"), N_("secrets file"), N_("trust list"), N_("trust"), N_("root"),
+)  # fmt: skip
 
 
 def stderr_console() -> Console:
@@ -73,7 +83,11 @@ def cli_errors(code: int = 1) -> Iterator[None]:
 
     try:
         yield
-    except (CbccError, TrustcoreError, ProvisioningError, GatewayError) as exc:
+    except TrustcoreError as exc:  # the trust core cannot import the catalog: its template can be looked up
+        from messages import render
+
+        fail(render(exc.template, exc.fields) if exc.template else str(exc), code)
+    except (CbccError, ProvisioningError, GatewayError) as exc:
         fail(str(exc), code)
 
 
@@ -83,7 +97,9 @@ def read_input(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise CbccError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise CbccError(
+            _("cannot read {what} {path}: {reason}", what=_(what), path=path, reason=exc.strerror)
+        ) from None
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -95,7 +111,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomic(path, data)
     except OSError as exc:
-        raise CbccError(f"cannot write {path}: {exc.strerror}") from None
+        raise CbccError(_("cannot write {path}: {reason}", path=path, reason=exc.strerror)) from None
 
 
 def read_root_key(path: Path) -> PublicKey:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, read_input, stdout_console, write_atomic
+from messages import _
 
 config_app = typer.Typer(
     no_args_is_help=True, help="Signed reader configuration: door policy, schedules, holidays."
@@ -39,7 +40,7 @@ def init_key(
         targets = [out / "config.key.pem", out / "config.cose_key", out / "config.pub.pem"]
         existing = [str(p) for p in targets if p.exists()]
         if existing:
-            raise CbccError(f"refusing to overwrite {', '.join(existing)}")
+            raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
         secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new configuration key")
         out.mkdir(parents=True, exist_ok=True)
         key = keys.generate_rsa(keys.ROOT_BITS)
@@ -91,7 +92,7 @@ def build(
             key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(key))
         )
         if not isinstance(private, rsa.RSAPrivateKey):
-            raise CbccError("the configuration key must be an RSA key (readers verify RS256)")
+            raise CbccError(_("the configuration key must be an RSA key (readers verify RS256)"))
         blob = rc.build(src, private, chosen, int(time.time()) if iat is None else iat, reader_id=reader_id)
         check = rc.load(blob, private.public_key(), reader_id=rid)
         if check.status != signed_object.OK or check.config is None:
@@ -184,7 +185,7 @@ def show(
             if raw.lstrip().startswith(b"-----BEGIN"):
                 loaded = serialization.load_pem_public_key(raw)
                 if not isinstance(loaded, keys.PublicKey):
-                    raise CbccError(f"{key}: not an RSA or P-256 public key")
+                    raise CbccError(_("{path}: not an RSA or P-256 public key", path=key))
                 public = loaded
             else:
                 public = keys.load_cose_key(raw)
@@ -194,7 +195,7 @@ def show(
         if as_json:
             print(json.dumps({"status": result.status, "config": result.config}, ensure_ascii=False))
         else:
-            stdout_console().print(f"status: [bold]{result.status}[/bold]")
+            stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
             if result.config is not None:
                 _print_config(result.config)
         if result.status != signed_object.OK:

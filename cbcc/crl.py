@@ -17,6 +17,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
+from messages import _
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -35,7 +36,9 @@ def _read_serials_file(path: Path) -> list[int]:
         if not item:
             continue
         if not item.isdigit():
-            raise CbccError(f"{path}:{number}: not a serial number: {item!r}")
+            raise CbccError(
+                _("{path}:{line}: not a serial number: {item}", path=path, line=number, item=repr(item))
+            )
         serials.append(int(item))
     return serials
 
@@ -66,7 +69,7 @@ def build(
         from trustcore import keys, passphrase, revocation, signed_object
 
         if serial is None and serials_file is None:
-            raise CbccError("give revoked serials with --serial N (repeatable) or --serials-file FILE")
+            raise CbccError(_("give revoked serials with --serial N (repeatable) or --serials-file FILE"))
         serials = list(serial or []) + (_read_serials_file(serials_file) if serials_file else [])
         state = state_file or root_key.parent / revocation.SEQ_STATE_NAME
         chosen = signed_object.choose_seq(state, seq)
@@ -74,7 +77,7 @@ def build(
             root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
         )
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise CbccError("the root key must be an RSA key")
+            raise CbccError(_("the root key must be an RSA key"))
         blob = revocation.build(key, chosen, int(time.time()), serials)
         check = revocation.load(blob, key.public_key())
         if check.status != signed_object.OK or check.crl is None:
@@ -100,9 +103,9 @@ def show(
         root_key = read_root_key(root)
         result = revocation.load(read_input(crl, "revocation list"), root_key, held_seq)
         console = stdout_console()
-        console.print(f"status: [bold]{result.status}[/bold]")
+        console.print(_("status:") + f" [bold]{result.status}[/bold]")
         if result.crl is not None:
-            console.print(f"seq {result.crl.seq}, {len(result.crl)} revoked serial(s)")
+            console.print(_("seq {seq}, {n} revoked serial(s)", seq=result.crl.seq, n=len(result.crl)))
             for s in result.crl.serials():
                 console.print(str(s))
         if result.status != signed_object.OK:
@@ -119,7 +122,7 @@ def _root_private_key(root_key: Path, passphrase_file: Path | None) -> rsa.RSAPr
         root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
     )
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise CbccError("the root key must be an RSA key")
+        raise CbccError(_("the root key must be an RSA key"))
     return key
 
 
@@ -199,7 +202,13 @@ def delta(
         held = crl_national.NationalList(key.public_key())
         status = held.offer(read_input(base, "base list"))
         if status != signed_object.OK or held.full is None:
-            raise CbccError(f"the base {base} is not a full national list signed by this root ({status})")
+            raise CbccError(
+                _(
+                    "the base {path} is not a full national list signed by this root ({status})",
+                    path=base,
+                    status=status,
+                )
+            )
         blob = crl_national.build_delta(key, chosen, int(time.time()), held, serials)
         status = held.offer(blob)
         if status != signed_object.OK or held.delta is None:
@@ -230,14 +239,14 @@ def show_national(
         console = stdout_console()
         if base is not None:
             status = held.offer(read_input(base, "base list"))
-            console.print(f"base status: [bold]{status}[/bold] {held.detail}")
+            console.print(_("base status:") + f" [bold]{status}[/bold] {held.detail}")
         status = held.offer(read_input(obj, "national list"))
-        console.print(f"status: [bold]{status}[/bold] {held.detail}")
+        console.print(_("status:") + f" [bold]{status}[/bold] {held.detail}")
         if held.seq is not None:
-            console.print(f"seq {held.seq}, {held.count()} revoked serial(s)")
+            console.print(_("seq {seq}, {n} revoked serial(s)", seq=held.seq, n=held.count()))
         if held.delta is not None:
             console.print(f"delta: +{len(held.delta.added)} −{len(held.delta.removed)}")
         for s in serial or []:
-            console.print(f"{s}: {'revoked' if held.is_revoked(s) else 'not revoked'}")
+            console.print(f"{s}: " + (_("revoked") if held.is_revoked(s) else _("not revoked")))
         if status != signed_object.OK:
             raise typer.Exit(1)

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
+from messages import _
 
 ConfigFile = Annotated[
     Path | None,
@@ -49,10 +50,10 @@ def crl_publish(
             root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
         )
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise CbccError("the national root key must be RSA (readers verify RS256)")
+            raise CbccError(_("the national root key must be RSA (readers verify RS256)"))
         manifest_key = load_signing_key(settings)
         if manifest_key is None:
-            raise CbccError("no configuration signing key: list manifests cannot be signed")
+            raise CbccError(_("no configuration signing key: list manifests cannot be signed"))
         mqtt = settings.mqtt
         password = mqtt.password.get_secret_value()
         if mqtt.embedded and not password:

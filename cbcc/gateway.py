@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
-from messages import _
+from messages import N_, _
+from messages.api import TOKEN_STATE
+
+READER_COLUMNS = (N_("id"), N_("site"), N_("door"), N_("role"), N_("online"), N_("last seen"), N_("firmware"),
+                  N_("config"))  # fmt: skip
+TOKEN_COLUMNS = (N_("id"), N_("name"), N_("role"), N_("unit"), N_("state"), N_("created"), N_("last used"))
+
+
+def state_word(state: str) -> str:
+    return _(TOKEN_STATE[state]) if state in TOKEN_STATE else state
+
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -37,11 +47,11 @@ def _settings(config: Path | None) -> Settings:
     from gateway.settings import load_settings
 
     if config is not None and not config.is_file():
-        raise CbccError(f"settings file {config} does not exist")
+        raise CbccError(_("settings file {path} does not exist", path=config))
     try:
         return load_settings(config)
     except ValueError as exc:  # pydantic ValidationError is a ValueError
-        raise CbccError(f"bad settings: {exc}") from None
+        raise CbccError(_("bad settings: {error}", error=exc)) from None
 
 
 @gateway_app.command("init")
@@ -200,7 +210,7 @@ def reader_list(config: ConfigFile = None) -> None:
 
         settings = _settings(config)
         engine = db.make_engine(settings.database.url)
-        table = Table("id", "site", "door", "role", "online", "last seen", "firmware", "config")
+        table = Table(*map(_, READER_COLUMNS))
         with Session(engine) as s:
             for r in s.exec(select(Reader).order_by(Reader.id)):
                 table.add_row(
@@ -208,7 +218,7 @@ def reader_list(config: ConfigFile = None) -> None:
                     r.site,
                     r.door_id or "",
                     r.role,
-                    "yes" if r.online else "no",
+                    _("yes") if r.online else _("no"),
                     str(db.utc(r.last_seen) or ""),
                     r.firmware or "",
                     f"{r.config_seq}/{r.pushed_config_seq}",
@@ -270,9 +280,10 @@ def token_list(
             for row in rows:
                 print(json.dumps(row, default=str, ensure_ascii=False))
             return
-        table = Table("id", "name", "role", "unit", "state", "created", "last used")
+        table = Table(*map(_, TOKEN_COLUMNS))
         for row in rows:
-            table.add_row(row["id"], row["name"], row["role"], row["unit_scope"] or "*", row["state"],
+            state = state_word(row["state"])
+            table.add_row(row["id"], row["name"], row["role"], row["unit_scope"] or "*", state,
                           _when(row["created_at"]), _when(row["last_used_at"]))  # fmt: skip
         stdout_console().print(table)
 

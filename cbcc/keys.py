@@ -18,6 +18,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
+from messages import N_, _
 
 if TYPE_CHECKING:
     from trustcore.trust_list import IssuerEntry
@@ -35,10 +36,11 @@ def _parse_range(text: str) -> tuple[int, int]:
 
     lo_text, sep, hi_text = text.partition(":")
     if not sep or not lo_text.strip().isdigit() or not hi_text.strip().isdigit():
-        raise CbccError(f"--serial-range must be LO:HI with non-negative integers, not {text!r}")
+        said = _("--serial-range must be LO:HI with non-negative integers, not {text}", text=repr(text))
+        raise CbccError(said)
     lo, hi = int(lo_text), int(hi_text)
     if not lo < hi <= 1 << 53:
-        raise CbccError("--serial-range needs LO < HI ≤ 2^53 (HI is exclusive)")
+        raise CbccError(_("--serial-range needs LO < HI ≤ 2^53 (HI is exclusive)"))
     return lo, hi
 
 
@@ -66,7 +68,7 @@ def init_root(
         targets = [out / "root.key.pem", out / "root.cose_key", out / "root.pub.pem"]
         existing = [str(p) for p in targets if p.exists()]
         if existing:
-            raise CbccError(f"refusing to overwrite {', '.join(existing)}")
+            raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
         secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new root key")
         out.mkdir(parents=True, exist_ok=True)
         key = keys.generate_rsa(keys.ROOT_BITS)
@@ -74,10 +76,15 @@ def init_root(
         keys.write_private_key(targets[0], key, secret)
         keys.write_new_file(targets[1], keys.cose_key_bytes(pub))
         keys.write_new_file(targets[2], keys.public_pem(pub))
+        created = _("root key created")
+        lines = [
+            _("private (encrypted): {path}", path=targets[0]),
+            _("pin on readers: {path}", path=targets[1]),
+            _("public PEM: {path}", path=targets[2]),
+        ]
         stdout_console().print(
-            f"[green]root key created[/green] kid [bold]{keys.kid_of(pub).hex()}[/bold] (RSA-3072)\n"
-            f"  private (encrypted): {targets[0]}\n  pin on readers:      {targets[1]}\n"
-            f"  public PEM:          {targets[2]}"
+            f"[green]{created}[/green] kid [bold]{keys.kid_of(pub).hex()}[/bold] (RSA-3072)\n  "
+            + "\n  ".join(lines)
         )
 
 
@@ -110,28 +117,35 @@ def new_issuer(
 
         label = unicodedata.normalize("NFC", name).strip()
         if not label:
-            raise CbccError("--name must not be empty")
+            raise CbccError(_("--name must not be empty"))
         lo, hi = _parse_range(serial_range)
         nbf = timeutil.parse_iso_utc(not_before) if not_before else default_not_before(int(time.time()))
         exp = timeutil.parse_iso_utc(not_after) if not_after else timeutil.add_years(nbf, 10)
         if nbf >= exp:
-            raise CbccError("--not-before must be before --not-after")
+            raise CbccError(_("--not-before must be before --not-after"))
         if alg is Alg.RS256 and bits not in keys.RSA_ALLOWED_BITS:
-            raise CbccError("--bits must be 2048 or 3072")
+            raise CbccError(_("--bits must be 2048 or 3072"))
         key_path, json_path = out / "issuer.key.pem", out / "issuer.json"
         existing = [str(p) for p in (key_path, json_path) if p.exists()]
         if existing:
-            raise CbccError(f"refusing to overwrite {', '.join(existing)}")
+            raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
         secret = passphrase.obtain(passphrase_file, confirm=True, purpose=f"the issuer key of {label}")
         out.mkdir(parents=True, exist_ok=True)
         key: keys.PrivateKey = keys.generate_rsa(bits) if alg is Alg.RS256 else keys.generate_p256()
         entry = trust_list.IssuerEntry(key.public_key(), nbf, exp, lo, hi, label)
         keys.write_private_key(key_path, key, secret)
         keys.write_new_file(json_path, trust_list.issuer_json(entry).encode("utf-8"))
+        window = _("serials {lo} … {hi}, valid {nbf} → {exp}", lo=lo, hi=hi - 1, nbf=timeutil.to_iso(nbf),
+                   exp=timeutil.to_iso(exp))  # fmt: skip
+        created, owner = _("issuer key created"), _("for {name}", name=label)
+        lines = [
+            window,
+            _("private (encrypted): {path}", path=key_path),
+            _("description: {path}", path=json_path),
+        ]
         stdout_console().print(
-            f"[green]issuer key created[/green] kid [bold]{entry.kid.hex()}[/bold] ({alg.value}) "
-            f"for {label}\n  serials {lo} … {hi - 1}, valid {timeutil.to_iso(nbf)} → {timeutil.to_iso(exp)}\n"
-            f"  private (encrypted): {key_path}\n  description:         {json_path}"
+            f"[green]{created}[/green] kid [bold]{entry.kid.hex()}[/bold] ({alg.value}) {owner}\n  "
+            + "\n  ".join(lines)
         )
 
 
@@ -164,7 +178,7 @@ def make_trust_list(
             root_key, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(root_key))
         )
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise CbccError("the root key must be an RSA key")
+            raise CbccError(_("the root key must be an RSA key"))
         blob = trust_list.build(key, chosen, int(time.time()), entries)
         check = trust_list.load(blob, key.public_key())
         if check.status != signed_object.OK:
@@ -180,8 +194,8 @@ def _print_entries(title: str, entries: Sequence[IssuerEntry]) -> None:
     from trustcore import timeutil
 
     table = Table(title=title)
-    for column in ("kid", "alg", "name", "serials", "valid"):
-        table.add_column(column)
+    for column in (N_("kid"), N_("alg"), N_("name"), N_("serials"), N_("valid")):
+        table.add_column(_(column))
     for e in entries:
         table.add_row(
             e.kid.hex(),
@@ -205,9 +219,9 @@ def show_trust_list(
 
         root_key = read_root_key(root)
         result = trust_list.load(read_input(trust, "trust list"), root_key, held_seq)
-        stdout_console().print(f"status: [bold]{result.status}[/bold]")
+        stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
         if result.detail:
-            stdout_console().print(f"reason: {result.detail}")
+            stdout_console().print(_("reason:") + f" {result.detail}")
         if result.trust_list is not None:
             listed = result.trust_list
             _print_entries(f"trust list seq {listed.seq}", list(listed.entries.values()))

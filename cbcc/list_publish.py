@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cbcc.common import cli_errors, read_input, read_root_key, stdout_console
+from messages import _
 
 
 def publish_list_command(
@@ -34,7 +35,7 @@ def publish_list_command(
         settings = _settings(config)
         manifest_key = load_signing_key(settings)
         if manifest_key is None:
-            raise CbccError("no configuration signing key: list manifests cannot be signed")
+            raise CbccError(_("no configuration signing key: list manifests cannot be signed"))
         mqtt = settings.mqtt
         password = mqtt.password.get_secret_value()
         if mqtt.embedded and not password:

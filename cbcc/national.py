@@ -14,6 +14,7 @@ import typer
 
 from cbcc.common import cli_errors, stdout_console
 from cbcc.gateway import ConfigFile, _settings
+from messages import _
 
 national_sim_app = typer.Typer(help="Simulator of the national CBCCVC database's change feed (tests, demos).")
 sync_app = typer.Typer(no_args_is_help=True, help="National card database: sync, file import, local locks.")
@@ -56,7 +57,7 @@ def _progress() -> tuple[object, object]:
     prog = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
     )
-    return prog, prog.add_task("sync", total=None)
+    return prog, prog.add_task(_("sync"), total=None)
 
 
 @sync_app.command("national")
@@ -103,15 +104,16 @@ def sync_national(
         finally:
             feed.close()
         if report.snapshot is not None:
-            stdout_console().print(
-                f"[green]snapshot[/green] as of change {report.snapshot:,}: {report.snapshot_staff:,} staff, "
-                f"{report.snapshot_cards:,} cards"
-            )
-        stdout_console().print(
-            f"[green]synced[/green] {report.applied:,} changes in {report.pages} pages "
-            f"({report.duplicates} already applied), cursor {report.cursor or '-'}, "
-            f"{report.revocation_changed:,} revocation changes, {report.seconds:.1f} s"
-        )
+            label = _("snapshot")
+            said = _("as of change {n}: {staff} staff, {cards} cards", n=f"{report.snapshot:,}",
+                     staff=f"{report.snapshot_staff:,}", cards=f"{report.snapshot_cards:,}")  # fmt: skip
+            stdout_console().print(f"[green]{label}[/green] {said}")
+        label = _("synced")
+        said = _("{n} changes in {pages} pages ({dup} already applied), cursor {cursor}, {rev} revocation "
+                 "changes, {s} s", n=f"{report.applied:,}", pages=report.pages, dup=report.duplicates,
+                 cursor=report.cursor or "-", rev=f"{report.revocation_changed:,}",
+                 s=f"{report.seconds:.1f}")  # fmt: skip
+        stdout_console().print(f"[green]{label}[/green] {said}")
 
 
 @sync_app.command("import")
@@ -138,9 +140,13 @@ def sync_import(
         for line in report.errors:
             con.print(f"[red]{line}[/red]", markup=True, highlight=False)
         if report.bad and not allow_partial:
-            raise CbccError(f"{report.bad} bad row(s) of {report.rows}: nothing imported")
-        con.print(f"[green]imported[/green] {report.applied:,} rows ({report.duplicates} already imported, "
-                  f"{report.bad} bad skipped)")  # fmt: skip
+            raise CbccError(
+                _("{bad} bad row(s) of {rows}: nothing imported", bad=report.bad, rows=report.rows)
+            )
+        label = _("imported")
+        said = _("{n} rows ({dup} already imported, {bad} bad skipped)", n=f"{report.applied:,}",
+                 dup=report.duplicates, bad=report.bad)  # fmt: skip
+        con.print(f"[green]{label}[/green] {said}")
 
 
 @sync_app.command("lock")
@@ -180,11 +186,11 @@ def sync_push(
         with national_client(url, token=token, cert=cert, key=key, ca=ca, timeout=30) as client:
             report = push_pending(client, db.make_engine(settings.database.url))
         con = stdout_console()
-        con.print(f"pushed {len(report.pushed)} local action(s)")
+        con.print(_("pushed {n} local action(s)", n=len(report.pushed)))
         if report.failed:
             for serial, why in report.failed.items():
                 con.print(f"[red]card {serial}: {why}[/red]")
-            raise CbccError(f"{len(report.failed)} local action(s) still pending")
+            raise CbccError(_("{n} local action(s) still pending", n=len(report.failed)))
 
 
 @sync_app.command("status")
@@ -199,10 +205,11 @@ def sync_status(config: ConfigFile = None) -> None:
         settings = _settings(config)
         engine = db.make_engine(settings.database.url)
         con = stdout_console()
-        con.print(f"national cursor: {get_cursor(engine) or '-'}")
+        con.print(_("national cursor: {cursor}", cursor=get_cursor(engine) or "-"))
         with engine.connect() as conn:
             for status, n in conn.execute(sa.text("SELECT status, count(*) FROM card GROUP BY status")):
                 con.print(f"  {status}: {n:,}")
             pending = conn.execute(sa.text("SELECT count(*) FROM card WHERE pending_upstream")).scalar()
             staff = conn.execute(sa.text("SELECT count(*) FROM staffrecord")).scalar()
-        con.print(f"staff records: {staff:,}; local actions pending upstream: {pending}")
+        con.print(_("staff records: {staff}; local actions pending upstream: {pending}", staff=f"{staff:,}",
+                    pending=pending))  # fmt: skip

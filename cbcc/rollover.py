@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
+from messages import N_, _
 
 if TYPE_CHECKING:
     from gateway.rollover_report import OutstandingCard
@@ -42,11 +43,11 @@ def rollover(
 
         old = trust_list.issuer_from_json(issuer)
         if bits not in keys.RSA_ALLOWED_BITS:
-            raise CbccError("--bits must be 2048 or 3072")
+            raise CbccError(_("--bits must be 2048 or 3072"))
         key_path, json_path = out / "issuer.key.pem", out / "issuer.json"
         existing = [str(p) for p in (key_path, json_path) if p.exists()]
         if existing:
-            raise CbccError(f"refusing to overwrite {', '.join(existing)}")
+            raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
         now = int(time.time())
         exp = timeutil.parse_iso_utc(not_after) if not_after else timeutil.add_years(now, 10)
         rng = _parse_range(serial_range) if serial_range else None
@@ -88,10 +89,10 @@ def rollover_report(
     with cli_errors(2):
         from rich.table import Table
 
-        _, cards = _report(issuer, db)
+        _old, cards = _report(issuer, db)
         table = Table(title=f"cards still signed by the key in {issuer}: {len(cards)}")
-        for col in ("serial", "staff", "issued", "expires", "source"):
-            table.add_column(col)
+        for col in (N_("serial"), N_("staff"), N_("issued"), N_("expires"), N_("source")):
+            table.add_column(_(col))
         for c in cards:
             table.add_row(str(c.serial), c.staff_code, c.issued_at, c.expires_at, c.source)
         stdout_console().print(table)
@@ -112,7 +113,7 @@ def retire(
         from provisioning import rollover
 
         if rollover.read_rollover(issuer) is None:
-            raise CbccError(f"{issuer} has not been rolled over (cbcc keys rollover first)")
+            raise CbccError(_("{path} has not been rolled over (cbcc keys rollover first)", path=issuer))
         old, stranded = _report(issuer, db)
         rollover.retire(issuer, old, [c.serial for c in stranded], force=strand, at=int(time.time()))
         if stranded:

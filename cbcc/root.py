@@ -20,6 +20,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
+from messages import _
 
 
 def root_transition(
@@ -50,8 +51,9 @@ def root_transition(
             got = root_transition.verify_chain(root_transition.build_chain(links), first)
             if got.status != "ok" or got.root is None:
                 raise CbccError(
-                    f"the existing chain {chain} does not verify from the pinned root ({got.status})"
-                )
+                    _("the existing chain {path} does not verify from the pinned root ({status})", path=chain,
+                      status=got.status)
+                )  # fmt: skip
             current_pub = got.root
         else:
             current_pub = first
@@ -90,7 +92,7 @@ def show_root_chain(
         from trustcore import keys, root_transition
 
         got = root_transition.verify_chain(read_input(chain, "root chain"), read_root_key(root), held_seq)
-        stdout_console().print(f"status: [bold]{got.status}[/bold]")
+        stdout_console().print(_("status:") + f" [bold]{got.status}[/bold]")
         if got.root is not None:
             stdout_console().print(f"root after transition {got.seq}: {keys.kid_of(got.root).hex()}")
         if got.status != "ok":

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 
 from gateway.db import utc
 from gateway.models import ApiToken, now_utc
+from messages import _
 
 ROLES: Final = ("admin", "facility", "hr", "auditor")
 
@@ -207,13 +208,13 @@ def scope_within(outer: str, inner: str) -> bool:
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise TokenError(f"role must be one of {', '.join(ROLES)}")
+        raise TokenError(_("role must be one of {roles}", roles=", ".join(ROLES)))
     return role
 
 
 def check_unit_scope(unit_scope: str) -> str:
     if not UNIT_SCOPE_RE.match(unit_scope):
-        raise TokenError("unit scope: at most 64 letters, digits or . - _ / (empty = every unit)")
+        raise TokenError(_("unit scope: at most 64 letters, digits or . - _ / (empty = every unit)"))
     return unit_scope
 
 
@@ -232,15 +233,15 @@ def create_token(
     """Add a token (the caller commits); returns the row and the plaintext, shown once."""
     name = name.strip()
     if not 1 <= len(name) <= NAME_MAX:
-        raise TokenError(f"name: 1 to {NAME_MAX} characters")
+        raise TokenError(_("name: 1 to {max} characters", max=NAME_MAX))
     check_role(role)
     check_unit_scope(unit_scope)
     now = now_utc()
     if expires_at is not None:
         if expires_at.tzinfo is None:
-            raise TokenError("expires_at must carry a time zone (UTC)")
+            raise TokenError(_("expires_at must carry a time zone (UTC)"))
         if expires_at <= now:
-            raise TokenError("expires_at is in the past")
+            raise TokenError(_("expires_at is in the past"))
     token_id = _random(ID_LEN)
     while session.get(ApiToken, token_id) is not None:  # pragma: no cover - 36^12 ids
         token_id = _random(ID_LEN)
@@ -263,7 +264,7 @@ def revoke_token(session: Session, token_id: str, *, now: datetime | None = None
     """Mark a token revoked (the caller commits); revoking twice keeps the first time."""
     row = session.get(ApiToken, token_id)
     if row is None:
-        raise TokenError(f"token {token_id} does not exist")
+        raise TokenError(_("token {id} does not exist", id=token_id))
     if row.revoked_at is None:
         row.revoked_at = now or now_utc()
         session.add(row)

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from gateway.models import Door, Reader
 from gateway.secretbox import SecretBox
+from messages import _
 from trustcore import ids
 
 READER_ID = ids.READER_ID  # the one rule: trustcore/ids.py
@@ -45,8 +46,10 @@ def key_context(reader_id: str) -> str:
 def check_reader_id(reader_id: str) -> str:
     if not READER_ID.match(reader_id):
         raise RegistryError(
-            "reader id must be 1-63 lowercase letters, digits or '-', starting with a letter or digit "
-            "(it is also the MQTT username and a topic level)"
+            _(
+                "reader id must be 1-63 lowercase letters, digits or '-', starting with a letter or digit "
+                "(it is also the MQTT username and a topic level)"
+            )
         )
     return reader_id
 
@@ -66,14 +69,14 @@ def register(
     """Add a reader (the caller commits). ``mac_key`` imports an existing key (re-provisioning)."""
     check_reader_id(reader_id)
     if role not in ROLES:
-        raise RegistryError(f"role must be one of {', '.join(ROLES)}")
+        raise RegistryError(_("role must be one of {roles}", roles=", ".join(ROLES)))
     if session.get(Reader, reader_id) is not None:
-        raise RegistryError(f"reader {reader_id} is already registered")
+        raise RegistryError(_("reader {id} is already registered", id=reader_id))
     if door_id is not None and session.get(Door, door_id) is None:
-        raise RegistryError(f"door {door_id} does not exist")
+        raise RegistryError(_("door {id} does not exist", id=door_id))
     key = mac_key if mac_key is not None else os.urandom(32)
     if len(key) != 32:
-        raise RegistryError("a reader MAC key is 32 bytes")
+        raise RegistryError(_("a reader MAC key is 32 bytes"))
     reader = Reader(id=reader_id, name=name, site=site, unit=unit, door_id=door_id, role=role,
                     mac_key_enc=box.seal(key, key_context(reader_id)))  # fmt: skip
     session.add(reader)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from messages import _
+
 VERSION = b"\x01"
 
 
@@ -26,13 +28,17 @@ class SecretBox:
     def from_file(cls, path: Path, *, create: bool = False) -> SecretBox:
         if not path.exists():
             if not create:
-                raise FileNotFoundError(f"master key file {path} does not exist (run `cbcc gateway init`)")
+                raise FileNotFoundError(
+                    _("master key file {path} does not exist (run `cbcc gateway init`)", path=path)
+                )
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(os.urandom(32))
         if path.stat().st_mode & 0o077:
-            raise PermissionError(f"master key file {path} must be private to its owner (chmod 600)")
+            raise PermissionError(
+                _("master key file {path} must be private to its owner (chmod 600)", path=path)
+            )
         return cls(path.read_bytes())
 
     def seal(self, secret: bytes, context: str) -> bytes:

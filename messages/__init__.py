@@ -56,7 +56,47 @@ def gettext(message: str, code: str | None = None) -> str:
     return catalog(code or lang()).get(message) or message
 
 
-_ = gettext
+def render(message: str, fields: dict[str, object], code: str | None = None) -> str:
+    """``message`` translated, then its ``{fields}`` filled (the English text if a translation
+    lost a field)."""
+    template = gettext(message, code)
+    try:
+        return template.format(**fields) if fields else template
+    except (KeyError, IndexError, ValueError):
+        return message.format(**fields) if fields else message
+
+
+class Message(str):
+    """A text in this process's language that keeps its English id and fields, so a layer that
+    answers in another language (the REST API, per request) can render it again: an error
+    raised as ``GatewayError(_("door {id} does not exist", id=d))`` reads right in either."""
+
+    msgid: str
+    fields: dict[str, object]
+
+    def __new__(cls, msgid: str, fields: dict[str, object]) -> Message:
+        text = super().__new__(cls, render(msgid, fields))
+        text.msgid, text.fields = msgid, fields
+        return text
+
+    def in_lang(self, code: str) -> str:
+        return render(self.msgid, self.fields, code)
+
+    def __reduce__(self) -> tuple[type[Message], tuple[str, dict[str, object]]]:
+        return (Message, (self.msgid, self.fields))  # pickled across processes: id and fields
+
+
+def _(message: str, /, **fields: object) -> str:
+    """Translate ``message`` (an English msgid) and fill its ``{fields}``; the result remembers
+    both (:class:`Message`)."""
+    return Message(message, fields)
+
+
+def text_in(value: object, code: str) -> str:
+    """``value`` (often an exception's message) in language ``code`` when it is a :class:`Message`."""
+    if isinstance(value, BaseException):
+        value = value.args[0] if len(value.args) == 1 else str(value)
+    return value.in_lang(code) if isinstance(value, Message) else str(value)
 
 
 def N_(message: str) -> str:

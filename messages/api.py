@@ -36,6 +36,8 @@ ACTION = {
     "cards:lock": N_("lock or unlock cards"),
 }
 
+TOKEN_STATE = {"active": N_("active"), "expired": N_("expired"), "revoked": N_("revoked")}
+
 THING = {
     "reader": N_("reader"),
     "door": N_("door"),
@@ -46,6 +48,37 @@ THING = {
     "token": N_("token"),
     "site": N_("site"),
     "quarantined message": N_("quarantined message"),
+}
+
+
+# pydantic's error types → the REST API's 422 ``detail`` (after "field: ")
+VALIDATION = {
+    "missing": N_("a value is required"),
+    "extra_forbidden": N_("not an accepted field"),
+    "string_type": N_("must be text"),
+    "string_too_short": N_("at least {min_length} characters"),
+    "string_too_long": N_("at most {max_length} characters"),
+    "string_pattern_mismatch": N_("not in the required form"),
+    "int_type": N_("must be a whole number"),
+    "int_parsing": N_("must be a whole number"),
+    "bool_type": N_("must be true or false"),
+    "bool_parsing": N_("must be true or false"),
+    "greater_than": N_("must be greater than {gt}"),
+    "greater_than_equal": N_("must be at least {ge}"),
+    "less_than": N_("must be less than {lt}"),
+    "less_than_equal": N_("must be at most {le}"),
+    "literal_error": N_("must be one of {expected}"),
+    "enum": N_("must be one of {expected}"),
+    "datetime_type": N_("must be a date and time (ISO 8601)"),
+    "datetime_parsing": N_("must be a date and time (ISO 8601)"),
+    "datetime_from_date_parsing": N_("must be a date and time (ISO 8601)"),
+    "date_type": N_("must be a date (YYYY-MM-DD)"),
+    "date_parsing": N_("must be a date (YYYY-MM-DD)"),
+    "date_from_datetime_parsing": N_("must be a date (YYYY-MM-DD)"),
+    "json_invalid": N_("the request body is not valid JSON"),
+    "model_attributes_type": N_("must be a JSON object"),
+    "dict_type": N_("must be a JSON object"),
+    "list_type": N_("must be a list"),
 }
 
 

@@ -6,4 +6,18 @@ the command layer turns it into a one-line message and an exit code.
 
 
 class TrustcoreError(Exception):
-    """A format, key or file problem found by the trust core; the message is fit for a user."""
+    """A format, key or file problem found by the trust core; the message is fit for a user.
+
+    Raised as ``TrustcoreError(N_("cannot read {path}"), path=p)`` it keeps the English template
+    and its fields, so the command layer can show it from the catalog (messages/vi.po) — the trust
+    core itself imports nothing of it."""
+
+    def __init__(self, message: str = "", /, **fields: object) -> None:
+        super().__init__(message.format(**fields) if fields else message)
+        self.template = message
+        self.fields = fields
+
+
+def N_(message: str) -> str:  # gettext's name: ``pybabel extract -k N_`` finds it
+    """Mark a message for the catalog (messages/vi.po) without importing it."""
+    return message

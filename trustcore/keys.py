@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustcore import cbor_det, cbor_strict
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -155,7 +155,7 @@ def write_new_file(path: Path, data: bytes, *, private: bool = False) -> None:
     try:
         fd = os.open(path, flags, 0o600 if private else 0o644)
     except FileExistsError:
-        raise TrustcoreError(f"{path} already exists; refusing to overwrite it") from None
+        raise TrustcoreError(N_("{path} already exists; refusing to overwrite it"), path=path) from None
     with os.fdopen(fd, "wb") as f:
         f.write(data)
 
@@ -174,14 +174,18 @@ def load_private_key(path: Path, get_passphrase: Callable[[], bytes]) -> Private
     try:
         pem = path.read_bytes()
     except OSError as exc:
-        raise TrustcoreError(f"cannot read private key {path}: {exc.strerror}") from None
+        raise TrustcoreError(
+            N_("cannot read private key {path}: {reason}"), path=path, reason=exc.strerror
+        ) from None
     encrypted = b"ENCRYPTED" in pem
     try:
         key = serialization.load_pem_private_key(pem, password=get_passphrase() if encrypted else None)
     except (ValueError, TypeError):
         if encrypted:
-            raise TrustcoreError(f"cannot decrypt {path}: wrong passphrase or damaged key file") from None
-        raise TrustcoreError(f"{path} is not a PEM private key") from None
+            raise TrustcoreError(
+                N_("cannot decrypt {path}: wrong passphrase or damaged key file"), path=path
+            ) from None
+        raise TrustcoreError(N_("{path} is not a PEM private key"), path=path) from None
     if isinstance(key, rsa.RSAPrivateKey):
         if key.public_key().public_numbers().e != RSA_E or key.key_size not in RSA_ALLOWED_BITS:
             raise TrustcoreError(f"{path}: RSA keys must have e = 65537 and 2048 or 3072 bits")

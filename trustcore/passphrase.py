@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 
 ENV_VAR = "CBCC_PASSPHRASE"
 
@@ -27,7 +27,9 @@ def obtain(passphrase_file: Path | None, *, confirm: bool, purpose: str) -> byte
         try:
             secret = passphrase_file.read_bytes().split(b"\n", 1)[0].removesuffix(b"\r")
         except OSError as exc:
-            raise TrustcoreError(f"cannot read passphrase file {passphrase_file}: {exc.strerror}") from None
+            raise TrustcoreError(
+                N_("cannot read passphrase file {path}: {reason}"), path=passphrase_file, reason=exc.strerror
+            ) from None
         source = f"passphrase file {passphrase_file}"
     elif os.environ.get(ENV_VAR):
         secret = os.environ[ENV_VAR].encode("utf-8")
@@ -35,13 +37,14 @@ def obtain(passphrase_file: Path | None, *, confirm: bool, purpose: str) -> byte
     elif sys.stdin is not None and sys.stdin.isatty():
         secret = getpass.getpass(f"Passphrase for {purpose}: ").encode("utf-8")
         if confirm and getpass.getpass("Repeat passphrase: ").encode("utf-8") != secret:
-            raise TrustcoreError("passphrases do not match")
+            raise TrustcoreError(N_("passphrases do not match"))
         source = "prompt"
     else:
         raise TrustcoreError(
-            f"a passphrase is needed for {purpose} but none was given: use --passphrase-file FILE, "
-            f"set {ENV_VAR}, or run on a terminal to be prompted (private keys are never stored in clear)"
-        )
+            N_("a passphrase is needed for {purpose} but none was given: use --passphrase-file FILE, "
+               "set {env}, or run on a terminal to be prompted (private keys are never stored in clear)"),
+            purpose=purpose, env=ENV_VAR,
+        )  # fmt: skip
     if not secret:
-        raise TrustcoreError(f"empty passphrase from {source}")
+        raise TrustcoreError(N_("empty passphrase from {source}"), source=source)
     return secret

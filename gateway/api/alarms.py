@@ -14,6 +14,7 @@ from gateway.api.errors import conflict, not_found, responses
 from gateway.api.schemas import INT32_MAX, READER_ID_PATTERN, AlarmAck, AlarmOut, AlarmPage
 from gateway.auth import ALARMS_ACK, ALARMS_READ, Principal
 from gateway.models import Alarm, now_utc
+from messages import N_
 
 router = APIRouter(prefix="/alarms", tags=["alarms"], responses=responses(400, 401, 403, 422))
 
@@ -89,7 +90,8 @@ def get_alarm(alarm_id: AlarmIdPath, session: DB, principal: CanRead) -> AlarmOu
 def acknowledge(alarm_id: AlarmIdPath, body: AlarmAck, session: DB, principal: CanAck) -> AlarmOut:
     alarm = _visible(session, principal, alarm_id)
     if alarm.acknowledged_at is not None:
-        raise conflict(f"alarm {alarm_id} was already acknowledged by {alarm.acknowledged_by}")
+        who = str(alarm.acknowledged_by)
+        raise conflict(N_("alarm {id} was already acknowledged by {who}"), id=str(alarm_id), who=who)
     alarm.acknowledged_by = principal.actor
     alarm.acknowledged_at = now_utc()
     session.add(alarm)

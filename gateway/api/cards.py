@@ -18,11 +18,12 @@ from sqlmodel import Session, col, select
 from gateway import crl_publisher
 from gateway.api.common import Limit
 from gateway.api.deps import DB, require, unit_filter
-from gateway.api.errors import ApiError, not_found, responses
+from gateway.api.errors import ApiError, not_found, reason, responses
 from gateway.api.schemas import TEXT_PATTERN, Out
 from gateway.auth import CARDS_LOCK, CARDS_READ, Principal
 from gateway.errors import GatewayError
 from gateway.models import Card, StaffRecord
+from messages import N_
 
 router = APIRouter(prefix="/cards", tags=["cards"], responses=responses(400, 401, 403, 422))
 
@@ -120,7 +121,8 @@ def get_card(serial: SerialPath, session: DB, principal: CanRead) -> CardOut:
 def lock(serial: SerialPath, body: LockIn, session: DB, principal: CanLock) -> LockOut:
     card, _ = _visible(session, principal, serial)
     if card.status != "issued":
-        raise ApiError(409, "not_issued", f"card {serial} is already {card.status}")
+        params = {"serial": str(serial), "status": card.status}
+        raise ApiError(409, "not_issued", N_("card {serial} is already {status}"), params=params)
     engine = session.get_bind()
     assert isinstance(engine, Engine)  # noqa: S101 — type narrowing for mypy, not input validation
     try:
@@ -132,7 +134,7 @@ def lock(serial: SerialPath, body: LockIn, session: DB, principal: CanLock) -> L
             reason=body.reason,
         )
     except GatewayError as exc:
-        raise ApiError(409, "not_issued", str(exc)) from None
+        raise ApiError(409, "not_issued", reason(exc)) from None
     session.expire_all()
     card, staff = _visible(session, principal, serial)
     return LockOut(

@@ -14,10 +14,11 @@ from sqlmodel import Session, col, select
 from gateway.api.common import Cursor, Limit, Order, after_cursor, page
 from gateway.api.context import ApiContext, DownlinkLike
 from gateway.api.deps import DB, Ctx, reader_visible, readers_in_scope, require, unit_filter
-from gateway.api.errors import ApiError, conflict, invalid, not_found, responses
+from gateway.api.errors import ApiError, conflict, invalid, not_found, reason, responses
 from gateway.api.schemas import INT32_MAX, READER_ID_PATTERN, CommandIn, CommandOut, CommandPage, CommandsSent
 from gateway.auth import COMMANDS_READ, COMMANDS_SEND, Principal
 from gateway.models import Command, Reader
+from messages import N_
 
 router = APIRouter(prefix="/commands", tags=["commands"], responses=responses(400, 401, 403, 422))
 
@@ -30,8 +31,10 @@ def _downlink(ctx: ApiContext) -> DownlinkLike:
         raise ApiError(
             503,
             "downlink_unavailable",
-            "commands are not available: this gateway runs without a downlink "
-            "(no signing key or no MQTT connection configured)",
+            N_(
+                "commands are not available: this gateway runs without a downlink "
+                "(no signing key or no MQTT connection configured)"
+            ),
         )
     return ctx.downlink
 
@@ -62,7 +65,7 @@ def _as_commands(result: object) -> list[Command]:
 )
 def send_command(body: CommandIn, ctx: Ctx, session: DB, principal: CanSend) -> CommandsSent:
     if (body.reader_id is None) == (body.site is None):
-        raise invalid("give exactly one of reader_id or site")
+        raise invalid(N_("give exactly one of reader_id or site"))
     if body.reader_id is not None:
         reader_visible(session, principal, body.reader_id)
         targets = [body.reader_id]
@@ -85,9 +88,9 @@ def send_command(body: CommandIn, ctx: Ctx, session: DB, principal: CanSend) -> 
     except LookupError:
         raise not_found("reader") from None
     except sa.exc.IntegrityError:
-        raise conflict("a concurrent change took the same sequence number; try again") from None
+        raise conflict(N_("a concurrent change took the same sequence number; try again")) from None
     except ValueError as exc:
-        raise invalid(str(exc)[:300], "downlink_refused") from None
+        raise invalid(reason(exc), "downlink_refused") from None
     return CommandsSent(items=[CommandOut.model_validate(c) for c in sent])
 
 

@@ -52,7 +52,7 @@ def get_principal(
     wait = ctx.auth_limiter.retry_after(source)
     if wait > 0:  # before any database or argon2 work
         request.state.auth_failure = "rate limited"
-        raise ApiError(429, "too_many_failures", "too many failed authentications from this address",
+        raise ApiError(429, "too_many_failures", N_("too many failed authentications from this address"),
                        {"Retry-After": str(int(wait) + 1)})  # fmt: skip
     with Session(ctx.engine) as session:
         try:
@@ -154,9 +154,11 @@ def strict_query(request: Request) -> None:
     seen: set[str] = set()
     for name, _value in request.query_params.multi_items():
         if name not in known:
-            raise ApiError(422, "unknown_parameter", f"unknown query parameter {name[:40]!r}")
+            raise ApiError(422, "unknown_parameter", N_("unknown query parameter {name}"),
+                           params={"name": repr(name[:40])})  # fmt: skip
         if name in seen:
-            raise ApiError(422, "repeated_parameter", f"query parameter {name[:40]!r} given more than once")
+            raise ApiError(422, "repeated_parameter", N_("query parameter {name} given more than once"),
+                           params={"name": repr(name[:40])})  # fmt: skip
         seen.add(name)
 
 

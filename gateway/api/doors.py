@@ -14,6 +14,7 @@ from gateway.api.errors import conflict, forbidden, not_found, responses
 from gateway.api.schemas import CODE_PATTERN, DOOR_ID_PATTERN, DoorCreate, DoorOut, DoorPage, DoorUpdate
 from gateway.auth import DOORS_READ, DOORS_WRITE, Principal
 from gateway.models import Door, Reader
+from messages import N_
 
 router = APIRouter(prefix="/doors", tags=["doors"], responses=responses(400, 401, 403, 422))
 
@@ -67,7 +68,7 @@ def create_door(body: DoorCreate, session: DB, principal: CanWrite) -> DoorOut:
     if not principal.sees_unit(body.unit):
         raise forbidden("the door's unit is outside this token's scope", "out_of_scope")
     if session.get(Door, body.id) is not None:
-        raise conflict(f"door {body.id} already exists")
+        raise conflict(N_("door {id} already exists"), id=body.id)
     door = Door(
         id=body.id,
         name=body.name,
@@ -104,7 +105,7 @@ def update_door(door_id: DoorIdPath, body: DoorUpdate, session: DB, principal: C
         raise forbidden("the new unit is outside this token's scope", "out_of_scope")
     update_and_audit(session, door, changes, actor=principal.actor, role=principal.role,
                      action="door.update", target=f"door:{door_id}",
-                     conflict_detail="the door changed meanwhile")  # fmt: skip
+                     conflict_detail=N_("the door changed meanwhile"))  # fmt: skip
     return DoorOut.model_validate(door)
 
 
@@ -113,7 +114,7 @@ def delete_door(door_id: DoorIdPath, session: DB, principal: CanWrite) -> None:
     door = _visible(session, principal, door_id)
     used = session.exec(select(func.count()).select_from(Reader).where(Reader.door_id == door_id)).one()
     if used:
-        raise conflict(f"door {door_id} is still used by {used} reader(s)")
+        raise conflict(N_("door {id} is still used by {n} reader(s)"), id=door_id, n=str(used))
     session.delete(door)
     audit.record(
         session,

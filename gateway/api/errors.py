@@ -59,12 +59,14 @@ class ApiError(Exception):
         self.word_params = word_params or {}
 
     def text(self, lang: str) -> str:
-        from messages import api, gettext
+        from messages import Message, api, gettext
 
         tables = {"thing": api.THING, "role": api.ROLE, "action": api.ACTION}
         values = dict(self.params)
         for name, table in self.word_params.items():
             values[name] = api.word(tables[table], values[name], lang)
+        if isinstance(self.detail, Message):  # a domain error's text (messages._): render it again
+            return self.detail.in_lang(lang)
         template = gettext(self.detail, lang)
         try:
             return template.format(**values) if values else template
@@ -94,12 +96,22 @@ def role_may_not(role: str, permission: str) -> ApiError:
                     word_params={"role": "role", "action": "action"})  # fmt: skip
 
 
-def conflict(detail: str) -> ApiError:
-    return ApiError(409, "conflict", detail)
+def conflict(detail: str, **params: str) -> ApiError:
+    """``detail``: a message id (``N_``) with ``{params}``, or a domain error's text (:func:`reason`)."""
+    return ApiError(409, "conflict", detail, params=params)
 
 
-def invalid(detail: str, code: str = "invalid") -> ApiError:
-    return ApiError(422, code, detail)
+def invalid(detail: str, code: str = "invalid", **params: str) -> ApiError:
+    return ApiError(422, code, detail, params=params)
+
+
+def reason(exc: BaseException, limit: int = 300) -> str:
+    """A domain error's message for ``detail``: kept whole when it can be rendered in the
+    request's language (``messages._``), else its text cut to ``limit`` characters."""
+    from messages import Message
+
+    first = exc.args[0] if len(exc.args) == 1 else None
+    return first if isinstance(first, Message) else str(exc)[:limit]
 
 
 _CODES = {
@@ -123,6 +135,19 @@ def _body(detail: str, code: str, errors: list[dict[str, Any]] | None = None) ->
     if errors is not None:
         out["errors"] = errors
     return out
+
+
+def validation_text(error: Any, lang: str) -> str:
+    """One validation failure in the request's language (messages.api.VALIDATION by pydantic's
+    error type; a type not listed keeps pydantic's English)."""
+    from messages import render
+    from messages.api import VALIDATION
+
+    kind = str(error.get("type", ""))
+    if kind not in VALIDATION:
+        return str(error.get("msg", ""))
+    ctx: dict[str, object] = {str(k): str(v) for k, v in (error.get("ctx") or {}).items()}
+    return render(VALIDATION[kind], ctx, lang)
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
@@ -149,12 +174,19 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body(exc.text(lang), exc.code), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _clean_errors(exc.errors())
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        from messages.api import lang_of
+
+        lang = lang_of(request.headers.get("accept-language"))
+        raw = list(exc.errors())
+        errors = _clean_errors(raw)
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(first["loc"])
-        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
-        return JSONResponse(jsonable_encoder(_body(detail, "invalid_request", errors)), status_code=422)
+        what = validation_text(raw[0], lang) if raw else str(first["msg"])
+        detail = f"{where}: {what}" if where else what
+        headers = {"Content-Language": lang}
+        body = jsonable_encoder(_body(detail, "invalid_request", errors))
+        return JSONResponse(body, status_code=422, headers=headers)
 
     from gateway.api.deps import allowed_methods  # deps imports this module
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from gateway import audit, registry
 from gateway.api.common import Cursor, Limit, after_cursor, commit, page, update_and_audit
 from gateway.api.deps import DB, Ctx, reader_visible, require, unit_filter
-from gateway.api.errors import ApiError, conflict, forbidden, invalid, not_found, responses
+from gateway.api.errors import ApiError, conflict, forbidden, invalid, not_found, reason, responses
 from gateway.api.schemas import (
     CODE_PATTERN,
     INT32_MAX,
@@ -30,6 +30,7 @@ from gateway.api.schemas import (
 from gateway.auth import CONFIG_PUSH, READERS_READ, READERS_WRITE, Principal
 from gateway.fleet import laggard_filter
 from gateway.models import ConfigPush, Door, Reader, now_utc
+from messages import N_
 
 router = APIRouter(prefix="/readers", tags=["readers"], responses=responses(400, 401, 403, 422))
 
@@ -42,7 +43,7 @@ ReaderIdPath = Annotated[str, Path(pattern=READER_ID_PATTERN, max_length=63, des
 def _door_visible(session: Session, principal: Principal, door_id: str) -> Door:
     door = session.get(Door, door_id)
     if door is None or not principal.sees_unit(door.unit):
-        raise invalid(f"door {door_id} does not exist", "unknown_door")
+        raise invalid(N_("door {id} does not exist"), "unknown_door", id=door_id)
     return door
 
 
@@ -134,7 +135,7 @@ def register_reader(body: ReaderRegister, ctx: Ctx, session: DB, principal: CanW
     if not principal.sees_unit(body.unit):
         raise forbidden("the reader's unit is outside this token's scope", "out_of_scope")
     if session.get(Reader, body.id) is not None:
-        raise conflict(f"reader {body.id} is already registered")
+        raise conflict(N_("reader {id} is already registered"), id=body.id)
     if body.door_id is not None:
         _door_visible(session, principal, body.door_id)
     try:
@@ -149,7 +150,7 @@ def register_reader(body: ReaderRegister, ctx: Ctx, session: DB, principal: CanW
             role=body.role,
         )
     except registry.RegistryError as exc:
-        raise invalid(str(exc)) from None
+        raise invalid(reason(exc)) from None
     audit.record(
         session,
         principal.actor,
@@ -188,7 +189,7 @@ def update_reader(
         if value is not None and value != getattr(reader, field):
             changes[field] = value
     if body.clear_door and body.door_id is not None:
-        raise invalid("give either door_id or clear_door, not both")
+        raise invalid(N_("give either door_id or clear_door, not both"))
     if body.clear_door and reader.door_id is not None:
         changes["door_id"] = None
     elif body.door_id is not None and body.door_id != reader.door_id:
@@ -198,7 +199,7 @@ def update_reader(
         raise forbidden("the new unit is outside this token's scope", "out_of_scope")
     changed = update_and_audit(session, reader, changes, actor=principal.actor, role=principal.role,
                                action="reader.update", target=f"reader:{reader_id}",
-                               conflict_detail="the reader changed meanwhile")  # fmt: skip
+                               conflict_detail=N_("the reader changed meanwhile"))  # fmt: skip
     if changed and ctx.key_cache is not None and "enabled" in changes:
         ctx.key_cache.forget(reader_id)
     if changed and ctx.on_reader_enabled is not None and "enabled" in changes:
@@ -221,17 +222,19 @@ def push_config(
         raise ApiError(
             503,
             "downlink_unavailable",
-            "configuration push is not available: this gateway runs without a downlink "
-            "(no signing key or no MQTT connection configured)",
+            N_(
+                "configuration push is not available: this gateway runs without a downlink "
+                "(no signing key or no MQTT connection configured)"
+            ),
         )
     try:
         push = ctx.downlink.push_config(reader_id, body.config, principal.actor, principal.role)
     except LookupError:
         raise not_found("reader") from None
     except sa.exc.IntegrityError:
-        raise conflict("a concurrent change took the same sequence number; try again") from None
+        raise conflict(N_("a concurrent change took the same sequence number; try again")) from None
     except ValueError as exc:
-        raise invalid(str(exc)[:300], "downlink_refused") from None
+        raise invalid(reason(exc), "downlink_refused") from None
     return ConfigPushOut.model_validate(push)
 
 

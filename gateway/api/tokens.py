@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, Path
 from gateway import audit, auth
 from gateway.api.common import commit
 from gateway.api.deps import DB, Caller, require
-from gateway.api.errors import forbidden, invalid, not_found, responses
+from gateway.api.errors import forbidden, invalid, not_found, reason, responses
 from gateway.api.schemas import TokenCreate, TokenCreated, TokenList, TokenOut, WhoAmI
 from gateway.auth import TOKENS_MANAGE, Principal
 from gateway.models import ApiToken
+from messages import N_
 
 router = APIRouter(tags=["tokens"], responses=responses(400, 401, 403, 422))
 
@@ -60,9 +61,9 @@ def create_token(body: TokenCreate, session: DB, principal: CanManage) -> TokenC
             session, body.name, body.role, body.unit_scope, principal.actor, expires_at=expires
         )
     except auth.TokenError as exc:
-        raise invalid(str(exc)) from None
+        raise invalid(reason(exc)) from None
     except OverflowError:
-        raise invalid("expires_at is out of range") from None
+        raise invalid(N_("expires_at is out of range")) from None
     audit.record(
         session,
         principal.actor,
@@ -78,7 +79,9 @@ def create_token(body: TokenCreate, session: DB, principal: CanManage) -> TokenC
     return TokenCreated(token=_out(row), secret=plaintext)
 
 
-@router.get("/tokens/{token_id}", response_model=TokenOut, responses=responses(404), summary="Một token")
+@router.get(
+    "/tokens/{token_id}", response_model=TokenOut, responses=responses(404), summary="Một token (one token)"
+)
 def get_token(token_id: TokenIdPath, session: DB, principal: CanManage) -> TokenOut:
     row = session.get(ApiToken, token_id)
     if row is None or not auth.scope_within(principal.unit_scope, row.unit_scope):

@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 
 from gateway import audit
 from gateway.models import Command, ConfigPush, Counter, Reader
+from messages import _
 from trustcore import cbor_det, cose
 from trustcore import reader_config as rc
 from trustcore.errors import TrustcoreError
@@ -95,10 +96,13 @@ class Downlink:
     ) -> ConfigPush:
         """Number, sign, record and publish (retained) a configuration for one reader."""
         if not isinstance(source, Mapping):
-            raise DownlinkError("the configuration source must be a table (a JSON object)")
+            raise DownlinkError(_("the configuration source must be a table (a JSON object)"))
         named = source.get("reader_id")
         if named is not None and named != reader_id:
-            raise DownlinkError(f"reader_id: the source is for reader {named!r}, not {reader_id!r}")
+            said = _(
+                "reader_id: the source is for reader {named}, not {id}", named=repr(named), id=repr(reader_id)
+            )
+            raise DownlinkError(said)
         try:
             rc.compile_source(source, reader_id=reader_id)  # every source error before any number is taken
         except TrustcoreError as exc:
@@ -108,7 +112,7 @@ class Downlink:
         with Session(self._engine, expire_on_commit=False) as s:
             reader = s.get(Reader, reader_id)
             if reader is None:
-                raise DownlinkError(f"reader {reader_id} is not registered")
+                raise DownlinkError(_("reader {id} is not registered", id=reader_id))
             floor = max(reader.config_seq or 0, reader.pushed_config_seq or 0) + 1
             (seq,) = next_seqs(s.connection(), config_counter(reader_id), 1, floor)
             try:
@@ -139,22 +143,22 @@ class Downlink:
             rids = list(s.exec(select(Reader.id).where(Reader.site == site, Reader.enabled == True)  # noqa: E712
                                .order_by(Reader.id)).all())  # fmt: skip
         if not rids:
-            raise DownlinkError(f"no enabled reader at site {site!r}")
+            raise DownlinkError(_("no enabled reader at site {site}", site=repr(site)))
         return self._issue(rids, "lockdown", None, actor, role, ttl_s, check_targets=False, site=site)
 
     def _issue(self, targets: Sequence[str], action: str, args: Any, actor: str, role: str, ttl_s: int, *,
                check_targets: bool, site: str | None = None) -> list[Command]:  # fmt: skip
         if action not in ACTIONS:
-            raise DownlinkError(f"action must be one of {', '.join(ACTIONS)}")
+            raise DownlinkError(_("action must be one of {actions}", actions=", ".join(ACTIONS)))
         if type(ttl_s) is not int or not 1 <= ttl_s <= MAX_TTL_S:
-            raise DownlinkError(f"ttl_s must be 1 … {MAX_TTL_S} seconds")
+            raise DownlinkError(_("ttl_s must be 1 … {max} seconds", max=MAX_TTL_S))
         try:
             args_cbor = cbor2.dumps(args)
             args_json = json.dumps(args, ensure_ascii=False)
         except (TypeError, ValueError, cbor2.CBOREncodeError) as exc:
-            raise DownlinkError(f"args: not JSON/CBOR data ({exc})") from None
+            raise DownlinkError(_("args: not JSON/CBOR data ({error})", error=str(exc))) from None
         if len(args_cbor) > MAX_ARGS or len(args_json) > 1000:
-            raise DownlinkError(f"args: too large (at most {MAX_ARGS} bytes as CBOR)")
+            raise DownlinkError(_("args: too large (at most {max} bytes as CBOR)", max=MAX_ARGS))
         now = self._clock()
         iat = int(now)
         at = datetime.fromtimestamp(now, UTC)
@@ -168,14 +172,18 @@ class Downlink:
                         continue
                     reader = s.get(Reader, t)
                     if reader is None:
-                        raise DownlinkError(f"reader {t} is not registered")
+                        raise DownlinkError(_("reader {id} is not registered", id=t))
             seqs = next_seqs(s.connection(), CMD_COUNTER, len(targets))
             for target, seq in zip(targets, seqs, strict=True):
                 payload = command_payload(seq, iat, target, iat + ttl_s, action, args)
                 blob = cose.sign1(payload, self._key, alg=cose.ALG_RS256)
                 if len(blob) > CMD_MAX_SIZE:
                     raise DownlinkError(
-                        f"the signed command would be {len(blob)} bytes (readers take {CMD_MAX_SIZE})"
+                        _(
+                            "the signed command would be {n} bytes (readers take {max})",
+                            n=len(blob),
+                            max=CMD_MAX_SIZE,
+                        )
                     )
                 cmd = Command(seq=seq, target=target, action=action, args=args_json, issued_by=actor[:64],
                               issued_at=at, expires_at=exp_at)  # fmt: skip

@@ -23,6 +23,7 @@ CBCC = Path(sys.executable).parent / "cbcc"
 @pytest.fixture(autouse=True)
 def _no_ambient_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(passphrase.ENV_VAR, raising=False)
+    monkeypatch.setenv("CBCC_LANG", "en")  # the messages these tests match (tests/messages: Vietnamese)
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> Any:

@@ -30,7 +30,7 @@ RUNNER = CliRunner()
 
 
 def cbcc(*args: Any) -> Any:
-    return RUNNER.invoke(app, [str(a) for a in args])
+    return RUNNER.invoke(app, [str(a) for a in args], env={"CBCC_LANG": "en"})  # the texts matched below
 
 
 def _db(tmp_path: Path, cards: list[tuple[int, str, datetime, datetime]]) -> str:

@@ -283,6 +283,12 @@ _value = st.recursive(_scalar, lambda c: st.lists(c, max_size=3) | st.dictionari
 _maps = st.dictionaries(st.integers(-1, 12) | st.text(max_size=3), _value, max_size=10).map(cbor2.dumps)
 
 
+@pytest.fixture
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The domain errors read in the process's language (messages._): these match the English."""
+    monkeypatch.setenv("CBCC_LANG", "en")
+
+
 @pytest.fixture(scope="module")
 def garbage_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     e = Env(f"sqlite:///{tmp_path_factory.mktemp('garbage') / 'g.db'}")
@@ -440,6 +446,7 @@ def test_push_config_numbers_signs_audits_and_publishes_after_commit(env: Env) -
         ("r1", {"dooor": []}, "dooor"),
     ],
 )
+@pytest.mark.usefixtures("english")
 def test_push_config_errors(env: Env, rid: str, src: dict[str, Any], message: str) -> None:
     with pytest.raises(DownlinkError, match=message.replace("[", r"\[").replace("]", r"\]")):
         env.down.push_config(rid, src, "bob")
@@ -484,6 +491,7 @@ def test_commands_share_one_counter_and_are_signed(env: Env) -> None:
         ("r1", "open", None, 0, "ttl_s"),
     ],
 )
+@pytest.mark.usefixtures("english")
 def test_command_errors(env: Env, target: str, action: str, args: Any, ttl: int, message: str) -> None:
     with pytest.raises(DownlinkError, match=message):
         env.down.send_command(target, action, args, "alice", ttl_s=ttl)

@@ -80,3 +80,36 @@ def test_a_refused_role_reads_a_sentence(env: Env) -> None:
         API + "/readers", headers={"Authorization": "Bearer cbcc_x_y", "Accept-Language": "en"}
     )
     assert r.status_code == 401 and r.json()["detail"] == "The API token is invalid, expired or revoked."
+
+
+def _both(env: Env, method: str, path: str, body: object) -> tuple[dict[str, str], dict[str, str]]:
+    """The same refused request answered in Vietnamese (no Accept-Language) and in English."""
+    vi = env.client.request(method, API + path, json=body, headers=env.h("admin"))
+    en = env.client.request(method, API + path, json=body, headers=env.h("admin") | {"Accept-Language": "en"})
+    assert vi.status_code == en.status_code and vi.json()["code"] == en.json()["code"]
+    assert (vi.headers["content-language"], en.headers["content-language"]) == ("vi", "en")
+    return vi.json(), en.json()
+
+
+def test_conflicts_read_in_the_request_language(env: Env) -> None:
+    door = {"id": "d-kho", "name": "Cửa kho", "unit": "H01.01"}
+    assert env.post("admin", "/doors", door).status_code == 201
+    vi, en = _both(env, "POST", "/doors", door)
+    assert (vi["code"], vi["detail"]) == ("conflict", "cửa d-kho đã có")
+    assert en["detail"] == "door d-kho already exists"
+
+
+def test_validation_failures_read_in_the_request_language(env: Env) -> None:
+    vi, en = _both(env, "POST", "/doors", {"id": "d-x"})
+    assert vi["code"] == "invalid_request" and vi["detail"] == "body.name: cần có giá trị"
+    assert en["detail"] == "body.name: a value is required"
+    assert vi["errors"] == en["errors"]  # the details for programs stay pydantic's
+
+
+def test_domain_refusals_are_rendered_again_per_request(env: Env) -> None:
+    """The token rules live in gateway.auth (raised in the process's language); the API renders
+    the same message id in the language of each request."""
+    body = {"name": "cũ", "role": "hr", "expires_at": "2001-01-01T00:00:00Z"}
+    vi, en = _both(env, "POST", "/tokens", body)
+    assert (vi["code"], vi["detail"]) == ("invalid", "expires_at đã ở trong quá khứ")
+    assert en["detail"] == "expires_at is in the past"

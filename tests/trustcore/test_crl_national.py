@@ -634,7 +634,7 @@ def test_cli_build_delta_show(tmp_path: Path) -> None:
     from cbcc.app import app
 
     def run(*args: str | Path) -> Any:
-        return CliRunner().invoke(app, [str(a) for a in args])
+        return CliRunner().invoke(app, [str(a) for a in args], env={"CBCC_LANG": "en"})  # texts matched below
 
     pw = tmp_path / "pw"
     pw.write_text("mật khẩu gốc\n", encoding="utf-8")
