@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import tty
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +80,12 @@ def test_deploy_lands_on_the_board_and_boots_in_encoder_mode(board: ReplDevice, 
     for rel in landed:  # byte for byte what was compiled / shipped
         local = tmp_path / "fw" / rel if rel.startswith("lib/") else ROOT / "firmware" / "device" / rel
         assert (board.root / rel).read_bytes() == local.read_bytes(), rel
-    assert board.resets == 1  # `mpremote reset` reached machine.reset()
+    # `mpremote reset` reached machine.reset(): mpremote sends it without waiting for an answer, so
+    # the board's thread may still be running that block when the command returns
+    deadline = time.monotonic() + 30
+    while board.resets < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert board.resets == 1
     # raw-paste mode was used (mpremote's default), and the mkdir of an existing /lib is no error
     before = len(board.blocks)
     again = CliRunner().invoke(app, ["reader", "deploy", "--port", board.port])
