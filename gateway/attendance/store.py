@@ -9,6 +9,7 @@ microseconds computed by the database, never one ORM object per row.
 from __future__ import annotations
 
 import json
+import struct
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -519,28 +520,34 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     return Loaded(inp, positions, agency_of)
 
 
-_PG_PUNCHES = (
-    "SELECT staff_code, array_agg(CAST(extract(epoch FROM at) * 1000000 AS bigint))"
-    " FROM att_punch WHERE at >= %s AND at < %s"
-)
+_PG_PUNCHES = "SELECT staff_code, array_send(array_agg(at)) FROM att_punch WHERE at >= %s AND at < %s"
+_PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's timestamps count microseconds from 2000-01-01 UTC
+_PG_ARRAY_HEAD = 20  # a 1-dimension array_send: ndim, has-null, element type, length, lower bound
 
 
 def _pg_punches(
     conn: Connection, lo: datetime, hi: datetime, staff: Sequence[str] | None
 ) -> dict[str, list[int]]:
-    """One row per person: their punch times (UTC microseconds, exact: ``extract`` is numeric) as
-    one bigint array, fetched in binary on the transaction's own psycopg connection, which turns
-    it into a list of ints in C. 1.28 M punches: 2.3 s wall / 0.17 s CPU against 3.5-5.9 s /
-    0.37 s as comma-separated text split in Python (measured on the loaded machine)."""
+    """One row per person: their punch times as the binary form of a ``timestamptz[]``
+    (``array_send``: each element a 4-byte length and the server's own int64 microseconds since
+    2000), unpacked in C by ``struct`` into UTC microseconds since 1970 (exact). The server only
+    gathers index entries: converting each time to a number there (``extract(epoch ...)`` is
+    ``numeric``) cost it about as much as reading them (1.28 M punches, loaded machine: wall
+    0.99-2.71 s against 0.65-1.66 s now, client CPU 0.07-0.13 s against 0.14-0.19 s)."""
     sql = _PG_PUNCHES
     params: list[Any] = [lo, hi]
     if staff is not None:
         sql += " AND staff_code = ANY(%s)"
         params.append(list(staff))
     raw: Any = conn.connection.driver_connection
+    out: dict[str, list[int]] = {}
+    unpack, head, epoch = struct.unpack_from, _PG_ARRAY_HEAD, _PG_EPOCH_US
     with raw.cursor(binary=True) as cur:
         cur.execute(sql + " GROUP BY staff_code", params)
-        return {code: times for code, times in cur}
+        for code, data in cur:
+            n = (len(data) - head) // 12
+            out[code] = [t + epoch for t in unpack(">" + "4xq" * n, data, head)]
+    return out
 
 
 def _sqlite_punches(
