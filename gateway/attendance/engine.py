@@ -350,6 +350,47 @@ def _occurrence_day(
     return day, value, leave_value
 
 
+def _assign(punches: list[int], occs: list[_Occ]) -> tuple[dict[date, list[int]], dict[int, list[int]]]:
+    """Rules 3 and 4 for one person: sorted punches (UTC µs) to the occurrence whose window holds
+    them — the first (in order) whose window has not closed — or to their local day (outside),
+    keeping in each group only punches >= 120 s after its previous kept one. A window's punches
+    are one run of the sorted list: its ends are found by bisection on the microsecond bounds of
+    the window's minutes, so the per-punch work is only the duplicate test (10,000 people,
+    1.28 M punches: this walk was a quarter of ``compute``)."""
+    in_occ: dict[date, list[int]] = {}
+    outside: dict[int, list[int]] = {}  # local day number -> kept punches
+    n, nocc = len(punches), len(occs)
+    i = j = 0
+    bisect_left = bisect.bisect_left
+    while i < n:
+        p = punches[i]
+        m = (p // 1_000_000 + TZ_OFFSET_S) // 60
+        while j < nocc and occs[j].hi < m:
+            j += 1
+        occ = occs[j] if j < nocc else None
+        if occ is not None and occ.lo <= m:
+            # every punch up to the window's last minute belongs to it
+            k = bisect_left(punches, ((occ.hi + 1) * 60 - TZ_OFFSET_S) * 1_000_000, i + 1)
+            lst = in_occ.setdefault(occ.day, [])
+            last = lst[-1] if lst else -(1 << 62)
+            for q in punches[i:k]:
+                if q - last >= DUPLICATE_US:
+                    lst.append(q)
+                    last = q
+        else:
+            # outside until the next window opens
+            k = bisect_left(punches, (occ.lo * 60 - TZ_OFFSET_S) * 1_000_000, i + 1) if occ else n
+            for q in punches[i:k]:
+                day = (q // 1_000_000 + TZ_OFFSET_S) // 86400
+                grp = outside.get(day)
+                if grp is None:
+                    outside[day] = [q]
+                elif q - grp[-1] >= DUPLICATE_US:
+                    grp.append(q)
+        i = k
+    return in_occ, outside
+
+
 def compute(
     inp: MonthInput,
     *,
@@ -428,33 +469,7 @@ def compute(
         # Rule 3: each punch to the (earliest) occurrence whose window holds it, else to its date
         # (outside); rule 4 in the same pass: within each group, a punch < 120 s after the group's
         # previous kept punch is dropped. The lists hold kept punches only.
-        in_occ: dict[date, list[int]] = {}
-        outside: dict[int, list[int]] = {}  # local day number -> kept punches
-        j, nocc = 0, len(occs)
-        occ = occs[0] if occs else None
-        lst: list[int] = []
-        last = -(1 << 62)
-        for p in punches:
-            m = (p // 1_000_000 + TZ_OFFSET_S) // 60
-            if occ is not None and occ.hi < m:
-                while j < nocc and occs[j].hi < m:
-                    j += 1
-                occ = occs[j] if j < nocc else None
-                lst = []
-            if occ is not None and occ.lo <= m:
-                if not lst:
-                    lst = in_occ.setdefault(occ.day, [])
-                    last = lst[-1] if lst else -(1 << 62)
-                if p - last >= DUPLICATE_US:
-                    lst.append(p)
-                    last = p
-            else:
-                grp = outside.get(m // 1440)
-                if grp is None:
-                    outside[m // 1440] = [p]
-                elif p - grp[-1] >= DUPLICATE_US:
-                    grp.append(p)
-                lst = []  # an occurrence's list is re-fetched (and its last kept punch) after this
+        in_occ, outside = _assign(punches, occs)
         void_days: set[date] = set()
         for vm in voids or ():
             for o in occs:
