@@ -301,7 +301,7 @@ def _occurrence_day(
             t_out = _fmt(tout, occ.base)
             first = last = None
             for i, (s, e) in enumerate(sessions):
-                ov = min(tout, e) - max(tin, s)
+                ov = (tout if tout < e else e) - (tin if tin > s else s)  # min/max: calls, slower
                 if ov > 0:
                     worked_min += ov
                 if i in leave_idx:
