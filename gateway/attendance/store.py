@@ -485,29 +485,23 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     ):
         spans.setdefault(code, []).append(rules.Span(st, un, ag))
     us = _us_expr(conn)
-    rng = (T_PUNCH.c.at >= lo, T_PUNCH.c.at < hi)
-    punches = _pg_punches(conn, lo, hi, staff) if _pg(conn) else _sqlite_punches(conn, rng, staff)
-    # The punches HR added (source "correction"), found through their correction rows: there are
-    # few, and att_punch.source has no index (filtering on it scanned every punch ever stored:
-    # 1.28 M, ~0.1 s on each of 3 server processes, at every report).
+    punches = _pg_punches(conn, lo, hi, staff) if _pg(conn) else _sqlite_punches(conn, lo, hi, staff)
+    # The punches HR added (source "correction"): only for the people with an added punch in the
+    # range (att_correction is small), through the index on (staff_code, at). Filtering every punch
+    # of the range on ``source`` (no index) cost ~0.1 s on each of 3 PostgreSQL processes per
+    # report, 1.28 M punches; a join let SQLite's planner walk all the punches (4.6 s).
     corrected: dict[str, set[int]] = {}
-    added = T_CORR.join(
-        T_PUNCH, (T_PUNCH.c.staff_code == T_CORR.c.staff_code) & (T_PUNCH.c.at == T_CORR.c.at)
-    )
-    for code, t in conn.execute(
-        only(
-            sa.select(T_PUNCH.c.staff_code, us)
-            .select_from(added)
-            .where(
-                T_CORR.c.action == "add",
-                T_CORR.c.at >= lo,
-                T_CORR.c.at < hi,
-                T_PUNCH.c.source == "correction",
-            ),
-            T_PUNCH.c.staff_code,
+    q = sa.select(T_CORR.c.staff_code).where(T_CORR.c.action == "add", T_CORR.c.at >= lo, T_CORR.c.at < hi)
+    who = sorted({r[0] for r in conn.execute(only(q, T_CORR.c.staff_code))})
+    for i in range(0, len(who), 1000):
+        q = sa.select(T_PUNCH.c.staff_code, us).where(
+            T_PUNCH.c.staff_code.in_(who[i : i + 1000]),
+            T_PUNCH.c.at >= lo,
+            T_PUNCH.c.at < hi,
+            T_PUNCH.c.source == "correction",
         )
-    ):
-        corrected.setdefault(code, set()).add(int(t))
+        for code, t in conn.execute(q):
+            corrected.setdefault(code, set()).add(int(t))
     voids: dict[str, set[int]] = {}
     for code, at in conn.execute(
         only(
@@ -564,16 +558,23 @@ def _pg_punches(
 
 
 def _sqlite_punches(
-    conn: Connection, rng: tuple[Any, ...], staff: Sequence[str] | None
+    conn: Connection, lo: datetime, hi: datetime, staff: Sequence[str] | None
 ) -> dict[str, list[int]]:
-    """One row per person: their punch times as one comma-separated text, split in Python
-    (1.2 M punches: far fewer Python objects than one row each)."""
-    agg = sa.func.group_concat(_us_expr(conn), ",")
-    q = sa.select(T_PUNCH.c.staff_code, agg).where(*rng)
+    """One row per staff record: their punch times as one comma-separated text, split in Python
+    (1.2 M punches: far fewer Python objects than one row each). Each person's run is read from
+    the unique index on (staff_code, at), which holds both columns: filtering the whole table on
+    ``at`` used the index on ``at`` alone, looked up every row and sorted them for the grouping
+    (1.28 M punches: 3.1 s against 0.84 s of SQLite's time). Punches of codes without a staff
+    record are left out here: the engine reports only staff it has records for."""
+    times = (
+        sa.select(sa.func.group_concat(_us_expr(conn), ","))
+        .where(T_PUNCH.c.staff_code == T_STAFF.c.staff_code, T_PUNCH.c.at >= lo, T_PUNCH.c.at < hi)
+        .scalar_subquery()
+    )
+    q = sa.select(T_STAFF.c.staff_code, times)
     if staff is not None:
-        q = q.where(T_PUNCH.c.staff_code.in_(list(staff)))
-    rows = conn.execute(q.group_by(T_PUNCH.c.staff_code))
-    return {code: list(map(int, text.split(","))) for code, text in rows}
+        q = q.where(T_STAFF.c.staff_code.in_(list(staff)))
+    return {code: list(map(int, text.split(","))) for code, text in conn.execute(q) if text}
 
 
 def catch_up_month(conn: Connection, year: int, month: int) -> int:

@@ -47,6 +47,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -461,10 +462,11 @@ def run_one(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
 def child(args: argparse.Namespace) -> None:
     url = args.db
-    cleanup = None
+    cleanup: Any = None
     if url == "sqlite":
         tmp = tempfile.mkdtemp(prefix="bench-timesheet-")
         url = f"sqlite:///{tmp}/gw.db"
+        cleanup = lambda: shutil.rmtree(tmp, ignore_errors=True)  # noqa: E731 - ~350 MB
     elif url == "postgresql":
         from support.pg import create_database, drop_database
 
