@@ -31,10 +31,10 @@ Timed, each in a fresh process per database, each step ``--repeat`` times (defau
 The renderers' own imports (openpyxl, reportlab) are timed apart (``import_renderers_s``).
 
 For each step the final line gives the median, p99 (nearest rank: with a few runs, the worst)
-and worst wall time, the median CPU time of this process (``*_cpu_s``: on a shared machine the
-wall time includes waiting for a core; the database server's CPU is in neither) and the 1-minute
-load average when the step ended; ``rss_after_*_mb`` is the peak RSS after each step. The last
-line is one JSON object.
+and worst wall time, the median and largest CPU time of this process (``*_cpu_s``,
+``*_cpu_max_s``: on a shared machine the wall time includes waiting for a core; the database
+server's CPU is in neither) and the 1-minute load average when the step ended; ``rss_after_*_mb``
+is the peak RSS after each step; stderr lists every run. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def load(engine: Any, data: dict[str, Any], month: str, vacuum: bool = True) -> 
 # ---- timing ---------------------------------------------------------------------------------------
 
 
-CPU: dict[int, float] = {}  # id(times list) -> CPU seconds of this process over those runs
+CPU: dict[int, list[float]] = {}  # id(times list) -> CPU seconds of this process in each run
 
 
 def timed(fn: Any, repeat: int) -> tuple[Any, list[float]]:
@@ -264,7 +264,7 @@ def timed(fn: Any, repeat: int) -> tuple[Any, list[float]]:
         out = fn()
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    CPU[id(times)] = statistics.median(cpu)
+    CPU[id(times)] = cpu
     return out, times
 
 
@@ -275,12 +275,14 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def stats(prefix: str, times: list[float], cpu: list[float] | None = None) -> dict[str, float]:
-    c = statistics.median(cpu) if cpu else CPU.get(id(times), float("nan"))
+    cpu = cpu or CPU.get(id(times), [float("nan")])
     runs = ", ".join(f"{t:.3f}" for t in times)
+    cpus = ", ".join(f"{c:.3f}" for c in cpu)
     load = os.getloadavg()[0]
-    print(f"  {prefix}: {runs} s (cpu {c:.3f} s, loadavg {load:.2f})", file=sys.stderr, flush=True)
+    print(f"  {prefix}: {runs} s (cpu {cpus} s, loadavg {load:.2f})", file=sys.stderr, flush=True)
     return {f"{prefix}_median_s": statistics.median(times), f"{prefix}_p99_s": pct(times, 99),
-            f"{prefix}_worst_s": max(times), f"{prefix}_cpu_s": c, f"{prefix}_loadavg": load}
+            f"{prefix}_worst_s": max(times), f"{prefix}_cpu_s": statistics.median(cpu),
+            f"{prefix}_cpu_max_s": max(cpu), f"{prefix}_loadavg": load}
 
 
 def rss_mb() -> float:
