@@ -350,6 +350,11 @@ def _occurrence_day(
     return day, value, leave_value
 
 
+def _occurrences(sids: list[str | None], occ_of: dict[str, list[_Occ | None]]) -> list[_Occ]:
+    """The occurrences of a plan (one shift id or None per scanned date), in date order."""
+    return [o for o in (occ_of[s][i] if s is not None else None for i, s in enumerate(sids)) if o is not None]
+
+
 def _assign(punches: list[int], occs: list[_Occ]) -> tuple[dict[date, list[int]], dict[int, list[int]]]:
     """Rules 3 and 4 for one person: sorted punches (UTC µs) to the occurrence whose window holds
     them — the first (in order) whose window has not closed — or to their local day (outside),
@@ -429,7 +434,7 @@ def compute(
                 row_o.append(None)
         occ_of[sid] = row_o
         hol_of[sid] = [d in cal.holidays and d.weekday() in sh.days for d in scan]
-    unit_plan: dict[Span, list[str | None]] = {}
+    unit_plan: dict[Span, tuple[list[str | None], list[_Occ]]] = {}
     rows: list[tuple[tuple[str, str], dict[str, Any]]] = []
     codes = sorted(inp.names) if staff is None else [staff] if staff in inp.names else []
     nscan = len(scan)
@@ -441,13 +446,16 @@ def compute(
             span_of = [unit_on(spans, d) for d in scan]
         if res.has_any(code) or len(spans) != 1:
             sids = [res.shift(code, span_of[i], d) for i, d in enumerate(scan)]
-        else:
+            sids = [s if s in inp.shifts else None for s in sids]
+            occs = None
+        else:  # the unit's plan and its occurrences, shared by everyone in it (read only)
             sp0 = spans[0]
             plan = unit_plan.get(sp0)
             if plan is None:
-                plan = unit_plan[sp0] = [res.shift(code, sp0, d) for d in scan]
-            sids = plan
-        sids = [s if s in inp.shifts else None for s in sids]
+                shared = [res.shift(code, sp0, d) for d in scan]
+                shared = [s if s in inp.shifts else None for s in shared]
+                plan = unit_plan[sp0] = (shared, _occurrences(shared, occ_of))
+            sids, occs = plan
         raw = inp.punches.get(code)
         punches = sorted(raw) if raw else []
         if punches and punches[0] < lo_us:
@@ -463,9 +471,8 @@ def compute(
             and not any((p // 1_000_000 + TZ_OFFSET_S) // 60 >= month_lo for p in punches)
         ):
             continue
-        occs = [
-            o for o in (occ_of[s][i] if s is not None else None for i, s in enumerate(sids)) if o is not None
-        ]
+        if occs is None:
+            occs = _occurrences(sids, occ_of)
         # Rule 3: each punch to the (earliest) occurrence whose window holds it, else to its date
         # (outside); rule 4 in the same pass: within each group, a punch < 120 s after the group's
         # previous kept punch is dropped. The lists hold kept punches only.
