@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
@@ -90,34 +90,60 @@ class _Styles:
 
 
 class _Rows:
-    """SpreadsheetML ``<row>`` elements built as text (see the module docstring)."""
+    """SpreadsheetML ``<row>`` elements built as text (see the module docstring), from an iterable
+    of rows that is only walked while the sheet is written into the zip (:meth:`chunks`): the XML
+    of the 310,000-row details sheet is never whole in memory (built whole, then joined and
+    encoded, it took ~1.2 GB)."""
 
-    def __init__(self, first_row: int, n_cols: int) -> None:
-        self.row = first_row
+    CHUNK = 2000  # rows encoded and written at a time
+    ZIP64_CELLS = 1_000_000  # more cells than this may pass 2 GiB unzipped (a cell is < 1 kB): Zip64
+
+    def __init__(
+        self, first_row: int, n_cols: int, rows: Iterable[Iterable[tuple[Any, int]]], n_rows: int
+    ) -> None:
+        self.first = first_row
         self.letters = [get_column_letter(i) for i in range(1, n_cols + 1)]
-        self.parts: list[str] = []
+        self.rows = rows
+        self.zip64 = n_rows * n_cols > self.ZIP64_CELLS
+        # A text cell's XML after its reference, per (text, style id): the day symbols repeat.
+        self._tails: dict[tuple[str, int], str] = {}
 
-    def add(self, cells: Iterable[tuple[Any, int]]) -> None:
+    def _tail(self, value: str, sid: int) -> str:
+        key = (value, sid)
+        tail = self._tails.get(key)
+        if tail is None:
+            text = _ILLEGAL.sub("", value).translate(_ESC)
+            tail = f'" s="{sid}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+            if len(self._tails) < 100_000:
+                self._tails[key] = tail
+        return tail
+
+    def _row(self, row: int, cells: Iterable[tuple[Any, int]]) -> str:
         """One row of (value, style id); a value of None writes a styled empty cell."""
-        r = str(self.row)
+        r = str(row)
         out = [f'<row r="{r}">']
+        tail = self._tail
         for letter, (value, sid) in zip(self.letters, cells, strict=False):
-            ref = letter + r
             if value is None or value == "":
-                out.append(f'<c r="{ref}" s="{sid}"/>')
+                out.append(f'<c r="{letter}{r}" s="{sid}"/>')
+            elif type(value) is str:
+                out.append(f'<c r="{letter}{r}{tail(value, sid)}')
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                out.append(f'<c r="{ref}" s="{sid}"><v>{value!r}</v></c>')
+                out.append(f'<c r="{letter}{r}" s="{sid}"><v>{value!r}</v></c>')
             else:
-                text = _ILLEGAL.sub("", str(value)).translate(_ESC)
-                out.append(
-                    f'<c r="{ref}" s="{sid}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
-                )
+                out.append(f'<c r="{letter}{r}{tail(str(value), sid)}')
         out.append("</row>")
-        self.parts.append("".join(out))
-        self.row += 1
+        return "".join(out)
 
-    def xml(self) -> bytes:
-        return "".join(self.parts).encode("utf-8")
+    def chunks(self) -> Iterator[bytes]:
+        part: list[str] = []
+        for n, cells in enumerate(self.rows, start=self.first):
+            part.append(self._row(n, cells))
+            if len(part) == self.CHUNK:
+                yield "".join(part).encode("utf-8")
+                part.clear()
+        if part:
+            yield "".join(part).encode("utf-8")
 
 
 def _num(v: float) -> float | int | None:
@@ -194,19 +220,26 @@ def _form_sheet(wb: Any, ts: Timesheet) -> tuple[Any, _Rows]:
     merge(f"D8:{get_column_letter(3 + n_days)}8")
     merge(f"{get_column_letter(q0)}8:{get_column_letter(q0 + 2)}8")
     ws.row_dimensions[9].height = 54
-    # the body (spliced in after saving)
-    body = _Rows(FIRST_DATA_ROW, last_col)
+    # the body (written into the sheet as it is saved)
     day_ids = [ids["rest"] if c.rest else ids["cell"] for c in ts.columns]
     mark_ids = {"missing": ids["missing"], "absent": ids["absent"]}
     name_id, num_id = ids["name"], ids["cell"]
-    for row in ts.rows:
-        cells: list[tuple[Any, int]] = [(row.stt, num_id), (row.name, name_id), (row.position, name_id)]
-        cells += [
-            (text, mark_ids[mark] if mark else day_ids[j])
-            for j, (text, mark) in enumerate(zip(row.cells, row.marks, strict=True))
-        ]
-        cells += [(_num(row.time_paid), num_id), (_num(row.unpaid), num_id), (_num(row.insurance), num_id)]
-        body.add(cells)
+
+    def body_rows() -> Iterator[list[tuple[Any, int]]]:
+        for row in ts.rows:
+            cells: list[tuple[Any, int]] = [(row.stt, num_id), (row.name, name_id), (row.position, name_id)]
+            cells += [
+                (text, mark_ids[mark] if mark else day_ids[j])
+                for j, (text, mark) in enumerate(zip(row.cells, row.marks, strict=True))
+            ]
+            cells += [
+                (_num(row.time_paid), num_id),
+                (_num(row.unpaid), num_id),
+                (_num(row.insurance), num_id),
+            ]
+            yield cells
+
+    body = _Rows(FIRST_DATA_ROW, last_col, body_rows(), len(ts.rows))
     # the "Cộng" row, legend, signatures: below the body
     r = FIRST_DATA_ROW + len(ts.rows)
     for c in range(1, last_col + 1):
@@ -283,31 +316,35 @@ def _details_sheet(wb: Any, ts: Timesheet, report: Mapping[str, Any]) -> tuple[A
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.oddFooter.center.text = "&P / &N"
-    body = _Rows(2, len(cols))
-    flag_names = FLAGS[ts.lang]
-    wd = {c.date.isoformat(): c.weekday for c in ts.columns}
-    s = st.ids["cell"]
-    n = st.ids["name"]
-    for r, person in zip(ts.rows, report["staff"], strict=True):
-        for key, day in sorted((person.get("days") or {}).items()):
-            leave = day.get("leave")
-            body.add(
-                (
-                    (r.staff, n),
-                    (r.name, n),
-                    (key, s),
-                    (wd.get(key, ""), s),
-                    (day.get("symbol"), s),
-                    (day.get("in"), s),
-                    (day.get("out"), s),
-                    (day.get("worked_min"), s),
-                    (day.get("late_min") or None, s),
-                    (day.get("early_min") or None, s),
-                    (day.get("value"), s),
-                    (f"{leave['kind']} {leave['value']:g}" if leave else None, s),
-                    (", ".join(flag_names.get(f, f) for f in day.get("flags") or ()), n),
+
+    def body_rows() -> Iterator[tuple[tuple[Any, int], ...]]:
+        flag_names = FLAGS[ts.lang]
+        wd = {c.date.isoformat(): c.weekday for c in ts.columns}
+        s = st.ids["cell"]
+        n = st.ids["name"]
+        for r, person in zip(ts.rows, report["staff"], strict=True):
+            for key, day in sorted((person.get("days") or {}).items()):
+                leave = day.get("leave")
+                yield (
+                    (
+                        (r.staff, n),
+                        (r.name, n),
+                        (key, s),
+                        (wd.get(key, ""), s),
+                        (day.get("symbol"), s),
+                        (day.get("in"), s),
+                        (day.get("out"), s),
+                        (day.get("worked_min"), s),
+                        (day.get("late_min") or None, s),
+                        (day.get("early_min") or None, s),
+                        (day.get("value"), s),
+                        (f"{leave['kind']} {leave['value']:g}" if leave else None, s),
+                        (", ".join(flag_names.get(f, f) for f in day.get("flags") or ()), n),
+                    )
                 )
-            )
+
+    n_days = sum(len(p.get("days") or ()) for p in report["staff"])
+    body = _Rows(2, len(cols), body_rows(), n_days)
     return ws, body
 
 
@@ -315,8 +352,18 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every zip entry's timestamp: the same bytes 
 _STAMP = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:(?:created|modified)>)")
 
 
-def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]], stamp: str = "") -> bytes:
-    """Insert each sheet's body rows into its ``<sheetData>`` before the first row numbered after it.
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry stamped :data:`ZIP_TIME`, deflated at level 1 (speed over a few % of size)."""
+    entry = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = 0o600 << 16
+    entry._compresslevel = 1  # type: ignore[attr-defined]  # public as compress_level from 3.13
+    return entry
+
+
+def _splice(xlsx: bytes, bodies: dict[int, tuple[int, _Rows]], stamp: str = "") -> bytes:
+    """Insert each sheet's body rows into its ``<sheetData>`` before the first row numbered after it,
+    streamed into the zip entry chunk by chunk.
 
     Deterministic: openpyxl writes the save time into ``docProps/core.xml`` and zip entries carry
     the wall clock; both are replaced by ``stamp`` (the report's month) and :data:`ZIP_TIME`, so the
@@ -329,24 +376,29 @@ def _splice(xlsx: bytes, bodies: dict[int, tuple[int, bytes]], stamp: str = "") 
             m = re.fullmatch(r"xl/worksheets/sheet(\d+)\.xml", info.filename)
             if m and int(m.group(1)) in bodies:
                 first, rows = bodies[int(m.group(1))]
-                data = _insert_rows(data, first, rows)
-            elif info.filename == "docProps/core.xml" and stamp:
+                head, tail = _split_rows(data, first)
+                with dst.open(_entry(info.filename), "w", force_zip64=rows.zip64) as f:
+                    f.write(head)
+                    for chunk in rows.chunks():
+                        f.write(chunk)
+                    f.write(tail)
+                continue
+            if info.filename == "docProps/core.xml" and stamp:
                 data = _STAMP.sub(rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
-            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o600 << 16
-            dst.writestr(entry, data, compresslevel=1)
+            dst.writestr(_entry(info.filename), data)
     return out.getvalue()
 
 
-def _insert_rows(sheet: bytes, first: int, rows: bytes) -> bytes:
+def _split_rows(sheet: bytes, first: int) -> tuple[bytes, bytes]:
+    """The sheet's XML before and after where rows ``first``... go."""
     for m in re.finditer(rb'<row r="(\d+)"', sheet):
         if int(m.group(1)) >= first:
-            return sheet[: m.start()] + rows + sheet[m.start() :]
+            return sheet[: m.start()], sheet[m.start() :]
     end = sheet.index(b"</sheetData>") if b"</sheetData>" in sheet else -1
     if end < 0:  # openpyxl writes <sheetData/> for an empty sheet
-        return sheet.replace(b"<sheetData/>", b"<sheetData>" + rows + b"</sheetData>", 1)
-    return sheet[:end] + rows + sheet[end:]
+        i = sheet.index(b"<sheetData/>")
+        return sheet[:i] + b"<sheetData>", b"</sheetData>" + sheet[i + len(b"<sheetData/>") :]
+    return sheet[:end], sheet[end:]
 
 
 def write(
@@ -367,10 +419,10 @@ def write_timesheet(ts: Timesheet, report: Mapping[str, Any], *, details: bool |
         details = len(ts.rows) <= DETAILS_MAX_ROWS
     wb = Workbook()
     _, body = _form_sheet(wb, ts)
-    bodies = {1: (FIRST_DATA_ROW, body.xml())}
+    bodies = {1: (FIRST_DATA_ROW, body)}
     if details:
         _, rows = _details_sheet(wb, ts, report)
-        bodies[2] = (2, rows.xml())
+        bodies[2] = (2, rows)
     stamp = f"{ts.year:04d}-{ts.month:02d}-01T00:00:00Z"
     wb.properties.creator = "cbcc"
     buf = io.BytesIO()
