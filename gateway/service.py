@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from gateway import crl_publisher, db, retention, timefix
 from gateway.api import ApiContext, create_app
+from gateway.bell import Bell
 from gateway.crl_publisher import CrlPublisher, local_root_signer
 from gateway.fleet import Fleet, apply_event_effects
 from gateway.ingest import BatchResult, IngestWriter
@@ -139,6 +140,7 @@ class Gateway:
         root_key: rsa.RSAPrivateKey | None = None,
     ) -> None:
         self.settings = settings
+        self.bell = Bell()  # rung after each ingest commit: the console's live feeds wake on it
         db.migrate(settings.database.url)
         self.engine: Engine = db.make_engine(settings.database.url, pool_size=settings.database.pool_size)
         self.box = SecretBox.from_file(settings.resolved_master_key_file())
@@ -183,8 +185,10 @@ class Gateway:
                 self.publish,
                 settings.data_dir / "ncrl",
             )
+        self.consumer.on_batch = lambda res, msgs: self._committed(res)
         self.app: FastAPI = create_app(
             ApiContext(
+                events_bell=self.bell,
                 engine=self.engine,
                 settings=settings,
                 box=self.box,
@@ -268,6 +272,11 @@ class Gateway:
     def _confirm(self, res: BatchResult) -> None:
         for topic, payload in res.acks:
             self.publish(topic, payload, 1, False)
+        self._committed(res)
+
+    def _committed(self, res: BatchResult) -> None:
+        if res.stored:
+            self.bell.ring()
 
     def start(self, wait_connected: float = 10) -> None:
         self.consumer.start()

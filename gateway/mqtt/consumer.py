@@ -65,6 +65,7 @@ def subscriptions(shared_group: str | None) -> list[str]:
 
 
 _PUBACK = 0x40
+LINGER_STEP_S = 0.002  # a batch stops lingering after a step with no new message
 
 
 class _BufferedSocket:
@@ -379,11 +380,17 @@ class Consumer:
                 return []
         limit = self.ingest.batch_max
         deadline = time.monotonic() + self.ingest.batch_wait_ms / 1000
-        while len(dq) < limit and not self._stop.is_set():
+        # Linger for more only while more keep coming: a lone tap is committed (and shown in the
+        # console's live feed) after one quiet step, not after the whole batch_wait_ms.
+        have = len(dq)
+        while have < limit and not self._stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            time.sleep(min(left, 0.002))
+            time.sleep(min(left, LINGER_STEP_S))
+            if len(dq) == have:
+                break
+            have = len(dq)
         pop = dq.popleft
         return [pop() for _ in range(min(len(dq), limit))]
 
