@@ -23,7 +23,7 @@ from trustcore.messages_vi import reason_text
 router = APIRouter()
 # A feed queries when this process's ingest commits (ApiContext.events_bell) and, for events
 # committed by another process (a separate ingest, a sibling gateway), at least every POLL_S.
-POLL_S: Final = 1.0
+POLL_S: Final = 0.5
 ROWS: Final = 100  # per query
 HEARTBEAT_S: Final = 15.0
 RECHECK_S: Final = 30.0
