@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from gateway import crl_publisher, db, retention, timefix
 from gateway.api import ApiContext, create_app
-from gateway.bell import Bell
+from gateway.bell import Bell, Listener, notify
 from gateway.crl_publisher import CrlPublisher, local_root_signer
 from gateway.fleet import Fleet, apply_event_effects
 from gateway.ingest import BatchResult, IngestWriter
@@ -141,6 +141,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.bell = Bell()  # rung after each ingest commit: the console's live feeds wake on it
+        self.listener: Listener | None = None  # commits of other processes (PostgreSQL)
         db.migrate(settings.database.url)
         self.engine: Engine = db.make_engine(settings.database.url, pool_size=settings.database.pool_size)
         self.box = SecretBox.from_file(settings.resolved_master_key_file())
@@ -197,7 +198,8 @@ class Gateway:
                 key_cache=_ForgetBoth(self.keys, self.writer),
                 on_reader_registered=self._reader_registered,
                 metrics_open=settings.http.metrics_open,
-                ingest_health=self.broker_ingest.health if self.broker_ingest is not None
+                ingest_health=self.broker_ingest.health
+                if self.broker_ingest is not None
                 else self.consumer.health,
             )
         )
@@ -272,13 +274,19 @@ class Gateway:
     def _confirm(self, res: BatchResult) -> None:
         for topic, payload in res.acks:
             self.publish(topic, payload, 1, False)
-        self._committed(res)
+        # one-process mode: no other process ingests, and this runs on the broker's event loop
+        self._committed(res, others=False)
 
-    def _committed(self, res: BatchResult) -> None:
+    def _committed(self, res: BatchResult, *, others: bool = True) -> None:
         if res.stored:
-            self.bell.ring()
+            self.bell.ring()  # this process's live feeds
+            if others:
+                notify(self.engine)  # other processes' (PostgreSQL)
 
     def start(self, wait_connected: float = 10) -> None:
+        if self.engine.dialect.name == "postgresql":
+            self.listener = Listener(self.engine, self.bell)
+            self.listener.start()
         self.consumer.start()
         if wait_connected and not self.consumer.wait_connected(wait_connected):
             m = self.settings.mqtt
@@ -296,6 +304,8 @@ class Gateway:
     def stop(self) -> None:
         self._stop.set()
         self.consumer.stop()
+        if self.listener is not None:
+            self.listener.stop()
         if isinstance(self.writer, ProcessWriter):
             self.writer.stop()
         for t in (self._jobs, self._national):
@@ -327,8 +337,9 @@ class Gateway:
             if crl is not None:
                 crl.on_cards_changed(serials)
 
-        with national_client(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file,
-                             timeout=30) as client:
+        with national_client(
+            n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file, timeout=30
+        ) as client:
             while not self._stop.is_set():
                 try:
                     report = sync_feed(self.engine, feed, on_change=hook)

@@ -72,3 +72,32 @@ def test_many_waiters_in_two_loops() -> None:
     for t in threads:
         t.join(10)
     assert woke == [1] * 10
+
+
+def test_another_process_commit_rings_through_postgresql(pg_url: str) -> None:
+    """NOTIFY from another process's token rings; this process's own token does not (its
+    commits ring directly)."""
+    import subprocess
+    import sys
+
+    from gateway import bell as bell_mod
+    from gateway import db
+
+    engine = db.make_engine(pg_url)
+    b = Bell()
+    listener = bell_mod.Listener(engine, b)
+    listener.start()
+    try:
+        assert listener.listening.wait(10)
+        bell_mod.notify(engine)  # our own: ignored
+        time.sleep(0.5)
+        assert b.rings == 0
+        code = "import sys; from gateway import bell, db; bell.notify(db.make_engine(sys.argv[1]))"
+        subprocess.run([sys.executable, "-c", code, pg_url], check=True, timeout=60)
+        deadline = time.monotonic() + 10
+        while b.rings == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b.rings == 1 and listener.heard == 1
+    finally:
+        listener.stop()
+        engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Final
@@ -24,6 +25,7 @@ router = APIRouter()
 # A feed queries when this process's ingest commits (ApiContext.events_bell) and, for events
 # committed by another process (a separate ingest, a sibling gateway), at least every POLL_S.
 POLL_S: Final = 0.5
+MIN_GAP_S: Final = 0.05
 ROWS: Final = 100  # per query
 HEARTBEAT_S: Final = 15.0
 RECHECK_S: Final = 30.0
@@ -121,6 +123,7 @@ async def stream(view: Viewer) -> Response:
         while True:
             if await request.is_disconnected():
                 return
+            queried = time.monotonic()
             rows = await run_in_threadpool(_new_events, engine, principal, last)
             for e in rows:
                 last = e.id or last
@@ -136,6 +139,9 @@ async def stream(view: Viewer) -> Response:
                     return
             if len(rows) < ROWS:  # else more are waiting: query again at once
                 rung = await bell.wait(rung, POLL_S)
+                pause = MIN_GAP_S - (time.monotonic() - queried)
+                if pause > 0:  # commits many times a second: one query per MIN_GAP_S at most
+                    await asyncio.sleep(pause)
 
     return StreamingResponse(
         gen(),
