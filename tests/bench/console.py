@@ -391,6 +391,13 @@ def tap_to_browser(url: str, taps: int) -> dict[str, Any]:
             if seq in received:
                 lat["received_to_browser"].append(row - received[seq])
         out["tap_to_browser_taps"] = len(seqs)
+        # what the earlier pairing (each decision with the next row after it, host-stamped) missed
+        mine = vr.decisions(t_start)
+        out["tap_decisions_not_journalled"] = sum("seq" not in d for _, d in mine)
+        lag = [t - d["t_ms"] / 1000 for t, d in mine if "t_ms" in d]
+        if lag:
+            out["decision_host_stamp_lag_p50_ms"] = statistics.median(lag) * 1000
+            out["decision_host_stamp_lag_max_ms"] = max(lag) * 1000
         out["tap_to_browser_rows_missing"] = sum(seq not in shown for seq in seqs)
         for k, xs in lat.items():
             if xs:
