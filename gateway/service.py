@@ -198,8 +198,7 @@ class Gateway:
                 key_cache=_ForgetBoth(self.keys, self.writer),
                 on_reader_registered=self._reader_registered,
                 metrics_open=settings.http.metrics_open,
-                ingest_health=self.broker_ingest.health
-                if self.broker_ingest is not None
+                ingest_health=self.broker_ingest.health if self.broker_ingest is not None
                 else self.consumer.health,
             )
         )
