@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from gateway import db
+from gateway import bell, db
 from gateway.ingest_worker import ProcessWriter, writer_from_settings
 from gateway.mqtt.consumer import Consumer
 from gateway.registry import KeyCache
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     # this process dies; the broker re-sends whatever was not acknowledged)
     writer = writer_from_settings(settings, engine, keys)
     consumer = Consumer(settings.mqtt, writer, ingest=settings.ingest)
+    # the gateways' console live feeds wake on this process's commits too (PostgreSQL NOTIFY)
+    consumer.on_batch = lambda res, _msgs: bell.notify(engine) if res.stored else None
     done = threading.Event()
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:

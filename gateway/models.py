@@ -213,6 +213,13 @@ class StaffRecord(SQLModel, table=True):
         sa.Index(
             "ix_staffrecord_name_fold", sa.text('(cbcc_fold(full_name) COLLATE "C")'), "staff_code"
         ).ddl_if(dialect="postgresql"),
+        # a search within a unit scope: each agency code's matches in name order (migration 0007)
+        sa.Index(
+            "ix_staffrecord_unit_name",
+            sa.text('(agency_code COLLATE "C")'),
+            sa.text('(cbcc_fold(full_name) COLLATE "C")'),
+            "staff_code",
+        ).ddl_if(dialect="postgresql"),
     )
 
     staff_code: str = Field(primary_key=True, max_length=32)

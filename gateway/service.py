@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from gateway import crl_publisher, db, retention, timefix
 from gateway.api import ApiContext, create_app
+from gateway.bell import Bell, Listener, notify
 from gateway.crl_publisher import CrlPublisher, local_root_signer
 from gateway.fleet import Fleet, apply_event_effects
 from gateway.ingest import BatchResult, IngestWriter
@@ -140,6 +141,8 @@ class Gateway:
         root_key: rsa.RSAPrivateKey | None = None,
     ) -> None:
         self.settings = settings
+        self.bell = Bell()  # rung after each ingest commit: the console's live feeds wake on it
+        self.listener: Listener | None = None  # commits of other processes (PostgreSQL)
         db.migrate(settings.database.url)
         self.engine: Engine = db.make_engine(settings.database.url, pool_size=settings.database.pool_size)
         self.box = SecretBox.from_file(settings.resolved_master_key_file())
@@ -184,8 +187,10 @@ class Gateway:
                 self.publish,
                 settings.data_dir / "ncrl",
             )
+        self.consumer.on_batch = lambda res, msgs: self._committed(res)
         self.app: FastAPI = create_app(
             ApiContext(
+                events_bell=self.bell,
                 engine=self.engine,
                 settings=settings,
                 box=self.box,
@@ -284,8 +289,19 @@ class Gateway:
     def _confirm(self, res: BatchResult) -> None:
         for topic, payload in res.acks:
             self.publish(topic, payload, 1, False)
+        # one-process mode: no other process ingests, and this runs on the broker's event loop
+        self._committed(res, others=False)
+
+    def _committed(self, res: BatchResult, *, others: bool = True) -> None:
+        if res.stored:
+            self.bell.ring()  # this process's live feeds
+            if others:
+                notify(self.engine)  # other processes' (PostgreSQL)
 
     def start(self, wait_connected: float = 10) -> None:
+        if self.engine.dialect.name == "postgresql":
+            self.listener = Listener(self.engine, self.bell)
+            self.listener.start()
         self.consumer.start()
         if wait_connected and not self.consumer.wait_connected(wait_connected):
             m = self.settings.mqtt
@@ -303,6 +319,8 @@ class Gateway:
     def stop(self) -> None:
         self._stop.set()
         self.consumer.stop()
+        if self.listener is not None:
+            self.listener.stop()
         if isinstance(self.writer, ProcessWriter):
             self.writer.stop()
         for t in (self._jobs, self._national):
@@ -334,8 +352,9 @@ class Gateway:
             if crl is not None:
                 crl.on_cards_changed(serials)
 
-        with national_client(n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file,
-                             timeout=30) as client:
+        with national_client(
+            n.url, token=token, cert=n.cert_file, key=n.key_file, ca=n.ca_file, timeout=30
+        ) as client:
             while not self._stop.is_set():
                 try:
                     report = sync_feed(self.engine, feed, on_change=hook)

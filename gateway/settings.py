@@ -62,7 +62,8 @@ class HttpSettings(BaseModel):
 
 
 class IngestSettings(BaseModel):
-    # A batch is committed when it holds batch_max messages or batch_wait_ms have passed.
+    # A batch is committed when it holds batch_max messages, batch_wait_ms have passed, or it
+    # holds at most 8 and none arrived for 2 ms (a lone tap does not wait out the linger).
     batch_max: int = Field(default=2000, ge=1, le=50_000)
     batch_wait_ms: int = Field(default=50, ge=1, le=10_000)
     # Retry pause while the database is unavailable (messages stay un-acked at the broker).

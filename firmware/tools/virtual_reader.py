@@ -16,8 +16,11 @@
 #   wall clock jumps there and every later gateway time reply is shifted by the same offset: a demo
 #   plays a day at another date and hour through the real clock and time sync), "exit": true.
 #   Without a script the reader runs until killed.
-# Prints one JSON line per decision ({"decision", "reason", "serial", "tech"}), per applied
-# object, and a final {"exit": ...} line with the counters.
+# Prints one JSON line per decision ({"decision", "reason", "serial", "tech", "t_ms"; "seq" when
+# the tap was journalled}), per applied object, and a final {"exit": ...} line with the counters.
+# "t_ms" is the host's wall clock (Unix ms, the clock a browser's Date.now() reads), so a test can
+# time a tap end to end against one clock. With "trace_publish": true in CONFIG.json it also
+# prints {"published": seq, "t_ms"} when an event's PUBLISH has been written to the socket.
 # The reader itself is built by assembly.build_reader, as on the ESP32 (device/main.py): CONFIG.json
 # is the site file over assembly.DEFAULTS and this tool's VIRTUAL_DEFAULTS (shorter MQTT timers
 # for tests); only the parts differ: the simulated board and chip, and a file as flash.
@@ -33,10 +36,12 @@ import time
 
 import assembly
 import card_layout
+import cbor
 import events
 import iso14443a
 import isodep
 import mfrc522
+import mqtt
 import sim
 from sim.board import SimBoard
 from sim.file_flash import FileFlash
@@ -47,6 +52,24 @@ VIRTUAL_DEFAULTS = {"firmware": "cbcc-fw 0.1", "keepalive": 30, "backoff_max_s":
 
 def say(**kw):
     print(json.dumps(kw))
+
+
+def wall_ms():
+    return time.time_ns() // 1000000
+
+
+def trace_publish():
+    """Print each event PUBLISH once written (its seq from the sealed payload) with the wall
+    clock: where a tap's latency goes, reader side (the uplink itself is not touched)."""
+    start = mqtt.Client.publish_start
+
+    async def publish_start(self, topic, payload, qos=0, retain=False):
+        pid = await start(self, topic, payload, qos, retain)
+        if topic.endswith("/ev"):
+            say(published=cbor.decode(payload)[1], t_ms=wall_ms())
+        return pid
+
+    mqtt.Client.publish_start = publish_start
 
 
 def _hex(s):
@@ -166,12 +189,30 @@ def main():
     clock = ShiftedClock(reader.clock)
     tl, crl, rc, ncrl = reader.trust, reader.crl, reader.config, reader.national
 
+    if cfg.get("trace_publish"):
+        trace_publish()
+    tap_seq = [None]  # the seq of the tap record the terminal just journalled
+    journal_event = term.journal_event
+
+    def journal_tap(kind, fields):
+        ok = journal_event(kind, fields)
+        if ok and kind == events.KIND_TAP:
+            tap_seq[0] = journal.last_seq()
+        return ok
+
+    term.journal_event = journal_tap
+
     def decided(result, fields):
+        t = wall_ms()
         if fields is None:
-            say(decision="read_failed", reason=result.reason)
-        else:
-            say(decision=fields[events.DECISION], reason=fields[events.REASON],
-                serial=fields[events.SERIAL], tech=fields[events.TECH])
+            say(decision="read_failed", reason=result.reason, t_ms=t)
+            return
+        kw = {}
+        if tap_seq[0] is not None:  # a duplicate tap is not journalled
+            kw["seq"] = tap_seq[0]
+            tap_seq[0] = None
+        say(decision=fields[events.DECISION], reason=fields[events.REASON],
+            serial=fields[events.SERIAL], tech=fields[events.TECH], t_ms=t, **kw)
 
     async def supervise():
         t0 = board.ms()

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from gateway.auth import Authenticator, FailureLimiter
+from gateway.bell import Bell
 from gateway.ingest_health import IngestHealth
 from gateway.models import Command, ConfigPush
 from gateway.secretbox import SecretBox
@@ -68,6 +69,8 @@ class ApiContext:
     auth_limiter: FailureLimiter = field(default_factory=FailureLimiter)
     # The running ingest's progress: /healthz is red while it is stuck. None: not checked.
     ingest_health: IngestHealth | None = None
+    # Rung after each ingest commit in this process: the console's live feeds query at once.
+    events_bell: Bell = field(default_factory=Bell)
 
     def metrics_without_token(self) -> bool:
         if self.metrics_open is not None:

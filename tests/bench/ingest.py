@@ -10,6 +10,7 @@
    - ``bare_fast``: the gateway's :class:`~gateway.mqtt.consumer.IngestClient`, acks only;
    - ``gw_stock_w0``: the gateway as it was (stock client, writer thread in the same process);
    - ``gw_w0``: IngestClient, writer thread (``ingest.workers = 0``);
+   - ``gw_w0_noack``: the same without the end-to-end confirmations (their cost);
    - ``gw_w1``: IngestClient, writer in a worker process (``ingest.workers = 1``).
    Every gateway variant stores into emptied tables; lost and duplicated events are counted
    against what was published (must be 0 / 0).
@@ -142,7 +143,14 @@ def publish_child(port: int, rate: float, m: int, start_seq: int, readers: int) 
     pub.close()
 
 
-VARIANTS = ("bare_stock", "bare_fast", "gw_stock_w0", "gw_w0", "gw_w1")
+VARIANTS = ("bare_stock", "bare_fast", "gw_stock_w0", "gw_w0", "gw_w0_noack", "gw_w1")
+
+
+class NoAckWriter(IngestWriter):
+    """The writer without the end-to-end confirmations (gateway/ack.py): what they cost."""
+
+    def _with_acks(self, res: BatchResult) -> BatchResult:
+        return res
 
 
 def run_variant(name: str, s: MqttSettings, st: Any, key_file: Path, n: int, rids: list[str],
@@ -170,7 +178,8 @@ def run_variant(name: str, s: MqttSettings, st: Any, key_file: Path, n: int, rid
             done.set()
 
     workers = 1 if name.endswith("w1") else 0
-    writer: Any = ProcessWriter(WorkerSpec(st.url, key_file)) if workers else IngestWriter(st.engine, st.keys)
+    plain = NoAckWriter if name.endswith("_noack") else IngestWriter
+    writer: Any = ProcessWriter(WorkerSpec(st.url, key_file)) if workers else plain(st.engine, st.keys)
     if workers:
         writer.start()  # started before the clock, as the gateway starts it before connecting
     c = Consumer(s, writer, ingest=IngestSettings(batch_max=batch_max, batch_wait_ms=50, workers=workers),

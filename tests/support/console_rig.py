@@ -102,12 +102,19 @@ class VirtualReader:
 
 class Rig:
     def __init__(
-        self, tmp: Path, db_url: str | None = None, *, period_ms: int = 2500, run_s: int = 600
+        self,
+        tmp: Path,
+        db_url: str | None = None,
+        *,
+        period_ms: int = 2500,
+        run_s: int = 600,
+        trace_publish: bool = False,
     ) -> None:
         self.tmp = tmp
         self.db_url = db_url or f"sqlite:///{tmp / 'gw' / 'gateway.db'}"
         self.period_ms = period_ms
         self.run_s = run_s
+        self.trace_publish = trace_publish  # readers print {"published": seq, "t_ms"} (the bench)
         self.readers: dict[str, VirtualReader] = {}
         self.gw: Gateway | None = None
         self.server: Any = None
@@ -189,6 +196,8 @@ class Rig:
                 config_key=data / "config.cose_key",
                 tail=[{"at_ms": self.run_s * 1000, "exit": True}],
             )
+            if self.trace_publish:
+                cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "trace_publish": True}))
             (cfg.parent / "reader.cfg").write_bytes(
                 host_config.build({**gdemo.CONFIG, "reader_id": rid}, gw.downlink._key, 1, int(time.time()))
             )
