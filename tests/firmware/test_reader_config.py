@@ -30,6 +30,13 @@ from cbcc.config import config_app
 from trustcore import cbor_det, cose, keys, passphrase
 from trustcore import reader_config as rc
 
+
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI texts matched here are the English ids (tests/messages checks the Vietnamese)."""
+    monkeypatch.setenv("CBCC_LANG", "en")
+
+
 EXAMPLE = ROOT / "docs" / "reader-config.example.toml"
 IAT = 1780000000
 

@@ -24,6 +24,12 @@ from typer.testing import CliRunner
 from trustcore import cbor_det, cose, keys, root_transition, trust_list
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI texts matched here are the English ids (tests/messages checks the Vietnamese)."""
+    monkeypatch.setenv("CBCC_LANG", "en")
+
+
 @functools.cache
 def roots() -> list[Any]:
     return [rsa_key(f"root-{i}", 3072) for i in range(4)]

@@ -30,6 +30,12 @@ M: dict[str, Any] = json.loads((VECTORS / "manifest.json").read_text())
 CHECK = ROOT / "tests" / "mpy" / "check_trust_store.py"
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI texts matched here are the English ids (tests/messages checks the Vietnamese)."""
+    monkeypatch.setenv("CBCC_LANG", "en")
+
+
 def _root() -> keys.PublicKey:
     import cbor2
 
