@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from cbcc.common import PassphraseFile, fail, stdout_console
+from messages import N_, _
 
 broker_app = typer.Typer(
     no_args_is_help=True, help="The MQTT broker: Mosquitto configuration, passwords, ACL."
 )
 
-_RELOAD = (
+_RELOAD = N_(
     "Reload the broker so it reads the new password file and ACL: "
     "[bold]systemctl reload mosquitto[/bold] (or [bold]kill -HUP <mosquitto pid>[/bold]); "
     "with the dynamic-security plugin (dynamic-security.json) restart it instead: "
@@ -22,7 +23,7 @@ _RELOAD = (
 )
 
 
-_LIVE = "Applied to the running broker through its dynamic-security API: no restart needed."
+_LIVE = N_("Applied to the running broker through its dynamic-security API: no restart needed.")
 Live = Annotated[
     str | None,
     typer.Option("--live", help="HOST:PORT of the running Mosquitto: apply the change now (no restart)."),
@@ -131,12 +132,16 @@ def config(
             from trustcore import passphrase
 
             names = list(server_name or []) or [socket.getfqdn(), "localhost"]
-            secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the broker CA key")
+            secret = passphrase.obtain(passphrase_file, confirm=True, purpose=_("the broker CA key"))
             bc.make_ca_and_server_cert(out, names, secret)
-            ca_note = (
-                f"\n  CA (pin on readers):  {out / 'ca.der'}  (PEM for the gateway: {out / 'ca.crt'})"
-                f"\n  CA key (encrypted):   {out / 'ca.key'} — keep it offline"
-                f"\n  server certificate:   {', '.join(names)}"
+            ca_note = "\n" + _(
+                "  CA (pin on readers):  {der}  (PEM for the gateway: {pem})\n"
+                "  CA key (encrypted):   {key} — keep it offline\n"
+                "  server certificate:   {names}",
+                der=out / "ca.der",
+                pem=out / "ca.crt",
+                key=out / "ca.key",
+                names=", ".join(names),
             )
         settings = bc.BrokerSettings(
             install_dir=where,
@@ -156,15 +161,24 @@ def config(
         cred = bc.write_broker_folder(files, settings, ids, list(gateway_user or ["gateway"]))
     except (bc.BrokerConfigError, TrustcoreError) as exc:
         fail(str(exc), 1)
+    written = _(
+        "[green]broker configuration written[/green] to {out}: "
+        "{n} reader(s), queue {queued} messages, in-flight {inflight}\n"
+        "  passwords (once, 0600): {cred} — provision readers from it, then delete it",
+        out=escape(str(out)),
+        n=len(ids),
+        queued=settings.max_queued,
+        inflight=max_inflight,
+        cred=escape(str(cred)),
+    )
+    group = escape(files.load_roster().shared_group)
+    settings_line = "\n" + _('  gateway settings:     [mqtt] shared_group = "{group}"', group=group)
+    no_plugin = _(
+        "[yellow]no dynamic-security plugin: subscriptions are checked on delivery only (a reader "
+        "could join the gateways' shared group); see docs/broker.md[/yellow]"
+    )
     stdout_console().print(
-        f"[green]broker configuration written[/green] to {escape(str(out))}: "
-        f"{len(ids)} reader(s), queue {settings.max_queued} messages, in-flight {max_inflight}\n"
-        f"  passwords (once, 0600): {escape(str(cred))} — provision readers from it, then delete it"
-        + escape(ca_note)
-        + f"\n  gateway settings:     [mqtt] shared_group = \"{escape(files.load_roster().shared_group)}\""
-        + ("" if settings.dynsec_plugin else "\n[yellow]no dynamic-security plugin: subscriptions are "
-           "checked on delivery only (a reader could join the gateways' shared group); "
-           "see docs/broker.md[/yellow]")
+        written + escape(ca_note) + settings_line + ("" if settings.dynsec_plugin else "\n" + no_plugin)
     )
 
 
@@ -205,12 +219,17 @@ def add_reader_cmd(
             password = password or bc.generate_password()
             with dynsec_admin.connect(live, _admin_pw(admin_password_file), files) as admin:
                 admin.add_reader(reader_id, password)
-        cred, _ = bc.add_reader(files, reader_id, password)
+        cred, _added = bc.add_reader(files, reader_id, password)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
     stdout_console().print(
-        f"[green]reader {escape(reader_id)} added[/green]; "
-        f"password (once, 0600): {escape(str(cred))}\n" + (_LIVE if live is not None else _RELOAD)
+        _(
+            "[green]reader {id} added[/green]; password (once, 0600): {cred}",
+            id=escape(reader_id),
+            cred=escape(str(cred)),
+        )
+        + "\n"
+        + _(_LIVE if live is not None else _RELOAD)
     )
 
 
@@ -238,8 +257,8 @@ def remove_reader_cmd(
         bc.remove_reader(files, reader_id)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
-    said = _LIVE if live is not None else _RELOAD
-    stdout_console().print(f"[green]reader {escape(reader_id)} removed[/green].\n{said}")
+    said = _(_LIVE if live is not None else _RELOAD)
+    stdout_console().print(_("[green]reader {id} removed[/green].", id=escape(reader_id)) + "\n" + said)
 
 
 def _admin_pw(path: Path | None) -> Path:

@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from messages import N_, _
+from messages import N_, _, render
+from trustcore.errors import set_renderer
+
+set_renderer(render)  # the trust core's prompts (passphrase) in the operator's language
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -69,7 +69,7 @@ def init_root(
         existing = [str(p) for p in targets if p.exists()]
         if existing:
             raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
-        secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new root key")
+        secret = passphrase.obtain(passphrase_file, confirm=True, purpose=_("the new root key"))
         out.mkdir(parents=True, exist_ok=True)
         key = keys.generate_rsa(keys.ROOT_BITS)
         pub = key.public_key()
@@ -129,7 +129,9 @@ def new_issuer(
         existing = [str(p) for p in (key_path, json_path) if p.exists()]
         if existing:
             raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
-        secret = passphrase.obtain(passphrase_file, confirm=True, purpose=f"the issuer key of {label}")
+        secret = passphrase.obtain(
+            passphrase_file, confirm=True, purpose=_("the issuer key of {label}", label=label)
+        )
         out.mkdir(parents=True, exist_ok=True)
         key: keys.PrivateKey = keys.generate_rsa(bits) if alg is Alg.RS256 else keys.generate_p256()
         entry = trust_list.IssuerEntry(key.public_key(), nbf, exp, lo, hi, label)
