@@ -115,17 +115,17 @@ def config(
         given = [p for p in (cafile, certfile, keyfile) if p is not None]
         if make_ca and given:
             raise bc.BrokerConfigError(
-                "--make-ca creates the CA: do not also give --cafile/--certfile/--keyfile"
+                _("--make-ca creates the CA: do not also give --cafile/--certfile/--keyfile")
             )
         if not make_ca and len(given) != 3:
-            raise bc.BrokerConfigError("give --cafile, --certfile and --keyfile, or --make-ca")
+            raise bc.BrokerConfigError(_("give --cafile, --certfile and --keyfile, or --make-ca"))
         if local_port is not None and local_port == tls_port:
-            raise bc.BrokerConfigError("--local-port must differ from --tls-port")
+            raise bc.BrokerConfigError(_("--local-port must differ from --tls-port"))
         where = (install_dir or out).absolute()
         files = bc.BrokerFiles(out)
         for p in (files.conf, files.passwd, files.acl, files.roster):
             if p.exists():
-                raise bc.BrokerConfigError(f"{p} already exists; use add-reader/remove-reader")
+                raise bc.BrokerConfigError(_("{path} already exists; use add-reader/remove-reader", path=p))
         out.mkdir(parents=True, exist_ok=True)
         ca_note = ""
         if make_ca:
@@ -208,9 +208,13 @@ def add_reader_cmd(
             try:
                 doc = json.loads(secrets.read_text())
             except (OSError, ValueError) as exc:
-                raise bc.BrokerConfigError(f"cannot read secrets file {secrets}: {exc}") from None
+                raise bc.BrokerConfigError(
+                    _("cannot read secrets file {path}: {reason}", path=secrets, reason=exc)
+                ) from None
             if doc.get("reader_id") != reader_id or not isinstance(doc.get("mqtt_password"), str):
-                raise bc.BrokerConfigError(f"{secrets} is not the secrets file of reader {reader_id}")
+                raise bc.BrokerConfigError(
+                    _("{path} is not the secrets file of reader {id}", path=secrets, id=reader_id)
+                )
             password = doc["mqtt_password"]
         files = bc.BrokerFiles(folder)
         if live is not None:
@@ -251,7 +255,9 @@ def remove_reader_cmd(
             from gateway.mqtt import dynsec_admin
 
             if reader_id not in files.load_roster().readers:
-                raise bc.BrokerConfigError(f"{reader_id} is not a reader in {files.roster}")
+                raise bc.BrokerConfigError(
+                    _("{id} is not a reader in {roster}", id=reader_id, roster=files.roster)
+                )
             with dynsec_admin.connect(live, _admin_pw(admin_password_file), files) as admin:
                 admin.remove_reader(reader_id)
         bc.remove_reader(files, reader_id)
@@ -265,5 +271,5 @@ def _admin_pw(path: Path | None) -> Path:
     from gateway.mqtt import broker_config as bc
 
     if path is None:
-        raise bc.BrokerConfigError("--live needs --admin-password-file (the cbcc-admin password)")
+        raise bc.BrokerConfigError(_("--live needs --admin-password-file (the cbcc-admin password)"))
     return path
