@@ -114,14 +114,22 @@ def _print_config(cfg: dict[str, Any]) -> None:
 
     console = stdout_console()
     console.print(
-        f"reader [bold]{escape(cfg['reader_id'])}[/bold]  seq {cfg['seq']}  iat {cfg['iat']}  "
-        f"timezone {cfg['timezone']}"
+        _(
+            "reader [bold]{id}[/bold]  seq {seq}  iat {iat}  timezone {tz}",
+            id=escape(cfg["reader_id"]),
+            seq=cfg["seq"],
+            iat=cfg["iat"],
+            tz=cfg["timezone"],
+        )
     )
     if cfg.get("site"):
-        console.print(f"site: {escape(cfg['site'])}")
+        console.print(_("site: {site}", site=escape(cfg["site"])))
     console.print(
-        f"anti-passback: {cfg.get('antipassback_capacity', rc.DEFAULT_APB)} cards, "
-        f"timeout {cfg.get('antipassback_timeout', rc.DEFAULT_APB_TIMEOUT)} s"
+        _(
+            "anti-passback: {cards} cards, timeout {timeout} s",
+            cards=cfg.get("antipassback_capacity", rc.DEFAULT_APB),
+            timeout=cfg.get("antipassback_timeout", rc.DEFAULT_APB_TIMEOUT),
+        )
     )
     for d in cfg["door"]:
         extras = [d["mode"]]

@@ -403,7 +403,7 @@ def test_add_and_remove_a_reader_live_without_restart(broker: Mosquitto, tmp_pat
     admin = tmp_path / "admin.pass"
     admin.write_text(broker.passwords[bc.ADMIN_USER] + "\n")
     live = ["--live", f"127.0.0.1:{broker.local_port}", "--admin-password-file", str(admin)]
-    runner = CliRunner()
+    runner = CliRunner(env={"CBCC_LANG": "en"})  # the English result text is matched below
     pid = broker.proc.pid if broker.proc is not None else None
     result = runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-07", *live])
     assert result.exit_code == 0 and "no restart" in result.output, result.output
