@@ -128,18 +128,25 @@ def probe(transport: ApduTransport, info: CardInfo, keys: Any, factory_key: byte
     cl = _layout()
     _, _, rferror = _m()
     if not info.iso_dep:
-        raise CardRefused(f"wrong card type: SAK {info.sak:02X} is not ISO 14443-4 (MIFARE Classic, NTAG?)")
+        raise CardRefused(
+            _("wrong card type: SAK {sak} is not ISO 14443-4 (MIFARE Classic, NTAG?)", sak=f"{info.sak:02X}")
+        )
     d = _new(transport)
     try:
         d.select_application(cl.PICC_AID)
         v = d.get_version()
     except rferror.CardError as e:
         if e.reason == rferror.UNSUPPORTED:
-            raise CardRefused(f"wrong card type: not a DESFire card ({e.detail})") from None
+            raise CardRefused(_("wrong card type: not a DESFire card ({detail})", detail=e.detail)) from None
         raise
     if v["hw_type"] != 0x01 or v["hw_major"] not in GENERATIONS:
-        raise CardRefused(f"wrong card type: hardware type {v['hw_type']:02X} version {v['hw_major']:02X} "
-                          "is not DESFire EV1/EV2/EV3")  # fmt: skip
+        raise CardRefused(
+            _(
+                "wrong card type: hardware type {hw} version {major} is not DESFire EV1/EV2/EV3",
+                hw=f"{v['hw_type']:02X}",
+                major=f"{v['hw_major']:02X}",
+            )
+        )  # fmt: skip
     gen = GENERATIONS[v["hw_major"]]
     random_uid = v["uid"] == bytes(len(v["uid"]))
     picc_ver = key_version(d, 0)
@@ -188,16 +195,16 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     if not _select_app(d, keys.aid):
         d.select_application(cl.PICC_AID)
         if key_version(d, 0) != 0:
-            raise CardRefused("the PICC master key is not the factory key but application VC1 is missing")
+            raise CardRefused(_("the PICC master key is not the factory key but application VC1 is missing"))
         if not _try_auth(d, 0, factory_key):
-            raise CardRefused("the factory PICC master key does not open this card")
+            raise CardRefused(_("the factory PICC master key does not open this card"))
         d.create_application(keys.aid, cl.APP_KEY_SETTINGS, cl.NUM_KEYS)
         steps.append("create_application")
         d.select_application(keys.aid)
     kv = [key_version(d, k) for k in range(cl.NUM_KEYS)]
     if kv[0] == 0:
         if not _try_auth(d, cl.KEY_AMK, cl.ZERO_KEY):
-            raise CardRefused("application VC1 key 0 has version 0 but is not the zero key")
+            raise CardRefused(_("application VC1 key 0 has version 0 but is not the zero key"))
         if cl.FILE_CREDENTIAL not in file_ids(d):
             d.create_std_data_file(cl.FILE_CREDENTIAL, dc.FULL, cl.FILE_RIGHTS, cl.FILE_SIZE)
             steps.append("create_file")
@@ -212,13 +219,19 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
         d.change_key(cl.KEY_AMK, keys.amk(uid), version)
         steps.append("change_key_0")
     elif kv != [version] * cl.NUM_KEYS:
-        raise CardRefused(f"application VC1 key versions {kv}: not this issuer's key generation {version}")
+        raise CardRefused(
+            _(
+                "application VC1 key versions {kv}: not this issuer's key generation {version}",
+                kv=kv,
+                version=version,
+            )
+        )
     # In-session read-back with the new key 1 before the PICC level is touched.
     d.select_application(keys.aid)
     if not _try_auth(d, cl.KEY_READ, keys.read(uid)):
-        raise CardRefused("key 1 of this card is not the one derived for its UID (not our card?)")
+        raise CardRefused(_("key 1 of this card is not the one derived for its UID (not our card?)"))
     if bytes(d.get_card_uid()) != uid:
-        raise CardRefused("GetCardUID does not match the UID the credential is bound to")
+        raise CardRefused(_("GetCardUID does not match the UID the credential is bound to"))
     if bytes(d.read_data(cl.FILE_CREDENTIAL, 0, len(blob), dc.FULL)) != blob:
         raise rferror.CardError(rferror.PROTOCOL, "credential read back differs from what was written")
     steps.append("read_back")
@@ -228,7 +241,7 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     shows_zero_uid = d.get_version()["uid"] == bytes(7)
     if picc_ver == 0:
         if not _try_auth(d, 0, factory_key):
-            raise CardRefused("the factory PICC master key does not open this card")
+            raise CardRefused(_("the factory PICC master key does not open this card"))
         if random_uid and not shows_zero_uid:
             d.set_configuration(cl.PICC_OPT_CONFIG, bytes([cl.PICC_RANDOM_UID]))
             steps.append("random_uid")
@@ -237,9 +250,11 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     elif picc_ver == version:
         if random_uid and not shows_zero_uid:
             if not _try_auth(d, 0, keys.picc(uid)):
-                raise CardRefused("the PICC master key is neither the factory key nor ours")
+                raise CardRefused(_("the PICC master key is neither the factory key nor ours"))
             d.set_configuration(cl.PICC_OPT_CONFIG, bytes([cl.PICC_RANDOM_UID]))
             steps.append("random_uid")
     else:
-        raise CardRefused(f"PICC master key version {picc_ver}: not the factory key nor ours")
+        raise CardRefused(
+            _("PICC master key version {version}: not the factory key nor ours", version=picc_ver)
+        )
     return {"steps": steps, "exchanges": d.exchanges}
