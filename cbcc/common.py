@@ -94,6 +94,16 @@ def cli_errors(code: int = 1) -> Iterator[None]:
         fail(str(exc), code)
 
 
+def status_line(code: str, label: str = N_("status:")) -> str:
+    """``status: CODE (words)``: the code stays (scripts and auditors match it), the words explain it."""
+    from rich.markup import escape
+
+    from messages import words
+
+    meaning = words.status(code)
+    return _(label) + f" [bold]{escape(code)}[/bold]" + (f" ({escape(meaning)})" if meaning != code else "")
+
+
 def read_input(path: Path, what: str) -> bytes:
     from cbcc.errors import CbccError
 

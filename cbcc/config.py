@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cbcc.common import PassphraseFile, cli_errors, read_input, stdout_console, write_atomic
+from cbcc.common import PassphraseFile, cli_errors, read_input, status_line, stdout_console, write_atomic
 from messages import _
 
 config_app = typer.Typer(
@@ -227,7 +227,7 @@ def show(
         if as_json:
             print(json.dumps({"status": result.status, "config": result.config}, ensure_ascii=False))
         else:
-            stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
+            stdout_console().print(status_line(result.status))
             if result.config is not None:
                 _print_config(result.config)
         if result.status != signed_object.OK:

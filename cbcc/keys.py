@@ -15,6 +15,7 @@ from cbcc.common import (
     cli_errors,
     read_input,
     read_root_key,
+    status_line,
     stdout_console,
     write_atomic,
 )
@@ -221,7 +222,7 @@ def show_trust_list(
 
         root_key = read_root_key(root)
         result = trust_list.load(read_input(trust, "trust list"), root_key, held_seq)
-        stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
+        stdout_console().print(status_line(result.status))
         if result.detail:
             stdout_console().print(_("reason:") + f" {result.detail}")
         if result.trust_list is not None:
