@@ -74,3 +74,15 @@ def test_passphrase_prompt_in_both_languages(lang: None, monkeypatch: pytest.Mon
         "Nhập lại mật khẩu: ",
         "Passphrase for the new root key: ",
     ]
+
+
+def test_signed_object_statuses_read_as_words(lang: None) -> None:
+    from messages import words
+    from trustcore import signed_object
+
+    assert set(signed_object.STATUSES) <= set(words.STATUS)
+    messages.set_lang("vi")
+    line = cbcc.common.status_line("unknown_root")
+    assert line == "trạng thái: [bold]unknown_root[/bold] (không được ký bằng khóa đã ghim)"
+    messages.set_lang("en")
+    assert cbcc.common.status_line("ok") == "status: [bold]ok[/bold] (accepted)"
