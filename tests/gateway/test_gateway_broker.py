@@ -38,6 +38,11 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 @pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBCC_LANG", "en")  # the texts matched below (tests/messages: Vietnamese)
+
+
+@pytest.fixture(autouse=True)
 def _needs_mosquitto() -> None:
     """Skip without Mosquitto, with the reason; under CI=true that is a failure (tests/support/pg.py)."""
     if not Path(MOSQUITTO).exists():
@@ -403,7 +408,7 @@ def test_add_and_remove_a_reader_live_without_restart(broker: Mosquitto, tmp_pat
     admin = tmp_path / "admin.pass"
     admin.write_text(broker.passwords[bc.ADMIN_USER] + "\n")
     live = ["--live", f"127.0.0.1:{broker.local_port}", "--admin-password-file", str(admin)]
-    runner = CliRunner(env={"CBCC_LANG": "en"})  # the English result text is matched below
+    runner = CliRunner()
     pid = broker.proc.pid if broker.proc is not None else None
     result = runner.invoke(broker_app, ["add-reader", str(broker.folder), "reader-07", *live])
     assert result.exit_code == 0 and "no restart" in result.output, result.output
