@@ -32,6 +32,7 @@ CSV = (
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> Any:
+    env = {"CBCC_LANG": "en", **(env or {})}  # the English texts matched below (tests/messages: vi)
     return CliRunner().invoke(app, [str(a) for a in args], env=env)
 
 
