@@ -427,7 +427,7 @@ def make_ca_and_server_cert(
         (files.certfile, cert.public_bytes(serialization.Encoding.PEM), False),
         (files.keyfile, key_pem, True),
     ]
-    existing = [str(p) for p, _, _ in outputs if p.exists()]
+    existing = [str(p) for p, _data, _private in outputs if p.exists()]
     if existing:
         raise BrokerConfigError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
     for path, data, private in outputs:

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from messages import _
 from provisioning import fw
 from provisioning.encoders.base import ApduTransport, CardInfo
 from provisioning.errors import ProvisioningError
@@ -78,25 +79,25 @@ def _m() -> tuple[Any, Any, Any]:
 
 def key_version(d: Any, key_no: int) -> int:
     """GetKeyVersion (64): free on DESFire; MACed inside a session."""
-    _, dc, _ = _m()
+    _desfire, dc, _rferror = _m()
     mode = dc.MAC if d.session is not None else dc.PLAIN
     return int(d.command(CMD_GET_KEY_VERSION, bytes([key_no]), cmd_mode=mode, resp_mode=mode, length=1,
                          limit=16)[0])  # fmt: skip
 
 
 def file_ids(d: Any) -> bytes:
-    _, dc, _ = _m()
+    _desfire, dc, _rferror = _m()
     mode = dc.MAC if d.session is not None else dc.PLAIN
     return bytes(d.command(CMD_GET_FILE_IDS, cmd_mode=mode, resp_mode=mode, limit=64))
 
 
 def _new(transport: ApduTransport) -> Any:
-    desfire, _, _ = _m()
+    desfire, _dc, _rferror = _m()
     return desfire.Desfire(transport)
 
 
 def _select_app(d: Any, aid: bytes) -> bool:
-    desfire, _, _ = _m()
+    desfire, _dc, _rferror = _m()
     try:
         d.select_application(aid)
     except desfire.DesfireError as e:
@@ -107,7 +108,7 @@ def _select_app(d: Any, aid: bytes) -> bool:
 
 
 def _try_auth(d: Any, key_no: int, key: bytes) -> bool:
-    desfire, _, _ = _m()
+    desfire, _dc, _rferror = _m()
     try:
         d.authenticate(key_no, key)
     except desfire.DesfireError as e:
@@ -126,7 +127,7 @@ def probe(transport: ApduTransport, info: CardInfo, keys: Any, factory_key: byte
     Raises :class:`CardRefused` for a card that is not a DESFire EV1/EV2/EV3.
     """
     cl = _layout()
-    _, _, rferror = _m()
+    _desfire, _dc, rferror = _m()
     if not info.iso_dep:
         raise CardRefused(
             _("wrong card type: SAK {sak} is not ISO 14443-4 (MIFARE Classic, NTAG?)", sak=f"{info.sak:02X}")
@@ -185,7 +186,7 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     Idempotent: run it again after any broken link. Returns {"steps": [...], "exchanges": n}.
     """
     cl = _layout()
-    _, dc, rferror = _m()
+    _desfire, dc, rferror = _m()
     if not 1 <= version <= 255:
         raise ValueError("key version 1..255")
     blob = cl.encode_file(credential)
