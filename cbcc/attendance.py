@@ -18,6 +18,7 @@ import typer
 
 from cbcc.common import cli_errors, stdout_console
 from cbcc.gateway import ConfigFile, _settings
+from messages import _
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -219,7 +220,7 @@ def calendar_unset(
         d = _date("DATE", day)
         with _engine(config).begin() as conn:
             if not store.calendar_unset(conn, d):
-                raise AttendanceError(f"DATE: {d} has no site override")
+                raise AttendanceError(_("DATE: {date} has no site override", date=d))
             store.audit(conn, "cli", "attendance.calendar.unset", d.isoformat())
         stdout_console().print(f"{d}: override removed")
 
@@ -276,9 +277,9 @@ def _offset(text: str | None) -> timezone | None:
     from gateway.attendance.errors import AttendanceError
 
     sign = {"+": 1, "-": -1}.get(text[:1])
-    hh, _, mm = text[1:].partition(":")
+    hh, _colon, mm = text[1:].partition(":")
     if sign is None or not (hh.isdigit() and mm.isdigit()) or int(hh) > 14 or int(mm) > 59:
-        raise AttendanceError(f"--assume-offset: {text!r} is not like +07:00")
+        raise AttendanceError(_("--assume-offset: {text!r} is not like +07:00", text=text))
     return timezone(sign * timedelta(hours=int(hh), minutes=int(mm)))
 
 
@@ -347,7 +348,7 @@ def transfer(
         d = _date("--from", start)
         with _engine(config).begin() as conn:
             if not store.staff_known(conn, [staff]):
-                raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+                raise AttendanceError(_("--staff: unknown staff code {staff!r}", staff=staff))
             store.refresh_spans(conn)
             store.record_transfer(conn, staff, unit, d)
             store.audit(conn, "cli", "attendance.transfer", staff, unit=unit, start=d)

@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from cbcc.common import PassphraseFile, fail, stdout_console
+from messages import N_, _
 
 broker_app = typer.Typer(
     no_args_is_help=True, help="The MQTT broker: Mosquitto configuration, passwords, ACL."
 )
 
-_RELOAD = (
+_RELOAD = N_(
     "Reload the broker so it reads the new password file and ACL: "
     "[bold]systemctl reload mosquitto[/bold] (or [bold]kill -HUP <mosquitto pid>[/bold]); "
     "with the dynamic-security plugin (dynamic-security.json) restart it instead: "
@@ -22,7 +23,7 @@ _RELOAD = (
 )
 
 
-_LIVE = "Applied to the running broker through its dynamic-security API: no restart needed."
+_LIVE = N_("Applied to the running broker through its dynamic-security API: no restart needed.")
 Live = Annotated[
     str | None,
     typer.Option("--live", help="HOST:PORT of the running Mosquitto: apply the change now (no restart)."),
@@ -114,29 +115,33 @@ def config(
         given = [p for p in (cafile, certfile, keyfile) if p is not None]
         if make_ca and given:
             raise bc.BrokerConfigError(
-                "--make-ca creates the CA: do not also give --cafile/--certfile/--keyfile"
+                _("--make-ca creates the CA: do not also give --cafile/--certfile/--keyfile")
             )
         if not make_ca and len(given) != 3:
-            raise bc.BrokerConfigError("give --cafile, --certfile and --keyfile, or --make-ca")
+            raise bc.BrokerConfigError(_("give --cafile, --certfile and --keyfile, or --make-ca"))
         if local_port is not None and local_port == tls_port:
-            raise bc.BrokerConfigError("--local-port must differ from --tls-port")
+            raise bc.BrokerConfigError(_("--local-port must differ from --tls-port"))
         where = (install_dir or out).absolute()
         files = bc.BrokerFiles(out)
         for p in (files.conf, files.passwd, files.acl, files.roster):
             if p.exists():
-                raise bc.BrokerConfigError(f"{p} already exists; use add-reader/remove-reader")
+                raise bc.BrokerConfigError(_("{path} already exists; use add-reader/remove-reader", path=p))
         out.mkdir(parents=True, exist_ok=True)
         ca_note = ""
         if make_ca:
             from trustcore import passphrase
 
             names = list(server_name or []) or [socket.getfqdn(), "localhost"]
-            secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the broker CA key")
+            secret = passphrase.obtain(passphrase_file, confirm=True, purpose=_("the broker CA key"))
             bc.make_ca_and_server_cert(out, names, secret)
-            ca_note = (
-                f"\n  CA (pin on readers):  {out / 'ca.der'}  (PEM for the gateway: {out / 'ca.crt'})"
-                f"\n  CA key (encrypted):   {out / 'ca.key'} — keep it offline"
-                f"\n  server certificate:   {', '.join(names)}"
+            ca_note = "\n" + _(
+                "  CA (pin on readers):  {der}  (PEM for the gateway: {pem})\n"
+                "  CA key (encrypted):   {key} — keep it offline\n"
+                "  server certificate:   {names}",
+                der=out / "ca.der",
+                pem=out / "ca.crt",
+                key=out / "ca.key",
+                names=", ".join(names),
             )
         settings = bc.BrokerSettings(
             install_dir=where,
@@ -156,15 +161,24 @@ def config(
         cred = bc.write_broker_folder(files, settings, ids, list(gateway_user or ["gateway"]))
     except (bc.BrokerConfigError, TrustcoreError) as exc:
         fail(str(exc), 1)
+    written = _(
+        "[green]broker configuration written[/green] to {out}: "
+        "{n} reader(s), queue {queued} messages, in-flight {inflight}\n"
+        "  passwords (once, 0600): {cred} — provision readers from it, then delete it",
+        out=escape(str(out)),
+        n=len(ids),
+        queued=settings.max_queued,
+        inflight=max_inflight,
+        cred=escape(str(cred)),
+    )
+    group = escape(files.load_roster().shared_group)
+    settings_line = "\n" + _('  gateway settings:     [mqtt] shared_group = "{group}"', group=group)
+    no_plugin = _(
+        "[yellow]no dynamic-security plugin: subscriptions are checked on delivery only (a reader "
+        "could join the gateways' shared group); see docs/broker.md[/yellow]"
+    )
     stdout_console().print(
-        f"[green]broker configuration written[/green] to {escape(str(out))}: "
-        f"{len(ids)} reader(s), queue {settings.max_queued} messages, in-flight {max_inflight}\n"
-        f"  passwords (once, 0600): {escape(str(cred))} — provision readers from it, then delete it"
-        + escape(ca_note)
-        + f"\n  gateway settings:     [mqtt] shared_group = \"{escape(files.load_roster().shared_group)}\""
-        + ("" if settings.dynsec_plugin else "\n[yellow]no dynamic-security plugin: subscriptions are "
-           "checked on delivery only (a reader could join the gateways' shared group); "
-           "see docs/broker.md[/yellow]")
+        written + escape(ca_note) + settings_line + ("" if settings.dynsec_plugin else "\n" + no_plugin)
     )
 
 
@@ -194,9 +208,13 @@ def add_reader_cmd(
             try:
                 doc = json.loads(secrets.read_text())
             except (OSError, ValueError) as exc:
-                raise bc.BrokerConfigError(f"cannot read secrets file {secrets}: {exc}") from None
+                raise bc.BrokerConfigError(
+                    _("cannot read secrets file {path}: {reason}", path=secrets, reason=exc)
+                ) from None
             if doc.get("reader_id") != reader_id or not isinstance(doc.get("mqtt_password"), str):
-                raise bc.BrokerConfigError(f"{secrets} is not the secrets file of reader {reader_id}")
+                raise bc.BrokerConfigError(
+                    _("{path} is not the secrets file of reader {id}", path=secrets, id=reader_id)
+                )
             password = doc["mqtt_password"]
         files = bc.BrokerFiles(folder)
         if live is not None:
@@ -205,12 +223,17 @@ def add_reader_cmd(
             password = password or bc.generate_password()
             with dynsec_admin.connect(live, _admin_pw(admin_password_file), files) as admin:
                 admin.add_reader(reader_id, password)
-        cred, _ = bc.add_reader(files, reader_id, password)
+        cred, _added = bc.add_reader(files, reader_id, password)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
     stdout_console().print(
-        f"[green]reader {escape(reader_id)} added[/green]; "
-        f"password (once, 0600): {escape(str(cred))}\n" + (_LIVE if live is not None else _RELOAD)
+        _(
+            "[green]reader {id} added[/green]; password (once, 0600): {cred}",
+            id=escape(reader_id),
+            cred=escape(str(cred)),
+        )
+        + "\n"
+        + _(_LIVE if live is not None else _RELOAD)
     )
 
 
@@ -232,19 +255,21 @@ def remove_reader_cmd(
             from gateway.mqtt import dynsec_admin
 
             if reader_id not in files.load_roster().readers:
-                raise bc.BrokerConfigError(f"{reader_id} is not a reader in {files.roster}")
+                raise bc.BrokerConfigError(
+                    _("{id} is not a reader in {roster}", id=reader_id, roster=files.roster)
+                )
             with dynsec_admin.connect(live, _admin_pw(admin_password_file), files) as admin:
                 admin.remove_reader(reader_id)
         bc.remove_reader(files, reader_id)
     except bc.BrokerConfigError as exc:
         fail(str(exc), 1)
-    said = _LIVE if live is not None else _RELOAD
-    stdout_console().print(f"[green]reader {escape(reader_id)} removed[/green].\n{said}")
+    said = _(_LIVE if live is not None else _RELOAD)
+    stdout_console().print(_("[green]reader {id} removed[/green].", id=escape(reader_id)) + "\n" + said)
 
 
 def _admin_pw(path: Path | None) -> Path:
     from gateway.mqtt import broker_config as bc
 
     if path is None:
-        raise bc.BrokerConfigError("--live needs --admin-password-file (the cbcc-admin password)")
+        raise bc.BrokerConfigError(_("--live needs --admin-password-file (the cbcc-admin password)"))
     return path

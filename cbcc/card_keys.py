@@ -38,8 +38,8 @@ def init(
         from trustcore import passphrase
 
         if out.exists():
-            raise CbccError(f"{out} already exists; refusing to overwrite it")
-        secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new card master keys")
+            raise CbccError(_("{path} already exists; refusing to overwrite it", path=out))
+        secret = passphrase.obtain(passphrase_file, confirm=True, purpose=_("the new card master keys"))
         keys = card_keys.generate(key_version)
         out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         card_keys.write_new(out, keys, secret)

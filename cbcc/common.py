@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from messages import N_, _
+from messages import N_, _, render
+from trustcore.errors import set_renderer
+
+set_renderer(render)  # the trust core's prompts (passphrase) in the operator's language
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -89,6 +92,16 @@ def cli_errors(code: int = 1) -> Iterator[None]:
         fail(render(exc.template, exc.fields) if exc.template else str(exc), code)
     except (CbccError, ProvisioningError, GatewayError) as exc:
         fail(str(exc), code)
+
+
+def status_line(code: str, label: str = N_("status:")) -> str:
+    """``status: CODE (words)``: the code stays (scripts and auditors match it), the words explain it."""
+    from rich.markup import escape
+
+    from messages import words
+
+    meaning = words.status(code)
+    return _(label) + f" [bold]{escape(code)}[/bold]" + (f" ({escape(meaning)})" if meaning != code else "")
 
 
 def read_input(path: Path, what: str) -> bytes:

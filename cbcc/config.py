@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cbcc.common import PassphraseFile, cli_errors, read_input, stdout_console, write_atomic
+from cbcc.common import PassphraseFile, cli_errors, read_input, status_line, stdout_console, write_atomic
 from messages import _
 
 config_app = typer.Typer(
@@ -41,7 +41,7 @@ def init_key(
         existing = [str(p) for p in targets if p.exists()]
         if existing:
             raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
-        secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new configuration key")
+        secret = passphrase.obtain(passphrase_file, confirm=True, purpose=_("the new configuration key"))
         out.mkdir(parents=True, exist_ok=True)
         key = keys.generate_rsa(keys.ROOT_BITS)
         keys.write_private_key(targets[0], key, secret)
@@ -114,49 +114,81 @@ def _print_config(cfg: dict[str, Any]) -> None:
 
     console = stdout_console()
     console.print(
-        f"reader [bold]{escape(cfg['reader_id'])}[/bold]  seq {cfg['seq']}  iat {cfg['iat']}  "
-        f"timezone {cfg['timezone']}"
+        _(
+            "reader [bold]{id}[/bold]  seq {seq}  iat {iat}  timezone {tz}",
+            id=escape(cfg["reader_id"]),
+            seq=cfg["seq"],
+            iat=cfg["iat"],
+            tz=cfg["timezone"],
+        )
     )
     if cfg.get("site"):
-        console.print(f"site: {escape(cfg['site'])}")
+        console.print(_("site: {site}", site=escape(cfg["site"])))
     console.print(
-        f"anti-passback: {cfg.get('antipassback_capacity', rc.DEFAULT_APB)} cards, "
-        f"timeout {cfg.get('antipassback_timeout', rc.DEFAULT_APB_TIMEOUT)} s"
+        _(
+            "anti-passback: {cards} cards, timeout {timeout} s",
+            cards=cfg.get("antipassback_capacity", rc.DEFAULT_APB),
+            timeout=cfg.get("antipassback_timeout", rc.DEFAULT_APB_TIMEOUT),
+        )
     )
     for d in cfg["door"]:
         extras = [d["mode"]]
         if d["requires_anti_clone"]:
-            extras.append("anti-clone required")
+            extras.append(_("anti-clone required"))
         if "unlock_schedule" in d:
-            extras.append(f"unlocked by {d['unlock_schedule']}")
+            extras.append(_("unlocked by {schedule}", schedule=d["unlock_schedule"]))
         if "first_card" in d:
-            extras.append(f"first card {'/'.join(d['first_card'])}")
+            extras.append(_("first card {groups}", groups="/".join(d["first_card"])))
         if "lockdown_override" in d:
-            extras.append(f"lockdown override {'/'.join(d['lockdown_override'])}")
+            extras.append(_("lockdown override {groups}", groups="/".join(d["lockdown_override"])))
         if "anti_passback" in d:
             a = d["anti_passback"]
-            extras.append(f"anti-passback {a['mode']} area {a['from']}→{a['to']}")
-        extras.append(f"re-tap {d['retap_seconds']} s, unlock {d['unlock_seconds']} s")
+            extras.append(
+                _("anti-passback {mode} area {src}→{dst}", mode=a["mode"], src=a["from"], dst=a["to"])
+            )
+        extras.append(
+            _("re-tap {retap} s, unlock {unlock} s", retap=d["retap_seconds"], unlock=d["unlock_seconds"])
+        )
         console.print(
-            f"door [bold]{escape(d['id'])}[/bold] “{escape(d['name'])}”: {escape(', '.join(extras))}"
+            _(
+                "door [bold]{id}[/bold] “{name}”: {details}",
+                id=escape(d["id"]),
+                name=escape(d["name"]),
+                details=escape(", ".join(extras)),
+            )
         )
     for g in cfg["group"]:
         crit = ", ".join(f"{k}={v}" for k, v in g.items() if k != "id")
-        console.print(f"group {escape(g['id'])}: {escape(crit)}")
+        console.print(_("group {id}: {criteria}", id=escape(g["id"]), criteria=escape(crit)))
     for s in cfg["schedule"]:
-        cal = "" if s.get("calendar", True) else " (ignores the holiday calendar)"
-        console.print(f"schedule {escape(s['id'])}: {escape('; '.join(s['weekly']))}{cal}")
-    for r in cfg["rule"]:
-        where = ", ".join(r.get("doors", ["every door"]))
-        when = r.get("schedule", "always")
+        cal = "" if s.get("calendar", True) else _(" (ignores the holiday calendar)")
         console.print(
-            f"rule {r['effect']}: {escape(', '.join(r['groups']))} at {escape(where)}, {escape(when)}"
+            _(
+                "schedule {id}: {weekly}{calendar}",
+                id=escape(s["id"]),
+                weekly=escape("; ".join(s["weekly"])),
+                calendar=cal,
+            )
+        )
+    for r in cfg["rule"]:
+        where = ", ".join(r.get("doors", [_("every door")]))
+        when = r.get("schedule", _("always"))
+        console.print(
+            _(
+                "rule {effect}: {groups} at {where}, {when}",
+                effect=r["effect"],
+                groups=escape(", ".join(r["groups"])),
+                where=escape(where),
+                when=escape(when),
+            )
         )
     for key in ("deny", "allow"):
         if key in cfg:
-            console.print(f"{key} list: {escape(json.dumps(cfg[key], ensure_ascii=False))}")
+            console.print(
+                _("{kind} list: {items}", kind=key, items=escape(json.dumps(cfg[key], ensure_ascii=False)))
+            )
     for date, kind in cfg.get("holidays", {}).items():
-        console.print(f"holiday {date}: {kind}")
+        console.print(_("holiday {date}: {kind}", date=date, kind=kind))
 
 
 @config_app.command("show")
@@ -195,7 +227,7 @@ def show(
         if as_json:
             print(json.dumps({"status": result.status, "config": result.config}, ensure_ascii=False))
         else:
-            stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
+            stdout_console().print(status_line(result.status))
             if result.config is not None:
                 _print_config(result.config)
         if result.status != signed_object.OK:

@@ -14,10 +14,11 @@ from cbcc.common import (
     cli_errors,
     read_input,
     read_root_key,
+    status_line,
     stdout_console,
     write_atomic,
 )
-from messages import _
+from messages import N_, _
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -103,7 +104,7 @@ def show(
         root_key = read_root_key(root)
         result = revocation.load(read_input(crl, "revocation list"), root_key, held_seq)
         console = stdout_console()
-        console.print(_("status:") + f" [bold]{result.status}[/bold]")
+        console.print(status_line(result.status))
         if result.crl is not None:
             console.print(_("seq {seq}, {n} revoked serial(s)", seq=result.crl.seq, n=len(result.crl)))
             for s in result.crl.serials():
@@ -239,9 +240,9 @@ def show_national(
         console = stdout_console()
         if base is not None:
             status = held.offer(read_input(base, "base list"))
-            console.print(_("base status:") + f" [bold]{status}[/bold] {held.detail}")
+            console.print(status_line(status, N_("base status:")) + f" {held.detail}")
         status = held.offer(read_input(obj, "national list"))
-        console.print(_("status:") + f" [bold]{status}[/bold] {held.detail}")
+        console.print(status_line(status) + f" {held.detail}")
         if held.seq is not None:
             console.print(_("seq {seq}, {n} revoked serial(s)", seq=held.seq, n=held.count()))
         if held.delta is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
+from messages import _
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -96,12 +97,12 @@ def load_issuer(
         close = getattr(signing, "close", None)
         if close is not None:
             close()
-        raise CbccError("the signing key does not belong to this issuer.json (kid differs)")
+        raise CbccError(_("the signing key does not belong to this issuer.json (kid differs)"))
     ck = card_keys.load(
         card_keys_path, lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(card_keys_path))
     )
     if not agency_code.strip():
-        raise CbccError("--agency-code must not be empty")
+        raise CbccError(_("--agency-code must not be empty"))
     return Issuer(signing, entry, agency_code.strip(), ck)
 
 
@@ -136,7 +137,7 @@ def wait_for_card(encoder: Encoder, prompt: str, timeout_s: float = 300) -> None
                 console.print(prompt)
                 told = True
             if time.monotonic() > deadline:
-                raise CbccError("no card presented in time") from None
+                raise CbccError(_("no card presented in time")) from None
             time.sleep(0.3)
 
 
@@ -434,14 +435,14 @@ def register_keys(keys_app: typer.Typer) -> None:
             from trustcore import keys, timeutil, trust_list
 
             label = unicodedata.normalize("NFC", name).strip()
-            lo_s, _, hi_s = serial_range.partition(":")
+            lo_s, _colon, hi_s = serial_range.partition(":")
             if not (lo_s.isdigit() and hi_s.isdigit()) or int(lo_s) >= int(hi_s):
-                raise CbccError("--serial-range must be LO:HI with LO < HI")
+                raise CbccError(_("--serial-range must be LO:HI with LO < HI"))
             if not label:
-                raise CbccError("--name must not be empty")
+                raise CbccError(_("--name must not be empty"))
             json_path = out / "issuer.json"
             if json_path.exists():
-                raise CbccError(f"refusing to overwrite {json_path}")
+                raise CbccError(_("refusing to overwrite {paths}", paths=json_path))
             module, token, key_label = hsm.parse_uri(pkcs11)
             key = hsm.generate(module, token, key_label, hsm.read_pin(pin_file), bits)
             nbf = int(time.time())

@@ -15,6 +15,7 @@ from cbcc.common import (
     cli_errors,
     read_input,
     read_root_key,
+    status_line,
     stdout_console,
     write_atomic,
 )
@@ -69,7 +70,7 @@ def init_root(
         existing = [str(p) for p in targets if p.exists()]
         if existing:
             raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
-        secret = passphrase.obtain(passphrase_file, confirm=True, purpose="the new root key")
+        secret = passphrase.obtain(passphrase_file, confirm=True, purpose=_("the new root key"))
         out.mkdir(parents=True, exist_ok=True)
         key = keys.generate_rsa(keys.ROOT_BITS)
         pub = key.public_key()
@@ -129,7 +130,9 @@ def new_issuer(
         existing = [str(p) for p in (key_path, json_path) if p.exists()]
         if existing:
             raise CbccError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
-        secret = passphrase.obtain(passphrase_file, confirm=True, purpose=f"the issuer key of {label}")
+        secret = passphrase.obtain(
+            passphrase_file, confirm=True, purpose=_("the issuer key of {label}", label=label)
+        )
         out.mkdir(parents=True, exist_ok=True)
         key: keys.PrivateKey = keys.generate_rsa(bits) if alg is Alg.RS256 else keys.generate_p256()
         entry = trust_list.IssuerEntry(key.public_key(), nbf, exp, lo, hi, label)
@@ -219,7 +222,7 @@ def show_trust_list(
 
         root_key = read_root_key(root)
         result = trust_list.load(read_input(trust, "trust list"), root_key, held_seq)
-        stdout_console().print(_("status:") + f" [bold]{result.status}[/bold]")
+        stdout_console().print(status_line(result.status))
         if result.detail:
             stdout_console().print(_("reason:") + f" {result.detail}")
         if result.trust_list is not None:

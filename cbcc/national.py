@@ -131,7 +131,7 @@ def sync_import(
         from gateway.national.fileimport import import_file
 
         if not file.is_file():
-            raise CbccError(f"{file} does not exist")
+            raise CbccError(_("{path} does not exist", path=file))
         settings = _settings(config)
         db.migrate(settings.database.url)
         engine = db.make_engine(settings.database.url)

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, read_input, stdout_console, warn
+from messages import _
 
 reader_app = typer.Typer(
     no_args_is_help=True, help="Reader provisioning: the files a door reader boots from."
@@ -115,7 +116,14 @@ def provision(
         rp.check_out_dir(out)
         sec = rp.parse_secrets(read_input(secrets, "secrets file"), str(secrets))
         if sec.reader_id != reader_id:
-            raise CbccError(f"{secrets} is for reader {sec.reader_id}, not {reader_id}")
+            raise CbccError(
+                _(
+                    "{path} is for reader {theirs}, not {ours}",
+                    path=secrets,
+                    theirs=sec.reader_id,
+                    ours=reader_id,
+                )
+            )
         rp.check_broker_host(broker_host)
         ca = rp.load_broker_ca(read_input(broker_ca, "broker CA"), str(broker_ca))
         root_cose = read_input(root_key, "root key")
@@ -132,7 +140,7 @@ def provision(
         net = rp.network_config(board.value, spec, network.value, ssid, wifi_pw)
         version = firmware if firmware is not None else _default_firmware()
         if not version or len(version) > 64 or not version.isprintable():
-            raise CbccError("--firmware-version must be 1-64 printable characters")
+            raise CbccError(_("--firmware-version must be 1-64 printable characters"))
         keys = card_keys.load(
             card_keys_path,
             lambda: passphrase.obtain(passphrase_file, confirm=False, purpose=str(card_keys_path)),
@@ -189,11 +197,23 @@ def _flash(out: Path, port: str, quiet: bool) -> bool:
     for cmd in cmds[:-1]:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603 — argv list: mpremote and the bundle's own paths; no shell
         if proc.returncode != 0:
-            raise CbccError(f"{shlex.join(cmd[:5])} failed: {(proc.stderr or proc.stdout).strip()[:300]}")
+            raise CbccError(
+                _(
+                    "{command} failed: {output}",
+                    command=shlex.join(cmd[:5]),
+                    output=(proc.stderr or proc.stdout).strip()[:300],
+                )
+            )
     proc = subprocess.run(cmds[-1], capture_output=True, text=True, check=False, timeout=120)  # noqa: S603 — argv list: mpremote and the bundle's own paths; no shell
     device = rp.parse_device_hashes(proc.stdout)
     expected = rp.verify_tree(out)
     bad = [p for p in rp.DEVICE_FILES if device.get(p) != expected.get(p)]
     if bad:
-        raise CbccError(f"the reader's copy differs from {out / rp.MANIFEST}: {', '.join(bad)}")
+        raise CbccError(
+            _(
+                "the reader's copy differs from {manifest}: {files}",
+                manifest=out / rp.MANIFEST,
+                files=", ".join(bad),
+            )
+        )
     return True

@@ -56,7 +56,9 @@ def rollover(
         # than today) can be minted with the new key and still pass the reader's nbf ≤ iat check
         new = rollover.new_entry_for(old, key.public_key(), shared_range=shared_range, serial_range=rng,
                                      nbf=old.nbf, exp=exp)  # fmt: skip
-        secret = passphrase.obtain(passphrase_file, confirm=True, purpose=f"the new issuer key of {old.name}")
+        secret = passphrase.obtain(
+            passphrase_file, confirm=True, purpose=_("the new issuer key of {name}", name=old.name)
+        )
         out.mkdir(parents=True, exist_ok=True)
         keys.write_private_key(key_path, key, secret)
         keys.write_new_file(json_path, trust_list.issuer_json(new).encode("utf-8"))

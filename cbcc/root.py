@@ -17,6 +17,7 @@ from cbcc.common import (
     cli_errors,
     read_input,
     read_root_key,
+    status_line,
     stdout_console,
     write_atomic,
 )
@@ -92,7 +93,7 @@ def show_root_chain(
         from trustcore import keys, root_transition
 
         got = root_transition.verify_chain(read_input(chain, "root chain"), read_root_key(root), held_seq)
-        stdout_console().print(_("status:") + f" [bold]{got.status}[/bold]")
+        stdout_console().print(status_line(got.status))
         if got.root is not None:
             stdout_console().print(f"root after transition {got.seq}: {keys.kid_of(got.root).hex()}")
         if got.status != "ok":

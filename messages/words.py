@@ -65,6 +65,23 @@ ALARM = {
 
 ALARM_STATE = {True: N_("raised"), False: N_("cleared")}
 
+# A signed object's load status (trust list, CRL, configuration, root chain), as `show`/`verify` print it.
+STATUS = {
+    "ok": N_("accepted"),
+    "noop": N_("not newer than the one held: nothing to do"),
+    "rollback": N_("older than the one held: refused"),
+    "malformed": N_("damaged or in the wrong format"),
+    "unsupported_alg": N_("signature algorithm not supported"),
+    "unknown_root": N_("not signed by the pinned key"),
+    "bad_signature": N_("invalid signature"),
+    "too_large": N_("too large for a reader"),
+    "wrong_reader": N_("made for another reader"),
+    "out_of_order": N_("out of order"),
+    "bad_length": N_("wrong length"),
+    "bad_digest": N_("digest does not match"),
+    "wrong_base": N_("for another base list"),
+}
+
 TIME_QUALITY = {0: N_("clock not set"), 1: N_("clock from the reader's RTC"), 2: N_("clock synchronised")}
 
 
@@ -89,6 +106,10 @@ def alarm(code: str | None, active: bool | None = None, lang: str | None = None)
     if active is None:
         return text
     return f"{text} ({gettext(ALARM_STATE[active], lang)})"
+
+
+def status(code: str | None, lang: str | None = None) -> str:
+    return gettext(STATUS[code], lang) if code in STATUS else (code or "")
 
 
 def time_quality(q: int | None, lang: str | None = None) -> str:

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from messages import _
 from provisioning.errors import ProvisioningError
 
 FORMAT = "cbcc-card-keys/1"
@@ -127,13 +128,13 @@ class CardMasterKeys:
     def __post_init__(self) -> None:
         values = [self.amk, self.read, self.uid, self.picc]
         if any(len(k) != KEY_LEN for k in values):
-            raise CardKeysError("card master keys are AES-128: 16 bytes each")
+            raise CardKeysError(_("card master keys are AES-128: 16 bytes each"))
         if any(k == bytes(KEY_LEN) for k in values):
-            raise CardKeysError("a card master key is all zeros (the factory default); refusing it")
+            raise CardKeysError(_("a card master key is all zeros (the factory default); refusing it"))
         if len(set(values)) != len(values):
-            raise CardKeysError("the four card master keys must all differ (one master per role)")
+            raise CardKeysError(_("the four card master keys must all differ (one master per role)"))
         if not 1 <= self.key_version <= 255:
-            raise CardKeysError("key_version must be 1..255 (the DESFire key version byte)")
+            raise CardKeysError(_("key_version must be 1..255 (the DESFire key version byte)"))
 
     def uid_key(self) -> bytes:
         """Key 2: AN10922(M_uid, AID || SYSID), the same on every card."""
@@ -161,11 +162,11 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: object, what: str) -> bytes:
     if not isinstance(text, str):
-        raise CardKeysError(f"card-keys file: {what} is not a base64 string")
+        raise CardKeysError(_("card-keys file: {what} is not a base64 string", what=what))
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise CardKeysError(f"card-keys file: {what} is not valid base64") from None
+        raise CardKeysError(_("card-keys file: {what} is not valid base64", what=what)) from None
 
 
 def _aad(header: dict[str, Any]) -> bytes:
@@ -174,7 +175,7 @@ def _aad(header: dict[str, Any]) -> bytes:
 
 def _derive(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     if not passphrase:
-        raise CardKeysError("refusing an empty passphrase for the card keys")
+        raise CardKeysError(_("refusing an empty passphrase for the card keys"))
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
 
 
@@ -200,7 +201,7 @@ def seal(keys: CardMasterKeys, passphrase: bytes, *, n: int = SCRYPT_N) -> bytes
 def _int(obj: dict[str, Any], name: str) -> int:
     v = obj.get(name)
     if not isinstance(v, int) or isinstance(v, bool):
-        raise CardKeysError(f"card-keys file: {name} must be an integer")
+        raise CardKeysError(_("card-keys file: {name} must be an integer", name=name))
     return v
 
 
@@ -209,40 +210,51 @@ def unseal(
 ) -> CardMasterKeys:
     """Check the header strictly, then ask for the passphrase and decrypt."""
     if len(data) > MAX_FILE:
-        raise CardKeysError(f"{source} is not a card-keys file (too large)")
+        raise CardKeysError(_("{source} is not a card-keys file (too large)", source=source))
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CardKeysError(f"{source} is not a card-keys file (not JSON)") from None
+        raise CardKeysError(_("{source} is not a card-keys file (not JSON)", source=source)) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise CardKeysError(f"{source} is not a {FORMAT} file")
+        raise CardKeysError(_("{source} is not a {format} file", source=source, format=FORMAT))
     expected = {"format", "key_version", "aid", "sysid", "kdf", "aead", "nonce", "ciphertext"}
     if set(doc) != expected:
-        raise CardKeysError(f"{source}: unexpected fields {sorted(set(doc) ^ expected)}")
+        raise CardKeysError(
+            _("{source}: unexpected fields {fields}", source=source, fields=sorted(set(doc) ^ expected))
+        )
     if doc["aid"] != AID.hex() or doc["sysid"] != SYSID.decode("ascii"):
         raise CardKeysError(
-            f"{source}: keys for another card layout (aid {doc['aid']}, sysid {doc['sysid']})"
+            _(
+                "{source}: keys for another card layout (aid {aid}, sysid {sysid})",
+                source=source,
+                aid=doc["aid"],
+                sysid=doc["sysid"],
+            )
         )
     if doc["aead"] != "AES-256-GCM":
-        raise CardKeysError(f"{source}: unsupported cipher {doc['aead']!r}")
+        raise CardKeysError(_("{source}: unsupported cipher {cipher!r}", source=source, cipher=doc["aead"]))
     kdf = doc["kdf"]
     if not isinstance(kdf, dict) or kdf.get("alg") != "scrypt" or set(kdf) != {"alg", "n", "r", "p", "salt"}:
-        raise CardKeysError(f"{source}: unsupported key derivation")
+        raise CardKeysError(_("{source}: unsupported key derivation", source=source))
     n, r, p = _int(kdf, "n"), _int(kdf, "r"), _int(kdf, "p")
     if not (_N_RANGE[0] <= n <= _N_RANGE[1] and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
-        raise CardKeysError(f"{source}: scrypt parameters out of range (n {n}, r {r}, p {p})")
+        raise CardKeysError(
+            _("{source}: scrypt parameters out of range (n {n}, r {r}, p {p})", source=source, n=n, r=r, p=p)
+        )
     salt = _unb64(kdf["salt"], "salt")
     nonce = _unb64(doc["nonce"], "nonce")
     ct = _unb64(doc["ciphertext"], "ciphertext")
     if len(salt) < SALT_LEN or len(nonce) != NONCE_LEN or len(ct) != 4 * KEY_LEN + 16:
-        raise CardKeysError(f"{source}: damaged (salt, nonce or ciphertext length)")
+        raise CardKeysError(_("{source}: damaged (salt, nonce or ciphertext length)", source=source))
     version = _int(doc, "key_version")
     header = {k: v for k, v in doc.items() if k != "ciphertext"}
     key = _derive(get_passphrase(), salt, n, r, p)
     try:
         plain = AESGCM(key).decrypt(nonce, ct, _aad(header))
     except InvalidTag:
-        raise CardKeysError(f"cannot decrypt {source}: wrong passphrase or damaged file") from None
+        raise CardKeysError(
+            _("cannot decrypt {source}: wrong passphrase or damaged file", source=source)
+        ) from None
     amk, read, uid, picc = (plain[i : i + KEY_LEN] for i in range(0, 4 * KEY_LEN, KEY_LEN))
     return CardMasterKeys(amk, read, uid, picc, key_version=version)
 
@@ -258,5 +270,7 @@ def load(path: Path, get_passphrase: Callable[[], bytes]) -> CardMasterKeys:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise CardKeysError(f"cannot read card keys {path}: {exc.strerror}") from None
+        raise CardKeysError(
+            _("cannot read card keys {path}: {reason}", path=path, reason=exc.strerror)
+        ) from None
     return unseal(data, get_passphrase, source=str(path))

@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from messages import _
 from provisioning.card_keys import ReaderShare
 from provisioning.errors import ProvisioningError
 from trustcore import ids, keys
@@ -73,8 +74,11 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 def check_reader_id(reader_id: str) -> str:
     if not ids.is_reader_id(reader_id):
         raise ProvisioningError(
-            f"reader id {reader_id!r} is not valid: 1-63 lowercase letters, digits or '-', starting with "
-            "a letter or digit (it is also the MQTT username and a topic level)"
+            _(
+                "reader id {id!r} is not valid: 1-63 lowercase letters, digits or '-', starting with "
+                "a letter or digit (it is also the MQTT username and a topic level)",
+                id=reader_id,
+            )
         )
     return reader_id
 
@@ -92,30 +96,39 @@ def parse_secrets(data: bytes, source: str) -> ReaderSecrets:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ProvisioningError(f"{source}: not a JSON secrets file") from None
+        raise ProvisioningError(_("{source}: not a JSON secrets file", source=source)) from None
     if not isinstance(doc, dict):
-        raise ProvisioningError(f"{source}: not a JSON object")
+        raise ProvisioningError(_("{source}: not a JSON object", source=source))
     missing = [k for k in ("reader_id", "mac_key", "mqtt_password") if k not in doc]
     if missing:
-        raise ProvisioningError(f"{source}: missing {', '.join(missing)}")
+        raise ProvisioningError(_("{source}: missing {fields}", source=source, fields=", ".join(missing)))
     rid, mac_hex, password = doc["reader_id"], doc["mac_key"], doc["mqtt_password"]
     if not isinstance(rid, str):
-        raise ProvisioningError(f"{source}: reader_id must be a string")
+        raise ProvisioningError(_("{source}: reader_id must be a string", source=source))
     check_reader_id(rid)
     if not isinstance(mac_hex, str) or not re.fullmatch(r"[0-9a-fA-F]*", mac_hex):
-        raise ProvisioningError(f"{source}: mac_key must be a hex string")
+        raise ProvisioningError(_("{source}: mac_key must be a hex string", source=source))
     mac = bytes.fromhex(mac_hex) if len(mac_hex) % 2 == 0 else b""
     if len(mac) != MAC_KEY_LEN:
         raise ProvisioningError(
-            f"{source}: mac_key must be {MAC_KEY_LEN} bytes (64 hex digits), not {len(mac_hex)} digits"
+            _(
+                "{source}: mac_key must be {n} bytes (64 hex digits), not {digits} digits",
+                source=source,
+                n=MAC_KEY_LEN,
+                digits=len(mac_hex),
+            )
         )
     if mac == bytes(MAC_KEY_LEN):
-        raise ProvisioningError(f"{source}: mac_key is all zeros")
+        raise ProvisioningError(_("{source}: mac_key is all zeros", source=source))
     if not isinstance(password, str) or not password:
-        raise ProvisioningError(f"{source}: mqtt_password must be a non-empty string")
+        raise ProvisioningError(_("{source}: mqtt_password must be a non-empty string", source=source))
     if len(password) > MAX_PASSWORD or any(ord(c) < 0x20 or ord(c) == 0x7F for c in password):
         raise ProvisioningError(
-            f"{source}: mqtt_password must be at most {MAX_PASSWORD} printable characters"
+            _(
+                "{source}: mqtt_password must be at most {n} printable characters",
+                source=source,
+                n=MAX_PASSWORD,
+            )
         )
     return ReaderSecrets(rid, mac, password)
 
@@ -128,7 +141,7 @@ def check_broker_host(host: str) -> str:
         pass
     name = host[:-1] if host.endswith(".") else host
     if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
-        raise ProvisioningError(f"broker host {host!r} is not a host name or IP address")
+        raise ProvisioningError(_("broker host {host!r} is not a host name or IP address", host=host))
     return host
 
 
@@ -146,46 +159,68 @@ def load_broker_ca(data: bytes, source: str, *, now: dt.datetime | None = None) 
     try:
         if pem_count > 1:
             raise ProvisioningError(
-                f"{source} holds {pem_count} certificates: give the one CA certificate that signed the "
-                "broker's certificate (the reader pins exactly one)"
+                _(
+                    "{source} holds {n} certificates: give the one CA certificate that signed the "
+                    "broker's certificate (the reader pins exactly one)",
+                    source=source,
+                    n=pem_count,
+                )
             )
         if pem_count == 1:
             cert = x509.load_pem_x509_certificate(data)
         elif data.lstrip().startswith(b"-----BEGIN"):
-            raise ProvisioningError(f"{source} is PEM but not a certificate")
+            raise ProvisioningError(_("{source} is PEM but not a certificate", source=source))
         else:
             cert = x509.load_der_x509_certificate(data)
     except ValueError as exc:
-        raise ProvisioningError(f"{source} is not an X.509 certificate (PEM or DER): {exc}") from None
+        raise ProvisioningError(
+            _("{source} is not an X.509 certificate (PEM or DER): {reason}", source=source, reason=exc)
+        ) from None
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         bc = None
     except ValueError as exc:
-        raise ProvisioningError(f"{source}: malformed certificate extensions: {exc}") from None
+        raise ProvisioningError(
+            _("{source}: malformed certificate extensions: {reason}", source=source, reason=exc)
+        ) from None
     if bc is None or not bc.ca:
         raise ProvisioningError(
-            f"{source} is not a CA certificate (no basicConstraints CA:TRUE): give the CA that signed the "
-            "broker's certificate, not the broker's own certificate"
+            _(
+                "{source} is not a CA certificate (no basicConstraints CA:TRUE): give the CA that signed "
+                "the broker's certificate, not the broker's own certificate",
+                source=source,
+            )
         )
     try:
         ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
         if not ku.key_cert_sign:
-            raise ProvisioningError(f"{source}: the CA's keyUsage does not allow certificate signing")
+            raise ProvisioningError(
+                _("{source}: the CA's keyUsage does not allow certificate signing", source=source)
+            )
     except x509.ExtensionNotFound:
         pass
     now = now or dt.datetime.now(dt.UTC)
     if cert.not_valid_after_utc <= now:
         raise ProvisioningError(
-            f"{source}: the CA certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+            _(
+                "{source}: the CA certificate expired on {date}",
+                source=source,
+                date=f"{cert.not_valid_after_utc:%Y-%m-%d}",
+            )
         )
     if cert.not_valid_before_utc > now:
         raise ProvisioningError(
-            f"{source}: the CA certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d}"
+            _(
+                "{source}: the CA certificate is not valid before {date}",
+                source=source,
+                date=f"{cert.not_valid_before_utc:%Y-%m-%d}",
+            )
         )
     warnings: list[str] = []
     if cert.not_valid_after_utc - now < dt.timedelta(days=365):
-        warnings.append(f"the broker CA expires on {cert.not_valid_after_utc:%Y-%m-%d}, within a year")
+        expires = f"{cert.not_valid_after_utc:%Y-%m-%d}"
+        warnings.append(_("the broker CA expires on {date}, within a year", date=expires))
     der = cert.public_bytes(serialization.Encoding.DER)
     return CaInfo(der, cert.subject.rfc4514_string(), cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   tuple(warnings))  # fmt: skip
@@ -196,9 +231,13 @@ def check_cose_key(data: bytes, source: str, what: str) -> bytes:
     try:
         public = keys.load_cose_key(data)
     except keys.KeyFormatError as exc:
-        raise ProvisioningError(f"{source}: {what} is not a usable COSE_Key: {exc}") from None
+        raise ProvisioningError(
+            _("{source}: {what} is not a usable COSE_Key: {reason}", source=source, what=what, reason=exc)
+        ) from None
     if not isinstance(public, rsa.RSAPublicKey):
-        raise ProvisioningError(f"{source}: the {what} must be an RSA key (readers verify RS256)")
+        raise ProvisioningError(
+            _("{source}: the {what} must be an RSA key (readers verify RS256)", source=source, what=what)
+        )
     return keys.kid_of(public)
 
 
@@ -206,15 +245,17 @@ def load_pinmap(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ProvisioningError(f"cannot read pin map {path}: {exc.strerror}") from None
+        raise ProvisioningError(
+            _("cannot read pin map {path}: {reason}", path=path, reason=exc.strerror)
+        ) from None
     except json.JSONDecodeError as exc:
-        raise ProvisioningError(f"{path}: not JSON: {exc}") from None
+        raise ProvisioningError(_("{path}: not JSON: {reason}", path=path, reason=exc)) from None
     if (
         not isinstance(doc, dict)
         or doc.get("schema") != PINMAP_SCHEMA
         or not isinstance(doc.get("boards"), dict)
     ):
-        raise ProvisioningError(f"{path} is not a {PINMAP_SCHEMA} pin map")
+        raise ProvisioningError(_("{path} is not a {schema} pin map", path=path, schema=PINMAP_SCHEMA))
     return doc
 
 
@@ -222,11 +263,13 @@ def board_spec(pinmap: dict[str, Any], board: str) -> dict[str, Any]:
     boards: dict[str, Any] = pinmap["boards"]
     if board not in boards or board not in BOARD_NETWORK:
         known = ", ".join(sorted(set(boards) & set(BOARD_NETWORK)))
-        raise ProvisioningError(f"unknown board {board!r}; supported boards: {known}")
+        raise ProvisioningError(
+            _("unknown board {board!r}; supported boards: {known}", board=board, known=known)
+        )
     spec = boards[board]
     relay = spec.get("signals", {}).get("lock_relay", {}).get("gpio")
     if not isinstance(relay, int) or isinstance(relay, bool):
-        raise ProvisioningError(f"pin map: board {board} has no native GPIO for lock_relay")
+        raise ProvisioningError(_("pin map: board {board} has no native GPIO for lock_relay", board=board))
     return dict(spec)
 
 
@@ -235,27 +278,34 @@ def network_config(board: str, spec: dict[str, Any], network: str, ssid: str | N
     """The ``network`` object main.py's ``_network`` reads."""
     wanted = BOARD_NETWORK[board]
     if network != wanted:
-        raise ProvisioningError(f"board {board} uses --network {wanted}, not {network}")
+        raise ProvisioningError(
+            _(
+                "board {board} uses --network {wanted}, not {network}",
+                board=board,
+                wanted=wanted,
+                network=network,
+            )
+        )
     if network == "wifi":
         if not ssid:
-            raise ProvisioningError("--network wifi needs --ssid")
+            raise ProvisioningError(_("--network wifi needs --ssid"))
         if len(ssid.encode("utf-8")) > 32:
-            raise ProvisioningError("--ssid is longer than 32 bytes")
+            raise ProvisioningError(_("--ssid is longer than 32 bytes"))
         if wifi_password is None:
             raise ProvisioningError(
-                "--network wifi needs --wifi-password-file (open networks are not supported)"
+                _("--network wifi needs --wifi-password-file (open networks are not supported)")
             )
         n = len(wifi_password)
         if not (8 <= n <= 63 or (n == 64 and re.fullmatch(r"[0-9a-fA-F]{64}", wifi_password))):
             raise ProvisioningError(
-                "the Wi-Fi password must be 8-63 characters (WPA2/WPA3 passphrase) or 64 hex digits"
+                _("the Wi-Fi password must be 8-63 characters (WPA2/WPA3 passphrase) or 64 hex digits")
             )
         return {"type": "wifi", "ssid": ssid, "password": wifi_password}
     if ssid is not None or wifi_password is not None:
-        raise ProvisioningError("--ssid and --wifi-password-file apply to --network wifi only")
+        raise ProvisioningError(_("--ssid and --wifi-password-file apply to --network wifi only"))
     eth = spec.get("network", {})
     if eth.get("type") != "ethernet":
-        raise ProvisioningError(f"pin map: board {board} has no Ethernet description")
+        raise ProvisioningError(_("pin map: board {board} has no Ethernet description", board=board))
     out: dict[str, Any] = {"type": "lan"}
     for key in ("mdc", "mdio", "phy_addr", "power"):
         if key in eth:
@@ -268,9 +318,11 @@ def read_wifi_password(path: Path) -> str:
         raw = path.read_bytes().split(b"\n", 1)[0].removesuffix(b"\r")
         return raw.decode("utf-8")
     except OSError as exc:
-        raise ProvisioningError(f"cannot read Wi-Fi password file {path}: {exc.strerror}") from None
+        raise ProvisioningError(
+            _("cannot read Wi-Fi password file {path}: {reason}", path=path, reason=exc.strerror)
+        ) from None
     except UnicodeDecodeError:
-        raise ProvisioningError(f"{path}: the Wi-Fi password is not UTF-8") from None
+        raise ProvisioningError(_("{path}: the Wi-Fi password is not UTF-8", path=path)) from None
 
 
 # ---------------------------------------------------------------- the tree
@@ -327,15 +379,17 @@ def build_image(*, reader_id: str, secrets: ReaderSecrets, broker_host: str, bro
                 role: str, firmware: str, size_hint: int) -> ReaderImage:  # fmt: skip
     check_reader_id(reader_id)
     if secrets.reader_id != reader_id:
-        raise ProvisioningError(f"the secrets file is for reader {secrets.reader_id}, not {reader_id}")
+        raise ProvisioningError(
+            _("the secrets file is for reader {theirs}, not {ours}", theirs=secrets.reader_id, ours=reader_id)
+        )
     if role not in ROLES:
-        raise ProvisioningError(f"role must be one of {', '.join(ROLES)}")
+        raise ProvisioningError(_("role must be one of {roles}", roles=", ".join(ROLES)))
     if not 1 <= broker_port <= 65535:
-        raise ProvisioningError("--broker-port must be 1..65535")
+        raise ProvisioningError(_("--broker-port must be 1..65535"))
     if not 0 <= size_hint <= SIZE_HINT_MAX:
-        raise ProvisioningError(f"size hint must be 0..{SIZE_HINT_MAX}")
+        raise ProvisioningError(_("size hint must be 0..{max}", max=SIZE_HINT_MAX))
     if len(share.read_master) != 16 or len(share.uid_key) != 16:
-        raise ProvisioningError("reader card keys must be 16 bytes each")
+        raise ProvisioningError(_("reader card keys must be 16 bytes each"))
     check_broker_host(broker_host)
     spec = board_spec(pinmap, board)
     broker: dict[str, Any] = {"host": broker_host, "port": broker_port}
@@ -376,7 +430,7 @@ def parse_manifest(text: str) -> dict[str, str]:
     for line in text.splitlines():
         digest, sep, path = line.partition("  ")
         if not sep or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise ProvisioningError(f"malformed MANIFEST line: {line!r}")
+            raise ProvisioningError(_("malformed MANIFEST line: {line!r}", line=line))
         out[path] = digest
     return out
 
@@ -384,11 +438,11 @@ def parse_manifest(text: str) -> dict[str, str]:
 def check_out_dir(out: Path) -> None:
     """The output directory must not exist yet, or be empty: nothing is ever overwritten."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise ProvisioningError(f"{out} exists and is not a directory; refusing to overwrite it")
+        raise ProvisioningError(_("{out} exists and is not a directory; refusing to overwrite it", out=out))
     if out.is_dir() and any(out.iterdir()):
-        raise ProvisioningError(f"{out} is not empty; refusing to overwrite a reader's files")
+        raise ProvisioningError(_("{out} is not empty; refusing to overwrite a reader's files", out=out))
     if out.parent.exists() and not out.parent.is_dir():
-        raise ProvisioningError(f"{out.parent} is not a directory")
+        raise ProvisioningError(_("{path} is not a directory", path=out.parent))
 
 
 def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
@@ -417,7 +471,7 @@ def write_tree(out: Path, image: ReaderImage) -> dict[str, str]:
         fsync_dir(out.parent)  # the rename itself durable, like trustcore.files.write_atomic
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ProvisioningError(f"cannot write {out}: {exc.strerror}") from None
+        raise ProvisioningError(_("cannot write {path}: {reason}", path=out, reason=exc.strerror)) from None
     return {p: hashlib.sha256(d).hexdigest() for p, d in sorted(files.items())}
 
 
@@ -428,9 +482,9 @@ def verify_tree(out: Path) -> dict[str, str]:
         try:
             actual = hashlib.sha256((out / rel).read_bytes()).hexdigest()
         except OSError as exc:
-            raise ProvisioningError(f"{out / rel}: {exc.strerror}") from None
+            raise ProvisioningError(_("{path}: {reason}", path=out / rel, reason=exc.strerror)) from None
         if actual != digest:
-            raise ProvisioningError(f"{out / rel} does not match MANIFEST")
+            raise ProvisioningError(_("{path} does not match MANIFEST", path=out / rel))
     return listed
 
 

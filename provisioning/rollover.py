@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from messages import _
 from provisioning.errors import ProvisioningError
 from trustcore import timeutil, trust_list
 
@@ -51,7 +52,7 @@ def read_rollover(issuer_dir: Path) -> Rollover | None:
         at = timeutil.parse_iso_utc(d["at"])
         return Rollover(str(d["old_kid"]), str(d["new_kid"]), str(d["new_dir"]), at, bool(d["shared_range"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ProvisioningError(f"{p}: damaged rollover record ({exc})") from None
+        raise ProvisioningError(_("{path}: damaged rollover record ({reason})", path=p, reason=exc)) from None
 
 
 def new_entry_for(
@@ -60,22 +61,30 @@ def new_entry_for(
 ) -> trust_list.IssuerEntry:  # fmt: skip
     """The new key's trust-list entry: the old range (shared) or a new one that must not overlap it."""
     if shared_range == (serial_range is not None):
-        raise ProvisioningError("give exactly one of --shared-range and --serial-range")
+        raise ProvisioningError(_("give exactly one of --shared-range and --serial-range"))
     lo, hi = (old.serial_lo, old.serial_hi) if serial_range is None else serial_range
     if not shared_range and lo < old.serial_hi and old.serial_lo < hi:
         raise ProvisioningError(
-            f"the new range {lo}:{hi} overlaps the old key's {old.serial_lo}:{old.serial_hi}; "
-            "use --shared-range to keep the same range"
+            _(
+                "the new range {lo}:{hi} overlaps the old key's {old_lo}:{old_hi}; "
+                "use --shared-range to keep the same range",
+                lo=lo,
+                hi=hi,
+                old_lo=old.serial_lo,
+                old_hi=old.serial_hi,
+            )
         )
     if nbf >= exp:
-        raise ProvisioningError("--not-before must be before --not-after")
+        raise ProvisioningError(_("--not-before must be before --not-after"))
     return trust_list.IssuerEntry(public_key, nbf, exp, lo, hi, old.name)
 
 
 def write_rollover(old_dir: Path, old: trust_list.IssuerEntry, new: trust_list.IssuerEntry, new_dir: Path,
                    shared_range: bool, at: int) -> None:  # fmt: skip
     if (old_dir / ROLLOVER_FILE).exists():
-        raise ProvisioningError(f"{old_dir} was rolled over already ({old_dir / ROLLOVER_FILE})")
+        raise ProvisioningError(
+            _("{path} was rolled over already ({record})", path=old_dir, record=old_dir / ROLLOVER_FILE)
+        )
     doc = {"old_kid": old.kid.hex(), "new_kid": new.kid.hex(), "new_dir": str(new_dir.resolve()),
            "at": timeutil.to_iso(at), "shared_range": shared_range}  # fmt: skip
     (old_dir / ROLLOVER_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -87,8 +96,13 @@ def retire(old_dir: Path, old: trust_list.IssuerEntry, stranded: list[int], *, f
     if stranded and not force:
         shown = ", ".join(str(c) for c in stranded[:20]) + (" …" if len(stranded) > 20 else "")
         raise ProvisioningError(
-            f"{len(stranded)} valid card(s) are still signed by key {old.kid.hex()} ({shown}); "
-            "reissue them first, or retire with --strand to invalidate them deliberately"
+            _(
+                "{n} valid card(s) are still signed by key {kid} ({shown}); "
+                "reissue them first, or retire with --strand to invalidate them deliberately",
+                n=len(stranded),
+                kid=old.kid.hex(),
+                shown=shown,
+            )
         )
     doc = {"kid": old.kid.hex(), "at": timeutil.to_iso(at), "stranded": list(stranded)}
     (old_dir / RETIRED_FILE).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

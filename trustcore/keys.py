@@ -42,7 +42,7 @@ class KeyFormatError(ValueError):
 def generate_rsa(bits: int) -> rsa.RSAPrivateKey:
     """A fresh RSA key with e = 65537 and a 2048- or 3072-bit modulus."""
     if bits not in RSA_ALLOWED_BITS:
-        raise TrustcoreError(f"RSA keys must be 2048 or 3072 bits, not {bits}")
+        raise TrustcoreError(N_("RSA keys must be 2048 or 3072 bits, not {bits}"), bits=bits)
     return rsa.generate_private_key(public_exponent=RSA_E, key_size=bits)
 
 
@@ -78,7 +78,7 @@ def cose_key_map(public_key: PublicKey) -> dict[int, Any]:
     if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
         point = public_key.public_numbers()
         return {1: KTY_EC2, -1: CRV_P256, -2: _uint_bytes(point.x, 32), -3: _uint_bytes(point.y, 32)}
-    raise TrustcoreError("only RSA and P-256 public keys can be exported as COSE_Key")
+    raise TrustcoreError(N_("only RSA and P-256 public keys can be exported as COSE_Key"))
 
 
 def cose_key_bytes(public_key: PublicKey) -> bytes:
@@ -141,7 +141,7 @@ def public_pem(public_key: PublicKey) -> bytes:
 def encrypted_pem(private_key: PrivateKey, passphrase: bytes) -> bytes:
     """Encrypted PKCS#8 PEM (cryptography's best available encryption). Clear text is not offered."""
     if not passphrase:
-        raise TrustcoreError("refusing to write a private key without a passphrase")
+        raise TrustcoreError(N_("refusing to write a private key without a passphrase"))
     return private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -188,11 +188,11 @@ def load_private_key(path: Path, get_passphrase: Callable[[], bytes]) -> Private
         raise TrustcoreError(N_("{path} is not a PEM private key"), path=path) from None
     if isinstance(key, rsa.RSAPrivateKey):
         if key.public_key().public_numbers().e != RSA_E or key.key_size not in RSA_ALLOWED_BITS:
-            raise TrustcoreError(f"{path}: RSA keys must have e = 65537 and 2048 or 3072 bits")
+            raise TrustcoreError(N_("{path}: RSA keys must have e = 65537 and 2048 or 3072 bits"), path=path)
         return key
     if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
         return key
-    raise TrustcoreError(f"{path}: only RSA and P-256 private keys are supported")
+    raise TrustcoreError(N_("{path}: only RSA and P-256 private keys are supported"), path=path)
 
 
 def is_encrypted_pem(path: Path) -> bool:

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from trustcore.errors import N_, TrustcoreError
+from trustcore.errors import N_, TrustcoreError, text
 
 ENV_VAR = "CBCC_PASSPHRASE"
 
@@ -30,15 +30,15 @@ def obtain(passphrase_file: Path | None, *, confirm: bool, purpose: str) -> byte
             raise TrustcoreError(
                 N_("cannot read passphrase file {path}: {reason}"), path=passphrase_file, reason=exc.strerror
             ) from None
-        source = f"passphrase file {passphrase_file}"
+        source = text(N_("passphrase file {path}"), path=passphrase_file)
     elif os.environ.get(ENV_VAR):
         secret = os.environ[ENV_VAR].encode("utf-8")
         source = f"${ENV_VAR}"
     elif sys.stdin is not None and sys.stdin.isatty():
-        secret = getpass.getpass(f"Passphrase for {purpose}: ").encode("utf-8")
-        if confirm and getpass.getpass("Repeat passphrase: ").encode("utf-8") != secret:
+        secret = getpass.getpass(text(N_("Passphrase for {purpose}: "), purpose=purpose)).encode("utf-8")
+        if confirm and getpass.getpass(text(N_("Repeat passphrase: "))).encode("utf-8") != secret:
             raise TrustcoreError(N_("passphrases do not match"))
-        source = "prompt"
+        source = text(N_("the prompt"))
     else:
         raise TrustcoreError(
             N_("a passphrase is needed for {purpose} but none was given: use --passphrase-file FILE, "

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustcore import cbor_det, cose, keys, signed_object, timeutil
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 
 MAX_SIZE = 131072
 MAX_ENTRIES = 256
@@ -97,20 +97,29 @@ def check_entries(entries: Iterable[IssuerEntry]) -> list[IssuerEntry]:
     seen: set[bytes] = set()
     for e in out:
         if e.kid in seen:
-            raise TrustcoreError(f"issuer key {e.kid.hex()} listed twice")
+            raise TrustcoreError(N_("issuer key {kid} listed twice"), kid=e.kid.hex())
         seen.add(e.kid)
         if e.kid != keys.kid_of(e.public_key):
-            raise TrustcoreError(f"issuer {e.name!r}: kid does not match its key")
+            raise TrustcoreError(N_("issuer {name!r}: kid does not match its key"), name=e.name)
         if not 0 <= e.serial_lo < e.serial_hi <= SERIAL_LIMIT:
-            raise TrustcoreError(f"issuer {e.name!r}: serial range must satisfy 0 ≤ lo < hi ≤ 2^53")
+            raise TrustcoreError(
+                N_("issuer {name!r}: serial range must satisfy 0 ≤ lo < hi ≤ 2^53"),
+                name=e.name,
+            )
         if not 0 <= e.nbf < e.exp:
-            raise TrustcoreError(f"issuer {e.name!r}: not-before must be before not-after")
+            raise TrustcoreError(N_("issuer {name!r}: not-before must be before not-after"), name=e.name)
     if len(out) > MAX_ENTRIES:
-        raise TrustcoreError(f"{len(out)} issuer keys; readers accept at most {MAX_ENTRIES}")
+        raise TrustcoreError(N_("{n} issuer keys; readers accept at most {max}"), n=len(out), max=MAX_ENTRIES)
     bad = overlapping_ranges((e.serial_lo, e.serial_hi, e.name) for e in out)
     if bad is not None:
-        raise TrustcoreError(f"serial ranges of {bad[0]!r} and {bad[1]!r} overlap (only two keys of one "
-                        "authority may share the very same range)")
+        raise TrustcoreError(
+            N_(
+                "serial ranges of {a!r} and {b!r} overlap (only two keys of one authority may "
+                "share the very same range)"
+            ),
+            a=bad[0],
+            b=bad[1],
+        )
     return out
 
 
@@ -135,7 +144,11 @@ def build(root_key: rsa.RSAPrivateKey, seq: int, iat: int, entries: Iterable[Iss
     ordered = sorted(check_entries(entries), key=lambda e: (e.serial_lo, e.kid))
     blob = cose.sign1(build_payload(seq, iat, ordered), root_key, alg=cose.ALG_RS256)
     if len(blob) > MAX_SIZE:
-        raise TrustcoreError(f"trust list would be {len(blob)} bytes; readers accept at most {MAX_SIZE}")
+        raise TrustcoreError(
+            N_("trust list would be {size} bytes; readers accept at most {max}"),
+            size=len(blob),
+            max=MAX_SIZE,
+        )
     return blob
 
 
@@ -241,15 +254,22 @@ def issuer_from_json(path: Path, *, allow_retired: bool = False) -> IssuerEntry:
     if path.is_dir():
         path = path / "issuer.json"
     if not allow_retired and (path.parent / "retired.json").exists():
-        raise TrustcoreError(f"{path.parent}: this issuer key was retired (retired.json); leave it out")
+        raise TrustcoreError(
+            N_("{path}: this issuer key was retired (retired.json); leave it out"),
+            path=path.parent,
+        )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise TrustcoreError(f"cannot read issuer description {path}: {exc}") from None
+        raise TrustcoreError(
+            N_("cannot read issuer description {path}: {reason}"),
+            path=path,
+            reason=exc,
+        ) from None
     try:
         pub = serialization.load_pem_public_key(doc["public_key_pem"].encode("ascii"))
         if not isinstance(pub, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-            raise TrustcoreError(f"{path}: unsupported public key type")
+            raise TrustcoreError(N_("{path}: unsupported public key type"), path=path)
         entry = IssuerEntry(
             public_key=pub,
             nbf=timeutil.parse_iso_utc(doc["nbf"]),
@@ -261,7 +281,12 @@ def issuer_from_json(path: Path, *, allow_retired: bool = False) -> IssuerEntry:
         # Round-trip through the reader's rules so a key readers would refuse is caught here.
         keys.public_key_from_cose(keys.cose_key_map(pub))
     except (KeyError, TypeError, ValueError) as exc:
-        raise TrustcoreError(f"{path}: bad issuer description ({exc})") from None
+        raise TrustcoreError(N_("{path}: bad issuer description ({reason})"), path=path, reason=exc) from None
     if "kid" in doc and doc["kid"] != entry.kid.hex():
-        raise TrustcoreError(f"{path}: kid {doc['kid']} does not match the public key ({entry.kid.hex()})")
+        raise TrustcoreError(
+            N_("{path}: kid {kid} does not match the public key ({actual})"),
+            path=path,
+            kid=doc["kid"],
+            actual=entry.kid.hex(),
+        )
     return entry

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from messages import _
 from trustcore import files, ids
 
 ROOT = "cbcc/v1"
@@ -78,8 +79,12 @@ def check_user(name: str, what: str = "gateway user") -> str:
     """A gateway's MQTT username (readers' usernames are their reader ids: check_reader_id)."""
     if not _USER_RE.match(name):
         raise BrokerConfigError(
-            f"{what} {name!r} is not usable as an MQTT username: use 1-64 letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit"
+            _(
+                "{what} {name!r} is not usable as an MQTT username: use 1-64 letters, digits, '.', '_' "
+                "or '-', starting with a letter or digit",
+                what=what,
+                name=name,
+            )
         )
     return name
 
@@ -88,8 +93,11 @@ def check_reader_id(name: str) -> str:
     """A reader's MQTT username: its reader id, under the one reader id rule (trustcore/ids.py)."""
     if not ids.is_reader_id(name):
         raise BrokerConfigError(
-            f"reader id {name!r} is not valid: 1-63 lowercase letters, digits or '-', starting with a "
-            "letter or digit (it is also the MQTT username and a topic level)"
+            _(
+                "reader id {id!r} is not valid: 1-63 lowercase letters, digits or '-', starting with "
+                "a letter or digit (it is also the MQTT username and a topic level)",
+                id=name,
+            )
         )
     return name
 
@@ -143,7 +151,7 @@ def parse_password_file(text: str) -> dict[str, str]:
             continue
         user, sep, h = line.partition(":")
         if not sep:
-            raise BrokerConfigError(f"malformed password file line for {user!r}")
+            raise BrokerConfigError(_("malformed password file line for {user!r}", user=user))
         out[user] = h
     return out
 
@@ -210,7 +218,7 @@ def _dynsec_password(stored: str) -> dict[str, object]:
     """A ``$7$`` hash as the plugin's client fields (same PBKDF2-SHA512, split apart)."""
     parts = stored.split("$")
     if len(parts) != 5 or parts[1] != "7":
-        raise BrokerConfigError("password hash is not in Mosquitto's $7$ format")
+        raise BrokerConfigError(_("password hash is not in Mosquitto's $7$ format"))
     return {"password": parts[4], "salt": parts[3], "iterations": int(parts[2])}
 
 
@@ -360,9 +368,9 @@ def make_ca_and_server_cert(
     (clear, mode 0600: Mosquitto must read it unattended). Refuses to overwrite any of them.
     """
     if not server_names:
-        raise BrokerConfigError("the server certificate needs at least one --server-name")
+        raise BrokerConfigError(_("the server certificate needs at least one --server-name"))
     if not ca_passphrase:
-        raise BrokerConfigError("the CA key needs a passphrase")
+        raise BrokerConfigError(_("the CA key needs a passphrase"))
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("cbcc MQTT broker CA")
@@ -419,9 +427,9 @@ def make_ca_and_server_cert(
         (files.certfile, cert.public_bytes(serialization.Encoding.PEM), False),
         (files.keyfile, key_pem, True),
     ]
-    existing = [str(p) for p, _, _ in outputs if p.exists()]
+    existing = [str(p) for p, _data, _private in outputs if p.exists()]
     if existing:
-        raise BrokerConfigError(f"refusing to overwrite {', '.join(existing)}")
+        raise BrokerConfigError(_("refusing to overwrite {paths}", paths=", ".join(existing)))
     for path, data, private in outputs:
         write_new_file(path, data, private=private)
     return files
@@ -435,7 +443,7 @@ def write_new_file(path: Path, data: bytes, *, private: bool = False) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
     except FileExistsError:
-        raise BrokerConfigError(f"{path} already exists; refusing to overwrite it") from None
+        raise BrokerConfigError(_("{path} already exists; refusing to overwrite it", path=path)) from None
     with os.fdopen(fd, "wb") as f:
         f.write(data)
 
@@ -451,7 +459,7 @@ def read_reader_ids(path: Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise BrokerConfigError(f"cannot read {path}: {exc.strerror}") from None
+        raise BrokerConfigError(_("cannot read {path}: {reason}", path=path, reason=exc.strerror)) from None
     rows = [
         r for r in csv.reader(io.StringIO(text)) if r and r[0].strip() and not r[0].lstrip().startswith("#")
     ]
@@ -593,7 +601,7 @@ class Roster:
     def from_json(cls, data: bytes) -> Roster:
         doc = json.loads(data)
         if not isinstance(doc, dict) or doc.get("version") != 1:
-            raise BrokerConfigError("roster.json: unknown format")
+            raise BrokerConfigError(_("roster.json: unknown format"))
         group = doc.get("shared_group")  # older rosters: a new random one, written back on change
         group = check_user(group, "shared group") if isinstance(group, str) else new_shared_group()
         return cls(list(doc["gateway_users"]), list(doc["readers"]), group)
@@ -632,13 +640,25 @@ class BrokerFiles:
         try:
             return Roster.from_json(self.roster.read_bytes())
         except OSError as exc:
-            raise BrokerConfigError(f"cannot read {self.roster}: {exc.strerror}") from None
+            raise BrokerConfigError(
+                _(
+                    "cannot read {path}: {reason}",
+                    path=self.roster,
+                    reason=exc.strerror,
+                )
+            ) from None
 
     def load_hashes(self) -> dict[str, str]:
         try:
             return parse_password_file(self.passwd.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise BrokerConfigError(f"cannot read {self.passwd}: {exc.strerror}") from None
+            raise BrokerConfigError(
+                _(
+                    "cannot read {path}: {reason}",
+                    path=self.passwd,
+                    reason=exc.strerror,
+                )
+            ) from None
 
     def _write_security(self, roster: Roster, hashes_by_user: dict[str, str]) -> None:
         replace_file(self.passwd, password_file_text(hashes_by_user).encode())
@@ -663,16 +683,21 @@ def write_broker_folder(
     readers = [check_reader_id(r) for r in readers]
     gateway_users = [check_user(g, "gateway user") for g in gateway_users]
     if not gateway_users:
-        raise BrokerConfigError("at least one gateway user is needed")
+        raise BrokerConfigError(_("at least one gateway user is needed"))
     dupes = sorted({u for u in [*readers, *gateway_users] if [*readers, *gateway_users].count(u) > 1})
     if dupes:
-        raise BrokerConfigError(f"duplicate usernames: {', '.join(dupes)}")
+        raise BrokerConfigError(_("duplicate usernames: {names}", names=", ".join(dupes)))
     for p in (files.conf, files.passwd, files.acl, files.roster):
         if p.exists():
-            raise BrokerConfigError(f"{p} already exists; use add-reader/remove-reader to change a roster")
+            raise BrokerConfigError(
+                _(
+                    "{path} already exists; use add-reader/remove-reader to change a roster",
+                    path=p,
+                )
+            )
     files.folder.mkdir(parents=True, exist_ok=True)
     if ADMIN_USER in readers:
-        raise BrokerConfigError(f"{ADMIN_USER} is the broker admin's username, not a reader id")
+        raise BrokerConfigError(_("{user} is the broker admin's username, not a reader id", user=ADMIN_USER))
     passwords = {u: generate_password() for u in [*gateway_users, *readers]}
     rows = [(u, passwords[u], "gateway") for u in gateway_users] + [
         (r, passwords[r], "reader") for r in readers
@@ -697,11 +722,11 @@ def add_reader(files: BrokerFiles, reader_id: str, password: str | None = None) 
     roster = files.load_roster()
     hashes_by_user = files.load_hashes()
     if rid in roster.readers or rid in roster.gateway_users or rid in hashes_by_user:
-        raise BrokerConfigError(f"{rid} is already in the roster")
+        raise BrokerConfigError(_("{id} is already in the roster", id=rid))
     if password is None:
         password = generate_password()
     elif len(password) < 16:
-        raise BrokerConfigError("a reader password must have at least 16 characters")
+        raise BrokerConfigError(_("a reader password must have at least 16 characters"))
     cred = files.credentials(f"{rid}-{_stamp()}")
     write_new_file(cred, credentials_csv([(rid, password, "reader")]), private=True)
     roster.readers.append(rid)
@@ -714,7 +739,7 @@ def remove_reader(files: BrokerFiles, reader_id: str) -> None:
     roster = files.load_roster()
     hashes_by_user = files.load_hashes()
     if reader_id not in roster.readers:
-        raise BrokerConfigError(f"{reader_id} is not a reader in {files.roster}")
+        raise BrokerConfigError(_("{id} is not a reader in {roster}", id=reader_id, roster=files.roster))
     roster.readers.remove(reader_id)
     hashes_by_user.pop(reader_id, None)
     files._write_security(roster, hashes_by_user)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from messages import _
 from provisioning.encoders.base import CardInfo, Encoder, EncoderError, LinkLost, NoCard
 
 GET_UID = [0xFF, 0xCA, 0x00, 0x00, 0x00]
@@ -23,7 +24,7 @@ def _import() -> Any:
     try:
         import smartcard.System
     except ImportError:
-        raise EncoderError("PC/SC needs pyscard: install the extra, `uv sync --extra pcsc`") from None
+        raise EncoderError(_("PC/SC needs pyscard: install the extra, `uv sync --extra pcsc`")) from None
     return smartcard
 
 
@@ -42,9 +43,9 @@ class PcscEncoder(Encoder):
         try:
             readers = [r for r in sc.System.readers() if reader in str(r)]
         except Exception as exc:  # pyscard raises its own EstablishContextException etc.
-            raise EncoderError(f"PC/SC is not available: {exc}") from None
+            raise EncoderError(_("PC/SC is not available: {reason}", reason=exc)) from None
         if not readers:
-            raise EncoderError(f"no PC/SC reader matching {reader!r}")
+            raise EncoderError(_("no PC/SC reader matching {reader!r}", reader=reader))
         self.reader = readers[0]
         self.conn: Any = None
 
@@ -70,7 +71,9 @@ class PcscEncoder(Encoder):
                     raise LinkLost(f"PC/SC: {exc}") from None
             time.sleep(0.1)
         if (sw1, sw2) != (0x90, 0x00):
-            raise EncoderError(f"the PC/SC reader does not give the UID (SW {sw1:02X}{sw2:02X})")
+            raise EncoderError(
+                _("the PC/SC reader does not give the UID (SW {sw})", sw=f"{sw1:02X}{sw2:02X}")
+            )
         self.conn = conn
         storage = PCSC_RID in atr
         hist = atr[4:-1] if len(atr) > 5 and atr[2:4] == b"\x80\x01" else b""

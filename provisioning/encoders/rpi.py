@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from messages import _
 from provisioning import fw
 from provisioning.encoders.base import EncoderError
 from provisioning.encoders.rfstack import RfStackEncoder
@@ -77,13 +78,22 @@ class RpiEncoder(RfStackEncoder):
             import spidev  # type: ignore[import-not-found,unused-ignore]
             from RPi import GPIO  # type: ignore[import-not-found,import-untyped,unused-ignore]
         except (ImportError, RuntimeError) as exc:  # RPi.GPIO raises RuntimeError off a Pi
-            raise EncoderError(f"the Raspberry Pi encoder needs spidev and RPi.GPIO on a Pi: {exc}") from None
+            raise EncoderError(
+                _("the Raspberry Pi encoder needs spidev and RPi.GPIO on a Pi: {reason}", reason=exc)
+            ) from None
         dev = spidev.SpiDev()
         try:
             dev.open(bus, device)
         except OSError as exc:
             hint = "enable SPI in raspi-config"
-            raise EncoderError(f"cannot open /dev/spidev{bus}.{device} ({hint}): {exc}") from None
+            raise EncoderError(
+                _(
+                    "cannot open {path} ({hint}): {reason}",
+                    path=f"/dev/spidev{bus}.{device}",
+                    hint=hint,
+                    reason=exc,
+                )
+            ) from None
         dev.max_speed_hz = speed_hz
         dev.mode = 0
         GPIO.setwarnings(False)

@@ -10,16 +10,17 @@
 
 from __future__ import annotations
 
+from messages import _
 from provisioning.encoders.base import Encoder, EncoderError
 
 KINDS = ("serial", "pcsc", "rpi", "virtual")
 
 
 def open_encoder(spec: str) -> Encoder:
-    kind, _, arg = spec.partition(":")
+    kind, _sep, arg = spec.partition(":")
     if kind == "serial":
         if not arg:
-            raise EncoderError("serial encoder needs a device: serial:/dev/ttyUSB0")
+            raise EncoderError(_("serial encoder needs a device: serial:/dev/ttyUSB0"))
         from provisioning.encoders.serial_link import SerialEncoder
 
         return SerialEncoder.open(arg)
@@ -30,12 +31,18 @@ def open_encoder(spec: str) -> Encoder:
     if kind == "rpi":
         from provisioning.encoders.rpi import RpiEncoder
 
-        bus, _, dev = (arg or "0.0").partition(".")
+        bus, _dot, dev = (arg or "0.0").partition(".")
         if not bus.isdigit() or not (dev or "0").isdigit():
-            raise EncoderError(f"rpi encoder: {arg!r} is not BUS.DEVICE")
+            raise EncoderError(_("rpi encoder: {arg!r} is not BUS.DEVICE", arg=arg))
         return RpiEncoder(int(bus), int(dev or 0))
     if kind == "virtual":
         from provisioning.encoders.rfstack import VirtualEncoder
 
         return VirtualEncoder()
-    raise EncoderError(f"unknown encoder {spec!r}: one of {', '.join(KINDS)} (e.g. serial:/dev/ttyUSB0)")
+    raise EncoderError(
+        _(
+            "unknown encoder {spec!r}: one of {kinds} (e.g. serial:/dev/ttyUSB0)",
+            spec=spec,
+            kinds=", ".join(KINDS),
+        )
+    )

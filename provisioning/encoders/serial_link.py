@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
+from messages import N_, _
 from provisioning.encoders.base import CardInfo, Encoder, EncoderError, LinkLost, NoCard, ProtocolVersionError
 
 try:  # a USB serial port that vanishes fails in termios calls (tcdrain), not only in read/write
@@ -24,6 +25,7 @@ except ImportError:  # Windows: pyserial raises SerialException (an OSError) onl
 SOF = 0xC5
 VERSION = 1
 MAX_PAYLOAD = 300
+VERSION_MISMATCH = N_("the encoder speaks protocol version {theirs}, this host {ours}")
 T_HELLO, T_FIELD_OFF, T_DETECT, T_APDU, T_ERROR = 0x01, 0x02, 0x03, 0x04, 0xFF
 S_OK, S_NO_CARD, S_LINK_LOST, S_BAD_FRAME, S_BAD_VERSION = 0x00, 0x01, 0x02, 0x03, 0x04
 S_TOO_LONG, S_BAD_TYPE, S_CHIP, S_CARD_ERROR = 0x05, 0x06, 0x07, 0x08
@@ -63,7 +65,8 @@ class SerialEncoder(Encoder):
         try:
             port = serial.Serial(device, baudrate=baudrate, timeout=timeout_s, write_timeout=timeout_s)
         except serial.SerialException as exc:
-            raise EncoderError(f"cannot open encoder {device}: {exc}") from None
+            msg = _("cannot open encoder {device}: {reason}", device=device, reason=exc)
+            raise EncoderError(msg) from None
         try:
             return cls(port, timeout_s)
         except EncoderError:
@@ -86,7 +89,7 @@ class SerialEncoder(Encoder):
             self.port.flush()
         except _PORT_ERRORS as exc:  # flush() is tcdrain: termios.error when the device is gone
             raise LinkLost(f"encoder gone: {exc}") from None
-        for _ in range(MAX_PAYLOAD + 8):  # skip line noise before the start byte, boundedly
+        for _skip in range(MAX_PAYLOAD + 8):  # skip line noise before the start byte, boundedly
             if self._read(1)[0] == SOF:
                 break
         else:
@@ -101,12 +104,18 @@ class SerialEncoder(Encoder):
         version, rtype, seq, payload = head[0], head[1], head[2], rest[:n]
         if rtype == T_ERROR and payload[0] == S_BAD_VERSION:
             theirs = payload[1] if len(payload) > 1 else version
-            raise ProtocolVersionError(f"the encoder speaks protocol version {theirs}, this host {VERSION}")
+            raise ProtocolVersionError(_(VERSION_MISMATCH, theirs=theirs, ours=VERSION))
         if version != VERSION:
-            raise ProtocolVersionError(f"the encoder answered in protocol version {version}, "
-                                       f"this host speaks {VERSION}")
+            raise ProtocolVersionError(
+                _(
+                    "the encoder answered in protocol version {theirs}, this host speaks {ours}",
+                    theirs=version,
+                    ours=VERSION,
+                )
+            )
         if rtype == T_ERROR:
-            raise LinkLost(f"the encoder could not read our frame ({payload[1:].decode('latin-1')})")
+            reason = payload[1:].decode("latin-1")
+            raise LinkLost(_("the encoder could not read our frame ({reason})", reason=reason))
         if rtype != ftype | 0x80 or seq != self.seq:
             raise LinkLost(f"answer {rtype:02X}/{seq} to request {ftype:02X}/{self.seq}")
         return payload[0], payload[1:]
@@ -114,9 +123,9 @@ class SerialEncoder(Encoder):
     def _hello(self) -> None:
         status, data = self._request(T_HELLO)
         if status != S_OK or len(data) < 3:
-            raise EncoderError("the encoder did not greet")
+            raise EncoderError(_("the encoder did not greet"))
         if data[0] != VERSION:
-            raise ProtocolVersionError(f"the encoder speaks protocol version {data[0]}, this host {VERSION}")
+            raise ProtocolVersionError(_(VERSION_MISMATCH, theirs=data[0], ours=VERSION))
         self.info = {"version": data[0], "max_payload": (data[1] << 8) | data[2],
                      "name": data[3:].decode("utf-8", "replace")}  # fmt: skip
 

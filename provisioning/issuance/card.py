@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from messages import _
 from provisioning import fw
 from provisioning.encoders.base import ApduTransport, CardInfo
 from provisioning.errors import ProvisioningError
@@ -78,25 +79,25 @@ def _m() -> tuple[Any, Any, Any]:
 
 def key_version(d: Any, key_no: int) -> int:
     """GetKeyVersion (64): free on DESFire; MACed inside a session."""
-    _, dc, _ = _m()
+    _desfire, dc, _rferror = _m()
     mode = dc.MAC if d.session is not None else dc.PLAIN
     return int(d.command(CMD_GET_KEY_VERSION, bytes([key_no]), cmd_mode=mode, resp_mode=mode, length=1,
                          limit=16)[0])  # fmt: skip
 
 
 def file_ids(d: Any) -> bytes:
-    _, dc, _ = _m()
+    _desfire, dc, _rferror = _m()
     mode = dc.MAC if d.session is not None else dc.PLAIN
     return bytes(d.command(CMD_GET_FILE_IDS, cmd_mode=mode, resp_mode=mode, limit=64))
 
 
 def _new(transport: ApduTransport) -> Any:
-    desfire, _, _ = _m()
+    desfire, _dc, _rferror = _m()
     return desfire.Desfire(transport)
 
 
 def _select_app(d: Any, aid: bytes) -> bool:
-    desfire, _, _ = _m()
+    desfire, _dc, _rferror = _m()
     try:
         d.select_application(aid)
     except desfire.DesfireError as e:
@@ -107,7 +108,7 @@ def _select_app(d: Any, aid: bytes) -> bool:
 
 
 def _try_auth(d: Any, key_no: int, key: bytes) -> bool:
-    desfire, _, _ = _m()
+    desfire, _dc, _rferror = _m()
     try:
         d.authenticate(key_no, key)
     except desfire.DesfireError as e:
@@ -126,20 +127,27 @@ def probe(transport: ApduTransport, info: CardInfo, keys: Any, factory_key: byte
     Raises :class:`CardRefused` for a card that is not a DESFire EV1/EV2/EV3.
     """
     cl = _layout()
-    _, _, rferror = _m()
+    _desfire, _dc, rferror = _m()
     if not info.iso_dep:
-        raise CardRefused(f"wrong card type: SAK {info.sak:02X} is not ISO 14443-4 (MIFARE Classic, NTAG?)")
+        raise CardRefused(
+            _("wrong card type: SAK {sak} is not ISO 14443-4 (MIFARE Classic, NTAG?)", sak=f"{info.sak:02X}")
+        )
     d = _new(transport)
     try:
         d.select_application(cl.PICC_AID)
         v = d.get_version()
     except rferror.CardError as e:
         if e.reason == rferror.UNSUPPORTED:
-            raise CardRefused(f"wrong card type: not a DESFire card ({e.detail})") from None
+            raise CardRefused(_("wrong card type: not a DESFire card ({detail})", detail=e.detail)) from None
         raise
     if v["hw_type"] != 0x01 or v["hw_major"] not in GENERATIONS:
-        raise CardRefused(f"wrong card type: hardware type {v['hw_type']:02X} version {v['hw_major']:02X} "
-                          "is not DESFire EV1/EV2/EV3")  # fmt: skip
+        raise CardRefused(
+            _(
+                "wrong card type: hardware type {hw} version {major} is not DESFire EV1/EV2/EV3",
+                hw=f"{v['hw_type']:02X}",
+                major=f"{v['hw_major']:02X}",
+            )
+        )  # fmt: skip
     gen = GENERATIONS[v["hw_major"]]
     random_uid = v["uid"] == bytes(len(v["uid"]))
     picc_ver = key_version(d, 0)
@@ -178,7 +186,7 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     Idempotent: run it again after any broken link. Returns {"steps": [...], "exchanges": n}.
     """
     cl = _layout()
-    _, dc, rferror = _m()
+    _desfire, dc, rferror = _m()
     if not 1 <= version <= 255:
         raise ValueError("key version 1..255")
     blob = cl.encode_file(credential)
@@ -188,16 +196,16 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     if not _select_app(d, keys.aid):
         d.select_application(cl.PICC_AID)
         if key_version(d, 0) != 0:
-            raise CardRefused("the PICC master key is not the factory key but application VC1 is missing")
+            raise CardRefused(_("the PICC master key is not the factory key but application VC1 is missing"))
         if not _try_auth(d, 0, factory_key):
-            raise CardRefused("the factory PICC master key does not open this card")
+            raise CardRefused(_("the factory PICC master key does not open this card"))
         d.create_application(keys.aid, cl.APP_KEY_SETTINGS, cl.NUM_KEYS)
         steps.append("create_application")
         d.select_application(keys.aid)
     kv = [key_version(d, k) for k in range(cl.NUM_KEYS)]
     if kv[0] == 0:
         if not _try_auth(d, cl.KEY_AMK, cl.ZERO_KEY):
-            raise CardRefused("application VC1 key 0 has version 0 but is not the zero key")
+            raise CardRefused(_("application VC1 key 0 has version 0 but is not the zero key"))
         if cl.FILE_CREDENTIAL not in file_ids(d):
             d.create_std_data_file(cl.FILE_CREDENTIAL, dc.FULL, cl.FILE_RIGHTS, cl.FILE_SIZE)
             steps.append("create_file")
@@ -212,13 +220,19 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
         d.change_key(cl.KEY_AMK, keys.amk(uid), version)
         steps.append("change_key_0")
     elif kv != [version] * cl.NUM_KEYS:
-        raise CardRefused(f"application VC1 key versions {kv}: not this issuer's key generation {version}")
+        raise CardRefused(
+            _(
+                "application VC1 key versions {kv}: not this issuer's key generation {version}",
+                kv=kv,
+                version=version,
+            )
+        )
     # In-session read-back with the new key 1 before the PICC level is touched.
     d.select_application(keys.aid)
     if not _try_auth(d, cl.KEY_READ, keys.read(uid)):
-        raise CardRefused("key 1 of this card is not the one derived for its UID (not our card?)")
+        raise CardRefused(_("key 1 of this card is not the one derived for its UID (not our card?)"))
     if bytes(d.get_card_uid()) != uid:
-        raise CardRefused("GetCardUID does not match the UID the credential is bound to")
+        raise CardRefused(_("GetCardUID does not match the UID the credential is bound to"))
     if bytes(d.read_data(cl.FILE_CREDENTIAL, 0, len(blob), dc.FULL)) != blob:
         raise rferror.CardError(rferror.PROTOCOL, "credential read back differs from what was written")
     steps.append("read_back")
@@ -228,7 +242,7 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     shows_zero_uid = d.get_version()["uid"] == bytes(7)
     if picc_ver == 0:
         if not _try_auth(d, 0, factory_key):
-            raise CardRefused("the factory PICC master key does not open this card")
+            raise CardRefused(_("the factory PICC master key does not open this card"))
         if random_uid and not shows_zero_uid:
             d.set_configuration(cl.PICC_OPT_CONFIG, bytes([cl.PICC_RANDOM_UID]))
             steps.append("random_uid")
@@ -237,9 +251,11 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     elif picc_ver == version:
         if random_uid and not shows_zero_uid:
             if not _try_auth(d, 0, keys.picc(uid)):
-                raise CardRefused("the PICC master key is neither the factory key nor ours")
+                raise CardRefused(_("the PICC master key is neither the factory key nor ours"))
             d.set_configuration(cl.PICC_OPT_CONFIG, bytes([cl.PICC_RANDOM_UID]))
             steps.append("random_uid")
     else:
-        raise CardRefused(f"PICC master key version {picc_ver}: not the factory key nor ours")
+        raise CardRefused(
+            _("PICC master key version {version}: not the factory key nor ours", version=picc_ver)
+        )
     return {"steps": steps, "exchanges": d.exchanges}

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from messages import _
 from provisioning.errors import ProvisioningError
 
 
@@ -31,7 +32,7 @@ def _pkcs11() -> Any:
     try:
         import pkcs11
     except ImportError:
-        raise HsmError("HSM support needs python-pkcs11: `uv sync --extra hsm`") from None
+        raise HsmError(_("HSM support needs python-pkcs11: `uv sync --extra hsm`")) from None
     return pkcs11
 
 
@@ -40,18 +41,20 @@ def read_pin(pin_file: Path | None) -> str:
         try:
             pin = pin_file.read_text(encoding="utf-8").split("\n", 1)[0].strip()
         except OSError as exc:
-            raise HsmError(f"cannot read PIN file {pin_file}: {exc.strerror}") from None
+            raise HsmError(
+                _("cannot read PIN file {path}: {reason}", path=pin_file, reason=exc.strerror)
+            ) from None
     else:
         pin = os.environ.get("CBCC_PKCS11_PIN", "")
     if not pin:
-        raise HsmError("no HSM user PIN (--pin-file or $CBCC_PKCS11_PIN)")
+        raise HsmError(_("no HSM user PIN (--pin-file or $CBCC_PKCS11_PIN)"))
     return pin
 
 
 def parse_uri(uri: str) -> tuple[str, str, str]:
     parts = uri.rsplit(":", 2)
     if len(parts) != 3 or not all(parts):
-        raise HsmError(f"PKCS#11 key {uri!r} is not MODULE.so:TOKEN_LABEL:KEY_LABEL")
+        raise HsmError(_("PKCS#11 key {uri!r} is not MODULE.so:TOKEN_LABEL:KEY_LABEL", uri=uri))
     return parts[0], parts[1], parts[2]
 
 
@@ -62,11 +65,15 @@ def _session(module: str, token_label: str, pin: str) -> Any:
         token = lib.get_token(token_label=token_label)
         return token.open(user_pin=pin, rw=True)
     except p11.exceptions.NoSuchToken:
-        raise HsmError(f"no token labelled {token_label!r} in {module}") from None
+        raise HsmError(
+            _("no token labelled {label!r} in {module}", label=token_label, module=module)
+        ) from None
     except p11.exceptions.PinIncorrect:
-        raise HsmError("the HSM refused the PIN") from None
+        raise HsmError(_("the HSM refused the PIN")) from None
     except (p11.exceptions.PKCS11Error, RuntimeError, OSError) as exc:
-        raise HsmError(f"cannot open the HSM token: {type(exc).__name__} {exc}") from None
+        raise HsmError(
+            _("cannot open the HSM token: {kind} {reason}", kind=type(exc).__name__, reason=exc)
+        ) from None
 
 
 class HsmRsaKey(rsa.RSAPrivateKey):
@@ -85,7 +92,11 @@ class HsmRsaKey(rsa.RSAPrivateKey):
             )
         except (p11.exceptions.NoSuchKey, p11.exceptions.MultipleObjectsReturned) as exc:
             raise HsmError(
-                f"no single RSA key pair labelled {label!r} in the token ({type(exc).__name__})"
+                _(
+                    "no single RSA key pair labelled {label!r} in the token ({kind})",
+                    label=label,
+                    kind=type(exc).__name__,
+                )
             ) from None
         n = int.from_bytes(pub[p11.Attribute.MODULUS], "big")
         e = int.from_bytes(pub[p11.Attribute.PUBLIC_EXPONENT], "big")
@@ -95,9 +106,9 @@ class HsmRsaKey(rsa.RSAPrivateKey):
     # -- what signing needs
     def sign(self, data: bytes, padding_: padding.AsymmetricPadding, algorithm: Any) -> bytes:
         if not isinstance(padding_, padding.PKCS1v15) or not isinstance(algorithm, hashes.SHA256):
-            raise HsmError("the HSM issuer key signs RS256 (PKCS#1 v1.5 with SHA-256) only")
+            raise HsmError(_("the HSM issuer key signs RS256 (PKCS#1 v1.5 with SHA-256) only"))
         if isinstance(algorithm, Prehashed):
-            raise HsmError("pre-hashed signing is not offered by the HSM key")
+            raise HsmError(_("pre-hashed signing is not offered by the HSM key"))
         return bytes(self._priv.sign(data, mechanism=self._mech))
 
     def public_key(self) -> rsa.RSAPublicKey:
@@ -112,7 +123,7 @@ class HsmRsaKey(rsa.RSAPrivateKey):
 
     # -- what must never leave the token
     def _refuse(self) -> NoReturn:
-        raise HsmError("the issuer key stays in the HSM")
+        raise HsmError(_("the issuer key stays in the HSM"))
 
     def decrypt(self, ciphertext: bytes, padding_: padding.AsymmetricPadding) -> bytes:
         self._refuse()
@@ -143,7 +154,7 @@ def generate(module: str, token_label: str, key_label: str, pin: str, bits: int 
     """Generate an issuer RSA key pair in the token: private half sensitive and not extractable."""
     p11 = _pkcs11()
     if bits not in (2048, 3072):
-        raise HsmError("issuer keys are RSA-2048 or RSA-3072")
+        raise HsmError(_("issuer keys are RSA-2048 or RSA-3072"))
     session = _session(module, token_label, pin)
     try:
         session.get_key(object_class=p11.ObjectClass.PRIVATE_KEY, label=key_label)
@@ -151,10 +162,12 @@ def generate(module: str, token_label: str, key_label: str, pin: str, bits: int 
         pass
     except p11.exceptions.MultipleObjectsReturned:
         session.close()
-        raise HsmError(f"the token already holds keys labelled {key_label!r}") from None
+        raise HsmError(_("the token already holds keys labelled {label!r}", label=key_label)) from None
     else:
         session.close()
-        raise HsmError(f"the token already holds a key labelled {key_label!r}; refusing to add another")
+        raise HsmError(
+            _("the token already holds a key labelled {label!r}; refusing to add another", label=key_label)
+        )
     attr = p11.Attribute
     session.generate_keypair(
         p11.KeyType.RSA,

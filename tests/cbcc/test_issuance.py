@@ -22,6 +22,11 @@ from provisioning.issuance import card as cardmod
 from trustcore import credential
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBCC_LANG", "en")  # the card refusals matched below (tests/messages: Vietnamese)
+
+
 def reader_read(enc: VirtualEncoder, issuer: service.Issuer) -> tuple[bytes, bytes]:
     """Read the card exactly as a door reader does (fresh field, reader keys only)."""
     cl = fw.module("card_layout")

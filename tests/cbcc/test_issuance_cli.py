@@ -31,6 +31,11 @@ CSV = (
 )
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBCC_LANG", "en")  # the English texts matched below (tests/messages: Vietnamese)
+
+
 def run(*args: str | Path, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(app, [str(a) for a in args], env=env)
 

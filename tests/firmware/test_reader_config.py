@@ -464,7 +464,7 @@ def cli(*args: str | Path) -> Any:
 
     app = typer.Typer()
     app.add_typer(config_app, name="config")
-    return CliRunner().invoke(app, [str(a) for a in args])
+    return CliRunner().invoke(app, [str(a) for a in args], env={"CBCC_LANG": "en"})  # English texts matched
 
 
 def test_cli_build_and_show(tmp_path: Path) -> None:

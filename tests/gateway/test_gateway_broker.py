@@ -38,6 +38,11 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 @pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBCC_LANG", "en")  # the texts matched below (tests/messages: Vietnamese)
+
+
+@pytest.fixture(autouse=True)
 def _needs_mosquitto() -> None:
     """Skip without Mosquitto, with the reason; under CI=true that is a failure (tests/support/pg.py)."""
     if not Path(MOSQUITTO).exists():
