@@ -672,15 +672,12 @@ def scope_where(column: Any, scope: str) -> Any:
 def _in_view(unit: str | None, scope: str) -> tuple[Any, Any]:
     """(condition on the unit history, condition on the staff records) selecting the people a
     report of ``unit`` within ``scope`` can hold: anyone ever in it, or in it now."""
+    span = sa.or_(scope_where(T_SPAN.c.unit, scope), scope_where(T_SPAN.c.agency_code, scope))
+    staff = sa.or_(scope_where(T_STAFF.c.unit, scope), scope_where(T_STAFF.c.agency_code, scope))
     if unit is not None:
-        return (
-            sa.or_(T_SPAN.c.unit == unit, T_SPAN.c.agency_code == unit),
-            sa.or_(T_STAFF.c.unit == unit, T_STAFF.c.agency_code == unit),
-        )
-    return (
-        sa.or_(scope_where(T_SPAN.c.unit, scope), scope_where(T_SPAN.c.agency_code, scope)),
-        sa.or_(scope_where(T_STAFF.c.unit, scope), scope_where(T_STAFF.c.agency_code, scope)),
-    )
+        span = sa.and_(sa.or_(T_SPAN.c.unit == unit, T_SPAN.c.agency_code == unit), span)
+        staff = sa.and_(sa.or_(T_STAFF.c.unit == unit, T_STAFF.c.agency_code == unit), staff)
+    return span, staff
 
 
 def people_in_view(db: DB, scope: str = "", bound: int | None = None) -> int:
@@ -693,18 +690,18 @@ def people_in_view(db: DB, scope: str = "", bound: int | None = None) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
 
 
-def units_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[str, str, int]]:
-    """(unit, agency, head count now) of the staff records within ``scope``, at most ``limit``
-    units in code order: what a page offers to choose from when the whole scope is too large."""
+def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[str, int]]:
+    """(agency code, head count now) of the staff records within ``scope``, at most ``limit`` in
+    code order: what a page offers to choose from when the whole scope is too large."""
     with connect(db) as conn:
         q = (
-            sa.select(T_STAFF.c.unit, T_STAFF.c.agency_code, sa.func.count())
+            sa.select(T_STAFF.c.agency_code, sa.func.count())
             .where(_in_view(None, scope)[1])
-            .group_by(T_STAFF.c.unit, T_STAFF.c.agency_code)
-            .order_by(T_STAFF.c.unit, T_STAFF.c.agency_code)
+            .group_by(T_STAFF.c.agency_code)
+            .order_by(T_STAFF.c.agency_code)
             .limit(limit)
         )
-        return [(str(u), str(a), int(n)) for u, a, n in conn.execute(q)]
+        return [(str(a), int(n)) for a, n in conn.execute(q)]
 
 
 def _codes_in_view(conn: Connection, unit: str | None, scope: str) -> list[str]:

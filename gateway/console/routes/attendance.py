@@ -97,8 +97,8 @@ def too_many(engine: Any, scope: str) -> bool:
 
 
 def pick_unit(view: Viewer, month: str, action: str, template: str, **extra: Any) -> Response:
-    """The page without the month computed: the units in scope with their head counts, to choose one."""
-    units = store.units_in_view(view.ctx.engine, view.principal.unit_scope, limit=PICK_MAX)
+    """The page without the month computed: the agencies in scope with their head counts, to choose one."""
+    units = store.agencies_in_view(view.ctx.engine, view.principal.unit_scope, limit=PICK_MAX)
     with view.db() as s:
         p = view.principal
         audit.record(s, p.actor, action, "*", role=p.role, month=month, people=0, ip=view.ip)

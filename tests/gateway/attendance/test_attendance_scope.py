@@ -92,5 +92,12 @@ def test_people_and_units_in_view(engine: Engine) -> None:
     assert store.people_in_view(engine, "") == 5
     assert store.people_in_view(engine, "", bound=2) == 3  # counting stops past the bound
     assert store.people_in_view(engine, "H01") == 3  # CB-T is in H01 in the staff records
-    assert store.units_in_view(engine, "H01") == [("H01", "AG", 2), ("H01.05", "AG", 1)]
-    assert store.units_in_view(engine, "", limit=2) == [("H01", "AG", 2), ("H01.05", "AG", 1)]
+    assert store.agencies_in_view(engine, "H01") == [("AG", 3)]
+    assert store.agencies_in_view(engine, "") == [("AG", 5)]
+    assert store.agencies_in_view(engine, "", limit=0) == []
+    # a unit within a scope: only its people in the scope are loaded
+    assert {r["staff"] for r in store.compute_month(engine, "2026-03", unit="AG", scope="H01")["staff"]} == {
+        "CB-A",
+        "CB-B",
+        "CB-T",
+    }
