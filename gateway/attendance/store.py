@@ -680,23 +680,48 @@ def _in_view(unit: str | None, scope: str) -> tuple[Any, Any]:
     return span, staff
 
 
+def _after(text: str) -> str | None:
+    """The least string above every string starting with ``text`` in code point order (= the byte
+    order of UTF-8 = ``COLLATE "C"``), or None when the last character has no successor."""
+    nxt = ord(text[-1]) + 1
+    if nxt > 0x10FFFF or 0xD800 <= nxt <= 0xDFFF:
+        return None
+    return text[:-1] + chr(nxt)
+
+
+def _agency_in_scope(conn: Connection, scope: str) -> Any:
+    """The staff records whose agency code is within ``scope``. On PostgreSQL as byte-order ranges,
+    which the index on ``agency_code COLLATE "C"`` (migration 0007) serves: a LIKE on a bound
+    parameter reads all 2 M records (seconds on a cold cache)."""
+    if not scope or not _pg(conn):
+        return scope_where(T_STAFF.c.agency_code, scope)
+    code = T_STAFF.c.agency_code.collate("C")
+    exact, prefixes = scope_prefixes(scope)
+    conds = [code == exact] if exact is not None else []
+    for p in prefixes:
+        hi = _after(p)
+        conds.append(sa.and_(code >= p, code < hi) if hi is not None else code >= p)
+    return sa.or_(*conds)
+
+
 def people_in_view(db: DB, scope: str = "", bound: int | None = None) -> int:
-    """How many staff records lie within ``scope`` (now); with ``bound``, counting stops past it
-    (a page only needs to know whether the population is too large to compute per request)."""
+    """How many staff records have their agency within ``scope`` (now); with ``bound``, counting
+    stops past it (a page only needs to know whether the population is too large to compute per
+    request). Records in scope by their unit only are not counted (no index serves them)."""
     with connect(db) as conn:
-        q = sa.select(T_STAFF.c.staff_code).where(_in_view(None, scope)[1])
+        q = sa.select(T_STAFF.c.staff_code).where(_agency_in_scope(conn, scope))
         if bound is not None:
             q = q.limit(bound + 1)
         return int(conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
 
 
 def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[str, int]]:
-    """(agency code, head count now) of the staff records within ``scope``, at most ``limit`` in
-    code order: what a page offers to choose from when the whole scope is too large."""
+    """(agency code, head count now) of the staff records with their agency within ``scope``, at
+    most ``limit`` in code order: what a page offers to choose from when the scope is too large."""
     with connect(db) as conn:
         q = (
             sa.select(T_STAFF.c.agency_code, sa.func.count())
-            .where(_in_view(None, scope)[1])
+            .where(_agency_in_scope(conn, scope))
             .group_by(T_STAFF.c.agency_code)
             .order_by(T_STAFF.c.agency_code)
             .limit(limit)

@@ -91,10 +91,11 @@ def test_scoped_overtime_is_the_whole_months_for_the_people_in_scope(engine: Eng
 def test_people_and_units_in_view(engine: Engine) -> None:
     assert store.people_in_view(engine, "") == 5
     assert store.people_in_view(engine, "", bound=2) == 3  # counting stops past the bound
-    assert store.people_in_view(engine, "H01") == 3  # CB-T is in H01 in the staff records
-    assert store.agencies_in_view(engine, "H01") == [("AG", 3)]
-    assert store.agencies_in_view(engine, "") == [("AG", 5)]
-    assert store.agencies_in_view(engine, "", limit=0) == []
+    assert store.people_in_view(engine, "AG") == 5
+    assert store.people_in_view(engine, "AG.") == store.people_in_view(engine, "A") == 0  # whole segments
+    assert store.people_in_view(engine, "H01") == 0  # counted by agency code only
+    assert store.agencies_in_view(engine, "AG") == store.agencies_in_view(engine, "") == [("AG", 5)]
+    assert store.agencies_in_view(engine, "", limit=0) == store.agencies_in_view(engine, "AGX") == []
     # a unit within a scope: only its people in the scope are loaded
     assert {r["staff"] for r in store.compute_month(engine, "2026-03", unit="AG", scope="H01")["staff"]} == {
         "CB-A",
