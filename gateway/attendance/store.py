@@ -38,6 +38,7 @@ from gateway.attendance.models import (
     AttUnitSpan,
 )
 from gateway.attendance.times import VN, local_date, parse_month
+from gateway.auth import in_scope, scope_prefixes
 from gateway.models import AuditEntry, StaffRecord, now_utc
 
 T_PUNCH = AttPunch.__table__  # type: ignore[attr-defined]
@@ -116,25 +117,40 @@ def staff_known(conn: Connection, codes: Iterable[str]) -> set[str]:
     return found
 
 
+def staff_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
+    """Full names of these staff codes (the known ones)."""
+    codes = list(set(codes))
+    found: dict[str, str] = {}
+    for i in range(0, len(codes), 1000):
+        chunk = codes[i : i + 1000]
+        q = sa.select(T_STAFF.c.staff_code, T_STAFF.c.full_name).where(T_STAFF.c.staff_code.in_(chunk))
+        found.update((str(c), str(n)) for c, n in conn.execute(q))
+    return found
+
+
 def unit_known(conn: Connection, unit: str) -> bool:
     q = sa.select(T_STAFF.c.staff_code).where(sa.or_(T_STAFF.c.unit == unit, T_STAFF.c.agency_code == unit))
     return conn.execute(q.limit(1)).first() is not None
 
 
-def refresh_spans(conn: Connection) -> int:
+def refresh_spans(conn: Connection, only: Any = None) -> int:
     """Follow the staff records into the unit history: a record whose unit differs from the span in
     effect on the civil date of its last change (a transfer) opens a span from that date; a person
     seen for the first time belongs to their unit from the beginning. A span HR recorded by hand
-    (:func:`record_transfer`) on that very date wins. Returns the spans added."""
+    (:func:`record_transfer`) on that very date wins. Returns the spans added.
+
+    ``only``: a condition on the staff records — follow only those (a report of one unit or scope
+    need not read the nation's 2 M records and spans per request)."""
     spans: dict[str, list[tuple[date, str, str]]] = {}
-    for code, start, unit, agency in conn.execute(
-        sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code)
-    ):
+    q_span = sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code)
+    q_staff = sa.select(T_STAFF.c.staff_code, T_STAFF.c.unit, T_STAFF.c.agency_code, T_STAFF.c.updated_at)
+    if only is not None:
+        q_staff = q_staff.where(only)
+        q_span = q_span.where(T_SPAN.c.staff_code.in_(sa.select(T_STAFF.c.staff_code).where(only)))
+    for code, start, unit, agency in conn.execute(q_span):
         spans.setdefault(code, []).append((start, unit, agency))
     new: list[dict[str, Any]] = []
-    for code, unit, agency, updated in conn.execute(
-        sa.select(T_STAFF.c.staff_code, T_STAFF.c.unit, T_STAFF.c.agency_code, T_STAFF.c.updated_at)
-    ):
+    for code, unit, agency, updated in conn.execute(q_staff):
         mine = spans.get(code)
         if mine is None:
             new.append({"staff_code": code, "start": EARLIEST, "unit": unit, "agency_code": agency})
@@ -641,29 +657,139 @@ def catch_up_month(conn: Connection, year: int, month: int) -> int:
     return catch_up(conn, utc_midnight(dates[0] - timedelta(1)), utc_midnight(dates[-1] + timedelta(2)))
 
 
+def scope_where(column: Any, scope: str) -> Any:
+    """SQL condition: ``column`` (a unit code) lies within ``scope`` — the rule of
+    :func:`gateway.auth.in_scope` (whole segments: ``H01`` covers ``H01.05``, never ``H010``)."""
+    if not scope:
+        return sa.true()
+    exact, prefixes = scope_prefixes(scope)
+    conds = [column.startswith(p, autoescape=True) for p in prefixes]
+    if exact is not None:
+        conds.append(column == exact)
+    return sa.or_(*conds)
+
+
+def _in_view(unit: str | None, scope: str) -> tuple[Any, Any]:
+    """(condition on the unit history, condition on the staff records) selecting the people a
+    report of ``unit`` within ``scope`` can hold: anyone ever in it, or in it now."""
+    span = sa.or_(scope_where(T_SPAN.c.unit, scope), scope_where(T_SPAN.c.agency_code, scope))
+    staff = sa.or_(scope_where(T_STAFF.c.unit, scope), scope_where(T_STAFF.c.agency_code, scope))
+    if unit is not None:
+        span = sa.and_(sa.or_(T_SPAN.c.unit == unit, T_SPAN.c.agency_code == unit), span)
+        staff = sa.and_(sa.or_(T_STAFF.c.unit == unit, T_STAFF.c.agency_code == unit), staff)
+    return span, staff
+
+
+def _after(text: str) -> str | None:
+    """The least string above every string starting with ``text`` in code point order (= the byte
+    order of UTF-8 = ``COLLATE "C"``), or None when the last character has no successor."""
+    nxt = ord(text[-1]) + 1
+    if nxt > 0x10FFFF or 0xD800 <= nxt <= 0xDFFF:
+        return None
+    return text[:-1] + chr(nxt)
+
+
+def _agency_in_scope(conn: Connection, scope: str) -> Any:
+    """The staff records whose agency code is within ``scope``. On PostgreSQL as byte-order ranges,
+    which the index on ``agency_code COLLATE "C"`` (migration 0007) serves: a LIKE on a bound
+    parameter reads all 2 M records (seconds on a cold cache)."""
+    if not scope or not _pg(conn):
+        return scope_where(T_STAFF.c.agency_code, scope)
+    code = T_STAFF.c.agency_code.collate("C")
+
+    def lit(v: str) -> Any:  # in the statement's text: psycopg's prepared generic plan (from the
+        return sa.literal(v, literal_execute=True)  # 6th run on) read the whole table (5 s)
+
+    exact, prefixes = scope_prefixes(scope)
+    conds = [code == lit(exact)] if exact is not None else []
+    for p in prefixes:
+        hi = _after(p)
+        conds.append(sa.and_(code >= lit(p), code < lit(hi)) if hi is not None else code >= lit(p))
+    return sa.or_(*conds)
+
+
+def people_in_view(db: DB, scope: str = "", bound: int | None = None) -> int:
+    """How many staff records have their agency within ``scope`` (now); with ``bound``, counting
+    stops past it (a page only needs to know whether the population is too large to compute per
+    request). Records in scope by their unit only are not counted (no index serves them)."""
+    with connect(db) as conn:
+        q = sa.select(T_STAFF.c.staff_code).where(_agency_in_scope(conn, scope))
+        if bound is not None:
+            q = q.limit(bound + 1)
+        return int(conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
+
+
+_PG_AGENCIES = sa.text(
+    """WITH RECURSIVE c(code) AS (
+      (SELECT agency_code COLLATE "C" FROM staffrecord
+        WHERE agency_code COLLATE "C" >= :lo AND agency_code COLLATE "C" < :hi ORDER BY 1 LIMIT 1)
+      UNION ALL
+      SELECT (SELECT agency_code COLLATE "C" FROM staffrecord
+               WHERE agency_code COLLATE "C" > c.code AND agency_code COLLATE "C" < :hi ORDER BY 1 LIMIT 1)
+        FROM c WHERE c.code IS NOT NULL)
+    SELECT code FROM c WHERE code IS NOT NULL LIMIT :cap"""
+)
+COUNT_MAX = 50  # head counts of the agencies offered only when at most this many (PostgreSQL)
+
+
+def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[str, int | None]]:
+    """(agency code, head count now or None) of the staff records with their agency within
+    ``scope``, at most ``limit`` in code order: what a page offers to choose from when the scope is
+    too large. On PostgreSQL the codes come from one index probe each and the counts from one
+    equality count each, only for at most :data:`COUNT_MAX` agencies (a GROUP BY over the scope's
+    ranges became a seq scan of the 2 M records once the table was analysed: 4-5 s)."""
+    with connect(db) as conn:
+        if not _pg(conn):
+            q = (
+                sa.select(T_STAFF.c.agency_code, sa.func.count())
+                .where(_agency_in_scope(conn, scope))
+                .group_by(T_STAFF.c.agency_code)
+                .order_by(T_STAFF.c.agency_code)
+                .limit(limit)
+            )
+            return [(str(a), int(n)) for a, n in conn.execute(q)]
+        hi = (_after(scope) if scope else None) or "\U0010ffff"
+        codes = conn.execute(_PG_AGENCIES, {"lo": scope, "hi": hi, "cap": limit * 2}).scalars()
+        found = [str(a) for a in codes if in_scope(scope, a)][:limit]
+        if len(found) > COUNT_MAX:
+            return [(a, None) for a in found]
+        code = T_STAFF.c.agency_code.collate("C")
+        count = sa.select(sa.func.count()).where(code == sa.bindparam("a", literal_execute=True))
+        return [(a, int(conn.execute(count, {"a": a}).scalar_one())) for a in found]
+
+
+def _codes_in_view(conn: Connection, unit: str | None, scope: str) -> list[str]:
+    span_cond, staff_cond = _in_view(unit, scope)
+    # those in view now, and those who were (a transfer out of it opens their next span)
+    were = sa.select(T_SPAN.c.staff_code).where(span_cond)
+    refresh_spans(conn, sa.or_(staff_cond, T_STAFF.c.staff_code.in_(were)))
+    return sorted({r[0] for r in conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond))})
+
+
+def _row_in_scope(scope: str, row: dict[str, Any]) -> bool:
+    return in_scope(scope, row["unit"]) or in_scope(scope, row["agency"])
+
+
 def compute_month(
     db: DB, month: str, unit: str | None = None, staff: str | None = None, scope: str = ""
 ) -> dict[str, Any]:
     """The contract's report dict for ``month`` ("YYYY-MM"), optionally one unit or one person.
 
-    ``scope``: a unit-code prefix (an ``hr`` token's scope); rows of other units are left out."""
+    ``scope``: a unit-code scope (an ``hr`` token's); rows of other units are left out, and only
+    the people ever in it are loaded and computed (not the whole nation)."""
     year, mon = parse_month(month)
     with no_gc(), connect(db) as conn:
-        refresh_spans(conn)
-        catch_up_month(conn, year, mon)
         codes: list[str] | None = [staff] if staff is not None else None
-        if codes is None and unit is not None:  # only the people who were ever in the unit
-            q = sa.select(T_SPAN.c.staff_code).where(
-                sa.or_(T_SPAN.c.unit == unit, T_SPAN.c.agency_code == unit)
-            )
-            codes = sorted({r[0] for r in conn.execute(q)})
+        if codes is None and (unit is not None or scope):  # only the people who were ever in view
+            codes = _codes_in_view(conn, unit, scope)
+        else:
+            refresh_spans(conn)
+        catch_up_month(conn, year, mon)
         loaded = load_month(conn, year, mon, codes)
     with no_gc():
         report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:
-        report["staff"] = [
-            r for r in report["staff"] if r["unit"].startswith(scope) or r["agency"].startswith(scope)
-        ]
+        report["staff"] = [r for r in report["staff"] if _row_in_scope(scope, r)]
     return report
 
 
@@ -803,14 +929,27 @@ def stored_days(db: DB, month: str) -> dict[tuple[str, str, str], dict[str, Any]
 T_OVERTIME = AttOvertime.__table__  # type: ignore[attr-defined]
 
 
-def overtime(db: DB, month: str, unit: str | None = None, staff: str | None = None) -> list[dict[str, Any]]:
-    """The month's overtime candidates, each with the minutes approved so far (0 if none)."""
+def overtime(
+    db: DB, month: str, unit: str | None = None, staff: str | None = None, scope: str = ""
+) -> list[dict[str, Any]]:
+    """The month's overtime candidates, each with the minutes approved so far (0 if none).
+
+    ``scope``: only the people with a row of the month within it (as :func:`compute_month`), and
+    only they are loaded and computed."""
     year, mon = parse_month(month)
     found: list[dict[str, Any]] = []
     with connect(db) as conn:
-        refresh_spans(conn)
-        loaded = load_month(conn, year, mon, [staff] if staff is not None else None)
-        rules.compute(loaded.inp, unit=unit, staff=staff, overtime=found)
+        codes: list[str] | None = [staff] if staff is not None else None
+        if codes is None and (unit is not None or scope):
+            codes = _codes_in_view(conn, unit, scope)
+        else:
+            refresh_spans(conn)
+        catch_up_month(conn, year, mon)
+        loaded = load_month(conn, year, mon, codes)
+        report = rules.compute(loaded.inp, unit=unit, staff=staff, overtime=found)
+        if scope:
+            keep = {r["staff"] for r in report["staff"] if _row_in_scope(scope, r)}
+            found = [o for o in found if o["staff"] in keep]
         dates = rules.month_dates(year, mon)
         approved = {
             (s, d.isoformat()): m

@@ -207,7 +207,10 @@ def summary(prefix: str, xs: list[float]) -> dict[str, float]:
     }
 
 
-def pages(url: str, n: int, attendance: bool = False) -> dict[str, Any]:
+AGENCY = "000.00.03.H03"  # one agency of the scoped users' unit: ~2,160 people of 2.07 M
+
+
+def pages(url: str, n: int, attendance: bool = False, only_attendance: bool = False) -> dict[str, Any]:
     from fastapi.testclient import TestClient
     from sqlmodel import Session, select
 
@@ -247,8 +250,13 @@ def pages(url: str, n: int, attendance: bool = False) -> dict[str, Any]:
         "attendance_changes": "/console/attendance/changes",
     }
     if attendance:  # the month's timesheet computed per request (gateway/attendance/store.py)
+        if only_attendance:
+            paths = {}
+        # a scope larger than the page computes gets the agency picker; one agency is computed
         paths["attendance"] = "/console/attendance"
         paths["attendance_overtime"] = "/console/attendance/overtime"
+        paths["attendance_agency"] = f"/console/attendance?unit={AGENCY}"
+        paths["attendance_overtime_agency"] = f"/console/attendance/overtime?unit={AGENCY}"
     import re
 
     for user in ("bench-admin", "bench-fac", "bench-hr"):
@@ -280,7 +288,8 @@ def pages(url: str, n: int, attendance: bool = False) -> dict[str, Any]:
             # for a machine shared with other jobs
             out[f"{who}_{label}_cpu_p95_ms"] = pct(cpu, 95) * 1000
             allt += times
-        out.update(summary(f"page_{who}", allt))
+        if allt:
+            out.update(summary(f"page_{who}", allt))
     # name search without diacritics, straight on the search function (the page adds ~1 ms)
     with Session(engine) as s:
         admin = accounts.principal_of(
@@ -462,6 +471,9 @@ def main() -> None:
         action="store_true",
         help="also time the attendance and overtime pages (each computes the month over all its events)",
     )
+    ap.add_argument(
+        "--only-attendance", action="store_true", help="with --attendance: time only those pages, no taps"
+    )
     ap.add_argument("--load-only", action="store_true", help="with --reuse: build the kept database, stop")
     a = ap.parse_args()
 
@@ -471,8 +483,9 @@ def main() -> None:
     try:
         result: dict[str, Any] = {"staff": a.staff, "events": a.events, "readers": a.readers}
         result.update(timings)
-        result.update(pages(url, a.requests, a.attendance))
-        result.update(tap_to_browser(url, a.taps))
+        result.update(pages(url, a.requests, a.attendance, a.only_attendance))
+        if not a.only_attendance:
+            result.update(tap_to_browser(url, a.taps))
         print(json.dumps(result, ensure_ascii=False), file=sys.stderr)
         print(json_line(result))
     finally:

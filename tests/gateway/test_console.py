@@ -756,3 +756,40 @@ def test_hr_unit_scope_and_roles_on_changes(lite: Env) -> None:
         == 403
     )
     assert len(_rows(lite, "att_leave")) == 1
+
+
+def test_attendance_pages_ask_for_a_unit_when_the_scope_is_too_large(
+    lite: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the bound the month is not computed for the whole scope: the units in scope with their
+    head counts are offered, and the page of one unit holds its people (the overtime page likewise)."""
+    from gateway.console.routes import attendance as att_pages
+
+    _hr_setup(lite)
+    monkeypatch.setattr(att_pages, "PEOPLE_MAX", 1)
+    hr = lite.login("nhansu")  # every unit: 3 people
+    page = hr.get("/console/attendance?month=2026-11")
+    assert page.status_code == 200 and "Chọn đơn vị" in page.text and "grid-h" not in page.text
+    for unit in ("H01.01", "H01.02", "H02.01"):
+        assert f"/console/attendance?month=2026-11&amp;unit={unit}" in page.text
+    page = hr.get("/console/attendance?month=2026-11&unit=H01.01")
+    assert page.status_code == 200 and "Chọn đơn vị" not in page.text and "CB-A1" in page.text
+    assert "CB-B1" not in page.text
+    ot = hr.get("/console/attendance/overtime?month=2026-11")
+    assert ot.status_code == 200 and "Chọn đơn vị" in ot.text and "CB-A1" not in ot.text
+    assert "/console/attendance/overtime?month=2026-11&amp;unit=H01.01" in ot.text
+    ot = hr.get("/console/attendance/overtime?month=2026-11&unit=H01.01")
+    assert ot.status_code == 200 and "CB-A1" in ot.text and ">150<" in ot.text and "CB-B1" not in ot.text
+    token = csrf_of(ot.text)
+    approve = {"staff": "CB-A1", "date": "2026-11-02", "minutes": "90", "reason": "Họp", "unit": "H01.01"}
+    r = hr.post("/console/attendance/overtime", data={**approve, "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("unit=H01.01&done=1")
+    # a scoped officer is offered the units of their scope only, and sees nothing outside it
+    hra = lite.login("nhansu-a")
+    page = hra.get("/console/attendance?month=2026-11")
+    assert "unit=H01.01" in page.text and "unit=H01.02" in page.text and "H02.01" not in page.text
+    ot = hra.get("/console/attendance/overtime?month=2026-11&unit=H02.01")
+    assert ot.status_code == 200 and "CB-B1" not in ot.text
+    monkeypatch.setattr(att_pages, "PEOPLE_MAX", 2)  # the scope fits: everyone of it, as before
+    page = hra.get("/console/attendance?month=2026-11")
+    assert "Chọn đơn vị" not in page.text and "CB-A1" in page.text and "CB-B1" not in page.text

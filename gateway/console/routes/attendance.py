@@ -26,6 +26,10 @@ router = APIRouter()
 MONTH: Final = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 UNIT: Final = re.compile(r"^[A-Za-z0-9._/ -]{1,64}$")
 GRID_MAX: Final = 300  # people shown on the page; the downloads hold everyone
+# people computed per request with no unit chosen; above it the page asks for a unit (a month of
+# the whole nation — 2 M people — takes minutes, and one of 5,000 about a second)
+PEOPLE_MAX: Final = 5000
+PICK_MAX: Final = 300  # units offered to choose from
 TYPES: Final = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
@@ -47,7 +51,10 @@ def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
     web.need(view, ATTENDANCE_READ)
     month, unit_q = _args(month, unit)
     engine = view.ctx.engine
-    report = store.compute_month(engine, month, unit=unit_q, scope=view.principal.unit_scope)
+    scope = view.principal.unit_scope
+    if unit_q is None and too_many(engine, scope):
+        return pick_unit(view, month, "console.attendance.view", "attendance.html", unit=unit)
+    report = store.compute_month(engine, month, unit=unit_q, scope=scope)
     with view.db() as s:
         audit.record(
             s,
@@ -81,6 +88,30 @@ def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
         people=people,
         total=len(report["staff"]),
         grid_max=GRID_MAX,
+    )
+
+
+def too_many(engine: Any, scope: str) -> bool:
+    """More people in the user's scope than a page computes per request."""
+    return store.people_in_view(engine, scope, bound=PEOPLE_MAX) > PEOPLE_MAX
+
+
+def pick_unit(view: Viewer, month: str, action: str, template: str, **extra: Any) -> Response:
+    """The page without the month computed: the agencies in scope with their head counts, to choose one."""
+    units = store.agencies_in_view(view.ctx.engine, view.principal.unit_scope, limit=PICK_MAX)
+    with view.db() as s:
+        p = view.principal
+        audit.record(s, p.actor, action, "*", role=p.role, month=month, people=0, ip=view.ip)
+        s.commit()
+    return web.render(
+        view.request,
+        template,
+        view=view,
+        month=month,
+        pick=units,
+        pick_max=PICK_MAX,
+        people_max=PEOPLE_MAX,
+        **extra,
     )
 
 

@@ -13,6 +13,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -27,6 +28,7 @@ from gateway.attendance.errors import AttendanceError
 from gateway.attendance.punchfile import read_leaves
 from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE
 from gateway.console import i18n, web
+from gateway.console.routes import attendance as att_pages
 from gateway.console.web import Viewer
 
 router = APIRouter()
@@ -145,26 +147,34 @@ async def correction(view: Viewer) -> Response:
 
 
 @router.get("/attendance/overtime")
-def overtime(view: Viewer, month: str = "", done: str = "") -> Response:
-    """The month's candidates of the people in the user's scope, with what is approved so far."""
+def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> Response:
+    """The month's candidates of the people in the user's scope (of one unit when the scope is too
+    large to compute per request), with what is approved so far."""
     web.need(view, ATTENDANCE_READ)
     month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
     if not MONTH.match(month):
         raise web.ConsoleError(400, "Month is YYYY-MM.")
+    if unit and not att_pages.UNIT.match(unit):
+        raise web.ConsoleError(400, "A filter has characters that are not allowed.")
     engine = view.ctx.engine
-    people = {
-        p["staff"]: p["name"]
-        for p in store.compute_month(engine, month, scope=view.principal.unit_scope)["staff"]
-    }
-    found = [o for o in store.overtime(engine, month) if o["staff"] in people]
-    _note(view, "console.attendance.overtime.view", "*", month=month, rows=len(found))
+    scope = view.principal.unit_scope
+    if not unit and att_pages.too_many(engine, scope):
+        return att_pages.pick_unit(
+            view, month, "console.attendance.overtime.view", "hr_overtime.html", unit="", done=done == "1"
+        )
+    found = store.overtime(engine, month, unit=unit or None, scope=scope)
+    _note(view, "console.attendance.overtime.view", unit or "*", month=month, rows=len(found))
+    shown = found[:OT_MAX]
+    with view.db() as s:
+        names = store.staff_names(s.connection(), sorted({o["staff"] for o in shown}))
     return web.render(
         view.request,
         "hr_overtime.html",
         view=view,
         month=month,
-        rows=found[:OT_MAX],
-        names=people,
+        unit=unit,
+        rows=shown,
+        names=names,
         total=len(found),
         done=done == "1",
     )
@@ -191,4 +201,6 @@ async def approve(view: Viewer) -> Response:
         web.api_call(api_att.approve_overtime, s, view.principal, item)
     _note(view, "console.attendance.overtime", item.staff, day=item.day, minutes=item.minutes)
     month = item.day.strftime("%Y-%m")
-    return web.redirect(f"{web.PREFIX}/attendance/overtime?month={month}&done=1")
+    unit = f.get("unit", "").strip()
+    back = f"&unit={quote(unit)}" if unit and att_pages.UNIT.match(unit) else ""
+    return web.redirect(f"{web.PREFIX}/attendance/overtime?month={month}{back}&done=1")
