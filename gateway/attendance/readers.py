@@ -50,18 +50,8 @@ def from_ingest(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     if not taps:
         return 0
     doors = _doors(conn) if any(r.get("decision") == "grant" and r.get("door") for r in taps) else set()
-    punches = [
-        store.PunchRow(
-            r["staff_code"],
-            _aware(r["occurred_at"]),
-            "reader",
-            f"event:{r['reader_id']}:{r['seq']}",
-            r["reader_id"],
-        )
-        for r in taps
-        if is_punch(r, doors) and (r["time_quality"] or r["time_corrected"])
-    ]
-    return store.add_punches(conn, punches)
+    final = [r for r in taps if r["time_quality"] or r["time_corrected"]]  # clock-unset: catch_up
+    return store.add_punches(conn, _punches(final, doors))
 
 
 def catch_up(conn: Connection, lo: datetime, hi: datetime) -> int:
@@ -95,7 +85,12 @@ def catch_up(conn: Connection, lo: datetime, hi: datetime) -> int:
     if not rows:
         return 0
     doors = _doors(conn)
-    punches = [
+    return store.add_punches(conn, _punches(rows, doors))
+
+
+def _punches(rows: Sequence[Mapping[str, Any]], doors: set[str]) -> list[store.PunchRow]:
+    """The punches among stored event rows (raw source ``event:<reader>:<seq>``)."""
+    return [
         store.PunchRow(
             r["staff_code"],
             _aware(r["occurred_at"]),
@@ -106,7 +101,6 @@ def catch_up(conn: Connection, lo: datetime, hi: datetime) -> int:
         for r in rows
         if is_punch(r, doors)
     ]
-    return store.add_punches(conn, punches)
 
 
 BACKFILL_STEP = timedelta(days=31)
@@ -156,17 +150,7 @@ def backfill(conn: Connection, since: datetime | None = None, until: datetime | 
             missing,
         )
         rows = [dict(r._mapping) for r in conn.execute(q)]
-        punches = [
-            store.PunchRow(
-                r["staff_code"],
-                _aware(r["occurred_at"]),
-                "reader",
-                f"event:{r['reader_id']}:{r['seq']}",
-                r["reader_id"],
-            )
-            for r in rows
-            if is_punch(r, doors)
-        ]
+        punches = _punches(rows, doors)
         for i in range(0, len(punches), 5000):
             total += store.add_punches(conn, punches[i : i + 5000])
         lo = hi
