@@ -69,7 +69,7 @@ def trace_publish():
             say(published=cbor.decode(payload)[1], t_ms=wall_ms())
         return pid
 
-    mqtt.Client.publish_start = publish_start
+    mqtt.Client.publish_start = publish_start  # type: ignore[method-assign]
 
 
 def _hex(s):
@@ -207,7 +207,7 @@ def main():
         if fields is None:
             say(decision="read_failed", reason=result.reason, t_ms=t)
             return
-        kw = {}
+        kw = {}  # type: dict[str, int]
         if tap_seq[0] is not None:  # a duplicate tap is not journalled
             kw["seq"] = tap_seq[0]
             tap_seq[0] = None
