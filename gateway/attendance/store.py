@@ -760,9 +760,12 @@ def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[st
 
 def _codes_in_view(conn: Connection, unit: str | None, scope: str) -> list[str]:
     span_cond, staff_cond = _in_view(unit, scope)
-    # those in view now, and those who were (a transfer out of it opens their next span)
-    were = sa.select(T_SPAN.c.staff_code).where(span_cond)
-    refresh_spans(conn, sa.or_(staff_cond, T_STAFF.c.staff_code.in_(were)))
+    # those in view now, and those who were (a transfer out of it opens their next span); found
+    # first, each by its index (migration 0009): as one OR with a subquery PostgreSQL read all 2 M
+    # staff records per request (0.4-0.5 s)
+    now = set(conn.execute(sa.select(T_STAFF.c.staff_code).where(staff_cond)).scalars())
+    were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond)).scalars())
+    refresh_spans(conn, T_STAFF.c.staff_code.in_(sorted(now | were)))
     return sorted({r[0] for r in conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond))})
 
 
