@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -73,6 +74,19 @@ def connect(db: DB) -> Iterator[Connection]:
 
 def _pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def _among(conn: Connection, column: Any, codes: Iterable[str]) -> Any:
+    """SQL condition: ``column`` is one of ``codes``. On PostgreSQL one array parameter
+    (``= ANY``): an IN list of an agency's 4,300 codes cost ~30 ms of client CPU per statement
+    to render and parse, several statements per page."""
+    codes = list(codes)
+    if _pg(conn) and not any("," in c for c in codes):  # one text: psycopg's array dumper
+        joined = sa.bindparam(None, ",".join(codes), type_=sa.Text)  # checked each element
+        return column == sa.any_(sa.func.string_to_array(joined, ",", type_=ARRAY(sa.Text)))
+    if _pg(conn):
+        return column == sa.any_(sa.bindparam(None, codes, type_=ARRAY(sa.String)))
+    return column.in_(codes)
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
@@ -534,7 +548,7 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     ]
 
     def only(q: Any, col: Any) -> Any:
-        return q.where(col.in_(list(staff))) if staff is not None else q
+        return q.where(_among(conn, col, staff)) if staff is not None else q
 
     names: dict[str, str] = {}
     positions: dict[str, str] = {}
@@ -616,8 +630,10 @@ def _pg_punches(
     sql = _PG_PUNCHES
     params: list[Any] = [lo, hi]
     if staff is not None:
-        sql += " AND staff_code = ANY(%s)"
-        params.append(list(staff))
+        sql += " AND staff_code = ANY(string_to_array(%s, ','))"  # one text (see _among)
+        params.append(",".join(staff))
+        if any("," in c for c in staff):
+            sql, params[-1] = sql.replace("string_to_array(%s, ',')", "%s"), list(staff)
     raw: Any = conn.connection.driver_connection
     out: dict[str, list[int]] = {}
     unpack, head, epoch = struct.unpack_from, _PG_ARRAY_HEAD, _PG_EPOCH_US
@@ -765,7 +781,7 @@ def _codes_in_view(conn: Connection, unit: str | None, scope: str) -> list[str]:
     # staff records per request (0.4-0.5 s)
     now = set(conn.execute(sa.select(T_STAFF.c.staff_code).where(staff_cond)).scalars())
     were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond)).scalars())
-    refresh_spans(conn, T_STAFF.c.staff_code.in_(sorted(now | were)))
+    refresh_spans(conn, _among(conn, T_STAFF.c.staff_code, sorted(now | were)))
     return sorted({r[0] for r in conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond))})
 
 
@@ -829,7 +845,7 @@ def _store_rows(conn: Connection, report: dict[str, Any], codes: set[str] | None
         T_DAY.c.day >= dates[0], T_DAY.c.day <= dates[-1]
     )
     if codes is not None:
-        q = q.where(T_DAY.c.staff_code.in_(list(codes)))
+        q = q.where(_among(conn, T_DAY.c.staff_code, codes))
     old = {(s, d, u): data for s, d, u, data in conn.execute(q)}
     gone = old.keys() - fresh.keys()
     changed = [k for k, v in fresh.items() if old.get(k) != v]
