@@ -156,14 +156,17 @@ def unit_known(conn: Connection, unit: str) -> bool:
     return conn.execute(q.limit(1)).first() is not None
 
 
-def refresh_spans(conn: Connection, only: Any = None) -> int:
+def refresh_spans(
+    conn: Connection, only: Any = None, seen: dict[str, list[tuple[date, str, str]]] | None = None
+) -> int:
     """Follow the staff records into the unit history: a record whose unit differs from the span in
     effect on the civil date of its last change (a transfer) opens a span from that date; a person
     seen for the first time belongs to their unit from the beginning. A span HR recorded by hand
     (:func:`record_transfer`) on that very date wins. Returns the spans added.
 
     ``only``: a condition on the staff records — follow only those (a report of one unit or scope
-    need not read the nation's 2 M records and spans per request)."""
+    need not read the nation's 2 M records and spans per request). ``seen``: filled with the unit
+    history of those records as it stands afterwards (a page then need not read it again)."""
     spans: dict[str, list[tuple[date, str, str]]] = {}
     q_span = sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code)
     q_staff = sa.select(T_STAFF.c.staff_code, T_STAFF.c.unit, T_STAFF.c.agency_code, T_STAFF.c.updated_at)
@@ -185,6 +188,11 @@ def refresh_spans(conn: Connection, only: Any = None) -> int:
         if any(s[0] == since for s in mine):
             continue
         new.append({"staff_code": code, "start": since, "unit": unit, "agency_code": agency})
+    if seen is not None:
+        for code, mine in spans.items():
+            seen[code] = list(mine)
+        for r in new:
+            seen.setdefault(r["staff_code"], []).append((r["start"], r["unit"], r["agency_code"]))
     if new:
         conn.execute(sa.insert(T_SPAN), new)
         for r in new:
@@ -513,9 +521,16 @@ class Loaded:
     agency_of: dict[str, str] = field(default_factory=dict)
 
 
-def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | None = None) -> Loaded:
+def load_month(
+    conn: Connection,
+    year: int,
+    month: int,
+    staff: Sequence[str] | None = None,
+    seen: dict[str, list[tuple[date, str, str]]] | None = None,
+) -> Loaded:
     """Everything the engine needs for the month (and the night shift reaching into it), in one
-    query per table. ``staff``: only these people (incremental recompute)."""
+    query per table. ``staff``: only these people (incremental recompute). ``seen``: their unit
+    history as :func:`refresh_spans` just read it (not read again)."""
     dates = rules.month_dates(year, month)
     lo, hi = utc_midnight(dates[0] - timedelta(1)), utc_midnight(dates[-1] + timedelta(2))
     years = sorted({dates[0].year, (dates[0] - timedelta(1)).year})
@@ -570,15 +585,15 @@ def load_month(conn: Connection, year: int, month: int, staff: Sequence[str] | N
     ):
         names[code], positions[code], agency_of[code] = name, pos, ag
     spans: dict[str, list[rules.Span]] = {}
-    for code, st, un, ag in conn.execute(
-        only(
-            sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code).order_by(
-                T_SPAN.c.staff_code, T_SPAN.c.start
-            ),
-            T_SPAN.c.staff_code,
-        )
-    ):
-        spans.setdefault(code, []).append(rules.Span(st, un, ag))
+    if seen is not None and staff is not None:
+        for code in sorted(set(staff)):
+            if code in seen:
+                spans[code] = [rules.Span(st, un, ag) for st, un, ag in sorted(seen[code])]
+    else:
+        q_span = sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code)
+        q_span = only(q_span.order_by(T_SPAN.c.staff_code, T_SPAN.c.start), T_SPAN.c.staff_code)
+        for code, st, un, ag in conn.execute(q_span):
+            spans.setdefault(code, []).append(rules.Span(st, un, ag))
     us = _us_expr(conn)
     punches = _pg_punches(conn, lo, hi, staff) if _pg(conn) else _sqlite_punches(conn, lo, hi, staff)
     # The punches HR added (source "correction"): only for the people with an added punch in the
@@ -783,14 +798,16 @@ def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[st
         return [(a, int(conn.execute(count, {"a": a}).scalar_one())) for a in found]
 
 
-def _codes_in_view(conn: Connection, unit: str | None, scope: str) -> list[str]:
+def _codes_in_view(
+    conn: Connection, unit: str | None, scope: str, seen: dict[str, list[tuple[date, str, str]]] | None = None
+) -> list[str]:
     span_cond, staff_cond = _in_view(unit, scope)
     # those in view now, and those who were (a transfer out of it opens their next span); found
     # first, each by its index (migration 0009): as one OR with a subquery PostgreSQL read all 2 M
     # staff records per request (0.4-0.5 s)
     now = set(conn.execute(sa.select(T_STAFF.c.staff_code).where(staff_cond)).scalars())
     were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond)).scalars())
-    refresh_spans(conn, _among(conn, T_STAFF.c.staff_code, sorted(now | were)))
+    refresh_spans(conn, _among(conn, T_STAFF.c.staff_code, sorted(now | were)), seen)
     return sorted({r[0] for r in conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond))})
 
 
@@ -809,12 +826,14 @@ def compute_month(
     with no_gc(), connect(db) as conn:
         _custom_plans(conn)
         codes: list[str] | None = [staff] if staff is not None else None
+        seen: dict[str, list[tuple[date, str, str]]] | None = None
         if codes is None and (unit is not None or scope):  # only the people who were ever in view
-            codes = _codes_in_view(conn, unit, scope)
+            seen = {}
+            codes = _codes_in_view(conn, unit, scope, seen)
         else:
             refresh_spans(conn)
         catch_up_month(conn, year, mon)
-        loaded = load_month(conn, year, mon, codes)
+        loaded = load_month(conn, year, mon, codes, seen)
     with no_gc():
         report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:
@@ -970,12 +989,14 @@ def overtime(
     with connect(db) as conn:
         _custom_plans(conn)
         codes: list[str] | None = [staff] if staff is not None else None
+        seen: dict[str, list[tuple[date, str, str]]] | None = None
         if codes is None and (unit is not None or scope):
-            codes = _codes_in_view(conn, unit, scope)
+            seen = {}
+            codes = _codes_in_view(conn, unit, scope, seen)
         else:
             refresh_spans(conn)
         catch_up_month(conn, year, mon)
-        loaded = load_month(conn, year, mon, codes)
+        loaded = load_month(conn, year, mon, codes, seen)
         report = rules.compute(loaded.inp, unit=unit, staff=staff, overtime=found)
         if scope:
             keep = {r["staff"] for r in report["staff"] if _row_in_scope(scope, r)}
