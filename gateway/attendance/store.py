@@ -986,7 +986,7 @@ def overtime(
     only they are loaded and computed."""
     year, mon = parse_month(month)
     found: list[dict[str, Any]] = []
-    with connect(db) as conn:
+    with no_gc(), connect(db) as conn:  # as compute_month: the engine's many small objects
         _custom_plans(conn)
         codes: list[str] | None = [staff] if staff is not None else None
         seen: dict[str, list[tuple[date, str, str]]] | None = None
