@@ -66,6 +66,9 @@ class Reader(SQLModel, table=True):
     pushed_config_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
+_CLOCK_UNSET = "kind = 'tap' AND time_quality = 0 AND staff_code IS NOT NULL"
+
+
 class Event(SQLModel, table=True):
     """One journal record of one reader, stored once per (reader_id, seq)."""
 
@@ -75,6 +78,13 @@ class Event(SQLModel, table=True):
         sa.Index("ix_event_door_time", "door", "occurred_at"),
         # a reader's latest door / notice / tap event, for the console's door states (one query)
         sa.Index("ix_event_reader_kind_seq", "reader_id", "kind", "seq"),
+        # the month's clock-unset taps, which attendance catch-up reads per request (migration 0009)
+        sa.Index(
+            "ix_event_clock_unset_tap",
+            "occurred_at",
+            postgresql_where=sa.text(_CLOCK_UNSET),
+            sqlite_where=sa.text(_CLOCK_UNSET),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))
@@ -225,7 +235,7 @@ class StaffRecord(SQLModel, table=True):
     staff_code: str = Field(primary_key=True, max_length=32)
     full_name: str = Field(max_length=200)  # NFC
     agency_code: str = Field(max_length=32, index=True)  # e.g. 000.00.31.H26
-    unit: str = Field(default="", max_length=200)
+    unit: str = Field(default="", max_length=200, index=True)  # a unit's attendance (migration 0009)
     position: str = Field(default="", max_length=200)
     active: bool = True  # false once retired or left the service
     updated_at: datetime = Field(sa_column=_ts(False))

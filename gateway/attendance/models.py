@@ -110,8 +110,9 @@ class AttUnitSpan(SQLModel, table=True):
 
     staff_code: str = Field(primary_key=True, max_length=32)
     start: date = Field(primary_key=True)
-    unit: str = Field(max_length=200)
-    agency_code: str = Field(default="", max_length=32)
+    # indexed: a unit's page finds the people ever in it (migration 0009)
+    unit: str = Field(max_length=200, index=True)
+    agency_code: str = Field(default="", max_length=32, index=True)
 
 
 class AttDay(SQLModel, table=True):
