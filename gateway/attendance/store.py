@@ -759,7 +759,9 @@ def people_in_view(db: DB, scope: str = "", bound: int | None = None) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one())
 
 
-_PG_AGENCIES = sa.text(
+# The distinct agency codes in [lo, hi) by index probes (a skip scan), at most :cap: also the
+# console search's per-agency plan (gateway/console/search.py).
+AGENCY_CODES_PG = sa.text(
     """WITH RECURSIVE c(code) AS (
       (SELECT agency_code COLLATE "C" FROM staffrecord
         WHERE agency_code COLLATE "C" >= :lo AND agency_code COLLATE "C" < :hi ORDER BY 1 LIMIT 1)
@@ -789,7 +791,7 @@ def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[st
             )
             return [(str(a), int(n)) for a, n in conn.execute(q)]
         hi = (_after(scope) if scope else None) or "\U0010ffff"
-        codes = conn.execute(_PG_AGENCIES, {"lo": scope, "hi": hi, "cap": limit * 2}).scalars()
+        codes = conn.execute(AGENCY_CODES_PG, {"lo": scope, "hi": hi, "cap": limit * 2}).scalars()
         found = [str(a) for a in codes if in_scope(scope, a)][:limit]
         if len(found) > COUNT_MAX:
             return [(a, None) for a in found]

@@ -23,22 +23,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from gateway.api.deps import unit_filter
+from gateway.attendance.store import AGENCY_CODES_PG
 from gateway.auth import Principal, in_scope
 from gateway.models import Card, StaffRecord
 from gateway.textfold import fold
 
 LIMIT: Final = 50
 MAX_CODES: Final = 40  # agency codes under a scope searched one by one (else name first)
-_CODES = sa.text(
-    """WITH RECURSIVE c(code) AS (
-      (SELECT agency_code COLLATE "C" FROM staffrecord
-        WHERE agency_code COLLATE "C" >= :lo AND agency_code COLLATE "C" < :hi ORDER BY 1 LIMIT 1)
-      UNION ALL
-      SELECT (SELECT agency_code COLLATE "C" FROM staffrecord
-               WHERE agency_code COLLATE "C" > c.code AND agency_code COLLATE "C" < :hi ORDER BY 1 LIMIT 1)
-        FROM c WHERE c.code IS NOT NULL)
-    SELECT code FROM c WHERE code IS NOT NULL LIMIT :cap"""
-)
 
 
 @dataclass
@@ -66,7 +57,7 @@ def _scope_codes(session: Session, scope: str) -> list[str] | None:
     if hi is None:
         return None
     params = {"lo": scope, "hi": hi, "cap": MAX_CODES + 1}
-    raw = [str(c) for c in session.connection().execute(_CODES, params).scalars()]
+    raw = [str(c) for c in session.connection().execute(AGENCY_CODES_PG, params).scalars()]
     if len(raw) > MAX_CODES:
         return None
     return [c for c in raw if in_scope(scope, c)]
