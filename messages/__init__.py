@@ -58,7 +58,10 @@ def gettext(message: str, code: str | None = None) -> str:
 
 def render(message: str, fields: dict[str, object], code: str | None = None) -> str:
     """``message`` translated, then its ``{fields}`` filled (the English text if a translation
-    lost a field)."""
+    lost a field). A field that is itself a text with a template (a :class:`Message`, the trust
+    core's ``Text`` or a templated error) is rendered in the same language."""
+    code = code or lang()
+    fields = {k: text_in(v, code) if _templated(v) else v for k, v in fields.items()}
     template = gettext(message, code)
     try:
         return template.format(**fields) if fields else template
@@ -92,11 +95,35 @@ def _(message: str, /, **fields: object) -> str:
     return Message(message, fields)
 
 
-def text_in(value: object, code: str) -> str:
-    """``value`` (often an exception's message) in language ``code`` when it is a :class:`Message`."""
-    if isinstance(value, BaseException):
-        value = value.args[0] if len(value.args) == 1 else str(value)
-    return value.in_lang(code) if isinstance(value, Message) else str(value)
+def _parts(value: object) -> tuple[str, dict[str, object]] | None:
+    """(template, fields) of a text that keeps them: a :class:`Message`, or the trust core's
+    ``Text``/``TemplatedError`` (trustcore/errors.py), which cannot import this package."""
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        value = value.args[0]
+    if isinstance(value, Message):
+        return value.msgid, value.fields
+    template, fields = getattr(value, "template", None), getattr(value, "fields", None)
+    if isinstance(template, str) and template and isinstance(fields, dict):
+        return template, fields
+    return None
+
+
+def _templated(value: object) -> bool:
+    return _parts(value) is not None
+
+
+def text_in(value: object, code: str | None = None) -> str:
+    """``value`` (often an exception's message) in language ``code`` (default: this process's)
+    when it keeps its template (:class:`Message`, the trust core's texts and errors), else as is."""
+    parts = _parts(value)
+    return render(parts[0], parts[1], code) if parts else str(value)
+
+
+def message_of(value: object) -> str:
+    """``value`` as a :class:`Message` when it keeps its template (e.g. a ``TrustcoreError``), so a
+    layer that answers per request (the REST API) can render it again; else its plain text."""
+    parts = _parts(value)
+    return Message(*parts) if parts else str(value)
 
 
 def N_(message: str) -> str:

@@ -20,12 +20,14 @@ from typing import Any
 
 from cbor2 import CBORTag
 
+from trustcore.errors import N_, TemplatedError
+
 MAX_DEPTH = 4
 COSE_SIGN1_TAG = 18
 _TAG18_BYTE = 0xD2
 
 
-class CborStrictError(ValueError):
+class CborStrictError(TemplatedError, ValueError):
     """The bytes are not CBOR this project accepts; the message says which rule failed."""
 
 
@@ -43,19 +45,19 @@ class _Walker:
             return info
         if info > 27:
             # 28..30 are reserved; 31 is the indefinite-length marker (or a stray "break").
-            raise CborStrictError("indefinite-length or reserved encoding")
+            raise CborStrictError(N_("indefinite-length or reserved encoding"))
         n = 1 << (info - 24)
         if self.pos + n > self.end:
-            raise CborStrictError("truncated")
+            raise CborStrictError(N_("truncated"))
         value = int.from_bytes(self.buf[self.pos : self.pos + n], "big")
         self.pos += n
         if self.det and value < (24 if n == 1 else 1 << (4 * n)):
-            raise CborStrictError("integer or length not in shortest form")
+            raise CborStrictError(N_("integer or length not in shortest form"))
         return value
 
     def item(self, depth: int) -> Any:
         if self.pos >= self.end:
-            raise CborStrictError("truncated")
+            raise CborStrictError(N_("truncated"))
         start = self.pos
         initial = self.buf[start]
         self.pos += 1
@@ -67,7 +69,7 @@ class _Walker:
                 return True
             if info == 22:
                 return None
-            raise CborStrictError("float, undefined or other simple value")
+            raise CborStrictError(N_("float, undefined or other simple value"))
         value = self._argument(info)
         if major == 0:
             return value
@@ -75,7 +77,7 @@ class _Walker:
             return -1 - value
         if major in (2, 3):
             if value > self.end - self.pos:
-                raise CborStrictError("truncated")
+                raise CborStrictError(N_("truncated"))
             raw = self.buf[self.pos : self.pos + value]
             self.pos += value
             if major == 2:
@@ -83,13 +85,13 @@ class _Walker:
             try:
                 return raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise CborStrictError("invalid UTF-8 in text string") from None
+                raise CborStrictError(N_("invalid UTF-8 in text string")) from None
         if major == 6:
             if depth == 0 and start == 0 and initial == _TAG18_BYTE and self.top_tag_allowed:
                 return CBORTag(COSE_SIGN1_TAG, self.item(depth))
-            raise CborStrictError("tag not allowed here")
+            raise CborStrictError(N_("tag not allowed here"))
         if depth >= self.max_depth:
-            raise CborStrictError("nesting too deep")
+            raise CborStrictError(N_("nesting too deep"))
         if major == 4:
             return [self.item(depth + 1) for _ in range(self._bounded_count(value))]
         return self._map(value, depth + 1)
@@ -97,7 +99,7 @@ class _Walker:
     def _bounded_count(self, count: int) -> int:
         # Each element takes at least one byte: a count beyond the bytes left is a lie.
         if count > self.end - self.pos:
-            raise CborStrictError("truncated")
+            raise CborStrictError(N_("truncated"))
         return count
 
     def _map(self, count: int, depth: int) -> dict[int | str, Any]:
@@ -107,13 +109,13 @@ class _Walker:
             key_start = self.pos
             key = self.item(depth)
             if isinstance(key, bool) or not isinstance(key, int | str):
-                raise CborStrictError("map key must be an integer or a text string")
+                raise CborStrictError(N_("map key must be an integer or a text string"))
             if key in out:
-                raise CborStrictError("duplicate map key")
+                raise CborStrictError(N_("duplicate map key"))
             if self.det:
                 encoded_key = self.buf[key_start : self.pos]
                 if previous_key is not None and encoded_key <= previous_key:
-                    raise CborStrictError("map keys not sorted by their encoded bytes")
+                    raise CborStrictError(N_("map keys not sorted by their encoded bytes"))
                 previous_key = encoded_key
             out[key] = self.item(depth)
         return out
@@ -130,5 +132,5 @@ def decode(
     walker = _Walker(bytes(data), max_depth, deterministic, allow_cose_tag)
     value = walker.item(0)
     if walker.pos != walker.end:
-        raise CborStrictError("trailing bytes after the CBOR item")
+        raise CborStrictError(N_("trailing bytes after the CBOR item"))
     return value

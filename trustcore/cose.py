@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from trustcore import cbor_det, cbor_strict, keys
+from trustcore.errors import N_, TemplatedError
 
 ALG_RS256 = -257
 ALG_ES256 = -7
@@ -26,7 +27,7 @@ HDR_CRIT = 2
 HDR_KID = 4
 
 
-class CoseFormatError(ValueError):
+class CoseFormatError(TemplatedError, ValueError):
     """The bytes are not a COSE_Sign1 within the contract's limits (reason/status ``malformed``)."""
 
 
@@ -84,38 +85,38 @@ def parse_sign1(data: bytes, max_size: int) -> Sign1:
     are bstr. Raises ``CoseFormatError``.
     """
     if len(data) > max_size:
-        raise CoseFormatError(f"larger than {max_size} bytes")
+        raise CoseFormatError(N_("larger than {max} bytes"), max=max_size)
     try:
         outer = cbor_strict.decode(data, allow_cose_tag=True)
     except cbor_strict.CborStrictError as exc:
-        raise CoseFormatError(str(exc)) from None
+        raise CoseFormatError(exc.template, **exc.fields) from None
     if not isinstance(outer, CBORTag):
-        raise CoseFormatError("not a tagged COSE_Sign1 (tag 18)")
+        raise CoseFormatError(N_("not a tagged COSE_Sign1 (tag 18)"))
     body = outer.value
     if not isinstance(body, list) or len(body) != 4:
-        raise CoseFormatError("COSE_Sign1 must be an array of 4 elements")
+        raise CoseFormatError(N_("COSE_Sign1 must be an array of 4 elements"))
     protected, unprotected, payload, signature = body
     if not isinstance(protected, bytes):
-        raise CoseFormatError("protected header must be a byte string")
+        raise CoseFormatError(N_("protected header must be a byte string"))
     if not isinstance(unprotected, dict):
-        raise CoseFormatError("unprotected header must be a map")
+        raise CoseFormatError(N_("unprotected header must be a map"))
     if not isinstance(payload, bytes):
-        raise CoseFormatError("payload must be a byte string")
+        raise CoseFormatError(N_("payload must be a byte string"))
     if not isinstance(signature, bytes):
-        raise CoseFormatError("signature must be a byte string")
+        raise CoseFormatError(N_("signature must be a byte string"))
     try:
         header = cbor_strict.decode(protected)
     except cbor_strict.CborStrictError as exc:
-        raise CoseFormatError(f"protected header: {exc}") from None
+        raise CoseFormatError(N_("protected header: {reason}"), reason=exc) from None
     if not isinstance(header, dict):
-        raise CoseFormatError("protected header must be a map")
+        raise CoseFormatError(N_("protected header must be a map"))
     if HDR_CRIT in header:
-        raise CoseFormatError("critical headers are not understood")
+        raise CoseFormatError(N_("critical headers are not understood"))
     alg, kid = header.get(HDR_ALG), header.get(HDR_KID)
     if not isinstance(alg, int) or isinstance(alg, bool):
-        raise CoseFormatError("protected alg (1) must be an integer")
+        raise CoseFormatError(N_("protected alg (1) must be an integer"))
     if not isinstance(kid, bytes) or len(kid) != keys.KID_LEN:
-        raise CoseFormatError("protected kid (4) must be an 8-byte byte string")
+        raise CoseFormatError(N_("protected kid (4) must be an 8-byte byte string"))
     return Sign1(protected, alg, kid, unprotected, payload, signature)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from trustcore import cbor_det, cbor_strict, cose, keys, timeutil
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 from trustcore.revocation import RevocationList
 from trustcore.trust_list import TrustList
 
@@ -97,18 +97,18 @@ class Verdict:
 
 def _nfc(value: object, field: str, *, allow_empty: bool) -> str:
     if not isinstance(value, str):
-        raise TrustcoreError(f"record field {field!r} must be a string")
+        raise TrustcoreError(N_("record field {field!r} must be a string"), field=field)
     text = unicodedata.normalize("NFC", value)
     if not allow_empty and not text.strip():
-        raise TrustcoreError(f"record field {field!r} must not be empty")
+        raise TrustcoreError(N_("record field {field!r} must not be empty"), field=field)
     return text
 
 
 def _uint(value: object, field: str, limit: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TrustcoreError(f"record field {field!r} must be a non-negative integer")
+        raise TrustcoreError(N_("record field {field!r} must be a non-negative integer"), field=field)
     if limit is not None and value >= limit:
-        raise TrustcoreError(f"record field {field!r} must be below {limit}")
+        raise TrustcoreError(N_("record field {field!r} must be below {limit}"), field=field, limit=limit)
     return value
 
 
@@ -118,9 +118,9 @@ def parse_uid(text: str) -> bytes:
     try:
         uid = bytes.fromhex(cleaned)
     except ValueError:
-        raise TrustcoreError(f"uid {text!r} is not hexadecimal") from None
+        raise TrustcoreError(N_("uid {text!r} is not hexadecimal"), text=text) from None
     if len(uid) not in UID_LENGTHS:
-        raise TrustcoreError(f"uid must be 4, 7 or 10 bytes, not {len(uid)}")
+        raise TrustcoreError(N_("uid must be 4, 7 or 10 bytes, not {n}"), n=len(uid))
     return uid
 
 
@@ -132,9 +132,9 @@ def parse_chip_uid(text: str) -> bytes:
     try:
         uid = binascii.unhexlify(text)
     except (binascii.Error, ValueError):
-        raise TrustcoreError(f"--uid {text!r} is not hexadecimal") from None
+        raise TrustcoreError(N_("--uid {text!r} is not hexadecimal"), text=text) from None
     if not uid:
-        raise TrustcoreError("--uid must not be empty")
+        raise TrustcoreError(N_("--uid must not be empty"))
     return uid
 
 
@@ -145,16 +145,16 @@ def claims_from_record(record: Mapping[str, Any]) -> dict[int, Any]:
     displays must see one). Unknown fields are refused so that a typo cannot silently drop data.
     """
     if not isinstance(record, Mapping):
-        raise TrustcoreError("record must be a JSON object")
+        raise TrustcoreError(N_("record must be a JSON object"))
     unknown = sorted(set(record) - set(RECORD_FIELDS))
     if unknown:
-        raise TrustcoreError(f"unknown record field(s): {', '.join(unknown)}")
+        raise TrustcoreError(N_("unknown record field(s): {names}"), names=", ".join(unknown))
     missing = [f for f in RECORD_FIELDS if f != "groups" and f not in record]
     if missing:
-        raise TrustcoreError(f"missing record field(s): {', '.join(missing)}")
+        raise TrustcoreError(N_("missing record field(s): {names}"), names=", ".join(missing))
     uid = record["uid"]
     if not isinstance(uid, str):
-        raise TrustcoreError("record field 'uid' must be a hex string")
+        raise TrustcoreError(N_("record field 'uid' must be a hex string"))
     claims: dict[int, Any] = {
         VER: VERSION,
         SERIAL: _uint(record["serial"], "serial", SERIAL_LIMIT),
@@ -170,11 +170,11 @@ def claims_from_record(record: Mapping[str, Any]) -> dict[int, Any]:
         GEN: _uint(record["gen"], "gen"),
     }
     if claims[IAT] >= claims[EXP]:
-        raise TrustcoreError("issued_at must be before expires_at")
+        raise TrustcoreError(N_("issued_at must be before expires_at"))
     groups = record.get("groups")
     if groups is not None:
         if not isinstance(groups, list):
-            raise TrustcoreError("record field 'groups' must be a list of strings")
+            raise TrustcoreError(N_("record field 'groups' must be a list of strings"))
         claims[GROUPS] = [_nfc(g, "groups", allow_empty=False) for g in groups]
     return claims
 
@@ -183,9 +183,11 @@ def load_record(path: Path) -> dict[int, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise TrustcoreError(f"cannot read record {path}: {exc.strerror}") from None
+        raise TrustcoreError(
+            N_("cannot read record {path}: {reason}"), path=path, reason=exc.strerror
+        ) from None
     except ValueError as exc:
-        raise TrustcoreError(f"record {path} is not valid JSON: {exc}") from None
+        raise TrustcoreError(N_("record {path} is not valid JSON: {reason}"), path=path, reason=exc) from None
     return claims_from_record(record)
 
 
@@ -200,10 +202,12 @@ def mint(claims: Mapping[int, Any], issuer_key: keys.PrivateKey) -> bytes:
     """
     payload = cbor_det.dumps(dict(claims))
     if parse_payload(payload) is None:
-        raise TrustcoreError("claims do not form a valid credential payload")
+        raise TrustcoreError(N_("claims do not form a valid credential payload"))
     blob = cose.sign1(payload, issuer_key)
     if len(blob) > MAX_SIZE:
-        raise TrustcoreError(f"credential would be {len(blob)} bytes; readers accept at most {MAX_SIZE}")
+        raise TrustcoreError(
+            N_("credential would be {size} bytes; readers accept at most {max}"), size=len(blob), max=MAX_SIZE
+        )
     return blob
 
 

@@ -31,7 +31,7 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from trustcore import cbor_det, cose, keys, signed_object
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TemplatedError, Text, TrustcoreError
 
 TYPE_TAG = "ncrl"
 VERSION = 1
@@ -67,7 +67,7 @@ BAD_DIGEST = "bad_digest"
 WRONG_BASE = "wrong_base"
 
 
-class BodyError(ValueError):
+class BodyError(TemplatedError, ValueError):
     """The body does not follow the format (status ``malformed``); the message says where."""
 
 
@@ -123,14 +123,14 @@ class _BitReader:
         """Count zeros up to a one and consume both."""
         one = self.bits.find("1", self.pos, self.end)
         if one < 0:
-            raise BodyError("unary code runs past its end")
+            raise BodyError(N_("unary code runs past its end"))
         z = one - self.pos
         self.pos = one + 1
         return z
 
     def read(self, n: int) -> int:
         if self.pos + n > self.end:
-            raise BodyError("code runs past its end")
+            raise BodyError(N_("code runs past its end"))
         v = int(self.bits[self.pos : self.pos + n], 2) if n else 0
         self.pos += n
         return v
@@ -142,7 +142,7 @@ class _BitReader:
     def exp_golomb(self, k: int) -> int:
         z = self.zeros()
         if z + k > 54:
-            raise BodyError("Exp-Golomb code too long")
+            raise BodyError(N_("Exp-Golomb code too long"))
         x = (1 << (z + k)) | self.read(z + k)
         return x - (1 << k)
 
@@ -202,9 +202,15 @@ def check_ranges(ranges: Iterable[Range]) -> list[Range]:
     out = sorted(ranges, key=lambda r: r.lo)
     for i, r in enumerate(out):
         if not 0 <= r.lo < r.hi <= SERIAL_LIMIT:
-            raise TrustcoreError(f"serial range {r.lo}…{r.hi} is empty or outside 0 … 2^53")
+            raise TrustcoreError(N_("serial range {lo}…{hi} is empty or outside 0 … 2^53"), lo=r.lo, hi=r.hi)
         if i and out[i - 1].hi > r.lo:
-            raise TrustcoreError(f"serial ranges {out[i - 1].lo}…{out[i - 1].hi} and {r.lo}…{r.hi} overlap")
+            raise TrustcoreError(
+                N_("serial ranges {lo1}…{hi1} and {lo2}…{hi2} overlap"),
+                lo1=out[i - 1].lo,
+                hi1=out[i - 1].hi,
+                lo2=r.lo,
+                hi2=r.hi,
+            )
     return out
 
 
@@ -212,7 +218,7 @@ def check_serials(serials: Iterable[int]) -> list[int]:
     out = sorted(set(serials))
     for s in out[:1] + out[-1:]:
         if not 0 <= s < SERIAL_LIMIT:
-            raise TrustcoreError(f"serial {s} is outside 0 … 2^53-1")
+            raise TrustcoreError(N_("serial {serial} is outside 0 … 2^53-1"), serial=s)
     return out
 
 
@@ -251,7 +257,7 @@ def _split(serials: list[int], ranges: list[Range], keep_empty: bool) -> list[tu
     i = 0
     for r in ranges:
         if i < len(serials) and serials[i] < r.lo:
-            raise TrustcoreError(f"revoked serial {serials[i]} is in no serial range")
+            raise TrustcoreError(N_("revoked serial {serial} is in no serial range"), serial=serials[i])
         mine: list[int] = []
         while i < len(serials) and serials[i] < r.hi:
             mine.append(serials[i])
@@ -269,7 +275,7 @@ def _split(serials: list[int], ranges: list[Range], keep_empty: bool) -> list[tu
             pieces.append((lo, mine[end] + 1, mine[start : end + 1]))
             start = end + 1
     if i < len(serials):
-        raise TrustcoreError(f"revoked serial {serials[i]} is in no serial range")
+        raise TrustcoreError(N_("revoked serial {serial} is in no serial range"), serial=serials[i])
     return pieces
 
 
@@ -282,11 +288,13 @@ def build_full_body(
 ) -> bytes:
     """The full body for ``serials`` (each inside one of ``ranges``)."""
     if bucket_entries < 1:
-        raise TrustcoreError("bucket entries must be at least 1")
+        raise TrustcoreError(N_("bucket entries must be at least 1"))
     revoked = check_serials(serials)
     pieces = _split(revoked, check_ranges(ranges), keep_empty)
     if len(pieces) > MAX_RANGES:
-        raise TrustcoreError(f"{len(pieces)} coded ranges; a list holds at most {MAX_RANGES}")
+        raise TrustcoreError(
+            N_("{n} coded ranges; a list holds at most {max}"), n=len(pieces), max=MAX_RANGES
+        )
     table = bytearray()
     bits = _BitWriter()
     index: list[int] = []
@@ -313,7 +321,11 @@ def build_full_body(
     )
     body = head + bytes(table) + b"".join(x.to_bytes(w, "big") for x in index) + bits.getvalue()
     if len(body) > MAX_FULL_BODY:
-        raise TrustcoreError(f"the body would be {len(body)} bytes; a full list is at most {MAX_FULL_BODY}")
+        raise TrustcoreError(
+            N_("the body would be {size} bytes; a full list is at most {max}"),
+            size=len(body),
+            max=MAX_FULL_BODY,
+        )
     return body
 
 
@@ -383,7 +395,7 @@ class FullBody:
 def parse_full_body(body: bytes) -> FullBody:
     """Strict parse and full decode (every bucket, every code); raises BodyError."""
     if len(body) < FULL_HEAD or body[:4] != MAGIC or body[4] != BODY_VERSION or body[5] != KIND_FULL:
-        raise BodyError("not a full body of version 1")
+        raise BodyError(N_("not a full body of version 1"))
     w, nranges, count, nbuckets, total = (
         body[6],
         _u(body, 7, 2),
@@ -392,11 +404,11 @@ def parse_full_body(body: bytes) -> FullBody:
         _u(body, 17, 4),
     )
     if w not in (3, 4) or nranges > MAX_RANGES:
-        raise BodyError("index width or range count")
+        raise BodyError(N_("index width or range count out of bounds"))
     index_at = FULL_HEAD + RANGE_ENTRY * nranges
     data_at = index_at + w * (nbuckets + 1)
     if data_at + (total + 7) // 8 != len(body):
-        raise BodyError("section sizes do not add up to the body length")
+        raise BodyError(N_("section sizes do not add up to the body length"))
     ranges: list[CodedRange] = []
     first = 0
     prev_end = 0
@@ -404,25 +416,25 @@ def parse_full_body(body: bytes) -> FullBody:
         o = FULL_HEAD + RANGE_ENTRY * i
         lo, span, k, width = _u(body, o, 7), _u(body, o + 7, 4), body[o + 11], _u(body, o + 12, 3)
         if lo < prev_end or span < 1 or lo + span > SERIAL_LIMIT or k > MAX_RICE_K:
-            raise BodyError(f"range {i}: out of order, empty or out of bounds")
+            raise BodyError(N_("range {i}: out of order, empty or out of bounds"), i=i)
         if not 1 <= width <= min(span, MAX_WIDTH):
-            raise BodyError(f"range {i}: bucket width")
+            raise BodyError(N_("range {i}: bucket width out of bounds"), i=i)
         ranges.append(CodedRange(lo, span, k, width, first))
         first += ranges[-1].buckets
         prev_end = lo + span
     if first != nbuckets:
-        raise BodyError("bucket count does not match the ranges")
+        raise BodyError(N_("bucket count does not match the ranges"))
     fb = FullBody(body, count, tuple(ranges), w, index_at, data_at, total)
     prev = 0
     for b in range(nbuckets + 1):
         x = fb._entry(b)
         if (b == 0 and x != 0) or x < prev or ((x + 7) >> 3) - (prev >> 3) > MAX_BUCKET_BYTES:
-            raise BodyError(f"index entry {b}")
+            raise BodyError(N_("index entry {b}: out of order, or its bucket is too long"), b=b)
         prev = x
     if prev != total:
-        raise BodyError("last index entry is not the data length")
+        raise BodyError(N_("last index entry is not the data length"))
     if total & 7 and body[-1] & ((1 << (8 - (total & 7))) - 1):
-        raise BodyError("padding bits are not zero")
+        raise BodyError(N_("padding bits are not zero"))
     seen = 0
     for r in fb.ranges:
         reader = _BitReader(body[data_at:], 0, total)
@@ -433,10 +445,14 @@ def parse_full_body(body: bytes) -> FullBody:
             while reader.pos < reader.end:
                 p += reader.rice(r.k) + 1
                 if p >= limit:
-                    raise BodyError(f"range at {r.lo}: bucket {j} codes a serial beyond its width")
+                    raise BodyError(
+                        N_("range at {lo}: bucket {j} codes a serial beyond its width"), lo=r.lo, j=j
+                    )
                 seen += 1
     if seen != count:
-        raise BodyError(f"the header counts {count} serials, the buckets hold {seen}")
+        raise BodyError(
+            N_("the header counts {count} serials, the buckets hold {seen}"), count=count, seen=seen
+        )
     return fb
 
 
@@ -456,10 +472,11 @@ def _eg_set(serials: Sequence[int]) -> tuple[int, int, bytes]:
 def build_delta_body(added: Iterable[int], removed: Iterable[int]) -> bytes:
     add, rem = check_serials(added), check_serials(removed)
     if set(add) & set(rem):
-        raise TrustcoreError("a serial cannot be both added and removed by one delta")
+        raise TrustcoreError(N_("a serial cannot be both added and removed by one delta"))
     if len(add) > MAX_DELTA_ENTRIES or len(rem) > MAX_DELTA_ENTRIES:
         raise TrustcoreError(
-            f"a delta adds and removes at most {MAX_DELTA_ENTRIES} serials each; publish a full list"
+            N_("a delta adds and removes at most {max} serials each; publish a full list"),
+            max=MAX_DELTA_ENTRIES,
         )
     ka, ta, da = _eg_set(add)
     kr, tr, dr = _eg_set(rem)
@@ -467,7 +484,9 @@ def build_delta_body(added: Iterable[int], removed: Iterable[int]) -> bytes:
     head += b"".join(x.to_bytes(4, "big") for x in (len(add), len(rem), ta, tr))
     body = head + da + dr
     if len(body) > MAX_DELTA_BODY:
-        raise TrustcoreError(f"the delta body would be {len(body)} bytes; at most {MAX_DELTA_BODY}")
+        raise TrustcoreError(
+            N_("the delta body would be {size} bytes; at most {max}"), size=len(body), max=MAX_DELTA_BODY
+        )
     return body
 
 
@@ -479,37 +498,37 @@ class DeltaBody:
 
 def _eg_decode(data: bytes, k: int, n: int, nbits: int) -> list[int]:
     if n > MAX_DELTA_ENTRIES or k > MAX_EG_K:
-        raise BodyError("delta set too large or parameter out of range")
+        raise BodyError(N_("delta set too large or parameter out of range"))
     reader = _BitReader(data, 0, nbits)
     out: list[int] = []
     prev = -1
     for _ in range(n):
         prev += reader.exp_golomb(k) + 1
         if prev >= SERIAL_LIMIT:
-            raise BodyError("serial beyond 2^53")
+            raise BodyError(N_("serial beyond 2^53"))
         out.append(prev)
     if reader.pos != nbits:
-        raise BodyError("delta set: bits left over")
+        raise BodyError(N_("delta set: bits left over"))
     return out
 
 
 def parse_delta_body(body: bytes) -> DeltaBody:
     if len(body) < DELTA_HEAD or body[:4] != MAGIC or body[4] != BODY_VERSION or body[5] != KIND_DELTA:
-        raise BodyError("not a delta body of version 1")
+        raise BodyError(N_("not a delta body of version 1"))
     ka, kr = body[6], body[7]
     na, nr, ta, tr = (_u(body, 8 + 4 * i, 4) for i in range(4))
     la, lr = (ta + 7) // 8, (tr + 7) // 8
     if DELTA_HEAD + la + lr != len(body):
-        raise BodyError("section sizes do not add up to the body length")
+        raise BodyError(N_("section sizes do not add up to the body length"))
     parts = []
     for data, t in ((body[DELTA_HEAD : DELTA_HEAD + la], ta), (body[DELTA_HEAD + la :], tr)):
         if t & 7 and data[-1] & ((1 << (8 - (t & 7))) - 1):
-            raise BodyError("padding bits are not zero")
+            raise BodyError(N_("padding bits are not zero"))
         parts.append(data)
     add = _eg_decode(parts[0], ka, na, ta)
     rem = _eg_decode(parts[1], kr, nr, tr)
     if set(add) & set(rem):
-        raise BodyError("a serial is both added and removed")
+        raise BodyError(N_("a serial is both added and removed"))
     return DeltaBody(frozenset(add), frozenset(rem))
 
 
@@ -555,7 +574,7 @@ def parse_header_payload(p: Mapping[int | str, Any]) -> Header | None:
 def sign(root_key: rsa.RSAPrivateKey, h: Header, body: bytes) -> bytes:
     """The object: the signed header, then the body."""
     if h.length != len(body) or h.digest != hashlib.sha256(body).digest():
-        raise TrustcoreError("header does not describe the body")
+        raise TrustcoreError(N_("header does not describe the body"))
     return cose.sign1(header_payload(h), root_key, alg=cose.ALG_RS256) + body
 
 
@@ -565,7 +584,7 @@ def header_end(blob: bytes) -> int:
     try:
         cbor2.CBORDecoder(fp).decode()
     except Exception as exc:
-        raise BodyError(f"no COSE_Sign1 header: {exc}") from None
+        raise BodyError(N_("no COSE_Sign1 header: {reason}"), reason=str(exc)) from None
     return fp.tell()
 
 
@@ -591,9 +610,9 @@ def build_delta(
 ) -> bytes:
     """A delta from ``base`` (a loaded full list) to the revoked set ``serials``."""
     if base.full is None or base.full_header is None:
-        raise TrustcoreError("the base must be a full national list")
+        raise TrustcoreError(N_("the base must be a full national list"))
     if seq <= base.full_header.seq:
-        raise TrustcoreError(f"a delta's seq must be above its base's ({base.full_header.seq})")
+        raise TrustcoreError(N_("a delta's seq must be above its base's ({seq})"), seq=base.full_header.seq)
     now = set(check_serials(serials))
     old = set(base.full.serials())
     body = build_delta_body(now - old, old - now)
@@ -621,7 +640,7 @@ class NationalList:
     full_header: Header | None = None
     delta: DeltaBody | None = None
     delta_header: Header | None = None
-    detail: str = field(default="")
+    detail: str = field(default="")  # why not taken: a Text the catalog renders (messages.text_in)
 
     @property
     def seq(self) -> int | None:
@@ -667,7 +686,7 @@ class NationalList:
             else:
                 self.delta, self.delta_header = parse_delta_body(payload), header
         except BodyError as exc:
-            self.detail = str(exc)
+            self.detail = exc.args[0]
             return MALFORMED
         return OK
 
@@ -677,13 +696,13 @@ def check(blob: bytes, root: keys.PublicKey) -> tuple[str, Header | None, str | 
     try:
         end = header_end(blob)
     except BodyError as exc:
-        return MALFORMED, None, str(exc)
+        return MALFORMED, None, exc.args[0]
     status, payload = signed_object.open_signed(blob[:end], MAX_HEADER, root)
     if payload is None:
         return status, None, None
     header = parse_header_payload(payload)
     if header is None:
-        return MALFORMED, None, "header payload"
+        return MALFORMED, None, Text(N_("the signed header does not fit the format"))
     if header.length > (MAX_FULL_BODY if header.kind == KIND_FULL else MAX_DELTA_BODY):
         return TOO_LARGE, None, None
     return OK, header, None
@@ -708,7 +727,11 @@ def parse_ranges_text(text: str) -> list[Range]:
         if not item:
             continue
         if len(item) < 2 or not item[0].isdigit() or not item[1].isdigit():
-            raise TrustcoreError(f"line {number}: expected 'LO HI' (HI exclusive): {line.strip()!r}")
+            raise TrustcoreError(
+                N_("line {number}: expected 'LO HI' (HI exclusive): {line!r}"),
+                number=number,
+                line=line.strip(),
+            )
         out.append(Range(int(item[0]), int(item[1])))
     return check_ranges(out)
 

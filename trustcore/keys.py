@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustcore import cbor_det, cbor_strict
-from trustcore.errors import N_, TrustcoreError
+from trustcore.errors import N_, TemplatedError, TrustcoreError
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -35,7 +35,7 @@ KTY_RSA = 3
 CRV_P256 = 1
 
 
-class KeyFormatError(ValueError):
+class KeyFormatError(TemplatedError, ValueError):
     """A COSE_Key that is not one of the shapes credential-v1 allows."""
 
 
@@ -94,43 +94,43 @@ def public_key_from_cose(obj: object) -> PublicKey:
     and the point must be on the curve. Other labels (kid, alg, key_ops, ...) are ignored.
     """
     if not isinstance(obj, dict):
-        raise KeyFormatError("COSE_Key is not a map")
+        raise KeyFormatError(N_("COSE_Key is not a map"))
     kty = obj.get(1)
     if kty == KTY_RSA and not isinstance(kty, bool):
         n, e = obj.get(-1), obj.get(-2)
         if not isinstance(n, bytes) or not isinstance(e, bytes):
-            raise KeyFormatError("RSA COSE_Key needs n (-1) and e (-2) as byte strings")
+            raise KeyFormatError(N_("RSA COSE_Key needs n (-1) and e (-2) as byte strings"))
         if e != _uint_bytes(RSA_E):
-            raise KeyFormatError("RSA public exponent must be 65537")
+            raise KeyFormatError(N_("RSA public exponent must be 65537"))
         if len(n) * 8 not in RSA_ALLOWED_BITS or n[0] < 0x80:
-            raise KeyFormatError("RSA modulus must be exactly 2048 or 3072 bits, without a leading zero")
+            raise KeyFormatError(N_("RSA modulus must be exactly 2048 or 3072 bits, without a leading zero"))
         try:
             return rsa.RSAPublicNumbers(RSA_E, int.from_bytes(n, "big")).public_key()
         except ValueError as exc:
-            raise KeyFormatError(f"RSA key rejected: {exc}") from None
+            raise KeyFormatError(N_("RSA key rejected: {reason}"), reason=str(exc)) from None
     if kty == KTY_EC2 and not isinstance(kty, bool):
         crv, x, y = obj.get(-1), obj.get(-2), obj.get(-3)
         if crv != CRV_P256 or isinstance(crv, bool):
-            raise KeyFormatError("EC2 COSE_Key must be on P-256 (crv 1)")
+            raise KeyFormatError(N_("EC2 COSE_Key must be on P-256 (crv 1)"))
         if not isinstance(x, bytes) or not isinstance(y, bytes) or len(x) != 32 or len(y) != 32:
-            raise KeyFormatError("EC2 COSE_Key needs 32-byte x (-2) and y (-3)")
+            raise KeyFormatError(N_("EC2 COSE_Key needs 32-byte x (-2) and y (-3)"))
         try:
             return ec.EllipticCurvePublicNumbers(
                 int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
             ).public_key()
         except ValueError:
-            raise KeyFormatError("EC2 point is not on P-256") from None
-    raise KeyFormatError("unsupported COSE_Key type (kty must be 3 RSA or 2 EC2)")
+            raise KeyFormatError(N_("EC2 point is not on P-256")) from None
+    raise KeyFormatError(N_("unsupported COSE_Key type (kty must be 3 RSA or 2 EC2)"))
 
 
 def load_cose_key(data: bytes) -> PublicKey:
     """Parse a CBOR COSE_Key file (strictly, ≤ 1024 bytes) into a public key."""
     if len(data) > COSE_KEY_MAX_SIZE:
-        raise KeyFormatError("COSE_Key file larger than 1024 bytes")
+        raise KeyFormatError(N_("COSE_Key file larger than 1024 bytes"))
     try:
         obj = cbor_strict.decode(data)
     except cbor_strict.CborStrictError as exc:
-        raise KeyFormatError(f"COSE_Key is not valid CBOR: {exc}") from None
+        raise KeyFormatError(N_("COSE_Key is not valid CBOR: {reason}"), reason=exc) from None
     return public_key_from_cose(obj)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from trustcore import cbor_det, cose, keys, signed_object
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, Text, TrustcoreError
 
 TYPE_TAG = "config"
 VERSION = 1
@@ -130,17 +130,23 @@ class ConfigError(TrustcoreError):
 # ---- small readers for the source ------------------------------------------------------------------
 
 
-def _where(path: str, msg: str) -> ConfigError:
-    return ConfigError(f"{path}: {msg}")
+def _where(path: str, problem: str, /, **fields: object) -> ConfigError:
+    """``path: problem``, the problem a catalog template (``N_``) with its fields."""
+    return ConfigError(N_("{where}: {problem}"), where=path, problem=Text(problem, **fields))
 
 
 def _check_keys(obj: object, allowed: set[str], path: str) -> Mapping[str, Any]:
     if not isinstance(obj, Mapping):
-        raise _where(path, "must be a table")
+        raise _where(path, N_("must be a table"))
     unknown = sorted(set(obj) - allowed)
     if unknown:
         names = ", ".join(map(repr, unknown))
-        raise _where(path, f"unknown key(s) {names}; allowed: {', '.join(sorted(allowed))}")
+        raise _where(
+            path,
+            N_("unknown key(s) {names}; allowed: {allowed}"),
+            names=names,
+            allowed=", ".join(sorted(allowed)),
+        )
     return obj
 
 
@@ -148,7 +154,7 @@ def _text(obj: object, path: str) -> str:
     """A non-empty text, trimmed and NFC-normalised (as credentials are minted, so that a unit
     typed with decomposed Vietnamese diacritics still matches the card's claim)."""
     if not isinstance(obj, str) or not obj.strip():
-        raise _where(path, "must be a non-empty text")
+        raise _where(path, N_("must be a non-empty text"))
     return unicodedata.normalize("NFC", obj.strip())
 
 
@@ -156,28 +162,28 @@ def _texts(obj: object, path: str) -> list[str]:
     if isinstance(obj, str):
         obj = [obj]
     if not isinstance(obj, list) or not obj:
-        raise _where(path, "must be a non-empty list of texts")
+        raise _where(path, N_("must be a non-empty list of texts"))
     out = [_text(x, f"{path}[{i}]") for i, x in enumerate(obj)]
     if len(set(out)) != len(out):
-        raise _where(path, "lists the same entry twice")
+        raise _where(path, N_("lists the same entry twice"))
     return out
 
 
 def _bool(obj: object, path: str) -> bool:
     if not isinstance(obj, bool):
-        raise _where(path, "must be true or false")
+        raise _where(path, N_("must be true or false"))
     return obj
 
 
 def _int(obj: object, lo: int, hi: int, path: str) -> int:
     if not isinstance(obj, int) or isinstance(obj, bool) or not lo <= obj <= hi:
-        raise _where(path, f"must be an integer from {lo} to {hi}")
+        raise _where(path, N_("must be an integer from {lo} to {hi}"), lo=lo, hi=hi)
     return obj
 
 
 def _choice(obj: object, options: Mapping[str, int], path: str) -> int:
     if not isinstance(obj, str) or obj not in options:
-        raise _where(path, f"must be one of {', '.join(options)}")
+        raise _where(path, N_("must be one of {options}"), options=", ".join(options))
     return options[obj]
 
 
@@ -190,7 +196,7 @@ def parse_duration(obj: object, path: str) -> int:
         return obj
     m = _DURATION.match(obj) if isinstance(obj, str) else None
     if not m:
-        raise _where(path, "must be seconds, or a text like '90s', '15m', '12h', '1d'")
+        raise _where(path, N_("must be seconds, or a text like '90s', '15m', '12h', '1d'"))
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
@@ -204,12 +210,14 @@ def parse_timezone(obj: object, path: str = "timezone") -> int:
     else:
         m = _TZ.match(obj) if isinstance(obj, str) else None
         if not m:
-            raise _where(path, "must be a fixed UTC offset such as '+07:00' or 'UTC+7' (no daylight saving)")
+            raise _where(
+                path, N_("must be a fixed UTC offset such as '+07:00' or 'UTC+7' (no daylight saving)")
+            )
         minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
         if m.group(1) == "-":
             minutes = -minutes
     if not -720 <= minutes <= 840:
-        raise _where(path, "offset must lie between UTC-12:00 and UTC+14:00")
+        raise _where(path, N_("offset must lie between UTC-12:00 and UTC+14:00"))
     return minutes
 
 
@@ -226,10 +234,10 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 def _minutes(text: str, path: str, *, end: bool) -> int:
     m = _TIME.match(text)
     if not m:
-        raise _where(path, f"{text!r} is not a time HH:MM")
+        raise _where(path, N_("{text!r} is not a time HH:MM"), text=text)
     h, mi = int(m.group(1)), int(m.group(2))
     if mi > 59 or h > 24 or (h == 24 and (mi or not end)):
-        raise _where(path, f"{text!r} is not a time of day (00:00 … 24:00)")
+        raise _where(path, N_("{text!r} is not a time of day (00:00 … 24:00)"), text=text)
     return h * 60 + mi
 
 
@@ -238,11 +246,11 @@ def parse_interval(text: str, path: str) -> tuple[int, int]:
     → (1320, 1800)); ``"00:00-24:00"`` is the whole day."""
     parts = text.split("-")
     if len(parts) != 2:
-        raise _where(path, f"{text!r} is not a time range HH:MM-HH:MM")
+        raise _where(path, N_("{text!r} is not a time range HH:MM-HH:MM"), text=text)
     start = _minutes(parts[0].strip(), path, end=False)
     stop = _minutes(parts[1].strip(), path, end=True)
     if stop == start:
-        raise _where(path, f"{text!r} is empty (write 00:00-24:00 for a whole day)")
+        raise _where(path, N_("{text!r} is empty (write 00:00-24:00 for a whole day)"), text=text)
     if stop < start:
         stop += 1440
     return start, stop
@@ -251,7 +259,9 @@ def parse_interval(text: str, path: str) -> tuple[int, int]:
 def _day(token: str, path: str) -> int:
     d = _DAY_ALIASES.get(token.strip().lower())
     if d is None:
-        raise _where(path, f"unknown day {token!r} (Mon … Sun, T2 … T7, CN, or Hol for holidays)")
+        raise _where(
+            path, N_("unknown day {token!r} (Mon … Sun, T2 … T7, CN, or Hol for holidays)"), token=token
+        )
     return d
 
 
@@ -264,12 +274,12 @@ def parse_days(spec: str, path: str) -> int:
     mask = 0
     for item in spec.split(","):
         if not item.strip():
-            raise _where(path, f"empty day in {spec!r}")
+            raise _where(path, N_("empty day in {spec!r}"), spec=spec)
         if "-" in item:
             a_text, b_text = item.split("-", 1)
             a, b = _day(a_text, path), _day(b_text, path)
             if HOLIDAY_TYPE in (a, b):
-                raise _where(path, "Hol (holidays) is a day of its own, not part of a range")
+                raise _where(path, N_("Hol (holidays) is a day of its own, not part of a range"))
             i = a
             while True:
                 mask |= 1 << i
@@ -284,11 +294,11 @@ def parse_days(spec: str, path: str) -> int:
 def parse_weekly(line: str, path: str) -> list[tuple[int, int, int]]:
     """``"Mon-Fri 07:00-11:30, 13:00-17:00"`` → [(mask, start, end), …]."""
     if not isinstance(line, str) or not line.strip():
-        raise _where(path, "must be a text like 'Mon-Fri 07:00-18:00'")
+        raise _where(path, N_("must be a text like 'Mon-Fri 07:00-18:00'"))
     head, _, rest = line.strip().partition(" ")
     ranges = [r for r in re.split(r"[,\s]+", rest.strip()) if r]
     if not ranges:
-        raise _where(path, f"{line!r} has days but no time range")
+        raise _where(path, N_("{line!r} has days but no time range"), line=line)
     mask = parse_days(head, path)
     return [(mask, *parse_interval(r, path)) for r in ranges]
 
@@ -333,10 +343,10 @@ def _date(text: str, path: str) -> int:
     try:
         day = dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise _where(path, f"{text!r} is not a date YYYY-MM-DD") from None
+        raise _where(path, N_("{text!r} is not a date YYYY-MM-DD"), text=text) from None
     n = (day - _EPOCH).days
     if not 0 <= n < 1 << 16:
-        raise _where(path, f"{text!r} is outside 1970 … 2149")
+        raise _where(path, N_("{text!r} is outside 1970 … 2149"), text=text)
     return n
 
 
@@ -346,18 +356,18 @@ def parse_holiday_type(obj: object, path: str) -> int:
     if isinstance(obj, Mapping):
         obj = _check_keys(obj, {"type", "name"}, path).get("type")
     if not isinstance(obj, str):
-        raise _where(path, "must be 'L', 'NB', 'LB' or 'LB:<weekday>'")
+        raise _where(path, N_("must be 'L', 'NB', 'LB' or 'LB:<weekday>'"))
     kind_text, _, follow = obj.strip().partition(":")
     kind = HOLIDAY_KINDS.get(kind_text.strip().upper())
     if kind is None:
-        raise _where(path, f"{obj!r}: type must be L (nghỉ lễ), NB (nghỉ bù) or LB (làm bù)")
+        raise _where(path, N_("{value!r}: type must be L (nghỉ lễ), NB (nghỉ bù) or LB (làm bù)"), value=obj)
     wd = 0
     if follow:
         if kind != HOLIDAY_KINDS["LB"]:
-            raise _where(path, "only a working day (LB) follows a weekday")
+            raise _where(path, N_("only a working day (LB) follows a weekday"))
         wd = _day(follow, path)
         if wd > 6:
-            raise _where(path, "a working day follows a weekday, not Hol")
+            raise _where(path, N_("a working day follows a weekday, not Hol"))
     return (kind << 4) | wd
 
 
@@ -365,7 +375,7 @@ def parse_holidays(obj: object, path: str = "holidays") -> bytes:
     """``{"2026-01-01": "L", "2026-02-14..2026-02-22": "L", "2026-02-07": "LB"}`` → packed bytes, 3 per
     day (day number u16 big-endian, type byte), ascending."""
     if not isinstance(obj, Mapping):
-        raise _where(path, "must be a table of date = type")
+        raise _where(path, N_("must be a table of date = type"))
     days: dict[int, int] = {}
     for key, value in obj.items():
         where = f"{path}.{key}"
@@ -374,10 +384,12 @@ def parse_holidays(obj: object, path: str = "holidays") -> bytes:
         a = _date(first, where)
         b = _date(last, where) if sep else a
         if b < a or b - a > 366:
-            raise _where(where, "range must run forwards and span at most a year")
+            raise _where(where, N_("range must run forwards and span at most a year"))
         for n in range(a, b + 1):
             if n in days:
-                raise _where(where, f"{(_EPOCH + dt.timedelta(days=n)).isoformat()} is listed twice")
+                raise _where(
+                    where, N_("{date} is listed twice"), date=(_EPOCH + dt.timedelta(days=n)).isoformat()
+                )
             days[n] = t
     return b"".join(n.to_bytes(2, "big") + bytes((days[n],)) for n in sorted(days))
 
@@ -394,8 +406,14 @@ def _agency_prefix(text: object, path: str) -> str:
     p = _text(text, path).upper()
     segments = p.split(".")
     if not all(seg.isascii() and seg.isalnum() for seg in segments) or len(segments) > MAX_SEGMENTS:
-        why = f"is not an agency code prefix (at most {MAX_SEGMENTS} dot-separated segments, e.g. 000.00.31)"
-        raise _where(path, f"{text!r} {why}")
+        raise _where(
+            path,
+            N_(
+                "{text!r} is not an agency code prefix (at most {max} dot-separated segments, e.g. 000.00.31)"
+            ),
+            text=text,
+            max=MAX_SEGMENTS,
+        )
     return p
 
 
@@ -404,9 +422,9 @@ def _table_list(src: Mapping[str, Any], key: str, limit: int) -> list[Any]:
     if isinstance(v, Mapping):
         v = [v]
     if not isinstance(v, list):
-        raise _where(key, "must be a list of tables ([[" + key + "]])")
+        raise _where(key, N_("must be a list of tables ([[{key}]])"), key=key)
     if len(v) > limit:
-        raise _where(key, f"at most {limit} entries")
+        raise _where(key, N_("at most {max} entries"), max=limit)
     return v
 
 
@@ -415,7 +433,7 @@ def _group_payload(g: Mapping[str, Any], path: str) -> dict[int, Any]:
     if "agency" in g:
         prefixes = [_agency_prefix(p, f"{path}.agency") for p in _texts(g["agency"], f"{path}.agency")]
         if len(set(prefixes)) != len(prefixes):
-            raise _where(f"{path}.agency", "lists the same prefix twice")
+            raise _where(f"{path}.agency", N_("lists the same prefix twice"))
         out[2] = prefixes
     if "unit" in g:
         out[3] = _texts(g["unit"], f"{path}.unit")
@@ -426,17 +444,17 @@ def _group_payload(g: Mapping[str, Any], path: str) -> dict[int, Any]:
     if "serials" in g:
         serials = g["serials"]
         if not isinstance(serials, list) or not serials:
-            raise _where(f"{path}.serials", "must be a non-empty list of card serials")
+            raise _where(f"{path}.serials", N_("must be a non-empty list of card serials"))
         out[6] = [_int(s, 0, MAX_SERIAL - 1, f"{path}.serials") for s in serials]
         if len(set(out[6])) != len(out[6]):
-            raise _where(f"{path}.serials", "lists the same serial twice")
+            raise _where(f"{path}.serials", N_("lists the same serial twice"))
     everyone = _bool(g["everyone"], f"{path}.everyone") if "everyone" in g else False
     if everyone and len(out) > 1:
-        raise _where(path, "'everyone = true' cannot be combined with other criteria")
+        raise _where(path, N_("'everyone = true' cannot be combined with other criteria"))
     if everyone:
         out[7] = True
     elif len(out) == 1:
-        raise _where(path, "needs one of agency, unit, card_groups, staff, serials (or everyone = true)")
+        raise _where(path, N_("needs one of agency, unit, card_groups, staff, serials (or everyone = true)"))
     return out
 
 
@@ -446,7 +464,7 @@ def _schedule_payload(s: Mapping[str, Any], path: str) -> dict[int, Any]:
     if isinstance(weekly, str):
         weekly = [weekly]
     if not isinstance(weekly, list):
-        raise _where(f"{path}.weekly", "must be a list like ['Mon-Fri 07:00-18:00']")
+        raise _where(f"{path}.weekly", N_("must be a list like ['Mon-Fri 07:00-18:00']"))
     items: list[tuple[int, int, int]] = []
     for i, line in enumerate(weekly):
         items.extend(parse_weekly(line, f"{path}.weekly[{i}]"))
@@ -480,7 +498,7 @@ def _area_numbers(doors: Sequence[Any]) -> dict[str | int, int]:
         if isinstance(k, str):
             n = next(free, None)
             if n is None:
-                raise _where("door", f"at most {MAX_AREAS} anti-passback areas")
+                raise _where("door", N_("at most {max} anti-passback areas"), max=MAX_AREAS)
             out[k] = n
     return out
 
@@ -490,7 +508,14 @@ def _index(names: Sequence[str], ref: object, what: str, path: str) -> int:
     try:
         return list(names).index(name)
     except ValueError:
-        raise _where(path, f"no {what} with id {name!r} (known: {', '.join(names) or 'none'})") from None
+        if not names:
+            raise _where(
+                path, N_("no {what} with id {name!r} (none is defined)"), what=what, name=name
+            ) from None
+        known = ", ".join(names)
+        raise _where(
+            path, N_("no {what} with id {name!r} (known: {known})"), what=what, name=name, known=known
+        ) from None
 
 
 def _indices(names: Sequence[str], refs: object, what: str, path: str) -> list[int]:
@@ -512,7 +537,9 @@ def compile_source(src: Mapping[str, Any], *, reader_id: str | None = None) -> d
         path = f"group[{i}]"
         groups.append(_group_payload(_check_keys(g, _GROUP_KEYS, path), path))
         if groups[-1][1] in RESERVED_GROUP_IDS:
-            raise _where(f"{path}.id", f"{groups[-1][1]!r} is reserved for the [deny] and [allow] lists")
+            raise _where(
+                f"{path}.id", N_("{id!r} is reserved for the [deny] and [allow] lists"), id=groups[-1][1]
+            )
     shortcuts: list[tuple[list[int], int]] = []  # (group indices, effect) of the [deny] / [allow] lists
     for key, pairs in SHORTCUT_GROUPS.items():
         if key in src:
@@ -526,9 +553,9 @@ def compile_source(src: Mapping[str, Any], *, reader_id: str | None = None) -> d
                 shortcuts.append((made, EFFECTS[key]))
     group_ids = [g[1] for g in groups]
     if len(set(group_ids)) != len(group_ids):
-        raise _where("group", "ids must be unique")
+        raise _where("group", N_("ids must be unique"))
     if len(groups) > MAX_GROUPS:
-        raise _where("group", f"at most {MAX_GROUPS} groups")
+        raise _where("group", N_("at most {max} groups"), max=MAX_GROUPS)
 
     schedules = [
         _schedule_payload(_check_keys(s, _SCHEDULE_KEYS, f"schedule[{i}]"), f"schedule[{i}]")
@@ -536,11 +563,11 @@ def compile_source(src: Mapping[str, Any], *, reader_id: str | None = None) -> d
     ]
     sched_ids = [s[1] for s in schedules]
     if len(set(sched_ids)) != len(sched_ids):
-        raise _where("schedule", "ids must be unique")
+        raise _where("schedule", N_("ids must be unique"))
 
     doors_src = _table_list(src, "door", MAX_DOORS)
     if not doors_src:
-        raise _where("door", "a reader needs at least one [[door]]")
+        raise _where("door", N_("a reader needs at least one [[door]]"))
     areas = _area_numbers(doors_src)
     doors: list[dict[int, Any]] = []
     for i, d_any in enumerate(doors_src):
@@ -552,7 +579,9 @@ def compile_source(src: Mapping[str, Any], *, reader_id: str | None = None) -> d
             door[4] = _index(sched_ids, d["unlock_schedule"], "schedule", f"{path}.unlock_schedule")
         if "first_card" in d:
             if 4 not in door:
-                raise _where(f"{path}.first_card", "needs an unlock_schedule (the window a first card opens)")
+                raise _where(
+                    f"{path}.first_card", N_("needs an unlock_schedule (the window a first card opens)")
+                )
             door[5] = _indices(group_ids, d["first_card"], "group", f"{path}.first_card")
         if "lockdown_override" in d:
             door[6] = _indices(group_ids, d["lockdown_override"], "group", f"{path}.lockdown_override")
@@ -566,7 +595,7 @@ def compile_source(src: Mapping[str, Any], *, reader_id: str | None = None) -> d
                     areas[_area_key(apb.get(end), f"{path}.anti_passback.{end}")] for end in ("from", "to")
                 ]
                 if ends[0] == ends[1]:
-                    raise _where(f"{path}.anti_passback", "'from' and 'to' must be different areas")
+                    raise _where(f"{path}.anti_passback", N_("'from' and 'to' must be different areas"))
                 door[9], door[10], door[11] = apb_mode, ends[0], ends[1]
         door[12] = _int(d.get("unlock_seconds", DEFAULT_UNLOCK_S), 1, 3600, f"{path}.unlock_seconds")
         held = d.get("held_open_seconds", DEFAULT_HELD_OPEN_S)
@@ -574,7 +603,7 @@ def compile_source(src: Mapping[str, Any], *, reader_id: str | None = None) -> d
         doors.append(door)
     door_ids = [d[1] for d in doors]
     if len(set(door_ids)) != len(door_ids):
-        raise _where("door", "ids must be unique")
+        raise _where("door", N_("ids must be unique"))
 
     rules: list[dict[int, Any]] = []
     for i, r_any in enumerate(_table_list(src, "rule", MAX_RULES)):
@@ -591,7 +620,7 @@ def compile_source(src: Mapping[str, Any], *, reader_id: str | None = None) -> d
     for gis, effect in shortcuts:
         rules.append({1: effect, 2: gis})
     if len(rules) > MAX_RULES:
-        raise _where("rule", f"at most {MAX_RULES} rules")
+        raise _where("rule", N_("at most {max} rules"), max=MAX_RULES)
 
     payload[7] = doors
     if groups:
@@ -617,16 +646,18 @@ def load_source(path: Path) -> dict[str, Any]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(N_("cannot read {path}: {reason}"), path=path, reason=exc.strerror) from None
     try:
         if path.suffix.lower() == ".toml":
             src = tomllib.loads(data.decode("utf-8"))
         else:
             src = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(
+            N_("{path}: not valid TOML or JSON: {reason}"), path=path, reason=str(exc)
+        ) from None
     if not isinstance(src, dict):
-        raise ConfigError(f"{path}: the top level must be a table")
+        raise ConfigError(N_("{path}: the top level must be a table"), path=path)
     return src
 
 
@@ -642,11 +673,13 @@ def build(
 ) -> bytes:
     """Sign a reader configuration (RS256, kid = the configuration key's); refuses more than 16 KiB."""
     if seq < 0 or iat < 0:
-        raise ConfigError("seq and iat must be non-negative")
+        raise ConfigError(N_("seq and iat must be non-negative"))
     blob = cose.sign1(build_payload(src, seq, iat, reader_id=reader_id), key, alg=cose.ALG_RS256)
     if len(blob) > MAX_SIZE:
         raise ConfigError(
-            f"the signed configuration would be {len(blob)} bytes; readers accept at most {MAX_SIZE}"
+            N_("the signed configuration would be {size} bytes; readers accept at most {max}"),
+            size=len(blob),
+            max=MAX_SIZE,
         )
     return blob
 
@@ -906,6 +939,7 @@ def load(
     blob: bytes, key: keys.PublicKey, held_seq: int | None = None, *, reader_id: str | None = None
 ) -> LoadResult:
     """Verify a signed configuration under the pinned configuration key, in the reader's order of checks."""
+
     def for_this_reader(cfg: dict[str, Any]) -> str | None:
         return WRONG_READER if reader_id is not None and cfg["reader_id"] != reader_id else None
 

@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from trustcore import cbor_det, cose, keys, signed_object
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 
 TYPE_TAG = "crl"
 VERSION = 1
@@ -79,7 +79,7 @@ def encode_serials(serials: Iterable[int]) -> bytes:
     unique = sorted(set(serials))
     for s in unique:
         if not 0 <= s < SERIAL_LIMIT:
-            raise TrustcoreError(f"serial {s} is outside 0 … 2^53-1")
+            raise TrustcoreError(N_("serial {serial} is outside 0 … 2^53-1"), serial=s)
     return b"".join(s.to_bytes(SERIAL_BYTES, "big") for s in unique)
 
 
@@ -92,7 +92,9 @@ def build(root_key: rsa.RSAPrivateKey, seq: int, iat: int, serials: Iterable[int
     blob = cose.sign1(build_payload(seq, iat, serials), root_key, alg=cose.ALG_RS256)
     if len(blob) > MAX_SIZE:
         raise TrustcoreError(
-            f"revocation list would be {len(blob)} bytes; the inline format holds at most {MAX_SIZE}"
+            N_("revocation list would be {size} bytes; the inline format holds at most {max}"),
+            size=len(blob),
+            max=MAX_SIZE,
         )
     return blob
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from trustcore import cbor_det, cbor_strict, cose, keys, signed_object
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 
 TYPE = "root"
 VERSION = 1
@@ -31,11 +31,11 @@ TOO_LARGE = "too_large"
 def build_link(current: rsa.RSAPrivateKey, new_root: keys.PublicKey, seq: int, iat: int) -> bytes:
     """The transition to ``new_root``, signed by the root it replaces (``current``)."""
     if not isinstance(new_root, rsa.RSAPublicKey):
-        raise TrustcoreError("a root key must be RSA")
+        raise TrustcoreError(N_("a root key must be RSA"))
     if keys.kid_of(new_root) == keys.kid_of(current.public_key()):
-        raise TrustcoreError("the new root is the current root")
+        raise TrustcoreError(N_("the new root is the current root"))
     if seq < 1:
-        raise TrustcoreError("transition seq starts at 1")
+        raise TrustcoreError(N_("transition seq starts at 1"))
     keys.public_key_from_cose(keys.cose_key_map(new_root))  # the reader's rules for a key
     payload = {0: TYPE, 1: VERSION, 2: seq, 3: iat, 4: keys.cose_key_map(new_root),
                5: keys.kid_of(current.public_key())}  # fmt: skip
@@ -44,10 +44,14 @@ def build_link(current: rsa.RSAPrivateKey, new_root: keys.PublicKey, seq: int, i
 
 def build_chain(links: list[bytes]) -> bytes:
     if not links or len(links) > MAX_LINKS:
-        raise TrustcoreError(f"a root chain holds 1 to {MAX_LINKS} transitions")
+        raise TrustcoreError(N_("a root chain holds 1 to {max} transitions"), max=MAX_LINKS)
     blob = cbor_det.dumps(list(links))
     if len(blob) > MAX_CHAIN:
-        raise TrustcoreError(f"root chain would be {len(blob)} bytes; readers accept at most {MAX_CHAIN}")
+        raise TrustcoreError(
+            N_("root chain would be {size} bytes; readers accept at most {max}"),
+            size=len(blob),
+            max=MAX_CHAIN,
+        )
     return blob
 
 
@@ -56,9 +60,9 @@ def read_chain(blob: bytes) -> list[bytes]:
     try:
         links = cbor_strict.decode(blob)
     except cbor_strict.CborStrictError as exc:
-        raise TrustcoreError(f"not a root chain: {exc}") from None
+        raise TrustcoreError(N_("not a root chain: {reason}"), reason=exc) from None
     if not isinstance(links, list) or not all(isinstance(x, bytes) for x in links):
-        raise TrustcoreError("not a root chain: an array of byte strings is expected")
+        raise TrustcoreError(N_("not a root chain: an array of byte strings is expected"))
     return list(links)
 
 

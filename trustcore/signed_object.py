@@ -23,7 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from trustcore import cbor_strict, cose, files, keys
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 
 OK = "ok"
 NOOP = "noop"
@@ -105,9 +105,15 @@ def read_last_seq(state_file: Path) -> int | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise TrustcoreError(f"cannot read seq state {state_file}: {exc}") from None
+        raise TrustcoreError(
+            N_("cannot read seq state {path}: {reason}"), path=state_file, reason=exc
+        ) from None
     if not text.isdigit():
-        raise TrustcoreError(f"seq state {state_file} is damaged ({text!r}); fix it by hand, never lower it")
+        raise TrustcoreError(
+            N_("seq state {path} is damaged ({text!r}); fix it by hand, never lower it"),
+            path=state_file,
+            text=text,
+        )
     return int(text)
 
 
@@ -117,9 +123,14 @@ def choose_seq(state_file: Path, requested: int | None) -> int:
     if requested is None:
         return 1 if last is None else last + 1
     if requested < 0:
-        raise TrustcoreError("seq must be a non-negative integer")
+        raise TrustcoreError(N_("seq must be a non-negative integer"))
     if last is not None and requested <= last:
-        raise TrustcoreError(f"seq {requested} is not above the last published seq {last} ({state_file})")
+        raise TrustcoreError(
+            N_("seq {seq} is not above the last published seq {last} ({path})"),
+            seq=requested,
+            last=last,
+            path=state_file,
+        )
     return requested
 
 

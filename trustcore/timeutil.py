@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from trustcore.errors import TrustcoreError
+from trustcore.errors import N_, TrustcoreError
 
 
 def parse_iso_utc(text: str) -> int:
@@ -14,18 +14,20 @@ def parse_iso_utc(text: str) -> int:
     credential holds whole seconds and silently dropping a fraction would change what was signed).
     """
     if not isinstance(text, str):
-        raise TrustcoreError(f"timestamp must be an ISO 8601 string, not {type(text).__name__}")
+        raise TrustcoreError(N_("timestamp must be an ISO 8601 string, not {type}"), type=type(text).__name__)
     try:
         when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise TrustcoreError(f"not an ISO 8601 timestamp: {text!r}") from None
+        raise TrustcoreError(N_("not an ISO 8601 timestamp: {text!r}"), text=text) from None
     if when.tzinfo is None or when.utcoffset() is None:
-        raise TrustcoreError(f"timestamp {text!r} has no UTC offset; write it as e.g. 2025-01-01T00:00:00Z")
+        raise TrustcoreError(
+            N_("timestamp {text!r} has no UTC offset; write it as e.g. 2025-01-01T00:00:00Z"), text=text
+        )
     if when.microsecond:
-        raise TrustcoreError(f"timestamp {text!r} has fractional seconds")
+        raise TrustcoreError(N_("timestamp {text!r} has fractional seconds"), text=text)
     seconds = int(when.timestamp())
     if seconds < 0:
-        raise TrustcoreError(f"timestamp {text!r} is before 1970")
+        raise TrustcoreError(N_("timestamp {text!r} is before 1970"), text=text)
     return seconds
 
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from trustcore import cbor_det, cose, keys, signed_object, timeutil
-from trustcore.errors import N_, TrustcoreError
+from trustcore.errors import N_, Text, TrustcoreError
 
 MAX_SIZE = 131072
 MAX_ENTRIES = 256
@@ -88,7 +88,7 @@ class LoadResult:
 
     status: str
     trust_list: TrustList | None = None
-    detail: str = ""
+    detail: str = ""  # why, for an operator: a Text the catalog renders (messages.text_in)
 
 
 def check_entries(entries: Iterable[IssuerEntry]) -> list[IssuerEntry]:
@@ -189,41 +189,46 @@ def parse_payload(payload: Mapping[int | str, Any]) -> TrustList | None:
     return TrustList(seq, iat, entries)
 
 
-def _why_malformed(items: object) -> str:
+def _why_malformed(items: object) -> Text:
     """A reason for an operator, for the two list-level rules (entry-level faults are generic)."""
+    shape = Text(N_("the payload does not fit §3 (version 1, seq, iat, a list of entries)"))
     if not isinstance(items, list):
-        return "payload shape"
+        return shape
     parsed = [_entry_from_map(m) for m in items]
     if any(e is None for e in parsed):
-        return "an entry does not fit §3 (kid, key, nbf < exp, lo < hi, name)"
+        return Text(N_("an entry does not fit §3 (kid, key, nbf < exp, lo < hi, name)"))
     good = [e for e in parsed if e is not None]
     if len({e.kid for e in good}) != len(good):
-        return "duplicate kid"
+        return Text(N_("duplicate kid"))
     bad = overlapping_ranges((e.serial_lo, e.serial_hi, e.name) for e in good)
     if bad is not None:
-        return f"overlapping serial ranges: {bad[0]!r} and {bad[1]!r}"
-    return "payload shape"
+        return Text(N_("overlapping serial ranges: {a!r} and {b!r}"), a=bad[0], b=bad[1])
+    return shape
 
 
 def load(blob: bytes, root: keys.PublicKey, held_seq: int | None = None) -> LoadResult:
     """Verify a trust list under the pinned root key and compare its seq with the one held.
     Over MAX_SIZE bytes or MAX_ENTRIES entries is ``too_large``."""
     if len(blob) > MAX_SIZE:
-        return LoadResult(TOO_LARGE, detail=f"{len(blob)} bytes, at most {MAX_SIZE}")
+        return LoadResult(
+            TOO_LARGE, detail=Text(N_("{size} bytes, at most {max}"), size=len(blob), max=MAX_SIZE)
+        )
     status, payload = signed_object.open_signed(blob, MAX_SIZE, root)
     if payload is None:
-        detail = ""
+        detail = Text()
         if status == signed_object.MALFORMED:
             try:
                 cose.parse_sign1(blob, MAX_SIZE)
-                detail = "the payload is not a strict CBOR map"
+                detail = Text(N_("the payload is not a strict CBOR map"))
             except cose.CoseFormatError as exc:
-                detail = f"not a strict COSE_Sign1: {exc}"
+                detail = Text(N_("not a strict COSE_Sign1: {reason}"), reason=exc)
         return LoadResult(status, detail=detail)
     items = payload.get(4)
     if isinstance(items, list) and len(items) > MAX_ENTRIES:
         # the reader decides this at the array's head
-        return LoadResult(TOO_LARGE, detail=f"{len(items)} entries, at most {MAX_ENTRIES}")
+        return LoadResult(
+            TOO_LARGE, detail=Text(N_("{n} entries, at most {max}"), n=len(items), max=MAX_ENTRIES)
+        )
     parsed = parse_payload(payload)
     if parsed is None:
         return LoadResult(signed_object.MALFORMED, detail=_why_malformed(items))
