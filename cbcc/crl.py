@@ -18,7 +18,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
-from messages import N_, _
+from messages import N_, _, text_in
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -240,9 +240,9 @@ def show_national(
         console = stdout_console()
         if base is not None:
             status = held.offer(read_input(base, "base list"))
-            console.print(status_line(status, N_("base status:")) + f" {held.detail}")
+            console.print(status_line(status, N_("base status:")) + " " + text_in(held.detail))
         status = held.offer(read_input(obj, "national list"))
-        console.print(status_line(status) + f" {held.detail}")
+        console.print(status_line(status) + " " + text_in(held.detail))  # a trustcore Text
         if held.seq is not None:
             console.print(_("seq {seq}, {n} revoked serial(s)", seq=held.seq, n=held.count()))
         if held.delta is not None:

@@ -19,7 +19,7 @@ from cbcc.common import (
     stdout_console,
     write_atomic,
 )
-from messages import N_, _
+from messages import N_, _, text_in
 
 if TYPE_CHECKING:
     from trustcore.trust_list import IssuerEntry
@@ -224,7 +224,7 @@ def show_trust_list(
         result = trust_list.load(read_input(trust, "trust list"), root_key, held_seq)
         stdout_console().print(status_line(result.status))
         if result.detail:
-            stdout_console().print(_("reason:") + f" {result.detail}")
+            stdout_console().print(_("reason:") + " " + text_in(result.detail))  # a trustcore Text
         if result.trust_list is not None:
             listed = result.trust_list
             _print_entries(f"trust list seq {listed.seq}", list(listed.entries.values()))

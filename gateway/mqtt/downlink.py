@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 
 from gateway import audit
 from gateway.models import Command, ConfigPush, Counter, Reader
-from messages import _
+from messages import _, message_of
 from trustcore import cbor_det, cose
 from trustcore import reader_config as rc
 from trustcore.errors import TrustcoreError
@@ -106,7 +106,7 @@ class Downlink:
         try:
             rc.compile_source(source, reader_id=reader_id)  # every source error before any number is taken
         except TrustcoreError as exc:
-            raise DownlinkError(str(exc)) from None
+            raise DownlinkError(message_of(exc)) from None  # re-rendered per request
         now = self._clock()
         at = datetime.fromtimestamp(now, UTC)
         with Session(self._engine, expire_on_commit=False) as s:
@@ -118,7 +118,7 @@ class Downlink:
             try:
                 blob = rc.build(source, self._key, seq, int(now), reader_id=reader_id)
             except TrustcoreError as exc:
-                raise DownlinkError(str(exc)) from None
+                raise DownlinkError(message_of(exc)) from None  # re-rendered per request
             sha = hashlib.sha256(blob).hexdigest()
             push = ConfigPush(reader_id=reader_id, seq=seq, sha256=sha, pushed_by=actor[:64], pushed_at=at)
             s.add(push)
