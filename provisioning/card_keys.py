@@ -205,10 +205,10 @@ def _int(obj: dict[str, Any], name: str) -> int:
     return v
 
 
-def unseal(
-    data: bytes, get_passphrase: Callable[[], bytes], *, source: str = "card-keys file"
-) -> CardMasterKeys:
-    """Check the header strictly, then ask for the passphrase and decrypt."""
+def unseal(data: bytes, get_passphrase: Callable[[], bytes], *, source: str | None = None) -> CardMasterKeys:
+    """Check the header strictly, then ask for the passphrase and decrypt; ``source`` names the
+    file in messages."""
+    source = source or _("card-keys file")
     if len(data) > MAX_FILE:
         raise CardKeysError(_("{source} is not a card-keys file (too large)", source=source))
     try:

@@ -11,7 +11,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from messages import N_
 from provisioning.errors import ProvisioningError
+
+# What a person reads when the link stays lost after the retries (cbcc card issue-batch): what broke
+# and what to do; every encoder says it with these.
+CARD_LINK_LOST = N_(
+    "the card link was lost ({reason}); keep the card still on the encoder and present it again "
+    "(the issuance resumes where it stopped)"
+)
+CHIP_SILENT = N_("the encoder's MFRC522 chip stopped answering ({reason}); check its wiring and power")
 
 
 class EncoderError(ProvisioningError):

@@ -14,7 +14,7 @@ import contextlib
 from typing import Any
 
 from messages import _
-from provisioning.encoders.base import CardInfo, Encoder, EncoderError, LinkLost, NoCard
+from provisioning.encoders.base import CARD_LINK_LOST, CardInfo, Encoder, EncoderError, LinkLost, NoCard
 
 GET_UID = [0xFF, 0xCA, 0x00, 0x00, 0x00]
 PCSC_RID = bytes.fromhex("A000000306")
@@ -64,11 +64,11 @@ class PcscEncoder(Encoder):
             except self._nocard:
                 self._drop(conn)
                 if time.monotonic() >= deadline:
-                    raise NoCard("no card on the PC/SC reader") from None
+                    raise NoCard(_("no card on the PC/SC reader")) from None
             except self._lost as exc:  # a card still settling in (unpowered, reset) is retried
                 self._drop(conn)
                 if time.monotonic() >= deadline:
-                    raise LinkLost(f"PC/SC: {exc}") from None
+                    raise LinkLost(_(CARD_LINK_LOST, reason=f"PC/SC: {exc}")) from None
             time.sleep(0.1)
         if (sw1, sw2) != (0x90, 0x00):
             raise EncoderError(
@@ -87,12 +87,12 @@ class PcscEncoder(Encoder):
 
     def transceive(self, apdu: bytes) -> bytes:
         if self.conn is None:
-            raise LinkLost("no card connected")
+            raise LinkLost(_("no card connected: present the card again"))
         try:
             data, sw1, sw2 = self.conn.transmit(list(apdu))
         except self._lost as exc:
             self.conn = None
-            raise LinkLost(f"PC/SC: {exc}") from None
+            raise LinkLost(_(CARD_LINK_LOST, reason=f"PC/SC: {exc}")) from None
         return bytes(data) + bytes((sw1, sw2))
 
     def field_off(self) -> None:

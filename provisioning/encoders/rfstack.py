@@ -12,8 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from messages import _
 from provisioning import fw
-from provisioning.encoders.base import CardInfo, Encoder, EncoderError, LinkLost, NoCard
+from provisioning.encoders.base import (
+    CARD_LINK_LOST,
+    CHIP_SILENT,
+    CardInfo,
+    Encoder,
+    EncoderError,
+    LinkLost,
+    NoCard,
+)
 
 # RF-stack failures that mean "the card is gone or the exchange broke": its state is unknown.
 _LOST = ("timeout", "crc", "card_removed", "collision", "protocol")
@@ -35,12 +44,12 @@ class RfStackEncoder(Encoder):
 
     def _error(self, e: Any) -> EncoderError:
         if e.reason == self._rferror.NO_CARD:
-            return NoCard("no card in the field")
+            return NoCard(_("no card in the field"))
         if e.reason == self._rferror.CHIP:
-            return LinkLost(f"encoder chip stopped answering: {e.detail}")
+            return LinkLost(_(CHIP_SILENT, reason=e.detail))
         if e.reason in _LOST:
-            return LinkLost(f"card link lost ({e.reason}: {e.detail})")
-        return EncoderError(f"{e.reason}: {e.detail}")
+            return LinkLost(_(CARD_LINK_LOST, reason=f"{e.reason}: {e.detail}"))
+        return EncoderError(_("the card exchange failed ({reason})", reason=f"{e.reason}: {e.detail}"))
 
     def detect(self) -> CardInfo:
         chip = self.chip
@@ -64,7 +73,7 @@ class RfStackEncoder(Encoder):
 
     def transceive(self, apdu: bytes) -> bytes:
         if self._dep is None:
-            raise LinkLost("no activated ISO-DEP card")
+            raise LinkLost(_("no activated ISO-DEP card: present the card again"))
         try:
             return bytes(self._dep.exchange(apdu))
         except self._rferror.CardError as e:

@@ -85,7 +85,7 @@ class RpiEncoder(RfStackEncoder):
         try:
             dev.open(bus, device)
         except OSError as exc:
-            hint = "enable SPI in raspi-config"
+            hint = _("enable SPI in raspi-config")
             raise EncoderError(
                 _(
                     "cannot open {path} ({hint}): {reason}",

@@ -13,7 +13,16 @@ import binascii
 from typing import Any
 
 from messages import N_, _
-from provisioning.encoders.base import CardInfo, Encoder, EncoderError, LinkLost, NoCard, ProtocolVersionError
+from provisioning.encoders.base import (
+    CARD_LINK_LOST,
+    CHIP_SILENT,
+    CardInfo,
+    Encoder,
+    EncoderError,
+    LinkLost,
+    NoCard,
+    ProtocolVersionError,
+)
 
 try:  # a USB serial port that vanishes fails in termios calls (tcdrain), not only in read/write
     import termios
@@ -29,9 +38,15 @@ VERSION_MISMATCH = N_("the encoder speaks protocol version {theirs}, this host {
 T_HELLO, T_FIELD_OFF, T_DETECT, T_APDU, T_ERROR = 0x01, 0x02, 0x03, 0x04, 0xFF
 S_OK, S_NO_CARD, S_LINK_LOST, S_BAD_FRAME, S_BAD_VERSION = 0x00, 0x01, 0x02, 0x03, 0x04
 S_TOO_LONG, S_BAD_TYPE, S_CHIP, S_CARD_ERROR = 0x05, 0x06, 0x07, 0x08
-STATUS_NAMES = {S_NO_CARD: "no card", S_LINK_LOST: "card link lost", S_BAD_FRAME: "bad frame",
-                S_BAD_VERSION: "protocol version", S_TOO_LONG: "too long", S_BAD_TYPE: "unknown request",
-                S_CHIP: "MFRC522 not answering", S_CARD_ERROR: "card error"}  # fmt: skip
+STATUS_NAMES = {S_NO_CARD: N_("no card"), S_LINK_LOST: N_("card link lost"), S_BAD_FRAME: N_("bad frame"),
+                S_BAD_VERSION: N_("protocol version"), S_TOO_LONG: N_("too long"),
+                S_BAD_TYPE: N_("unknown request"), S_CHIP: N_("MFRC522 not answering"),
+                S_CARD_ERROR: N_("card error")}  # fmt: skip
+# The link to the encoder itself broke: what a person reads when the retries are used up.
+ENCODER_GONE = N_(
+    "the link to the encoder broke ({reason}); check its USB cable, then present the card again "
+    "(the issuance resumes where it stopped)"
+)
 
 
 def crc(data: bytes) -> int:
@@ -41,7 +56,7 @@ def crc(data: bytes) -> int:
 
 def encode(ftype: int, seq: int, payload: bytes = b"", version: int = VERSION) -> bytes:
     if len(payload) > MAX_PAYLOAD:
-        raise EncoderError(f"payload of {len(payload)} bytes over {MAX_PAYLOAD}")
+        raise EncoderError(_("a frame payload of {n} bytes is over {max}", n=len(payload), max=MAX_PAYLOAD))
     body = bytes((version, ftype, seq & 0xFF, len(payload) >> 8, len(payload) & 0xFF)) + payload
     return bytes((SOF,)) + body + crc(body).to_bytes(4, "big")
 
@@ -77,9 +92,9 @@ class SerialEncoder(Encoder):
         try:
             got = bytes(self.port.read(n))
         except _PORT_ERRORS as exc:  # pyserial's SerialException is an OSError: device unplugged
-            raise LinkLost(f"encoder gone: {exc}") from None
+            raise LinkLost(_(ENCODER_GONE, reason=str(exc))) from None
         if len(got) != n:
-            raise LinkLost("encoder did not answer in time (unplugged?)")
+            raise LinkLost(_(ENCODER_GONE, reason=_("no answer in time")))
         return got
 
     def _request(self, ftype: int, payload: bytes = b"") -> tuple[int, bytes]:
@@ -88,19 +103,19 @@ class SerialEncoder(Encoder):
             self.port.write(encode(ftype, self.seq, payload))
             self.port.flush()
         except _PORT_ERRORS as exc:  # flush() is tcdrain: termios.error when the device is gone
-            raise LinkLost(f"encoder gone: {exc}") from None
+            raise LinkLost(_(ENCODER_GONE, reason=str(exc))) from None
         for _skip in range(MAX_PAYLOAD + 8):  # skip line noise before the start byte, boundedly
             if self._read(1)[0] == SOF:
                 break
         else:
-            raise LinkLost("no frame start from the encoder")
+            raise LinkLost(_(ENCODER_GONE, reason=_("no frame start")))
         head = self._read(5)
         n = (head[3] << 8) | head[4]
         if n > MAX_PAYLOAD or n < 1:
-            raise LinkLost(f"encoder frame of {n} bytes")
+            raise LinkLost(_(ENCODER_GONE, reason=_("a frame of {n} bytes", n=n)))
         rest = self._read(n + 4)
         if crc(head + rest[:n]) != int.from_bytes(rest[n:], "big"):
-            raise LinkLost("CRC error on the encoder's answer")
+            raise LinkLost(_(ENCODER_GONE, reason=_("CRC error")))
         version, rtype, seq, payload = head[0], head[1], head[2], rest[:n]
         if rtype == T_ERROR and payload[0] == S_BAD_VERSION:
             theirs = payload[1] if len(payload) > 1 else version
@@ -117,7 +132,8 @@ class SerialEncoder(Encoder):
             reason = payload[1:].decode("latin-1")
             raise LinkLost(_("the encoder could not read our frame ({reason})", reason=reason))
         if rtype != ftype | 0x80 or seq != self.seq:
-            raise LinkLost(f"answer {rtype:02X}/{seq} to request {ftype:02X}/{self.seq}")
+            got, sent = f"{rtype:02X}/{seq}", f"{ftype:02X}/{self.seq}"
+            raise LinkLost(_(ENCODER_GONE, reason=_("answer {got} to request {sent}", got=got, sent=sent)))
         return payload[0], payload[1:]
 
     def _hello(self) -> None:
@@ -130,11 +146,15 @@ class SerialEncoder(Encoder):
                      "name": data[3:].decode("utf-8", "replace")}  # fmt: skip
 
     def _fail(self, status: int, data: bytes) -> EncoderError:
-        text = f"{STATUS_NAMES.get(status, hex(status))}: {data.decode('latin-1')}".rstrip(": ")
+        name = STATUS_NAMES.get(status)
+        what, detail = _(name) if name else hex(status), data.decode("latin-1")
+        text = _("{what}: {detail}", what=what, detail=detail) if detail else what
         if status == S_NO_CARD:
-            return NoCard("no card on the encoder")
-        if status in (S_LINK_LOST, S_CHIP):
-            return LinkLost(text)
+            return NoCard(_("no card on the encoder"))
+        if status == S_LINK_LOST:
+            return LinkLost(_(CARD_LINK_LOST, reason=detail or what))
+        if status == S_CHIP:
+            return LinkLost(_(CHIP_SILENT, reason=detail or what))
         return EncoderError(text)
 
     def detect(self) -> CardInfo:
@@ -148,9 +168,9 @@ class SerialEncoder(Encoder):
             sak, ats_len = d[3 + n], d[4 + n]
             ats = d[5 + n : 5 + n + ats_len]
         except IndexError:
-            raise LinkLost("truncated DETECT answer") from None
+            raise LinkLost(_(ENCODER_GONE, reason=_("truncated DETECT answer"))) from None
         if len(ats) != ats_len or len(uid) != n:
-            raise LinkLost("truncated DETECT answer")
+            raise LinkLost(_(ENCODER_GONE, reason=_("truncated DETECT answer")))
         return CardInfo(uid, atqa, sak, ats)
 
     def transceive(self, apdu: bytes) -> bytes:

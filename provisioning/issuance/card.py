@@ -162,7 +162,7 @@ def probe(transport: ApduTransport, info: CardInfo, keys: Any, factory_key: byte
     # Random UID on: learn the real UID with a key we hold.
     if app and len(kv) > 2 and kv[2] != 0 and _try_auth(d, cl.KEY_UID, keys.uid_key()):
         p.uid = bytes(d.get_card_uid())
-        p.notes.append("uid via key 2")
+        p.notes.append(_("UID learnt with key 2"))
     d.select_application(cl.PICC_AID)
     if picc_ver == 0 and _try_auth(d, 0, factory_key):
         p.picc_key = "factory"
@@ -234,7 +234,7 @@ def complete(transport: ApduTransport, uid: bytes, keys: Any, factory_key: bytes
     if bytes(d.get_card_uid()) != uid:
         raise CardRefused(_("GetCardUID does not match the UID the credential is bound to"))
     if bytes(d.read_data(cl.FILE_CREDENTIAL, 0, len(blob), dc.FULL)) != blob:
-        raise rferror.CardError(rferror.PROTOCOL, "credential read back differs from what was written")
+        raise rferror.CardError(rferror.PROTOCOL, _("the credential read back differs from what was written"))
     steps.append("read_back")
     # PICC level: random UID, then the diversified PICC master key.
     d.select_application(cl.PICC_AID)
