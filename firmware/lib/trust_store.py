@@ -8,14 +8,18 @@
 #       ...                         # None while working, then the status ("ok" moves it in)
 #   st.get(kid)                     # -> trust.Issuer or None (credential.verify's trust)
 #
-# Files in folder: trust.cbor (the signed list exactly as received) and trust.idx (the index):
-#   "TIDX" | ver 1 | count u16 | seq u64 | iat u64 | digest[32] | count x record | SHA-256[32]
-#   record (REC = 49 bytes, sorted by kid): kid[8] | nbf u64 | exp u64 | lo u56 | hi u56 | kty u8
-#          | n offset u24 | n length u16 | name offset u24 | name length u16
+# Files in folder: trust.cbor (the signed list exactly as received) and trust.idx (the index,
+# docs/trust-core.md "The trust list on a reader" has the byte layout):
+#   "TIDX" | ver 2 | count u16 | seq u64 | iat u64 | digest[32] | count x slot | records | SHA-256
+#   slot (12 bytes, sorted by kid): kid[8] | record offset u24 | record length / 2 u8
+#   record: kid[8] | nbf u64 | exp u64 | lo u64 | hi u64 | kty u8 | name offset u24 | name length
+#           u16 | key length u16 | key (RSA n, or EC2 x | y)
 # digest is the SHA-256 of the list's Sig_structure (what its signature covers), so an index
-# belongs to exactly one verified list; lo/hi are clamped to 2^53 (serials are below it). RAM: the
-# sorted kids (8 bytes per entry), a 2 KiB window while verifying, a few cached issuers. A lookup
-# is a binary search of the kids, one 49-byte read of the index and one read of the modulus.
+# belongs to exactly one verified list; lo/hi are clamped to 2^53 (serials are below it); name
+# offsets point into trust.cbor. Records sit in kid order, each inside one LittleFS block (a read
+# that crosses a block walks the file's skip-list again: sim/lfs_timing.py). RAM: the slots
+# (12 bytes per entry), a 2 KiB window while verifying, a few cached issuers. A lookup is a
+# binary search of the kids in RAM and one read of one record (its key beside it).
 #
 # Streaming verification order (the same answers as trust.parse on the whole blob): size
 # (too_large) -> envelope (malformed) -> alg -> root kid -> signature over the payload hashed
@@ -23,6 +27,7 @@
 # (noop / rollback). Anything but ok leaves the held list and index untouched; `detail` says why.
 import hashlib
 import os
+import struct
 
 import cbor
 import cose
@@ -36,12 +41,19 @@ INDEX_FILE = "trust.idx"
 OFFER_FILE = "trust.offer"
 REC_FILE = "trust.rec"
 MAGIC = b"TIDX"
+VERSION = 2              # 1: records without keys (the modulus read from trust.cbor): rebuilt
 HDR = 4 + 1 + 2 + 8 + 8 + 32
-REC = 49
+SLOT = 12                # kid[8] | record offset u24 | record length / 2 u8
+HEAD = 48                # a record up to its key
+_HEAD_FMT = ">QQQQBBHHH"  # from byte 8: nbf exp lo hi kty | name offset (high byte, low 16
+                          # bits) | name length | key length: the whole head in one unpack
+SREC = HEAD + 6          # a scratch record: a record's head | key offset u24 | EC2 y offset u24
+MAX_KEY = 384            # RSA-3072 (cose_key.from_map)
+LFS_BLOCK = 4096         # LittleFS block on an ESP32 (a flash sector): records never straddle one
 WINDOW = 2048            # the largest single item read whole (an entry, an unknown value)
 HASH_BUF = 512
 STEP_HASH_BYTES = 16384  # offer_steps: payload bytes hashed per step
-STEP_ENTRIES = 8         # offer_steps: entries checked per step
+STEP_ENTRIES = 8         # offer_steps: entries checked (and index records written) per step
 CACHE = 8                # issuers kept decoded (a door sees few issuers)
 _SIG1_PREFIX = b"\x84\x6aSignature1"
 
@@ -304,12 +316,43 @@ class _Pending:
             self.rec = None
 
 
-def _record(iss, n_off, n_len, name_off, name_len):
+def _scratch(iss, name_off, name_len, key_len, k1_off, k2_off):
+    # A record's head (key length set) with where the key sits in the list: RSA n at k1_off, or
+    # EC2 x at k1_off and y at k2_off (32 bytes each).
     k = iss.key
     return (k.kid + iss.nbf.to_bytes(8, "big") + iss.exp.to_bytes(8, "big")
-            + trust.clamp(iss.lo).to_bytes(7, "big") + trust.clamp(iss.hi).to_bytes(7, "big")
-            + bytes((k.kty,)) + n_off.to_bytes(3, "big") + n_len.to_bytes(2, "big")
-            + name_off.to_bytes(3, "big") + name_len.to_bytes(2, "big"))
+            + trust.clamp(iss.lo).to_bytes(8, "big") + trust.clamp(iss.hi).to_bytes(8, "big")
+            + bytes((k.kty,)) + name_off.to_bytes(3, "big") + name_len.to_bytes(2, "big")
+            + key_len.to_bytes(2, "big") + k1_off.to_bytes(3, "big") + k2_off.to_bytes(3, "big"))
+
+
+def _lfs_at(pos):
+    """(block index, offset in that block) of file position pos: LittleFS's CTZ skip-list
+    layout (lfs_ctz_index), where block i > 0 starts with ctz(i) + 1 pointers."""
+    b = LFS_BLOCK - 8
+    i = pos // b
+    if i == 0:
+        return 0, pos
+    x = i - 1
+    n = 0
+    while x:
+        x &= x - 1
+        n += 1
+    i = (pos - 4 * (n + 2)) // b
+    x = i
+    n = 0
+    while x:
+        x &= x - 1
+        n += 1
+    return i, pos - b * i - 4 * n
+
+
+def _place(pos, n):
+    """The first position >= pos where n bytes sit inside one LittleFS block."""
+    off = _lfs_at(pos)[1]
+    if off + n > LFS_BLOCK:
+        return pos + LFS_BLOCK - off    # the next block's first data byte
+    return pos
 
 
 def _payload_steps(f, h, out, per_step):
@@ -356,7 +399,7 @@ def _entries_steps(r, out, per_step):
     n = r.head(4)
     if n > trust.MAX_ENTRIES:
         raise TooMany("%d entries, at most %d" % (n, trust.MAX_ENTRIES))
-    kids = out.kids = _Sorted(10, n)
+    kids = out.kids = _Sorted(11, n)     # kid | slot u16 | record length / 2
     ranges = out.ranges = _Sorted(22, n)
     done = 0
     for slot in range(n):
@@ -365,20 +408,24 @@ def _entries_steps(r, out, per_step):
         if iss is None:
             raise StreamError("bad entry")
         kid = iss.key.kid
-        j = kids.insert(kid + slot.to_bytes(2, "big"))
-        if (j > 0 and kids.at(j - 1)[0:8] == kid) or (j + 1 < kids.n and kids.at(j + 1)[0:8] == kid):
-            raise StreamError("duplicate kid")
         end = r.pos - r.base
-        n_off = n_len = name_off = name_len = 0
+        k1 = k2 = name_off = 0
         if iss.key.kty == cose_key.KTY_RSA:
             nb = e[2][-1]
-            n_len = len(nb)
-            n_off = at + r.buf.find(nb, i, end) - i
+            key_len = len(nb)
+            k1 = at + r.buf.find(nb, i, end) - i
+        else:
+            key_len = 64
+            k1 = at + r.buf.find(iss.key.x, i, end) - i
+            k2 = at + r.buf.find(iss.key.y, i, end) - i
+        j = kids.insert(kid + slot.to_bytes(2, "big") + bytes(((HEAD + key_len) >> 1,)))
+        if (j > 0 and kids.at(j - 1)[0:8] == kid) or (j + 1 < kids.n and kids.at(j + 1)[0:8] == kid):
+            raise StreamError("duplicate kid")
         nm = iss.name.encode()
         name_len = len(nm)
         if name_len:
             name_off = at + r.buf.find(nm, i, end) - i
-        out.rec.write(_record(iss, n_off, n_len, name_off, name_len))
+        out.rec.write(_scratch(iss, name_off, name_len, key_len, k1, k2))
         ranges.insert(trust.clamp(iss.lo).to_bytes(7, "big") + trust.clamp(iss.hi).to_bytes(7, "big")
                       + hashlib.sha256(nm).digest()[:8])
         e = iss = None
@@ -396,30 +443,76 @@ def _entries_steps(r, out, per_step):
     out.ranges = None
 
 
-def _write_index(p, digest, dest):
-    """Write the index (records sorted by kid, from the scratch file) and return its header
-    and the sorted kids."""
+def _index_steps(p, digest, dest, list_path, per_step):
+    """Write the index (slots, then records in kid order with their keys copied from the list)
+    a bounded step at a time: yields None every per_step records, then (header, kids, locs)."""
     p.close()
     kids = p.kids          # sorted by kid already, each with its slot in the list
     n = 0 if kids is None else kids.n
-    hdr = (MAGIC + b"\x01" + n.to_bytes(2, "big") + p.seq.to_bytes(8, "big")
+    hdr = (MAGIC + bytes((VERSION,)) + n.to_bytes(2, "big") + p.seq.to_bytes(8, "big")
            + p.iat.to_bytes(8, "big") + digest)
-    h = hashlib.sha256(hdr)
-    rec = bytearray(REC)
     sk = bytearray(8 * n)
-    with open(p.rec_path, "rb") as src, open(dest, "wb") as f:
+    loc = bytearray(4 * n)
+    table = bytearray(SLOT * n)
+    pos = HDR + SLOT * n
+    for j in range(n):
+        k = kids.at(j)
+        ln = k[10] << 1
+        pos = _place(pos, ln)
+        sk[j * 8:j * 8 + 8] = k[0:8]
+        loc[j * 4:j * 4 + 4] = pos.to_bytes(3, "big") + k[10:11]
+        table[j * SLOT:j * SLOT + SLOT] = k[0:8] + loc[j * 4:j * 4 + 4]
+        pos += ln
+    h = hashlib.sha256(hdr)
+    h.update(table)
+    src = lst = f = None
+    try:
+        src = open(p.rec_path, "rb")
+        lst = open(list_path, "rb")
+        f = open(dest, "wb")
         f.write(hdr)
+        f.write(table)
+        del table
+        pos = HDR + SLOT * n
+        srec = bytearray(SREC)
+        rec = bytearray(HEAD + MAX_KEY)
+        mv = memoryview(rec)
+        done = 0
         for j in range(n):
             k = kids.at(j)
-            src.seek(((k[8] << 8) | k[9]) * REC)
-            if src.readinto(rec) != REC:
+            src.seek(((k[8] << 8) | k[9]) * SREC)
+            if src.readinto(srec) != SREC:
                 raise OSError("scratch")
-            f.write(rec)
-            h.update(rec)
-            sk[j * 8:j * 8 + 8] = k[0:8]
+            at = _u(loc, j * 4, 3)
+            if at > pos:
+                pad = bytes(at - pos)
+                f.write(pad)
+                h.update(pad)
+            klen = _u(srec, HEAD - 2, 2)
+            mv[0:HEAD] = srec[0:HEAD]
+            part = klen if srec[40] == cose_key.KTY_RSA else 32
+            lst.seek(_u(srec, HEAD, 3))
+            if lst.readinto(mv[HEAD:HEAD + part]) != part:
+                raise OSError("trust list")
+            if part < klen:
+                lst.seek(_u(srec, HEAD + 3, 3))
+                if lst.readinto(mv[HEAD + part:HEAD + klen]) != klen - part:
+                    raise OSError("trust list")
+            w = mv[0:HEAD + klen]
+            f.write(w)
+            h.update(w)
+            pos = at + HEAD + klen
+            done += 1
+            if done >= per_step and j + 1 < n:
+                done = 0
+                yield None
         f.write(h.digest())
-    _remove(p.rec_path)
-    return hdr, bytes(sk)
+    finally:
+        for x in (src, lst, f):
+            if x is not None:
+                x.close()
+        _remove(p.rec_path)
+    yield hdr, bytes(sk), bytes(loc)
 
 
 def _remove(p):
@@ -457,10 +550,12 @@ class TrustStore:
         self.count = 0
         self.detail = ""
         self.errors = 0         # lookups that failed on flash (each one refused its tap)
-        self._kids = b""
+        self._kids = b""        # the sorted kids, 8 bytes each
+        self._loc = b""         # per kid: record offset u24 | record length / 2
         self._idx = None
         self._lst = None
-        self._rec = bytearray(REC)
+        self._rec = bytearray(HEAD + MAX_KEY)
+        self._mv = memoryview(self._rec)
         self._cache = {}
         self._order = []
 
@@ -470,7 +565,7 @@ class TrustStore:
     # ---- lookups (every tap) ---------------------------------------------------------------
 
     def get(self, kid):
-        """The Issuer for kid, or None; reads one index record and one key from flash."""
+        """The Issuer for kid, or None; reads one index record (its key inside) from flash."""
         iss = self._cache.get(kid)
         if iss is not None:
             return iss
@@ -496,27 +591,28 @@ class TrustStore:
         return None
 
     def _load(self, i, kid):
-        rec = self._rec
         idx = self._idx
-        lst = self._lst
-        if idx is None or lst is None:
+        if idx is None:
             raise OSError("closed")
-        idx.seek(HDR + i * REC)
-        if idx.readinto(rec) != REC or rec[0:8] != kid:
+        loc = self._loc
+        o = i << 2
+        ln = loc[o + 3] << 1
+        rec = self._rec
+        mv = self._mv
+        idx.seek((loc[o] << 16) | (loc[o + 1] << 8) | loc[o + 2])
+        if idx.readinto(mv[0:ln]) != ln or rec[0:8] != kid:
             raise OSError("trust index")
-        kty = rec[38]
-        n_off = _u(rec, 39, 3)
-        n_len = _u(rec, 42, 2)
+        nbf, exp, lo, hi, kty, _nh, _nl, _nn, klen = struct.unpack_from(_HEAD_FMT, rec, 8)
+        if HEAD + klen != ln:
+            raise OSError("trust index")
         key = cose_key.PublicKey(kty, kid)
         if kty == cose_key.KTY_RSA:
-            lst.seek(n_off)
-            nb = lst.read(n_len)
-            if len(nb) != n_len:
-                raise OSError("trust list")
-            key.n = int.from_bytes(nb, "big")
-            key.k = n_len
-        return trust.Issuer(key, _u(rec, 8, 8), _u(rec, 16, 8), _u(rec, 24, 7), _u(rec, 31, 7),
-                            None)
+            key.n = int.from_bytes(mv[HEAD:ln], "big")
+            key.k = klen
+        else:
+            key.x = bytes(mv[HEAD:HEAD + 32])
+            key.y = bytes(mv[HEAD + 32:ln])
+        return trust.Issuer(key, nbf, exp, lo, hi, None)
 
     def name(self, kid):
         """The issuing authority's name (read from the list on flash), or None."""
@@ -527,10 +623,10 @@ class TrustStore:
             return None
         for i in range(len(kids) >> 3):
             if kids[i << 3:(i << 3) + 8] == kid:
-                idx.seek(HDR + i * REC)
-                rec = idx.read(REC)
-                lst.seek(_u(rec, 44, 3))
-                return str(lst.read(_u(rec, 47, 2)), "utf-8")
+                idx.seek(_u(self._loc, i << 2, 3))
+                rec = idx.read(HEAD)
+                lst.seek(_u(rec, 41, 3))
+                return str(lst.read(_u(rec, 44, 2)), "utf-8")
         return None
 
     def _remember(self, kid, iss):
@@ -632,9 +728,13 @@ class TrustStore:
             yield status
             return
         try:
-            yield self._install(path, digest, p)
+            for x in self._install_steps(path, digest, p, per_entries):
+                if x is None:
+                    yield None
         except OSError:
             yield "io_error"
+            return
+        yield signed.OK
 
     def offer(self, path):
         r = None
@@ -654,20 +754,40 @@ class TrustStore:
         _remove(p)
         return st
 
-    def _install(self, path, digest, p):
+    def _install_steps(self, path, digest, p, per_step):
+        # The new index is written beside the held one (lookups go on meanwhile), then the list
+        # and the index are renamed into place: a power cut leaves the old pair, or the new list
+        # with an index of another list (refused at boot, rebuilt from the list), never a mix.
         tmp = self._path(INDEX_FILE + ".new")
-        hdr, kids = _write_index(p, digest, tmp)
+        got = None
+        try:
+            for x in _index_steps(p, digest, tmp, path, per_step):
+                if x is None:
+                    yield None
+                else:
+                    got = x
+        finally:
+            if got is None:
+                _remove(tmp)    # abandoned or failed: no half index stays behind
+        if got is None:
+            raise OSError("trust index")
+        hdr, kids, loc = got
         self.close()
         if path != self._path(LIST_FILE):
             _replace(path, self._path(LIST_FILE))
         _replace(tmp, self._path(INDEX_FILE))
-        self._open(hdr, kids)
+        self._open(hdr, kids, loc)
+
+    def _install(self, path, digest, p):
+        for _ in self._install_steps(path, digest, p, 1 << 30):
+            pass
         return signed.OK
 
-    def _open(self, hdr, kids):
+    def _open(self, hdr, kids, loc):
         self.seq = _u(hdr, 7, 8)
         self.iat = _u(hdr, 15, 8)
         self._kids = kids
+        self._loc = loc
         self.count = len(kids) >> 3
         self._cache = {}
         self._order = []
@@ -683,6 +803,7 @@ class TrustStore:
                     pass
         self._idx = self._lst = None
         self._kids = b""
+        self._loc = b""
         self.count = 0
         self.seq = self.iat = None
         self._cache = {}
@@ -695,15 +816,17 @@ class TrustStore:
         it belongs to it (same digest, intact); a missing or stale index is rebuilt from the
         list. Returns the status, or None when no list is held."""
         self.close()
+        _remove(self._path(INDEX_FILE + ".new"))    # an install cut short by a power loss
+        _remove(self._path(REC_FILE))
         lp = self._path(LIST_FILE)
         if _size(lp) < 0:
             return None
         roots = (self.root,) + tuple(self.old_roots)
         got = self._read_index()
         if got is not None:
-            hdr, kids = got
+            hdr, kids, loc = got
             if self._verify_only(lp, roots, hdr[23:55]) == signed.OK:
-                self._open(hdr, kids)
+                self._open(hdr, kids, loc)
                 return signed.OK
         # no usable index: check the whole list again and write a new one
         gen = self._check_steps(lp, roots, 1 << 30, 1 << 30)
@@ -720,28 +843,43 @@ class TrustStore:
             return "io_error"
 
     def _read_index(self):
-        # (header, sorted kids) of an intact index file, else None; read in REC pieces
+        # (header, kids, locs) of an intact index of this version, else None (a version 1 index,
+        # from before keys sat in their records, is rebuilt from the list like a damaged one)
         try:
             with open(self._path(INDEX_FILE), "rb") as f:
                 hdr = f.read(HDR)
-                if len(hdr) != HDR or hdr[0:5] != MAGIC + b"\x01":
+                if len(hdr) != HDR or hdr[0:5] != MAGIC + bytes((VERSION,)):
                     return None
                 n = _u(hdr, 5, 2)
                 if n > trust.MAX_ENTRIES:
                     return None
                 h = hashlib.sha256(hdr)
                 kids = bytearray(8 * n)
-                rec = bytearray(REC)
+                loc = bytearray(4 * n)
+                slot = bytearray(SLOT)
                 for i in range(n):
-                    if f.readinto(rec) != REC:
+                    if f.readinto(slot) != SLOT:
                         return None
-                    h.update(rec)
-                    kids[i * 8:i * 8 + 8] = rec[0:8]
+                    h.update(slot)
+                    kids[i * 8:i * 8 + 8] = slot[0:8]
+                    loc[i * 4:i * 4 + 4] = slot[8:12]
+                # the records: hashed up to the checksum (the last 32 bytes)
+                left = _size(self._path(INDEX_FILE)) - HDR - SLOT * n - 32
+                if left < 0:
+                    return None
+                buf = bytearray(HASH_BUF)
+                mv = memoryview(buf)
+                while left > 0:
+                    k = f.readinto(mv[0:min(HASH_BUF, left)])
+                    if not k:
+                        return None
+                    h.update(mv[0:k])
+                    left -= k
                 if f.read(33) != h.digest():
                     return None
         except OSError:
             return None
-        return hdr, bytes(kids)
+        return hdr, bytes(kids), bytes(loc)
 
     def _verify_only(self, path, roots, want):
         try:
