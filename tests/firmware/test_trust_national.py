@@ -380,7 +380,7 @@ def test_abandoned_install_leaves_the_held_list(tmp_path: Path) -> None:
     gen = st.offer_steps(str(offered))
     while not (tmp_path / "trust.idx.new").exists():
         assert next(gen) is None
-    assert next(gen) is None      # one more bounded step of index records
+    assert next(gen) is None  # one more bounded step of index records
     assert st.get(held_kid) is not None and st.seq == seq
     gen.close()
     names = {p.name for p in tmp_path.iterdir()}
