@@ -18,13 +18,15 @@
 # belongs to exactly one verified list; lo/hi are clamped to 2^53 (serials are below it); name
 # offsets point into trust.cbor. Records sit in kid order, each inside one LittleFS block (a read
 # that crosses a block walks the file's skip-list again: sim/lfs_timing.py). RAM: the slots
-# (12 bytes per entry), a 2 KiB window while verifying, a few cached issuers. A lookup is a
-# binary search of the kids in RAM and one read of one record (its key beside it).
+# (12 bytes per entry) and where each first kid byte starts among them (514 bytes), a 2 KiB window
+# while verifying, a few cached issuers. A lookup finds the kid in RAM (its first byte's bucket:
+# one or two compares) and reads one record (its key beside it).
 #
 # Streaming verification order (the same answers as trust.parse on the whole blob): size
 # (too_large) -> envelope (malformed) -> alg -> root kid -> signature over the payload hashed
 # from flash -> payload, one entry at a time (malformed, too_large over MAX_ENTRIES) -> seq
 # (noop / rollback). Anything but ok leaves the held list and index untouched; `detail` says why.
+import array
 import hashlib
 import os
 import struct
@@ -56,6 +58,7 @@ STEP_HASH_BYTES = 16384  # offer_steps: payload bytes hashed per step
 STEP_ENTRIES = 8         # offer_steps: entries checked (and index records written) per step
 CACHE = 8                # issuers kept decoded (a door sees few issuers)
 _SIG1_PREFIX = b"\x84\x6aSignature1"
+_NO_KIDS = array.array("H", bytes(2 * 257))   # the buckets of an empty store (never written)
 
 
 class StreamError(ValueError):
@@ -552,6 +555,7 @@ class TrustStore:
         self.errors = 0         # lookups that failed on flash (each one refused its tap)
         self._kids = b""        # the sorted kids, 8 bytes each
         self._loc = b""         # per kid: record offset u24 | record length / 2
+        self._bkt = _NO_KIDS    # index of the first kid with each first byte, then the count
         self._idx = None
         self._lst = None
         self._rec = bytearray(HEAD + MAX_KEY)
@@ -569,25 +573,25 @@ class TrustStore:
         iss = self._cache.get(kid)
         if iss is not None:
             return iss
+        if len(kid) != 8:
+            return None
         kids = self._kids
-        lo = 0
-        hi = len(kids) >> 3
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            k = kids[mid << 3:(mid << 3) + 8]
-            if k < kid:
-                lo = mid + 1
-            elif k > kid:
-                hi = mid
-            else:
+        b = kid[0]
+        i = self._bkt[b]
+        end = self._bkt[b + 1]
+        o = i << 3
+        while i < end:
+            if kids[o:o + 8] == kid:
                 try:
-                    iss = self._load(mid, kid)
+                    iss = self._load(i, kid)
                 except (OSError, ValueError):
                     # flash trouble: this tap fails closed (unknown_issuer), never crashes
                     self.errors += 1
                     return None
                 self._remember(kid, iss)
                 return iss
+            i += 1
+            o += 8
         return None
 
     def _load(self, i, kid):
@@ -788,6 +792,15 @@ class TrustStore:
         self.iat = _u(hdr, 15, 8)
         self._kids = kids
         self._loc = loc
+        bkt = array.array("H", bytes(2 * 257))
+        j = 0
+        n = len(kids) >> 3
+        for b in range(256):
+            bkt[b] = j
+            while j < n and kids[j << 3] == b:
+                j += 1
+        bkt[256] = n
+        self._bkt = bkt
         self.count = len(kids) >> 3
         self._cache = {}
         self._order = []
@@ -804,6 +817,7 @@ class TrustStore:
         self._idx = self._lst = None
         self._kids = b""
         self._loc = b""
+        self._bkt = _NO_KIDS
         self.count = 0
         self.seq = self.iat = None
         self._cache = {}

@@ -330,6 +330,10 @@ def test_store_records_match_the_list(tmp_path: Path, name: str) -> None:
         end = off + 2 * st._loc[i * 4 + 3] - 1
         assert lfs_timing.ctz_index(off)[0] == lfs_timing.ctz_index(end)[0], (i, off, end)
     assert st.name(st._kids[0:8]) == want[st._kids[0:8]].name
+    for kid in want:  # unknown kids beside known ones (the same first byte), and odd lengths
+        near = kid[:7] + bytes([kid[7] ^ 1])
+        assert near in want or st.get(near) is None
+    assert st.get(b"") is None and st.get(kid + b"\x00") is None and st.errors == 0
     st.close()
 
 
