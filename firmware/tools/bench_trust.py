@@ -148,8 +148,8 @@ def run(argv):
     t0 = ticks_us()
     miss = st.get(b"\x00" * 8)
     miss_us = ticks_diff(ticks_us(), t0)
-    # modelled LittleFS flash time of a cold lookup, for every kid (it depends on where the
-    # record and the modulus sit in their files)
+    # modelled LittleFS flash time of a cold lookup, for every kid (it depends on where its
+    # record sits in the index file)
     flash = [int(toolkit.trust_flash_us(st, kid)) for kid in kids]   # ints: no boxed floats
     best = [0] * len(kids)
     for rnd in range(max(rounds, 1)):
@@ -168,7 +168,7 @@ def run(argv):
     norm = 700.0 / bare
     per_kid = sorted(best[j] * ESP32_FACTOR + flash[j] for j in range(len(kids)))
     per_kid_n = sorted(int(best[j] * ESP32_FACTOR * norm) + flash[j] for j in range(len(kids)))
-    kids = None
+    del kids
     gc.collect()    # the JSON below needs a few KiB in one piece of a reader-sized heap
     tot = toolkit.median(totals)
     worst_step = max(steps_all)
