@@ -326,6 +326,21 @@ def _place(pos, n):
     return pos
 
 
+def _tail_pad(pos):
+    """Zero bytes to put before the checksum (due at pos) so that the file's last block index
+    is not 3 mod 4. Every read after a seek walks the skip-list from the last block, and block i
+    holds ctz(i) + 1 pointers: from an index 3 mod 4 the walk starts one block at a time, from the
+    next index 4 or more at a time (the 192-issuer list: worst modelled lookup 1.07 -> 0.84 ms,
+    for one more block written)."""
+    last = _lfs_at(pos + 31)[0]
+    if last & 3 != 3:
+        return 0
+    at = pos
+    while _lfs_at(at)[0] <= last:
+        at += LFS_BLOCK - _lfs_at(at)[1]      # the next block's first data byte
+    return at - pos
+
+
 def _payload_steps(f, h, out, per_step):
     """Walk the payload map; entries are checked one at a time. Yields None between steps;
     raises StreamError (malformed) or returns normally; out gets seq, iat and the records."""
@@ -477,6 +492,11 @@ def _index_steps(p, digest, dest, list_path, per_step):
             if done >= per_step and j + 1 < n:
                 done = 0
                 yield None
+        pad = _tail_pad(pos)
+        if pad:
+            pad = bytes(pad)
+            f.write(pad)
+            h.update(pad)
         f.write(h.digest())
     finally:
         for x in (src, lst, f):
