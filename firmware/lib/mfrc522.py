@@ -761,7 +761,11 @@ class MFRC522:
             if el > budget:
                 break
             w = el >> 2
-            if w < span:
+            if irqpin is not None:
+                # a pin read is cheap and the pin alone cannot show a frame arriving (no FIFO
+                # level): look again after the short pause, never a growing quarter of the wait
+                w = pmin
+            elif w < span:
                 # the expected answer lasts long enough that pausing most of its length
                 # still finds it arriving (and then the wait below ends with it)
                 w = span

@@ -99,8 +99,8 @@ BARE_CALIBRATION_US = 700
 
 
 def trust_flash_us(store, kid):
-    """Modelled LittleFS flash time of one cold lookup of kid in a trust_store.TrustStore (the
-    index record and the modulus read as LittleFS would read them: sim/lfs_timing.py); the
+    """Modelled LittleFS flash time of one cold lookup of kid in a trust_store.TrustStore (its
+    reads of the index and the list, as LittleFS would make them: sim/lfs_timing.py); the
     lookup runs once, untimed, with the store's files wrapped, then the store is as before."""
     import os
 

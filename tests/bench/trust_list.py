@@ -5,11 +5,12 @@
 Runs firmware/tools/bench_trust.py under the MicroPython unix port (256 KiB heap, close to an
 ESP32 application's) on the 192-issuer list made by pycose (tests/vectors/national, ≈ 66 KB) and
 on the 256-issuer list at exactly 128 KiB: install CPU in bounded steps (what runs between taps),
-cold per-tap issuer lookup (CPU, and the LittleFS flash reads modelled by
-firmware/sim/lfs_timing.py), RAM, the bare RSA-2048 pow + SHA-256 of the same run. Then finds the
-smallest MicroPython heap in which each list still installs (bisection, 4 KiB steps): an upper
-bound of everything the install needs, interpreter and modules included. Final line: one JSON
-object.
+cold per-tap issuer lookup (CPU, and the LittleFS flash read modelled by
+firmware/sim/lfs_timing.py; lookup_kid_*: per issuer, the fastest of the rounds plus its flash
+time), the bytes one install writes to flash, RAM, the bare RSA-2048 pow + SHA-256 of the same
+run. Then finds the smallest MicroPython heap in which each list still installs (bisection,
+4 KiB steps): an upper bound of everything the install needs, interpreter and modules included.
+Final line: one JSON object.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def main() -> None:
             "lookup_cold_p99_with_flash_ms_esp32",
             "lookup_cold_p50_with_flash_host_normalised_ms_esp32",
             "lookup_cold_p99_with_flash_host_normalised_ms_esp32",
+            "lookup_kid_cpu_p50_us_unix",
+            "lookup_kid_cpu_p99_us_unix",
+            "lookup_kid_p50_ms_esp32",
+            "lookup_kid_p99_ms_esp32",
+            "lookup_kid_worst_ms_esp32",
+            "lookup_kid_p50_host_normalised_ms_esp32",
+            "lookup_kid_p99_host_normalised_ms_esp32",
+            "lookup_kid_worst_host_normalised_ms_esp32",
+            "index_bytes",
+            "flash_written_bytes",
             "bare_rsa2048_sha256_us_unix",
             "boot_load_held_us_unix",
         ):

@@ -194,6 +194,26 @@ def test_irq_pin_reader() -> None:
     assert r.ok and r.credential == cred
 
 
+def test_irq_pin_wait_is_not_slower_than_polling() -> None:
+    # The IRQ pin is optional: with it, a read must end no later on the modelled clock than
+    # the same read polling the status registers (a pin read is cheaper than an SPI poll, so
+    # the wait can look more often). Once, the IRQ wait paused a growing quarter of the time
+    # waited without the FIFO level polling sees, and idled 7x longer than polling.
+    cred = credential(400)
+    for kbps in (106, 424):
+        got = {}
+        for irq in (False, True):
+            rig, chip = rig_chip(irq=irq)
+            desfire(rig, chip, cred)
+            before = rig.clock.breakdown()
+            r = reader_for(chip, max_kbps=kbps).poll()
+            after = rig.clock.breakdown()
+            assert r.ok and r.credential == cred
+            got[irq] = (after["idle_us"] - before["idle_us"], after["total_us"] - before["total_us"])
+        assert got[True][0] <= got[False][0], (kbps, got)
+        assert got[True][1] <= got[False][1], (kbps, got)
+
+
 def test_wtx_during_a_desfire_read() -> None:
     cred = credential(400)
     rig, chip = rig_chip()
