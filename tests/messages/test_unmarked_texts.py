@@ -83,7 +83,8 @@ def unmarked(node: ast.expr | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value if _is_human(node.value) else None
     if isinstance(node, ast.JoinedStr):
-        parts = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        literal = [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        parts = "".join(literal)
         return parts if _is_human(parts) else None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
         return unmarked(node.left) or unmarked(node.right)
@@ -106,7 +107,8 @@ def _shown(call: ast.Call) -> list[ast.expr]:
     name = _name(call.func)
     if name == "HTTPException":
         return [*call.args[1:2], *(k.value for k in call.keywords if k.arg == "detail")]
-    if name == "write" and isinstance(call.func, ast.Attribute) and _name(call.func.value) in ("stderr", "stdout"):
+    stream = isinstance(call.func, ast.Attribute) and _name(call.func.value) in ("stderr", "stdout")
+    if name == "write" and stream:
         return call.args[:1]
     if name in SHOW_CALLS:
         return [*call.args, *(k.value for k in call.keywords if k.arg in ("title", "message", "header"))]
@@ -177,13 +179,13 @@ def test_no_new_unmarked_text() -> None:
 
 
 def test_the_walk_finds_each_kind_of_sink_and_skips_the_principled_exclusions() -> None:
-    source = '''
+    source = """
 raise CbccError("cannot read the file")
 raise CbccError(f"cannot read {path}")
 raise CbccError("cannot read {p}".format(p=p))
 raise HTTPException(404, detail="no such reader")
 raise typer.BadParameter("must be positive")
-typer.echo("[green]done[/green] " + str(n))
+typer.echo("[green]all done[/green] " + str(n))
 console.print("Gateway is " + ("up" if up else "down"))
 sys.stderr.write("interrupted by the user\\n")
 fail(f"{path} is not a reader", 1)
@@ -196,7 +198,7 @@ raise AssertionError("unreachable state")
 raise CbccError(str(exc))
 log.warning("reader %s is not known", rid)
 console.print(_("Gateway is up") + "\\n")
-'''
+"""
     hits = findings(source, "x.py")
     assert [h.line for h in hits] == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 11]
     assert unmarked(ast.parse('"[bold]ok[/bold]"', mode="eval").body) is None  # a code inside markup
