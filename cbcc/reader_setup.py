@@ -253,7 +253,7 @@ def _register(settings: Any, reader_id: str, secrets_path: Path, **kw: Any) -> s
                     existing.mac_key_enc, registry.key_context(reader_id)
                 ):
                     password = str(doc["mqtt_password"])
-                    _embedded_password(settings, reader_id, password)
+                    _teach_broker(settings, reader_id, password)
                     return password
             raise CbccError(
                 f"reader {reader_id} is already registered at the gateway, and this --work folder "
@@ -269,7 +269,7 @@ def _register(settings: Any, reader_id: str, secrets_path: Path, **kw: Any) -> s
         keys.write_new_file(secrets_path, (json.dumps(secret) + "\n").encode(), private=True)
         audit.record(s, "cli", "reader.register", reader_id, role="admin", site=kw["site"], unit=kw["unit"])
         s.commit()
-    _embedded_password(settings, reader_id, new.mqtt_password)
+    _teach_broker(settings, reader_id, new.mqtt_password)
     return new.mqtt_password
 
 
@@ -310,22 +310,25 @@ def _register_api(url: str, token_file: Path, reader_id: str, secrets_path: Path
     return str(body["mqtt_password"])
 
 
-def _embedded_password(settings: Any, reader_id: str, password: str) -> None:
-    """The broker learns the password: the embedded broker's file (read when the gateway
-    starts), or an external Mosquitto live when ``[mqtt] admin_password_file`` is set."""
-    if settings.mqtt.embedded:
-        from gateway.service import add_reader_password, local_broker_files
-
-        add_reader_password(local_broker_files(settings), reader_id, password)
-        return
+def _teach_broker(settings: Any, reader_id: str, password: str) -> None:
+    """The broker learns the password as it does for the API (``gateway.service.teach_broker``);
+    here a broker that could not be told stops the set-up (the reader could not log in)."""
     from cbcc.errors import CbccError
     from gateway.mqtt import broker_config as bc
-    from gateway.mqtt import dynsec_admin
+    from gateway.service import teach_broker
 
     try:
-        dynsec_admin.apply_with_settings(settings.mqtt, lambda a: a.add_reader(reader_id, password))
+        teach_broker(settings, reader_id, password)
     except bc.BrokerConfigError as exc:
-        raise CbccError(f"reader {reader_id} is registered, but the broker was not updated: {exc}") from None
+        raise CbccError(
+            _(
+                "reader {id} is registered, but the broker was not updated: {reason}. Check [mqtt] "
+                "admin_password_file, host and port in the gateway settings, or add the reader with "
+                "`cbcc broker add-reader --live`",
+                id=reader_id,
+                reason=exc,
+            )
+        ) from None
 
 
 def _broker_add(folder: Path, reader_id: str, password: str, live: str | None, admin_pw: Path | None) -> None:
