@@ -593,6 +593,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
             except KeyboardInterrupt:
                 bye = _("Stopping the demo: gateway, broker and console; its files are removed unless --out.")
                 console.print(bye)
+                raise  # after the cleanup below: exit 130 and the one "stopped" line (cbcc.app.main)
     finally:
         if link is not None:
             link.close()

@@ -5,6 +5,7 @@ Heavy imports (SQLAlchemy, FastAPI, paho) happen inside the commands so ``cbcc -
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -118,7 +119,8 @@ def run(
         if mqtt_tls_port is not None:
             settings.mqtt.embedded_tls_port = mqtt_tls_port
         preflight.check_ports(settings)
-        service.run(settings)
+        if service.run(settings) == signal.SIGINT:
+            raise KeyboardInterrupt  # stopped cleanly; Ctrl-C exits 130 with one line (cbcc.app.main)
 
 
 @gateway_app.command("purge")

@@ -414,8 +414,9 @@ class Gateway:
                 log.exception("periodic job failed")
 
 
-def run(settings: Settings) -> None:
-    """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop."""
+def run(settings: Settings) -> int | None:
+    """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop; the
+    signal that stopped it (uvicorn hands a caught signal back once it has shut down)."""
     import uvicorn
 
     from gateway import logjson
@@ -437,8 +438,11 @@ def run(settings: Settings) -> None:
         uvicorn.Config(gw.app, host=http.host, port=http.port, access_log=False, log_config=None)
     )
 
-    def _stop(_signum: int, _frame: object) -> None:
+    stopped_by: list[int] = []
+
+    def _stop(signum: int, _frame: object) -> None:
         server.should_exit = True  # what uvicorn's own handlers do once it has installed them
+        stopped_by.append(signum)
 
     # A SIGTERM/SIGINT that arrives before uvicorn takes over the signals asks it to stop, instead of
     # raising inside its event loop's start (a stop right after start printed a traceback).
@@ -449,3 +453,4 @@ def run(settings: Settings) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         gw.stop()
+    return stopped_by[0] if stopped_by else None
