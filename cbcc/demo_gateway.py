@@ -251,7 +251,9 @@ def run_reader(cfg: Path) -> list[dict[str, Any]]:
         with _RUNNING_LOCK:
             _RUNNING.discard(proc)
     if proc.returncode != 0:
-        raise RuntimeError(f"virtual reader {cfg.parent.name} failed: {stderr[-2000:]}")
+        raise RuntimeError(
+            _("virtual reader {name} failed: {detail}", name=cfg.parent.name, detail=stderr[-2000:])
+        )
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 

@@ -88,7 +88,7 @@ def migrate(config: ConfigFile = None) -> None:
 
         settings = _settings(config)
         db.migrate(settings.database.url)
-        stdout_console().print("[green]database schema is current[/green]")
+        stdout_console().print(_("[green]database schema is current[/green]"))
 
 
 @gateway_app.command("run")
@@ -133,8 +133,12 @@ def purge(config: ConfigFile = None) -> None:
         engine = db.make_engine(settings.database.url)
         report = retention.purge(engine, settings.retention)
         stdout_console().print(
-            f"purged {report.events} events, {report.quarantine} quarantined messages, "
-            f"{report.audit} audit entries"
+            _(
+                "purged {events} events, {quarantine} quarantined messages, {audit} audit entries",
+                events=report.events,
+                quarantine=report.quarantine,
+                audit=report.audit,
+            )
         )
 
 
