@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from cbcc.common import PassphraseFile, cli_errors, read_input, status_line, stdout_console, write_atomic
+from cbcc.common import (
+    PassphraseFile,
+    cli_errors,
+    error_text,
+    read_input,
+    status_line,
+    stdout_console,
+    write_atomic,
+)
 from messages import _
 
 config_app = typer.Typer(
@@ -238,7 +246,7 @@ def show(
             else:
                 public = keys.load_cose_key(raw)
         except (keys.KeyFormatError, ValueError) as exc:
-            raise CbccError(f"{key}: {exc}") from None
+            raise CbccError(f"{key}: {error_text(exc)}") from None
         result = rc.load(read_input(config, "configuration"), public, held_seq, reader_id=reader_id)
         if as_json:
             print(json.dumps({"status": result.status, "config": result.config}, ensure_ascii=False))
