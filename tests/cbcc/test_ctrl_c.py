@@ -16,6 +16,12 @@ from test_first_hour import CBCC, _env, run
 STOPPED = "Đã dừng theo yêu cầu (Ctrl-C)."
 
 
+def _terminal_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a job started in the background (as a test run may be)
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_port(port: int, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -33,11 +39,12 @@ def test_ctrl_c_stops_the_gateway_with_one_line_and_exit_130(tmp_path: Path) -> 
     proc = subprocess.Popen(
         [CBCC, "gateway", "run", "--port", str(http), "--mqtt-port", str(mqtt), "--mqtt-tls-port", str(tls)],
         env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_terminal_sigint,
     )  # fmt: skip
     try:
         _wait_for_port(http, proc)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -50,7 +57,7 @@ def test_ctrl_c_stops_the_gateway_with_one_line_and_exit_130(tmp_path: Path) -> 
 def test_ctrl_c_stops_the_demo_with_one_line_and_exit_130(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [CBCC, "demo"], env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_terminal_sigint,
     )  # fmt: skip
     assert proc.stdout is not None
     out = ""
@@ -67,4 +74,5 @@ def test_ctrl_c_stops_the_demo_with_one_line_and_exit_130(tmp_path: Path) -> Non
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == STOPPED
+    assert "Đang dừng bản trình diễn" in rest  # what it stops while the operator waits
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("cbcc-demo-")] == []  # cleanup ran
