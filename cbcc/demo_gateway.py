@@ -588,8 +588,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
             else "[bold red]" + _("Gateway: something went wrong, see above.") + "[/bold red]"
         )
         if serve:
-            console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")
-            try:
+            try:  # the line inside: a Ctrl-C right after it still gets the "stopping" answer
+                console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")
                 while True:
                     time.sleep(1)
             except KeyboardInterrupt:
