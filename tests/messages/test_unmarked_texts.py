@@ -83,7 +83,7 @@ def unmarked(node: ast.expr | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value if _is_human(node.value) else None
     if isinstance(node, ast.JoinedStr):  # a placeholder keeps "{x} failed: {y}" from reading as a code
-        parts = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        parts = "".join(str(v.value) if isinstance(v, ast.Constant) else "{}" for v in node.values)
         return parts if _is_human(parts) else None
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
         return unmarked(node.left) or unmarked(node.right)
