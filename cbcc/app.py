@@ -167,8 +167,11 @@ def main() -> None:
     cli_faults.install_signal_handlers()
     try:
         command()(prog_name="cbcc")
-    except KeyboardInterrupt:
-        sys.stderr.write(_("interrupted") + "\n")
-        sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == cli_faults.INTERRUPTED_EXIT:  # typer turns KeyboardInterrupt into this, silently
+            cli_faults.interrupted()
+        raise
+    except KeyboardInterrupt:  # before typer runs the command
+        sys.exit(cli_faults.interrupted())
     except Exception as exc:
         sys.exit(cli_faults.report_crash(exc))

@@ -107,8 +107,13 @@ def shift_set(
                 on_holidays=on_holidays,
             )
         stdout_console().print(
-            f"shift {sh.id}: {rules.format_sessions(sh.sessions)} on {rules.format_days(sh.days)}"
-            + (" (holidays too)" if sh.on_holidays else "")
+            _(
+                "shift {id}: {sessions} on {days}",
+                id=sh.id,
+                sessions=rules.format_sessions(sh.sessions),
+                days=rules.format_days(sh.days),
+            )
+            + (" " + _("(holidays too)") if sh.on_holidays else "")
         )
 
 
@@ -123,14 +128,19 @@ def shift_list(config: ConfigFile = None) -> None:
         con = stdout_console()
         with _engine(config).connect() as conn:
             for row in conn.execute(sa.select(store.T_SHIFT).order_by(store.T_SHIFT.c.id)):
+                grace = _(
+                    "grace {minutes_in}/{minutes_out}", minutes_in=row.grace_in, minutes_out=row.grace_out
+                )
                 con.print(
-                    f"{row.id}\t{row.name}\t{row.sessions}\t{row.days}\tgrace {row.grace_in}/{row.grace_out}"
-                    + ("\tholidays too" if row.on_holidays else ""),
+                    f"{row.id}\t{row.name}\t{row.sessions}\t{row.days}\t{grace}"
+                    + ("\t" + _("holidays too") if row.on_holidays else ""),
                     markup=False,
                 )
             for a in conn.execute(sa.select(store.T_ASSIGN).order_by(store.T_ASSIGN.c.id)):
-                who = f"staff {a.staff_code}" if a.staff_code else f"unit {a.unit}"
-                con.print(f"  {who}: {a.shift_id} from {a.start} to {a.end or '…'}", markup=False)
+                who = _("staff {code}", code=a.staff_code) if a.staff_code else _("unit {code}", code=a.unit)
+                line = _("{who}: {shift} from {start} to {end}", who=who, shift=a.shift_id, start=a.start,
+                         end=a.end or "…")  # fmt: skip
+                con.print("  " + line, markup=False)
 
 
 @attendance_app.command("assign")
@@ -146,7 +156,7 @@ def assign(
 ) -> None:
     """Assign a shift to a person or a unit from a date (a later --from wins)."""
     if (staff is None) == (unit is None):
-        _usage("give exactly one of --staff and --unit")
+        _usage(_("give exactly one of --staff and --unit"))
     with cli_errors():
         from gateway.attendance import store
 
@@ -157,10 +167,9 @@ def assign(
             store.audit(
                 conn, "cli", "attendance.assign", staff or unit or "", shift=shift, start=first, end=last
             )
-        stdout_console().print(
-            f"{'staff ' + staff if staff else 'unit ' + str(unit)}: shift {shift} from {first}"
-            f"{' to ' + str(last) if last else ''}"
-        )
+        who = _("staff {code}", code=staff) if staff else _("unit {code}", code=unit)
+        said = _("{who}: shift {shift} from {start}", who=who, shift=shift, start=first)
+        stdout_console().print(said + (" " + _("to {end}", end=last) if last else ""))
 
 
 @calendar_app.command("set")
@@ -175,7 +184,7 @@ def calendar_set(
 ) -> None:
     """Override the shipped calendar for one date."""
     if sum((holiday is not None, workday, dayoff is not None)) != 1:
-        _usage("give exactly one of --holiday NAME, --workday, --dayoff NAME")
+        _usage(_("give exactly one of --holiday NAME, --workday, --dayoff NAME"))
     with cli_errors():
         from gateway.attendance import store
 
@@ -222,7 +231,7 @@ def calendar_unset(
             if not store.calendar_unset(conn, d):
                 raise AttendanceError(_("DATE: {date} has no site override", date=d))
             store.audit(conn, "cli", "attendance.calendar.unset", d.isoformat())
-        stdout_console().print(f"{d}: override removed")
+        stdout_console().print(_("{date}: override removed", date=d))
 
 
 @leave_app.command("add")
@@ -237,7 +246,7 @@ def leave_add(
 ) -> None:
     """Record leave for whole days or one half of every day of the range."""
     if half is not None and half not in ("am", "pm"):
-        _usage("--half is am or pm")
+        _usage(_("--half is am or pm"))
     with cli_errors():
         from gateway.attendance import store
 
@@ -255,7 +264,17 @@ def leave_add(
                 half=half,
                 reason=reason,
             )
-        stdout_console().print(f"leave #{lid}: {staff} {kind} {first}..{last}{' ' + half if half else ''}")
+        stdout_console().print(
+            _(
+                "leave #{id}: {staff} {kind} {start}..{end}",
+                id=lid,
+                staff=staff,
+                kind=kind,
+                start=first,
+                end=last,
+            )
+            + (" " + half if half else "")
+        )
 
 
 @leave_app.command("import")
@@ -268,7 +287,7 @@ def leave_import(
         from gateway.attendance.imports import import_leaves
 
         n = import_leaves(_engine(config), file)
-        stdout_console().print(f"imported {n} leave record(s)")
+        stdout_console().print(_("imported {n} leave record(s)", n=n))
 
 
 def _offset(text: str | None) -> timezone | None:
@@ -303,8 +322,14 @@ def import_punches(
         for line in rep.unknown:
             con.print(line, markup=False)
         con.print(
-            f"imported {rep.rows} row(s): {rep.new} new punch(es), {rep.rows - rep.new} already present; "
-            f"{len(rep.unknown)} of unknown staff kept aside",
+            _(
+                "imported {rows} row(s): {new} new punch(es), {present} already present; "
+                "{unknown} of unknown staff kept aside",
+                rows=rep.rows,
+                new=rep.new,
+                present=rep.rows - rep.new,
+                unknown=len(rep.unknown),
+            ),
             markup=False,
         )
 
@@ -322,7 +347,7 @@ def correct(
 ) -> None:
     """Add a missing punch or void a wrong one; the raw punches stay as they were."""
     if (add_punch is None) == (void_punch is None):
-        _usage("give exactly one of --add-punch and --void-punch")
+        _usage(_("give exactly one of --add-punch and --void-punch"))
     with cli_errors():
         from gateway.attendance import store
 
@@ -330,7 +355,15 @@ def correct(
         at = _time(f"--{action}-punch", add_punch or void_punch or "")
         with _engine(config).begin() as conn:
             cid = store.correct(conn, staff, action, at, reason, actor)
-        stdout_console().print(f"correction #{cid}: {action} {staff} {at.isoformat()}")
+        stdout_console().print(
+            _(
+                "correction #{id}: {action} {staff} {at}",
+                id=cid,
+                action=action,
+                staff=staff,
+                at=at.isoformat(),
+            )
+        )
 
 
 @attendance_app.command("transfer")
@@ -352,7 +385,7 @@ def transfer(
             store.refresh_spans(conn)
             store.record_transfer(conn, staff, unit, d)
             store.audit(conn, "cli", "attendance.transfer", staff, unit=unit, start=d)
-        stdout_console().print(f"{staff}: unit {unit} from {d}")
+        stdout_console().print(_("{staff}: unit {unit} from {start}", staff=staff, unit=unit, start=d))
 
 
 @attendance_app.command("backfill")
@@ -372,7 +405,7 @@ def backfill(
         with _engine(config).begin() as conn:
             n = readers.backfill(conn, since)
             store.audit(conn, "cli", "attendance.backfill", start or "*", new=n)
-        stdout_console().print(f"{n} punch(es) taken from stored reader events")
+        stdout_console().print(_("{n} punch(es) taken from stored reader events", n=n))
 
 
 @attendance_app.command("refresh")
@@ -383,8 +416,12 @@ def refresh(config: ConfigFile = None) -> None:
 
         rep = store.refresh_days(_engine(config))
         stdout_console().print(
-            f"{rep.person_months} person-month(s) recomputed, {rep.days_written} day(s) written, "
-            f"{rep.days_deleted} removed"
+            _(
+                "{months} person-month(s) recomputed, {written} day(s) written, {deleted} removed",
+                months=rep.person_months,
+                written=rep.days_written,
+                deleted=rep.days_deleted,
+            )
         )
 
 
@@ -456,7 +493,9 @@ def overtime_approve(
         d = _date("--date", day)
         with _engine(config).begin() as conn:
             store.approve_overtime(conn, staff, d, minutes, reason, actor)
-        stdout_console().print(f"{staff} {d}: {minutes} min of overtime approved")
+        stdout_console().print(
+            _("{staff} {date}: {minutes} min of overtime approved", staff=staff, date=d, minutes=minutes)
+        )
 
 
 def _month(text: str) -> str:

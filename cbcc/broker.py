@@ -254,7 +254,7 @@ def remove_reader_cmd(
         if live is not None:  # the running broker first: a refused admin changes nothing
             from gateway.mqtt import dynsec_admin
 
-            if reader_id not in files.load_roster().readers:
+            if reader_id not in files.load_for_change()[0].readers:
                 raise bc.BrokerConfigError(
                     _("{id} is not a reader in {roster}", id=reader_id, roster=files.roster)
                 )

@@ -13,7 +13,9 @@ from typing import Annotated
 import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
-from messages import _
+from messages import N_, _
+
+_KCV = N_("AMK {amk}  read {read}  UID {uid}  PICC {picc}")  # check values of the four card keys
 
 card_keys_app = typer.Typer(
     no_args_is_help=True, help="DESFire card master keys (AMK, read, UID, PICC), encrypted at rest."
@@ -49,10 +51,8 @@ def init(
         only = _(
             "readers receive only the read master and the derived UID key (KCV {kcv})", kcv=kcv["uid_key"]
         )
-        stdout_console().print(
-            f"[green]{created}[/green] {generation} → {out}\n"
-            f"  {check} AMK {kcv['amk']}  read {kcv['read']}  UID {kcv['uid']}  PICC {kcv['picc']}\n  {only}"
-        )
+        values = _(_KCV, amk=kcv["amk"], read=kcv["read"], uid=kcv["uid"], picc=kcv["picc"])
+        stdout_console().print(f"[green]{created}[/green] {generation} → {out}\n  {check} {values}\n  {only}")
 
 
 @card_keys_app.command("show")
@@ -74,7 +74,12 @@ def show(
         if as_json:
             print(json.dumps({"key_version": keys.key_version, "kcv": kcv}))
         else:
+            values = _(_KCV, amk=kcv["amk"], read=kcv["read"], uid=kcv["uid"], picc=kcv["picc"])
             stdout_console().print(
-                f"generation {keys.key_version}: AMK {kcv['amk']}  read {kcv['read']}  UID {kcv['uid']}  "
-                f"PICC {kcv['picc']}  (UID key {kcv['uid_key']})"
+                _(
+                    "generation {n}: {values}  (UID key {uid_key})",
+                    n=keys.key_version,
+                    values=values,
+                    uid_key=kcv["uid_key"],
+                )
             )

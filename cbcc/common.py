@@ -86,12 +86,20 @@ def cli_errors(code: int = 1) -> Iterator[None]:
 
     try:
         yield
-    except TrustcoreError as exc:  # the trust core cannot import the catalog: its template can be looked up
-        from messages import render
-
-        fail(render(exc.template, exc.fields) if exc.template else str(exc), code)
+    except TrustcoreError as exc:
+        fail(error_text(exc), code)
     except (CbccError, ProvisioningError, GatewayError) as exc:
         fail(str(exc), code)
+
+
+def error_text(exc: Exception) -> str:
+    """An error's message in the operator's language: a trust-core error from its template (the
+    trust core cannot import the catalog), anything else as raised (``_()`` already translated it)."""
+    from trustcore.errors import TrustcoreError
+
+    if isinstance(exc, TrustcoreError) and exc.template:
+        return render(exc.template, exc.fields)
+    return str(exc)
 
 
 def status_line(code: str, label: str = N_("status:")) -> str:
@@ -135,4 +143,4 @@ def read_root_key(path: Path) -> PublicKey:
     try:
         return keys.load_cose_key(read_input(path, "root key"))
     except keys.KeyFormatError as exc:
-        raise CbccError(f"{path}: {exc}") from None
+        raise CbccError(f"{path}: {error_text(exc)}") from None

@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from cbcc.common import PassphraseFile, cli_errors, read_input, status_line, stdout_console, write_atomic
+from cbcc.common import (
+    PassphraseFile,
+    cli_errors,
+    error_text,
+    read_input,
+    status_line,
+    stdout_console,
+    write_atomic,
+)
 from messages import _
 
 config_app = typer.Typer(
@@ -48,7 +56,11 @@ def init_key(
         keys.write_new_file(targets[1], keys.cose_key_bytes(key.public_key()))
         keys.write_new_file(targets[2], keys.public_pem(key.public_key()))
         stdout_console().print(
-            f"[green]configuration key[/green] kid {keys.kid_of(key.public_key()).hex()} → {out}"
+            _(
+                "[green]configuration key[/green] kid {kid} → {out}",
+                kid=keys.kid_of(key.public_key()).hex(),
+                out=out,
+            )
         )
 
 
@@ -96,14 +108,26 @@ def build(
         blob = rc.build(src, private, chosen, int(time.time()) if iat is None else iat, reader_id=reader_id)
         check = rc.load(blob, private.public_key(), reader_id=rid)
         if check.status != signed_object.OK or check.config is None:
-            raise CbccError(f"internal error: the new configuration does not load ({check.status})")
+            raise CbccError(
+                _("internal error: the new configuration does not load ({status})", status=check.status)
+            )
         write_atomic(out, blob)
         signed_object.record_seq(state, chosen)
         cfg = check.config
         stdout_console().print(
-            f"[green]reader configuration[/green] {rid} seq {chosen}: {len(cfg['door'])} door(s), "
-            f"{len(cfg['group'])} group(s), {len(cfg['schedule'])} schedule(s), {len(cfg['rule'])} rule(s) "
-            f"→ {out} ({len(blob)} bytes of {rc.MAX_SIZE})"
+            _(
+                "[green]reader configuration[/green] {rid} seq {seq}: {doors} door(s), {groups} group(s), "
+                "{schedules} schedule(s), {rules} rule(s) → {out} ({size} bytes of {max})",
+                rid=rid,
+                seq=chosen,
+                doors=len(cfg["door"]),
+                groups=len(cfg["group"]),
+                schedules=len(cfg["schedule"]),
+                rules=len(cfg["rule"]),
+                out=out,
+                size=len(blob),
+                max=rc.MAX_SIZE,
+            )
         )
 
 
@@ -222,7 +246,7 @@ def show(
             else:
                 public = keys.load_cose_key(raw)
         except (keys.KeyFormatError, ValueError) as exc:
-            raise CbccError(f"{key}: {exc}") from None
+            raise CbccError(f"{key}: {error_text(exc)}") from None
         result = rc.load(read_input(config, "configuration"), public, held_seq, reader_id=reader_id)
         if as_json:
             print(json.dumps({"status": result.status, "config": result.config}, ensure_ascii=False))

@@ -82,12 +82,19 @@ def build(
         blob = revocation.build(key, chosen, int(time.time()), serials)
         check = revocation.load(blob, key.public_key())
         if check.status != signed_object.OK or check.crl is None:
-            raise CbccError(f"internal error: the new revocation list does not load ({check.status})")
+            raise CbccError(
+                _("internal error: the new revocation list does not load ({status})", status=check.status)
+            )
         write_atomic(out, blob)
         signed_object.record_seq(state, chosen)
         stdout_console().print(
-            f"[green]revocation list[/green] seq {chosen}: {len(check.crl)} serial(s) → {out} "
-            f"({len(blob)} bytes)"
+            _(
+                "[green]revocation list[/green] seq {seq}: {n} serial(s) → {out} ({size} bytes)",
+                seq=chosen,
+                n=len(check.crl),
+                out=out,
+                size=len(blob),
+            )
         )
 
 
@@ -165,12 +172,19 @@ def build_national(
         )
         check = crl_national.load(blob, key.public_key())
         if check.seq != chosen:
-            raise CbccError(f"internal error: the new list does not load ({check.detail})")
+            raise CbccError(_("internal error: the new list does not load ({status})", status=check.detail))
         write_atomic(out, blob)
         signed_object.record_seq(state, chosen)
         stdout_console().print(
-            f"[green]national revocation list[/green] seq {chosen}: {check.count()} serial(s) → {out} "
-            f"({len(blob)} bytes, {8 * len(blob) / max(1, check.count()):.2f} bits per serial)"
+            _(
+                "[green]national revocation list[/green] seq {seq}: {n} serial(s) → {out} "
+                "({size} bytes, {bits} bits per serial)",
+                seq=chosen,
+                n=check.count(),
+                out=out,
+                size=len(blob),
+                bits=f"{8 * len(blob) / max(1, check.count()):.2f}",
+            )
         )
 
 
@@ -213,13 +227,23 @@ def delta(
         blob = crl_national.build_delta(key, chosen, int(time.time()), held, serials)
         status = held.offer(blob)
         if status != signed_object.OK or held.delta is None:
-            raise CbccError(f"internal error: the delta does not apply ({status} {held.detail})")
+            raise CbccError(
+                _("internal error: the delta does not apply ({status})", status=f"{status} {held.detail}")
+            )
         write_atomic(out, blob)
         signed_object.record_seq(state, chosen)
         base_seq = held.full_header.seq if held.full_header else "?"
         stdout_console().print(
-            f"[green]delta[/green] seq {chosen} on base seq {base_seq}: "
-            f"+{len(held.delta.added)} −{len(held.delta.removed)} → {out} ({len(blob)} bytes)"
+            _(
+                "[green]delta[/green] seq {seq} on base seq {base}: +{added} −{removed} → {out} "
+                "({size} bytes)",
+                seq=chosen,
+                base=base_seq,
+                added=len(held.delta.added),
+                removed=len(held.delta.removed),
+                out=out,
+                size=len(blob),
+            )
         )
 
 
@@ -246,7 +270,9 @@ def show_national(
         if held.seq is not None:
             console.print(_("seq {seq}, {n} revoked serial(s)", seq=held.seq, n=held.count()))
         if held.delta is not None:
-            console.print(f"delta: +{len(held.delta.added)} −{len(held.delta.removed)}")
+            console.print(
+                _("delta: +{added} −{removed}", added=len(held.delta.added), removed=len(held.delta.removed))
+            )
         for s in serial or []:
             console.print(f"{s}: " + (_("revoked") if held.is_revoked(s) else _("not revoked")))
         if status != signed_object.OK:

@@ -74,9 +74,17 @@ def crl_publish(
             engine.dispose()
         out = stdout_console()
         if new is None:
-            out.print("nothing changed since the last publication")
+            out.print(_("nothing changed since the last publication"))
         else:
-            out.print(f"published {new.kind} seq {new.seq}: {len(new.revoked)} revoked, {new.size} bytes")
+            out.print(
+                _(
+                    "published {kind} seq {seq}: {n} revoked, {size} bytes",
+                    kind=new.kind,
+                    seq=new.seq,
+                    n=len(new.revoked),
+                    size=new.size,
+                )
+            )
 
 
 def _connect(host: str, port: int, user: str, password: str, ca_file: Path | None):  # type: ignore[no-untyped-def]

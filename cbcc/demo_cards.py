@@ -148,7 +148,7 @@ def _reader_verdict(out: Path, tap: Tap, now: int, repeat: int = 1) -> dict[str,
         heap="256K",
     )  # fmt: skip
     if proc.returncode not in (0, 1):
-        raise RuntimeError(f"reader verifier failed: {proc.stderr.strip()}")
+        raise RuntimeError(_("the reader verifier failed: {detail}", detail=proc.stderr.strip()))
     return dict(json.loads(proc.stdout))
 
 

@@ -251,7 +251,9 @@ def run_reader(cfg: Path) -> list[dict[str, Any]]:
         with _RUNNING_LOCK:
             _RUNNING.discard(proc)
     if proc.returncode != 0:
-        raise RuntimeError(f"virtual reader {cfg.parent.name} failed: {stderr[-2000:]}")
+        raise RuntimeError(
+            _("virtual reader {name} failed: {detail}", name=cfg.parent.name, detail=stderr[-2000:])
+        )
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
@@ -586,13 +588,14 @@ def run(work: Path, console: Console, *, serve: bool = False,
             else "[bold red]" + _("Gateway: something went wrong, see above.") + "[/bold red]"
         )
         if serve:
-            console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")
-            try:
+            try:  # the line inside: a Ctrl-C right after it still gets the "stopping" answer
+                console.print("[bold]" + _("The demo keeps running until Ctrl-C.") + "[/bold]")
                 while True:
                     time.sleep(1)
             except KeyboardInterrupt:
                 bye = _("Stopping the demo: gateway, broker and console; its files are removed unless --out.")
                 console.print(bye)
+                raise  # after the cleanup below: exit 130 and the one "stopped" line (cbcc.app.main)
     finally:
         if link is not None:
             link.close()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cbcc.errors import CbccError
+from messages import _
 from simulators.firmware_runner import FIRMWARE, mpy_cross_binary
 
 # MicroPython for generic ESP32 boards, the release the firmware is tested against (unix port 1.26).
@@ -42,18 +43,34 @@ def check_image(image: Path, sha256: str | None) -> str:
     try:
         data = image.read_bytes()
     except OSError as exc:
-        raise CbccError(f"cannot read MicroPython image {image}: {exc.strerror}") from None
+        raise CbccError(
+            _(
+                "cannot read the MicroPython image {path} ({reason}): check --image",
+                path=image,
+                reason=exc.strerror,
+            )
+        ) from None
     digest = hashlib.sha256(data).hexdigest()
     expected = sha256 if sha256 is not None else KNOWN_SHA256.get(image.name)
     if expected is None and image.name == PINNED_IMAGE:
         raise CbccError(
-            f"{image.name} has no recorded SHA-256 in this version of cbcc: give --sha256 "
-            "(from an independent download of the release) so the file is verified before flashing"
+            _(
+                "{name} has no recorded SHA-256 in this version of cbcc: give --sha256 "
+                "(from an independent download of the release) so the file is verified before flashing",
+                name=image.name,
+            )
         )
     if expected is not None and digest != expected.lower():
-        raise CbccError(f"{image}: SHA-256 {digest} is not the expected {expected}")
+        raise CbccError(
+            _(
+                "{path}: SHA-256 {digest} is not the expected {expected}",
+                path=image,
+                digest=digest,
+                expected=expected,
+            )
+        )
     if len(data) < 4096 or data[0] != 0xE9:  # ESP image magic
-        raise CbccError(f"{image} is not an ESP32 firmware image")
+        raise CbccError(_("{path} is not an ESP32 firmware image", path=image))
     return digest
 
 
@@ -77,7 +94,7 @@ def manifest_files() -> list[str]:
             base = next((k.value.value for k in node.keywords if k.arg == "base_path"
                          and isinstance(k.value, ast.Constant)), ".")  # fmt: skip
             if not isinstance(name, str) or not isinstance(base, str):
-                raise CbccError(f"{path}: a module() entry that is not a plain string")
+                raise CbccError(_("{path}: a module() entry that is not a plain string", path=path))
             out.append(name if base == "device" else f"{base}/{name}")
     return out
 
@@ -97,11 +114,19 @@ def compile_firmware(out: Path) -> Compiled:
         cmd = [mpy_cross_binary(), "-march=xtensawin", "-o", str(dst), str(src)]
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603 — argv list: mpy-cross and the repo's sources; no shell
         if p.returncode != 0:
-            raise CbccError(f"mpy-cross failed on {src.name}: {p.stderr.strip()}")
+            raise CbccError(
+                _("compiling {name} with mpy-cross failed: {detail}", name=src.name, detail=p.stderr.strip())
+            )
         head = dst.read_bytes()[:4]
         # the arch field is set only for files holding native code; bytecode runs on any port
         if head[0] != MPY_MAGIC or head[1] != MPY_VERSION or head[2] >> 2 not in (0, ARCH_XTENSAWIN):
-            raise CbccError(f"{dst.name}: not a MicroPython 1.19+ .mpy for xtensawin (header {head.hex()})")
+            raise CbccError(
+                _(
+                    "{name}: not a MicroPython 1.19+ .mpy for xtensawin (header {header})",
+                    name=dst.name,
+                    header=head.hex(),
+                )
+            )
         files[f"lib/{dst.name}"] = dst
     return Compiled(files)
 
@@ -142,7 +167,12 @@ def check_deployed(compiled: Compiled, output: str) -> None:
     bad = [r for r, local in sorted(compiled.files.items())
            if device.get(r) != hashlib.sha256(local.read_bytes()).hexdigest()]  # fmt: skip
     if bad:
-        raise CbccError(f"the reader's copy differs after deploy: {', '.join(bad[:5])}")
+        raise CbccError(
+            _(
+                "the reader's copy differs after deploy: {files}; run the deploy again",
+                files=", ".join(bad[:5]),
+            )
+        )
 
 
 def run_all(cmds: list[list[str]], what: str, timeout: float = 600) -> str:
@@ -152,8 +182,17 @@ def run_all(cmds: list[list[str]], what: str, timeout: float = 600) -> str:
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)  # noqa: S603 — argv list built above (esptool / mpremote, user's port and files); no shell
         except subprocess.TimeoutExpired:
-            raise CbccError(f"{what} did not finish within {timeout:.0f} s (is the port right?)") from None
+            raise CbccError(
+                _("{what} did not finish within {s} s: is --port right?", what=what, s=f"{timeout:.0f}")
+            ) from None
         if p.returncode != 0:
-            raise CbccError(f"{what} failed: {(p.stderr or p.stdout).strip()[-500:]}")
+            detail = (p.stderr or p.stdout).strip()[-500:]
+            raise CbccError(
+                _(
+                    "{what} failed (check --port and the board's USB cable): {detail}",
+                    what=what,
+                    detail=detail,
+                )
+            )
         out.append(p.stdout)
     return "".join(out)

@@ -30,6 +30,15 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _raise_exit)
 
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT: what a shell reports for Ctrl-C, and typer's code for it
+
+
+def interrupted() -> int:
+    """Ctrl-C: one line saying the stop was asked for (cleanup has run); the exit code."""
+    sys.stderr.write(_("Stopped on request (Ctrl-C).") + "\n")
+    return INTERRUPTED_EXIT
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     cur: BaseException | None = exc

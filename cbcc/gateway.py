@@ -5,6 +5,7 @@ Heavy imports (SQLAlchemy, FastAPI, paho) happen inside the commands so ``cbcc -
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -87,7 +88,7 @@ def migrate(config: ConfigFile = None) -> None:
 
         settings = _settings(config)
         db.migrate(settings.database.url)
-        stdout_console().print("[green]database schema is current[/green]")
+        stdout_console().print(_("[green]database schema is current[/green]"))
 
 
 @gateway_app.command("run")
@@ -118,7 +119,8 @@ def run(
         if mqtt_tls_port is not None:
             settings.mqtt.embedded_tls_port = mqtt_tls_port
         preflight.check_ports(settings)
-        service.run(settings)
+        if service.run(settings) == signal.SIGINT:
+            raise KeyboardInterrupt  # stopped cleanly; Ctrl-C exits 130 with one line (cbcc.app.main)
 
 
 @gateway_app.command("purge")
@@ -131,8 +133,12 @@ def purge(config: ConfigFile = None) -> None:
         engine = db.make_engine(settings.database.url)
         report = retention.purge(engine, settings.retention)
         stdout_console().print(
-            f"purged {report.events} events, {report.quarantine} quarantined messages, "
-            f"{report.audit} audit entries"
+            _(
+                "purged {events} events, {quarantine} quarantined messages, {audit} audit entries",
+                events=report.events,
+                quarantine=report.quarantine,
+                audit=report.audit,
+            )
         )
 
 
@@ -178,7 +184,7 @@ def reader_add(
             audit.record(s, "cli", "reader.register", reader_id, role="admin", site=site, unit=unit)
             s.commit()
         secret = {"reader_id": reader_id, "mac_key": new.mac_key.hex(), "mqtt_password": new.mqtt_password}
-        _broker_live(settings, reader_id, new.mqtt_password)
+        _teach_broker(settings, reader_id, new.mqtt_password)
         if secrets_out is not None:
             keys.write_new_file(secrets_out, (json.dumps(secret) + "\n").encode(), private=True)
             said = _("reader {rid} registered; secrets written to {path}")
@@ -187,15 +193,23 @@ def reader_add(
             stdout_console().print(json.dumps(secret), markup=False)
 
 
-def _broker_live(settings: Settings, reader_id: str, password: str) -> None:
-    """An external Mosquitto with ``[mqtt] admin_password_file``: the reader can log in at once."""
+def _teach_broker(settings: Settings, reader_id: str, password: str) -> None:
+    """The broker learns the password as it does for the API (``gateway.service.teach_broker``)."""
     from cbcc.common import warn
-    from gateway.mqtt import broker_config, dynsec_admin
+    from gateway.mqtt import broker_config
+    from gateway.service import teach_broker
 
     try:
-        dynsec_admin.apply_with_settings(settings.mqtt, lambda a: a.add_reader(reader_id, password))
+        teach_broker(settings, reader_id, password)
     except broker_config.BrokerConfigError as exc:
-        warn(f"the broker was not updated ({exc}); add the reader with `cbcc broker add-reader`")
+        warn(
+            _(
+                "the broker was not updated ({reason}); add the reader with "
+                "`cbcc broker add-reader FOLDER {id} --secrets FILE --live HOST:PORT`",
+                reason=exc,
+                id=reader_id,
+            )
+        )
 
 
 @reader_app.command("list")

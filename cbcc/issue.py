@@ -154,7 +154,7 @@ def wait_card_removed(encoder: Encoder, timeout_s: float = 300) -> None:
         except EncoderError:
             pass
         if not told:
-            stdout_console().print("[yellow]remove the card from the encoder[/yellow]")
+            stdout_console().print(_("[yellow]remove the card from the encoder[/yellow]"))
             told = True
         time.sleep(0.3)
 
@@ -185,11 +185,20 @@ class _Releaser:
 
 
 def _report(got: Issued) -> None:
-    what = "completed the unfinished issuance" if got.resumed else "issued"
-    extra = f", replaces serial {got.replaces} (revoked)" if got.replaces is not None else ""
+    what = _("completed the unfinished issuance") if got.resumed else _("issued")
+    extra = _(", replaces serial {serial} (revoked)", serial=got.replaces) if got.replaces is not None else ""
     stdout_console().print(
-        f"[green]{what}[/green] serial [bold]{got.serial}[/bold] gen {got.gen} to {got.staff_code} on "
-        f"{got.generation} {got.uid.hex().upper()}{extra}; read back and verified as a reader reads it"
+        _(
+            "[green]{what}[/green] serial [bold]{serial}[/bold] gen {gen} to {staff} on {card} {uid}{extra}; "
+            "read back and verified as a reader reads it",
+            what=what,
+            serial=got.serial,
+            gen=got.gen,
+            staff=got.staff_code,
+            card=got.generation,
+            uid=got.uid.hex().upper(),
+            extra=extra,
+        )
     )
 
 
@@ -224,7 +233,7 @@ def _issue(
     _report(got)
     if got.resumed and got.staff_code != st.staff_code:
         stdout_console().print(
-            f"[yellow]that card was not blank; run again with a blank card for {st.staff_code}"
+            _("[yellow]that card was not blank; run again with a blank card for {staff}", staff=st.staff_code)
         )
         raise typer.Exit(3)
 
@@ -368,8 +377,13 @@ def register(card_app: typer.Typer) -> None:
                     engine, enc, iss, people, st, jr, next_card=next_card, on_progress=on_progress
                 )
             stdout_console().print(
-                f"issued {len(got.done)}, already done {len(got.skipped)}, "
-                f"failed {len(got.failed)}, completed unfinished {len(got.resumed)}"
+                _(
+                    "issued {done}, already done {skipped}, failed {failed}, completed unfinished {resumed}",
+                    done=len(got.done),
+                    skipped=len(got.skipped),
+                    failed=len(got.failed),
+                    resumed=len(got.resumed),
+                )
             )
             for code, why in got.failed.items():
                 stdout_console().print(f"  [red]{code}[/red]: {why}")
@@ -385,11 +399,19 @@ def register(card_app: typer.Typer) -> None:
             rows = pending_issuances(_engine(db))
             for r in rows:
                 stdout_console().print(
-                    f"serial {r.serial}  staff {r.staff_code}  card {r.uid.upper()}  "
-                    f"station {r.station}  operator {r.operator}  since {r.started_at}"
+                    _(
+                        "serial {serial}  staff {staff}  card {uid}  station {station}  operator {operator}  "
+                        "since {since}",
+                        serial=r.serial,
+                        staff=r.staff_code,
+                        uid=r.uid.upper(),
+                        station=r.station,
+                        operator=r.operator,
+                        since=r.started_at,
+                    )
                 )
             if not rows:
-                stdout_console().print("no unfinished issuance")
+                stdout_console().print(_("no unfinished issuance"))
 
     @card_app.command("abandon")
     def abandon_cmd(
@@ -404,7 +426,7 @@ def register(card_app: typer.Typer) -> None:
             from cbcc.issuance.service import abandon
 
             abandon(_engine(db), serial, _station(operator, station), reason)
-            stdout_console().print(f"serial {serial} abandoned and revoked")
+            stdout_console().print(_("serial {serial} abandoned and revoked", serial=serial))
 
 
 def register_keys(keys_app: typer.Typer) -> None:
@@ -453,7 +475,13 @@ def register_keys(keys_app: typer.Typer) -> None:
             out.mkdir(parents=True, exist_ok=True)
             keys.write_new_file(json_path, trust_list.issuer_json(entry).encode("utf-8"))
             stdout_console().print(
-                f"[green]issuer key generated in the HSM[/green] (token {token}, label "
-                f"{key_label}, not extractable) kid [bold]{entry.kid.hex()}[/bold]\n"
-                f"  description: {json_path}"
+                _(
+                    "[green]issuer key generated in the HSM[/green] (token {token}, label {label}, not "
+                    "extractable) kid [bold]{kid}[/bold]",
+                    token=token,
+                    label=key_label,
+                    kid=entry.kid.hex(),
+                )
+                + "\n  "
+                + _("description: {path}", path=json_path)
             )

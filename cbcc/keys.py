@@ -84,7 +84,13 @@ def init_root(
             _("public PEM: {path}", path=targets[2]),
         ]
         stdout_console().print(
-            f"[green]{created}[/green] kid [bold]{keys.kid_of(pub).hex()}[/bold] (RSA-3072)\n  "
+            _(
+                "[green]{created}[/green] kid [bold]{kid}[/bold] ({alg})",
+                created=created,
+                kid=keys.kid_of(pub).hex(),
+                alg="RSA-3072",
+            )
+            + "\n  "
             + "\n  ".join(lines)
         )
 
@@ -147,7 +153,13 @@ def new_issuer(
             _("description: {path}", path=json_path),
         ]
         stdout_console().print(
-            f"[green]{created}[/green] kid [bold]{entry.kid.hex()}[/bold] ({alg.value}) {owner}\n  "
+            _(
+                "[green]{created}[/green] kid [bold]{kid}[/bold] ({alg})",
+                created=created,
+                kid=entry.kid.hex(),
+                alg=alg.value,
+            )
+            + f" {owner}\n  "
             + "\n  ".join(lines)
         )
 
@@ -185,7 +197,9 @@ def make_trust_list(
         blob = trust_list.build(key, chosen, int(time.time()), entries)
         check = trust_list.load(blob, key.public_key())
         if check.status != signed_object.OK:
-            raise CbccError(f"internal error: the new trust list does not load ({check.status})")
+            raise CbccError(
+                _("internal error: the new trust list does not load ({status})", status=check.status)
+            )
         write_atomic(out, blob)
         signed_object.record_seq(state, chosen)
         _print_entries(f"trust list seq {chosen} → {out} ({len(blob)} bytes)", entries)

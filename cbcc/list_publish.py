@@ -50,4 +50,6 @@ def publish_list_command(
         finally:
             client.loop_stop()
             client.disconnect()
-        stdout_console().print(f"published {kind} seq {seq} ({len(blob)} bytes)")
+        stdout_console().print(
+            _("published {kind} seq {seq} ({size} bytes)", kind=kind, seq=seq, size=len(blob))
+        )

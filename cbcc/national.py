@@ -45,8 +45,9 @@ def national_sim(
 
     con = stdout_console()
     sim = NationalSim(seed, records, history, reveal)
-    con.print(f"national simulator: {records:,} records, {len(sim.u.issuers)} issuers, head {sim.head:,}, "
-              f"http{'s' if tls_cert else ''}://{host}:{port}/v1/changes")  # fmt: skip
+    con.print(_("national simulator: {records} records, {issuers} issuers, head {head}, {url}",
+                records=f"{records:,}", issuers=len(sim.u.issuers), head=f"{sim.head:,}",
+                url=f"http{'s' if tls_cert else ''}://{host}:{port}/v1/changes"))  # fmt: skip
     serve(sim, host, port, token, str(tls_cert) if tls_cert else None, str(tls_key) if tls_key else None,
           str(client_ca) if client_ca else None)  # fmt: skip
 
@@ -163,7 +164,13 @@ def sync_lock(
 
         settings = _settings(config)
         change = lock_card(db.make_engine(settings.database.url), serial, actor=actor, reason=reason)
-        stdout_console().print(f"[green]card {serial} locked[/green] ({change}, pending upstream)")
+        stdout_console().print(
+            _(
+                "[green]card {serial} locked[/green] ({change}, pending upstream)",
+                serial=serial,
+                change=change,
+            )
+        )
 
 
 @sync_app.command("push")
@@ -189,7 +196,7 @@ def sync_push(
         con.print(_("pushed {n} local action(s)", n=len(report.pushed)))
         if report.failed:
             for serial, why in report.failed.items():
-                con.print(f"[red]card {serial}: {why}[/red]")
+                con.print("[red]" + _("card {serial}: {reason}", serial=serial, reason=why) + "[/red]")
             raise CbccError(_("{n} local action(s) still pending", n=len(report.failed)))
 
 

@@ -132,7 +132,7 @@ def provision(
         config_kid = rp.check_cose_key(config_cose, str(config_key), "configuration key")
         if root_kid == config_kid:
             raise CbccError(
-                "--root-key and --config-key are the same key; the configuration key is its own key"
+                _("--root-key and --config-key are the same key; the configuration key is its own key")
             )
         pm = rp.load_pinmap(pinmap or rp.DEFAULT_PINMAP)
         spec = rp.board_spec(pm, board.value)
@@ -165,13 +165,26 @@ def provision(
             from rich.markup import escape
 
             stdout_console().print(
-                f"[green]reader {reader_id}[/green] ({board.value}, {net['type']}, role {role.value})"
-                f" → {escape(str(out))}\n"
-                f"  broker {escape(broker_host)}:{broker_port}, CA {escape(ca.subject)}"
-                f" (until {ca.not_after})\n"
-                f"  root kid {root_kid.hex()}, config kid {config_kid.hex()}, card keys generation "
-                f"{keys.key_version}\n  {len(hashes)} files, 0600, SHA-256 in "
-                f"{escape(str(out / rp.MANIFEST))}"
+                _(
+                    "[green]reader {id}[/green] ({board}, {net}, role {role}) → {out}\n"
+                    "  broker {host}:{port}, CA {ca} (until {until})\n"
+                    "  root kid {root}, config kid {config}, card keys generation {generation}\n"
+                    "  {n} files, 0600, SHA-256 in {manifest}",
+                    id=reader_id,
+                    board=board.value,
+                    net=net["type"],
+                    role=role.value,
+                    out=escape(str(out)),
+                    host=escape(broker_host),
+                    port=broker_port,
+                    ca=escape(ca.subject),
+                    until=ca.not_after,
+                    root=root_kid.hex(),
+                    config=config_kid.hex(),
+                    generation=keys.key_version,
+                    n=len(hashes),
+                    manifest=escape(str(out / rp.MANIFEST)),
+                )
             )
 
 
@@ -187,7 +200,9 @@ def _flash(out: Path, port: str, quiet: bool) -> bool:
     cmds = rp.mpremote_commands(out, port)
     if shutil.which("mpremote") is None:
         console = stdout_console() if not quiet else None
-        warn("mpremote is not installed: run these commands to write the reader (uv tool install mpremote)")
+        warn(
+            _("mpremote is not installed: run these commands to write the reader (uv tool install mpremote)")
+        )
         text = "\n".join(shlex.join(c) for c in cmds)
         if console is not None:
             console.print(text, markup=False)

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from cbcc.common import cli_errors, stdout_console
+from messages import _
 
 Port = Annotated[str, typer.Option("--port", help="The ESP32's serial port, e.g. /dev/ttyUSB0.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands instead of running them.")]
@@ -46,7 +47,14 @@ def register(reader_app: typer.Typer) -> None:
                 stdout_console().print("\n".join(shlex.join(c) for c in cmds), markup=False)
                 return
             rd.run_all(cmds, "esptool")
-            stdout_console().print(f"[green]flashed[/green] {image.name} (SHA-256 {digest[:16]}…) to {port}")
+            stdout_console().print(
+                _(
+                    "[green]flashed[/green] {name} (SHA-256 {digest}…) to {port}",
+                    name=image.name,
+                    digest=digest[:16],
+                    port=port,
+                )
+            )
 
     @reader_app.command("deploy")
     def deploy(
@@ -66,4 +74,6 @@ def register(reader_app: typer.Typer) -> None:
                     return
                 printed = rd.run_all(cmds, "mpremote")
                 rd.check_deployed(compiled, printed)
-            stdout_console().print(f"[green]deployed[/green] {len(compiled.files)} files to {port}")
+            stdout_console().print(
+                _("[green]deployed[/green] {n} files to {port}", n=len(compiled.files), port=port)
+            )

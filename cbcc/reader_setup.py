@@ -27,10 +27,15 @@ import typer
 
 from cbcc.common import PassphraseFile, cli_errors, stdout_console
 from cbcc.reader import Board, Network, Role
-from messages import _
+from messages import N_, _
 
 STEPS = ("register", "flash", "deploy", "provision", "copy")
 STATE = "setup.json"
+
+_TAKEN = N_(
+    "reader {id} is already registered at the gateway, and this --work folder holds no secrets for "
+    "it: choose a new reader id (ids are never reused)"
+)
 
 
 class SetupState:
@@ -45,8 +50,12 @@ class SetupState:
             doc = json.loads(self.path.read_text())
             if doc.get("reader_id") != reader_id:
                 raise CbccError(
-                    f"{work} holds the set-up of reader {doc.get('reader_id')}, not {reader_id}: "
-                    "use another --work folder"
+                    _(
+                        "{work} holds the set-up of reader {other}, not {id}: use another --work folder",
+                        work=work,
+                        other=doc.get("reader_id"),
+                        id=reader_id,
+                    )
                 )
             self.doc = doc
 
@@ -141,14 +150,14 @@ def register(reader_app: typer.Typer) -> None:
                              ("--wifi-password-file", wifi_password_file), ("--image", image),
                              ("--admin-password-file", admin_password_file)):  # fmt: skip
                 if p is not None and not p.is_file():
-                    raise CbccError(f"{label} {p} does not exist")
+                    raise CbccError(_("{option} {path} does not exist", option=label, path=p))
             if broker_live is not None and (broker_folder is None or admin_password_file is None):
-                raise CbccError("--broker-live needs --broker-folder and --admin-password-file")
+                raise CbccError(_("--broker-live needs --broker-folder and --admin-password-file"))
             if gateway_url is not None and (token_file is None or broker_ca is None or config_key is None):
-                raise CbccError("--gateway-url needs --token-file, --broker-ca and --config-key "
-                                "(the gateway's files are not on this machine)")  # fmt: skip
+                raise CbccError(_("--gateway-url needs --token-file, --broker-ca and --config-key "
+                                  "(the gateway's files are not on this machine)"))  # fmt: skip
             if token_file is not None and not token_file.is_file():
-                raise CbccError(f"--token-file {token_file} does not exist")
+                raise CbccError(_("{option} {path} does not exist", option="--token-file", path=token_file))
             digest = rd.check_image(image, sha256) if image is not None else None
             settings = _settings(config) if gateway_url is None else None
             work.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -198,7 +207,9 @@ def register(reader_app: typer.Typer) -> None:
             else:
                 step(4, _("provision"), _("the reader's files in {path}").format(path=tree))
                 if tree.exists() and not (tree / rp.MANIFEST).exists():
-                    raise CbccError(f"{tree} exists without a MANIFEST: move it away and run again")
+                    raise CbccError(
+                        _("{path} exists without a MANIFEST: move it away and run again", path=tree)
+                    )
                 from cbcc.reader import provision
 
                 datadir = settings.data_dir if settings is not None else Path(".")
@@ -253,12 +264,9 @@ def _register(settings: Any, reader_id: str, secrets_path: Path, **kw: Any) -> s
                     existing.mac_key_enc, registry.key_context(reader_id)
                 ):
                     password = str(doc["mqtt_password"])
-                    _embedded_password(settings, reader_id, password)
+                    _teach_broker(settings, reader_id, password)
                     return password
-            raise CbccError(
-                f"reader {reader_id} is already registered at the gateway, and this --work folder "
-                "holds no secrets for it: choose a new reader id (ids are never reused)"
-            )
+            raise CbccError(_(_TAKEN, id=reader_id))
         if secrets_path.exists():
             secrets_path.unlink()  # from a run whose registration never committed
         try:
@@ -269,7 +277,7 @@ def _register(settings: Any, reader_id: str, secrets_path: Path, **kw: Any) -> s
         keys.write_new_file(secrets_path, (json.dumps(secret) + "\n").encode(), private=True)
         audit.record(s, "cli", "reader.register", reader_id, role="admin", site=kw["site"], unit=kw["unit"])
         s.commit()
-    _embedded_password(settings, reader_id, new.mqtt_password)
+    _teach_broker(settings, reader_id, new.mqtt_password)
     return new.mqtt_password
 
 
@@ -296,36 +304,45 @@ def _register_api(url: str, token_file: Path, reader_id: str, secrets_path: Path
                     secrets_path.unlink()  # from a run whose registration never reached the gateway
             r = api.post("/readers", json={"id": reader_id, **fields})
     except httpx.HTTPError as exc:
-        raise CbccError(f"cannot reach the gateway at {url}: {exc}") from None
-    if r.status_code == 409:
         raise CbccError(
-            f"reader {reader_id} is already registered at the gateway, and this --work folder "
-            "holds no secrets for it: choose a new reader id (ids are never reused)"
-        )
+            _("cannot reach the gateway at {url} ({reason}): check --gateway-url", url=url, reason=exc)
+        ) from None
+    if r.status_code == 409:
+        raise CbccError(_(_TAKEN, id=reader_id))
     if r.status_code != 201:
-        raise CbccError(f"the gateway refused the registration ({r.status_code}): {r.text[:300]}")
+        raise CbccError(
+            _(
+                "the gateway refused the registration ({status}): {detail}; check the --token-file "
+                "token (role admin)",
+                status=r.status_code,
+                detail=r.text[:300],
+            )
+        )
     body = r.json()
     secret = {"reader_id": reader_id, "mac_key": body["mac_key_hex"], "mqtt_password": body["mqtt_password"]}
     keys.write_new_file(secrets_path, (json.dumps(secret) + "\n").encode(), private=True)
     return str(body["mqtt_password"])
 
 
-def _embedded_password(settings: Any, reader_id: str, password: str) -> None:
-    """The broker learns the password: the embedded broker's file (read when the gateway
-    starts), or an external Mosquitto live when ``[mqtt] admin_password_file`` is set."""
-    if settings.mqtt.embedded:
-        from gateway.service import add_reader_password, local_broker_files
-
-        add_reader_password(local_broker_files(settings), reader_id, password)
-        return
+def _teach_broker(settings: Any, reader_id: str, password: str) -> None:
+    """The broker learns the password as it does for the API (``gateway.service.teach_broker``);
+    here a broker that could not be told stops the set-up (the reader could not log in)."""
     from cbcc.errors import CbccError
     from gateway.mqtt import broker_config as bc
-    from gateway.mqtt import dynsec_admin
+    from gateway.service import teach_broker
 
     try:
-        dynsec_admin.apply_with_settings(settings.mqtt, lambda a: a.add_reader(reader_id, password))
+        teach_broker(settings, reader_id, password)
     except bc.BrokerConfigError as exc:
-        raise CbccError(f"reader {reader_id} is registered, but the broker was not updated: {exc}") from None
+        raise CbccError(
+            _(
+                "reader {id} is registered, but the broker was not updated: {reason}. Check [mqtt] "
+                "admin_password_file, host and port in the gateway settings, or add the reader with "
+                "`cbcc broker add-reader --live`",
+                id=reader_id,
+                reason=exc,
+            )
+        ) from None
 
 
 def _broker_add(folder: Path, reader_id: str, password: str, live: str | None, admin_pw: Path | None) -> None:
@@ -343,7 +360,9 @@ def _broker_add(folder: Path, reader_id: str, password: str, live: str | None, a
                     admin.add_reader(reader_id, password)
             bc.add_reader(files, reader_id, password)
         elif not bc.verify_password(password, stored):
-            raise CbccError(f"{folder} already holds reader {reader_id} with another password")
+            raise CbccError(
+                _("{folder} already holds reader {id} with another password", folder=folder, id=reader_id)
+            )
     except bc.BrokerConfigError as exc:
         raise CbccError(str(exc)) from None
 
@@ -359,9 +378,22 @@ def _copy_tree(tree: Path, port: str) -> None:
         p = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300,  # noqa: S603 — argv list: mpremote, the tree's own paths; no shell
                            env={**os.environ})  # fmt: skip
         if p.returncode != 0:
-            raise CbccError(f"mpremote failed: {(p.stderr or p.stdout).strip()[-300:]}")
+            detail = (p.stderr or p.stdout).strip()[-300:]
+            raise CbccError(
+                _(
+                    "{what} failed (check --port and the board's USB cable): {detail}",
+                    what="mpremote",
+                    detail=detail,
+                )
+            )
         output = p.stdout
     device = rp.parse_device_hashes(output)
     bad = [p for p in rp.DEVICE_FILES if device.get(p) != expected.get(p)]
     if bad:
-        raise CbccError(f"the reader's copy differs from {tree / rp.MANIFEST}: {', '.join(bad)}")
+        raise CbccError(
+            _(
+                "the reader's copy differs from {manifest}: {files}; run the copy again",
+                manifest=tree / rp.MANIFEST,
+                files=", ".join(bad),
+            )
+        )

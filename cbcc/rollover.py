@@ -63,11 +63,18 @@ def rollover(
         keys.write_private_key(key_path, key, secret)
         keys.write_new_file(json_path, trust_list.issuer_json(new).encode("utf-8"))
         rollover.write_rollover(issuer, old, new, out, shared_range, now)
-        stdout_console().print(
-            f"[green]rollover[/green] {old.name}: {old.kid.hex()} → [bold]{new.kid.hex()}[/bold] "
-            f"(serials {new.serial_lo} … {new.serial_hi - 1}{', shared' if shared_range else ''})\n"
-            f"  list both keys in the next trust list; mint with {key_path} from now on"
+        said = _(
+            "[green]rollover[/green] {name}: {old} → [bold]{new}[/bold] (serials {lo} … {hi}{shared})\n"
+            "  list both keys in the next trust list; mint with {key} from now on",
+            name=old.name,
+            old=old.kid.hex(),
+            new=new.kid.hex(),
+            lo=new.serial_lo,
+            hi=new.serial_hi - 1,
+            shared=", " + _("shared") if shared_range else "",
+            key=key_path,
         )
+        stdout_console().print(said)
 
 
 def _report(issuer: Path, db: str) -> tuple[IssuerEntry, list[OutstandingCard]]:
@@ -92,7 +99,7 @@ def rollover_report(
         from rich.table import Table
 
         _old, cards = _report(issuer, db)
-        table = Table(title=f"cards still signed by the key in {issuer}: {len(cards)}")
+        table = Table(title=_("cards still signed by the key in {path}: {n}", path=issuer, n=len(cards)))
         for col in (N_("serial"), N_("staff"), N_("issued"), N_("expires"), N_("source")):
             table.add_column(_(col))
         for c in cards:
@@ -119,10 +126,12 @@ def retire(
         old, stranded = _report(issuer, db)
         rollover.retire(issuer, old, [c.serial for c in stranded], force=strand, at=int(time.time()))
         if stranded:
-            stdout_console().print(f"[red]stranded {len(stranded)} card(s)[/red] (they stop working when the "
-                                   "next trust list is published):")  # fmt: skip
+            stdout_console().print(_("[red]stranded {n} card(s)[/red] (they stop working when the "
+                                     "next trust list is published):", n=len(stranded)))  # fmt: skip
             for c in stranded:
                 stdout_console().print(
                     f"  {c.serial} {c.staff_code}" + ("" if c.source == "register" else f" ({c.source})")
                 )
-        stdout_console().print(f"[green]retired[/green] {old.kid.hex()}; leave it out of the next trust list")
+        stdout_console().print(
+            _("[green]retired[/green] {kid}; leave it out of the next trust list", kid=old.kid.hex())
+        )

@@ -65,8 +65,11 @@ def root_transition(
             current_pub
         ):
             raise CbccError(
-                f"--root-key is not the current root (kid {keys.kid_of(current_pub).hex()}, after "
-                f"{len(links)} transition(s))"
+                _(
+                    "--root-key is not the current root (kid {kid}, after {n} transition(s))",
+                    kid=keys.kid_of(current_pub).hex(),
+                    n=len(links),
+                )
             )
         new_pub = read_root_key(new_root)
         seq = len(links) + 1
@@ -75,11 +78,19 @@ def root_transition(
         )
         check = root_transition.verify_chain(blob, first)
         if check.status != "ok" or check.seq != seq:
-            raise CbccError(f"internal error: the new chain does not verify ({check.status})")
+            raise CbccError(
+                _("internal error: the new chain does not verify ({status})", status=check.status)
+            )
         write_atomic(chain, blob)
         stdout_console().print(
-            f"root transition {seq}: {keys.kid_of(current_pub).hex()} → "
-            f"[bold]{keys.kid_of(new_pub).hex()}[/bold] → {chain} ({len(blob)} bytes)"
+            _(
+                "root transition {seq}: {old} → [bold]{new}[/bold] → {chain} ({size} bytes)",
+                seq=seq,
+                old=keys.kid_of(current_pub).hex(),
+                new=keys.kid_of(new_pub).hex(),
+                chain=chain,
+                size=len(blob),
+            )
         )
 
 
@@ -95,6 +106,8 @@ def show_root_chain(
         got = root_transition.verify_chain(read_input(chain, "root chain"), read_root_key(root), held_seq)
         stdout_console().print(status_line(got.status))
         if got.root is not None:
-            stdout_console().print(f"root after transition {got.seq}: {keys.kid_of(got.root).hex()}")
+            stdout_console().print(
+                _("root after transition {seq}: {kid}", seq=got.seq, kid=keys.kid_of(got.root).hex())
+            )
         if got.status != "ok":
             raise typer.Exit(1)

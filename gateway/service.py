@@ -85,6 +85,23 @@ def add_reader_password(files: LocalBrokerFiles, reader_id: str, password: str) 
     return current[reader_id]
 
 
+def teach_broker(
+    settings: Settings, reader_id: str, password: str, running: EmbeddedBroker | None = None
+) -> bool:
+    """The one way a registered reader's MQTT password reaches the broker, whichever path
+    registered it (the API, ``cbcc gateway reader add``, ``cbcc reader setup``): the embedded
+    broker's password file (read when the gateway starts; ``running`` learns it at once), or an
+    external Mosquitto through its dynamic-security API when ``[mqtt] admin_password_file`` is set.
+    True when a broker was told; BrokerConfigError when the external one refused or was unreachable
+    (the registration stands: each caller says so in its own way)."""
+    if settings.mqtt.embedded:
+        hashed = add_reader_password(local_broker_files(settings), reader_id, password)
+        if running is not None:
+            running.set_user(reader_id, hashed)
+        return True
+    return dynsec_admin.apply_with_settings(settings.mqtt, lambda a: a.add_reader(reader_id, password))
+
+
 def load_root_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
     """The national root key, only in a self-contained deployment that signs its own lists."""
     path = settings.root_signing_key_file
@@ -251,11 +268,11 @@ class Gateway:
         )
 
     def _reader_registered(self, reader_id: str, password: str) -> None:
-        if self.broker is None:  # an external Mosquitto: live, when [mqtt] admin_password_file is set
-            self._broker_live(reader_id, lambda a: a.add_reader(reader_id, password))
-            return
-        hashed = add_reader_password(self.broker_files, reader_id, password)
-        self.broker.set_user(reader_id, hashed)
+        try:
+            if teach_broker(self.settings, reader_id, password, self.broker) and self.broker is None:
+                log.info("broker updated live for reader %s", reader_id)
+        except broker_config.BrokerConfigError as exc:
+            log.warning("reader %s: the broker was not updated (%s); use `cbcc broker`", reader_id, exc)
 
     def _reader_enabled(self, reader_id: str, enabled: bool) -> None:
         if self.broker is None:
@@ -397,8 +414,9 @@ class Gateway:
                 log.exception("periodic job failed")
 
 
-def run(settings: Settings) -> None:
-    """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop."""
+def run(settings: Settings) -> int | None:
+    """``cbcc gateway run``: serve until interrupted (SIGINT/SIGTERM), then drain and stop; the
+    signal that stopped it (uvicorn hands a caught signal back once it has shut down)."""
     import uvicorn
 
     from gateway import logjson
@@ -420,8 +438,11 @@ def run(settings: Settings) -> None:
         uvicorn.Config(gw.app, host=http.host, port=http.port, access_log=False, log_config=None)
     )
 
-    def _stop(_signum: int, _frame: object) -> None:
+    stopped_by: list[int] = []
+
+    def _stop(signum: int, _frame: object) -> None:
         server.should_exit = True  # what uvicorn's own handlers do once it has installed them
+        stopped_by.append(signum)
 
     # A SIGTERM/SIGINT that arrives before uvicorn takes over the signals asks it to stop, instead of
     # raising inside its event loop's start (a stop right after start printed a traceback).
@@ -432,3 +453,4 @@ def run(settings: Settings) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         gw.stop()
+    return stopped_by[0] if stopped_by else None

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from cbcc.errors import CbccError
 from cbcc.issuance.service import Issued, Issuer, Staff, Station, issue_card
+from messages import _
 from provisioning.encoders.base import Encoder, LinkLost, NoCard
 from trustcore import timeutil
 
@@ -51,7 +52,7 @@ class Journal:
                     tmp.write_text("".join(x + "\n" for x in lines[:-1]), encoding="utf-8")
                     os.replace(tmp, path)
                     break
-                raise CbccError(f"{path}:{n}: not a journal line") from None
+                raise CbccError(_("{path}:{line}: not a journal line", path=path, line=n)) from None
             if isinstance(entry, dict) and entry.get("state") == "done":
                 self.done.add(str(entry.get("staff")))
 

@@ -35,6 +35,7 @@ from sqlmodel import Session, select
 from cbcc.errors import CbccError
 from gateway import audit
 from gateway.models import Card, CardChange, CardIssuance, Counter, StaffRecord, now_utc
+from messages import _
 from provisioning import fw
 from provisioning.card_keys import CardMasterKeys
 from provisioning.encoders.base import ApduTransport, Encoder
@@ -118,9 +119,13 @@ def staff_from_db(engine: Engine, staff_code: str, agency_name: str | None = Non
     with Session(engine) as s:
         row = s.get(StaffRecord, staff_code)
     if row is None:
-        raise IssuanceError(f"staff code {staff_code} is not in the national records synced here")
+        raise IssuanceError(
+            _("staff code {staff} is not in the national records synced here", staff=staff_code)
+        )
     if not row.active:
-        raise IssuanceError(f"staff code {staff_code} is no longer active in the national records")
+        raise IssuanceError(
+            _("staff code {staff} is no longer active in the national records", staff=staff_code)
+        )
     return Staff(row.staff_code, _nfc(row.full_name), _nfc(agency_name or row.agency_code), _nfc(row.unit),
                  _nfc(row.position))  # fmt: skip
 
@@ -133,26 +138,28 @@ def staff_from_csv(path: Path, staff_code: str | None = None) -> list[Staff]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise IssuanceError(f"cannot read {path}: {exc}") from None
+        raise IssuanceError(_("cannot read {path}: {reason}", path=path, reason=exc)) from None
     reader = csv.DictReader(text.splitlines())
     cols = set(reader.fieldnames or [])
     missing = [c for c in ("staff_code", "name", "agency") if c not in cols]
     if missing:
-        raise IssuanceError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise IssuanceError(_("{path}: missing column(s) {columns}", path=path, columns=", ".join(missing)))
     unknown = sorted(cols - set(CSV_COLUMNS))
     if unknown:
-        raise IssuanceError(f"{path}: unknown column(s) {', '.join(unknown)}")
+        raise IssuanceError(_("{path}: unknown column(s) {columns}", path=path, columns=", ".join(unknown)))
     out: list[Staff] = []
     for i, row in enumerate(reader, start=2):
         st = Staff(*(_nfc(row.get(c)) for c in CSV_COLUMNS))
         if not st.staff_code or not st.name or not st.agency:
-            raise IssuanceError(f"{path}:{i}: staff_code, name and agency must not be empty")
+            raise IssuanceError(
+                _("{path}:{line}: staff_code, name and agency must not be empty", path=path, line=i)
+            )
         if len(st.staff_code) > 32:
-            raise IssuanceError(f"{path}:{i}: staff code over 32 characters")
+            raise IssuanceError(_("{path}:{line}: staff code over 32 characters", path=path, line=i))
         if staff_code is None or st.staff_code == staff_code:
             out.append(st)
     if staff_code is not None and not out:
-        raise IssuanceError(f"staff code {staff_code} is not in {path}")
+        raise IssuanceError(_("staff code {staff} is not in {path}", staff=staff_code, path=path))
     return out
 
 
@@ -183,14 +190,16 @@ def _check_staff(s: Session, staff_code: str, reissue: bool) -> tuple[int, int |
     pend = s.exec(select(CardIssuance).where(CardIssuance.staff_code == staff_code,
                                              CardIssuance.state == PENDING)).first()  # fmt: skip
     if pend is not None:
-        raise IssuanceError(f"staff code {staff_code} has an unfinished issuance (serial {pend.serial}, card "
-                            f"{pend.uid}): present that card to complete it, or abandon it")  # fmt: skip
+        raise IssuanceError(_("staff code {staff} has an unfinished issuance (serial {serial}, card {uid}): "
+                              "present that card to complete it, or abandon it",
+                              staff=staff_code, serial=pend.serial, uid=pend.uid))  # fmt: skip
     live = _live_card(s, staff_code)
     if live is not None and not reissue:
-        raise IssuanceError(f"staff code {staff_code} already holds live card serial {live.serial} "
-                            f"(gen {live.gen}); use reissue to replace it")  # fmt: skip
+        raise IssuanceError(_("staff code {staff} already holds live card serial {serial} (gen {gen}); "
+                              "use reissue to replace it", staff=staff_code, serial=live.serial,
+                              gen=live.gen))  # fmt: skip
     if live is None and reissue:
-        raise IssuanceError(f"staff code {staff_code} holds no live card to replace")
+        raise IssuanceError(_("staff code {staff} holds no live card to replace", staff=staff_code))
     return _max_gen(s, staff_code) + 1, (live.serial if live is not None else None)
 
 
@@ -205,8 +214,8 @@ def _allocate(s: Session, entry: IssuerEntry) -> int:
                                         or s.get(CardIssuance, serial) is not None):
         serial += 1
     if serial >= entry.serial_hi:
-        raise SerialRangeExhausted(f"serial range {entry.serial_lo}…{entry.serial_hi - 1} of {entry.name} "
-                                   "is exhausted")  # fmt: skip
+        raise SerialRangeExhausted(_("serial range {lo}…{hi} of {issuer} is exhausted", lo=entry.serial_lo,
+                                     hi=entry.serial_hi - 1, issuer=entry.name))  # fmt: skip
     row.value = serial + 1
     s.add(row)
     return serial
@@ -241,7 +250,7 @@ def _finish(engine: Engine, encoder: Encoder, issuer: Issuer, row: CardIssuance,
     """Personalise what is left, read back as a reader, verify, record (steps 3–5)."""
     blob = row.credential
     if blob is None:
-        raise IssuanceError(f"issuance {row.serial} holds no credential")
+        raise IssuanceError(_("issuance {serial} holds no credential", serial=row.serial))
     uid = bytes.fromhex(row.uid)
     transport = ApduTransport(encoder)
     done = card.complete(transport, uid, issuer.layout_keys(), issuer.factory_picc_key, blob,
@@ -251,7 +260,7 @@ def _finish(engine: Engine, encoder: Encoder, issuer: Issuer, row: CardIssuance,
     with Session(engine) as s:
         live = s.get(CardIssuance, row.serial)
         if live is None or live.state != PENDING:
-            raise IssuanceError(f"issuance {row.serial} is no longer pending")
+            raise IssuanceError(_("issuance {serial} is no longer pending", serial=row.serial))
         claims = credential.parse_payload(_payload(blob)) or {}
         live.state = DONE
         live.credential = None
@@ -294,16 +303,18 @@ def verify_as_reader(encoder: Encoder, issuer: Issuer, expected: bytes, uid: byt
     encoder.field_off()
     info = encoder.detect()
     try:
-        got, real_uid, _ = cl.read_credential(ApduTransport(encoder), issuer.layout_keys().reader_keys(),
+        got, real_uid, _info = cl.read_credential(ApduTransport(encoder), issuer.layout_keys().reader_keys(),
                                               info.uid)  # fmt: skip
     except rferror.CardError as e:
         detail = f"{e.reason}: {e.detail}"
-        raise IssuanceError(f"the card does not read back as a reader reads it ({detail})") from None
+        raise IssuanceError(
+            _("the card does not read back as a reader reads it ({detail})", detail=detail)
+        ) from None
     if bytes(real_uid) != uid or bytes(got) != expected:
-        raise IssuanceError("the card read back as a reader does not hold what was written")
+        raise IssuanceError(_("the card read back as a reader does not hold what was written"))
     verdict = credential.verify(bytes(got), issuer.trust(), bytes(real_uid), int(time.time()))
     if not verdict.valid:
-        raise IssuanceError(f"the credential on the card does not verify: {verdict.reason}")
+        raise IssuanceError(_("the credential on the card does not verify: {reason}", reason=verdict.reason))
 
 
 def issue_card(engine: Engine, encoder: Encoder, issuer: Issuer, staff: Staff, station: Station, *,
@@ -331,13 +342,16 @@ def issue_card(engine: Engine, encoder: Encoder, issuer: Issuer, staff: Staff, s
         with Session(engine) as s:
             known = s.exec(select(CardIssuance).where(CardIssuance.uid == (p.uid or b"").hex())).first()
         if known is not None:
-            raise card.CardRefused(f"card {known.uid} is not blank: it was issued as serial {known.serial} "
-                                   "to "
-                                   f"{known.staff_code} ({known.state})")  # fmt: skip
-        what = "holds application VC1" if p.app else f"PICC master key is not the factory key ({p.picc_key})"
-        raise card.CardRefused(f"card is not blank: it {what}")
+            raise card.CardRefused(_("card {uid} is not blank: it was issued as serial {serial} to {staff} "
+                                     "({state})", uid=known.uid, serial=known.serial, staff=known.staff_code,
+                                     state=known.state))  # fmt: skip
+        if p.app:
+            raise card.CardRefused(_("card is not blank: it holds application VC1"))
+        raise card.CardRefused(
+            _("card is not blank: its PICC master key is not the factory key ({key})", key=p.picc_key)
+        )
     if len(staff.staff_code) > 32:
-        raise IssuanceError("staff code over 32 characters")
+        raise IssuanceError(_("staff code over 32 characters"))
     with Session(engine) as s:
         gen, replaces = _check_staff(s, staff.staff_code, reissue)
         serial = _allocate(s, issuer.entry)
@@ -362,7 +376,7 @@ def abandon(engine: Engine, serial: int, station: Station, reason: str) -> None:
     with Session(engine) as s:
         row = s.get(CardIssuance, serial)
         if row is None or row.state != PENDING:
-            raise IssuanceError(f"no unfinished issuance with serial {serial}")
+            raise IssuanceError(_("no unfinished issuance with serial {serial}", serial=serial))
         now = now_utc()
         row.state = ABANDONED
         row.credential = None

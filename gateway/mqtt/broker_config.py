@@ -660,6 +660,39 @@ class BrokerFiles:
                 )
             ) from None
 
+    def load_for_change(self) -> tuple[Roster, dict[str, str]]:
+        """The roster and password hashes to change, counting readers the running broker learned
+        live (a gateway's registration, ``--live`` from another machine): the dynamic-security
+        plugin saves them to ``dynamic-security.json`` but nobody writes them to ``roster.json``,
+        so a rewrite from the roster alone would drop them at the next restart."""
+        roster, hashes_by_user = self.load_roster(), self.load_hashes()
+        known = {*roster.readers, *roster.gateway_users, ADMIN_USER}
+        for rid, stored in self._saved_readers().items():
+            if rid not in known:
+                roster.readers.append(rid)
+                hashes_by_user[rid] = stored
+        return roster, hashes_by_user
+
+    def _saved_readers(self) -> dict[str, str]:
+        """Reader clients in the plugin's saved state (one role ``reader:<id>``) with their ``$7$``
+        hash; anything else in that file is left to the roster."""
+        try:
+            doc = json.loads(self.dynsec.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise BrokerConfigError(_("cannot read {path}: {reason}", path=self.dynsec, reason=exc)) from None
+        out: dict[str, str] = {}
+        for c in doc.get("clients", []) if isinstance(doc, dict) else []:
+            rid, roles = c.get("username"), [r.get("rolename") for r in c.get("roles", [])]
+            fields = (c.get("iterations"), c.get("salt"), c.get("password"))
+            if isinstance(rid, str) and roles == [f"reader:{rid}"] and all(fields):
+                try:
+                    out[check_reader_id(rid)] = "$7${}${}${}".format(*fields)
+                except BrokerConfigError:
+                    continue  # not a reader id: not ours to carry over
+        return out
+
     def _write_security(self, roster: Roster, hashes_by_user: dict[str, str]) -> None:
         replace_file(self.passwd, password_file_text(hashes_by_user).encode())
         replace_file(self.acl, acl_file_text(roster.readers, roster.gateway_users).encode(), 0o644)
@@ -720,24 +753,24 @@ def add_reader(files: BrokerFiles, reader_id: str, password: str | None = None) 
     password for both; None: a new random one."""
     rid = check_reader_id(reader_id)
     roster = files.load_roster()
-    hashes_by_user = files.load_hashes()
-    if rid in roster.readers or rid in roster.gateway_users or rid in hashes_by_user:
+    if rid in roster.readers or rid in roster.gateway_users or rid in files.load_hashes():
         raise BrokerConfigError(_("{id} is already in the roster", id=rid))
+    roster, hashes_by_user = files.load_for_change()  # may hold rid already: added --live just now
     if password is None:
         password = generate_password()
     elif len(password) < 16:
         raise BrokerConfigError(_("a reader password must have at least 16 characters"))
     cred = files.credentials(f"{rid}-{_stamp()}")
     write_new_file(cred, credentials_csv([(rid, password, "reader")]), private=True)
-    roster.readers.append(rid)
+    if rid not in roster.readers:
+        roster.readers.append(rid)
     hashes_by_user[rid] = hash_password(password)
     files._write_security(roster, hashes_by_user)
     return cred, password
 
 
 def remove_reader(files: BrokerFiles, reader_id: str) -> None:
-    roster = files.load_roster()
-    hashes_by_user = files.load_hashes()
+    roster, hashes_by_user = files.load_for_change()
     if reader_id not in roster.readers:
         raise BrokerConfigError(_("{id} is not a reader in {roster}", id=reader_id, roster=files.roster))
     roster.readers.remove(reader_id)

@@ -17,6 +17,11 @@ from cbcc.errors import CbccError
 from simulators.firmware_runner import run_micropython
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBCC_LANG", "en")  # the refusals matched below (tests/messages: Vietnamese)
+
+
 def test_image_is_checked_before_flashing(tmp_path: Path) -> None:
     good = tmp_path / "mp.bin"
     good.write_bytes(b"\xe9" + bytes(8191))

@@ -146,7 +146,8 @@ def test_esptool_invocation_reaches_the_bootloader_sync(tmp_path: Path) -> None:
 def test_pinned_image_needs_a_checksum(tmp_path: Path) -> None:
     img = tmp_path / rd.PINNED_IMAGE
     img.write_bytes(b"\xe9" + bytes(8191))
-    r = CliRunner().invoke(app, ["reader", "flash", "--port", "/dev/null", "--image", str(img), "--dry-run"])
+    args = ["reader", "flash", "--port", "/dev/null", "--image", str(img), "--dry-run"]
+    r = CliRunner().invoke(app, args, env={"CBCC_LANG": "en"})  # the English text matched
     assert r.exit_code == 1 and "no recorded SHA-256" in r.output
     digest = hashlib.sha256(img.read_bytes()).hexdigest()
     r = CliRunner().invoke(app, ["reader", "flash", "--port", "/dev/ttyUSB9", "--image", str(img),

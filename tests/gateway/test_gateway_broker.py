@@ -500,3 +500,40 @@ def test_gateway_api_registration_reaches_the_running_broker(
             again.close()
     finally:
         gw.stop()
+
+
+def test_a_reader_a_gateway_added_live_survives_a_folder_change(broker: Mosquitto, tmp_path: Path) -> None:
+    """A gateway with ``[mqtt] admin_password_file`` registers a reader in the running broker only
+    (``gateway.service.teach_broker``): Mosquitto's plugin saves it to dynamic-security.json,
+    roster.json does not list it. ``cbcc broker add-reader`` of another reader then rewrites the
+    folder (no --live: applied by a restart) — and must carry the first one over, or it is locked
+    out after the restart."""
+    from gateway.service import teach_broker
+    from gateway.settings import MqttSettings, Settings
+
+    admin = tmp_path / "admin.pass"
+    admin.write_text(broker.passwords[bc.ADMIN_USER] + "\n")
+    mqtt = MqttSettings(embedded=False, host="127.0.0.1", port=broker.local_port, admin_password_file=admin)
+    settings = Settings(data_dir=tmp_path / "gw", mqtt=mqtt)
+    assert teach_broker(settings, "reader-11", "gateway-made-password-1111")
+    files = bc.BrokerFiles(broker.folder)
+    deadline = time.monotonic() + 10  # the plugin saves its state after the command
+    while "reader-11" not in files.dynsec.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "reader-11" not in files.load_roster().readers  # known to the broker only
+    result = CliRunner().invoke(broker_app, ["add-reader", str(broker.folder), "reader-12"])
+    assert result.exit_code == 0, result.output
+    assert {"reader-11", "reader-12"} <= set(files.load_roster().readers)
+    assert bc.verify_password("gateway-made-password-1111", files.load_hashes()["reader-11"])
+    broker.passwords = _read_credentials(broker.folder) | {"reader-11": "gateway-made-password-1111"}
+    broker.apply_roster()
+    for rid in ("reader-11", "reader-12"):
+        peer = broker.reader(rid)
+        try:
+            assert peer.ok, rid
+        finally:
+            peer.close()
+    for rid in ("reader-11", "reader-12"):  # now in the roster, so removable like any other
+        assert CliRunner().invoke(broker_app, ["remove-reader", str(broker.folder), rid]).exit_code == 0
+    broker.apply_roster()
+    assert not broker.reader("reader-11").ok
