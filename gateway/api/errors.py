@@ -144,6 +144,11 @@ def validation_text(error: Any, lang: str) -> str:
     from messages.api import VALIDATION
 
     kind = str(error.get("type", ""))
+    raised = (error.get("ctx") or {}).get("error")
+    if kind == "value_error" and isinstance(raised, BaseException):  # our validators' own texts
+        from messages import text_in
+
+        return text_in(raised, lang)
     if kind not in VALIDATION:
         return str(error.get("msg", ""))
     ctx: dict[str, object] = {str(k): str(v) for k, v in (error.get("ctx") or {}).items()}
@@ -207,7 +212,12 @@ def install(app: FastAPI) -> None:
         log.error(
             "unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
         )
-        return JSONResponse(_body("internal error", "internal"), status_code=500)
+        from messages import render
+        from messages.api import lang_of
+
+        lang = lang_of(request.headers.get("accept-language"))
+        body = _body(render(N_("internal error"), {}, lang), "internal")
+        return JSONResponse(body, status_code=500, headers={"Content-Language": lang})
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
