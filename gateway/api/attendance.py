@@ -179,7 +179,7 @@ def upload(session: DB, principal: CanWrite, body: PunchUpload) -> UploadOut:
                 store.PunchRow(p.staff, parse_time(p.time), "api", f"api:{principal.actor}", p.terminal)
             )
         except ValueError as exc:
-            errors.append(field_error(f"punches[{i}].time", cause(exc)))
+            errors.append(field_error(f"punches[{i}]: time", cause(exc)))
     if errors:
         raise invalid(Joined(errors[:50], "; "), code="refused")
     conn = session.connection()

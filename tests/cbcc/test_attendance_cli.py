@@ -35,7 +35,7 @@ T1,2026-03-02T10:10:00Z,CB09,
 @pytest.fixture(params=["sqlite", "postgresql"])
 def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
     url = f"sqlite:///{tmp_path}/g.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    env = {"CBCC_DATABASE__URL": url}
+    env = {"CBCC_DATABASE__URL": url, "CBCC_LANG": "en"}  # the English texts matched below
 
     def run(*args: str, code: int = 0) -> Any:
         res = CliRunner().invoke(app, list(args), env=env)

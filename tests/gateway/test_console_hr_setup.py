@@ -350,7 +350,13 @@ def test_punch_import_rows_errors_and_unknown_staff(env: Env) -> None:
         "/console/attendance/punches", data={"csrf": token}, files={"file": ("cham.csv", bad.encode())}
     )
     assert r.status_code == 400
-    assert "Không nhập gì" in r.text and "row 3: time:" in r.text and "row 4: staff: empty" in r.text
+    text = html.unescape(r.text)  # each row in the viewer's language, the column name as in the file
+    assert "Không nhập gì" in text and "dòng 3: time: '2026-03-02 07:59' thiếu độ lệch UTC" in text
+    assert "dòng 4: staff: để trống" in text and "cham.csv: 2 dòng sai" in text
+    en, en_token = env.login("hr", lang="en")
+    r = en.post("/console/attendance/punches", data={"csrf": en_token}, files={"file": ("cham.csv", bad.encode())})
+    text = html.unescape(r.text)  # the contract's own wording (attendance-v1 §3) for an English viewer
+    assert "row 3: time: '2026-03-02 07:59' has no UTC offset" in text and "row 4: staff: empty" in text
     assert _rows(env, "att_punch") == []
     r = hr.post("/console/attendance/punches", data={"csrf": token}, files={"file": ("x.xlsx", b"not a zip")})
     assert r.status_code == 400 and "XLSX" in r.text and "Không nhập gì" in r.text
@@ -373,7 +379,7 @@ def test_punch_import_rows_errors_and_unknown_staff(env: Env) -> None:
     assert (
         "Đã nhập tệp" in text
         and "Chấm công của mã chưa có" in text
-        and "row 4: staff: unknown staff code 'CB-X9'" in text
+        and "dòng 4: staff: mã cán bộ chưa có 'CB-X9'" in text
     )
     with env.engine.connect() as conn:
         got = conn.execute(sa.text("SELECT staff_code, source FROM att_punch ORDER BY at")).all()
