@@ -354,7 +354,9 @@ def test_punch_import_rows_errors_and_unknown_staff(env: Env) -> None:
     assert "Không nhập gì" in text and "dòng 3: time: '2026-03-02 07:59' thiếu độ lệch UTC" in text
     assert "dòng 4: staff: để trống" in text and "cham.csv: 2 dòng sai" in text
     en, en_token = env.login("hr", lang="en")
-    r = en.post("/console/attendance/punches", data={"csrf": en_token}, files={"file": ("cham.csv", bad.encode())})
+    r = en.post(
+        "/console/attendance/punches", data={"csrf": en_token}, files={"file": ("cham.csv", bad.encode())}
+    )
     text = html.unescape(r.text)  # the contract's own wording (attendance-v1 §3) for an English viewer
     assert "row 3: time: '2026-03-02 07:59' has no UTC offset" in text and "row 4: staff: empty" in text
     assert _rows(env, "att_punch") == []
