@@ -79,7 +79,7 @@ class FeedError(GatewayError):
     """The feed was rejected; nothing of the offending page was applied."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"national feed rejected: {reason}")
+        super().__init__(_("national feed rejected: {reason}", reason=reason))
         self.reason = reason
 
 
