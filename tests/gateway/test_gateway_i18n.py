@@ -116,3 +116,14 @@ def test_quarantine_reasons_as_words() -> None:
     assert words.quarantine("bad_mac", "en") == "seal does not verify (wrong key or altered)"
     assert words.quarantine("bad_mac", "vi") == "niêm phong không hợp lệ (sai khóa hoặc bị sửa)"
     assert words.quarantine("something_new", "vi") == "something_new"  # an unknown code shows as itself
+
+
+def test_routing_refusals_in_the_request_language(env: Env) -> None:
+    """No such path, or a method the path does not take: ours, not Starlette's English phrase."""
+    vi, en = _both(env, "admin", "GET", "/no-such-thing")
+    assert (vi, en) == ("không có đường dẫn API này", "no such API path")
+    vi, en = _both(env, "admin", "DELETE", "/doors")
+    assert (vi, en) == (
+        "đường dẫn API này không nhận phương thức đó",
+        "this API path does not take that method",
+    )
