@@ -293,9 +293,10 @@ class CrlPublisher:
         if status != ncrl.OK or got != h:
             raise CrlPublishError(
                 _(
-                    "the signed header does not verify under the national root: {status} {detail}",
+                    "the signed header does not verify under the national root: {status} ({words}) {detail}",
                     status=status,
-                    detail=detail,
+                    words=words.status(status),
+                    detail=detail or "",
                 )
             )
         return blob
