@@ -166,7 +166,11 @@ def test_shift_edit_and_assign_through_the_api_rules(env: Env) -> None:
     assert page.status_code == 200 and "Hành chính" in page.text and "Ca mới" in page.text
     # refused by the engine's own rule (overlapping sessions): the form comes back with its values
     r = hr.post("/console/attendance/shifts", data={**SHIFT, "end1": "11:00", "csrf": token})
-    assert r.status_code == 422 and "overlap" in r.text and 'value="Ca sáng"' in r.text
+    text = html.unescape(r.text)  # the engine's refusal in the viewer's language
+    assert r.status_code == 422 and "chồng lên hoặc đứng trước phiên" in text and 'value="Ca sáng"' in text
+    en, en_token = env.login("hr", lang="en")
+    r = en.post("/console/attendance/shifts", data={**SHIFT, "end1": "11:00", "csrf": en_token})
+    assert r.status_code == 422 and "overlaps or precedes session" in html.unescape(r.text)
     r = hr.post("/console/attendance/shifts", data={**SHIFT, "day": [], "csrf": token})
     assert r.status_code == 422 and "Đánh dấu ít nhất một ngày" in r.text
     r = hr.post("/console/attendance/shifts", data={**SHIFT, "end2": "", "csrf": token})
@@ -194,12 +198,12 @@ def test_shift_edit_and_assign_through_the_api_rules(env: Env) -> None:
         assert conn.execute(sa.text("SELECT grace_in FROM att_shift WHERE id = 'ca-sang'")).scalar() == 15
     # assign: refusals (unknown staff, reversed dates, unknown shift) change nothing
     for bad, word in (
-        ({"who": "CB-ZZ"}, "unknown staff"),
-        ({"to": "2026-02-01"}, "before"),
-        ({"shift": "nope"}, "no shift"),
-    ):
+        ({"who": "CB-ZZ"}, "mã cán bộ không có"),
+        ({"to": "2026-02-01"}, "trước --from"),
+        ({"shift": "nope"}, "không có ca"),
+    ):  # the store's refusals, in the viewer's language
         r = hr.post("/console/attendance/assign", data={**ASSIGN, **bad, "csrf": token})
-        assert r.status_code == 422 and word in r.text, (bad, r.status_code)
+        assert r.status_code == 422 and word in html.unescape(r.text), (bad, r.status_code)
     for bad_day in ("31/02/2026", "2026/03/01", "3-1-2026"):  # dates: day/month/year or ISO
         r = hr.post("/console/attendance/assign", data={**ASSIGN, "from": bad_day, "csrf": token})
         assert r.status_code == 400 and "ngày/tháng/năm" in r.text, bad_day
