@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from messages import N_
+from messages import N_, _
 
 log = logging.getLogger("cbcc.api")
 
@@ -230,8 +230,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.error(
-            "unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
-        )
+            _("unhandled error on {method} {path}: {error}",
+              method=request.method, path=request.url.path, error=type(exc).__name__),
+            exc_info=exc,
+        )  # fmt: skip
         from messages import render
         from messages.api import lang_of
 
