@@ -321,17 +321,7 @@ def import_punches(
         con = stdout_console()
         for line in rep.unknown:
             con.print(line, markup=False)
-        con.print(
-            _(
-                "imported {rows} row(s): {new} new punch(es), {present} already present; "
-                "{unknown} of unknown staff kept aside",
-                rows=rep.rows,
-                new=rep.new,
-                present=rep.rows - rep.new,
-                unknown=len(rep.unknown),
-            ),
-            markup=False,
-        )
+        con.print(rep.summary(), markup=False)
 
 
 @attendance_app.command("correct")

@@ -23,6 +23,8 @@ from typing import Final
 import psycopg
 from sqlalchemy.engine import Engine
 
+from messages import _
+
 log = logging.getLogger("cbcc.gateway.bell")
 
 CHANNEL: Final = "cbcc_events"
@@ -110,5 +112,11 @@ class Listener:
                                 self.bell.ring()
             except Exception as exc:
                 self.listening.clear()
-                log.warning("live feed listener: %s; again in %.0f s", type(exc).__name__, self.retry_s)
+                log.warning(
+                    _(
+                        "live feed listener: {error}; again in {seconds:.0f} s",
+                        error=type(exc).__name__,
+                        seconds=self.retry_s,
+                    )
+                )
                 self._stop.wait(self.retry_s)

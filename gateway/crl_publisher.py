@@ -58,6 +58,7 @@ from gateway.errors import GatewayError
 from gateway.models import Card, RevocationPublication
 from gateway.mqtt.downlink import next_seqs
 from gateway.national import local
+from messages import _, words
 from trustcore import cbor_det, cose, files, keys
 from trustcore import crl_national as ncrl
 
@@ -255,10 +256,20 @@ class CrlPublisher:
         path = Path(row.path)
         blob = path.read_bytes()
         if hashlib.sha256(blob).hexdigest() != row.sha256:
-            raise CrlPublishError(f"{path}: the kept object is not the one recorded for seq {row.seq}")
+            raise CrlPublishError(
+                _("{path}: the kept object is not the one recorded for seq {seq}", path=path, seq=row.seq)
+            )
         status, header, detail = ncrl.check(blob, self._root)
         if header is None or status != ncrl.OK:
-            raise CrlPublishError(f"{path}: {status} {detail or ''}")
+            raise CrlPublishError(
+                _(
+                    "{path}: {status} ({words}) {detail}",
+                    path=path,
+                    status=status,
+                    words=words.status(status),
+                    detail=detail or "",
+                )
+            )
         body = blob[len(blob) - header.length :]
         if base is None:
             revoked = frozenset(ncrl.parse_full_body(body).serials())
@@ -276,12 +287,17 @@ class CrlPublisher:
         try:
             head = self._signer(ncrl.header_payload(h))
         except Exception as exc:
-            raise CrlPublishError(f"the national root signer failed: {exc}") from exc
+            raise CrlPublishError(_("the national root signer failed: {reason}", reason=exc)) from exc
         blob = head + body
         status, got, detail = ncrl.check(blob, self._root)
         if status != ncrl.OK or got != h:
             raise CrlPublishError(
-                f"the signed header does not verify under the national root: {status} {detail}"
+                _(
+                    "the signed header does not verify under the national root: {status} ({words}) {detail}",
+                    status=status,
+                    words=words.status(status),
+                    detail=detail or "",
+                )
             )
         return blob
 
@@ -307,7 +323,11 @@ class CrlPublisher:
             blob = self._sign(h, body)
             if -(-len(blob) // CHUNK) > MAX_CHUNKS:
                 raise CrlPublishError(
-                    f"the object would be {len(blob)} bytes; readers take {MAX_CHUNKS * CHUNK}"
+                    _(
+                        "the object would be {size} bytes; readers take {limit}",
+                        size=len(blob),
+                        limit=MAX_CHUNKS * CHUNK,
+                    )
                 )
             sha = hashlib.sha256(blob).hexdigest()
             path = self.folder / f"ncrl-{seq:012d}-{kind}.obj"
@@ -386,8 +406,15 @@ class CrlPublisher:
             self.stats["delta"] += 1
             if old_delta is not None and old_delta.sha256 != new.sha256:
                 self._clear(old_delta)
-        log.info("national revocation list: %s seq %d, %d revoked, %d bytes", new.kind, new.seq,
-                 len(new.revoked), new.size)  # fmt: skip
+        log.info(
+            _(
+                "national revocation list: {kind} seq {seq}, {revoked} revoked, {size} bytes",
+                kind=new.kind,
+                seq=new.seq,
+                revoked=len(new.revoked),
+                size=new.size,
+            )
+        )
 
     def republish(self) -> None:
         """Publish the current full list and delta again (gateway start; a broker that lost its
@@ -410,7 +437,9 @@ class CrlPublisher:
             return self.publish()
         except Exception:
             self.stats["errors"] += 1
-            log.exception("national revocation list: publishing after a card change failed (retried by tick)")
+            log.exception(
+                _("national revocation list: publishing after a card change failed (retried by tick)")
+            )
             return None
 
     def on_notice(self, reader_id: str, what: str, status: str) -> bool:
@@ -426,8 +455,13 @@ class CrlPublisher:
             self._load()
             if self._full is None:
                 return False
-            log.info("reader %s lacks the base of the national delta: full list seq %d sent again",
-                     reader_id, self._full.seq)  # fmt: skip
+            log.info(
+                _(
+                    "reader {id} lacks the base of the national delta: full list seq {seq} sent again",
+                    id=reader_id,
+                    seq=self._full.seq,
+                )
+            )
             self._send(self._full)
             self.stats["republished"] += 1
             return True
@@ -449,7 +483,7 @@ class CrlPublisher:
                 return self.publish()
         except Exception:
             self.stats["errors"] += 1
-            log.exception("national revocation list: periodic publication failed")
+            log.exception(_("national revocation list: periodic publication failed"))
             return None
 
 

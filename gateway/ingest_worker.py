@@ -49,6 +49,7 @@ from gateway import metrics
 from gateway.ingest import BatchResult, Effects, IngestWriter, Message, count_result
 from gateway.registry import KeyCache
 from gateway.settings import Settings
+from messages import _
 
 log = logging.getLogger("cbcc.gateway.ingest_worker")
 
@@ -170,19 +171,21 @@ class ProcessWriter:
             deadline = time.monotonic() + self.start_timeout_s
             while not conn.poll(0.2):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise WorkerLost(f"ingest worker did not start (exit code {proc.poll()})")
+                    raise WorkerLost(_("ingest worker did not start (exit code {code})", code=proc.poll()))
             kind, _seq, detail = conn.recv()
         except (EOFError, OSError) as exc:
             self._reap(proc, conn)
-            raise WorkerLost(f"ingest worker died while starting (exit code {proc.poll()})") from exc
+            raise WorkerLost(
+                _("ingest worker died while starting (exit code {code})", code=proc.poll())
+            ) from exc
         except WorkerLost:
             self._reap(proc, conn)
             raise
         if kind != "ready":
             self._reap(proc, conn)
-            raise WorkerError(f"ingest worker could not start: {detail}")
+            raise WorkerError(_("ingest worker could not start: {reason}", reason=detail))
         self._proc, self._conn = proc, conn
-        log.info("ingest worker %d started", proc.pid)
+        log.info(_("ingest worker {pid} started", pid=proc.pid))
 
     def stop(self, timeout: float = 10) -> None:
         proc, conn = self._proc, self._conn
@@ -231,7 +234,7 @@ class ProcessWriter:
             metrics.DB_ERRORS.inc()
             raise WorkerError(detail)
         metrics.DB_ERRORS.inc()
-        raise WorkerLost("ingest worker died twice with the same batch")
+        raise WorkerLost(_("ingest worker died twice with the same batch"))
 
     def _exchange(self, items: list[Raw]) -> tuple[str, int, Any]:
         conn, proc = self._conn, self._proc
@@ -255,8 +258,12 @@ class ProcessWriter:
         if proc is not None and conn is not None:
             self._reap(proc, conn)
         self.restarts += 1
-        log.warning("ingest worker died with a batch in hand (exit code %s); re-sending it to a new one",
-                    None if proc is None else proc.returncode)  # fmt: skip
+        log.warning(
+            _(
+                "ingest worker died with a batch in hand (exit code {code}); re-sending it to a new one",
+                code=None if proc is None else proc.returncode,
+            )
+        )
 
     def forget(self, reader_id: str) -> None:
         """Drop a reader's key in the worker (reader disabled or re-keyed)."""

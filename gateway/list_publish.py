@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from messages import _, words
+
 if TYPE_CHECKING:  # the crypto stack is imported inside the functions: `cbcc --help` stays fast
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -29,14 +31,27 @@ def checked_seq(kind: str, blob: bytes, root: keys.PublicKey) -> int:
     if kind == "trust":
         got = trust_list.load(blob, root)
         if got.status != "ok" or got.trust_list is None:
-            raise GatewayError(f"the trust list does not verify: {got.status} {got.detail}".strip())
+            raise GatewayError(
+                _(
+                    "the trust list does not verify: {status} ({words}) {detail}",
+                    status=got.status,
+                    words=words.status(got.status),
+                    detail=got.detail or "",
+                )
+            )
         return got.trust_list.seq
     if kind == "root":
         chain = root_transition.verify_chain(blob, root)
         if chain.status != "ok":
-            raise GatewayError(f"the root chain does not verify from the pinned root: {chain.status}")
+            raise GatewayError(
+                _(
+                    "the root chain does not verify from the pinned root: {status} ({words})",
+                    status=chain.status,
+                    words=words.status(chain.status),
+                )
+            )
         return chain.seq
-    raise GatewayError(f"kind must be one of {', '.join(KINDS)}")
+    raise GatewayError(_("kind must be one of {kinds}", kinds=", ".join(KINDS)))
 
 
 def publish_list(

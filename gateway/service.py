@@ -37,6 +37,7 @@ from gateway.mqtt.embedded_ingest import BrokerIngest
 from gateway.registry import KeyCache
 from gateway.secretbox import SecretBox
 from gateway.settings import MqttSettings, Settings
+from messages import _
 from trustcore import keys, passphrase
 
 log = logging.getLogger("cbcc.gateway")
@@ -110,11 +111,11 @@ def load_root_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
     key = keys.load_private_key(
         path,
         lambda: passphrase.obtain(
-            settings.root_passphrase_file, confirm=False, purpose=f"the root key {path}"
+            settings.root_passphrase_file, confirm=False, purpose=_("the root key {path}", path=path)
         ),
     )
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError(f"{path}: the national root key must be RSA (readers verify RS256)")
+        raise ValueError(_("{path}: the national root key must be RSA (readers verify RS256)", path=path))
     return key
 
 
@@ -122,16 +123,16 @@ def load_signing_key(settings: Settings) -> rsa.RSAPrivateKey | None:
     """The configuration/command signing key, or None (then pushes and commands answer 503)."""
     path = settings.signing_key_file or settings.data_dir / "config.key.pem"
     if not path.exists():
-        log.warning("no signing key at %s: configuration pushes and commands are disabled", path)
+        log.warning(_("no signing key at {path}: configuration pushes and commands are disabled", path=path))
         return None
     key = keys.load_private_key(
         path,
         lambda: passphrase.obtain(
-            settings.signing_passphrase_file, confirm=False, purpose=f"the signing key {path}"
+            settings.signing_passphrase_file, confirm=False, purpose=_("the signing key {path}", path=path)
         ),
     )
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError(f"{path}: the signing key must be RSA (readers verify RS256)")
+        raise ValueError(_("{path}: the signing key must be RSA (readers verify RS256)", path=path))
     return key
 
 
@@ -217,7 +218,8 @@ class Gateway:
                 on_reader_registered=self._reader_registered,
                 on_reader_enabled=self._reader_enabled,
                 metrics_open=settings.http.metrics_open,
-                ingest_health=self.broker_ingest.health if self.broker_ingest is not None
+                ingest_health=self.broker_ingest.health
+                if self.broker_ingest is not None
                 else self.consumer.health,
             )
         )
@@ -252,7 +254,10 @@ class Gateway:
         self.broker.start()
         if tls is None:
             log.warning(
-                "embedded broker without TLS (no certificate in %s): readers cannot connect", files.folder
+                _(
+                    "embedded broker without TLS (no certificate in {folder}): readers cannot connect",
+                    folder=files.folder,
+                )
             )
         # amqtt speaks MQTT 3.1.1 only: one consumer, no shared subscription, plain loopback.
         return mqtt.model_copy(
@@ -270,9 +275,15 @@ class Gateway:
     def _reader_registered(self, reader_id: str, password: str) -> None:
         try:
             if teach_broker(self.settings, reader_id, password, self.broker) and self.broker is None:
-                log.info("broker updated live for reader %s", reader_id)
+                log.info(_("broker updated live for reader {id}", id=reader_id))
         except broker_config.BrokerConfigError as exc:
-            log.warning("reader %s: the broker was not updated (%s); use `cbcc broker`", reader_id, exc)
+            log.warning(
+                _(
+                    "reader {id}: the broker was not updated ({reason}); use `cbcc broker`",
+                    id=reader_id,
+                    reason=exc,
+                )
+            )
 
     def _reader_enabled(self, reader_id: str, enabled: bool) -> None:
         if self.broker is None:
@@ -283,9 +294,15 @@ class Gateway:
         (`cbcc broker add-reader --live` does the same by hand)."""
         try:
             if dynsec_admin.apply_with_settings(self.settings.mqtt, change):
-                log.info("broker updated live for reader %s", reader_id)
+                log.info(_("broker updated live for reader {id}", id=reader_id))
         except broker_config.BrokerConfigError as exc:
-            log.warning("reader %s: the broker was not updated (%s); use `cbcc broker`", reader_id, exc)
+            log.warning(
+                _(
+                    "reader {id}: the broker was not updated ({reason}); use `cbcc broker`",
+                    id=reader_id,
+                    reason=exc,
+                )
+            )
 
     # ---- running ------------------------------------------------------------------------------
 
@@ -322,8 +339,14 @@ class Gateway:
         self.consumer.start()
         if wait_connected and not self.consumer.wait_connected(wait_connected):
             m = self.settings.mqtt
-            log.warning("MQTT broker %s:%d not reachable yet (settings [mqtt] host/port, CBCC_MQTT__HOST, "
-                        "CBCC_MQTT__PORT); ingest starts when it is", m.host, m.port)  # fmt: skip
+            log.warning(
+                _(
+                    "MQTT broker {host}:{port} not reachable yet (settings [mqtt] host/port, "
+                    "CBCC_MQTT__HOST, CBCC_MQTT__PORT); ingest starts when it is",
+                    host=m.host,
+                    port=m.port,
+                )
+            )
         crl_publisher.install(self.crl)
         if self.crl is not None:
             self.crl.republish()
@@ -376,10 +399,12 @@ class Gateway:
                 try:
                     report = sync_feed(self.engine, feed, on_change=hook)
                     if report.applied:
-                        log.info("national sync: %s", report)
+                        log.info(_("national sync: {report}", report=report))
                     push_pending(client, self.engine)
                 except Exception:  # the feed is away or returned garbage: nothing half-applied, retry
-                    log.exception("national sync failed; retrying in %.0f s", n.interval_s)
+                    log.exception(
+                        _("national sync failed; retrying in {seconds:.0f} s", seconds=n.interval_s)
+                    )
                 self._stop.wait(n.interval_s)
 
     def _periodic(self) -> None:
@@ -409,9 +434,9 @@ class Gateway:
                     last_purge = now
                     report = retention.purge(self.engine, policy)
                     if report.total():
-                        log.info("retention purge: %s", report)
+                        log.info(_("retention purge: {report}", report=report))
             except Exception:  # a database hiccup must not end the periodic jobs
-                log.exception("periodic job failed")
+                log.exception(_("periodic job failed"))
 
 
 def run(settings: Settings) -> int | None:
@@ -426,13 +451,25 @@ def run(settings: Settings) -> int | None:
     gw.start()
     m = settings.mqtt
     broker = (
-        f"embedded broker: gateway {m.host}:{m.port}, "
-        f"readers (TLS) {m.embedded_tls_host}:{m.embedded_tls_port}"
+        _(
+            "embedded broker: gateway {host}:{port}, readers (TLS) {tls_host}:{tls_port}",
+            host=m.host,
+            port=m.port,
+            tls_host=m.embedded_tls_host,
+            tls_port=m.embedded_tls_port,
+        )
         if m.embedded
-        else f"broker {m.host}:{m.port}"
+        else _("broker {host}:{port}", host=m.host, port=m.port)
     )
-    log.info("serving API on http://%s:%d (docs at /docs); %s; data folder %s",
-             settings.http.host, settings.http.port, broker, settings.data_dir)  # fmt: skip
+    log.info(
+        _(
+            "serving API on http://{host}:{port} (docs at /docs); {broker}; data folder {folder}",
+            host=settings.http.host,
+            port=settings.http.port,
+            broker=broker,
+            folder=settings.data_dir,
+        )
+    )
     http = settings.http
     server = uvicorn.Server(
         uvicorn.Config(gw.app, host=http.host, port=http.port, access_log=False, log_config=None)

@@ -63,6 +63,8 @@ def render(message: str, fields: dict[str, object], code: str | None = None) -> 
     code = code or lang()
     fields = {k: text_in(v, code) if _templated(v) else v for k, v in fields.items()}
     template = gettext(message, code)
+    if fields and code is not None:  # a field that is itself a message follows the same language
+        fields = {k: v.in_lang(code) if isinstance(v, Message) else v for k, v in fields.items()}
     try:
         return template.format(**fields) if fields else template
     except (KeyError, IndexError, ValueError):
@@ -87,6 +89,24 @@ class Message(str):
 
     def __reduce__(self) -> tuple[type[Message], tuple[str, dict[str, object]]]:
         return (Message, (self.msgid, self.fields))  # pickled across processes: id and fields
+
+
+class Joined(Message):
+    """Messages joined by ``sep`` (a headline and its rows), each rendered again by :meth:`in_lang`."""
+
+    parts: tuple[str, ...]
+    sep: str
+
+    def __new__(cls, parts: tuple[str, ...] | list[str], sep: str = "\n") -> Joined:
+        text = str.__new__(cls, sep.join(parts))
+        text.msgid, text.fields, text.parts, text.sep = sep.join(parts), {}, tuple(parts), sep
+        return text
+
+    def in_lang(self, code: str) -> str:
+        return self.sep.join(text_in(p, code) for p in self.parts)
+
+    def __reduce__(self) -> tuple[type[Joined], tuple[tuple[str, ...], str]]:  # type: ignore[override]
+        return (Joined, (self.parts, self.sep))
 
 
 def _(message: str, /, **fields: object) -> str:

@@ -82,6 +82,19 @@ STATUS = {
     "wrong_base": N_("for another base list"),
 }
 
+# Why the gateway set a reader's message aside (the quarantine's ``reason`` codes, docs/mqtt.md).
+QUARANTINE = {
+    "bad_topic": N_("not on a reader's event topic"),
+    "unknown_reader": N_("no enabled reader with this id"),
+    "oversize": N_("message too large"),
+    "not_cbor": N_("not CBOR data"),
+    "not_sealed": N_("not a sealed event"),
+    "bad_mac": N_("seal does not verify (wrong key or altered)"),
+    "bad_record": N_("event record malformed"),
+    "conflict": N_("same sequence number, different content"),
+    "db_rejected": N_("refused by the database"),
+}
+
 TIME_QUALITY = {0: N_("clock not set"), 1: N_("clock from the reader's RTC"), 2: N_("clock synchronised")}
 
 
@@ -110,6 +123,10 @@ def alarm(code: str | None, active: bool | None = None, lang: str | None = None)
 
 def status(code: str | None, lang: str | None = None) -> str:
     return gettext(STATUS[code], lang) if code in STATUS else (code or "")
+
+
+def quarantine(code: str | None, lang: str | None = None) -> str:
+    return gettext(QUARANTINE[code], lang) if code in QUARANTINE else (code or "")
 
 
 def time_quality(q: int | None, lang: str | None = None) -> str:

@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from gateway.api.deps import DB, require
-from gateway.api.errors import ApiError, forbidden, invalid, not_found, responses
+from gateway.api.errors import ApiError, forbidden, invalid, not_found, reason, responses
 from gateway.api.schemas import TEXT_PATTERN
 from gateway.attendance import report as reports
 from gateway.attendance import store
-from gateway.attendance.errors import AttendanceError
+from gateway.attendance.errors import AttendanceError, cause, field_error
 from gateway.attendance.times import parse_time
 from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE, Principal, in_scope
+from messages import N_, Joined, _
 
 router = APIRouter(prefix="/attendance", tags=["attendance"], responses=responses(400, 401, 403, 422))
 
@@ -40,7 +41,7 @@ MEDIA = {
 
 
 def _refused(exc: AttendanceError) -> ApiError:
-    return invalid(str(exc), code="refused")
+    return invalid(reason(exc), code="refused")
 
 
 def check_staff(session: Session, principal: Principal, staff: str) -> None:
@@ -54,11 +55,11 @@ def check_staff(session: Session, principal: Principal, staff: str) -> None:
         .first()
     )
     if row is None:
-        raise invalid(f"staff: unknown staff code {staff!r}", code="refused")
+        raise invalid(_("staff: unknown staff code {staff!r}", staff=staff), code="refused")
     if principal.scoped and not (
         in_scope(principal.unit_scope, row[0]) or in_scope(principal.unit_scope, row[1])
     ):
-        raise forbidden(f"staff {staff} is outside this token's units")
+        raise forbidden(_("staff {staff} is outside this token's units", staff=staff))
 
 
 @router.get(
@@ -77,7 +78,7 @@ def report(
     lang: Annotated[Literal["vi", "en"], Query()] = "vi",
 ) -> Response:
     if unit is not None and principal.scoped and not in_scope(principal.unit_scope, unit):
-        raise forbidden(f"unit {unit} is outside this token's units")
+        raise forbidden(_("unit {unit} is outside this token's units", unit=unit))
     if staff is not None:
         check_staff(session, principal, staff)
     try:
@@ -119,7 +120,7 @@ def punches(
 ) -> list[PunchOut]:
     check_staff(session, principal, staff)
     if end < start or (end - start).days > 62:
-        raise invalid("from/to: a range of at most 62 days, from <= to")
+        raise invalid(_("from/to: a range of at most 62 days, from <= to"))
     p = store.T_PUNCH
     rows = (
         session.connection()
@@ -178,9 +179,9 @@ def upload(session: DB, principal: CanWrite, body: PunchUpload) -> UploadOut:
                 store.PunchRow(p.staff, parse_time(p.time), "api", f"api:{principal.actor}", p.terminal)
             )
         except ValueError as exc:
-            errors.append(f"punches[{i}]: time: {exc}")
+            errors.append(field_error(f"punches[{i}]: time", cause(exc)))
     if errors:
-        raise invalid("; ".join(errors[:50]), code="refused")
+        raise invalid(Joined(errors[:50], "; "), code="refused")
     conn = session.connection()
     known = store.staff_known(conn, (r.staff for r in rows))
     if principal.scoped:
@@ -248,7 +249,7 @@ def correction(session: DB, principal: CanWrite, body: CorrectionIn) -> Created:
     try:
         at = parse_time(body.time)
     except ValueError as exc:
-        raise invalid(f"time: {exc}", code="refused") from None
+        raise invalid(field_error("time", cause(exc)), code="refused") from None
     try:
         cid = store.correct(session.connection(), body.staff, body.action, at, body.reason, principal.actor)
     except AttendanceError as exc:
@@ -268,7 +269,7 @@ def overtime(
     try:
         found = store.overtime(session, month, staff=staff)
     except (AttendanceError, ValueError) as exc:
-        raise invalid(str(exc), code="refused") from None
+        raise invalid(reason(exc), code="refused") from None
     session.commit()
     return found
 
@@ -302,7 +303,9 @@ ShiftId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="M
 def _unscoped(principal: Principal, what: str) -> None:
     """Shifts and the calendar are shared by every unit: a unit-scoped caller may not change them."""
     if principal.scoped:
-        raise forbidden(f"{what} is shared by every unit; only an unscoped account may change it")
+        raise forbidden(
+            _("{what} is shared by every unit; only an unscoped account may change it", what=_(what))
+        )
 
 
 class ShiftBody(BaseModel):
@@ -369,7 +372,7 @@ def set_shift(
 ) -> ShiftOut:
     """Create or replace a shift (``cbcc attendance shift set``); every person's timesheet using it
     is recomputed."""
-    _unscoped(principal, "a shift")
+    _unscoped(principal, N_("a shift"))
     conn = session.connection()
     try:
         sh = store.set_shift(
@@ -469,11 +472,11 @@ def assign(session: DB, principal: CanWrite, body: AssignIn) -> Created:
     """A shift for one person or a unit from a date (``cbcc attendance assign``): a person's own
     assignment wins over the unit's, a later ``from`` over an earlier one."""
     if (body.staff is None) == (body.unit is None):
-        raise invalid("give exactly one of staff and unit", code="refused")
+        raise invalid(_("give exactly one of staff and unit"), code="refused")
     if body.staff is not None:
         check_staff(session, principal, body.staff)
     elif principal.scoped and not in_scope(principal.unit_scope, body.unit):
-        raise forbidden(f"unit {body.unit} is outside this token's units")
+        raise forbidden(_("unit {unit} is outside this token's units", unit=body.unit))
     conn = session.connection()
     try:
         aid = store.assign(conn, body.shift, body.start, body.end, body.staff, body.unit)
@@ -528,9 +531,9 @@ DayPath = Annotated[date, Path(description="YYYY-MM-DD")]
 def set_calendar(day: DayPath, session: DB, principal: CanWrite, body: CalendarIn) -> Response:
     """``cbcc attendance calendar set``: one kind per date, the last one wins; ``workday`` on a
     public holiday cancels it."""
-    _unscoped(principal, "the calendar")
+    _unscoped(principal, N_("the calendar"))
     if not 2000 <= day.year <= 2100:
-        raise invalid("day: a year 2000..2100", code="refused")
+        raise invalid(_("day: a year 2000..2100"), code="refused")
     conn = session.connection()
     try:
         store.calendar_set(conn, day, body.kind, body.name)
@@ -556,7 +559,7 @@ def set_calendar(day: DayPath, session: DB, principal: CanWrite, body: CalendarI
     summary="Bỏ ghi đè một ngày (remove an override)",
 )
 def unset_calendar(day: DayPath, session: DB, principal: CanWrite) -> Response:
-    _unscoped(principal, "the calendar")
+    _unscoped(principal, N_("the calendar"))
     conn = session.connection()
     if not store.calendar_unset(conn, day):
         raise not_found("calendar override")

@@ -14,6 +14,7 @@ from gateway.api.errors import forbidden, responses
 from gateway.api.schemas import AuditOut, AuditPage
 from gateway.auth import AUDIT_READ, Principal
 from gateway.models import AuditEntry
+from messages import N_
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=responses(400, 401, 403, 422))
 
@@ -45,7 +46,7 @@ def list_audit(
 ) -> AuditPage:
     if principal.scoped:
         raise forbidden(
-            "the audit log is readable only with a token without a unit scope", "scope_too_narrow"
+            N_("the audit log is readable only with a token without a unit scope"), "scope_too_narrow"
         )
     q = select(AuditEntry)
     if actor is not None:

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from gateway import audit
 from gateway.api.errors import conflict
 from gateway.api.schemas import CURSOR_PATTERN, INT64_MAX, MAX_PAGE, TEXT_PATTERN
+from messages import _
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Số dòng mỗi trang, tối đa 1000 (page size)")]
 Cursor = Annotated[
@@ -31,7 +32,7 @@ NUMBER = re.compile(r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*
 def _iso_only(value: Any) -> Any:
     """ISO 8601 only: pydantic would also take a bare number as a Unix time."""
     if isinstance(value, str) and NUMBER.match(value):
-        raise ValueError("expected an ISO 8601 date-time such as 2025-03-01T00:00:00Z")
+        raise ValueError(_("expected an ISO 8601 date-time such as 2025-03-01T00:00:00Z"))
     return value
 
 

@@ -66,7 +66,7 @@ def get_door(door_id: DoorIdPath, session: DB, principal: CanRead) -> DoorOut:
 )
 def create_door(body: DoorCreate, session: DB, principal: CanWrite) -> DoorOut:
     if not principal.sees_unit(body.unit):
-        raise forbidden("the door's unit is outside this token's scope", "out_of_scope")
+        raise forbidden(N_("the door's unit is outside this token's scope"), "out_of_scope")
     if session.get(Door, body.id) is not None:
         raise conflict(N_("door {id} already exists"), id=body.id)
     door = Door(
@@ -102,7 +102,7 @@ def update_door(door_id: DoorIdPath, body: DoorUpdate, session: DB, principal: C
         if value is not None and value != getattr(door, field):
             changes[field] = value
     if "unit" in changes and not principal.sees_unit(changes["unit"]):
-        raise forbidden("the new unit is outside this token's scope", "out_of_scope")
+        raise forbidden(N_("the new unit is outside this token's scope"), "out_of_scope")
     update_and_audit(session, door, changes, actor=principal.actor, role=principal.role,
                      action="door.update", target=f"door:{door_id}",
                      conflict_detail=N_("the door changed meanwhile"))  # fmt: skip

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from messages import N_
+from messages import N_, _
 
 log = logging.getLogger("cbcc.api")
 
@@ -130,6 +130,16 @@ _CODES = {
 }
 
 
+# What routing itself refuses (no such path, a method the path does not take), for people.
+_ROUTING = {
+    404: N_("no such API path"),
+    405: N_("this API path does not take that method"),
+    406: N_("the requested response type is not available"),
+    413: N_("the request is too large"),
+    415: N_("the request body's type is not accepted"),
+}
+
+
 def _body(detail: str, code: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"detail": detail, "code": code}
     if errors is not None:
@@ -144,6 +154,11 @@ def validation_text(error: Any, lang: str) -> str:
     from messages.api import VALIDATION
 
     kind = str(error.get("type", ""))
+    raised = (error.get("ctx") or {}).get("error")
+    if kind == "value_error" and isinstance(raised, BaseException):  # our validators' own texts
+        from messages import text_in
+
+        return text_in(raised, lang)
     if kind not in VALIDATION:
         return str(error.get("msg", ""))
     ctx: dict[str, object] = {str(k): str(v) for k, v in (error.get("ctx") or {}).items()}
@@ -192,10 +207,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-        headers = getattr(exc, "headers", None)
+        from http import HTTPStatus
+
+        from messages import render
+        from messages.api import lang_of
+
+        lang = lang_of(request.headers.get("accept-language"))
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        known = exc.status_code in HTTPStatus._value2member_map_
+        phrase = HTTPStatus(exc.status_code).phrase if known else ""
+        if detail in ("", phrase):  # Starlette's own English phrase: ours instead, in the caller's language
+            detail = render(_ROUTING.get(exc.status_code, N_("request refused")), {}, lang)
+        headers = {**(getattr(exc, "headers", None) or {}), "Content-Language": lang}
         if exc.status_code == 405:  # Starlette names only the first route's methods
-            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
             _body(detail, _CODES.get(exc.status_code, "error")),
             status_code=exc.status_code,
@@ -205,9 +230,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.error(
-            "unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
-        )
-        return JSONResponse(_body("internal error", "internal"), status_code=500)
+            _("unhandled error on {method} {path}: {error}",
+              method=request.method, path=request.url.path, error=type(exc).__name__),
+            exc_info=exc,
+        )  # fmt: skip
+        from messages import render
+        from messages.api import lang_of
+
+        lang = lang_of(request.headers.get("accept-language"))
+        body = _body(render(N_("internal error"), {}, lang), "internal")
+        return JSONResponse(body, status_code=500, headers={"Content-Language": lang})
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -133,7 +133,7 @@ def get_reader(reader_id: ReaderIdPath, session: DB, principal: CanRead) -> Read
 )
 def register_reader(body: ReaderRegister, ctx: Ctx, session: DB, principal: CanWrite) -> RegisteredReader:
     if not principal.sees_unit(body.unit):
-        raise forbidden("the reader's unit is outside this token's scope", "out_of_scope")
+        raise forbidden(N_("the reader's unit is outside this token's scope"), "out_of_scope")
     if session.get(Reader, body.id) is not None:
         raise conflict(N_("reader {id} is already registered"), id=body.id)
     if body.door_id is not None:
@@ -196,7 +196,7 @@ def update_reader(
         _door_visible(session, principal, body.door_id)
         changes["door_id"] = body.door_id
     if "unit" in changes and not principal.sees_unit(changes["unit"]):
-        raise forbidden("the new unit is outside this token's scope", "out_of_scope")
+        raise forbidden(N_("the new unit is outside this token's scope"), "out_of_scope")
     changed = update_and_audit(session, reader, changes, actor=principal.actor, role=principal.role,
                                action="reader.update", target=f"reader:{reader_id}",
                                conflict_detail=N_("the reader changed meanwhile"))  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from messages import _
 from trustcore import ids
 
 MAX_PAGE = 1000
@@ -28,7 +29,7 @@ def _encodable(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode") from None
+        raise ValueError(_("text must be valid Unicode")) from None
     return value
 
 
@@ -224,9 +225,9 @@ class ConfigPushIn(BaseModel):
         try:
             size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
         except (TypeError, ValueError, UnicodeEncodeError):
-            raise ValueError("configuration must be plain JSON text") from None
+            raise ValueError(_("configuration must be plain JSON text")) from None
         if size > 65536:
-            raise ValueError("configuration larger than 64 KiB")
+            raise ValueError(_("configuration larger than 64 KiB"))
         return value
 
 

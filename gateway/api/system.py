@@ -16,6 +16,7 @@ from gateway.api.errors import responses, role_may_not
 from gateway.api.schemas import Health
 from gateway.auth import METRICS_READ
 from gateway.metrics import REGISTRY
+from messages import _
 
 log = logging.getLogger("cbcc.api")
 router = APIRouter(tags=["system"])
@@ -34,10 +35,10 @@ def healthz(ctx: Ctx) -> JSONResponse:
         with ctx.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        log.warning("health check: database unreachable (%s)", type(exc).__name__)
+        log.warning(_("health check: database unreachable ({error})", error=type(exc).__name__))
         return JSONResponse({"status": "error", "database": "unreachable", **ingest}, status_code=503)
     if stuck:
-        log.warning("health check: ingest stuck (%s)", stuck)
+        log.warning(_("health check: ingest stuck ({reason})", reason=stuck))
         return JSONResponse({"status": "error", "database": "ok", **ingest}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok", **ingest})
 

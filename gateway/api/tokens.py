@@ -52,7 +52,7 @@ def list_tokens(session: DB, principal: CanManage) -> TokenList:
 )
 def create_token(body: TokenCreate, session: DB, principal: CanManage) -> TokenCreated:
     if not auth.scope_within(principal.unit_scope, body.unit_scope):
-        raise forbidden("a token may only create tokens within its own unit scope", "out_of_scope")
+        raise forbidden(N_("a token may only create tokens within its own unit scope"), "out_of_scope")
     expires = body.expires_at
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)

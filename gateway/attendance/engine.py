@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from gateway.attendance.calendar import Calendar
+from messages import _
 
 TZ_OFFSET_S = 7 * 3600
 DUPLICATE_US = 120_000_000  # rule 4: < 120 s after the previous kept punch
@@ -101,10 +102,10 @@ class MonthInput:
 def parse_hhmm(text: str) -> int:
     h, sep, m = text.strip().partition(":")
     if not sep or len(h) != 2 or len(m) != 2 or not (h + m).isdigit():
-        raise ValueError(f"{text!r} is not HH:MM")
+        raise ValueError(_("{value!r} is not HH:MM", value=text))
     hh, mm = int(h), int(m)
     if hh > 23 or mm > 59:
-        raise ValueError(f"{text!r} is not a time of day")
+        raise ValueError(_("{value!r} is not a time of day", value=text))
     return hh * 60 + mm
 
 
@@ -116,17 +117,25 @@ def parse_sessions(text: str) -> tuple[tuple[int, int], ...]:
     for i, part in enumerate(parts):
         a, sep, b = part.partition("-")
         if not sep:
-            raise ValueError(f"session {part!r} is not HH:MM-HH:MM")
+            raise ValueError(_("session {value!r} is not HH:MM-HH:MM", value=part))
         s, e = parse_hhmm(a), parse_hhmm(b)
         if e <= s:
             if i != len(parts) - 1:
-                raise ValueError(f"session {part!r} crosses midnight but is not the last session")
+                raise ValueError(
+                    _("session {value!r} crosses midnight but is not the last session", value=part)
+                )
             e += 1440
         if out and s < out[-1][1]:
-            raise ValueError(f"session {part!r} overlaps or precedes session {parts[i - 1]!r}")
+            raise ValueError(
+                _(
+                    "session {value!r} overlaps or precedes session {previous!r}",
+                    value=part,
+                    previous=parts[i - 1],
+                )
+            )
         out.append((s, e))
     if out and out[-1][1] - out[0][0] > 1440:
-        raise ValueError("the sessions span more than 24 hours")
+        raise ValueError(_("the sessions span more than 24 hours"))
     return tuple(out)
 
 
@@ -139,7 +148,7 @@ def parse_days(text: str) -> frozenset[int]:
             i = WEEKDAYS.index(a.strip().capitalize())
             j = WEEKDAYS.index(b.strip().capitalize()) if sep else i
         except ValueError:
-            raise ValueError(f"{part.strip()!r} is not a day or range of Mon..Sun") from None
+            raise ValueError(_("{value!r} is not a day or range of Mon..Sun", value=part.strip())) from None
         while True:
             days.add(i)
             if i == j:

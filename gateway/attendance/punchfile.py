@@ -17,9 +17,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from gateway.attendance import engine as rules
-from gateway.attendance.errors import AttendanceError
+from gateway.attendance.errors import AttendanceError, bad_rows, cause, row_error
 from gateway.attendance.store import nfc
 from gateway.attendance.times import parse_date, parse_time
+from messages import _
 
 MAX_ERRORS = 200
 PUNCH_ALIASES = {
@@ -104,21 +105,23 @@ def _rows(path: Path, data: bytes) -> Iterator[list[str]]:
         try:
             wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
-            raise AttendanceError(f"{path.name}: not a readable XLSX file ({type(exc).__name__})") from None
+            raise AttendanceError(
+                _("{file}: not a readable XLSX file ({error})", file=path.name, error=type(exc).__name__)
+            ) from None
         for row in wb.worksheets[0].iter_rows(values_only=True):
             yield [nfc(_cell(v)) for v in row]
         return
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise AttendanceError(f"{path.name}: not UTF-8 (byte {exc.start})") from None
+        raise AttendanceError(_("{file}: not UTF-8 (byte {byte})", file=path.name, byte=exc.start)) from None
     for row in csv.reader(io.StringIO(text, newline="")):
         yield [nfc(v) for v in row]
 
 
 def _header(first: list[str] | None, aliases: dict[str, str], required: tuple[str, ...]) -> dict[str, int]:
     if first is None:
-        raise AttendanceError("row 1: header: the file is empty")
+        raise AttendanceError(row_error(1, "header", _("the file is empty")))
     cols: dict[str, int] = {}
     for i, name in enumerate(first):
         key = aliases.get(name.strip().lower())
@@ -126,7 +129,9 @@ def _header(first: list[str] | None, aliases: dict[str, str], required: tuple[st
             cols[key] = i
     missing = [c for c in required if c not in cols]
     if missing:
-        raise AttendanceError(f"row 1: header: missing column {', '.join(missing)}")
+        raise AttendanceError(
+            row_error(1, "header", _("missing column {columns}", columns=", ".join(missing)))
+        )
     return cols
 
 
@@ -148,25 +153,25 @@ def read_punches(path: Path, assume: timezone | None = None) -> Parsed:
         staff, t, term = _get(row, cols, "staff"), _get(row, cols, "time"), _get(row, cols, "terminal")
         bad = len(errors)
         if not staff:
-            errors.append(f"row {n}: staff: empty")
+            errors.append(row_error(n, "staff", _("empty")))
         elif len(staff) > 32 or any(c.isspace() for c in staff):
-            errors.append(f"row {n}: staff: {staff[:40]!r} is not a staff code")
+            errors.append(row_error(n, "staff", _("{value!r} is not a staff code", value=staff[:40])))
         at = None
         try:
             at = parse_time(t, assume) if t else None
             if at is None:
-                errors.append(f"row {n}: time: empty")
+                errors.append(row_error(n, "time", _("empty")))
         except ValueError as exc:
-            errors.append(f"row {n}: time: {exc}")
+            errors.append(row_error(n, "time", cause(exc)))
         if len(term) > 64:
-            errors.append(f"row {n}: terminal: longer than 64 characters")
+            errors.append(row_error(n, "terminal", _("longer than {max} characters", max=64)))
         if len(errors) == bad and at is not None:
             out.punches.append(Punch(n, staff, at, term))
         if len(errors) >= MAX_ERRORS:
-            errors.append("... (stopped after 200 errors)")
+            errors.append(_("... (stopped after {max} errors)", max=MAX_ERRORS))
             break
     if errors:
-        raise AttendanceError(f"{path.name}: {len(errors)} bad row(s), nothing imported", errors)
+        raise AttendanceError(bad_rows(path.name, len(errors)), errors)
     return out
 
 
@@ -183,25 +188,35 @@ def read_leaves(path: Path) -> Parsed:
         staff, kind, reason = _get(row, cols, "staff"), _get(row, cols, "kind"), _get(row, cols, "reason")
         half = _get(row, cols, "half").lower() or None
         if not staff:
-            errors.append(f"row {n}: staff: empty")
+            errors.append(row_error(n, "staff", _("empty")))
         if kind not in rules.LEAVE_KINDS:
-            errors.append(f"row {n}: kind: {kind!r} is not one of {' '.join(rules.LEAVE_KINDS)}")
+            errors.append(
+                row_error(
+                    n,
+                    "kind",
+                    _("{value!r} is not one of {kinds}", value=kind, kinds=" ".join(rules.LEAVE_KINDS)),
+                )
+            )
         dates: list[date] = []
         for col in ("from", "to"):
             try:
                 dates.append(parse_date(_get(row, cols, col)[:10]))
             except ValueError as exc:
-                errors.append(f"row {n}: {col}: {exc}")
+                errors.append(row_error(n, col, cause(exc)))
         if len(dates) == 2 and dates[1] < dates[0]:
-            errors.append(f"row {n}: to: {dates[1]} is before from {dates[0]} (reversed range)")
+            errors.append(
+                row_error(
+                    n, "to", _("{end} is before from {start} (reversed range)", end=dates[1], start=dates[0])
+                )
+            )
         if half not in (None, "am", "pm"):
-            errors.append(f"row {n}: half: {half!r} is not am or pm")
+            errors.append(row_error(n, "half", _("{value!r} is not am or pm", value=half)))
         if not reason:
-            errors.append(f"row {n}: reason: empty")
+            errors.append(row_error(n, "reason", _("empty")))
         if len(errors) == bad:
             out.leaves.append(LeaveRow(n, staff, kind, dates[0], dates[1], half, reason))
     if errors:
-        raise AttendanceError(f"{path.name}: {len(errors)} bad row(s), nothing imported", errors)
+        raise AttendanceError(bad_rows(path.name, len(errors)), errors)
     return out
 
 
@@ -209,4 +224,4 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise AttendanceError(f"cannot read {path}: {exc.strerror}") from None
+        raise AttendanceError(_("cannot read {path}: {reason}", path=path, reason=exc.strerror)) from None

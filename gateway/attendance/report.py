@@ -10,9 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway.attendance import store
-from gateway.attendance.errors import AttendanceError
+from gateway.attendance.errors import AttendanceError, cause, field_error
 from gateway.attendance.header import ReportHeader
 from gateway.attendance.times import parse_month
+from messages import _
 
 
 def header_for(db: store.DB, report: dict[str, Any], unit: str | None) -> ReportHeader:
@@ -56,14 +57,14 @@ def produce(
     try:
         parse_month(month)
     except ValueError as exc:
-        raise AttendanceError(f"--month: {exc}") from None
+        raise AttendanceError(field_error("--month", cause(exc))) from None
     with store.connect(db) as conn:
         if staff is not None and not store.staff_known(conn, [staff]):
-            raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+            raise AttendanceError(_("--staff: unknown staff code {staff!r}", staff=staff))
         if unit is not None and not store.unit_known(conn, unit):
             has = conn.execute(sa.select(store.T_ASSIGN.c.id).where(store.T_ASSIGN.c.unit == unit)).first()
             if has is None:
-                raise AttendanceError(f"--unit: no staff record or assignment has unit {unit!r}")
+                raise AttendanceError(_("--unit: no staff record or assignment has unit {unit!r}", unit=unit))
     report = store.compute_month(db, month, unit=unit, staff=staff, scope=scope)
     if fmt == "json":
         data = store.report_json(report)
@@ -72,7 +73,7 @@ def produce(
             render = importlib.import_module("gateway.attendance.render").render
         except (ImportError, AttributeError):
             raise AttendanceError(
-                f"--format {fmt}: not available in this build (renderers not installed)"
+                _("--format {format}: not available in this build (renderers not installed)", format=fmt)
             ) from None
         store.attach_overtime(db, report)  # approved overtime: a section of the printed forms
         data = bytes(render(report, header_for(db, report, unit), fmt, lang))

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from gateway.attendance import calendar as vncal
 from gateway.attendance import engine as rules
 from gateway.attendance.bulk import no_gc
-from gateway.attendance.errors import AttendanceError
+from gateway.attendance.errors import AttendanceError, cause, field_error
 from gateway.attendance.models import (
     AttAssignment,
     AttCalendar,
@@ -41,6 +41,7 @@ from gateway.attendance.models import (
 from gateway.attendance.times import VN, local_date, parse_month
 from gateway.auth import in_scope, scope_prefixes
 from gateway.models import AuditEntry, StaffRecord, now_utc
+from messages import _
 
 T_PUNCH = AttPunch.__table__  # type: ignore[attr-defined]
 T_CORR = AttCorrection.__table__  # type: ignore[attr-defined]
@@ -292,22 +293,22 @@ def set_shift(
 ) -> rules.Shift:
     sid = sid.strip()
     if not sid or len(sid) > 64:
-        raise AttendanceError("ID: 1 to 64 characters")
+        raise AttendanceError(_("ID: 1 to 64 characters"))
     try:
         sess = rules.parse_sessions(sessions)
     except ValueError as exc:
-        raise AttendanceError(f"--sessions: {exc}") from None
+        raise AttendanceError(field_error("--sessions", cause(exc))) from None
     if not sess:
-        raise AttendanceError("--sessions: at least one session")
+        raise AttendanceError(_("--sessions: at least one session"))
     try:
         dset = rules.parse_days(days)
     except ValueError as exc:
-        raise AttendanceError(f"--days: {exc}") from None
+        raise AttendanceError(field_error("--days", cause(exc))) from None
     for opt, v in (("--grace-in", grace_in), ("--grace-out", grace_out)):
         if not 0 <= v <= 240:
-            raise AttendanceError(f"{opt}: {v} is not 0..240 minutes")
+            raise AttendanceError(field_error(opt, _("{value} is not 0..240 minutes", value=v)))
     if not nfc(name):
-        raise AttendanceError("--name: empty")
+        raise AttendanceError(_("--name: empty"))
     row = {
         "name": nfc(name)[:200],
         "sessions": rules.format_sessions(sess),
@@ -335,15 +336,15 @@ def assign(
 ) -> int:
     """Returns the assignment's id."""
     if (staff is None) == (unit is None):
-        raise AttendanceError("give exactly one of --staff and --unit")
+        raise AttendanceError(_("give exactly one of --staff and --unit"))
     if conn.execute(sa.select(T_SHIFT.c.id).where(T_SHIFT.c.id == shift)).first() is None:
-        raise AttendanceError(f"--shift: no shift {shift!r} (cbcc attendance shift set)")
+        raise AttendanceError(_("--shift: no shift {shift!r} (cbcc attendance shift set)", shift=shift))
     if end is not None and end < start:
-        raise AttendanceError(f"--to: {end} is before --from {start}")
+        raise AttendanceError(_("--to: {end} is before --from {start}", end=end, start=start))
     if staff is not None and not staff_known(conn, [staff]):
-        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+        raise AttendanceError(_("--staff: unknown staff code {staff!r}", staff=staff))
     if unit is not None and not unit_known(conn, unit):
-        raise AttendanceError(f"--unit: no staff record has unit or agency code {unit!r}")
+        raise AttendanceError(_("--unit: no staff record has unit or agency code {unit!r}", unit=unit))
     res = conn.execute(
         sa.insert(T_ASSIGN).values(
             shift_id=shift, staff_code=staff, unit=unit, start=start, end=end, created_at=now_utc()
@@ -358,9 +359,11 @@ def assign(
 
 def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None:
     if kind not in vncal.KINDS:
-        raise AttendanceError(f"kind {kind!r} is not one of {', '.join(vncal.KINDS)}")
+        raise AttendanceError(
+            _("kind {kind!r} is not one of {kinds}", kind=kind, kinds=", ".join(vncal.KINDS))
+        )
     if kind != "workday" and not nfc(name):
-        raise AttendanceError(f"--{kind}: a name is needed")
+        raise AttendanceError(field_error(f"--{kind}", _("a name is needed")))
     conn.execute(sa.delete(T_CAL).where(T_CAL.c.day == day))
     conn.execute(sa.insert(T_CAL).values(day=day, kind=kind, name=nfc(name)[:200], set_at=now_utc()))
     mark_all_dirty(conn, day, day)
@@ -411,22 +414,36 @@ def add_leave(
 ) -> int:
     kind = nfc(kind)
     if kind not in rules.LEAVE_KINDS:
-        raise AttendanceError(f"--kind: {kind!r} is not one of {' '.join(rules.LEAVE_KINDS)}")
+        raise AttendanceError(
+            field_error(
+                "--kind", _("{value!r} is not one of {kinds}", value=kind, kinds=" ".join(rules.LEAVE_KINDS))
+            )
+        )
     if end < start:
-        raise AttendanceError(f"--to: {end} is before --from {start} (reversed range)")
+        raise AttendanceError(
+            _("--to: {end} is before --from {start} (reversed range)", end=end, start=start)
+        )
     if half not in (None, "am", "pm"):
-        raise AttendanceError(f"--half: {half!r} is not am or pm")
+        raise AttendanceError(field_error("--half", _("{value!r} is not am or pm", value=half)))
     if not nfc(reason):
-        raise AttendanceError("--reason: empty")
+        raise AttendanceError(_("--reason: empty"))
     if not staff_known(conn, [staff]):
-        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+        raise AttendanceError(_("--staff: unknown staff code {staff!r}", staff=staff))
     clash = conn.execute(
         sa.select(T_LEAVE.c.kind, T_LEAVE.c.start, T_LEAVE.c.end).where(
             T_LEAVE.c.staff_code == staff, T_LEAVE.c.start <= end, T_LEAVE.c.end >= start
         )
     ).first()
     if clash is not None:
-        raise AttendanceError(f"--from/--to: overlaps leave {clash[0]} {clash[1]}..{clash[2]} of {staff}")
+        raise AttendanceError(
+            _(
+                "--from/--to: overlaps leave {kind} {start}..{end} of {staff}",
+                kind=clash[0],
+                start=clash[1],
+                end=clash[2],
+                staff=staff,
+            )
+        )
     lid = conn.execute(
         sa.insert(T_LEAVE).values(
             staff_code=staff,
@@ -449,9 +466,9 @@ def add_leave(
 def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str, actor: str) -> int:
     """Add a punch (a raw punch with source ``correction``) or void every punch of that minute."""
     if not nfc(reason):
-        raise AttendanceError("--reason: empty")
+        raise AttendanceError(_("--reason: empty"))
     if not staff_known(conn, [staff]):
-        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+        raise AttendanceError(_("--staff: unknown staff code {staff!r}", staff=staff))
     minute = at.replace(second=0, microsecond=0)
     if action == "void":
         hit = conn.execute(
@@ -462,9 +479,15 @@ def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str
             )
         ).first()
         if hit is None:
-            raise AttendanceError(f"--void-punch: {staff} has no punch at {at.astimezone(VN).isoformat()}")
+            raise AttendanceError(
+                _(
+                    "--void-punch: {staff} has no punch at {time}",
+                    staff=staff,
+                    time=at.astimezone(VN).isoformat(),
+                )
+            )
     elif action != "add":
-        raise AttendanceError(f"unknown correction {action!r}")
+        raise AttendanceError(_("unknown correction {action!r}", action=action))
     res = conn.execute(
         sa.insert(T_CORR).values(
             staff_code=staff,
@@ -477,7 +500,7 @@ def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str
     )
     pk = res.inserted_primary_key
     if pk is None:  # every supported database returns it
-        raise AttendanceError("the correction was not stored")
+        raise AttendanceError(_("the correction was not stored"))
     cid = int(pk[0])
     if action == "add":
         ins = _insert(conn, T_PUNCH).on_conflict_do_nothing(index_elements=["staff_code", "at"])
@@ -1020,14 +1043,19 @@ def overtime(
 def approve_overtime(conn: Connection, staff: str, day: date, minutes: int, reason: str, actor: str) -> None:
     """Approve up to the candidate minutes of that person-day (0 withdraws an approval)."""
     if not nfc(reason):
-        raise AttendanceError("--reason: empty")
+        raise AttendanceError(_("--reason: empty"))
     if not staff_known(conn, [staff]):
-        raise AttendanceError(f"--staff: unknown staff code {staff!r}")
+        raise AttendanceError(_("--staff: unknown staff code {staff!r}", staff=staff))
     cands = [o for o in overtime(conn, day.strftime("%Y-%m"), staff=staff) if o["date"] == day.isoformat()]
     most = cands[0]["minutes"] if cands else 0
     if not 0 <= minutes <= most:
         raise AttendanceError(
-            f"--minutes: {minutes} is not within 0..{most} (the candidate minutes of {day})"
+            _(
+                "--minutes: {minutes} is not within 0..{most} (the candidate minutes of {day})",
+                minutes=minutes,
+                most=most,
+                day=day,
+            )
         )
     conn.execute(sa.delete(T_OVERTIME).where(T_OVERTIME.c.staff_code == staff, T_OVERTIME.c.day == day))
     if minutes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
+from messages import _
+
 VN = timezone(timedelta(hours=7), "ICT")
 
 
@@ -14,13 +16,15 @@ def parse_time(text: str, assume: timezone | None = None) -> datetime:
     try:
         t = datetime.fromisoformat(s)
     except ValueError:
-        raise ValueError(f"{s!r} is not an ISO 8601 time") from None
+        raise ValueError(_("{value!r} is not an ISO 8601 time", value=s)) from None
     if t.tzinfo is None:
         if assume is None:
-            raise ValueError(f"{s!r} has no UTC offset (write it like 2026-03-02T07:58:00+07:00)")
+            raise ValueError(
+                _("{value!r} has no UTC offset (write it like 2026-03-02T07:58:00+07:00)", value=s)
+            )
         t = t.replace(tzinfo=assume)
     if not 2000 <= t.year <= 2100:
-        raise ValueError(f"{s!r} is out of range (a reader clock that was never set?)")
+        raise ValueError(_("{value!r} is out of range (a reader clock that was never set?)", value=s))
     return t.astimezone(UTC)
 
 
@@ -31,7 +35,7 @@ def parse_date(text: str) -> date:
             raise ValueError
         return date.fromisoformat(s)
     except ValueError:
-        raise ValueError(f"{s!r} is not a date YYYY-MM-DD") from None
+        raise ValueError(_("{value!r} is not a date YYYY-MM-DD", value=s)) from None
 
 
 def parse_month(text: str) -> tuple[int, int]:
@@ -44,7 +48,7 @@ def parse_month(text: str) -> tuple[int, int]:
         if not 1 <= month <= 12 or not 2000 <= year <= 2100:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{s!r} is not a month YYYY-MM") from None
+        raise ValueError(_("{value!r} is not a month YYYY-MM", value=s)) from None
     return year, month
 
 

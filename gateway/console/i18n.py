@@ -23,6 +23,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from messages import Message
+
 LANGS: Final = ("vi", "en")
 DEFAULT: Final = "vi"
 LOCALE_DIR: Final = Path(__file__).with_name("locale")
@@ -45,6 +47,18 @@ def parse_day(text: str) -> date:
     return date.fromisoformat(s)
 
 
+class _Translations(gettext.GNUTranslations):
+    """The console's catalog, and a refusal from the gateway's own rules (the API handlers the
+    console calls raise ``messages.Message``: English id and fields) rendered in this language too."""
+
+    lang = DEFAULT
+
+    def gettext(self, message: str) -> str:
+        if isinstance(message, Message):
+            return message.in_lang(self.lang)
+        return super().gettext(message)
+
+
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
@@ -55,7 +69,9 @@ def translations(lang: str) -> gettext.NullTranslations:
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)
-    return gettext.GNUTranslations(buf)
+    tr = _Translations(buf)
+    tr.lang = lang
+    return tr
 
 
 def pick(lang: str | None) -> str:

@@ -41,6 +41,7 @@ from gateway import metrics
 from gateway.ingest import BatchResult, Message
 from gateway.ingest_health import IngestHealth
 from gateway.settings import IngestSettings, MqttSettings
+from messages import _
 
 log = logging.getLogger("cbcc.gateway.mqtt")
 
@@ -133,7 +134,7 @@ class IngestClient(paho.Client):
         return sock if self._transport == "websockets" else _BufferedSocket(sock)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        for _ in range(2000):  # then let the loop write (acks) and check keepalive
+        for _round in range(2000):  # then let the loop write (acks) and check keepalive
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
             rc = self._packet_read()
@@ -318,18 +319,20 @@ class Consumer:
 
     def _on_connect(self, c: paho.Client, _u: Any, flags: Any, rc: Any, _p: Any = None) -> None:
         if rc.is_failure:
-            log.warning("mqtt connect refused: %s", rc)
+            log.warning(_("mqtt connect refused: {reason}", reason=rc))
             return
         self._gen += 1
         c.subscribe([(t, 1) for t in subscriptions(self.settings.shared_group)])
         metrics.MQTT_CONNECTED.set(1)
-        log.info("mqtt connected (session present: %s)", getattr(flags, "session_present", None))
+        log.info(
+            _("mqtt connected (session present: {present})", present=getattr(flags, "session_present", None))
+        )
         self.connected.set()
 
     def _on_disconnect(self, _c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
         self.connected.clear()
         metrics.MQTT_CONNECTED.set(0)
-        log.warning("mqtt disconnected: %s", rc)
+        log.warning(_("mqtt disconnected: {reason}", reason=rc))
 
     def _enqueue(self, item: _Item) -> None:
         dq = self._dq
@@ -365,7 +368,7 @@ class Consumer:
             try:
                 self._side.put_nowait((kind, _rid(topic), payload, time.time()))
             except queue.Full:
-                log.warning("fleet queue full: %s dropped", kind)
+                log.warning(_("fleet queue full: {kind} dropped", kind=kind))
 
     # ---- writer thread -----------------------------------------------------------------------
 
@@ -395,7 +398,7 @@ class Consumer:
                 break
             have = len(dq)
         pop = dq.popleft
-        return [pop() for _ in range(min(len(dq), limit))]
+        return [pop() for _i in range(min(len(dq), limit))]
 
     def _writer_loop(self) -> None:
         batch: list[_Item] = []
@@ -412,8 +415,14 @@ class Consumer:
             except Exception as exc:  # the database (or the worker) is away: keep the batch, ack nothing
                 self.db_failures += 1
                 self.health.failed(exc)
-                log.warning("ingest batch of %d not committed (%s); retry in %.1f s", len(batch),
-                            type(exc).__name__, self.ingest.db_retry_s)  # fmt: skip
+                log.warning(
+                    _(
+                        "ingest batch of {count} not committed ({error}); retry in {seconds:.1f} s",
+                        count=len(batch),
+                        error=type(exc).__name__,
+                        seconds=self.ingest.db_retry_s,
+                    )
+                )
                 if self._stop.wait(self.ingest.db_retry_s):
                     return  # stopping: the broker re-sends what was not acknowledged
                 continue
@@ -442,7 +451,7 @@ class Consumer:
             try:
                 cb(rid, payload, at)
             except Exception:
-                log.exception("%s callback failed for %s", kind, rid)
+                log.exception(_("{kind} callback failed for {id}", kind=kind, id=rid))
 
 
 class BareDrain:

@@ -24,6 +24,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.mqtt import broker_config as bc
+from messages import _
 
 CONTROL = "$CONTROL/dynamic-security/v1"
 RESPONSE = CONTROL + "/response"
@@ -52,9 +53,13 @@ class DynsecAdmin:
         try:
             rc = c.connect(host, port, keepalive=30)
         except OSError as exc:
-            raise bc.BrokerConfigError(f"cannot reach the broker at {host}:{port}: {exc}") from None
+            raise bc.BrokerConfigError(
+                _("cannot reach the broker at {host}:{port}: {reason}", host=host, port=port, reason=exc)
+            ) from None
         if rc != 0:
-            raise bc.BrokerConfigError(f"cannot connect to the broker at {host}:{port} (rc {rc})")
+            raise bc.BrokerConfigError(
+                _("cannot connect to the broker at {host}:{port} (rc {rc})", host=host, port=port, rc=rc)
+            )
         c.loop_start()
         try:
             ok = connack.get(timeout=timeout_s)
@@ -66,8 +71,13 @@ class DynsecAdmin:
         if not ok:
             self.close()
             raise bc.BrokerConfigError(
-                f"the broker at {host}:{port} refused the admin user {username} "
-                "(wrong password, or no dynamic-security plugin / admin role)"
+                _(
+                    "the broker at {host}:{port} refused the admin user {user} "
+                    "(wrong password, or no dynamic-security plugin / admin role)",
+                    host=host,
+                    port=port,
+                    user=username,
+                )
             )
 
     def close(self) -> None:
@@ -84,7 +94,9 @@ class DynsecAdmin:
             try:
                 doc = json.loads(self._answers.get(timeout=self.timeout_s))
             except queue.Empty:
-                raise bc.BrokerConfigError("the broker did not answer the dynamic-security command") from None
+                raise bc.BrokerConfigError(
+                    _("the broker did not answer the dynamic-security command")
+                ) from None
             responses = [r for r in doc.get("responses", [])
                          if str(r.get("correlationData", "")).startswith(tag)]  # fmt: skip
             if responses:
@@ -101,10 +113,24 @@ class DynsecAdmin:
         ])  # fmt: skip
         errors = {r.get("command"): str(r.get("error", "")) for r in res if r.get("error")}
         if errors.get("createRole") and "already exists" not in errors["createRole"].lower():
-            raise bc.BrokerConfigError(f"broker refused createRole for {rid}: {errors['createRole']}")
+            raise bc.BrokerConfigError(
+                _(
+                    "broker refused {command} for {id}: {reason}",
+                    command="createRole",
+                    id=rid,
+                    reason=errors["createRole"],
+                )
+            )
         if errors.get("createClient"):
             if "already exists" not in errors["createClient"].lower():
-                raise bc.BrokerConfigError(f"broker refused createClient for {rid}: {errors['createClient']}")
+                raise bc.BrokerConfigError(
+                    _(
+                        "broker refused {command} for {id}: {reason}",
+                        command="createClient",
+                        id=rid,
+                        reason=errors["createClient"],
+                    )
+                )
             res = self.command([
                 {"command": "setClientPassword", "username": rid, "password": password},
                 {"command": "getClient", "username": rid},
@@ -127,7 +153,14 @@ class DynsecAdmin:
         for r in res:
             err = str(r.get("error", ""))
             if err and "not found" not in err.lower():
-                raise bc.BrokerConfigError(f"broker refused {r.get('command')} for {rid}: {err}")
+                raise bc.BrokerConfigError(
+                    _(
+                        "broker refused {command} for {id}: {reason}",
+                        command=r.get("command"),
+                        id=rid,
+                        reason=err,
+                    )
+                )
 
     def set_enabled(self, reader_id: str, enabled: bool) -> None:
         """disableClient (the broker disconnects and then refuses it) or enableClient."""
@@ -140,14 +173,21 @@ class DynsecAdmin:
         for r in res:
             err = str(r.get("error", ""))
             if err and "already" not in err.lower():
-                raise bc.BrokerConfigError(f"broker refused {r.get('command')} for {rid}: {err}")
+                raise bc.BrokerConfigError(
+                    _(
+                        "broker refused {command} for {id}: {reason}",
+                        command=r.get("command"),
+                        id=rid,
+                        reason=err,
+                    )
+                )
 
 
 def _password(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8").splitlines()[0].strip()
     except (OSError, IndexError):
-        raise bc.BrokerConfigError(f"cannot read the admin password from {path}") from None
+        raise bc.BrokerConfigError(_("cannot read the admin password from {path}", path=path)) from None
 
 
 def apply_with_settings(mqtt: Any, change: Callable[[DynsecAdmin], None]) -> bool:
@@ -169,7 +209,7 @@ def apply_with_settings(mqtt: Any, change: Callable[[DynsecAdmin], None]) -> boo
 def parse_hostport(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise bc.BrokerConfigError(f"{text!r} is not HOST:PORT")
+        raise bc.BrokerConfigError(_("{value!r} is not HOST:PORT", value=text))
     return host, int(port)
 
 

@@ -37,6 +37,7 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from gateway.mqtt.broker_config import Acl, TlsFiles, verify_password
+from messages import _
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,19 @@ class CbccAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no ty
         users: dict[str, str] = self.config.users
         user = session.username
         if not user or user not in users:
-            log.info("refused: unknown user %r", user)
+            log.info(_("refused: unknown user {user!r}", user=user))
             return False
         if not _password_ok(session.password, users[user]):
-            log.info("refused: bad password for %r", user)
+            log.info(_("refused: bad password for {user!r}", user=user))
             return False
         if session.client_id != user:
-            log.info("refused: %r must use its username as client id, not %r", user, session.client_id)
+            log.info(
+                _(
+                    "refused: {user!r} must use its username as client id, not {client!r}",
+                    user=user,
+                    client=session.client_id,
+                )
+            )
             return False
         return True
 
@@ -101,7 +108,7 @@ class CbccTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
         else:
             ok = False
         if not ok and action != Action.RECEIVE:
-            log.info("denied: %r may not %s %r", user, action, topic)
+            log.info(_("denied: {user!r} may not {action} {topic!r}", user=user, action=action, topic=topic))
         return ok
 
 

@@ -30,6 +30,7 @@ from amqtt.session import INCOMING
 
 from gateway.ingest import BatchResult, IngestWriter, Message
 from gateway.ingest_health import IngestHealth
+from messages import _
 
 log = logging.getLogger("cbcc.gateway.embedded_ingest")
 
@@ -71,8 +72,9 @@ async def _flow(self: Any, app_message: Any) -> None:
 class BrokerIngest:
     """Commits events arriving at the embedded broker in small group transactions."""
 
-    def __init__(self, writer: IngestWriter, *, batch_max: int = 500, wait_s: float = 0.005,
-                 retry_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self, writer: IngestWriter, *, batch_max: int = 500, wait_s: float = 0.005, retry_s: float = 1.0
+    ) -> None:
         self.writer = writer
         self.batch_max = batch_max
         self.wait_s = wait_s
@@ -98,7 +100,7 @@ class BrokerIngest:
         while self._pending:
             await asyncio.sleep(self.wait_s)  # let concurrent readers join the transaction
             batch, self._pending = self._pending[: self.batch_max], self._pending[self.batch_max :]
-            msgs = [m for m, _ in batch]
+            msgs = [m for m, _fut in batch]
             while True:
                 try:
                     res = await loop.run_in_executor(None, self.writer.write_batch, msgs)
@@ -107,14 +109,19 @@ class BrokerIngest:
                 except Exception as exc:  # database away: no PUBACK yet, readers keep their journals
                     self.db_failures += 1
                     self.health.failed(exc)
-                    log.warning("embedded ingest: batch of %d not committed (%s); retrying",
-                                len(msgs), type(exc).__name__)  # fmt: skip
+                    log.warning(
+                        _(
+                            "embedded ingest: batch of {count} not committed ({error}); retrying",
+                            count=len(msgs),
+                            error=type(exc).__name__,
+                        )
+                    )
                     await asyncio.sleep(self.retry_s)
             self.stored += res.stored
             self.batches += 1
             if self.on_batch is not None:
                 self.on_batch(res)
-            for _, fut in batch:
+            for _m, fut in batch:
                 if not fut.done():
                     fut.set_result(None)
 

@@ -44,6 +44,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from gateway.errors import GatewayError
+from messages import _
 
 SERIAL_MAX = 2**53 - 1  # the national revocation list's serial limit
 CARD_STATUSES = ("issued", "locked", "revoked", "expired", "replaced")
@@ -78,7 +79,7 @@ class FeedError(GatewayError):
     """The feed was rejected; nothing of the offending page was applied."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"national feed rejected: {reason}")
+        super().__init__(_("national feed rejected: {reason}", reason=reason))
         self.reason = reason
 
 
@@ -185,20 +186,20 @@ def check_change(ch: Change) -> None:
     kind, staff, card = ch["kind"], ch.get("staff"), ch.get("card")
     if kind.startswith("staff."):
         if staff is None:
-            raise ValueError(f"{kind} without staff")
+            raise ValueError(_("{kind} without staff", kind=kind))
         if kind == "staff.retired" and staff["active"]:
-            raise ValueError("staff.retired with active staff")
+            raise ValueError(_("staff.retired with active staff"))
     else:
         if card is None:
-            raise ValueError(f"{kind} without card")
+            raise ValueError(_("{kind} without card", kind=kind))
         if card["status"] != KIND_STATUS[kind]:
-            raise ValueError(f"{kind} leaves the card {card['status']}")
+            raise ValueError(_("{kind} leaves the card {status}", kind=kind, status=card["status"]))
     if card is not None:
         if staff is not None and card["staff_code"] != staff["code"]:
-            raise ValueError("card and staff of one change disagree on the staff code")
+            raise ValueError(_("card and staff of one change disagree on the staff code"))
         issued, expires = card["issued_at"], card["expires_at"]
         if issued is not None and expires is not None and expires <= issued:
-            raise ValueError("expires_at is not after issued_at")
+            raise ValueError(_("expires_at is not after issued_at"))
 
 
 def check_page(page: Page, cursor: str) -> None:
@@ -209,28 +210,39 @@ def check_page(page: Page, cursor: str) -> None:
         cid = ch["id"]
         if cid <= prev:
             if cid <= after:
-                raise FeedError(f"change {cid} is not after cursor {after} (repeated page or cursor "
-                                "went backwards)")  # fmt: skip
-            raise FeedError(f"change ids not strictly increasing ({prev} then {cid})")
+                raise FeedError(
+                    _(
+                        "change {id} is not after cursor {after} (repeated page or cursor went backwards)",
+                        id=cid,
+                        after=after,
+                    )
+                )
+            raise FeedError(_("change ids not strictly increasing ({prev} then {id})", prev=prev, id=cid))
         prev = cid
         try:
             check_change(ch)
         except ValueError as exc:
-            raise FeedError(f"change {cid} (changes.{n}) is inconsistent: {exc}") from None
+            raise FeedError(
+                _("change {id} (changes.{n}) is inconsistent: {reason}", id=cid, n=n, reason=exc.args[0])
+            ) from None
     if page.changes:
         if page.next_cursor != str(prev):
-            raise FeedError(f"next_cursor {page.next_cursor!r} is not the last change id {prev}")
+            raise FeedError(
+                _("next_cursor {cursor!r} is not the last change id {id}", cursor=page.next_cursor, id=prev)
+            )
     elif page.next_cursor != cursor:
-        raise FeedError(f"empty page moves the cursor from {cursor!r} to {page.next_cursor!r}")
+        raise FeedError(
+            _("empty page moves the cursor from {cursor!r} to {next!r}", cursor=cursor, next=page.next_cursor)
+        )
     elif page.has_more:
-        raise FeedError("empty page says it has more (the feed would never end)")
+        raise FeedError(_("empty page says it has more (the feed would never end)"))
 
 
 def parse_cursor(cursor: str) -> int:
     if cursor == "":
         return 0
     if not cursor.isdigit() or len(cursor) > 19:
-        raise FeedError(f"bad cursor {cursor[:40]!r}")
+        raise FeedError(_("bad cursor {cursor!r}", cursor=cursor[:40]))
     return int(cursor)
 
 
@@ -307,8 +319,9 @@ class SnapshotReader:
     trailer), so a caller that commits only after the last batch never applies a partial or
     malformed snapshot."""
 
-    def __init__(self, chunks: Iterator[bytes], *, batch_lines: int = 10_000,
-                 close: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, chunks: Iterator[bytes], *, batch_lines: int = 10_000, close: Callable[[], None] | None = None
+    ) -> None:
         self._chunks = chunks
         self._close = close
         self.batch_lines = max(1, batch_lines)
@@ -317,14 +330,23 @@ class SnapshotReader:
         self._line_iter = self._lines()
         first = next(self._line_iter, None)
         if first is None:
-            raise FeedError("snapshot is empty (no header line)")
+            raise FeedError(_("snapshot is empty (no header line)"))
         try:
             head = SNAPSHOT_START.validate_json(first)["snapshot"]
         except ValidationError as exc:
-            raise FeedError(f"snapshot header violates the schema at {_first_error(exc)}") from None
+            raise FeedError(
+                _("snapshot header violates the schema at {where}", where=_first_error(exc))
+            ) from None
         if tuple(head["staff_fields"]) != STAFF_FIELDS or tuple(head["card_fields"]) != CARD_FIELDS:
-            raise FeedError(f"snapshot fields {head['staff_fields']} / {head['card_fields']} are not "
-                            f"{list(STAFF_FIELDS)} / {list(CARD_FIELDS)}")  # fmt: skip
+            raise FeedError(
+                _(
+                    "snapshot fields {staff} / {cards} are not {want_staff} / {want_cards}",
+                    staff=head["staff_fields"],
+                    cards=head["card_fields"],
+                    want_staff=list(STAFF_FIELDS),
+                    want_cards=list(CARD_FIELDS),
+                )
+            )
         self.as_of, self.at, self.staff, self.cards = head["as_of"], head["at"], head["staff"], head["cards"]
 
     def __enter__(self) -> SnapshotReader:
@@ -344,16 +366,29 @@ class SnapshotReader:
             while nl < 0:
                 if len(self._buf) > SNAPSHOT_LINE_MAX:
                     limit = SNAPSHOT_LINE_MAX
-                    raise FeedError(f"snapshot line {self.line_no + 1} is longer than {limit} bytes")
+                    raise FeedError(
+                        _(
+                            "snapshot line {line} is longer than {limit} bytes",
+                            line=self.line_no + 1,
+                            limit=limit,
+                        )
+                    )
                 try:
                     chunk = next(self._chunks)
                 except StopIteration:
                     if self._buf:
-                        raise FeedError(f"snapshot ends inside line {self.line_no + 1}") from None
+                        raise FeedError(
+                            _("snapshot ends inside line {line}", line=self.line_no + 1)
+                        ) from None
                     return
                 except httpx.HTTPError as exc:
-                    raise FeedError(f"snapshot stream broken after line {self.line_no} "
-                                    f"({type(exc).__name__})") from None  # fmt: skip
+                    raise FeedError(
+                        _(
+                            "snapshot stream broken after line {line} ({error})",
+                            line=self.line_no,
+                            error=type(exc).__name__,
+                        )
+                    ) from None
                 self._buf = self._buf + chunk if self._buf else chunk
                 nl = self._buf.find(b"\n")
             end = self._buf.rfind(b"\n")  # every complete line of the buffer at once
@@ -366,10 +401,23 @@ class SnapshotReader:
     def _take(self, n: int) -> list[bytes]:
         lines = list(itertools.islice(self._line_iter, n))
         if lines and max(map(len, lines)) > SNAPSHOT_LINE_MAX:
-            raise FeedError(f"snapshot line is longer than {SNAPSHOT_LINE_MAX} bytes (before {self.line_no})")
+            raise FeedError(
+                _(
+                    "snapshot line is longer than {limit} bytes (before {line})",
+                    limit=SNAPSHOT_LINE_MAX,
+                    line=self.line_no,
+                )
+            )
         if len(lines) < n:
-            raise FeedError(f"snapshot truncated after line {self.line_no} (header promised "
-                            f"{self.staff} staff and {self.cards} card rows and a trailer)")  # fmt: skip
+            raise FeedError(
+                _(
+                    "snapshot truncated after line {line} (header promised {staff} staff and {cards} "
+                    "card rows and a trailer)",
+                    line=self.line_no,
+                    staff=self.staff,
+                    cards=self.cards,
+                )
+            )
         return lines
 
     def batches(self) -> Iterator[SnapshotBatch]:
@@ -382,8 +430,15 @@ class SnapshotReader:
             staff = _rows(STAFF_ROWS_FAST, STAFF_ROWS, lines, first, check_nfc=True)
             for n, row in enumerate(staff):
                 if row[0] <= last_code:
-                    raise FeedError(f"snapshot line {first + n}: staff code {row[0]} not after {last_code} "
-                                    "(order is by code, each once)")  # fmt: skip
+                    raise FeedError(
+                        _(
+                            "snapshot line {line}: staff code {code} not after {last} (order is by code, "
+                            "each once)",
+                            line=first + n,
+                            code=row[0],
+                            last=last_code,
+                        )
+                    )
                 last_code = row[0]
             yield SnapshotBatch(staff, [])
         last_serial, left = 0, self.cards
@@ -394,21 +449,36 @@ class SnapshotReader:
             cards = _rows(CARD_ROWS, CARD_ROWS, lines, first)
             for n, c in enumerate(cards):
                 if c[0] <= last_serial:
-                    raise FeedError(f"snapshot line {first + n}: serial {c[0]} not after {last_serial} "
-                                    "(order is by serial, each once)")  # fmt: skip
+                    raise FeedError(
+                        _(
+                            "snapshot line {line}: serial {serial} not after {last} (order is by serial, "
+                            "each once)",
+                            line=first + n,
+                            serial=c[0],
+                            last=last_serial,
+                        )
+                    )
                 last_serial = c[0]
                 if c[5] is not None and c[6] is not None and c[6] <= c[5]:
-                    raise FeedError(f"snapshot line {first + n}: expires_at is not after issued_at")
+                    raise FeedError(
+                        _("snapshot line {line}: expires_at is not after issued_at", line=first + n)
+                    )
             yield SnapshotBatch([], cards)
         line = self._take(1)[0]
         try:
             end = SNAPSHOT_END.validate_json(line)["end"]
         except ValidationError as exc:
-            raise FeedError(f"snapshot line {self.line_no} is not the trailer: {_first_error(exc)}") from None
+            raise FeedError(
+                _(
+                    "snapshot line {line} is not the trailer: {where}",
+                    line=self.line_no,
+                    where=_first_error(exc),
+                )
+            ) from None
         if end != {"as_of": self.as_of, "staff": self.staff, "cards": self.cards}:
-            raise FeedError(f"snapshot trailer {dict(end)} differs from the header")
+            raise FeedError(_("snapshot trailer {trailer} differs from the header", trailer=dict(end)))
         if next(self._line_iter, None) is not None:
-            raise FeedError(f"snapshot line {self.line_no}: data after the trailer")
+            raise FeedError(_("snapshot line {line}: data after the trailer", line=self.line_no))
 
 
 def _rows(fast: TypeAdapter[list[Any]], full: TypeAdapter[list[Any]], lines: list[bytes], first: int,
@@ -421,7 +491,9 @@ def _rows(fast: TypeAdapter[list[Any]], full: TypeAdapter[list[Any]], lines: lis
         rows = fast.validate_json(body)
     except ValidationError as exc:
         if fast is full:
-            raise FeedError(f"snapshot violates the schema at {_first_error(exc, first)}") from None
+            raise FeedError(
+                _("snapshot violates the schema at {where}", where=_first_error(exc, first))
+            ) from None
         rows = None
     # "\n" never composes with a neighbour, so the joined text is NFC iff every part is.
     if (
@@ -434,9 +506,18 @@ def _rows(fast: TypeAdapter[list[Any]], full: TypeAdapter[list[Any]], lines: lis
         try:
             rows = full.validate_json(body)
         except ValidationError as exc:
-            raise FeedError(f"snapshot violates the schema at {_first_error(exc, first)}") from None
+            raise FeedError(
+                _("snapshot violates the schema at {where}", where=_first_error(exc, first))
+            ) from None
     if len(rows) != len(lines):  # a line holding two rows ("[..],[..]")
-        raise FeedError(f"snapshot lines {first}..{first + len(lines) - 1} hold {len(rows)} rows")
+        raise FeedError(
+            _(
+                "snapshot lines {first}..{last} hold {rows} rows",
+                first=first,
+                last=first + len(lines) - 1,
+                rows=len(rows),
+            )
+        )
     return rows
 
 
@@ -604,31 +685,40 @@ class HttpChangeFeed:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             if first["type"] == "json_invalid":
-                raise FeedError(f"page after {cursor!r} is not JSON ({first['msg']})") from None
-            raise FeedError(f"page after {cursor!r} violates the schema at {where}: {first['msg']} "
-                            f"({exc.error_count()} errors)") from None  # fmt: skip
+                raise FeedError(
+                    _("page after {cursor!r} is not JSON ({error})", cursor=cursor, error=first["msg"])
+                ) from None
+            raise FeedError(
+                _(
+                    "page after {cursor!r} violates the schema at {where}: {error} ({count} errors)",
+                    cursor=cursor,
+                    where=where,
+                    error=first["msg"],
+                    count=exc.error_count(),
+                )
+            ) from None
         check_page(page, cursor)
         return page
 
     def _get(self, cursor: str) -> bytes:
         params = {"after": cursor or "0", "limit": str(self.page_size)}
-        resp = self._open("/v1/changes", params, f"page after {cursor!r}")
+        resp = self._open("/v1/changes", params, _("page after {cursor!r}", cursor=cursor))
         assert resp is not None  # noqa: S101 — type narrowing for mypy, not input validation
         ctype = resp.headers.get("content-type", "")
         if "json" not in ctype:
-            raise FeedError(f"page after {cursor!r} has content type {ctype!r}")
+            raise FeedError(_("page after {cursor!r} has content type {type!r}", cursor=cursor, type=ctype))
         return resp.content
 
     def snapshot(self) -> SnapshotReader | None:
         """``GET {base}/v1/snapshot`` (JSON lines, streamed); None when the service has none
         (404, 405, 501): the sync then starts from the feed's beginning. Close the reader."""
-        resp = self._open("/v1/snapshot", {}, "snapshot", stream=True, absent=(404, 405, 501))
+        resp = self._open("/v1/snapshot", {}, _("snapshot"), stream=True, absent=(404, 405, 501))
         if resp is None:
             return None
         try:
             ctype = resp.headers.get("content-type", "")
             if "json" not in ctype:
-                raise FeedError(f"snapshot has content type {ctype!r}")
+                raise FeedError(_("snapshot has content type {type!r}", type=ctype))
             return SnapshotReader(resp.iter_bytes(256 * 1024), batch_lines=self.page_size, close=resp.close)
         except BaseException:
             resp.close()
@@ -638,15 +728,15 @@ class HttpChangeFeed:
               absent: tuple[int, ...] = ()) -> httpx.Response | None:  # fmt: skip
         """The 200 response (read, or open when ``stream``), retried as the docs say; None for a
         status in ``absent``."""
-        last = "no attempt"
+        last = _("no attempt")
         for attempt in range(1, self.max_attempts + 1):
             wait: float | None = None
             try:
                 resp = self.client.send(self.client.build_request("GET", path, params=params), stream=stream)
             except httpx.TimeoutException:
-                last = "timeout"
+                last = _("timeout")
             except httpx.TransportError as exc:
-                last = f"transport error ({type(exc).__name__})"
+                last = _("transport error ({error})", error=type(exc).__name__)
             else:
                 if resp.status_code == 200:
                     return resp
@@ -658,14 +748,23 @@ class HttpChangeFeed:
                     wait = retry_after(resp.headers.get("retry-after"))
                     if wait is not None and wait > self.max_retry_after:
                         limit = self.max_retry_after
-                        raise FeedError(f"rate limited for {wait:.0f} s (more than {limit:.0f})")
-                    last = "rate limited (429)"
+                        raise FeedError(
+                            _("rate limited for {wait:.0f} s (more than {limit:.0f})", wait=wait, limit=limit)
+                        )
+                    last = _("rate limited (429)")
                 elif resp.status_code >= 500:
-                    last = f"server error {resp.status_code}"
+                    last = _("server error {status}", status=resp.status_code)
                 elif resp.status_code in (401, 403):
-                    raise FeedError(f"not authorised ({resp.status_code}): check the token or certificate")
+                    raise FeedError(
+                        _(
+                            "not authorised ({status}): check the token or certificate",
+                            status=resp.status_code,
+                        )
+                    )
                 else:
-                    raise FeedError(f"unexpected status {resp.status_code} for the {what}")
+                    raise FeedError(
+                        _("unexpected status {status} for the {what}", status=resp.status_code, what=what)
+                    )
             if attempt == self.max_attempts:
                 break
             if wait is None:
@@ -673,7 +772,9 @@ class HttpChangeFeed:
                 wait *= 0.5 + random.random() / 2  # noqa: S311 — retry jitter, not a secret; jitter: many gateways must not retry in step
             self.retries += 1
             self.sleep(wait)
-        raise FeedError(f"{last} after {self.max_attempts} attempts ({what})")
+        raise FeedError(
+            _("{last} after {attempts} attempts ({what})", last=last, attempts=self.max_attempts, what=what)
+        )
 
     def pages(self, cursor: str) -> Iterator[Page]:
         if not self.prefetch:

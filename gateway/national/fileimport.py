@@ -31,6 +31,8 @@ from gateway.errors import GatewayError
 from gateway.models import now_utc
 from gateway.national.feed import CARD, STAFF, CardState, StaffState
 from gateway.national.sync import Item, OnChange, apply_items
+from messages import Joined, _
+from messages.api import VALIDATION
 
 ALIASES: dict[str, str] = {
     "mã cán bộ": "staff_code", "mã cbccvc": "staff_code", "họ và tên": "full_name", "họ tên": "full_name",
@@ -76,7 +78,7 @@ def _header(cells: list[Any]) -> list[str | None]:
         out.append(name if name in COLUMNS else None)
     missing = [c for c in REQUIRED if c not in out]
     if missing:
-        raise FileImportError(f"row 1: missing column(s) {', '.join(missing)}")
+        raise FileImportError(_("row 1: missing column(s) {columns}", columns=", ".join(missing)))
     return out
 
 
@@ -111,7 +113,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if any(v.strip() for v in row.values()):
                     yield n, row
     else:
-        raise FileImportError(f"{path.name}: expected .csv or .xlsx")
+        raise FileImportError(_("{file}: expected .csv or .xlsx", file=path.name))
 
 
 def _text(v: Any) -> str:
@@ -135,7 +137,7 @@ def _date(v: Any) -> date | None:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             pass
-    raise ValueError(f"not a date: {text!r} (YYYY-MM-DD or DD/MM/YYYY)")
+    raise ValueError(_("not a date: {value!r} (YYYY-MM-DD or DD/MM/YYYY)", value=text))
 
 
 def _bool(v: Any) -> bool:
@@ -148,7 +150,7 @@ def _bool(v: Any) -> bool:
         return True
     if text in FALSE:
         return False
-    raise ValueError(f"not yes/no: {text!r}")
+    raise ValueError(_("not yes/no: {value!r}", value=text))
 
 
 def parse_row(raw: dict[str, Any]) -> tuple[StaffState, CardState | None]:
@@ -158,7 +160,7 @@ def parse_row(raw: dict[str, Any]) -> tuple[StaffState, CardState | None]:
                     "agency_code": _text(raw.get("agency_code")), "unit": _text(raw.get("unit")),
                     "position": _text(raw.get("position")), "active": _bool(raw.get("active"))}  # fmt: skip
     except ValueError as exc:
-        raise ValueError(f"active: {exc}") from None
+        raise ValueError(_("{field}: {reason}", field="active", reason=exc.args[0])) from None
     staff = _validate(STAFF, staff_in, {"code": "staff_code"})
     serial = _text(raw.get("serial"))
     if not serial:
@@ -172,10 +174,10 @@ def parse_row(raw: dict[str, Any]) -> tuple[StaffState, CardState | None]:
             "issued_at": _date(raw.get("issued_at")), "expires_at": _date(raw.get("expires_at")),
         }  # fmt: skip
     except ValueError as exc:
-        raise ValueError(f"card: {exc}") from None
+        raise ValueError(_("{field}: {reason}", field="card", reason=exc.args[0])) from None
     card = _validate(CARD, card_in, {})
     if card["issued_at"] and card["expires_at"] and card["expires_at"] <= card["issued_at"]:
-        raise ValueError("expires_at: not after issued_at")
+        raise ValueError(_("expires_at: not after issued_at"))
     return staff, card
 
 
@@ -186,8 +188,10 @@ def _validate(adapter: Any, value: dict[str, Any], rename: dict[str, str]) -> An
         msgs = []
         for e in exc.errors():
             col = ".".join(str(p) for p in e["loc"])
-            msgs.append(f"{rename.get(col, col)}: {e['msg']}")
-        raise ValueError("; ".join(msgs)) from None
+            kind, ctx = str(e["type"]), {str(k): str(v) for k, v in (e.get("ctx") or {}).items()}
+            what = _(VALIDATION[kind], **ctx) if kind in VALIDATION else e["msg"]
+            msgs.append(_("{field}: {reason}", field=rename.get(col, col), reason=what))
+        raise ValueError(Joined(msgs, "; ")) from None
 
 
 def _digest(path: Path) -> str:
@@ -208,7 +212,7 @@ def import_file(engine: Engine, path: Path, *, allow_partial: bool = False, chun
         except ValueError as exc:
             report.bad += 1
             if len(report.errors) < MAX_ERRORS:
-                report.errors.append(f"row {n}: {exc}")
+                report.errors.append(_("row {row}: {reason}", row=n, reason=exc.args[0]))
     if report.bad and not allow_partial:
         return report
     prefix = f"file:{report.digest[:16]}"

@@ -22,6 +22,7 @@ from gateway import audit
 from gateway.errors import GatewayError
 from gateway.models import Card, CardChange, Counter, now_utc
 from gateway.national.sync import OnChange, denied
+from messages import _
 
 log = logging.getLogger(__name__)
 COUNTER = "national.local_change"
@@ -47,9 +48,9 @@ def lock_card(engine: Engine, serial: int, *, actor: str, reason: str = "", role
     with Session(engine) as s:
         card = s.exec(select(Card).where(Card.serial == serial).with_for_update()).first()
         if card is None:
-            raise LocalActionError(f"no card {serial}")
+            raise LocalActionError(_("no card {serial}", serial=serial))
         if card.status != "issued":
-            raise LocalActionError(f"card {serial} is already {card.status}")
+            raise LocalActionError(_("card {serial} is already {status}", serial=serial, status=card.status))
         change_id = _next_id(s)
         now = now_utc()
         was_denied = denied(card.status)
@@ -67,7 +68,7 @@ def lock_card(engine: Engine, serial: int, *, actor: str, reason: str = "", role
         try:
             on_change([serial])
         except Exception:
-            log.exception("on_change hook failed after a local lock")
+            log.exception(_("on_change hook failed after a local lock"))
     return change_id
 
 

@@ -46,6 +46,7 @@ from gateway.national.feed import (
     check_page,
     prefetched,
 )
+from messages import _
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def _notify(on_change: OnChange | None, changed: list[int], report: SyncReport) 
     try:
         on_change(changed)
     except Exception as exc:  # the page is committed; the publisher must not stop the sync
-        log.exception("on_change hook failed")
+        log.exception(_("on_change hook failed"))
         report.hook_errors.append(f"{type(exc).__name__}: {exc}")
 
 
@@ -245,7 +246,13 @@ def apply_items(
                 {"new": new_cursor, "t": now, "n": name, "old": old_cursor},
             )
             if res.rowcount != 1:
-                raise FeedError(f"cursor {name!r} is no longer {old_cursor!r} (another sync is running?)")
+                raise FeedError(
+                    _(
+                        "cursor {name!r} is no longer {cursor!r} (another sync is running?)",
+                        name=name,
+                        cursor=old_cursor,
+                    )
+                )
         hit("cursor")
     hit("committed")
     return len(fresh), len(items) - len(fresh), sorted(changed)
@@ -480,7 +487,13 @@ def load_snapshot(
             sa.text(f"SELECT cursor FROM syncstate WHERE name = :n{lock}"), {"n": name}
         ).one()
         if cur_row[0] != "":
-            raise FeedError(f"a snapshot loads only before the feed (cursor {name!r} is {cur_row[0]!r})")
+            raise FeedError(
+                _(
+                    "a snapshot loads only before the feed (cursor {name!r} is {cursor!r})",
+                    name=name,
+                    cursor=cur_row[0],
+                )
+            )
         if pg:
             conn.exec_driver_sql("LOCK TABLE staffrecord, card IN SHARE ROW EXCLUSIVE MODE")
         empty = not any(
@@ -540,7 +553,9 @@ def load_snapshot(
             {"new": str(snap.as_of), "t": now, "n": name},
         )
         if res.rowcount != 1:
-            raise FeedError(f"cursor {name!r} moved during the snapshot (another sync is running?)")
+            raise FeedError(
+                _("cursor {name!r} moved during the snapshot (another sync is running?)", name=name)
+            )
         hit("cursor")
     hit("committed")
     return sorted(changed)

@@ -343,7 +343,7 @@ def test_hr_sets_up_shifts_calendar_and_imports_punches(rig: Rig, browser: Any) 
     hr.set_input_files("#pu-file", str(bad))
     hr.click("#punch-form button[type=submit]")
     expect(hr.locator(".refused h2")).to_have_text("Không nhập gì.")
-    expect(hr.locator(".refused ul.rows")).to_contain_text("row 3: time:")
+    expect(hr.locator(".refused ul.rows")).to_contain_text("dòng 3: time:")
     hr.screenshot(path=str(ARTIFACTS / "hr-punches-refused-vi.png"))
     bad_axe["hr-punches-refused-vi"] = axe_check(hr)
     good = files / "cham-cong.csv"

@@ -648,7 +648,7 @@ def test_hr_leave_corrections_overtime_through_the_api_rules(lite: Env) -> None:
     assert r.status_code == 303 and r.headers["location"].endswith("done=leave")
     # the engine's rule: overlapping leave refused with its message, nothing stored
     r = hr.post("/console/attendance/leave", data={**leave, "csrf": token, "from": "2026-11-04"})
-    assert r.status_code == 422 and "overlaps" in r.text
+    assert r.status_code == 422 and "trùng với kỳ nghỉ" in r.text  # the store's refusal, in Vietnamese
     r = hr.post("/console/attendance/leave", data={**leave, "csrf": token, "kind": "ZZ"})
     assert r.status_code == 422
     assert len(_rows(lite, "att_leave")) == 1
@@ -664,7 +664,7 @@ def test_hr_leave_corrections_overtime_through_the_api_rules(lite: Env) -> None:
     r = hr.post(
         "/console/attendance/correction", data={**corr, "csrf": token, "action": "void", "clock": "09:00"}
     )
-    assert r.status_code == 422 and "no punch" in r.text  # void of a missing punch: refused
+    assert r.status_code == 422 and "không có lượt chấm công" in r.text  # void of a missing punch: refused
     r = hr.post("/console/attendance/correction", data={**corr, "csrf": token, "reason": " "})
     assert r.status_code == 400  # a reason is required
     assert len(_rows(lite, "att_correction")) == 1
@@ -692,7 +692,7 @@ def test_hr_leave_corrections_overtime_through_the_api_rules(lite: Env) -> None:
         data={"csrf": token},
         files={"file": ("nghi.csv", bad.encode(), "text/csv")},
     )
-    assert r.status_code == 400 and "row 3" in r.text
+    assert r.status_code == 400 and "dòng 3" in r.text  # the file's rows, in the viewer's language
     assert len(_rows(lite, "att_leave")) == 1
     good = bad.splitlines()[:2]
     r = hr.post(

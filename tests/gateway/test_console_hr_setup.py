@@ -166,7 +166,11 @@ def test_shift_edit_and_assign_through_the_api_rules(env: Env) -> None:
     assert page.status_code == 200 and "Hành chính" in page.text and "Ca mới" in page.text
     # refused by the engine's own rule (overlapping sessions): the form comes back with its values
     r = hr.post("/console/attendance/shifts", data={**SHIFT, "end1": "11:00", "csrf": token})
-    assert r.status_code == 422 and "overlap" in r.text and 'value="Ca sáng"' in r.text
+    text = html.unescape(r.text)  # the engine's refusal in the viewer's language
+    assert r.status_code == 422 and "chồng lên hoặc đứng trước phiên" in text and 'value="Ca sáng"' in text
+    en, en_token = env.login("hr", lang="en")
+    r = en.post("/console/attendance/shifts", data={**SHIFT, "end1": "11:00", "csrf": en_token})
+    assert r.status_code == 422 and "overlaps or precedes session" in html.unescape(r.text)
     r = hr.post("/console/attendance/shifts", data={**SHIFT, "day": [], "csrf": token})
     assert r.status_code == 422 and "Đánh dấu ít nhất một ngày" in r.text
     r = hr.post("/console/attendance/shifts", data={**SHIFT, "end2": "", "csrf": token})
@@ -194,12 +198,12 @@ def test_shift_edit_and_assign_through_the_api_rules(env: Env) -> None:
         assert conn.execute(sa.text("SELECT grace_in FROM att_shift WHERE id = 'ca-sang'")).scalar() == 15
     # assign: refusals (unknown staff, reversed dates, unknown shift) change nothing
     for bad, word in (
-        ({"who": "CB-ZZ"}, "unknown staff"),
-        ({"to": "2026-02-01"}, "before"),
-        ({"shift": "nope"}, "no shift"),
-    ):
+        ({"who": "CB-ZZ"}, "mã cán bộ không có"),
+        ({"to": "2026-02-01"}, "trước --from"),
+        ({"shift": "nope"}, "không có ca"),
+    ):  # the store's refusals, in the viewer's language
         r = hr.post("/console/attendance/assign", data={**ASSIGN, **bad, "csrf": token})
-        assert r.status_code == 422 and word in r.text, (bad, r.status_code)
+        assert r.status_code == 422 and word in html.unescape(r.text), (bad, r.status_code)
     for bad_day in ("31/02/2026", "2026/03/01", "3-1-2026"):  # dates: day/month/year or ISO
         r = hr.post("/console/attendance/assign", data={**ASSIGN, "from": bad_day, "csrf": token})
         assert r.status_code == 400 and "ngày/tháng/năm" in r.text, bad_day
@@ -350,7 +354,15 @@ def test_punch_import_rows_errors_and_unknown_staff(env: Env) -> None:
         "/console/attendance/punches", data={"csrf": token}, files={"file": ("cham.csv", bad.encode())}
     )
     assert r.status_code == 400
-    assert "Không nhập gì" in r.text and "row 3: time:" in r.text and "row 4: staff: empty" in r.text
+    text = html.unescape(r.text)  # each row in the viewer's language, the column name as in the file
+    assert "Không nhập gì" in text and "dòng 3: time: '2026-03-02 07:59' thiếu độ lệch UTC" in text
+    assert "dòng 4: staff: để trống" in text and "cham.csv: 2 dòng sai" in text
+    en, en_token = env.login("hr", lang="en")
+    r = en.post(
+        "/console/attendance/punches", data={"csrf": en_token}, files={"file": ("cham.csv", bad.encode())}
+    )
+    text = html.unescape(r.text)  # the contract's own wording (attendance-v1 §3) for an English viewer
+    assert "row 3: time: '2026-03-02 07:59' has no UTC offset" in text and "row 4: staff: empty" in text
     assert _rows(env, "att_punch") == []
     r = hr.post("/console/attendance/punches", data={"csrf": token}, files={"file": ("x.xlsx", b"not a zip")})
     assert r.status_code == 400 and "XLSX" in r.text and "Không nhập gì" in r.text
@@ -373,7 +385,7 @@ def test_punch_import_rows_errors_and_unknown_staff(env: Env) -> None:
     assert (
         "Đã nhập tệp" in text
         and "Chấm công của mã chưa có" in text
-        and "row 4: staff: unknown staff code 'CB-X9'" in text
+        and "dòng 4: staff: mã cán bộ chưa có 'CB-X9'" in text
     )
     with env.engine.connect() as conn:
         got = conn.execute(sa.text("SELECT staff_code, source FROM att_punch ORDER BY at")).all()

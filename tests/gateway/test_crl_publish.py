@@ -289,7 +289,8 @@ def test_wrong_base_notice_sends_the_full_list_again(tmp_path: Path) -> None:
     assert pub.on_notice("r2", "ncrl_delta", "wrong_base")
 
 
-def test_signer_output_is_verified(tmp_path: Path) -> None:
+def test_signer_output_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBCC_LANG", "en")  # the refusal matched below
     engine = make_engine(f"sqlite:///{tmp_path / 'g.db'}")
     add_cards(engine, random.Random(5))
     wrong = cp.CrlPublisher(engine, cp.local_root_signer(hs.rsa_key("not-root", 3072)), ROOT.public_key(),

@@ -16,7 +16,7 @@ from gateway import audit
 from gateway.attendance import report as att_report
 from gateway.attendance import store
 from gateway.attendance.engine import month_dates
-from gateway.attendance.errors import AttendanceError
+from gateway.attendance.errors import AttendanceError, cause
 from gateway.attendance.render import summary
 from gateway.auth import ATTENDANCE_READ
 from gateway.console import i18n, web
@@ -134,7 +134,7 @@ def timesheet(fmt: str, view: Viewer, month: str = "", unit: str = "") -> Respon
             scope=view.principal.unit_scope,
         )
     except AttendanceError as exc:
-        raise web.ConsoleError(400, str(exc)) from None
+        raise web.ConsoleError(400, cause(exc)) from None  # a message: shown in the viewer's language
     name = f"bang-cham-cong-{month}{'-' + re.sub(r'[^A-Za-z0-9.-]', '_', unit_q) if unit_q else ''}.{fmt}"
     return Response(
         data, media_type=TYPES[fmt], headers={"content-disposition": f'attachment; filename="{name}"'}

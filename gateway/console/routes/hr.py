@@ -30,6 +30,7 @@ from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE
 from gateway.console import i18n, web
 from gateway.console.routes import attendance as att_pages
 from gateway.console.web import Viewer
+from messages import Joined
 
 router = APIRouter()
 MONTH: Final = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -120,7 +121,7 @@ async def leave_import(view: Viewer) -> Response:
                     web.api_call(api_att.check_staff, s, view.principal, code)
             rows = imports.import_leaves(view.ctx.engine, path, actor=view.principal.actor)
         except AttendanceError as exc:
-            message = " · ".join(str(exc).splitlines()[:21])  # the file's row errors, as the CLI prints
+            message = Joined([exc.headline, *exc.lines][:21], " · ")  # the row errors, as the CLI prints
             raise web.ConsoleError(400, message) from None
     _note(view, "console.attendance.leave_import", name, rows=rows, people=len(staff))
     return web.redirect(f"{web.PREFIX}/attendance/changes?done=import")

@@ -25,10 +25,17 @@ from gateway.auth import ATTENDANCE_WRITE
 from gateway.console import web
 from gateway.console.routes.hr import _note
 from gateway.console.web import Viewer
+from messages import text_in
 
 router = APIRouter()
 UPLOAD_MAX: Final = 20 * 1024 * 1024  # a month of an agency's terminal export is a few MB
 SHOWN: Final = 200  # rows listed on the page (errors or unknown staff)
+
+
+def _refused(view: Any, exc: AttendanceError, name: str) -> Response:
+    """The refused file's headline and rows in the viewer's language (they stay messages until here)."""
+    lines = [text_in(line, view.lang) for line in exc.lines]
+    return _page(view, 400, errors=lines, headline=text_in(exc.headline, view.lang), filename=name)
 
 
 def _page(view: Any, status: int = 200, **context: Any) -> Response:
@@ -65,7 +72,7 @@ async def import_file(view: Viewer) -> Response:
         try:
             codes = sorted({p.staff for p in read_punches(path, assume).punches})
         except AttendanceError as exc:
-            return _page(view, 400, errors=exc.lines, headline=str(exc).splitlines()[0], filename=name)
+            return _refused(view, exc, name)
         outside: list[str] = []
         with view.db() as s:
             for code in sorted(store.staff_known(s.connection(), codes)):
@@ -79,7 +86,8 @@ async def import_file(view: Viewer) -> Response:
         try:
             result = imports.import_punches(view.ctx.engine, path, actor=view.principal.actor, assume=assume)
         except AttendanceError as exc:
-            return _page(view, 400, errors=exc.lines, headline=str(exc).splitlines()[0], filename=name)
+            return _refused(view, exc, name)
+    result.unknown = [text_in(line, view.lang) for line in result.unknown]
     _note(view, "console.attendance.import_punches", name, rows=result.rows, new=result.new,
           unknown=len(result.unknown))  # fmt: skip
     return _page(view, result=result, filename=name)

@@ -25,6 +25,7 @@ API = "/api/v1/attendance"
 def aenv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     url = f"sqlite:///{tmp_path / 'g.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     e = make_env(url)
+    e.client.headers["Accept-Language"] = "en"  # the texts matched below (Vietnamese: test_attendance_i18n)
     now = datetime(2025, 1, 1, tzinfo=UTC)
     with e.engine.begin() as conn:
         conn.execute(

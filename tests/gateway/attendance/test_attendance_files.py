@@ -15,6 +15,11 @@ from gateway.attendance.errors import AttendanceError
 from gateway.attendance.punchfile import read_leaves, read_punches
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBCC_LANG", "en")  # the row texts matched below (Vietnamese: test_attendance_i18n.py)
+
+
 def test_zkteco_style_xlsx(tmp_path: Path) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
