@@ -58,6 +58,8 @@ T_MODE = 0x2A
 T_PRESCALER = 0x2B
 T_RELOAD_H = 0x2C
 T_RELOAD_L = 0x2D
+T_COUNTER_H = 0x2E
+T_COUNTER_L = 0x2F
 AUTO_TEST = 0x36
 VERSION = 0x37
 
@@ -138,9 +140,13 @@ _W_CLEAR_IRQ = bytes((COM_IRQ << 1, 0x7F))          # clear every ComIrqReg bit 
 _W_START_SEND = bytes((BIT_FRAMING << 1, 0x80))     # StartSend, whole bytes
 _W_FRAMING_0 = bytes((BIT_FRAMING << 1, 0x00))
 _FIFO_RD = bytes(((FIFO_DATA << 1) | 0x80,)) * (FIFO_SIZE + 1)
-# One read transaction for the state after a command: ComIrq, Error, FIFOLevel, Control, Coll.
+# One read transaction for the state after a command: ComIrq, Error, FIFOLevel, Control, Coll,
+# and the timer's count, which TAuto stops at the answer's 5th bit (the card's answer delay).
 _POLL_TX = bytes((0x80 | (COM_IRQ << 1), 0x80 | (ERROR << 1), 0x80 | (FIFO_LEVEL << 1),
-                  0x80 | (CONTROL << 1), 0x80 | (COLL << 1), 0))
+                  0x80 | (CONTROL << 1), 0x80 | (COLL << 1), 0x80 | (T_COUNTER_H << 1),
+                  0x80 | (T_COUNTER_L << 1), 0))
+# Longest answer delay learnt per command (us): beyond it the driver polls as for an unknown one.
+DELAY_LEARN_MAX_US = 5000
 
 
 def timer_regs(timeout_us, prescaler_floor=PRESCALER_DEFAULT):
@@ -276,6 +282,13 @@ class MFRC522:
         self.idle_args = ()  # type: tuple
         self.idle_result = None
         self.job_hook = None
+        # delays: the answer delay (us from the end of our frame to the start of the card's
+        # answer) last learnt per command kind, keyed by what callers pass as transceive_raw's
+        # `learn`. Measured by the chip's own timer, so the first look at the chip can come
+        # when that command's answer should be complete instead of a frame delay after the
+        # frame (each early poll is an SPI transaction and a turn of this loop). Replaced,
+        # never changed in place.
+        self.delays = {}  # type: dict
         self._rx1 = bytearray(2)
         self._rtx = bytearray(2)
         self._wbuf = bytearray(2)
@@ -643,7 +656,7 @@ class MFRC522:
         return 0
 
     def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0, expect=0, check=False,
-                       pre=0):
+                       pre=0, learn=None):
         """Send a frame and receive the answer. Returns (rx, last_bits, error, coll):
         rx the FIFO content (a bytearray), last_bits the valid bits of its last byte (0 = all
         8), error the ErrorReg value, coll the CollReg value. Raises CardError(TIMEOUT) when the
@@ -658,6 +671,12 @@ class MFRC522:
         It only shapes the waiting: once the answer is seen arriving, the driver sleeps until
         the expected last byte (and CRC) should be in instead of polling every few bytes. A
         wrong value costs time (one more poll, or a wait past a shorter answer), never data.
+        learn: a key naming the kind of command (None: none). The card's answer delay is
+        measured for it (the timer, started by TAuto at the end of the frame, stops at the
+        answer's 5th bit) and the next frame with the same key sleeps that delay plus the
+        expected answer before its first poll. A delay that fell is taken at once, one that
+        rose by a quarter of the rise, so one slow answer costs later frames little; a wrong
+        value again costs time, never data.
 
         Steady state (the chip already in Transceive with an empty FIFO) costs five SPI
         transactions plus the status polls: clear ComIrq, fill the FIFO, StartSend, [poll],
@@ -725,6 +744,10 @@ class MFRC522:
         tx_us = (bits * self._tx_bit_ns) // 1000
         span = expect * rxb // 1000                 # the expected answer on air
         first = tx_us + 80 + span
+        if learn is not None:
+            d = self.delays.get(learn)
+            if d is not None:
+                first = tx_us + d + span
         span = (span * 3) >> 2
         sleep = self._sleep
         diff = None if self._diff is _sub else self._diff      # plain clocks: no call
@@ -797,6 +820,8 @@ class MFRC522:
             raise CardError(rferror.CHIP, "WrErr")
         last_bits = st[4] & 0x07
         coll = st[5]
+        if learn is not None and irq & IRQ_RX:
+            self._learn(learn, (st[6] << 8) | st[7])
         if self._framing:
             cs(0)
             spi.write(_W_FRAMING_0)
@@ -844,6 +869,22 @@ class MFRC522:
             return data_rx
         return data_rx, last_bits, err, coll
 
+    def _learn(self, key, count):
+        # the answer delay from the stopped timer's count: ticks since the end of our frame,
+        # less the 5 bits after which TAuto stopped it
+        p = ((self._tmode & 0x0F) << 8) | self._tpresc
+        d = (self._treload - count) * (2 * p + 1) * 100 // 1356 - 5 * self._rx_byte_ns // 9000
+        if d < 0 or d > DELAY_LEARN_MAX_US:
+            return
+        delays = self.delays
+        old = delays.get(key)
+        if old is not None and d > old:
+            d = old + ((d - old + 3) >> 2)
+        if d != old:
+            delays = dict(delays)
+            delays[key] = d
+            self.delays = delays
+
     def _run_idle(self):
         # the registered job, once; a failing one just leaves no result (the caller computes
         # it after the answer) and the frame in flight is still collected
@@ -858,12 +899,13 @@ class MFRC522:
         except Exception:  # noqa: BLE001
             pass
 
-    def transceive(self, data, timeout_us=5000, tx_last_bits=0, expect=0):
+    def transceive(self, data, timeout_us=5000, tx_last_bits=0, expect=0, learn=None):
         """Send a frame, return the answer bytes. Errors become CardError: CRC or parity ->
         CRC, collision -> COLLISION, FIFO overflow -> TOO_LONG, framing -> PROTOCOL. A 4-bit
         answer is returned as one byte (ACK/NAK of Classic and NTAG) unless the hardware CRC
-        check is on, in which case it raises CardError(STATUS, "nak XX") for anything but ACK."""
-        return self.transceive_raw(data, timeout_us, tx_last_bits, 0, expect, True)
+        check is on, in which case it raises CardError(STATUS, "nak XX") for anything but ACK.
+        learn: see transceive_raw."""
+        return self.transceive_raw(data, timeout_us, tx_last_bits, 0, expect, True, 0, learn)
 
     def _checked(self, rx, last_bits, err, coll):
         # transceive()'s verdict on an answer with error bits or an incomplete last byte
