@@ -286,7 +286,8 @@ class IsoDep:
         # The usual case, a command in one I-block answered by one unchained I-block, takes a
         # short path; anything else (chaining either way, WTX, an error or an invalid block) is
         # carried on by the general loop from the answer already in hand.
-        if len(data) > self.fsc - 3:
+        n = len(data)
+        if n > self.fsc - 3:
             return self._exchange(bytes(data), expect, None, None)
         blk = self.block
         hint = 0
@@ -303,8 +304,7 @@ class IsoDep:
                     buf = _FI[blk] + data
                 # the card's answer delay is learnt per command: INS and APDU length (an
                 # additional frame carrying data is not one that fetches an answer's next part)
-                rx = self._raw(buf, self.fwt, 0, 0, hint, True, 1,
-                               (data[1] | (len(data) << 8)) if len(data) > 1 else None)
+                rx = self._raw(buf, self.fwt, 0, 0, hint, True, 1, (n << 8 | data[1]) if n > 1 else n)
             else:
                 rx = self.chip.transceive(_I[blk] + data, self.fwt, 0, hint)
         except CardError as e:

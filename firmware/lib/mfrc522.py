@@ -319,6 +319,8 @@ class MFRC522:
         self._bitrate_rx = 106
         self._tx_bit_ns = 9440          # one bit on air PCD->PICC at the current rate
         self._rx_byte_ns = 84960        # one byte (9 bits) PICC->PCD at the current rate
+        self._rx5_us = 47               # 5 bits PICC->PCD (where TAuto stops the timer)
+        self._tick_x100 = 6300          # (2P + 1) * 100: one timer tick is this / 1356 us
         self._ready = False             # chip sits in Transceive with an empty FIFO
         self._framing = 0
         self._timeout_us = 0
@@ -556,6 +558,7 @@ class MFRC522:
         if timeout_us == self._timeout_us:
             return
         p, reload = timer_regs(timeout_us)
+        self._tick_x100 = (2 * p + 1) * 100
         tmode = 0x80 | (p >> 8)                # TAuto
         if tmode != self._tmode:
             self.write(T_MODE, tmode)
@@ -600,6 +603,7 @@ class MFRC522:
             self.write(MOD_WIDTH, MOD_WIDTH_BY_RATE[tx_kbps])
         self._tx_bit_ns = 9440 * 106 // tx_kbps
         self._rx_byte_ns = 84960 * 106 // rx_kbps
+        self._rx5_us = 47200 * 106 // rx_kbps // 1000
         self._bitrate_tx = tx_kbps
         self._bitrate_rx = rx_kbps
 
@@ -744,11 +748,11 @@ class MFRC522:
         tx_us = (bits * self._tx_bit_ns) // 1000
         span = expect * rxb // 1000                 # the expected answer on air
         first = tx_us + 80 + span
+        known = None
         if learn is not None:
-            d = self.delays.get(learn)
-            if d is not None:
-                first = tx_us + d + span
-        span = (span * 3) >> 2
+            known = self.delays.get(learn)
+            if known is not None:
+                first = tx_us + known + span
         sleep = self._sleep
         diff = None if self._diff is _sub else self._diff      # plain clocks: no call
         if self.idle is not None:
@@ -758,53 +762,22 @@ class MFRC522:
         el = now() - t0 if diff is None else diff(now(), t0)
         if first > el:
             sleep(first - el)
-        budget = tx_us + timeout_us + self.slack_us
-        pmin = self.poll_min_us
-        pmax = self.poll_max_us
-        tx = _POLL_TX
         rx = self._rxp
-        irqpin = self.irq
         st = None
-        rxw = rxb * self.rx_poll_bytes // 1000
-        rx[3] = 0
-        if irqpin is not None:
-            pmin = self.irq_poll_us
-        limit = self.max_polls or 2000 + timeout_us // 10
-        for i in range(limit):
-            if irqpin is None or not irqpin.value() or i & 31 == 31:
-                # (with an IRQ pin: read the registers once it is active (low), and every 32nd
-                # turn anyway, so a stuck pin cannot stall the wait)
-                cs(0)
-                spi.write_readinto(tx, rx)
-                cs(1)
-                if rx[1] & (IRQ_RX | IRQ_TIMER | IRQ_IDLE):
-                    st = rx
-                    break
-            el = now() - t0 if diff is None else diff(now(), t0)
-            if el > budget:
-                break
-            w = el >> 2
-            if w < span:
-                # the expected answer lasts long enough that pausing most of its length
-                # still finds it arriving (and then the wait below ends with it)
-                w = span
-            if w < pmin:
-                w = pmin
-            elif w > pmax:
-                w = pmax
-            lv = rx[3]
-            if lv:
-                # A frame is arriving: sleep until its expected end (bytes still to come at the
-                # receive rate, plus a little), else look again after a few more bytes.
-                if expect > lv:
-                    w = (expect - lv) * rxb // 1000 + 12
-                elif w > rxw:
-                    w = rxw
-            sleep(w)
+        polled = self.irq is None
+        if polled:
+            # the usual case, the answer in at the first look: no polling loop to set up
+            cs(0)
+            spi.write_readinto(_POLL_TX, rx)
+            cs(1)
+            if rx[1] & (IRQ_RX | IRQ_TIMER | IRQ_IDLE):
+                st = rx
+        if st is None:
+            st = self._wait_rx(t0, tx_us, timeout_us, expect, rxb, span, polled)
         self.last_rx_us = now()
         if st is None:
             self._ready = False
-            self._fault("no RxIRq/TimerIRq within %d us" % budget)
+            self._fault("no RxIRq/TimerIRq within %d us" % (tx_us + timeout_us + self.slack_us))
             return b"", 0, 0, 0
         irq = st[1]
         err = st[2]
@@ -821,7 +794,11 @@ class MFRC522:
         last_bits = st[4] & 0x07
         coll = st[5]
         if learn is not None and irq & IRQ_RX:
-            self._learn(learn, (st[6] << 8) | st[7])
+            # the answer delay: timer ticks from the end of our frame to the answer's 5th bit
+            # (where TAuto stopped it), less those 5 bits
+            d = (self._treload - ((st[6] << 8) | st[7])) * self._tick_x100 // 1356 - self._rx5_us
+            if d != known:
+                self._learn(learn, d, known)
         if self._framing:
             cs(0)
             spi.write(_W_FRAMING_0)
@@ -869,21 +846,71 @@ class MFRC522:
             return data_rx
         return data_rx, last_bits, err, coll
 
-    def _learn(self, key, count):
-        # the answer delay from the stopped timer's count: ticks since the end of our frame,
-        # less the 5 bits after which TAuto stopped it
-        p = ((self._tmode & 0x0F) << 8) | self._tpresc
-        d = (self._treload - count) * (2 * p + 1) * 100 // 1356 - 5 * self._rx_byte_ns // 9000
+    def _wait_rx(self, t0, tx_us, timeout_us, expect, rxb, span, polled):
+        """Poll until the answer is in or the timer ran out: the status bytes (self._rxp), or
+        None past the budget. polled: the first status read was done and showed neither."""
+        cs = self.cs
+        spi = self.spi
+        now = self._now
+        sleep = self._sleep
+        diff = None if self._diff is _sub else self._diff      # plain clocks: no call
+        budget = tx_us + timeout_us + self.slack_us
+        span = (span * 3) >> 2          # most of the expected answer's time on air
+        pmin = self.poll_min_us
+        pmax = self.poll_max_us
+        tx = _POLL_TX
+        rx = self._rxp
+        irqpin = self.irq
+        rxw = rxb * self.rx_poll_bytes // 1000
+        if not polled:
+            rx[3] = 0
+        if irqpin is not None:
+            pmin = self.irq_poll_us
+        limit = self.max_polls or 2000 + timeout_us // 10
+        for i in range(limit):
+            if polled:
+                polled = False
+            elif irqpin is None or not irqpin.value() or i & 31 == 31:
+                # (with an IRQ pin: read the registers once it is active (low), and every 32nd
+                # turn anyway, so a stuck pin cannot stall the wait)
+                cs(0)
+                spi.write_readinto(tx, rx)
+                cs(1)
+                if rx[1] & (IRQ_RX | IRQ_TIMER | IRQ_IDLE):
+                    return rx
+            el = now() - t0 if diff is None else diff(now(), t0)
+            if el > budget:
+                break
+            w = el >> 2
+            if w < span:
+                # the expected answer lasts long enough that pausing most of its length
+                # still finds it arriving (and then the wait below ends with it)
+                w = span
+            if w < pmin:
+                w = pmin
+            elif w > pmax:
+                w = pmax
+            lv = rx[3]
+            if lv:
+                # A frame is arriving: sleep until its expected end (bytes still to come at the
+                # receive rate, plus a little), else look again after a few more bytes.
+                if expect > lv:
+                    w = (expect - lv) * rxb // 1000 + 12
+                elif w > rxw:
+                    w = rxw
+            sleep(w)
+        return None
+
+    def _learn(self, key, d, old):
+        # a new answer delay d for key (old: the one known, or None): a fall is taken at once,
+        # a rise by a quarter; the table is replaced, not changed in place
         if d < 0 or d > DELAY_LEARN_MAX_US:
             return
-        delays = self.delays
-        old = delays.get(key)
         if old is not None and d > old:
             d = old + ((d - old + 3) >> 2)
-        if d != old:
-            delays = dict(delays)
-            delays[key] = d
-            self.delays = delays
+        delays = dict(self.delays)
+        delays[key] = d
+        self.delays = delays
 
     def _run_idle(self):
         # the registered job, once; a failing one just leaves no result (the caller computes
