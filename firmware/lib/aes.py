@@ -75,10 +75,16 @@ def cmac(key, msg, subkeys=None):
 
     The whole blocks before the last are CBC-enciphered straight from the caller's buffer (a
     memoryview, no copy); the last block is folded with the chaining value and K1/K2 in one
-    big-integer XOR and enciphered alone."""
+    big-integer XOR and enciphered alone. A one-block message takes its subkey as the IV of a
+    one-block CBC call (no integer arithmetic: the tap's short command MACs)."""
     k1, k2 = subkeys or cmac_subkeys(key)
     n = len(msg)
-    if n and n % 16 == 0:
+    if n <= 16:
+        # one block: E(K, M ^ K1) or E(K, pad(M) ^ K2) is one CBC block with the subkey as IV
+        if n == 16:
+            return cbc_encrypt(key, k1, msg)
+        return cbc_encrypt(key, k2, bytes(msg) + b"\x80" + bytes(15 - n))
+    if n % 16 == 0:
         cut = n - 16
         last = msg[cut:]
         k = k1
