@@ -196,6 +196,7 @@ class IsoDep:
         self.idle_chip = chip if hasattr(chip, "idle") else None
         self._same = None
         self._same_buf = (b"", b"")
+        self._same_key = 0
         self._pick = None               # (bit-rate cap, choose_divisors() for self.ats)
         if fsd >= FIFO_SIZE:
             self.fsdi = _FSDI_FIFO
@@ -296,15 +297,17 @@ class IsoDep:
             hint = (expect if expect < rmax else rmax) + 1          # PCB + INF
         try:
             if self._raw is not None:
-                if data is self._same:
-                    # the same command object again (DESFire's additional-frame request):
-                    # its two SPI buffers, one per block number, are kept
-                    buf = self._same_buf[blk]
-                else:
-                    buf = _FI[blk] + data
                 # the card's answer delay is learnt per command: INS and APDU length (an
                 # additional frame carrying data is not one that fetches an answer's next part)
-                rx = self._raw(buf, self.fwt, 0, 0, hint, True, 1, (n << 8 | data[1]) if n > 1 else n)
+                if data is self._same:
+                    # the same command object again (DESFire's additional-frame request):
+                    # its two SPI buffers, one per block number, and its key are kept
+                    buf = self._same_buf[blk]
+                    key = self._same_key
+                else:
+                    buf = _FI[blk] + data
+                    key = (n << 8 | data[1]) if n > 1 else n
+                rx = self._raw(buf, self.fwt, 0, 0, hint, True, 1, key)
             else:
                 rx = self.chip.transceive(_I[blk] + data, self.fwt, 0, hint)
         except CardError as e:
@@ -325,6 +328,8 @@ class IsoDep:
         if data is not self._same:
             self._same = data
             self._same_buf = (_FI[0] + data, _FI[1] + data)
+            n = len(data)
+            self._same_key = (n << 8 | data[1]) if n > 1 else n
 
     def _exchange(self, data, expect, first_rx, first_error):
         """The general block protocol; first_rx / first_error: the outcome of the first I-block
