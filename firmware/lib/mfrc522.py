@@ -140,11 +140,12 @@ _W_CLEAR_IRQ = bytes((COM_IRQ << 1, 0x7F))          # clear every ComIrqReg bit 
 _W_START_SEND = bytes((BIT_FRAMING << 1, 0x80))     # StartSend, whole bytes
 _W_FRAMING_0 = bytes((BIT_FRAMING << 1, 0x00))
 _FIFO_RD = bytes(((FIFO_DATA << 1) | 0x80,)) * (FIFO_SIZE + 1)
-# One read transaction for the state after a command: ComIrq, Error, FIFOLevel, Control, Coll,
-# and the timer's count, which TAuto stops at the answer's 5th bit (the card's answer delay).
+# One read transaction for the state after a command: ComIrq, Error, FIFOLevel, Control, Coll;
+# when the answer delay is being learnt, also the timer's count, which TAuto stops at the
+# answer's 5th bit (two more bytes on the bus).
 _POLL_TX = bytes((0x80 | (COM_IRQ << 1), 0x80 | (ERROR << 1), 0x80 | (FIFO_LEVEL << 1),
-                  0x80 | (CONTROL << 1), 0x80 | (COLL << 1), 0x80 | (T_COUNTER_H << 1),
-                  0x80 | (T_COUNTER_L << 1), 0))
+                  0x80 | (CONTROL << 1), 0x80 | (COLL << 1), 0))
+_POLL_TX_T = _POLL_TX[:5] + bytes((0x80 | (T_COUNTER_H << 1), 0x80 | (T_COUNTER_L << 1), 0))
 # Longest answer delay learnt per command (us): beyond it the driver polls as for an unknown one.
 DELAY_LEARN_MAX_US = 5000
 
@@ -296,6 +297,7 @@ class MFRC522:
         self._fifo_rx = bytearray(len(_FIFO_RD))
         self._mv = [None] * (FIFO_SIZE + 1)  # type: list  # memoryviews per read length, on demand
         self._rxp = bytearray(len(_POLL_TX))
+        self._rxpt = bytearray(len(_POLL_TX_T))
         self._reset_cache()
         cs(1)
         if rst is not None:
@@ -762,18 +764,23 @@ class MFRC522:
         el = now() - t0 if diff is None else diff(now(), t0)
         if first > el:
             sleep(first - el)
-        rx = self._rxp
+        if learn is None:
+            ptx = _POLL_TX
+            rx = self._rxp
+        else:
+            ptx = _POLL_TX_T
+            rx = self._rxpt
         st = None
         polled = self.irq is None
         if polled:
             # the usual case, the answer in at the first look: no polling loop to set up
             cs(0)
-            spi.write_readinto(_POLL_TX, rx)
+            spi.write_readinto(ptx, rx)
             cs(1)
             if rx[1] & (IRQ_RX | IRQ_TIMER | IRQ_IDLE):
                 st = rx
         if st is None:
-            st = self._wait_rx(t0, tx_us, timeout_us, expect, rxb, span, polled)
+            st = self._wait_rx(t0, tx_us, timeout_us, expect, rxb, span, polled, ptx, rx)
         self.last_rx_us = now()
         if st is None:
             self._ready = False
@@ -846,9 +853,10 @@ class MFRC522:
             return data_rx
         return data_rx, last_bits, err, coll
 
-    def _wait_rx(self, t0, tx_us, timeout_us, expect, rxb, span, polled):
-        """Poll until the answer is in or the timer ran out: the status bytes (self._rxp), or
-        None past the budget. polled: the first status read was done and showed neither."""
+    def _wait_rx(self, t0, tx_us, timeout_us, expect, rxb, span, polled, tx, rx):
+        """Poll until the answer is in or the timer ran out: the status bytes (rx, read by the
+        transaction tx), or None past the budget. polled: the first status read was done and
+        showed neither."""
         cs = self.cs
         spi = self.spi
         now = self._now
@@ -858,8 +866,6 @@ class MFRC522:
         span = (span * 3) >> 2          # most of the expected answer's time on air
         pmin = self.poll_min_us
         pmax = self.poll_max_us
-        tx = _POLL_TX
-        rx = self._rxp
         irqpin = self.irq
         rxw = rxb * self.rx_poll_bytes // 1000
         if not polled:
