@@ -74,20 +74,24 @@ def cmac(key, msg, subkeys=None):
     """AES-CMAC (RFC 4493 / NIST SP 800-38B), full 16-byte tag.
 
     The whole blocks before the last are CBC-enciphered straight from the caller's buffer (a
-    memoryview, no copy); the last block is folded with the chaining value and K1/K2 in one
-    big-integer XOR and enciphered alone."""
+    memoryview, no copy); the last block, padded and XORed with K1/K2 as one integer, is
+    enciphered with the chaining value as its IV. A one-block message takes its subkey as the
+    IV of a one-block CBC call (no integer arithmetic: the tap's short command MACs)."""
     k1, k2 = subkeys or cmac_subkeys(key)
     n = len(msg)
-    if n and n % 16 == 0:
+    if n <= 16:
+        # one block: E(K, M ^ K1) or E(K, pad(M) ^ K2) is one CBC block with the subkey as IV
+        if n == 16:
+            return cbc_encrypt(key, k1, msg)
+        return cbc_encrypt(key, k2, bytes(msg) + b"\x80" + bytes(15 - n))
+    r = n % 16
+    if r == 0:
         cut = n - 16
-        last = msg[cut:]
-        k = k1
+        v = int.from_bytes(msg[cut:], "big") ^ int.from_bytes(k1, "big")
     else:
-        cut = n - n % 16
-        last = bytes(msg[cut:]) + b"\x80" + bytes(15 - n % 16)
-        k = k2
-    v = int.from_bytes(last, "big") ^ int.from_bytes(k, "big")
-    if cut:
-        c = cbc_encrypt(key, ZERO16, memoryview(msg)[:cut])
-        v ^= int.from_bytes(c[cut - 16:], "big")
-    return ecb_encrypt(key, v.to_bytes(16, "big"))
+        cut = n - r
+        v = ((int.from_bytes(msg[cut:], "big") << (128 - 8 * r) | (0x80 << (120 - 8 * r)))
+             ^ int.from_bytes(k2, "big"))
+    # E(K, C[n-1] ^ last): the last block with the chaining value as its IV
+    c = cbc_encrypt(key, ZERO16, memoryview(msg)[:cut])
+    return cbc_encrypt(key, memoryview(c)[cut - 16:], v.to_bytes(16, "big"))

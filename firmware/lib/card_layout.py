@@ -84,9 +84,23 @@ class ReaderKeys:
         self.aid = bytes(aid)
         self._sub = aes.cmac_subkeys(self.read_master)  # one AES block saved per tap
         self.uid_key_sub = aes.cmac_subkeys(self.uid_key)  # and one for key 2's session keys
+        # AN10922 input for UIDs of 4, 7 and 10 bytes: 01 || UID || AID || SYSID, padded to two
+        # blocks, the second XORed with K2. Only bytes 1..len(UID) depend on the card, so
+        # everything after them is made here, once: a tap's read key is one two-block CBC call.
+        self._rest = {}  # type: dict
+        tail = self.aid + self.sysid
+        for n in (4, 7, 10):
+            if 1 + n + len(tail) > 31:
+                continue                # no padding (K1): card_key() as it is
+            d = b"\x01" + bytes(n) + tail
+            d = d + b"\x80" + bytes(31 - len(d))
+            self._rest[n] = d[1 + n:16] + aes.xor(d[16:], self._sub[1])
 
     def read_key(self, uid):
-        return card_key(self.read_master, uid, self.aid, self.sysid, self._sub)
+        rest = self._rest.get(len(uid))
+        if rest is None:
+            return card_key(self.read_master, uid, self.aid, self.sysid, self._sub)
+        return aes.cbc_encrypt(self.read_master, dc.ZERO16, b"\x01" + bytes(uid) + rest)[16:]
 
 
 class IssuerKeys:

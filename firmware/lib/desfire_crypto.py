@@ -51,11 +51,16 @@ def pad_m2(data, block=16):
     return bytes(data) + b"\x80" + bytes(block - 1 - n)
 
 
-def unpad_m2(data, block=16):
-    """Strip method-2 padding; a missing 0x80 marker or non-zero filler is an integrity error."""
+def unpad_m2(data, block=16, length=None):
+    """Strip method-2 padding; a missing 0x80 marker or non-zero filler is an integrity error.
+    length: the plain length the caller expects (None: unknown); when the padding sits right
+    after it, it is checked there without scanning from the end (same outcome either way)."""
     n = len(data)
     if n == 0 or n % block:
         raise CardError(INTEGRITY, "padded data not a whole number of blocks")
+    if (length is not None and n - block <= length < n and data[length] == 0x80
+            and data[length + 1:] == bytes(n - length - 1)):
+        return bytes(memoryview(data)[:length])
     i = n - 1
     stop = n - block  # the marker is always inside the last block
     while i >= stop and data[i] == 0:
@@ -350,7 +355,7 @@ class EV2Session:
         if mode == FULL and n:
             if n % 16:
                 raise CardError(INTEGRITY, "enciphered response not whole blocks")
-            return unpad_m2(aes.cbc_decrypt(self.enc_key, self.iv_resp(), body))
+            return unpad_m2(aes.cbc_decrypt(self.enc_key, self.iv_resp(), body), 16, length)
         return bytes(body)
 
 

@@ -34,6 +34,11 @@ _R_ACK = (b"\xa2", b"\xa3")
 _FI = (b"\x12\x02", b"\x12\x03")
 _R_NAK = (b"\xb2", b"\xb3")
 
+# Keys under which the driver learns the card's answer delay (mfrc522 transceive_raw `learn`)
+# for RATS and PPS; I-blocks use INS | APDU length << 8 (>= 0x100).
+_LEARN_ATS = 0xE0
+_LEARN_PPS = 0xD0
+
 DEFAULT_FWI = 4
 FWI_MAX = 14
 # ISO/IEC 14443-4: FWT_ACTIVATION = 71680/fc (the time a PICC has to send its ATS) and the
@@ -191,6 +196,7 @@ class IsoDep:
         self.idle_chip = chip if hasattr(chip, "idle") else None
         self._same = None
         self._same_buf = (b"", b"")
+        self._same_key = 0
         self._pick = None               # (bit-rate cap, choose_divisors() for self.ats)
         if fsd >= FIFO_SIZE:
             self.fsdi = _FSDI_FIFO
@@ -225,12 +231,13 @@ class IsoDep:
         rats = bytes((0xE0, self.fsdi << 4))
         rx = b""
         # The same ATS as the last card's (the usual case: one card model in use) keeps its
-        # parsed form and bit-rate choice. (Its length as the timing hint instead of TL alone
-        # was tried: the longer first pauses overshoot the card's 400 us more, +0.13 ms.)
+        # parsed form and bit-rate choice, and its length is the timing hint (with the answer
+        # delay the driver learnt for RATS, the first look at the chip finds the ATS complete).
         prev = self.ats
+        hint = 1 if prev is None else len(prev.raw)                 # TL at least
         for attempt in range(2):
             try:
-                rx = chip.transceive(rats, FWT_ACTIVATION_US + DELTA_FWT_US, 0, 1)   # ATS: TL at least
+                rx = chip.transceive(rats, FWT_ACTIVATION_US + DELTA_FWT_US, 0, hint, _LEARN_ATS)
                 break
             except CardError as e:
                 if attempt or e.reason not in (rferror.CRC, rferror.TIMEOUT):
@@ -260,7 +267,8 @@ class IsoDep:
 
     def _pps(self, ds, dr):
         chip = self.chip
-        rx = chip.transceive(pps_frame(ds, dr), max(self.fwt, FWT_ACTIVATION_US + DELTA_FWT_US), 0, 1)
+        rx = chip.transceive(pps_frame(ds, dr), max(self.fwt, FWT_ACTIVATION_US + DELTA_FWT_US), 0, 1,
+                             _LEARN_PPS)
         if len(rx) != 1 or rx[0] != 0xD0:
             raise CardError(rferror.PROTOCOL, "PPS response")
         # the new divisors apply from the next frame on
@@ -279,7 +287,8 @@ class IsoDep:
         # The usual case, a command in one I-block answered by one unchained I-block, takes a
         # short path; anything else (chaining either way, WTX, an error or an invalid block) is
         # carried on by the general loop from the answer already in hand.
-        if len(data) > self.fsc - 3:
+        n = len(data)
+        if n > self.fsc - 3:
             return self._exchange(bytes(data), expect, None, None)
         blk = self.block
         hint = 0
@@ -288,13 +297,17 @@ class IsoDep:
             hint = (expect if expect < rmax else rmax) + 1          # PCB + INF
         try:
             if self._raw is not None:
+                # the card's answer delay is learnt per command: INS and APDU length (an
+                # additional frame carrying data is not one that fetches an answer's next part)
                 if data is self._same:
                     # the same command object again (DESFire's additional-frame request):
-                    # its two SPI buffers, one per block number, are kept
+                    # its two SPI buffers, one per block number, and its key are kept
                     buf = self._same_buf[blk]
+                    key = self._same_key
                 else:
                     buf = _FI[blk] + data
-                rx = self._raw(buf, self.fwt, 0, 0, hint, True, 1)
+                    key = (n << 8 | data[1]) if n > 1 else n
+                rx = self._raw(buf, self.fwt, 0, 0, hint, True, 1, key)
             else:
                 rx = self.chip.transceive(_I[blk] + data, self.fwt, 0, hint)
         except CardError as e:
@@ -315,6 +328,8 @@ class IsoDep:
         if data is not self._same:
             self._same = data
             self._same_buf = (_FI[0] + data, _FI[1] + data)
+            n = len(data)
+            self._same_key = (n << 8 | data[1]) if n > 1 else n
 
     def _exchange(self, data, expect, first_rx, first_error):
         """The general block protocol; first_rx / first_error: the outcome of the first I-block

@@ -58,6 +58,8 @@ T_MODE = 0x2A
 T_PRESCALER = 0x2B
 T_RELOAD_H = 0x2C
 T_RELOAD_L = 0x2D
+T_COUNTER_H = 0x2E
+T_COUNTER_L = 0x2F
 AUTO_TEST = 0x36
 VERSION = 0x37
 
@@ -138,9 +140,14 @@ _W_CLEAR_IRQ = bytes((COM_IRQ << 1, 0x7F))          # clear every ComIrqReg bit 
 _W_START_SEND = bytes((BIT_FRAMING << 1, 0x80))     # StartSend, whole bytes
 _W_FRAMING_0 = bytes((BIT_FRAMING << 1, 0x00))
 _FIFO_RD = bytes(((FIFO_DATA << 1) | 0x80,)) * (FIFO_SIZE + 1)
-# One read transaction for the state after a command: ComIrq, Error, FIFOLevel, Control, Coll.
+# One read transaction for the state after a command: ComIrq, Error, FIFOLevel, Control, Coll;
+# when the answer delay is being learnt, also the timer's count, which TAuto stops at the
+# answer's 5th bit (two more bytes on the bus).
 _POLL_TX = bytes((0x80 | (COM_IRQ << 1), 0x80 | (ERROR << 1), 0x80 | (FIFO_LEVEL << 1),
                   0x80 | (CONTROL << 1), 0x80 | (COLL << 1), 0))
+_POLL_TX_T = _POLL_TX[:5] + bytes((0x80 | (T_COUNTER_H << 1), 0x80 | (T_COUNTER_L << 1), 0))
+# Longest answer delay learnt per command (us): beyond it the driver polls as for an unknown one.
+DELAY_LEARN_MAX_US = 5000
 
 
 def timer_regs(timeout_us, prescaler_floor=PRESCALER_DEFAULT):
@@ -276,6 +283,13 @@ class MFRC522:
         self.idle_args = ()  # type: tuple
         self.idle_result = None
         self.job_hook = None
+        # delays: the answer delay (us from the end of our frame to the start of the card's
+        # answer) last learnt per command kind, keyed by what callers pass as transceive_raw's
+        # `learn`. Measured by the chip's own timer, so the first look at the chip can come
+        # when that command's answer should be complete instead of a frame delay after the
+        # frame (each early poll is an SPI transaction and a turn of this loop). Replaced,
+        # never changed in place.
+        self.delays = {}  # type: dict
         self._rx1 = bytearray(2)
         self._rtx = bytearray(2)
         self._wbuf = bytearray(2)
@@ -283,6 +297,7 @@ class MFRC522:
         self._fifo_rx = bytearray(len(_FIFO_RD))
         self._mv = [None] * (FIFO_SIZE + 1)  # type: list  # memoryviews per read length, on demand
         self._rxp = bytearray(len(_POLL_TX))
+        self._rxpt = bytearray(len(_POLL_TX_T))
         self._reset_cache()
         cs(1)
         if rst is not None:
@@ -306,6 +321,8 @@ class MFRC522:
         self._bitrate_rx = 106
         self._tx_bit_ns = 9440          # one bit on air PCD->PICC at the current rate
         self._rx_byte_ns = 84960        # one byte (9 bits) PICC->PCD at the current rate
+        self._rx5_us = 47               # 5 bits PICC->PCD (where TAuto stops the timer)
+        self._tick_x100 = 6300          # (2P + 1) * 100: one timer tick is this / 1356 us
         self._ready = False             # chip sits in Transceive with an empty FIFO
         self._framing = 0
         self._timeout_us = 0
@@ -543,6 +560,7 @@ class MFRC522:
         if timeout_us == self._timeout_us:
             return
         p, reload = timer_regs(timeout_us)
+        self._tick_x100 = (2 * p + 1) * 100
         tmode = 0x80 | (p >> 8)                # TAuto
         if tmode != self._tmode:
             self.write(T_MODE, tmode)
@@ -587,6 +605,7 @@ class MFRC522:
             self.write(MOD_WIDTH, MOD_WIDTH_BY_RATE[tx_kbps])
         self._tx_bit_ns = 9440 * 106 // tx_kbps
         self._rx_byte_ns = 84960 * 106 // rx_kbps
+        self._rx5_us = 47200 * 106 // rx_kbps // 1000
         self._bitrate_tx = tx_kbps
         self._bitrate_rx = rx_kbps
 
@@ -643,7 +662,7 @@ class MFRC522:
         return 0
 
     def transceive_raw(self, data, timeout_us, tx_last_bits=0, rx_align=0, expect=0, check=False,
-                       pre=0):
+                       pre=0, learn=None):
         """Send a frame and receive the answer. Returns (rx, last_bits, error, coll):
         rx the FIFO content (a bytearray), last_bits the valid bits of its last byte (0 = all
         8), error the ErrorReg value, coll the CollReg value. Raises CardError(TIMEOUT) when the
@@ -658,6 +677,12 @@ class MFRC522:
         It only shapes the waiting: once the answer is seen arriving, the driver sleeps until
         the expected last byte (and CRC) should be in instead of polling every few bytes. A
         wrong value costs time (one more poll, or a wait past a shorter answer), never data.
+        learn: a key naming the kind of command (None: none). The card's answer delay is
+        measured for it (the timer, started by TAuto at the end of the frame, stops at the
+        answer's 5th bit) and the next frame with the same key sleeps that delay plus the
+        expected answer before its first poll. A delay that fell is taken at once, one that
+        rose by a quarter of the rise, so one slow answer costs later frames little; a wrong
+        value again costs time, never data.
 
         Steady state (the chip already in Transceive with an empty FIFO) costs five SPI
         transactions plus the status polls: clear ComIrq, fill the FIFO, StartSend, [poll],
@@ -725,7 +750,11 @@ class MFRC522:
         tx_us = (bits * self._tx_bit_ns) // 1000
         span = expect * rxb // 1000                 # the expected answer on air
         first = tx_us + 80 + span
-        span = (span * 3) >> 2
+        known = None
+        if learn is not None:
+            known = self.delays.get(learn)
+            if known is not None:
+                first = tx_us + known + span
         sleep = self._sleep
         diff = None if self._diff is _sub else self._diff      # plain clocks: no call
         if self.idle is not None:
@@ -735,57 +764,27 @@ class MFRC522:
         el = now() - t0 if diff is None else diff(now(), t0)
         if first > el:
             sleep(first - el)
-        budget = tx_us + timeout_us + self.slack_us
-        pmin = self.poll_min_us
-        pmax = self.poll_max_us
-        tx = _POLL_TX
-        rx = self._rxp
-        irqpin = self.irq
+        if learn is None:
+            ptx = _POLL_TX
+            rx = self._rxp
+        else:
+            ptx = _POLL_TX_T
+            rx = self._rxpt
         st = None
-        rxw = rxb * self.rx_poll_bytes // 1000
-        rx[3] = 0
-        if irqpin is not None:
-            pmin = self.irq_poll_us
-        limit = self.max_polls or 2000 + timeout_us // 10
-        for i in range(limit):
-            if irqpin is None or not irqpin.value() or i & 31 == 31:
-                # (with an IRQ pin: read the registers once it is active (low), and every 32nd
-                # turn anyway, so a stuck pin cannot stall the wait)
-                cs(0)
-                spi.write_readinto(tx, rx)
-                cs(1)
-                if rx[1] & (IRQ_RX | IRQ_TIMER | IRQ_IDLE):
-                    st = rx
-                    break
-            el = now() - t0 if diff is None else diff(now(), t0)
-            if el > budget:
-                break
-            w = el >> 2
-            if irqpin is not None:
-                # a pin read is cheap and the pin alone cannot show a frame arriving (no FIFO
-                # level): look again after the short pause, never a growing quarter of the wait
-                w = pmin
-            elif w < span:
-                # the expected answer lasts long enough that pausing most of its length
-                # still finds it arriving (and then the wait below ends with it)
-                w = span
-            if w < pmin:
-                w = pmin
-            elif w > pmax:
-                w = pmax
-            lv = rx[3]
-            if lv:
-                # A frame is arriving: sleep until its expected end (bytes still to come at the
-                # receive rate, plus a little), else look again after a few more bytes.
-                if expect > lv:
-                    w = (expect - lv) * rxb // 1000 + 12
-                elif w > rxw:
-                    w = rxw
-            sleep(w)
+        polled = self.irq is None
+        if polled:
+            # the usual case, the answer in at the first look: no polling loop to set up
+            cs(0)
+            spi.write_readinto(ptx, rx)
+            cs(1)
+            if rx[1] & (IRQ_RX | IRQ_TIMER | IRQ_IDLE):
+                st = rx
+        if st is None:
+            st = self._wait_rx(t0, tx_us, timeout_us, expect, rxb, span, polled, ptx, rx)
         self.last_rx_us = now()
         if st is None:
             self._ready = False
-            self._fault("no RxIRq/TimerIRq within %d us" % budget)
+            self._fault("no RxIRq/TimerIRq within %d us" % (tx_us + timeout_us + self.slack_us))
             return b"", 0, 0, 0
         irq = st[1]
         err = st[2]
@@ -801,6 +800,12 @@ class MFRC522:
             raise CardError(rferror.CHIP, "WrErr")
         last_bits = st[4] & 0x07
         coll = st[5]
+        if learn is not None and irq & IRQ_RX:
+            # the answer delay: timer ticks from the end of our frame to the answer's 5th bit
+            # (where TAuto stopped it), less those 5 bits
+            d = (self._treload - ((st[6] << 8) | st[7])) * self._tick_x100 // 1356 - self._rx5_us
+            if d != known:
+                self._learn(learn, d, known)
         if self._framing:
             cs(0)
             spi.write(_W_FRAMING_0)
@@ -848,6 +853,75 @@ class MFRC522:
             return data_rx
         return data_rx, last_bits, err, coll
 
+    def _wait_rx(self, t0, tx_us, timeout_us, expect, rxb, span, polled, tx, rx):
+        """Poll until the answer is in or the timer ran out: the status bytes (rx, read by the
+        transaction tx), or None past the budget. polled: the first status read was done and
+        showed neither."""
+        cs = self.cs
+        spi = self.spi
+        now = self._now
+        sleep = self._sleep
+        diff = None if self._diff is _sub else self._diff      # plain clocks: no call
+        budget = tx_us + timeout_us + self.slack_us
+        span = (span * 3) >> 2          # most of the expected answer's time on air
+        pmin = self.poll_min_us
+        pmax = self.poll_max_us
+        irqpin = self.irq
+        rxw = rxb * self.rx_poll_bytes // 1000
+        if not polled:
+            rx[3] = 0
+        if irqpin is not None:
+            pmin = self.irq_poll_us
+        limit = self.max_polls or 2000 + timeout_us // 10
+        for i in range(limit):
+            if polled:
+                polled = False
+            elif irqpin is None or not irqpin.value() or i & 31 == 31:
+                # (with an IRQ pin: read the registers once it is active (low), and every 32nd
+                # turn anyway, so a stuck pin cannot stall the wait)
+                cs(0)
+                spi.write_readinto(tx, rx)
+                cs(1)
+                if rx[1] & (IRQ_RX | IRQ_TIMER | IRQ_IDLE):
+                    return rx
+            el = now() - t0 if diff is None else diff(now(), t0)
+            if el > budget:
+                break
+            w = el >> 2
+            if irqpin is not None:
+                # a pin read is cheap and the pin alone cannot show a frame arriving (no FIFO
+                # level): look again after the short pause, never a growing quarter of the wait
+                w = pmin
+            elif w < span:
+                # the expected answer lasts long enough that pausing most of its length
+                # still finds it arriving (and then the wait below ends with it)
+                w = span
+            if w < pmin:
+                w = pmin
+            elif w > pmax:
+                w = pmax
+            lv = rx[3]
+            if lv:
+                # A frame is arriving: sleep until its expected end (bytes still to come at the
+                # receive rate, plus a little), else look again after a few more bytes.
+                if expect > lv:
+                    w = (expect - lv) * rxb // 1000 + 12
+                elif w > rxw:
+                    w = rxw
+            sleep(w)
+        return None
+
+    def _learn(self, key, d, old):
+        # a new answer delay d for key (old: the one known, or None): a fall is taken at once,
+        # a rise by a quarter; the table is replaced, not changed in place
+        if d < 0 or d > DELAY_LEARN_MAX_US:
+            return
+        if old is not None and d > old:
+            d = old + ((d - old + 3) >> 2)
+        delays = dict(self.delays)
+        delays[key] = d
+        self.delays = delays
+
     def _run_idle(self):
         # the registered job, once; a failing one just leaves no result (the caller computes
         # it after the answer) and the frame in flight is still collected
@@ -862,12 +936,13 @@ class MFRC522:
         except Exception:  # noqa: BLE001
             pass
 
-    def transceive(self, data, timeout_us=5000, tx_last_bits=0, expect=0):
+    def transceive(self, data, timeout_us=5000, tx_last_bits=0, expect=0, learn=None):
         """Send a frame, return the answer bytes. Errors become CardError: CRC or parity ->
         CRC, collision -> COLLISION, FIFO overflow -> TOO_LONG, framing -> PROTOCOL. A 4-bit
         answer is returned as one byte (ACK/NAK of Classic and NTAG) unless the hardware CRC
-        check is on, in which case it raises CardError(STATUS, "nak XX") for anything but ACK."""
-        return self.transceive_raw(data, timeout_us, tx_last_bits, 0, expect, True)
+        check is on, in which case it raises CardError(STATUS, "nak XX") for anything but ACK.
+        learn: see transceive_raw."""
+        return self.transceive_raw(data, timeout_us, tx_last_bits, 0, expect, True, 0, learn)
 
     def _checked(self, rx, last_bits, err, coll):
         # transceive()'s verdict on an answer with error bits or an incomplete last byte

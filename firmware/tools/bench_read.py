@@ -32,7 +32,11 @@
 #                    the modelled clock where the driver ran it: the driver's pauses and polls
 #                    after it follow the clock as they would on the reader, so a job shorter
 #                    than the card's answer costs nothing and a longer one costs what it
-#                    outlasts the wait by. That run's modelled time is timeline_ms.
+#                    outlasts the wait by. That run's modelled time is timeline_ms. It starts
+#                    with the answer delays the driver had learnt when the recorded tap began
+#                    (mfrc522 `delays`); a job that outlasts an answer the driver would have
+#                    looked for too early also saves those looks (timeline_spi_calls < spi_calls;
+#                    the reader's first tap of a command, before it has learnt its delay).
 #   total_ms         timeline_ms + (projected CPU - the jobs' projected CPU): the rest of the
 #                    CPU is counted on top of RF time (conservative: CPU spent polling overlaps
 #                    RF time on a reader). Without jobs, total = modelled_rf_ms + projected_cpu_ms;
@@ -359,6 +363,7 @@ class Bench:
             raise SystemExit("timeline run diverged: %r, %d of %d jobs" % (r3, len(spent), len(job_us)))
         _restore(chip, chip_state)
         _restore(reader, reader_state)
+        self.timeline_spi_calls = bd3["spi_calls"]
         return timeline
 
     def round(self, norm=1.0, norm_min=None):
@@ -379,6 +384,12 @@ class Bench:
         cleanup = self.rig.clock.us - modelled
         after_finish_chip = dict(chip.__dict__)
         after_finish_reader = dict(reader.__dict__)
+        # the timeline runs repeat the recorded tap: the driver starts them knowing the answer
+        # delays it knew when that tap began (it learnt more during it, which the next round's
+        # tap uses)
+        timeline_chip = dict(after_finish_chip)
+        if "delays" in before_chip:
+            timeline_chip["delays"] = before_chip["delays"]
         n_wr = len(rec.miso)
         n_builtin = rec.n_write + rec.n_pin + rec.n_sleep
         walls = []
@@ -430,22 +441,25 @@ class Bench:
         job_cpu = sum(job_us)
         # the timeline: the tap again, each job's projected CPU spent on the modelled clock;
         # once with x70 as measured, once with x70 scaled to the calibration host (norm)
-        timeline = self._timeline(job_us, ESP32_FACTOR, after_finish_chip, after_finish_reader, r)
+        timeline = self._timeline(job_us, ESP32_FACTOR, timeline_chip, after_finish_reader, r)
+        timeline_calls = self.timeline_spi_calls
         # tap-to-credential = timeline (RF/SPI + the jobs where they outlast the waits) + the
         # rest of the CPU, which runs between the driver's SPI calls and overlaps nothing
         total = timeline + (cpu - job_cpu) * ESP32_FACTOR
         f_norm = ESP32_FACTOR * norm
-        timeline_n = self._timeline(job_us, f_norm, after_finish_chip, after_finish_reader, r)
+        timeline_n = self._timeline(job_us, f_norm, timeline_chip, after_finish_reader, r)
         total_n = timeline_n + (cpu - job_cpu) * f_norm
         # the load-robust variant: the fastest replay against the fastest bare sample (on a busy
         # shared host a median absorbs other processes' bursts; the minimum is the code's cost)
         f_min = ESP32_FACTOR * (norm if norm_min is None else norm_min)
         cpu_min = min(walls) - stubs
-        timeline_m = self._timeline(job_us, f_min, after_finish_chip, after_finish_reader, r)
+        timeline_m = self._timeline(job_us, f_min, timeline_chip, after_finish_reader, r)
+        _restore(chip, after_finish_chip)
         total_m = timeline_m + max(0.0, cpu_min - job_cpu) * f_min
         return {"modelled_us": modelled, "cleanup_us": cleanup, "cpu_us": cpu, "wall_us": wall,
                 "stub_us": stubs, "spread_us": max(walls) - min(walls), "bd": bd, "result": r,
                 "spi_reads": n_wr, "job_us": job_cpu, "jobs": len(job_us), "timeline_us": timeline,
+                "timeline_spi_calls": timeline_calls,
                 "total_us": total, "alloc": alloc, "total_norm_us": total_n, "timeline_norm_us": timeline_n,
                 "total_min_norm_us": total_m}
 
@@ -529,6 +543,7 @@ def main():
         "release_ms": _r2(pick["cleanup_us"] / 1000), "cpu_us_unix": int(pick["cpu_us"]),
         "overlap_cpu_ms": _r2(pick["job_us"] * ESP32_FACTOR / 1000), "overlap_jobs": pick["jobs"],
         "overlap_hidden_ms": _r2(rf_ms + cpu_ms - total), "timeline_ms": _r2(pick["timeline_us"] / 1000),
+        "timeline_spi_calls": pick["timeline_spi_calls"],
         "alloc_bytes": pick["alloc"],
         "esp32_factor": ESP32_FACTOR, "replay_stub_us": int(pick["stub_us"]),
         "cpu_spread_us": int(pick["spread_us"]), "irq_pin": o["irq"] == "1",

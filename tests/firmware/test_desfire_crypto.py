@@ -507,6 +507,15 @@ def test_padding() -> None:
     for bad in (bytes(16), h("00") * 15 + h("81"), bytes(15), h("80") + bytes(31)):
         with pytest.raises(CardError):
             dc.unpad_m2(bad)
+        # the expected-length shortcut never accepts what the scan refuses
+        for length in range(len(bad) + 1):
+            with pytest.raises(CardError):
+                dc.unpad_m2(bad, 16, length)
+    # ... and gives what the scan gives, whatever length the caller expected
+    for n in range(40):
+        padded = dc.pad_m2(bytes([0x80]) * n)
+        for length in range(len(padded) + 1):
+            assert dc.unpad_m2(padded, 16, length) == bytes([0x80]) * n
     assert dc.pad_zero(b"") == bytes(16) and dc.pad_zero(bytes(16)) == bytes(16)
 
 

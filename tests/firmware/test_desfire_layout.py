@@ -144,6 +144,15 @@ def test_keys_are_an10922() -> None:
     rk = KEYS.reader_keys()
     assert rk.read_key(UID) == KEYS.read(UID) and rk.uid_key == KEYS.uid_key()
     assert KEYS.read(UID) != KEYS.read(h("04A1B2C3D4E581"))  # per card
+    # the reader's precomputed AN10922 tail gives the same key for every UID length, other
+    # system identifiers and AIDs included
+    for sysid, aid in ((cl.SYSID, cl.AID), (b"X", b"\x01\x02\x03"), (bytes(12), cl.AID),
+                       (bytes(18), cl.AID), (bytes(25), cl.AID)):
+        ik = IssuerKeys(bytes(range(16)), bytes(range(7, 23)), bytes(16), bytes(16), sysid, aid)
+        rk = ik.reader_keys()
+        for n in range(1, 32 - len(aid + sysid)):
+            uid = bytes((n * 17 + i * 5) & 0xFF for i in range(n))
+            assert rk.read_key(uid) == ik.read(uid) == ref_an10922(ik.read_master, uid + aid + sysid)
 
 
 def test_file_header() -> None:

@@ -414,6 +414,49 @@ def test_desfire_work_runs_while_the_card_answers() -> None:
     assert r.ok and r.credential == cred, r
 
 
+def test_learnt_answer_delays_one_look_per_frame() -> None:
+    """The driver learns each command's answer delay from the chip's timer: a read that knows
+    them looks at the chip once per frame (6 SPI transactions in the steady state, some 15 more
+    for the timer and bit-rate writes), one that does not (cold) polls more; same credential."""
+    cred = credential(400)
+    for random_uid in (True, False):
+        rig, chip = rig_chip()
+        card = desfire(rig, chip, cred, random_uid=random_uid)
+        reader = reader_for(chip, max_kbps=424, size_hint=400)
+        calls = []
+        for cold in (True, False, False):
+            if cold:
+                chip.delays = {}
+            reinsert(rig, card)
+            rig.clock.reset()
+            r = reader.read(finish=False)
+            bd = rig.clock.breakdown()
+            reader.finish()
+            assert r.ok and r.credential == cred, r
+            calls.append((bd["spi_calls"], bd["frames"]))
+        (cold_calls, frames), warm, again = calls
+        assert warm == again and warm[1] == frames
+        assert warm[0] < cold_calls and warm[0] <= 6 * frames + 16, calls
+        assert len(chip.delays) >= 5
+
+
+def test_learnt_delay_rule() -> None:
+    """A fall is taken at once, a rise by a quarter, a delay beyond the cap not at all; the table
+    is replaced, not changed in place."""
+    _rig, chip = rig_chip()
+    chip.delays = {}
+    chip._learn(7, 1000, None)
+    assert chip.delays == {7: 1000}
+    table = chip.delays
+    chip._learn(7, 600, 1000)
+    assert chip.delays == {7: 600} and table == {7: 1000}
+    chip._learn(7, 1000, 600)
+    assert chip.delays == {7: 700}
+    chip._learn(7, 9000000, 700)
+    chip._learn(7, -5, 700)
+    assert chip.delays == {7: 700}
+
+
 if pytest is not None:
 
     @pytest.mark.micropython
