@@ -210,8 +210,11 @@ def test_irq_pin_wait_is_not_slower_than_polling() -> None:
             after = rig.clock.breakdown()
             assert r.ok and r.credential == cred
             got[irq] = (after["idle_us"] - before["idle_us"], after["total_us"] - before["total_us"])
-        assert got[True][0] <= got[False][0], (kbps, got)
-        assert got[True][1] <= got[False][1], (kbps, got)
+        # Since polling learns each command's answer delay, its first look usually finds the answer
+        # in, and the pin wait ends within a pause of it: equal to a few tenths of a millisecond
+        # per read, where the bug this guards against idled 7x longer.
+        assert got[True][0] <= got[False][0] + 500, (kbps, got)
+        assert got[True][1] <= got[False][1] * 1.02, (kbps, got)
 
 
 def test_wtx_during_a_desfire_read() -> None:
