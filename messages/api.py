@@ -48,6 +48,7 @@ THING = {
     "token": N_("token"),
     "site": N_("site"),
     "quarantined message": N_("quarantined message"),
+    "shift assignment": N_("shift assignment"),
 }
 
 

@@ -11,3 +11,7 @@ class AttendanceError(GatewayError):
     def __init__(self, message: str, lines: list[str] | None = None) -> None:
         self.lines = lines or []
         super().__init__(message if not self.lines else message + "\n" + "\n".join(self.lines))
+
+
+class AssignmentInUse(AttendanceError):
+    """An assignment that already applies to a computed timesheet day is ended, not deleted (HTTP 409)."""

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from gateway.attendance import calendar as vncal
 from gateway.attendance import engine as rules
 from gateway.attendance.bulk import no_gc
-from gateway.attendance.errors import AttendanceError
+from gateway.attendance.errors import AssignmentInUse, AttendanceError
 from gateway.attendance.models import (
     AttAssignment,
     AttCalendar,
@@ -41,6 +41,7 @@ from gateway.attendance.models import (
 from gateway.attendance.times import VN, local_date, parse_month
 from gateway.auth import in_scope, scope_prefixes
 from gateway.models import AuditEntry, StaffRecord, now_utc
+from messages import _
 
 T_PUNCH = AttPunch.__table__  # type: ignore[attr-defined]
 T_CORR = AttCorrection.__table__  # type: ignore[attr-defined]
@@ -354,6 +355,91 @@ def assign(
     if key is None:  # every supported dialect reports it for a single-row insert
         raise RuntimeError("no id for the new assignment")
     return int(key[0])
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    id: int
+    shift: str
+    staff: str | None
+    unit: str | None
+    start: date
+    end: date | None
+
+
+def assignment(conn: Connection, aid: int) -> AssignmentRow | None:
+    t = T_ASSIGN
+    r = conn.execute(
+        sa.select(t.c.id, t.c.shift_id, t.c.staff_code, t.c.unit, t.c.start, t.c.end).where(t.c.id == aid)
+    ).first()
+    return None if r is None else AssignmentRow(*r)
+
+
+def end_assignment(conn: Connection, aid: int, end: date, today: date) -> AssignmentRow:
+    """Set the last day of an assignment (the row stays: the months it applied to keep it).
+
+    A past month's timesheet is closed, so the change may not reach into one: the new end is at
+    the earliest the last day of the previous month (of ``today``), and an assignment that already
+    ended in a past month is not moved. Returns the row as it was before."""
+    a = assignment(conn, aid)
+    if a is None:
+        raise AttendanceError(_("no shift assignment {id}", id=aid))
+    if end < a.start:
+        raise AttendanceError(_("to: {end} is before its start {start}", end=end, start=a.start))
+    if end.year > 2100:
+        raise AttendanceError(_("to: {end} is after 2100", end=end))
+    floor = today.replace(day=1) - timedelta(1)
+    if a.end is not None and a.end < floor:
+        raise AttendanceError(
+            _("shift assignment {id} already ended on {end}, in a past month's timesheet", id=aid, end=a.end)
+        )
+    if end < floor:
+        raise AttendanceError(
+            _("to: {end} is in a past month, whose timesheets keep the shift; end it on {floor} or later",
+              end=end, floor=floor)
+        )  # fmt: skip
+    conn.execute(sa.update(T_ASSIGN).where(T_ASSIGN.c.id == aid).values(end=end))
+    old = a.end or date.max
+    if old != end:  # the days between the two ends change
+        mark_all_dirty(conn, min(old, end) + timedelta(1), None if a.end is None else max(old, end))
+    return a
+
+
+def first_computed_day(conn: Connection, a: AssignmentRow, today: date) -> date | None:
+    """The first day up to ``today`` in the assignment's range with a computed timesheet day of
+    someone it covers (the person, or anyone ever in the unit or agency), or None. Conservative
+    for a unit: a person's day counts even if another assignment of theirs won it."""
+    d = T_DAY
+    last = min(a.end or today, today)
+    if last < a.start:
+        return None
+    q = sa.select(sa.func.min(d.c.day, type_=sa.Date)).where(d.c.day >= a.start, d.c.day <= last)
+    if a.staff is not None:
+        q = q.where(d.c.staff_code == a.staff)
+    else:
+        members = sa.select(T_SPAN.c.staff_code).where(
+            sa.or_(T_SPAN.c.unit == a.unit, T_SPAN.c.agency_code == a.unit)
+        )
+        q = q.where(d.c.staff_code.in_(members))
+    found: date | None = conn.execute(q).scalar()
+    return found
+
+
+def delete_assignment(conn: Connection, aid: int, today: date) -> AssignmentRow:
+    """Remove an assignment made by mistake: only one that never applied to a computed day up to
+    ``today`` (a timesheet someone may have seen or exported); otherwise it is to be ended."""
+    a = assignment(conn, aid)
+    if a is None:
+        raise AttendanceError(_("no shift assignment {id}", id=aid))
+    used = first_computed_day(conn, a, today)
+    if used is not None:
+        raise AssignmentInUse(
+            _("shift assignment {id} already applies to the timesheet of {day}: end it, do not delete it",
+              id=aid, day=used)
+        )  # fmt: skip
+    conn.execute(sa.delete(T_ASSIGN).where(T_ASSIGN.c.id == aid))
+    mark_all_dirty(conn, a.start, a.end)
+    return a
 
 
 def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None:
