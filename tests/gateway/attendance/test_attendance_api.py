@@ -133,6 +133,8 @@ def test_shifts_over_http(aenv: Env) -> None:
     assert bad.status_code == 422 and "--sessions" in bad.text
     listed = c.get(f"{API}/shifts", headers=aenv.h("auditor")).json()
     assert [(s["id"], s["on_holidays"]) for s in listed] == [("bv", True), ("hc", False)]
+
+
 def test_shifts_assignments_calendar_roles_and_scope(aenv: Env) -> None:
     """The CLI's rules over HTTP: shifts and the calendar are shared (unscoped writers only), a
     scoped hr token assigns within its units, every refusal changes nothing, every change audited."""
@@ -218,7 +220,8 @@ def test_assignment_end_and_delete(aenv: Env) -> None:
     c = aenv.client
     today = datetime.now(UTC).astimezone(VN).date()
     floor = today.replace(day=1) - timedelta(1)  # the last day of the previous month
-    ids = {(x["staff"], x["unit"]): x["id"] for x in c.get(f"{API}/assignments", headers=aenv.h("admin")).json()}
+    listed = c.get(f"{API}/assignments", headers=aenv.h("admin")).json()
+    ids = {(x["staff"], x["unit"]): x["id"] for x in listed}
     mine, theirs = ids[(None, "H01.02")], ids[(None, "H02.01")]
     store.refresh_days(aenv.engine)  # the computed person-days (att_day), January 2026 on
 
@@ -258,7 +261,10 @@ def test_assignment_end_and_delete(aenv: Env) -> None:
     assert c.delete(f"{API}/assignments/{new}", headers=aenv.h("hr_h1")).status_code == 204
     assert [r[0] for r in rows()] == [mine, theirs]
     with aenv.engine.connect() as conn:
-        done = conn.execute(
-            sa.select(AuditEntry.action, AuditEntry.target).where(AuditEntry.action.startswith("attendance.assign."))  # type: ignore[attr-defined]
-        ).all()
-    assert [tuple(x) for x in done] == [("attendance.assign.end", "H01.02"), ("attendance.assign.delete", "CB0001")]
+        t = store.T_AUDIT
+        q = sa.select(t.c.action, t.c.target).where(t.c.action.startswith("attendance.assign."))
+        done = conn.execute(q)
+        assert [tuple(x) for x in done] == [
+            ("attendance.assign.end", "H01.02"),
+            ("attendance.assign.delete", "CB0001"),
+        ]
