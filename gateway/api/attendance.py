@@ -24,6 +24,7 @@ from gateway.attendance import store
 from gateway.attendance.errors import AttendanceError
 from gateway.attendance.times import VN, parse_time
 from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE, Principal, in_scope
+from messages import N_
 
 router = APIRouter(prefix="/attendance", tags=["attendance"], responses=responses(400, 401, 403, 422))
 
@@ -61,6 +62,13 @@ def check_staff(session: Session, principal: Principal, staff: str) -> None:
         raise forbidden(f"staff {staff} is outside this token's units")
 
 
+def check_unit(principal: Principal, unit: str) -> None:
+    """A report of one unit: only a unit within the caller's units (its people elsewhere are not
+    theirs to see, and the console would otherwise compute an empty month)."""
+    if principal.scoped and not in_scope(principal.unit_scope, unit):
+        raise ApiError(403, "forbidden", N_("unit {unit} is outside your units"), params={"unit": unit})
+
+
 @router.get(
     "/report",
     summary="Bảng chấm công tháng (monthly timesheet)",
@@ -76,8 +84,8 @@ def report(
     fmt: Annotated[Literal["json", "csv", "xlsx", "pdf", "html"], Query(alias="format")] = "json",
     lang: Annotated[Literal["vi", "en"], Query()] = "vi",
 ) -> Response:
-    if unit is not None and principal.scoped and not in_scope(principal.unit_scope, unit):
-        raise forbidden(f"unit {unit} is outside this token's units")
+    if unit is not None:
+        check_unit(principal, unit)
     if staff is not None:
         check_staff(session, principal, staff)
     try:

@@ -788,8 +788,17 @@ def test_attendance_pages_ask_for_a_unit_when_the_scope_is_too_large(
     hra = lite.login("nhansu-a")
     page = hra.get("/console/attendance?month=2026-11")
     assert "unit=H01.01" in page.text and "unit=H01.02" in page.text and "H02.01" not in page.text
-    ot = hra.get("/console/attendance/overtime?month=2026-11&unit=H02.01")
-    assert ot.status_code == 200 and "CB-B1" not in ot.text
+    # a unit outside the scope, typed: refused with the reason, never computed (page, overtime, files)
+    for path in ("/console/attendance", "/console/attendance/overtime", "/console/attendance/timesheet.csv"):
+        r = hra.get(f"{path}?month=2026-11&unit=H02.01")
+        assert r.status_code == 403 and "CB-B1" not in r.text, path
+        assert "Đơn vị H02.01 nằm ngoài các đơn vị của bạn" in r.text, path
+    # the whole scope as one file: refused like the page, a unit's file served
+    for who in (hr, hra):
+        r = who.get("/console/attendance/timesheet.csv?month=2026-11")
+        assert r.status_code == 400 and "hãy chọn một đơn vị trước" in r.text
+    r = hra.get("/console/attendance/timesheet.csv?month=2026-11&unit=H01.01")
+    assert r.status_code == 200 and "CB-A1" in r.text
     monkeypatch.setattr(att_pages, "PEOPLE_MAX", 2)  # the scope fits: everyone of it, as before
     page = hra.get("/console/attendance?month=2026-11")
     assert "Chọn đơn vị" not in page.text and "CB-A1" in page.text and "CB-B1" not in page.text

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from gateway import audit
+from gateway.api import attendance as api_att
 from gateway.attendance import report as att_report
 from gateway.attendance import store
 from gateway.attendance.engine import month_dates
@@ -37,19 +38,23 @@ TYPES: Final = {
 }
 
 
-def _args(month: str, unit: str) -> tuple[str, str | None]:
+def _args(view: Viewer, month: str, unit: str) -> tuple[str, str | None]:
+    """The month and the unit asked for; a unit outside the user's units is refused (the API's
+    rule), not computed as an empty month."""
     month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
     if not MONTH.match(month):
         raise web.ConsoleError(400, "Month is YYYY-MM.")
     if unit and not UNIT.match(unit):
         raise web.ConsoleError(400, "A filter has characters that are not allowed.")
+    if unit:
+        web.api_call(api_att.check_unit, view.principal, unit)
     return month, unit or None
 
 
 @router.get("/attendance")
 def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
     web.need(view, ATTENDANCE_READ)
-    month, unit_q = _args(month, unit)
+    month, unit_q = _args(view, month, unit)
     engine = view.ctx.engine
     scope = view.principal.unit_scope
     if unit_q is None and too_many(engine, scope):
@@ -120,7 +125,10 @@ def timesheet(fmt: str, view: Viewer, month: str = "", unit: str = "") -> Respon
     web.need(view, ATTENDANCE_READ)
     if fmt not in TYPES:
         raise web.ConsoleError(404, "Not found.")
-    month, unit_q = _args(month, unit)
+    month, unit_q = _args(view, month, unit)
+    if unit_q is None and too_many(view.ctx.engine, view.principal.unit_scope):
+        # as the page: a whole scope this large (the nation: minutes) is not computed per request
+        raise web.ConsoleError(400, "Too many people in your scope for one download: choose a unit first.")
     try:
         data = att_report.produce(
             view.ctx.engine,
