@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -802,3 +802,41 @@ def test_attendance_pages_ask_for_a_unit_when_the_scope_is_too_large(
     monkeypatch.setattr(att_pages, "PEOPLE_MAX", 2)  # the scope fits: everyone of it, as before
     page = hra.get("/console/attendance?month=2026-11")
     assert "Chọn đơn vị" not in page.text and "CB-A1" in page.text and "CB-B1" not in page.text
+
+
+def test_audit_dates_are_vietnamese_text_fields_checked_by_the_server(lite: Env) -> None:
+    """dd/mm/yyyy shown and accepted (ISO too), a date alone as the last one is its whole day, an
+    optional HH:MM narrows; a bad date or an inverted range is refused with the reason."""
+    from gateway.models import AuditEntry
+
+    vn = timezone(timedelta(hours=7))
+    with Session(lite.engine) as s:
+        for i, at in enumerate(
+            (datetime(2026, 11, 30, 23, 59, tzinfo=vn), datetime(2026, 12, 1, 0, 0, tzinfo=vn),
+             datetime(2026, 12, 1, 23, 59, tzinfo=vn), datetime(2026, 12, 2, 0, 0, tzinfo=vn))
+        ):  # fmt: skip
+            s.add(AuditEntry(at=at.astimezone(UTC), actor="t", role="admin", action="probe", target=f"T{i}"))
+        s.commit()
+    c = lite.login("admin")
+    page = c.get("/console/audit").text
+    assert 'type="date"' not in page and "ngày/tháng/năm" in page
+    assert re.search(r'id="since"[^>]*placeholder="\d{2}/\d{2}/\d{4}"', page)
+    assert 'aria-describedby="audit-dates-help"' in page and 'id="audit-dates-help"' in page
+
+    def targets(**q: str) -> list[str]:
+        r = c.get("/console/audit", params={"action": "probe", **q})
+        assert r.status_code == 200, r.text
+        return sorted(re.findall(r"<td>(T\d)</td>", r.text))
+
+    assert targets(since="01/12/2026", until="01/12/2026") == ["T1", "T2"]  # the whole day
+    assert targets(since="2026-12-01", until="2026-12-01") == ["T1", "T2"]  # ISO too
+    assert targets(since="1/12/2026 23:00") == ["T2", "T3"]
+    assert targets(until="01/12/2026 00:00") == ["T0"]
+    day = {"since": "01/12/2026", "until": "01/12/2026"}
+    csv = c.get("/console/audit.csv", params={"action": "probe", **day})
+    assert csv.status_code == 200 and "T1" in csv.text and "T0" not in csv.text and "T3" not in csv.text
+    for bad in ({"since": "12/31/2026"}, {"since": "2026-12-01T25:00"}, {"until": "hôm qua"}):
+        r = c.get("/console/audit", params=bad)
+        assert r.status_code == 400 and "ngày/tháng/năm (02/09/2026)" in r.text, bad
+    r = c.get("/console/audit", params={"since": "02/12/2026", "until": "01/12/2026"})
+    assert r.status_code == 400 and "Ngày đầu ở sau ngày cuối." in r.text
