@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import pytest
@@ -840,3 +840,38 @@ def test_audit_dates_are_vietnamese_text_fields_checked_by_the_server(lite: Env)
         assert r.status_code == 400 and "ngày/tháng/năm (02/09/2026)" in r.text, bad
     r = c.get("/console/audit", params={"since": "02/12/2026", "until": "01/12/2026"})
     assert r.status_code == 400 and "Ngày đầu ở sau ngày cuối." in r.text
+
+
+def test_month_in_progress_days_to_come_are_not_absences(lite: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Wed 4 Nov 2026 the grid shades 5-30 Nov as not yet due and marks the due absences; the
+    unit figures count only due days; the day panel, with nothing on the 4th, shows Mon 2 Nov
+    labelled as such. The contract's report still flags the days to come ``absent``."""
+    from gateway.console.routes import attendance as att_pages
+
+    class Wednesday(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Wednesday:
+            return cls(2026, 11, 4, 9, 0, tzinfo=tz)
+
+    _hr_setup(lite)
+    monkeypatch.setattr(att_pages, "datetime", Wednesday)
+    page = lite.login("nhansu").get("/console/attendance?month=2026-11").text
+    row = re.search(r"<tr><th scope=\"row\">Nguyễn Văn An</th>(.*?)</tr>", page)
+    assert row
+    cells = re.findall(r"<td( class=\"\w+\")?>(.*?)</td>", row[1])[1:-1]  # the 30 days
+    assert [c[0] for c in cells[4:]] == [' class="future"'] * 26 and all(c[1] == "" for c in cells[4:])
+    assert cells[0] == ("", "") and cells[1] == ("", "+")  # Sunday 1 Nov: a rest day; Monday worked
+    assert cells[2][0] == cells[3][0] == ' class="absent"'  # 3 and 4 Nov
+    assert '<th scope="col" class="future">5<span class="sr"> (chưa đến ngày)</span></th>' in page
+    fig = r"<tr><td>(H0\d\.0\d)</td><td>1</td><td>[^<]*</td><td>[^<]*</td><td>(\d+)</td>"
+    absent = dict(re.findall(fig, page))
+    assert absent == {"H01.01": "2", "H01.02": "3", "H02.01": "2"}  # due days only
+    assert "NGÀY T2 02/11/2026</h2>" in page and "Hôm nay (04/11/2026) chưa có lượt chấm công" in page
+    from gateway.attendance import store as att_store  # the contract's report: unchanged
+
+    report = att_store.compute_month(lite.engine, "2026-11", staff="CB-A1")
+    assert report["staff"][0]["days"]["2026-11-30"]["flags"] == ["absent"]
+    # a past month: its latest day with punches, labelled; the grid has no day to come
+    page = lite.login("nhansu").get("/console/attendance?month=2026-10").text
+    assert 'class="future"' not in page and "today-h" not in page
+    assert att_pages.panel_day({"staff": []}, "2026-12", "2026-11-04") is None
