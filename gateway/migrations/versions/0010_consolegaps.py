@@ -4,8 +4,12 @@ staff record of the scope (2 M nationally) — a GROUP BY became a sequential sc
 per agency about as much in total — so the picker showed counts for at most 50 agencies.
 
 Statement-level triggers with transition tables keep ``agency_headcount`` exact under every
-writer (national sync, ``cbcc sync import``, COPY, ORM): one grouped upsert per statement, not per
-row. SQLite sites are small: their picker counts with a GROUP BY (gateway/attendance/store.py).
+writer (national sync, ``cbcc sync import``, COPY, ORM): each statement appends one row per agency
+it changed with the net change (+1 a new record, -1 a removed one), never updates a row — an
+upsert of the same few hundred rows by every statement of a long transaction (a sync batch) made
+version chains that each later statement walked: 200,000 records inserted 1,000 at a time took
+minutes. The reader sums the rows per agency and folds them back to one row each when they pile
+up (gateway/attendance/store.py). SQLite sites are small: their picker counts with a GROUP BY.
 
 Revision ID: 0010_consolegaps
 Revises: 0009_attnfast
@@ -22,12 +26,10 @@ down_revision: str | None = "0009_attnfast"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# add (+1 per new row, -1 per old row) the net change of each agency, then drop the empty ones
+# append the net change of each agency (+1 per new row, -1 per old row) the statement made
 _APPLY = """
-  INSERT INTO agency_headcount AS h (agency_code, n)
-    SELECT agency_code, sum(d) FROM ({rows}) AS x(agency_code, d) GROUP BY agency_code HAVING sum(d) <> 0
-  ON CONFLICT (agency_code) DO UPDATE SET n = h.n + EXCLUDED.n;
-  DELETE FROM agency_headcount WHERE n <= 0;
+  INSERT INTO agency_headcount (agency_code, n)
+    SELECT agency_code, sum(d) FROM ({rows}) AS x(agency_code, d) GROUP BY agency_code HAVING sum(d) <> 0;
 """
 _ROWS = {
     "ins": "SELECT agency_code, 1 FROM cbcc_new",
@@ -45,8 +47,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
-        'CREATE TABLE agency_headcount (agency_code varchar(32) COLLATE "C" PRIMARY KEY, n bigint NOT NULL)'
+        'CREATE TABLE agency_headcount (agency_code varchar(32) COLLATE "C" NOT NULL, n bigint NOT NULL)'
     )
+    op.execute("CREATE INDEX ix_agency_headcount ON agency_headcount (agency_code, n)")
     for op_name, rows in _ROWS.items():
         event, referencing = _REFERENCING[op_name]
         op.execute(
