@@ -49,6 +49,7 @@ THING = {
     "site": N_("site"),
     "quarantined message": N_("quarantined message"),
     "calendar override": N_("calendar override"),
+    "shift assignment": N_("shift assignment"),
 }
 
 

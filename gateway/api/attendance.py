@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from gateway.api.deps import DB, require
-from gateway.api.errors import ApiError, forbidden, invalid, not_found, reason, responses
+from gateway.api.errors import ApiError, conflict, forbidden, invalid, not_found, reason, responses
 from gateway.api.schemas import TEXT_PATTERN
 from gateway.attendance import report as reports
 from gateway.attendance import store
 from gateway.attendance.errors import AttendanceError, cause, field_error
-from gateway.attendance.times import parse_time
+from gateway.attendance.times import VN, parse_time
 from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE, Principal, in_scope
 from messages import N_, Joined, _
 
@@ -62,6 +62,13 @@ def check_staff(session: Session, principal: Principal, staff: str) -> None:
         raise forbidden(_("staff {staff} is outside this token's units", staff=staff))
 
 
+def check_unit(principal: Principal, unit: str) -> None:
+    """A report of one unit: only a unit within the caller's units (its people elsewhere are not
+    theirs to see, and the console would otherwise compute an empty month)."""
+    if principal.scoped and not in_scope(principal.unit_scope, unit):
+        raise ApiError(403, "forbidden", N_("unit {unit} is outside your units"), params={"unit": unit})
+
+
 @router.get(
     "/report",
     summary="Bảng chấm công tháng (monthly timesheet)",
@@ -77,8 +84,8 @@ def report(
     fmt: Annotated[Literal["json", "csv", "xlsx", "pdf", "html"], Query(alias="format")] = "json",
     lang: Annotated[Literal["vi", "en"], Query()] = "vi",
 ) -> Response:
-    if unit is not None and principal.scoped and not in_scope(principal.unit_scope, unit):
-        raise forbidden(_("unit {unit} is outside this token's units", unit=unit))
+    if unit is not None:
+        check_unit(principal, unit)
     if staff is not None:
         check_staff(session, principal, staff)
     try:
@@ -494,6 +501,93 @@ def assign(session: DB, principal: CanWrite, body: AssignIn) -> Created:
     )
     session.commit()
     return Created(id=aid)
+
+
+class AssignEnd(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra={"examples": [{"to": "2026-12-31"}]}
+    )
+    end: date = Field(alias="to", description="the last day the shift applies (inclusive)")
+
+
+AssignmentId = Annotated[int, Path(ge=1, description="the assignment's id (GET /assignments)")]
+
+
+def _visible_assignment(session: Session, principal: Principal, aid: int) -> store.AssignmentRow:
+    """The assignment, if the caller may see it; one outside their units is answered as missing."""
+    a = store.assignment(session.connection(), aid)
+    if a is None or not _assignment_visible(session, principal, a.staff, a.unit):
+        raise not_found("shift assignment")
+    return a
+
+
+def _today() -> date:
+    return datetime.now(UTC).astimezone(VN).date()
+
+
+@router.patch(
+    "/assignments/{aid}",
+    response_model=AssignOut,
+    response_model_by_alias=True,
+    summary="Kết thúc phân ca (end a shift assignment)",
+    responses=responses(404),
+)
+def end_assignment(aid: AssignmentId, session: DB, principal: CanWrite, body: AssignEnd) -> AssignOut:
+    """Set the last day of an assignment; the row stays, so the months it applied to keep it. The
+    new end may not reach into a past month (its timesheet is closed): at the earliest the last
+    day of the previous month; 422 otherwise, and for an end before the start."""
+    a = _visible_assignment(session, principal, aid)
+    conn = session.connection()
+    try:
+        store.end_assignment(conn, aid, body.end, _today())
+    except AttendanceError as exc:
+        raise invalid(reason(exc), code="refused") from None
+    store.audit(
+        conn,
+        principal.actor,
+        "attendance.assign.end",
+        a.staff or a.unit or "",
+        role=principal.role,
+        id=aid,
+        shift=a.shift,
+        start=a.start,
+        end=body.end,
+        was=a.end,
+    )
+    session.commit()
+    return AssignOut(id=aid, shift=a.shift, staff=a.staff, unit=a.unit, start=a.start, end=body.end)
+
+
+@router.delete(
+    "/assignments/{aid}",
+    status_code=204,
+    response_class=Response,
+    summary="Xoá phân ca nhập nhầm (delete a shift assignment)",
+    responses=responses(404, 409),
+)
+def delete_assignment(aid: AssignmentId, session: DB, principal: CanWrite) -> Response:
+    """Remove an assignment entered by mistake: only one that never applied to a computed
+    timesheet day up to today (of the person, or of anyone ever in the unit); 409 otherwise —
+    end it instead (``PATCH``)."""
+    a = _visible_assignment(session, principal, aid)
+    conn = session.connection()
+    try:
+        store.delete_assignment(conn, aid, _today())
+    except AttendanceError as exc:
+        raise conflict(reason(exc)) from None
+    store.audit(
+        conn,
+        principal.actor,
+        "attendance.assign.delete",
+        a.staff or a.unit or "",
+        role=principal.role,
+        id=aid,
+        shift=a.shift,
+        start=a.start,
+        end=a.end,
+    )
+    session.commit()
+    return Response(status_code=204)
 
 
 class CalendarDayOut(BaseModel):

@@ -39,3 +39,7 @@ def cause(exc: BaseException) -> str:
     naming it renders whole in the reader's language)."""
     first = exc.args[0] if len(exc.args) == 1 else None
     return first if isinstance(first, str) else str(exc)
+
+
+class AssignmentInUse(AttendanceError):
+    """An assignment that already applies to a computed timesheet day is ended, not deleted (HTTP 409)."""

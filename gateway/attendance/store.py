@@ -25,7 +25,7 @@ from sqlmodel import Session
 from gateway.attendance import calendar as vncal
 from gateway.attendance import engine as rules
 from gateway.attendance.bulk import no_gc
-from gateway.attendance.errors import AttendanceError, cause, field_error
+from gateway.attendance.errors import AssignmentInUse, AttendanceError, cause, field_error
 from gateway.attendance.models import (
     AttAssignment,
     AttCalendar,
@@ -355,6 +355,91 @@ def assign(
     if key is None:  # every supported dialect reports it for a single-row insert
         raise RuntimeError("no id for the new assignment")
     return int(key[0])
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    id: int
+    shift: str
+    staff: str | None
+    unit: str | None
+    start: date
+    end: date | None
+
+
+def assignment(conn: Connection, aid: int) -> AssignmentRow | None:
+    t = T_ASSIGN
+    r = conn.execute(
+        sa.select(t.c.id, t.c.shift_id, t.c.staff_code, t.c.unit, t.c.start, t.c.end).where(t.c.id == aid)
+    ).first()
+    return None if r is None else AssignmentRow(*r)
+
+
+def end_assignment(conn: Connection, aid: int, end: date, today: date) -> AssignmentRow:
+    """Set the last day of an assignment (the row stays: the months it applied to keep it).
+
+    A past month's timesheet is closed, so the change may not reach into one: the new end is at
+    the earliest the last day of the previous month (of ``today``), and an assignment that already
+    ended in a past month is not moved. Returns the row as it was before."""
+    a = assignment(conn, aid)
+    if a is None:
+        raise AttendanceError(_("no shift assignment {id}", id=aid))
+    if end < a.start:
+        raise AttendanceError(_("to: {end} is before its start {start}", end=end, start=a.start))
+    if end.year > 2100:
+        raise AttendanceError(_("to: {end} is after 2100", end=end))
+    floor = today.replace(day=1) - timedelta(1)
+    if a.end is not None and a.end < floor:
+        raise AttendanceError(
+            _("shift assignment {id} already ended on {end}, in a past month's timesheet", id=aid, end=a.end)
+        )
+    if end < floor:
+        raise AttendanceError(
+            _("to: {end} is in a past month, whose timesheets keep the shift; end it on {floor} or later",
+              end=end, floor=floor)
+        )  # fmt: skip
+    conn.execute(sa.update(T_ASSIGN).where(T_ASSIGN.c.id == aid).values(end=end))
+    old = a.end or date.max
+    if old != end:  # the days between the two ends change
+        mark_all_dirty(conn, min(old, end) + timedelta(1), None if a.end is None else max(old, end))
+    return a
+
+
+def first_computed_day(conn: Connection, a: AssignmentRow, today: date) -> date | None:
+    """The first day up to ``today`` in the assignment's range with a computed timesheet day of
+    someone it covers (the person, or anyone ever in the unit or agency), or None. Conservative
+    for a unit: a person's day counts even if another assignment of theirs won it."""
+    d = T_DAY
+    last = min(a.end or today, today)
+    if last < a.start:
+        return None
+    q = sa.select(sa.func.min(d.c.day, type_=sa.Date)).where(d.c.day >= a.start, d.c.day <= last)
+    if a.staff is not None:
+        q = q.where(d.c.staff_code == a.staff)
+    else:
+        members = sa.select(T_SPAN.c.staff_code).where(
+            sa.or_(T_SPAN.c.unit == a.unit, T_SPAN.c.agency_code == a.unit)
+        )
+        q = q.where(d.c.staff_code.in_(members))
+    found: date | None = conn.execute(q).scalar()
+    return found
+
+
+def delete_assignment(conn: Connection, aid: int, today: date) -> AssignmentRow:
+    """Remove an assignment made by mistake: only one that never applied to a computed day up to
+    ``today`` (a timesheet someone may have seen or exported); otherwise it is to be ended."""
+    a = assignment(conn, aid)
+    if a is None:
+        raise AttendanceError(_("no shift assignment {id}", id=aid))
+    used = first_computed_day(conn, a, today)
+    if used is not None:
+        raise AssignmentInUse(
+            _("shift assignment {id} already applies to the timesheet of {day}: end it, do not delete it",
+              id=aid, day=used)
+        )  # fmt: skip
+    conn.execute(sa.delete(T_ASSIGN).where(T_ASSIGN.c.id == aid))
+    mark_all_dirty(conn, a.start, a.end)
+    return a
 
 
 def calendar_set(conn: Connection, day: date, kind: str, name: str = "") -> None:
@@ -794,15 +879,29 @@ AGENCY_CODES_PG = sa.text(
         FROM c WHERE c.code IS NOT NULL)
     SELECT code FROM c WHERE code IS NOT NULL LIMIT :cap"""
 )
-COUNT_MAX = 50  # head counts of the agencies offered only when at most this many (PostgreSQL)
+
+# The head count of each agency: the sum of the changes the triggers on staffrecord append
+# (migration 0010_consolegaps); ``rows`` tells when to fold them back to one row per agency.
+HEADCOUNT_PG = sa.text(
+    """SELECT agency_code, sum(n), count(*) FROM agency_headcount
+        WHERE agency_code >= :lo AND agency_code < :hi
+        GROUP BY agency_code HAVING sum(n) > 0 ORDER BY agency_code LIMIT :cap"""
+)
+# One row per agency again. Rows another transaction appends meanwhile are not visible to the
+# DELETE and stay; a concurrent fold waits for this one, then finds the rows gone.
+HEADCOUNT_FOLD_PG = sa.text(
+    """WITH gone AS (DELETE FROM agency_headcount RETURNING agency_code, n)
+    INSERT INTO agency_headcount (agency_code, n)
+    SELECT agency_code, sum(n) FROM gone GROUP BY agency_code HAVING sum(n) <> 0"""
+)
+HEADCOUNT_FOLD_AT = 2000  # rows beyond one per agency read that trigger a fold
 
 
-def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[str, int | None]]:
-    """(agency code, head count now or None) of the staff records with their agency within
-    ``scope``, at most ``limit`` in code order: what a page offers to choose from when the scope is
-    too large. On PostgreSQL the codes come from one index probe each and the counts from one
-    equality count each, only for at most :data:`COUNT_MAX` agencies (a GROUP BY over the scope's
-    ranges became a seq scan of the 2 M records once the table was analysed: 4-5 s)."""
+def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[str, int]]:
+    """(agency code, head count now) of the staff records with their agency within ``scope``, at
+    most ``limit`` in code order: what a page offers to choose from when the scope is too large.
+    PostgreSQL reads the counts the database keeps (``agency_headcount``); counting per request
+    read every record of the scope (2 M nationally: 0.6-1.7 s)."""
     with connect(db) as conn:
         if not _pg(conn):
             q = (
@@ -814,13 +913,10 @@ def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[st
             )
             return [(str(a), int(n)) for a, n in conn.execute(q)]
         hi = (_after(scope) if scope else None) or "\U0010ffff"
-        codes = conn.execute(AGENCY_CODES_PG, {"lo": scope, "hi": hi, "cap": limit * 2}).scalars()
-        found = [str(a) for a in codes if in_scope(scope, a)][:limit]
-        if len(found) > COUNT_MAX:
-            return [(a, None) for a in found]
-        code = T_STAFF.c.agency_code.collate("C")
-        count = sa.select(sa.func.count()).where(code == sa.bindparam("a", literal_execute=True))
-        return [(a, int(conn.execute(count, {"a": a}).scalar_one())) for a in found]
+        rows = conn.execute(HEADCOUNT_PG, {"lo": scope, "hi": hi, "cap": limit * 2}).all()
+        if sum(int(r[2]) for r in rows) > len(rows) + HEADCOUNT_FOLD_AT:
+            conn.execute(HEADCOUNT_FOLD_PG)
+        return [(str(a), int(n)) for a, n, _rows in rows if in_scope(scope, a)][:limit]
 
 
 def _codes_in_view(

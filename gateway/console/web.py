@@ -26,6 +26,7 @@ from gateway.api.errors import ApiError
 from gateway.auth import PERMISSIONS
 from gateway.console import accounts, i18n
 from gateway.models import ConsoleSession, ConsoleUser
+from messages import Message
 
 log = logging.getLogger("cbcc.console")
 
@@ -150,12 +151,39 @@ def form_day(text: str | None, required: bool = True) -> str | None:
         raise ConsoleError(400, "A date is day/month/year, e.g. 02/09/2026.") from None
 
 
+class _Refusal(Message):
+    """An API refusal's text, rendered again in the page's language by the templates' ``_``
+    (its message id and fields are the shared catalog's, as in the API's answers)."""
+
+    exc: ApiError
+
+    def __new__(cls, exc: ApiError) -> _Refusal:
+        text = str.__new__(cls, exc.detail)
+        text.msgid, text.fields, text.exc = exc.detail, dict(exc.params), exc
+        return text
+
+    def in_lang(self, code: str) -> str:
+        return self.exc.text(code)
+
+
 def api_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a REST API handler as a function; its refusals become console errors."""
     try:
         return fn(*args, **kwargs)
     except ApiError as exc:
-        raise ConsoleError(exc.status, exc.detail) from None
+        detail = exc.detail if isinstance(exc.detail, Message) or not exc.params else _Refusal(exc)
+        raise ConsoleError(exc.status, detail) from None
+
+
+def _gettext(lang: str) -> Callable[[str], str]:
+    """The console catalog's gettext; a domain refusal raised with ``messages._`` (a
+    :class:`messages.Message`, from the shared catalog) is rendered again in ``lang``."""
+    tr = i18n.translations(lang)
+
+    def gettext(text: str) -> str:
+        return text.in_lang(lang) if isinstance(text, Message) else tr.gettext(text)
+
+    return gettext
 
 
 def render(
@@ -170,7 +198,7 @@ def render(
         lang=lang,
         prefix=PREFIX,
         fmt=i18n.Formats(lang),
-        _=tr.gettext,
+        _=_gettext(lang),
         gettext=tr.gettext,
         ngettext=tr.ngettext,
         perms=PERMISSIONS,

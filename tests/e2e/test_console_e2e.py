@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 from support.console_rig import PASSWORD, READER_A, READER_B, Rig, wait
 
@@ -377,6 +378,76 @@ def test_hr_sets_up_shifts_calendar_and_imports_punches(rig: Rig, browser: Any) 
         "attendance.import_punches",
     ):
         assert a in acts, a
+
+
+def test_hr_ends_and_deletes_an_assignment(rig: Rig, browser: Any) -> None:
+    """An assignment entered by mistake (from a later date) is deleted; the unit's, already used by
+    computed days, is refused deletion with the reason on the page, then ended by keyboard; an HR
+    officer of another unit does not see it and is refused by a direct request. axe-core and
+    screenshots in both languages."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlmodel import Session
+
+    from gateway.attendance import store as att_store
+    from gateway.console import accounts
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert rig.gw is not None
+    today = datetime.now(timezone(timedelta(hours=7))).date()
+    att_store.refresh_days(rig.gw.engine)  # the computed days, as the gateway's refresher keeps them
+    with Session(rig.gw.engine) as s:
+        accounts.create_user(s, "nhansu-khac", PASSWORD, "hr", unit_scope="000.00.99", created_by="test")
+        s.commit()
+    hr = login(browser, rig, "nhansu", bypass_csp=True)  # CSP bypassed only to inject axe
+    bad_axe: dict[str, Any] = {}
+    hr.goto(f"{rig.base}/console/attendance/shifts")
+    later = (today + timedelta(days=30)).strftime("%d/%m/%Y")
+    hr.select_option("#as-shift", "hanh-chinh")
+    hr.check("#as-t-staff")
+    hr.fill("#as-who", "CB010077050")
+    hr.fill("#as-from", later)
+    hr.click("#assign-form button[type=submit]")
+    expect(hr.locator("p.ok")).to_have_text("Đã giao ca.")
+    mistake = hr.locator("#assign-h ~ table tbody tr", has_text=later)
+    mistake.locator("button.danger").click()
+    expect(hr.locator("p.ok")).to_have_text("Đã xoá phân ca.")
+    expect(hr.locator("#assign-h ~ table tbody tr", has_text=later)).to_have_count(0)
+    unit_row = hr.locator("#assign-h ~ table tbody tr", has_text="000.00.31.H26")
+    unit_row.locator("button.danger").click()
+    expect(hr.locator("#shift-error")).to_contain_text("đã áp dụng vào bảng chấm công")
+    hr.screenshot(path=str(ARTIFACTS / "hr-assign-refused-vi.png"), full_page=True)
+    bad_axe["hr-assign-refused-vi"] = axe_check(hr)
+    # end it today, by keyboard: the field, the date, Enter
+    unit_row.locator("input[name=to]").focus()
+    hr.keyboard.type(today.strftime("%d/%m/%Y"))
+    hr.keyboard.press("Enter")
+    expect(hr.locator("p.ok")).to_have_text("Đã kết thúc phân ca.")
+    expect(unit_row.locator("td").nth(3)).to_have_text(today.strftime("%d/%m/%Y"))
+    hr.screenshot(path=str(ARTIFACTS / "hr-assign-ended-vi.png"), full_page=True)
+    bad_axe["hr-assign-ended-vi"] = axe_check(hr)
+    hr.goto(f"{rig.base}/console/lang/en")
+    hr.goto(f"{rig.base}/console/attendance/shifts")
+    expect(hr.locator("#assign-h ~ table tbody tr", has_text="000.00.31.H26")).to_contain_text("End")
+    hr.screenshot(path=str(ARTIFACTS / "hr-assign-ended-en.png"), full_page=True)
+    bad_axe["hr-assign-ended-en"] = axe_check(hr)
+    hr.context.close()
+    assert not any(bad_axe.values()), json.dumps(bad_axe, ensure_ascii=False, indent=1)
+    with rig.gw.engine.connect() as conn:
+        (aid,) = conn.execute(
+            sa.select(att_store.T_ASSIGN.c.id).where(att_store.T_ASSIGN.c.unit == "000.00.31.H26")
+        ).one()
+    other = login(browser, rig, "nhansu-khac")
+    other.goto(f"{rig.base}/console/attendance/shifts")
+    expect(other.locator("#assign-h ~ table")).not_to_contain_text("000.00.31.H26")
+    token = other.locator("input[name=csrf]").first.get_attribute("value")
+    for action in ("delete", "end"):
+        r = other.request.post(
+            f"{rig.base}/console/attendance/assignments/{aid}/{action}",
+            form={"csrf": token or "", "to": today.strftime("%d/%m/%Y")},
+        )
+        assert r.status == 404, (action, r.status)
+    other.context.close()
 
 
 MAIN_PAGES = [

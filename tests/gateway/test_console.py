@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import pytest
@@ -788,8 +788,90 @@ def test_attendance_pages_ask_for_a_unit_when_the_scope_is_too_large(
     hra = lite.login("nhansu-a")
     page = hra.get("/console/attendance?month=2026-11")
     assert "unit=H01.01" in page.text and "unit=H01.02" in page.text and "H02.01" not in page.text
-    ot = hra.get("/console/attendance/overtime?month=2026-11&unit=H02.01")
-    assert ot.status_code == 200 and "CB-B1" not in ot.text
+    # a unit outside the scope, typed: refused with the reason, never computed (page, overtime, files)
+    for path in ("/console/attendance", "/console/attendance/overtime", "/console/attendance/timesheet.csv"):
+        r = hra.get(f"{path}?month=2026-11&unit=H02.01")
+        assert r.status_code == 403 and "CB-B1" not in r.text, path
+        assert "Đơn vị H02.01 nằm ngoài các đơn vị của bạn" in r.text, path
+    # the whole scope as one file: refused like the page, a unit's file served
+    for who in (hr, hra):
+        r = who.get("/console/attendance/timesheet.csv?month=2026-11")
+        assert r.status_code == 400 and "hãy chọn một đơn vị trước" in r.text
+    r = hra.get("/console/attendance/timesheet.csv?month=2026-11&unit=H01.01")
+    assert r.status_code == 200 and "CB-A1" in r.text
     monkeypatch.setattr(att_pages, "PEOPLE_MAX", 2)  # the scope fits: everyone of it, as before
     page = hra.get("/console/attendance?month=2026-11")
     assert "Chọn đơn vị" not in page.text and "CB-A1" in page.text and "CB-B1" not in page.text
+
+
+def test_audit_dates_are_vietnamese_text_fields_checked_by_the_server(lite: Env) -> None:
+    """dd/mm/yyyy shown and accepted (ISO too), a date alone as the last one is its whole day, an
+    optional HH:MM narrows; a bad date or an inverted range is refused with the reason."""
+    from gateway.models import AuditEntry
+
+    vn = timezone(timedelta(hours=7))
+    with Session(lite.engine) as s:
+        for i, at in enumerate(
+            (datetime(2026, 11, 30, 23, 59, tzinfo=vn), datetime(2026, 12, 1, 0, 0, tzinfo=vn),
+             datetime(2026, 12, 1, 23, 59, tzinfo=vn), datetime(2026, 12, 2, 0, 0, tzinfo=vn))
+        ):  # fmt: skip
+            s.add(AuditEntry(at=at.astimezone(UTC), actor="t", role="admin", action="probe", target=f"T{i}"))
+        s.commit()
+    c = lite.login("admin")
+    page = c.get("/console/audit").text
+    assert 'type="date"' not in page and "ngày/tháng/năm" in page
+    assert re.search(r'id="since"[^>]*placeholder="\d{2}/\d{2}/\d{4}"', page)
+    assert 'aria-describedby="audit-dates-help"' in page and 'id="audit-dates-help"' in page
+
+    def targets(**q: str) -> list[str]:
+        r = c.get("/console/audit", params={"action": "probe", **q})
+        assert r.status_code == 200, r.text
+        return sorted(re.findall(r"<td>(T\d)</td>", r.text))
+
+    assert targets(since="01/12/2026", until="01/12/2026") == ["T1", "T2"]  # the whole day
+    assert targets(since="2026-12-01", until="2026-12-01") == ["T1", "T2"]  # ISO too
+    assert targets(since="1/12/2026 23:00") == ["T2", "T3"]
+    assert targets(until="01/12/2026 00:00") == ["T0"]
+    day = {"since": "01/12/2026", "until": "01/12/2026"}
+    csv = c.get("/console/audit.csv", params={"action": "probe", **day})
+    assert csv.status_code == 200 and "T1" in csv.text and "T0" not in csv.text and "T3" not in csv.text
+    for bad in ({"since": "12/31/2026"}, {"since": "2026-12-01T25:00"}, {"until": "hôm qua"}):
+        r = c.get("/console/audit", params=bad)
+        assert r.status_code == 400 and "ngày/tháng/năm (02/09/2026)" in r.text, bad
+    r = c.get("/console/audit", params={"since": "02/12/2026", "until": "01/12/2026"})
+    assert r.status_code == 400 and "Ngày đầu ở sau ngày cuối." in r.text
+
+
+def test_month_in_progress_days_to_come_are_not_absences(lite: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Wed 4 Nov 2026 the grid shades 5-30 Nov as not yet due and marks the due absences; the
+    unit figures count only due days; the day panel, with nothing on the 4th, shows Mon 2 Nov
+    labelled as such. The contract's report still flags the days to come ``absent``."""
+    from gateway.console.routes import attendance as att_pages
+
+    class Wednesday(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Wednesday:
+            return cls(2026, 11, 4, 9, 0, tzinfo=tz)
+
+    _hr_setup(lite)
+    monkeypatch.setattr(att_pages, "datetime", Wednesday)
+    page = lite.login("nhansu").get("/console/attendance?month=2026-11").text
+    row = re.search(r"<tr><th scope=\"row\">Nguyễn Văn An</th>(.*?)</tr>", page)
+    assert row
+    cells = re.findall(r"<td( class=\"\w+\")?>(.*?)</td>", row[1])[1:-1]  # the 30 days
+    assert [c[0] for c in cells[4:]] == [' class="future"'] * 26 and all(c[1] == "" for c in cells[4:])
+    assert cells[0] == ("", "") and cells[1] == ("", "+")  # Sunday 1 Nov: a rest day; Monday worked
+    assert cells[2][0] == cells[3][0] == ' class="absent"'  # 3 and 4 Nov
+    assert '<th scope="col" class="future">5<span class="sr"> (chưa đến ngày)</span></th>' in page
+    fig = r"<tr><td>(H0\d\.0\d)</td><td>1</td><td>[^<]*</td><td>[^<]*</td><td>(\d+)</td>"
+    absent = dict(re.findall(fig, page))
+    assert absent == {"H01.01": "2", "H01.02": "3", "H02.01": "2"}  # due days only
+    assert "NGÀY T2 02/11/2026</h2>" in page and "Hôm nay (04/11/2026) chưa có lượt chấm công" in page
+    from gateway.attendance import store as att_store  # the contract's report: unchanged
+
+    report = att_store.compute_month(lite.engine, "2026-11", staff="CB-A1")
+    assert report["staff"][0]["days"]["2026-11-30"]["flags"] == ["absent"]
+    # a past month: its latest day with punches, labelled; the grid has no day to come
+    page = lite.login("nhansu").get("/console/attendance?month=2026-10").text
+    assert 'class="future"' not in page and "today-h" not in page
+    assert att_pages.panel_day({"staff": []}, "2026-12", "2026-11-04") is None

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from sqlmodel import Session
 from gateway import db
 from gateway.api import ApiContext, create_app
 from gateway.attendance import store
-from gateway.console import accounts
+from gateway.console import accounts, i18n
 from gateway.models import StaffRecord
 from gateway.secretbox import SecretBox
 from gateway.settings import Settings
@@ -449,3 +449,52 @@ def test_scoped_hr_typing_another_units_url(env: Env) -> None:
     assert "CB-B1" not in csv.text
     assert "CB-B1" not in hra.get("/console/attendance?month=2026-03").text
     assert "CB-A1" in hra.get("/console/attendance?month=2026-03").text
+
+
+def test_assignment_end_and_delete_by_role_and_unit(env: Env) -> None:
+    """End and delete by form: CSRF, roles, another unit's assignment by URL (404, unchanged), a
+    refusal shown on the page in the user's language, audit entries of the domain and the console."""
+    today = datetime.now(UTC).astimezone(i18n.VN_TZ).date()
+    floor = today.replace(day=1) - timedelta(1)
+    with env.engine.begin() as conn:
+        a1 = store.assign(conn, "hc", date(2026, 3, 1), None, staff="CB-A1")
+        b1 = store.assign(conn, "hc", date(2026, 3, 1), None, staff="CB-B1")
+        later = store.assign(conn, "hc", today + timedelta(40), None, unit="H01.02")
+    store.refresh_days(env.engine)
+    before = _rows(env, "att_assignment")
+    end = {"to": floor.strftime("%d/%m/%Y")}
+    hra, token = env.login("hr-a")  # hr of H01 only
+    page = hra.get("/console/attendance/shifts").text
+    assert f'/assignments/{a1}/end"' in page and f"/assignments/{b1}/" not in page
+    at = "/console/attendance/assignments"
+    for path in (f"{at}/{b1}/end", f"{at}/{b1}/delete"):
+        assert hra.post(path, data={**end, "csrf": token}).status_code == 404, path
+    for path in (f"{at}/{a1}/end", f"{at}/{later}/delete"):
+        assert hra.post(path, data={**end, "csrf": "forged"}).status_code == 403, path
+        for role in ("facility", "auditor"):
+            c, t = env.login(role)
+            assert c.post(path, data={**end, "csrf": t}).status_code == 403, (role, path)
+    assert "assignments/" not in env.login("auditor")[0].get("/console/attendance/shifts").text
+    r = hra.post(f"{at}/{a1}/delete", data={"csrf": token})
+    assert r.status_code == 409 and "đã áp dụng vào bảng chấm công ngày 2026-03-01" in html.unescape(r.text)
+    r = hra.post(f"{at}/{a1}/end", data={"csrf": token, "to": "28/02/2026"})
+    assert r.status_code == 422 and "trước ngày bắt đầu" in html.unescape(r.text)
+    assert hra.post(f"{at}/{a1}/end", data={"csrf": token, "to": "31/02/2026"}).status_code == 400
+    assert _rows(env, "att_assignment") == before
+    r = hra.post(f"{at}/{a1}/end", data={**end, "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303
+    page = hra.get(r.headers["location"]).text
+    assert "Đã kết thúc phân ca." in page and f'id="as-end-{a1}"' in page
+    r = hra.post(f"{at}/{later}/delete", data={"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and "Đã xoá phân ca." in hra.get(r.headers["location"]).text
+    ends = [(x[0], str(x[5])) for x in _rows(env, "att_assignment")]  # id, end (SQLite's text)
+    assert ends == [(a1, floor.isoformat()), (b1, "None")]
+    assert [a for a in _actions(env) if ".assign." in a] == [
+        "attendance.assign.end",
+        "console.attendance.assign.end",
+        "attendance.assign.delete",
+        "console.attendance.assign.delete",
+    ]
+    en, etok = env.login("hr-a", lang="en")
+    r = en.post(f"{at}/{a1}/delete", data={"csrf": etok})
+    assert r.status_code == 409 and "end it, do not delete it" in html.unescape(r.text)

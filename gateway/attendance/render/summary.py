@@ -65,8 +65,10 @@ def scheduled(day: Mapping[str, Any]) -> bool:
     return sym not in ("", "L") or "absent" in flags or "missing_punch" in flags
 
 
-def unit_figures(report: Mapping[str, Any]) -> list[UnitFigures]:
-    """One entry per unit of the report, sorted by unit code."""
+def unit_figures(report: Mapping[str, Any], until: str | None = None) -> list[UnitFigures]:
+    """One entry per unit of the report, sorted by unit code. ``until`` (a date): the days after
+    it are not yet due — neither scheduled nor absent (the contract's report flags the rest of the
+    current month ``absent``; a page of the month in progress counts only what has happened)."""
     units: dict[str, UnitFigures] = {}
     for person in report.get("staff") or ():
         unit = str(person.get("unit", ""))
@@ -80,7 +82,9 @@ def unit_figures(report: Mapping[str, Any]) -> list[UnitFigures]:
         f.early_count += int(tot.get("early_count", 0))
         f.early_min += int(tot.get("early_min", 0))
         f.missing_punch += int(tot.get("missing_punch", 0))
-        for day in (person.get("days") or {}).values():
+        for key, day in (person.get("days") or {}).items():
+            if until is not None and key > until:
+                continue
             if scheduled(day):
                 f.scheduled += 1
             if "absent" in (day.get("flags") or ()):

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from gateway import audit
+from gateway.api import attendance as api_att
 from gateway.attendance import report as att_report
 from gateway.attendance import store
 from gateway.attendance.engine import month_dates
@@ -37,19 +38,23 @@ TYPES: Final = {
 }
 
 
-def _args(month: str, unit: str) -> tuple[str, str | None]:
+def _args(view: Viewer, month: str, unit: str) -> tuple[str, str | None]:
+    """The month and the unit asked for; a unit outside the user's units is refused (the API's
+    rule), not computed as an empty month."""
     month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
     if not MONTH.match(month):
         raise web.ConsoleError(400, "Month is YYYY-MM.")
     if unit and not UNIT.match(unit):
         raise web.ConsoleError(400, "A filter has characters that are not allowed.")
+    if unit:
+        web.api_call(api_att.check_unit, view.principal, unit)
     return month, unit or None
 
 
 @router.get("/attendance")
 def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
     web.need(view, ATTENDANCE_READ)
-    month, unit_q = _args(month, unit)
+    month, unit_q = _args(view, month, unit)
     engine = view.ctx.engine
     scope = view.principal.unit_scope
     if unit_q is None and too_many(engine, scope):
@@ -68,8 +73,11 @@ def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
         )
         s.commit()
     today = datetime.now(i18n.VN_TZ).date().isoformat()
-    daily = summary.daily(report, today, view.lang) if today[:7] == month else None
-    figs = summary.unit_figures(report)
+    shown_day = panel_day(report, month, today)
+    daily = summary.daily(report, shown_day, view.lang) if shown_day else None
+    # the contract marks the month's days still to come "absent" (rule 10, kept in the JSON and
+    # the files); the page counts and shows only the days that are due
+    figs = summary.unit_figures(report, until=today)
     # the renderer escapes every text it draws (unit codes, labels): safe to embed as markup
     chart = Markup(summary.chart_svg(figs, view.lang)) if figs else None  # noqa: S704
     year, mon = (int(x) for x in month.split("-"))
@@ -88,7 +96,32 @@ def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
         people=people,
         total=len(report["staff"]),
         grid_max=GRID_MAX,
+        today=today,
+        shown_day=shown_day,
     )
+
+
+def _has_data(report: dict[str, Any], day: str) -> bool:
+    """Someone punched, or was on leave, on ``day``."""
+    for p in report["staff"]:
+        d = p["days"].get(day)
+        if d is not None and (d.get("in") is not None or d.get("leave")):
+            return True
+    return False
+
+
+def panel_day(report: dict[str, Any], month: str, today: str) -> str | None:
+    """The day of the "today" panel: today in the current month; when today has nothing yet (early
+    morning, a rest day, the demo's story day in the past) the latest day of the month up to
+    today with punches or leave, which the page labels with its date. None for a future month or
+    one with nothing at all (a past month) — the grid says it."""
+    if month > today[:7]:
+        return None
+    year, mon = (int(x) for x in month.split("-"))
+    for d in reversed([x.isoformat() for x in month_dates(year, mon)]):
+        if d <= today and _has_data(report, d):
+            return d
+    return today if month == today[:7] else None
 
 
 def too_many(engine: Any, scope: str) -> bool:
@@ -120,7 +153,10 @@ def timesheet(fmt: str, view: Viewer, month: str = "", unit: str = "") -> Respon
     web.need(view, ATTENDANCE_READ)
     if fmt not in TYPES:
         raise web.ConsoleError(404, "Not found.")
-    month, unit_q = _args(month, unit)
+    month, unit_q = _args(view, month, unit)
+    if unit_q is None and too_many(view.ctx.engine, view.principal.unit_scope):
+        # as the page: a whole scope this large (the nation: minutes) is not computed per request
+        raise web.ConsoleError(400, "Too many people in your scope for one download: choose a unit first.")
     try:
         data = att_report.produce(
             view.ctx.engine,

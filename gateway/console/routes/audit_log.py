@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from fastapi import APIRouter
@@ -39,14 +39,34 @@ def _filters(view: View, actor: str, action: str, target: str, since: str, until
             if not pattern.match(value):
                 raise web.ConsoleError(400, "A filter has characters that are not allowed.")
             out[name] = value
-    for name, value in (("since", since), ("until", until)):
-        if value:
-            try:
-                at = datetime.fromisoformat(value)
-            except ValueError:
-                raise web.ConsoleError(400, "Dates are YYYY-MM-DD or YYYY-MM-DDTHH:MM.") from None
-            out[name] = at if at.tzinfo else at.replace(tzinfo=i18n.VN_TZ)
+    first = _bound(since, end=False) if since else None
+    last = _bound(until, end=True) if until else None
+    if first is not None and last is not None and first >= last:
+        raise web.ConsoleError(400, "The first date is after the last one.")
+    out.update({k: v for k, v in (("since", first), ("until", last)) if v is not None})
     return out
+
+
+# what the browser checks before sending (the server checks again): a date, optionally a time
+WHEN_PATTERN: Final = rf"\s*({i18n.DAY_PATTERN})([ T]{i18n.CLOCK_PATTERN})?\s*"
+WHEN: Final = re.compile(r"^(\S+?)(?:[ T]([01]?\d|2[0-3]):([0-5]\d))?$")
+
+
+def _bound(text: str, end: bool) -> datetime:
+    """A date filter as typed — ``06/12/2026`` (or ISO ``2026-12-06``), optionally with ``HH:MM`` —
+    as an instant in Vietnam's time. A date alone as the last one means its whole day (the API's
+    ``until`` excludes its instant: the next midnight)."""
+    m = WHEN.match(text.strip())
+    try:
+        if m is None:
+            raise ValueError(text)
+        day = i18n.parse_day(m[1])
+    except ValueError:
+        raise web.ConsoleError(400, "A date is day/month/year (02/09/2026), with HH:MM if needed.") from None
+    if m[2] is None:
+        at = datetime(day.year, day.month, day.day, tzinfo=i18n.VN_TZ)
+        return at + timedelta(days=1) if end else at
+    return datetime(day.year, day.month, day.day, int(m[2]), int(m[3]), tzinfo=i18n.VN_TZ)
 
 
 def ip_of(entry: AuditOut) -> str:
@@ -89,6 +109,8 @@ def audit(
         f={"actor": actor, "action": action, "target": target, "since": since, "until": until},
         ip_of=ip_of,
         detail_text=detail_text,
+        today=datetime.now(i18n.VN_TZ).date().isoformat(),
+        when_pattern=WHEN_PATTERN,
     )
 
 
@@ -156,7 +178,7 @@ def audit_csv(
             "",
             role=principal.role,
             ip=view.ip,
-            **{k: str(v) for k, v in flt.items()},
+            filters={k: str(v) for k, v in flt.items()},  # as keywords, "action" collided (a 500)
         )
         s.commit()
     return StreamingResponse(

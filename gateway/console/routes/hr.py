@@ -157,6 +157,8 @@ def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> R
         raise web.ConsoleError(400, "Month is YYYY-MM.")
     if unit and not att_pages.UNIT.match(unit):
         raise web.ConsoleError(400, "A filter has characters that are not allowed.")
+    if unit:
+        web.api_call(api_att.check_unit, view.principal, unit)
     engine = view.ctx.engine
     scope = view.principal.unit_scope
     if not unit and att_pages.too_many(engine, scope):

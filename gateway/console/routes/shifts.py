@@ -11,7 +11,7 @@ entries. The console adds its own entry with the client's address.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from fastapi import APIRouter
@@ -54,7 +54,13 @@ def _page(view: Any, status: int = 200, error: str = "", form: dict[str, Any] | 
         weekdays=WEEKDAYS,
         edit_shifts=view.can(ATTENDANCE_WRITE) and not view.principal.scoped,
         today=datetime.now(i18n.VN_TZ).date().isoformat(),
+        end_floor=_end_floor().isoformat(),
     )
+
+
+def _end_floor() -> date:
+    """The earliest end date offered (the store refuses earlier ones: a past month is closed)."""
+    return datetime.now(i18n.VN_TZ).date().replace(day=1) - timedelta(1)
 
 
 def _form_of(sh: api_att.ShiftOut | None) -> dict[str, Any]:
@@ -69,7 +75,7 @@ def _form_of(sh: api_att.ShiftOut | None) -> dict[str, Any]:
 @router.get("/attendance/shifts")
 def shifts(view: Viewer, edit: str = "", done: str = "") -> Response:
     web.need(view, ATTENDANCE_READ)
-    return _page(view, edit=edit, done=done if done in ("shift", "assign") else "")
+    return _page(view, edit=edit, done=done if done in ("shift", "assign", "end", "delete") else "")
 
 
 @router.post("/attendance/shifts")
@@ -141,3 +147,40 @@ async def assign(view: Viewer) -> Response:
         out = web.api_call(api_att.assign, s, view.principal, item)
     _note(view, "console.attendance.assign", who, id=out.id, shift=item.shift, start=item.start, end=item.end)
     return web.redirect(f"{web.PREFIX}/attendance/shifts?done=assign")
+
+
+@router.post("/attendance/assignments/{aid}/end")
+async def end_assignment(aid: int, view: Viewer) -> Response:
+    """End an assignment on a date (the API's ``PATCH /attendance/assignments/{id}``)."""
+    f = await web.check_csrf(view)
+    web.need(view, ATTENDANCE_WRITE)
+    try:
+        body = api_att.AssignEnd.model_validate({"to": web.form_day(f.get("to"))})
+    except ValidationError as exc:
+        raise _bad(exc) from None
+    with view.db() as s:
+        try:
+            out = web.api_call(api_att.end_assignment, aid, s, view.principal, body)
+        except web.ConsoleError as exc:
+            if exc.status == 404:
+                raise
+            return _page(view, status=exc.status, error=exc.message)
+    _note(view, "console.attendance.assign.end", out.staff or out.unit or "", id=aid, end=out.end)
+    return web.redirect(f"{web.PREFIX}/attendance/shifts?done=end")
+
+
+@router.post("/attendance/assignments/{aid}/delete")
+async def delete_assignment(aid: int, view: Viewer) -> Response:
+    """Delete an assignment entered by mistake (``DELETE /attendance/assignments/{id}``); one
+    already applied to a computed day is refused with the reason, on the page."""
+    await web.check_csrf(view)
+    web.need(view, ATTENDANCE_WRITE)
+    with view.db() as s:
+        try:
+            web.api_call(api_att.delete_assignment, aid, s, view.principal)
+        except web.ConsoleError as exc:
+            if exc.status == 404:
+                raise
+            return _page(view, status=exc.status, error=exc.message)
+    _note(view, "console.attendance.assign.delete", str(aid), id=aid)
+    return web.redirect(f"{web.PREFIX}/attendance/shifts?done=delete")

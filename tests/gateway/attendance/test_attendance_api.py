@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_gateway_api import Env, make_env
 
 from gateway.attendance import store
+from gateway.attendance.times import VN
 from gateway.models import AuditEntry
 
 API = "/api/v1/attendance"
@@ -133,6 +134,8 @@ def test_shifts_over_http(aenv: Env) -> None:
     assert bad.status_code == 422 and "--sessions" in bad.text
     listed = c.get(f"{API}/shifts", headers=aenv.h("auditor")).json()
     assert [(s["id"], s["on_holidays"]) for s in listed] == [("bv", True), ("hc", False)]
+
+
 def test_shifts_assignments_calendar_roles_and_scope(aenv: Env) -> None:
     """The CLI's rules over HTTP: shifts and the calendar are shared (unscoped writers only), a
     scoped hr token assigns within its units, every refusal changes nothing, every change audited."""
@@ -210,3 +213,59 @@ def test_shifts_assignments_calendar_roles_and_scope(aenv: Env) -> None:
         "attendance.calendar.unset",
     ):
         assert act in acts, act
+
+
+def test_assignment_end_and_delete(aenv: Env) -> None:
+    """End keeps the months an assignment applied to; delete only one no computed day used; a
+    scoped hr token never reaches another unit's assignment (404, nothing changes); audited."""
+    c = aenv.client
+    today = datetime.now(UTC).astimezone(VN).date()
+    floor = today.replace(day=1) - timedelta(1)  # the last day of the previous month
+    listed = c.get(f"{API}/assignments", headers=aenv.h("admin")).json()
+    ids = {(x["staff"], x["unit"]): x["id"] for x in listed}
+    mine, theirs = ids[(None, "H01.02")], ids[(None, "H02.01")]
+    store.refresh_days(aenv.engine)  # the computed person-days (att_day), January 2026 on
+
+    def rows() -> list[tuple[object, ...]]:
+        with aenv.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.select(store.T_ASSIGN).order_by(store.T_ASSIGN.c.id))]
+
+    before = rows()
+    end = {"to": today.isoformat()}
+    assert c.patch(f"{API}/assignments/{theirs}", json=end, headers=aenv.h("hr_h1")).status_code == 404
+    assert c.delete(f"{API}/assignments/{theirs}", headers=aenv.h("hr_h1")).status_code == 404
+    assert c.delete(f"{API}/assignments/99999", headers=aenv.h("hr")).status_code == 404
+    for role in ("auditor", "facility"):
+        assert c.patch(f"{API}/assignments/{mine}", json=end, headers=aenv.h(role)).status_code == 403
+        assert c.delete(f"{API}/assignments/{mine}", headers=aenv.h(role)).status_code == 403
+    r = c.delete(f"{API}/assignments/{mine}", headers=aenv.h("hr_h1"))  # January was computed
+    assert r.status_code == 409 and r.json()["code"] == "conflict" and "2026-01-01" in r.json()["detail"]
+    r = c.patch(f"{API}/assignments/{mine}", json={"to": (floor - timedelta(1)).isoformat()},
+                headers=aenv.h("hr_h1"))  # fmt: skip
+    assert r.status_code == 422 and floor.isoformat() in r.json()["detail"]  # a closed month
+    r = c.patch(f"{API}/assignments/{mine}", json={"to": "2025-12-31"}, headers=aenv.h("hr_h1"))
+    assert r.status_code == 422 and "2026-01-01" in r.json()["detail"]  # before its start
+    assert rows() == before
+    r = c.patch(f"{API}/assignments/{mine}", json={"to": floor.isoformat()}, headers=aenv.h("hr_h1"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": mine, "shift": "hc", "staff": None, "unit": "H01.02", "from": "2026-01-01",
+                        "to": floor.isoformat()}  # fmt: skip
+    # the engine follows: this month has no shift for CB0001, January keeps it (5 Jan: absent)
+    month = today.strftime("%Y-%m")
+    now = c.get(f"{API}/report", params={"month": month, "staff": "CB0001"}, headers=aenv.h("hr")).json()
+    assert all(not d["flags"] for s in now["staff"] for d in s["days"].values())
+    jan = c.get(f"{API}/report", params={"month": "2026-01", "staff": "CB0001"}, headers=aenv.h("hr")).json()
+    assert jan["staff"][0]["days"]["2026-01-05"]["flags"] == ["absent"]
+    # one entered by mistake, never computed: deleted
+    a = {"shift": "hc", "staff": "CB0001", "from": (today + timedelta(40)).isoformat()}
+    new = c.post(f"{API}/assignments", json=a, headers=aenv.h("hr_h1")).json()["id"]
+    assert c.delete(f"{API}/assignments/{new}", headers=aenv.h("hr_h1")).status_code == 204
+    assert [r[0] for r in rows()] == [mine, theirs]
+    with aenv.engine.connect() as conn:
+        t = store.T_AUDIT
+        q = sa.select(t.c.action, t.c.target).where(t.c.action.startswith("attendance.assign."))
+        done = conn.execute(q)
+        assert [tuple(x) for x in done] == [
+            ("attendance.assign.end", "H01.02"),
+            ("attendance.assign.delete", "CB0001"),
+        ]

@@ -104,8 +104,60 @@ def test_people_and_units_in_view(engine: Engine) -> None:
     }
 
 
-def test_agencies_without_counts_past_the_bound(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "COUNT_MAX", 0)
-    want = [("AG", None)] if engine.dialect.name == "postgresql" else [("AG", 5)]
-    assert store.agencies_in_view(engine, "") == store.agencies_in_view(engine, "AG") == want
-    assert store.agencies_in_view(engine, "A") == []
+def test_agency_head_counts_follow_every_kind_of_write(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL keeps the counts by triggers (migration 0010_consolegaps): after inserts, an
+    agency change, deletes and a truncate they equal a GROUP BY of the records; SQLite counts."""
+    t = store.T_STAFF
+
+    def counted() -> list[tuple[str, int]]:
+        with engine.connect() as conn:
+            q = sa.select(t.c.agency_code, sa.func.count()).group_by(t.c.agency_code)
+            q = q.order_by(t.c.agency_code)
+            return [(str(a), int(n)) for a, n in conn.execute(q)]
+
+    new = [f"N{i:03d}" for i in range(120)]  # 120 agencies: more than the old 50 with counts
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(t),
+            [{"staff_code": f"X{i}", "full_name": "X", "agency_code": new[i % 120], "unit": new[i % 120],
+              "position": "", "active": True, "updated_at": now_utc()} for i in range(600)],
+        )  # fmt: skip
+    assert store.agencies_in_view(engine, "") == counted() and len(counted()) == 121
+    assert store.agencies_in_view(engine, "N001") == [("N001", 5)]
+    assert store.agencies_in_view(engine, "", limit=3) == [("AG", 5), ("N000", 5), ("N001", 5)]
+    with engine.begin() as conn:
+        conn.execute(sa.update(t).where(t.c.agency_code == "N002").values(agency_code="AG"))
+        conn.execute(sa.update(t).where(t.c.staff_code == "X3").values(full_name="Y"))  # same agency
+        conn.execute(sa.delete(t).where(t.c.agency_code == "N004", t.c.staff_code != "X4"))
+    assert store.agencies_in_view(engine, "") == counted()
+    if engine.dialect.name == "postgresql":  # the appended changes fold back to one row per agency
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM agency_headcount")).scalar_one() > 121
+        monkeypatch.setattr(store, "HEADCOUNT_FOLD_AT", 0)
+        assert store.agencies_in_view(engine, "") == counted()  # read, then folded
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT count(*) FROM agency_headcount")).scalar_one()
+        assert rows == len(counted()) and store.agencies_in_view(engine, "") == counted()  # N002 gone
+    assert dict(counted())["AG"] == 10 and dict(counted())["N004"] == 1 and "N002" not in dict(counted())
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM att_unit_span"))
+        conn.execute(sa.text("DELETE FROM staffrecord") if engine.dialect.name == "sqlite"
+                     else sa.text("TRUNCATE staffrecord CASCADE"))  # fmt: skip
+    assert store.agencies_in_view(engine, "") == counted() == []
+
+
+def test_head_counts_of_a_database_migrated_with_its_staff(pg_url: str) -> None:
+    """A database that already holds staff records gets their counts when migrated."""
+    db.migrate(pg_url, "0009_attnfast")
+    eng = db.make_engine(pg_url)
+    with eng.begin() as conn:
+        conn.execute(
+            sa.insert(store.T_STAFF),
+            [{"staff_code": f"S{i}", "full_name": "S", "agency_code": f"A{i % 3}", "unit": "U",
+              "position": "", "active": True, "updated_at": now_utc()} for i in range(10)],
+        )  # fmt: skip
+    db.migrate(pg_url)
+    assert store.agencies_in_view(eng, "") == [("A0", 4), ("A1", 3), ("A2", 3)]
+    eng.dispose()
