@@ -63,8 +63,6 @@ def render(message: str, fields: dict[str, object], code: str | None = None) -> 
     code = code or lang()
     fields = {k: text_in(v, code) if _templated(v) else v for k, v in fields.items()}
     template = gettext(message, code)
-    if fields and code is not None:  # a field that is itself a message follows the same language
-        fields = {k: v.in_lang(code) if isinstance(v, Message) else v for k, v in fields.items()}
     try:
         return template.format(**fields) if fields else template
     except (KeyError, IndexError, ValueError):
@@ -135,6 +133,10 @@ def _templated(value: object) -> bool:
 def text_in(value: object, code: str | None = None) -> str:
     """``value`` (often an exception's message) in language ``code`` (default: this process's)
     when it keeps its template (:class:`Message`, the trust core's texts and errors), else as is."""
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        value = value.args[0]
+    if isinstance(value, Message):  # a Joined headline and rows too
+        return value.in_lang(code or lang())
     parts = _parts(value)
     return render(parts[0], parts[1], code) if parts else str(value)
 
@@ -142,6 +144,10 @@ def text_in(value: object, code: str | None = None) -> str:
 def message_of(value: object) -> str:
     """``value`` as a :class:`Message` when it keeps its template (e.g. a ``TrustcoreError``), so a
     layer that answers per request (the REST API) can render it again; else its plain text."""
+    if isinstance(value, BaseException) and len(value.args) == 1:
+        value = value.args[0]
+    if isinstance(value, Message):
+        return value
     parts = _parts(value)
     return Message(*parts) if parts else str(value)
 
