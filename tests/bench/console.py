@@ -237,7 +237,10 @@ def attendance_data(url: str, today: dt.date) -> dict[str, float]:
         store.set_shift(conn, SHIFT, "Hành chính", "07:30-11:30,13:00-17:00", "Mon-Fri", 5, 5)
         store.assign(conn, SHIFT, first, None, unit=AGENCY)
         codes = sorted(
-            r[0] for r in conn.exec_driver_sql("SELECT staff_code FROM staffrecord WHERE agency_code = %s", (AGENCY,))
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT staff_code FROM staffrecord WHERE agency_code = %s", (AGENCY,)
+            )
         )
     rng = random.Random(11)
     rows: list[Any] = []
@@ -259,10 +262,14 @@ def attendance_data(url: str, today: dt.date) -> dict[str, float]:
                 if r < 0.015:  # absent
                     continue
                 if r < 0.03:
-                    leaves.append((code, rng.choice(("P", "P", "Ô", "CT")), d, rng.choice((None, None, "am", "pm"))))
+                    leaves.append(
+                        (code, rng.choice(("P", "P", "Ô", "CT")), d, rng.choice((None, None, "am", "pm")))
+                    )
                     if leaves[-1][3] is None:
                         continue
-                arrive = 7 * 60 + 5 + rng.randrange(30) if rng.random() > 0.08 else 7 * 60 + 40 + rng.randrange(50)
+                arrive = (
+                    7 * 60 + 5 + rng.randrange(30) if rng.random() > 0.08 else 7 * 60 + 40 + rng.randrange(50)
+                )
                 leave = 17 * 60 + rng.randrange(30)
                 if rng.random() < 0.05:
                     leave = 16 * 60 + rng.randrange(50)  # early
@@ -287,7 +294,11 @@ def attendance_data(url: str, today: dt.date) -> dict[str, float]:
     t["attendance_punches"] = len(rows)
     t["attendance_leaves"] = len(leaves)
     t["attendance_load_s"] = time.monotonic() - t0
-    print(f"{len(rows)} punches, {len(leaves)} leaves in {t['attendance_load_s']:.1f} s", file=sys.stderr, flush=True)
+    print(
+        f"{len(rows)} punches, {len(leaves)} leaves in {t['attendance_load_s']:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     t0 = time.monotonic()
     done = store.refresh_days(engine)
     t["attendance_refresh_s"] = time.monotonic() - t0
@@ -322,7 +333,9 @@ def attendance_months(url: str) -> tuple[str, str]:
 
     engine = db.make_engine(url)
     with engine.connect() as conn:
-        start = conn.execute(sa.text("SELECT start FROM att_assignment WHERE shift_id = :s"), {"s": SHIFT}).scalar_one()
+        start = conn.execute(
+            sa.text("SELECT start FROM att_assignment WHERE shift_id = :s"), {"s": SHIFT}
+        ).scalar_one()
     engine.dispose()
     nxt = (start.replace(day=28) + dt.timedelta(4)).replace(day=1)
     return start.strftime("%Y-%m"), nxt.strftime("%Y-%m")
