@@ -54,7 +54,7 @@ def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
     scope = view.principal.unit_scope
     if unit_q is None and too_many(engine, scope):
         return pick_unit(view, month, "console.attendance.view", "attendance.html", unit=unit)
-    report = store.compute_month(engine, month, unit=unit_q, scope=scope)
+    report = store.compute_month(engine, month, unit=unit_q, scope=scope, kept=True)
     with view.db() as s:
         audit.record(
             s,

@@ -162,7 +162,7 @@ def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> R
         return att_pages.pick_unit(
             view, month, "console.attendance.overtime.view", "hr_overtime.html", unit="", done=done == "1"
         )
-    found = store.overtime(engine, month, unit=unit or None, scope=scope)
+    found = store.overtime(engine, month, unit=unit or None, scope=scope, kept=True)
     _note(view, "console.attendance.overtime.view", unit or "*", month=month, rows=len(found))
     shown = found[:OT_MAX]
     with view.db() as s:
