@@ -160,7 +160,10 @@ def unit_known(conn: Connection, unit: str) -> bool:
 
 
 def refresh_spans(
-    conn: Connection, only: Any = None, seen: dict[str, list[tuple[date, str, str]]] | None = None
+    conn: Connection,
+    only: Any = None,
+    seen: dict[str, list[tuple[date, str, str]]] | None = None,
+    records: dict[str, tuple[str, str, str]] | None = None,
 ) -> int:
     """Follow the staff records into the unit history: a record whose unit differs from the span in
     effect on the civil date of its last change (a transfer) opens a span from that date; a person
@@ -169,17 +172,26 @@ def refresh_spans(
 
     ``only``: a condition on the staff records — follow only those (a report of one unit or scope
     need not read the nation's 2 M records and spans per request). ``seen``: filled with the unit
-    history of those records as it stands afterwards (a page then need not read it again)."""
+    history of those records as it stands afterwards (a page then need not read it again).
+    ``records``: filled with those records' (full name, position, agency code), for
+    :func:`load_month` (one read of an agency's 4,300 records instead of two: ~20 ms each)."""
     spans: dict[str, list[tuple[date, str, str]]] = {}
     q_span = sa.select(T_SPAN.c.staff_code, T_SPAN.c.start, T_SPAN.c.unit, T_SPAN.c.agency_code)
     q_staff = sa.select(T_STAFF.c.staff_code, T_STAFF.c.unit, T_STAFF.c.agency_code, T_STAFF.c.updated_at)
+    if records is not None:
+        q_staff = q_staff.add_columns(T_STAFF.c.full_name, T_STAFF.c.position)
     if only is not None:
         q_staff = q_staff.where(only)
         q_span = q_span.where(T_SPAN.c.staff_code.in_(sa.select(T_STAFF.c.staff_code).where(only)))
     for code, start, unit, agency in conn.execute(q_span):
         spans.setdefault(code, []).append((start, unit, agency))
     new: list[dict[str, Any]] = []
-    for code, unit, agency, updated in conn.execute(q_staff):
+    rows: Any = conn.execute(q_staff)
+    if records is not None:
+        rows = rows.all()
+        records.update((r[0], (r[4], r[5], r[2])) for r in rows)
+        rows = (r[:4] for r in rows)
+    for code, unit, agency, updated in rows:
         mine = spans.get(code)
         if mine is None:
             new.append({"staff_code": code, "start": EARLIEST, "unit": unit, "agency_code": agency})
@@ -530,10 +542,12 @@ def load_month(
     month: int,
     staff: Sequence[str] | None = None,
     seen: dict[str, list[tuple[date, str, str]]] | None = None,
+    records: dict[str, tuple[str, str, str]] | None = None,
 ) -> Loaded:
     """Everything the engine needs for the month (and the night shift reaching into it), in one
     query per table. ``staff``: only these people (incremental recompute). ``seen``: their unit
-    history as :func:`refresh_spans` just read it (not read again)."""
+    history as :func:`refresh_spans` just read it (not read again); ``records``: their staff
+    records as it read them."""
     dates = rules.month_dates(year, month)
     lo, hi = utc_midnight(dates[0] - timedelta(1)), utc_midnight(dates[-1] + timedelta(2))
     years = sorted({dates[0].year, (dates[0] - timedelta(1)).year})
@@ -580,12 +594,14 @@ def load_month(
     names: dict[str, str] = {}
     positions: dict[str, str] = {}
     agency_of: dict[str, str] = {}
-    for code, name, pos, ag in conn.execute(
-        only(
-            sa.select(T_STAFF.c.staff_code, T_STAFF.c.full_name, T_STAFF.c.position, T_STAFF.c.agency_code),
-            T_STAFF.c.staff_code,
+    if records is not None and staff is not None:
+        people: Any = ((c, *records[c]) for c in staff if c in records)
+    else:
+        q_staff = sa.select(
+            T_STAFF.c.staff_code, T_STAFF.c.full_name, T_STAFF.c.position, T_STAFF.c.agency_code
         )
-    ):
+        people = conn.execute(only(q_staff, T_STAFF.c.staff_code))
+    for code, name, pos, ag in people:
         names[code], positions[code], agency_of[code] = name, pos, ag
     spans: dict[str, list[rules.Span]] = {}
     if seen is not None and staff is not None:
@@ -804,7 +820,11 @@ def agencies_in_view(db: DB, scope: str = "", limit: int = 300) -> list[tuple[st
 
 
 def _codes_in_view(
-    conn: Connection, unit: str | None, scope: str, seen: dict[str, list[tuple[date, str, str]]] | None = None
+    conn: Connection,
+    unit: str | None,
+    scope: str,
+    seen: dict[str, list[tuple[date, str, str]]] | None = None,
+    records: dict[str, tuple[str, str, str]] | None = None,
 ) -> list[str]:
     span_cond, staff_cond = _in_view(unit, scope)
     # those in view now, and those who were (a transfer out of it opens their next span); found
@@ -812,7 +832,8 @@ def _codes_in_view(
     # staff records per request (0.4-0.5 s)
     now = set(conn.execute(sa.select(T_STAFF.c.staff_code).where(staff_cond)).scalars())
     were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond)).scalars())
-    refresh_spans(conn, _among(conn, T_STAFF.c.staff_code, sorted(now | were)), seen)
+    if not refresh_spans(conn, _among(conn, T_STAFF.c.staff_code, sorted(now | were)), seen, records):
+        return sorted(were)  # no span added: the same query's answer
     return sorted({r[0] for r in conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond))})
 
 
@@ -908,13 +929,14 @@ def compute_month(
         _custom_plans(conn)
         codes: list[str] | None = [staff] if staff is not None else None
         seen: dict[str, list[tuple[date, str, str]]] | None = None
+        records: dict[str, tuple[str, str, str]] | None = None
         if codes is None and (unit is not None or scope):  # only the people who were ever in view
-            seen = {}
-            codes = _codes_in_view(conn, unit, scope, seen)
+            seen, records = {}, {}
+            codes = _codes_in_view(conn, unit, scope, seen, records)
         else:
             refresh_spans(conn)
         catch_up_month(conn, year, mon)
-        loaded = load_month(conn, year, mon, codes, seen)
+        loaded = load_month(conn, year, mon, codes, seen, records)
     with no_gc():
         if kept and staff is None:
             report = _compute_kept(loaded.inp, unit, None)
@@ -1079,13 +1101,14 @@ def overtime(
         _custom_plans(conn)
         codes: list[str] | None = [staff] if staff is not None else None
         seen: dict[str, list[tuple[date, str, str]]] | None = None
+        records: dict[str, tuple[str, str, str]] | None = None
         if codes is None and (unit is not None or scope):
-            seen = {}
-            codes = _codes_in_view(conn, unit, scope, seen)
+            seen, records = {}, {}
+            codes = _codes_in_view(conn, unit, scope, seen, records)
         else:
             refresh_spans(conn)
         catch_up_month(conn, year, mon)
-        loaded = load_month(conn, year, mon, codes, seen)
+        loaded = load_month(conn, year, mon, codes, seen, records)
         if kept and staff is None:
             report = _compute_kept(loaded.inp, unit, found)
         else:
