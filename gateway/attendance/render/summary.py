@@ -15,7 +15,7 @@ Definitions (docs/attendance-reports.md):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
@@ -65,8 +65,23 @@ def scheduled(day: Mapping[str, Any]) -> bool:
     return sym not in ("", "L") or "absent" in flags or "missing_punch" in flags
 
 
-def unit_figures(report: Mapping[str, Any]) -> list[UnitFigures]:
-    """One entry per unit of the report, sorted by unit code."""
+def day_counts(person: Mapping[str, Any]) -> tuple[int, int]:
+    """(scheduled, absent) person-days of one row."""
+    sched = absent = 0
+    for day in (person.get("days") or {}).values():
+        if scheduled(day):
+            sched += 1
+        if "absent" in (day.get("flags") or ()):
+            absent += 1
+    return sched, absent
+
+
+RowCounts = Callable[[Mapping[str, Any]], tuple[int, int]]
+
+
+def unit_figures(report: Mapping[str, Any], counts: RowCounts = day_counts) -> list[UnitFigures]:
+    """One entry per unit of the report, sorted by unit code. ``counts``: :func:`day_counts` or one
+    that remembers it for rows seen before (the console's pages: 4,300 people × 31 days)."""
     units: dict[str, UnitFigures] = {}
     for person in report.get("staff") or ():
         unit = str(person.get("unit", ""))
@@ -80,11 +95,9 @@ def unit_figures(report: Mapping[str, Any]) -> list[UnitFigures]:
         f.early_count += int(tot.get("early_count", 0))
         f.early_min += int(tot.get("early_min", 0))
         f.missing_punch += int(tot.get("missing_punch", 0))
-        for day in (person.get("days") or {}).values():
-            if scheduled(day):
-                f.scheduled += 1
-            if "absent" in (day.get("flags") or ()):
-                f.absent += 1
+        sched, absent = counts(person)
+        f.scheduled += sched
+        f.absent += absent
     return [units[k] for k in sorted(units)]
 
 
@@ -172,8 +185,49 @@ def unit_summary(
     )
 
 
-def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
-    """Everyone's attendance on one date: symbol, in, out, late, early, flags; counts in the subtitle."""
+DailyEntry = tuple[tuple[Cell, ...], tuple[int, ...]] | None
+
+
+def daily_entry(person: Mapping[str, Any], date: str, lang: str = "vi") -> DailyEntry:
+    """One row's line of :func:`daily` and its (present, late, early, absent, on leave, missing
+    punch) counts, or None when the row has no such date."""
+    day = (person.get("days") or {}).get(date)
+    if day is None:
+        return None
+    flags = day.get("flags") or ()
+    leave = day.get("leave")
+    line = (
+        str(person.get("unit", "")),
+        str(person.get("staff", "")),
+        nfc(str(person.get("name", ""))),
+        nfc(day.get("symbol") or ""),
+        day.get("in"),
+        day.get("out"),
+        day.get("worked_min"),
+        day.get("late_min") or None,
+        day.get("early_min") or None,
+        f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
+        ", ".join(FLAGS[lang].get(f, f) for f in flags) or None,
+    )
+    counts = (
+        1 if float(day.get("value") or 0) > 0 else 0,
+        1 if "late" in flags else 0,
+        1 if "early" in flags else 0,
+        1 if "absent" in flags else 0,
+        1 if leave else 0,
+        1 if "missing_punch" in flags else 0,
+    )
+    return line, counts
+
+
+def daily(
+    report: Mapping[str, Any],
+    date: str,
+    lang: str = "vi",
+    entry: Callable[[Mapping[str, Any], str, str], DailyEntry] = daily_entry,
+) -> Table:
+    """Everyone's attendance on one date: symbol, in, out, late, early, flags; counts in the
+    subtitle. ``entry``: :func:`daily_entry` or one that remembers it for rows seen before."""
     t = labels(lang)
     try:
         d = dt.date.fromisoformat(date)
@@ -181,36 +235,17 @@ def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
         raise ValueError(f"date: {date!r} is not YYYY-MM-DD") from None
     if date[:7] != report.get("month"):
         raise ValueError(f"date: {date} is not in the report's month {report.get('month')}")
-    flag_names = FLAGS[lang]
     rows = []
-    present = late = early = absent = on_leave = missing = 0
+    tally = [0] * 6
     for person in sorted(report.get("staff") or (), key=lambda p: (str(p.get("unit")), str(p.get("staff")))):
-        day = (person.get("days") or {}).get(date)
-        if day is None:
+        got = entry(person, date, lang)
+        if got is None:
             continue
-        flags = day.get("flags") or ()
-        present += 1 if float(day.get("value") or 0) > 0 else 0
-        late += 1 if "late" in flags else 0
-        early += 1 if "early" in flags else 0
-        absent += 1 if "absent" in flags else 0
-        missing += 1 if "missing_punch" in flags else 0
-        on_leave += 1 if day.get("leave") else 0
-        leave = day.get("leave")
-        rows.append(
-            (
-                str(person.get("unit", "")),
-                str(person.get("staff", "")),
-                nfc(str(person.get("name", ""))),
-                nfc(day.get("symbol") or ""),
-                day.get("in"),
-                day.get("out"),
-                day.get("worked_min"),
-                day.get("late_min") or None,
-                day.get("early_min") or None,
-                f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
-                ", ".join(flag_names.get(f, f) for f in flags) or None,
-            )
-        )
+        line, adds = got
+        for i, c in enumerate(adds):
+            tally[i] += c
+        rows.append(line)
+    present, late, early, absent, on_leave, missing = tally
     cols = (
         "unit_code",
         "staff",
