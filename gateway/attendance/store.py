@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ from sqlmodel import Session
 
 from gateway.attendance import calendar as vncal
 from gateway.attendance import engine as rules
-from gateway.attendance.bulk import no_gc
+from gateway.attendance.bulk import no_gc, settle
 from gateway.attendance.errors import AttendanceError
 from gateway.attendance.models import (
     AttAssignment,
@@ -851,6 +852,7 @@ class _Memo:
 
 _MEMO: OrderedDict[tuple[Any, ...], _Memo] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
+SETTLE_MIN = 1000  # people recomputed at once from which the kept rows are settled (bulk.settle)
 MEMO_KEYS = 8  # months of units kept (least recently used dropped): ~40 MB for 4,300 people each
 
 
@@ -898,6 +900,8 @@ def _compute_kept(
         _MEMO.move_to_end(key)
         while len(_MEMO) > MEMO_KEYS:
             _MEMO.popitem(last=False)
+    if len(stale) >= SETTLE_MIN:
+        settle()
     if overtime is not None:
         overtime.extend(dict(ot) for _, _, cs in people.values() for ot in cs)
     return {
@@ -906,8 +910,19 @@ def _compute_kept(
     }
 
 
-def _row_in_scope(scope: str, row: dict[str, Any]) -> bool:
-    return in_scope(scope, row["unit"]) or in_scope(scope, row["agency"])
+def _rows_in_scope(scope: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose unit or agency lies within ``scope``, each (unit, agency) pair tested once
+    (an agency's 4,300 rows share a few dozen: the test per row cost ~20 ms)."""
+    seen: dict[tuple[str, str], bool] = {}
+    out = []
+    for r in rows:
+        key = (r["unit"], r["agency"])
+        ok = seen.get(key)
+        if ok is None:
+            ok = seen[key] = in_scope(scope, key[0]) or in_scope(scope, key[1])
+        if ok:
+            out.append(r)
+    return out
 
 
 def compute_month(
@@ -943,7 +958,7 @@ def compute_month(
         else:
             report = rules.compute(loaded.inp, unit=unit, staff=staff, include={staff} if staff else None)
     if scope:
-        report["staff"] = [r for r in report["staff"] if _row_in_scope(scope, r)]
+        report["staff"] = _rows_in_scope(scope, report["staff"])
     return report
 
 
@@ -1114,7 +1129,7 @@ def overtime(
         else:
             report = rules.compute(loaded.inp, unit=unit, staff=staff, overtime=found)
         if scope:
-            keep = {r["staff"] for r in report["staff"] if _row_in_scope(scope, r)}
+            keep = {r["staff"] for r in _rows_in_scope(scope, report["staff"])}
             found = [o for o in found if o["staff"] in keep]
         dates = rules.month_dates(year, mon)
         approved = {
@@ -1127,7 +1142,7 @@ def overtime(
         }
     for ot in found:
         ot["approved_min"] = approved.get((ot["staff"], ot["date"]), 0)
-    return sorted(found, key=lambda o: (o["staff"], o["date"]))
+    return sorted(found, key=itemgetter("staff", "date"))  # C: an agency has ~90,000 candidates
 
 
 def approve_overtime(conn: Connection, staff: str, day: date, minutes: int, reason: str, actor: str) -> None:
