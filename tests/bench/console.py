@@ -7,7 +7,9 @@
 1. Load: staff records (Vietnamese names, 96 agencies × units), one card each, and events over
    2,000 readers in 10 units, generated inside PostgreSQL (INSERT … SELECT generate_series: no
    client round trips) with the event and name indexes dropped during the load and built after,
-   as the national snapshot load does.
+   as the national snapshot load does. Then a month and a half of attendance for one agency
+   (``attendance_data``: shifts, assignment, punches, leave and stored person-days, through the
+   store's own functions), added once to a kept database.
 2. Server time per page: every console page requested N times in-process (FastAPI TestClient: the
    whole request through routing, session, queries and templates) by an unscoped admin, a
    facility manager and an HR officer scoped to one unit (pages a role may not open are left out):
