@@ -853,7 +853,7 @@ class _Memo:
 _MEMO: OrderedDict[tuple[Any, ...], _Memo] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 SETTLE_MIN = 1000  # people recomputed at once from which the kept rows are settled (bulk.settle)
-MEMO_KEYS = 8  # months of units kept (least recently used dropped): ~40 MB for 4,300 people each
+MEMO_KEYS = 4  # months of units kept (least recently used dropped): ~120 MB for an agency of 4,300
 
 
 def _compute_kept(
