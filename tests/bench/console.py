@@ -568,8 +568,8 @@ def database(a: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if not a.reuse:
         url = pg.create_database("cbcc_bench_console")
         db.migrate(url)
-        timings = load(url, a.staff, a.events, a.readers)
-        return url, timings | attendance_data(url, dt.datetime.now(VN_TZ).date())
+        loaded = load(url, a.staff, a.events, a.readers)
+        return url, loaded | attendance_data(url, dt.datetime.now(VN_TZ).date())
     base = f"cbcc_bench_console_base_{a.staff}_{a.events}_{a.readers}"
     timings: dict[str, Any] = {"reused_base": True}
     with pg.admin_connect() as conn:
