@@ -14,7 +14,7 @@ import io
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import date as CivilDate
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Final
 
@@ -113,7 +113,7 @@ class Formats:
             pattern = "EEEE, dd/MM/yyyy" if weekday else "dd/MM/yyyy"
         else:
             pattern = "EEE, MMM d, yyyy" if weekday else "MMM d, yyyy"
-        return format_date(value, pattern, locale=self.lang)
+        return _civil(value, pattern, self.lang)
 
     def day_input(self, value: CivilDate | str | None) -> str:
         """A date as a form field shows it: ``06/12/2026`` in Vietnamese, ISO in English."""
@@ -132,4 +132,16 @@ class Formats:
         return [names[i] for i in range(7)]
 
     def num(self, value: int | float | None) -> str:
-        return "—" if value is None else format_decimal(value, locale=self.lang)
+        return "—" if value is None else _decimal(value, self.lang)
+
+
+# Babel formats one number or date in ~50-100 µs; a timesheet page formats hundreds of the same few
+# values (work days, minutes, the month's dates)
+@lru_cache(maxsize=4096, typed=True)
+def _decimal(value: int | float, lang: str) -> str:
+    return format_decimal(value, locale=lang)
+
+
+@lru_cache(maxsize=4096)
+def _civil(value: CivilDate, pattern: str, lang: str) -> str:
+    return format_date(value, pattern, locale=lang)

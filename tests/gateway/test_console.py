@@ -875,3 +875,33 @@ def test_month_in_progress_days_to_come_are_not_absences(lite: Env, monkeypatch:
     page = lite.login("nhansu").get("/console/attendance?month=2026-10").text
     assert 'class="future"' not in page and "today-h" not in page
     assert att_pages.panel_day({"staff": []}, "2026-12", "2026-11-04") is None
+
+
+def test_attendance_pages_kept_between_requests_follow_a_change(lite: Env) -> None:
+    """The attendance and overtime pages keep computed rows and the figures derived from them
+    between requests (``kept=True``, ``Derived``): after a new punch today they equal the pages
+    computed from nothing kept."""
+    from gateway.attendance import store as att_store
+    from gateway.console.routes import attendance as att_pages
+
+    _hr_setup(lite)
+    hr = lite.login("nhansu")
+    now = datetime.now(UTC).replace(microsecond=0)
+    month = (now + timedelta(hours=7)).strftime("%Y-%m")
+
+    def pages() -> list[str]:
+        got = [hr.get(f"/console/attendance{p}?month={month}") for p in ("", "/overtime")]
+        assert all(r.status_code == 200 for r in got)
+        return [re.sub(r'name="csrf" value="[^"]+"', "", r.text) for r in got]
+
+    with lite.engine.begin() as conn:
+        att_store.assign(conn, "hc", (now - timedelta(days=40)).date(), None, staff="CB-A2")
+        att_store.add_punches(conn, [att_store.PunchRow("CB-A2", now - timedelta(hours=9), "import")])
+    before = pages()
+    assert "CB-A2" in before[0]
+    with lite.engine.begin() as conn:  # CB-A2 leaves: today's out, maybe overtime, a new total
+        att_store.add_punches(conn, [att_store.PunchRow("CB-A2", now - timedelta(minutes=1), "import")])
+    after = pages()
+    att_store._MEMO.clear()
+    att_pages._DERIVED.clear()
+    assert pages() == after != before

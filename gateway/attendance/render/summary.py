@@ -15,8 +15,9 @@ Definitions (docs/attendance-reports.md):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -65,10 +66,32 @@ def scheduled(day: Mapping[str, Any]) -> bool:
     return sym not in ("", "L") or "absent" in flags or "missing_punch" in flags
 
 
-def unit_figures(report: Mapping[str, Any], until: str | None = None) -> list[UnitFigures]:
-    """One entry per unit of the report, sorted by unit code. ``until`` (a date): the days after
-    it are not yet due — neither scheduled nor absent (the contract's report flags the rest of the
-    current month ``absent``; a page of the month in progress counts only what has happened)."""
+def day_counts(person: Mapping[str, Any], until: str | None = None) -> tuple[int, int]:
+    """(scheduled, absent) person-days of one row. ``until`` (a date): the days after it are not
+    yet due — neither scheduled nor absent (the contract's report flags the rest of the current
+    month ``absent``; a page of the month in progress counts only what has happened)."""
+    sched = absent = 0
+    for key, day in (person.get("days") or {}).items():
+        if until is not None and key > until:
+            continue
+        if scheduled(day):
+            sched += 1
+        if "absent" in (day.get("flags") or ()):
+            absent += 1
+    return sched, absent
+
+
+RowCounts = Callable[[Mapping[str, Any]], tuple[int, int]]
+
+
+def unit_figures(
+    report: Mapping[str, Any], counts: RowCounts | None = None, until: str | None = None
+) -> list[UnitFigures]:
+    """One entry per unit of the report, sorted by unit code. ``counts``: one that remembers
+    :func:`day_counts` for rows seen before (the console's pages: 4,300 people × 31 days), else
+    :func:`day_counts` up to ``until``."""
+    if counts is None:
+        counts = partial(day_counts, until=until)
     units: dict[str, UnitFigures] = {}
     for person in report.get("staff") or ():
         unit = str(person.get("unit", ""))
@@ -82,13 +105,9 @@ def unit_figures(report: Mapping[str, Any], until: str | None = None) -> list[Un
         f.early_count += int(tot.get("early_count", 0))
         f.early_min += int(tot.get("early_min", 0))
         f.missing_punch += int(tot.get("missing_punch", 0))
-        for key, day in (person.get("days") or {}).items():
-            if until is not None and key > until:
-                continue
-            if scheduled(day):
-                f.scheduled += 1
-            if "absent" in (day.get("flags") or ()):
-                f.absent += 1
+        sched, absent = counts(person)
+        f.scheduled += sched
+        f.absent += absent
     return [units[k] for k in sorted(units)]
 
 
@@ -176,8 +195,49 @@ def unit_summary(
     )
 
 
-def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
-    """Everyone's attendance on one date: symbol, in, out, late, early, flags; counts in the subtitle."""
+DailyEntry = tuple[tuple[Cell, ...], tuple[int, ...]] | None
+
+
+def daily_entry(person: Mapping[str, Any], date: str, lang: str = "vi") -> DailyEntry:
+    """One row's line of :func:`daily` and its (present, late, early, absent, on leave, missing
+    punch) counts, or None when the row has no such date."""
+    day = (person.get("days") or {}).get(date)
+    if day is None:
+        return None
+    flags = day.get("flags") or ()
+    leave = day.get("leave")
+    line = (
+        str(person.get("unit", "")),
+        str(person.get("staff", "")),
+        nfc(str(person.get("name", ""))),
+        nfc(day.get("symbol") or ""),
+        day.get("in"),
+        day.get("out"),
+        day.get("worked_min"),
+        day.get("late_min") or None,
+        day.get("early_min") or None,
+        f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
+        ", ".join(FLAGS[lang].get(f, f) for f in flags) or None,
+    )
+    counts = (
+        1 if float(day.get("value") or 0) > 0 else 0,
+        1 if "late" in flags else 0,
+        1 if "early" in flags else 0,
+        1 if "absent" in flags else 0,
+        1 if leave else 0,
+        1 if "missing_punch" in flags else 0,
+    )
+    return line, counts
+
+
+def daily(
+    report: Mapping[str, Any],
+    date: str,
+    lang: str = "vi",
+    entry: Callable[[Mapping[str, Any], str, str], DailyEntry] = daily_entry,
+) -> Table:
+    """Everyone's attendance on one date: symbol, in, out, late, early, flags; counts in the
+    subtitle. ``entry``: :func:`daily_entry` or one that remembers it for rows seen before."""
     t = labels(lang)
     try:
         d = dt.date.fromisoformat(date)
@@ -185,36 +245,17 @@ def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
         raise ValueError(f"date: {date!r} is not YYYY-MM-DD") from None
     if date[:7] != report.get("month"):
         raise ValueError(f"date: {date} is not in the report's month {report.get('month')}")
-    flag_names = FLAGS[lang]
     rows = []
-    present = late = early = absent = on_leave = missing = 0
+    tally = [0] * 6
     for person in sorted(report.get("staff") or (), key=lambda p: (str(p.get("unit")), str(p.get("staff")))):
-        day = (person.get("days") or {}).get(date)
-        if day is None:
+        got = entry(person, date, lang)
+        if got is None:
             continue
-        flags = day.get("flags") or ()
-        present += 1 if float(day.get("value") or 0) > 0 else 0
-        late += 1 if "late" in flags else 0
-        early += 1 if "early" in flags else 0
-        absent += 1 if "absent" in flags else 0
-        missing += 1 if "missing_punch" in flags else 0
-        on_leave += 1 if day.get("leave") else 0
-        leave = day.get("leave")
-        rows.append(
-            (
-                str(person.get("unit", "")),
-                str(person.get("staff", "")),
-                nfc(str(person.get("name", ""))),
-                nfc(day.get("symbol") or ""),
-                day.get("in"),
-                day.get("out"),
-                day.get("worked_min"),
-                day.get("late_min") or None,
-                day.get("early_min") or None,
-                f"{nfc(leave['kind'])} {float(leave['value']):g}" if leave else None,
-                ", ".join(flag_names.get(f, f) for f in flags) or None,
-            )
-        )
+        line, adds = got
+        for i, c in enumerate(adds):
+            tally[i] += c
+        rows.append(line)
+    present, late, early, absent, on_leave, missing = tally
     cols = (
         "unit_code",
         "staff",

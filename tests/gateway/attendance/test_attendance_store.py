@@ -205,3 +205,67 @@ def test_punches_of_unknown_staff_are_stored_once_the_record_arrives(engine: Eng
     days = store.stored_days(engine, "2026-03")
     assert days[("CB09", "2026-03-02", "VP")]["value"] == 1.0  # 07:29-17:01 on hc
     _stored_equals_full(engine)
+
+
+def test_kept_rows_follow_every_input(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's kept computation (``kept=True``) equals a fresh one after each kind of change,
+    and recomputes only the people whose own inputs changed."""
+    from collections import OrderedDict
+
+    from gateway.attendance import engine as rules
+
+    monkeypatch.setattr(store, "_MEMO", OrderedDict())
+    computed: list[list[str]] = []
+    real = rules.compute
+
+    def spy(inp: Any, **kw: Any) -> Any:
+        computed.append(sorted(inp.names))
+        return real(inp, **kw)
+
+    monkeypatch.setattr(rules, "compute", spy)
+
+    def same(unit: str | None = None) -> None:
+        computed.clear()
+        assert store.compute_month(engine, "2026-03", unit=unit, kept=True) == store.compute_month(
+            engine, "2026-03", unit=unit
+        )
+        assert store.overtime(engine, "2026-03", unit=unit, kept=True) == store.overtime(
+            engine, "2026-03", unit=unit
+        )
+
+    with engine.begin() as conn:
+        store.add_punches(conn, _punches(range(2, 7)))
+    same("VP")
+    assert computed[0] == list(CODES)  # the first time, everyone
+    computed.clear()
+    store.compute_month(engine, "2026-03", unit="VP", kept=True)
+    assert computed == []  # nothing changed: nothing computed
+    with engine.begin() as conn:  # CB02 stays late: a new punch, an overtime candidate
+        store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 07:20:00"), "import")])
+        store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 19:05:00"), "import")])
+    same("VP")
+    assert computed[0] == ["CB02"]
+    with engine.begin() as conn:
+        store.add_leave(conn, "CB01", "P", date(2026, 3, 10), date(2026, 3, 11), None, "ốm")
+        store.correct(conn, "CB03", "void", _t("2026-03-03 07:29:00"), "nhầm", "hr")
+        store.correct(conn, "CB03", "add", _t("2026-03-03 07:31:00"), "quên", "hr")
+    same("VP")
+    assert computed[0] == ["CB01", "CB03"]
+    with engine.begin() as conn:
+        store.approve_overtime(conn, "CB02", date(2026, 3, 9), 30, "dự án", "hr")
+    same("VP")
+    with engine.begin() as conn:  # the rules every row depends on: everyone again
+        store.set_shift(conn, "hc", "HC", "07:30-11:30,13:00-17:00", "Mon-Fri", 10, 10)
+    same("VP")
+    assert computed[0] == list(CODES)
+    with engine.begin() as conn:
+        store.calendar_set(conn, date(2026, 3, 4), "holiday", "Nghỉ bù")
+        store.record_transfer(conn, "CB03", "KT", date(2026, 3, 16), "H26")
+    same("VP")
+    same("KT")
+    same()
+    rows = store.compute_month(engine, "2026-03", unit="VP", kept=True)["staff"]
+    rows[0]["overtime"] = {"weekday": 1}  # a caller adding to a row (attach_overtime) ...
+    found = store.overtime(engine, "2026-03", unit="VP", kept=True)
+    found[0]["approved_min"] = 999  # ... or to a candidate changes nothing kept
+    same("VP")
