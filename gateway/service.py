@@ -273,27 +273,24 @@ class Gateway:
         )
 
     def _reader_registered(self, reader_id: str, password: str) -> None:
-        try:
-            if teach_broker(self.settings, reader_id, password, self.broker) and self.broker is None:
-                log.info(_("broker updated live for reader {id}", id=reader_id))
-        except broker_config.BrokerConfigError as exc:
-            log.warning(
-                _(
-                    "reader {id}: the broker was not updated ({reason}); use `cbcc broker`",
-                    id=reader_id,
-                    reason=exc,
-                )
-            )
+        def apply() -> bool:
+            return teach_broker(self.settings, reader_id, password, self.broker) and self.broker is None
+
+        self._broker_change(reader_id, apply)
 
     def _reader_enabled(self, reader_id: str, enabled: bool) -> None:
         if self.broker is None:
             self._broker_live(reader_id, lambda a: a.set_enabled(reader_id, enabled))
 
     def _broker_live(self, reader_id: str, change: Callable[[dynsec_admin.DynsecAdmin], None]) -> None:
+        self._broker_change(reader_id, lambda: dynsec_admin.apply_with_settings(self.settings.mqtt, change))
+
+    def _broker_change(self, reader_id: str, apply: Callable[[], bool]) -> None:
         """The registration stands whatever the broker says; a failure is logged for the operator
-        (`cbcc broker add-reader --live` does the same by hand)."""
+        (`cbcc broker add-reader --live` does the same by hand). ``apply``: True when a running
+        broker was changed live."""
         try:
-            if dynsec_admin.apply_with_settings(self.settings.mqtt, change):
+            if apply():
                 log.info(_("broker updated live for reader {id}", id=reader_id))
         except broker_config.BrokerConfigError as exc:
             log.warning(
