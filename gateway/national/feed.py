@@ -99,14 +99,14 @@ def normalise_name(value: str) -> str:
     """NFC, single spaces; letters (any script, with diacritics) separated by space ' - ."""
     text = _tidy(value)
     if not text or not _NAME_CHARS.match(text):
-        raise ValueError("a name holds letters separated by single spaces")
+        raise ValueError(_("a name holds letters separated by single spaces"))
     return text
 
 
 def _nfc_text(value: str) -> str:
     text = _tidy(value)
     if _CONTROL.search(text):
-        raise ValueError("control or format characters")
+        raise ValueError(_("control or format characters"))
     return text
 
 

@@ -31,7 +31,7 @@ from gateway.errors import GatewayError
 from gateway.models import now_utc
 from gateway.national.feed import CARD, STAFF, CardState, StaffState
 from gateway.national.sync import Item, OnChange, apply_items
-from messages import Joined, _
+from messages import Joined, _, message_of
 from messages.api import VALIDATION
 
 ALIASES: dict[str, str] = {
@@ -189,7 +189,11 @@ def _validate(adapter: Any, value: dict[str, Any], rename: dict[str, str]) -> An
         for e in exc.errors():
             col = ".".join(str(p) for p in e["loc"])
             kind, ctx = str(e["type"]), {str(k): str(v) for k, v in (e.get("ctx") or {}).items()}
-            what = _(VALIDATION[kind], **ctx) if kind in VALIDATION else e["msg"]
+            raised = (e.get("ctx") or {}).get("error")
+            if kind == "value_error" and isinstance(raised, BaseException):  # our validators' texts
+                what = message_of(raised)
+            else:
+                what = _(VALIDATION[kind], **ctx) if kind in VALIDATION else e["msg"]
             msgs.append(_("{field}: {reason}", field=rename.get(col, col), reason=what))
         raise ValueError(Joined(msgs, "; ")) from None
 

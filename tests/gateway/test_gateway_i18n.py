@@ -85,6 +85,11 @@ def test_staff_file_rows_in_both_languages() -> None:
         "active: not yes/no: 'có lẽ'",
         "active: không phải có/không: 'có lẽ'",
     )
+    good = {"staff_code": "H010001", "agency_code": "000.00.01.H01", "unit": "000.00.01.H01"}
+    with pytest.raises(ValueError) as exc:  # a validator of ours (value_error), not pydantic's words
+        fileimport.parse_row(good | {"full_name": "Nguyễn 3 An"})
+    assert text_in(exc.value, "en") == "full_name: a name holds letters separated by single spaces"
+    assert text_in(exc.value, "vi") == "full_name: họ tên gồm các chữ cái cách nhau bởi một dấu cách"
 
 
 def test_broker_admin_refusal_in_both_languages() -> None:
