@@ -6,7 +6,10 @@ Vietnamese; ``code`` in every error body stays the same word in both, for progra
 
 from __future__ import annotations
 
-from messages import LANGS, N_, gettext
+from collections.abc import Mapping
+from typing import Any
+
+from messages import LANGS, N_, _, gettext, message_of
 
 ROLE = {
     "admin": N_("administrator"),
@@ -82,6 +85,20 @@ VALIDATION = {
     "dict_type": N_("must be a JSON object"),
     "list_type": N_("must be a list"),
 }
+
+
+def validation_reason(error: Mapping[str, Any]) -> str:
+    """One pydantic validation failure (an item of ``ValidationError.errors()``) as a catalog
+    message: our own validators' texts (``value_error``) as raised, pydantic's error types in
+    :data:`VALIDATION`'s words, pydantic's English ``msg`` only for a type not listed."""
+    kind = str(error.get("type", ""))
+    raised = (error.get("ctx") or {}).get("error")
+    if kind == "value_error" and isinstance(raised, BaseException):
+        return message_of(raised)
+    if kind not in VALIDATION:
+        return str(error.get("msg", ""))
+    ctx = {str(k): str(v) for k, v in (error.get("ctx") or {}).items()}
+    return _(VALIDATION[kind], **ctx)
 
 
 def lang_of(accept_language: str | None) -> str:

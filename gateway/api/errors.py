@@ -148,21 +148,11 @@ def _body(detail: str, code: str, errors: list[dict[str, Any]] | None = None) ->
 
 
 def validation_text(error: Any, lang: str) -> str:
-    """One validation failure in the request's language (messages.api.VALIDATION by pydantic's
-    error type; a type not listed keeps pydantic's English)."""
-    from messages import render
-    from messages.api import VALIDATION
+    """One validation failure in the request's language (:func:`messages.api.validation_reason`)."""
+    from messages import text_in
+    from messages.api import validation_reason
 
-    kind = str(error.get("type", ""))
-    raised = (error.get("ctx") or {}).get("error")
-    if kind == "value_error" and isinstance(raised, BaseException):  # our validators' own texts
-        from messages import text_in
-
-        return text_in(raised, lang)
-    if kind not in VALIDATION:
-        return str(error.get("msg", ""))
-    ctx: dict[str, object] = {str(k): str(v) for k, v in (error.get("ctx") or {}).items()}
-    return render(VALIDATION[kind], ctx, lang)
+    return text_in(validation_reason(error), lang)
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from typing_extensions import TypedDict
 
 from gateway.errors import GatewayError
 from messages import _
+from messages.api import validation_reason
 
 SERIAL_MAX = 2**53 - 1  # the national revocation list's serial limit
 CARD_STATUSES = ("issued", "locked", "revoked", "expired", "replaced")
@@ -527,7 +528,12 @@ def _first_error(exc: ValidationError, first_line: int | None = None) -> str:
     if first_line is not None and loc and isinstance(loc[0], int):
         loc[0] = f"line {first_line + loc[0]}"
     where = ".".join(str(p) for p in loc)
-    return f"{where}: {e['msg']} ({exc.error_count()} errors)"
+    return _(
+        "{where}: {reason} ({count} errors)",
+        where=where,
+        reason=validation_reason(e),
+        count=exc.error_count(),
+    )
 
 
 def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:

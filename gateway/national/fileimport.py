@@ -31,8 +31,8 @@ from gateway.errors import GatewayError
 from gateway.models import now_utc
 from gateway.national.feed import CARD, STAFF, CardState, StaffState
 from gateway.national.sync import Item, OnChange, apply_items
-from messages import Joined, _, message_of
-from messages.api import VALIDATION
+from messages import Joined, _
+from messages.api import validation_reason
 
 ALIASES: dict[str, str] = {
     "mã cán bộ": "staff_code", "mã cbccvc": "staff_code", "họ và tên": "full_name", "họ tên": "full_name",
@@ -188,13 +188,7 @@ def _validate(adapter: Any, value: dict[str, Any], rename: dict[str, str]) -> An
         msgs = []
         for e in exc.errors():
             col = ".".join(str(p) for p in e["loc"])
-            kind, ctx = str(e["type"]), {str(k): str(v) for k, v in (e.get("ctx") or {}).items()}
-            raised = (e.get("ctx") or {}).get("error")
-            if kind == "value_error" and isinstance(raised, BaseException):  # our validators' texts
-                what = message_of(raised)
-            else:
-                what = _(VALIDATION[kind], **ctx) if kind in VALIDATION else e["msg"]
-            msgs.append(_("{field}: {reason}", field=rename.get(col, col), reason=what))
+            msgs.append(_("{field}: {reason}", field=rename.get(col, col), reason=validation_reason(e)))
         raise ValueError(Joined(msgs, "; ")) from None
 
 
