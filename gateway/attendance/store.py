@@ -8,7 +8,6 @@ microseconds computed by the database, never one ORM object per row.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
 import threading
@@ -1001,18 +1000,28 @@ MEMO_KEYS = 4  # months of units kept (least recently used dropped)
 _Record = tuple[str, str, str, str, Any]  # full name, position, agency, unit, updated_at
 
 
-def _view_records(conn: Connection, unit: str | None, scope: str) -> tuple[dict[str, _Record], set[str] | None]:
+def _view_records(
+    conn: Connection, unit: str | None, scope: str
+) -> tuple[dict[str, _Record], set[str] | None]:
     """The staff records of the people a report of ``unit`` within ``scope`` can hold (in it now,
     or ever per the unit history), and the latter's codes (None: the nation, everyone)."""
-    cols = (T_STAFF.c.full_name, T_STAFF.c.position, T_STAFF.c.agency_code, T_STAFF.c.unit, T_STAFF.c.updated_at)
+    cols = (
+        T_STAFF.c.full_name,
+        T_STAFF.c.position,
+        T_STAFF.c.agency_code,
+        T_STAFF.c.unit,
+        T_STAFF.c.updated_at,
+    )
     q = sa.select(T_STAFF.c.staff_code, *cols)
     if unit is None and not scope:
-        return {r[0]: tuple(r[1:]) for r in conn.execute(q)}, None  # type: ignore[misc]
+        return {r[0]: tuple(r[1:]) for r in conn.execute(q)}, None
     span_cond, staff_cond = _in_view(unit, scope)
-    recs: dict[str, _Record] = {r[0]: tuple(r[1:]) for r in conn.execute(q.where(staff_cond))}  # type: ignore[misc]
+    recs: dict[str, _Record] = {r[0]: tuple(r[1:]) for r in conn.execute(q.where(staff_cond))}
     were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond)).scalars())
     if more := sorted(were - recs.keys()):
-        recs.update((r[0], tuple(r[1:])) for r in conn.execute(q.where(_among(conn, T_STAFF.c.staff_code, more))))
+        recs.update(
+            (r[0], tuple(r[1:])) for r in conn.execute(q.where(_among(conn, T_STAFF.c.staff_code, more)))
+        )
     return recs, were
 
 
@@ -1025,7 +1034,12 @@ def _stamps(conn: Connection, month: str, codes: Sequence[str] | None) -> dict[s
 
 
 def _compute_kept(
-    conn: Connection, year: int, month: int, unit: str | None, scope: str, overtime: list[dict[str, Any]] | None
+    conn: Connection,
+    year: int,
+    month: int,
+    unit: str | None,
+    scope: str,
+    overtime: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     """``rules.compute`` of the people a report of ``unit`` within ``scope`` holds, computing only
     those whose staff record or change stamp (:func:`mark_dirty`) differs from the last call for
@@ -1056,7 +1070,7 @@ def _compute_kept(
     stale = [c for c, v in mine.items() if (p := people.get(c)) is None or p[0] != v]
     if stale:
         records = {c: recs[c][:3] for c in stale}
-        inp = load_month(conn, year, month, stale, records=records, common=common[:3]).inp  # type: ignore[arg-type]
+        inp = load_month(conn, year, month, stale, records=records, common=common[:3]).inp
         found: list[dict[str, Any]] = []
         rows: dict[str, list[dict[str, Any]]] = {c: [] for c in stale}
         cands: dict[str, list[dict[str, Any]]] = {c: [] for c in stale}
