@@ -1054,16 +1054,21 @@ def _compute_kept(
         kept = _MEMO.get(key)
     old = kept.people if kept is not None else {}
     recs, were = _view_records(conn, unit, scope)
-    # a changed staff record may be a transfer: follow it into the unit history (as a full report)
-    moved = [c for c, r in recs.items() if (p := old.get(c)) is None or p[0][0] != r]
-    if moved:
-        only = None if were is None and kept is None else _among(conn, T_STAFF.c.staff_code, moved)
-        if refresh_spans(conn, only) and were is not None:
-            were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(_in_view(unit, scope)[0])).scalars())
-    codes = sorted(recs.keys() if were is None else were & recs.keys())
     catch_up_month(conn, year, month)
     mon = f"{year:04d}-{month:02d}"
-    stamps = _stamps(conn, mon, None if were is None else codes)
+    stamps = _stamps(conn, mon, None if were is None else list(recs))
+    # follow a changed staff record (a transfer) or unit history into the spans, as a full report
+    # does for everyone; the spans it adds raise their stamps
+    moved = [c for c, r in recs.items() if (p := old.get(c)) is None or p[0] != (r, stamps.get(c))]
+    if moved:
+        only = None if were is None and kept is None else _among(conn, T_STAFF.c.staff_code, moved)
+        if refresh_spans(conn, only):
+            stamps = _stamps(conn, mon, None if were is None else list(recs))
+            if were is not None:
+                were = set(
+                    conn.execute(sa.select(T_SPAN.c.staff_code).where(_in_view(unit, scope)[0])).scalars()
+                )
+    codes = sorted(recs.keys() if were is None else were & recs.keys())
     common = (*load_common(conn, year, month), stamps.get(ALL))
     people = dict(old) if kept is not None and kept.common == common else {}
     mine = {c: (recs[c], stamps.get(c)) for c in codes}
@@ -1074,9 +1079,8 @@ def _compute_kept(
         found: list[dict[str, Any]] = []
         rows: dict[str, list[dict[str, Any]]] = {c: [] for c in stale}
         cands: dict[str, list[dict[str, Any]]] = {c: [] for c in stale}
-        with no_gc():
-            for row in rules.compute(inp, unit=unit, overtime=found)["staff"]:
-                rows[row["staff"]].append(row)
+        for row in rules.compute(inp, unit=unit, overtime=found)["staff"]:
+            rows[row["staff"]].append(row)
         for ot in found:
             cands[ot["staff"]].append(ot)
         for c in stale:
