@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -1047,8 +1048,9 @@ def _compute_kept(
     assignments or the month's ``ALL`` stamp differ. A page of an agency (4,300 people) then
     reads their staff records and stamps, not their ~310,000 punches, and a new punch loads and
     recomputes one person. Stamps are read before the inputs they cover (a change committed in
-    between is computed now and again next time, never missed). The rows' ``days`` are shared
-    between calls: read only (the row dicts and the candidates are fresh copies)."""
+    between is computed now and again next time, never missed). The rows' ``days`` and the
+    candidates (``overtime``, by staff code and date) are shared between calls: read only (the row
+    dicts are fresh copies; :func:`overtime` copies each candidate it returns)."""
     key = (year, month, unit)
     with _MEMO_LOCK:
         kept = _MEMO.get(key)
@@ -1084,6 +1086,7 @@ def _compute_kept(
         for ot in found:
             cands[ot["staff"]].append(ot)
         for c in stale:
+            cands[c].sort(key=itemgetter("date"))  # stable: in overtime()'s order as they come
             people[c] = (mine[c], rows[c], cands[c])
     people = {c: people[c] for c in codes}  # the engine's order: by code, then date
     with _MEMO_LOCK:
@@ -1094,7 +1097,7 @@ def _compute_kept(
     if len(stale) >= SETTLE_MIN:
         settle()
     if overtime is not None:
-        overtime.extend(dict(ot) for _, _, cs in people.values() for ot in cs)
+        overtime.extend(chain.from_iterable(cs for _, _, cs in people.values()))
     return {"month": mon, "staff": [dict(r) for _, rs, _ in people.values() for r in rs]}
 
 
@@ -1312,13 +1315,37 @@ def overtime(
 
     ``scope``: only the people with a row of the month within it (as :func:`compute_month`), and
     only they are loaded and computed. ``kept``: as :func:`compute_month`'s (one memo serves both)."""
+    found, approved = _overtime(db, month, unit, staff, scope, kept)
+    out = [{**ot, "approved_min": approved.get((ot["staff"], ot["date"]), 0)} for ot in found]
+    if kept and staff is None:
+        return out  # in this order already (_compute_kept)
+    return sorted(out, key=itemgetter("staff", "date"))
+
+
+def overtime_page(
+    db: DB, month: str, unit: str | None, scope: str, first: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The console's page: the first ``first`` of ``overtime(..., kept=True)`` and how many there
+    are. An agency-month has ~90,000 candidates: copying each with its approval cost ~0.1-0.2 s."""
+    found, approved = _overtime(db, month, unit, None, scope, True)
+    shown = [{**ot, "approved_min": approved.get((ot["staff"], ot["date"]), 0)} for ot in found[:first]]
+    return shown, len(found)
+
+
+def _overtime(
+    db: DB, month: str, unit: str | None, staff: str | None, scope: str, kept: bool
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], int]]:
+    """:func:`overtime`'s candidates (kept: shared, read only, in order) and the approved minutes
+    by (staff, date)."""
     year, mon = parse_month(month)
     found: list[dict[str, Any]] = []
     with no_gc(), connect(db) as conn:  # as compute_month: the engine's many small objects
         report = _report(conn, year, mon, unit, staff, scope, kept, found)
         if scope:
-            keep = {r["staff"] for r in _rows_in_scope(scope, report["staff"])}
-            found = [o for o in found if o["staff"] in keep]
+            rows = _rows_in_scope(scope, report["staff"])
+            if len(rows) < len(report["staff"]):
+                keep = {r["staff"] for r in rows}
+                found = [o for o in found if o["staff"] in keep]
         dates = rules.month_dates(year, mon)
         approved = {
             (s, d.isoformat()): m
@@ -1328,9 +1355,7 @@ def overtime(
                 )
             )
         }
-    for ot in found:
-        ot["approved_min"] = approved.get((ot["staff"], ot["date"]), 0)
-    return sorted(found, key=itemgetter("staff", "date"))  # C: an agency has ~90,000 candidates
+    return found, approved
 
 
 def approve_overtime(conn: Connection, staff: str, day: date, minutes: int, reason: str, actor: str) -> None:

@@ -229,9 +229,9 @@ def test_kept_rows_follow_every_input(engine: Engine, monkeypatch: pytest.Monkey
         assert store.compute_month(engine, "2026-03", unit=unit, kept=True) == store.compute_month(
             engine, "2026-03", unit=unit
         )
-        assert store.overtime(engine, "2026-03", unit=unit, kept=True) == store.overtime(
-            engine, "2026-03", unit=unit
-        )
+        fresh = store.overtime(engine, "2026-03", unit=unit)
+        assert store.overtime(engine, "2026-03", unit=unit, kept=True) == fresh
+        assert store.overtime_page(engine, "2026-03", unit, "", 1) == (fresh[:1], len(fresh))
 
     with engine.begin() as conn:
         store.add_punches(conn, _punches(range(2, 7)))
