@@ -1015,10 +1015,10 @@ def _view_records(
     )
     q = sa.select(T_STAFF.c.staff_code, *cols)
     if unit is None and not scope:
-        return {r[0]: tuple(r[1:]) for r in conn.execute(q)}, None
+        return {r[0]: tuple(r[1:]) for r in conn.execute(q).all()}, None
     span_cond, staff_cond = _in_view(unit, scope)
-    recs: dict[str, _Record] = {r[0]: tuple(r[1:]) for r in conn.execute(q.where(staff_cond))}
-    were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond)).scalars())
+    recs: dict[str, _Record] = {r[0]: tuple(r[1:]) for r in conn.execute(q.where(staff_cond)).all()}
+    were = set(conn.execute(sa.select(T_SPAN.c.staff_code).where(span_cond)).scalars().all())
     if more := sorted(were - recs.keys()):
         recs.update(
             (r[0], tuple(r[1:])) for r in conn.execute(q.where(_among(conn, T_STAFF.c.staff_code, more)))
@@ -1031,7 +1031,7 @@ def _stamps(conn: Connection, month: str, codes: Sequence[str] | None) -> dict[s
     q = sa.select(T_STAMP.c.staff_code, T_STAMP.c.seq).where(T_STAMP.c.month == month)
     if codes is not None:
         q = q.where(_among(conn, T_STAMP.c.staff_code, [*codes, ALL]))
-    return {str(c): int(n) for c, n in conn.execute(q)}
+    return {str(c): int(n) for c, n in conn.execute(q).all()}
 
 
 def _compute_kept(
