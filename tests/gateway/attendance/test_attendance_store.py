@@ -240,7 +240,12 @@ def test_kept_rows_follow_every_input(engine: Engine, monkeypatch: pytest.Monkey
     computed.clear()
     loads: list[Any] = []
     real_load = store.load_month
-    monkeypatch.setattr(store, "load_month", lambda *a, **kw: loads.append(a) or real_load(*a, **kw))
+
+    def load_spy(*a: Any, **kw: Any) -> Any:
+        loads.append(a)
+        return real_load(*a, **kw)
+
+    monkeypatch.setattr(store, "load_month", load_spy)
     store.compute_month(engine, "2026-03", unit="VP", kept=True)
     assert computed == [] and loads == []  # nothing changed: no person's inputs read, none computed
     with engine.begin() as conn:  # CB02 stays late: a new punch, an overtime candidate
