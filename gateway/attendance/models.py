@@ -137,6 +137,18 @@ class AttDirty(SQLModel, table=True):
     since: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
 
 
+class AttStamp(SQLModel, table=True):
+    """A change counter per person-month, raised with every ``att_dirty`` mark (and never consumed,
+    unlike ``att_dirty``): the console's kept rows of a person-month are current while its stamp
+    (and the month's ``*`` stamp) is the one they were computed at."""
+
+    __tablename__ = "att_stamp"
+
+    staff_code: str = Field(primary_key=True, max_length=32)  # or "*": every person of the month
+    month: str = Field(primary_key=True, max_length=7)  # YYYY-MM
+    seq: int = Field(default=1, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="1"))
+
+
 class AttDoor(SQLModel, table=True):
     """A door whose granted entries count as attendance punches (opted in by HR)."""
 

@@ -165,9 +165,8 @@ def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> R
         return att_pages.pick_unit(
             view, month, "console.attendance.overtime.view", "hr_overtime.html", unit="", done=done == "1"
         )
-    found = store.overtime(engine, month, unit=unit or None, scope=scope, kept=True)
-    _note(view, "console.attendance.overtime.view", unit or "*", month=month, rows=len(found))
-    shown = found[:OT_MAX]
+    shown, total = store.overtime_page(engine, month, unit or None, scope, OT_MAX)
+    _note(view, "console.attendance.overtime.view", unit or "*", month=month, rows=total)
     with view.db() as s:
         names = store.staff_names(s.connection(), sorted({o["staff"] for o in shown}))
     fmt = i18n.Formats(view.lang)
@@ -190,7 +189,7 @@ def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> R
         month=month,
         unit=unit,
         rows=rows,
-        total=len(found),
+        total=total,
         done=done == "1",
     )
 

@@ -229,17 +229,25 @@ def test_kept_rows_follow_every_input(engine: Engine, monkeypatch: pytest.Monkey
         assert store.compute_month(engine, "2026-03", unit=unit, kept=True) == store.compute_month(
             engine, "2026-03", unit=unit
         )
-        assert store.overtime(engine, "2026-03", unit=unit, kept=True) == store.overtime(
-            engine, "2026-03", unit=unit
-        )
+        fresh = store.overtime(engine, "2026-03", unit=unit)
+        assert store.overtime(engine, "2026-03", unit=unit, kept=True) == fresh
+        assert store.overtime_page(engine, "2026-03", unit, "", 1) == (fresh[:1], len(fresh))
 
     with engine.begin() as conn:
         store.add_punches(conn, _punches(range(2, 7)))
     same("VP")
     assert computed[0] == list(CODES)  # the first time, everyone
     computed.clear()
+    loads: list[Any] = []
+    real_load = store.load_month
+
+    def load_spy(*a: Any, **kw: Any) -> Any:
+        loads.append(a)
+        return real_load(*a, **kw)
+
+    monkeypatch.setattr(store, "load_month", load_spy)
     store.compute_month(engine, "2026-03", unit="VP", kept=True)
-    assert computed == []  # nothing changed: nothing computed
+    assert computed == [] and loads == []  # nothing changed: no person's inputs read, none computed
     with engine.begin() as conn:  # CB02 stays late: a new punch, an overtime candidate
         store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 07:20:00"), "import")])
         store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 19:05:00"), "import")])
@@ -264,6 +272,21 @@ def test_kept_rows_follow_every_input(engine: Engine, monkeypatch: pytest.Monkey
     same("VP")
     same("KT")
     same()
+    with engine.begin() as conn:  # the national sync: CB01 moves to KT, CB02's name is corrected
+        for code, change in (("CB01", {"unit": "KT"}), ("CB02", {"full_name": "Người CB02 (sửa)"})):
+            conn.execute(
+                sa.update(store.T_STAFF)
+                .where(store.T_STAFF.c.staff_code == code)
+                .values(updated_at=_t("2026-03-20 08:00:00"), **change)
+            )
+    same("VP")
+    assert computed[0] == ["CB01", "CB02"]
+    same("KT")
+    with engine.begin() as conn:
+        assert store.calendar_unset(conn, date(2026, 3, 4))
+        store.add_punches(conn, [store.PunchRow("CB03", _t("2026-03-31 23:00:00"), "import")])
+    same("VP")
+    same("KT")
     rows = store.compute_month(engine, "2026-03", unit="VP", kept=True)["staff"]
     rows[0]["overtime"] = {"weekday": 1}  # a caller adding to a row (attach_overtime) ...
     found = store.overtime(engine, "2026-03", unit="VP", kept=True)
