@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import chain
+from itertools import count
 from operator import itemgetter
 from typing import Any
 
@@ -985,19 +985,39 @@ def _codes_in_view(
 # ---- computed rows kept per process for the console's pages ------------------------------------------
 
 
+_GEN = count(1)  # the kept contents' numbers (_Memo.gen)
+
+
 @dataclass
 class _Memo:
     """One page's month (a key of :data:`_MEMO`): the inputs every row depends on, and per person
-    what their rows were computed at (staff record, stamp) with the rows and overtime candidates."""
+    what their rows were computed at (staff record, stamp) with the rows and overtime candidates.
+    ``gen``: this content's number (a new one whenever any row, candidate or the people changed);
+    ``scoped``: the rows and candidates within a scope, derived once per scope."""
 
     common: tuple[Any, ...]
     people: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]], list[dict[str, Any]]]]
+    gen: int = field(default_factory=lambda: next(_GEN))
+    scoped: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A month of one unit as the console's pages see it (:func:`kept_month`): every object is
+    shared with the process's memo — read only. ``gen`` is the same for two calls exactly when
+    their rows and candidates are the same, so a page may keep what it derived from them."""
+
+    gen: int
+    month: str
+    rows: list[dict[str, Any]]  # the report's staff rows within the scope, by code then date
+    candidates: list[dict[str, Any]]  # the overtime candidates of those rows, by (staff, date)
 
 
 _MEMO: OrderedDict[tuple[Any, ...], _Memo] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 SETTLE_MIN = 1000  # people recomputed at once from which the kept rows are settled (bulk.settle)
 MEMO_KEYS = 4  # months of units kept (least recently used dropped)
+SCOPES_KEPT = 8  # scopes' rows kept per memo
 _Record = tuple[str, str, str, str, Any]  # full name, position, agency, unit, updated_at
 
 
@@ -1040,8 +1060,7 @@ def _compute_kept(
     month: int,
     unit: str | None,
     scope: str,
-    overtime: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
+) -> _Memo:
     """``rules.compute`` of the people a report of ``unit`` within ``scope`` holds, computing only
     those whose staff record or change stamp (:func:`mark_dirty`) differs from the last call for
     the same month and unit in this process — and everyone when the calendar, shifts,
@@ -1050,7 +1069,7 @@ def _compute_kept(
     recomputes one person. Stamps are read before the inputs they cover (a change committed in
     between is computed now and again next time, never missed). The rows' ``days`` and the
     candidates (``overtime``, by staff code and date) are shared between calls: read only (the row
-    dicts are fresh copies; :func:`overtime` copies each candidate it returns)."""
+    memo is replaced, never changed, so a returned one stays as it was)."""
     key = (year, month, unit)
     with _MEMO_LOCK:
         kept = _MEMO.get(key)
@@ -1059,22 +1078,31 @@ def _compute_kept(
     catch_up_month(conn, year, month)
     mon = f"{year:04d}-{month:02d}"
     stamps = _stamps(conn, mon, None if were is None else list(recs))
-    # follow a changed staff record (a transfer) or unit history into the spans, as a full report
-    # does for everyone; the spans it adds raise their stamps
-    moved = [c for c, r in recs.items() if (p := old.get(c)) is None or p[0] != (r, stamps.get(c))]
+    # what each person's rows depend on of their own: staff record and stamp, compared once
+    mine = {c: (r, stamps.get(c)) for c, r in recs.items()}
+    moved = [c for c, v in mine.items() if (p := old.get(c)) is None or p[0] != v]
+    restamped = False
     if moved:
+        # follow a changed staff record (a transfer) or unit history into the spans, as a full
+        # report does for everyone; the spans it adds raise their stamps
         only = None if were is None and kept is None else _among(conn, T_STAFF.c.staff_code, moved)
         if refresh_spans(conn, only):
+            restamped = True
             stamps = _stamps(conn, mon, None if were is None else list(recs))
+            mine = {c: (r, stamps.get(c)) for c, r in recs.items()}
             if were is not None:
                 were = set(
                     conn.execute(sa.select(T_SPAN.c.staff_code).where(_in_view(unit, scope)[0])).scalars()
                 )
     codes = sorted(recs.keys() if were is None else were & recs.keys())
     common = (*load_common(conn, year, month), stamps.get(ALL))
-    people = dict(old) if kept is not None and kept.common == common else {}
-    mine = {c: (recs[c], stamps.get(c)) for c in codes}
-    stale = [c for c, v in mine.items() if (p := people.get(c)) is None or p[0] != v]
+    same = kept is not None and kept.common == common
+    if same and not restamped:  # the people compared above are the ones to compute
+        inside = set(codes)
+        stale = [c for c in moved if c in inside]
+    else:
+        stale = [c for c in codes if (p := old.get(c) if same else None) is None or p[0] != mine[c]]
+    people = ({} if not same else dict(old)) if stale or not same else old  # old: never changed
     if stale:
         records = {c: recs[c][:3] for c in stale}
         inp = load_month(conn, year, month, stale, records=records, common=common[:3]).inp
@@ -1088,17 +1116,18 @@ def _compute_kept(
         for c in stale:
             cands[c].sort(key=itemgetter("date"))  # stable: in overtime()'s order as they come
             people[c] = (mine[c], rows[c], cands[c])
-    people = {c: people[c] for c in codes}  # the engine's order: by code, then date
+    if kept is not None and same and not stale and list(old) == codes:
+        memo = kept  # nothing changed: the same content, the same number
+    else:
+        memo = _Memo(common, {c: people[c] for c in codes})  # the engine's order: code, date
     with _MEMO_LOCK:
-        _MEMO[key] = _Memo(common, people)
+        _MEMO[key] = memo
         _MEMO.move_to_end(key)
         while len(_MEMO) > MEMO_KEYS:
             _MEMO.popitem(last=False)
     if len(stale) >= SETTLE_MIN:
         settle()
-    if overtime is not None:
-        overtime.extend(chain.from_iterable(cs for _, _, cs in people.values()))
-    return {"month": mon, "staff": [dict(r) for _, rs, _ in people.values() for r in rs]}
+    return memo
 
 
 def _rows_in_scope(scope: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1116,6 +1145,32 @@ def _rows_in_scope(scope: str, rows: list[dict[str, Any]]) -> list[dict[str, Any
     return out
 
 
+def kept_month(db: DB, month: str, unit: str | None = None, scope: str = "") -> Kept:
+    """The console's pages' month of ``unit`` within ``scope``: only the people whose inputs
+    changed since the last call for the same month and unit in this process are computed
+    (:func:`_compute_kept`); the rows and candidates are shared: read only."""
+    year, mon = parse_month(month)
+    with no_gc(), connect(db) as conn:
+        _custom_plans(conn)
+        memo = _compute_kept(conn, year, mon, unit, scope)
+    with _MEMO_LOCK:
+        got = memo.scoped.get(scope)
+    if got is None:
+        rows = [r for _, rs, _ in memo.people.values() for r in rs]
+        cands = [o for _, _, cs in memo.people.values() for o in cs]
+        if scope:
+            rows = _rows_in_scope(scope, rows)
+            if len(rows) < sum(len(rs) for _, rs, _ in memo.people.values()):
+                keep = {r["staff"] for r in rows}
+                cands = [o for o in cands if o["staff"] in keep]
+        got = (rows, cands)
+        with _MEMO_LOCK:
+            memo.scoped[scope] = got
+            while len(memo.scoped) > SCOPES_KEPT:
+                memo.scoped.pop(next(iter(memo.scoped)))
+    return Kept(memo.gen, f"{year:04d}-{mon:02d}", *got)
+
+
 def compute_month(
     db: DB,
     month: str,
@@ -1127,12 +1182,14 @@ def compute_month(
     """The contract's report dict for ``month`` ("YYYY-MM"), optionally one unit or one person.
 
     ``scope``: a unit-code scope (an ``hr`` token's); rows of other units are left out, and only
-    the people ever in it are loaded and computed (not the whole nation). ``kept`` (the console's
-    pages, not with ``staff``): only the people whose inputs changed since the last such report
-    are computed (:func:`_compute_kept`; the days are shared, read only)."""
+    the people ever in it are loaded and computed (not the whole nation). ``kept`` (not with
+    ``staff``): :func:`kept_month`'s rows, each a fresh copy (their days shared: read only)."""
+    if kept and staff is None:
+        k = kept_month(db, month, unit, scope)
+        return {"month": k.month, "staff": [dict(r) for r in k.rows]}
     year, mon = parse_month(month)
     with no_gc(), connect(db) as conn:
-        report = _report(conn, year, mon, unit, staff, scope, kept, None)
+        report = _report(conn, year, mon, unit, staff, scope, None)
     if scope:
         report["staff"] = _rows_in_scope(scope, report["staff"])
     return report
@@ -1145,14 +1202,11 @@ def _report(
     unit: str | None,
     staff: str | None,
     scope: str,
-    kept: bool,
     overtime: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     """:func:`compute_month`'s report before the scope filter (``overtime``: filled with the
     candidates)."""
     _custom_plans(conn)
-    if kept and staff is None:
-        return _compute_kept(conn, year, mon, unit, scope, overtime)
     codes: list[str] | None = [staff] if staff is not None else None
     seen: dict[str, list[tuple[date, str, str]]] | None = None
     records: dict[str, tuple[str, str, str]] | None = None
@@ -1311,51 +1365,54 @@ def overtime(
     scope: str = "",
     kept: bool = False,
 ) -> list[dict[str, Any]]:
-    """The month's overtime candidates, each with the minutes approved so far (0 if none).
+    """The month's overtime candidates, each with the minutes approved so far (0 if none), by
+    (staff, date).
 
     ``scope``: only the people with a row of the month within it (as :func:`compute_month`), and
-    only they are loaded and computed. ``kept``: as :func:`compute_month`'s (one memo serves both)."""
-    found, approved = _overtime(db, month, unit, staff, scope, kept)
-    out = [{**ot, "approved_min": approved.get((ot["staff"], ot["date"]), 0)} for ot in found]
+    only they are loaded and computed. ``kept`` (not with ``staff``): :func:`kept_month`'s
+    candidates (one memo serves both)."""
+    year, mon = parse_month(month)
     if kept and staff is None:
-        return out  # in this order already (_compute_kept)
-    return sorted(out, key=itemgetter("staff", "date"))
+        found = kept_month(db, month, unit, scope).candidates  # in (staff, date) order already
+    else:
+        found = []
+        with no_gc(), connect(db) as conn:  # as compute_month: the engine's many small objects
+            report = _report(conn, year, mon, unit, staff, scope, found)
+        if scope:
+            keep = {r["staff"] for r in _rows_in_scope(scope, report["staff"])}
+            found = [o for o in found if o["staff"] in keep]
+        found.sort(key=itemgetter("staff", "date"))
+    approved = _approved(db, year, mon, None)
+    return [{**ot, "approved_min": approved.get((ot["staff"], ot["date"]), 0)} for ot in found]
 
 
 def overtime_page(
-    db: DB, month: str, unit: str | None, scope: str, first: int
+    db: DB, month: str, unit: str | None, scope: str, start: int, count: int, least: int = 0
 ) -> tuple[list[dict[str, Any]], int]:
-    """The console's page: the first ``first`` of ``overtime(..., kept=True)`` and how many there
-    are. An agency-month has ~90,000 candidates: copying each with its approval cost ~0.1-0.2 s."""
-    found, approved = _overtime(db, month, unit, None, scope, True)
-    shown = [{**ot, "approved_min": approved.get((ot["staff"], ot["date"]), 0)} for ot in found[:first]]
-    return shown, len(found)
-
-
-def _overtime(
-    db: DB, month: str, unit: str | None, staff: str | None, scope: str, kept: bool
-) -> tuple[list[dict[str, Any]], dict[tuple[str, str], int]]:
-    """:func:`overtime`'s candidates (kept: shared, read only, in order) and the approved minutes
-    by (staff, date)."""
+    """The console's page: ``count`` of the kept candidates (:func:`kept_month`) from ``start``
+    (0-based), of those with at least ``least`` minutes, each with its approval, and how many
+    such there are. An agency-month has ~90,000 candidates: copying each with its approval cost
+    ~0.1-0.2 s, and a page of 500 forms ~0.1 s to render."""
     year, mon = parse_month(month)
-    found: list[dict[str, Any]] = []
-    with no_gc(), connect(db) as conn:  # as compute_month: the engine's many small objects
-        report = _report(conn, year, mon, unit, staff, scope, kept, found)
-        if scope:
-            rows = _rows_in_scope(scope, report["staff"])
-            if len(rows) < len(report["staff"]):
-                keep = {r["staff"] for r in rows}
-                found = [o for o in found if o["staff"] in keep]
-        dates = rules.month_dates(year, mon)
-        approved = {
-            (s, d.isoformat()): m
-            for s, d, m in conn.execute(
-                sa.select(T_OVERTIME.c.staff_code, T_OVERTIME.c.day, T_OVERTIME.c.minutes).where(
-                    T_OVERTIME.c.day >= dates[0], T_OVERTIME.c.day <= dates[-1]
-                )
-            )
-        }
-    return found, approved
+    found = kept_month(db, month, unit, scope).candidates
+    if least > 0:
+        found = [o for o in found if o["minutes"] >= least]
+    page = found[max(start, 0) : max(start, 0) + max(count, 0)]
+    approved = _approved(db, year, mon, sorted({o["staff"] for o in page}))
+    return [{**ot, "approved_min": approved.get((ot["staff"], ot["date"]), 0)} for ot in page], len(found)
+
+
+def _approved(db: DB, year: int, mon: int, codes: Sequence[str] | None) -> dict[tuple[str, str], int]:
+    """The month's approved overtime minutes by (staff, ISO date), of these people (None: all)."""
+    dates = rules.month_dates(year, mon)
+    o = T_OVERTIME
+    q = sa.select(o.c.staff_code, o.c.day, o.c.minutes).where(o.c.day >= dates[0], o.c.day <= dates[-1])
+    with connect(db) as conn:
+        if codes is not None:
+            if not codes:
+                return {}
+            q = q.where(_among(conn, o.c.staff_code, codes))
+        return {(s, d.isoformat()): m for s, d, m in conn.execute(q)}
 
 
 def approve_overtime(conn: Connection, staff: str, day: date, minutes: int, reason: str, actor: str) -> None:

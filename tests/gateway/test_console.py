@@ -758,6 +758,46 @@ def test_hr_unit_scope_and_roles_on_changes(lite: Env) -> None:
     assert len(_rows(lite, "att_leave")) == 1
 
 
+def test_overtime_page_pages_and_filters_by_minutes(lite: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every candidate is reachable a page at a time (an agency-month has ~90,000), in (staff,
+    date) order; ``least`` keeps those of at least that many minutes; an approval returns to its
+    page; a bad page or minimum is refused."""
+    from gateway.attendance import store as att_store
+    from gateway.console.routes import hr as hr_pages
+
+    _hr_setup(lite)
+    with lite.engine.begin() as conn:  # CB-A2: 07:20 and 17:05 on Tue 3 Nov: 10 + 5 = 15 minutes
+        att_store.add_punches(
+            conn,
+            [
+                att_store.PunchRow("CB-A2", datetime(2026, 11, 3, 0, 20, tzinfo=UTC), "import"),
+                att_store.PunchRow("CB-A2", datetime(2026, 11, 3, 10, 5, tzinfo=UTC), "import"),
+            ],
+        )
+    monkeypatch.setattr(hr_pages, "OT_PAGE", 1)
+    hr = lite.login("nhansu")
+    seen = []
+    for n in (1, 2, 3):
+        page = hr.get(f"/console/attendance/overtime?month=2026-11&page={n}").text
+        assert f"Trang {n}/3" in page and f"{n}–{n} trong 3" in page
+        assert (f"page={n + 1}" in page) == (n < 3) and (f"page={n - 1}" in page) == (n > 1)
+        seen += [c for c in ("CB-A1", "CB-A2", "CB-B1") if f"<td>{c}</td>" in page]
+    assert seen == ["CB-A1", "CB-A2", "CB-B1"]
+    page = hr.get("/console/attendance/overtime?month=2026-11&least=100&page=2").text
+    assert "<td>CB-B1</td>" in page and "Trang 2/2" in page and "least=100&amp;page=1" in page
+    assert "CB-A2" not in hr.get("/console/attendance/overtime?month=2026-11&least=16").text
+    for bad in ("page=0", "page=x", "page=-1", "least=x", "least=2000"):
+        assert hr.get(f"/console/attendance/overtime?month=2026-11&{bad}").status_code == 400, bad
+    token = csrf_of(hr.get("/console/").text)
+    approve = {"staff": "CB-B1", "date": "2026-11-02", "minutes": "30", "reason": "Trực", "csrf": token}
+    r = hr.post(
+        "/console/attendance/overtime",
+        data={**approve, "page": "2", "least": "100"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("page=2&least=100&done=1")
+
+
 def test_attendance_pages_ask_for_a_unit_when_the_scope_is_too_large(
     lite: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -879,7 +919,7 @@ def test_month_in_progress_days_to_come_are_not_absences(lite: Env, monkeypatch:
 
 def test_attendance_pages_kept_between_requests_follow_a_change(lite: Env) -> None:
     """The attendance and overtime pages keep computed rows and the figures derived from them
-    between requests (``kept=True``, ``Derived``): after a new punch today they equal the pages
+    between requests (``kept_month``, ``Derived``, the rendered parts): after a new punch today they equal the pages
     computed from nothing kept."""
     from gateway.attendance import store as att_store
     from gateway.console.routes import attendance as att_pages
@@ -904,4 +944,5 @@ def test_attendance_pages_kept_between_requests_follow_a_change(lite: Env) -> No
     after = pages()
     att_store._MEMO.clear()
     att_pages._DERIVED.clear()
+    att_pages._PAGES.clear()
     assert pages() == after != before

@@ -36,7 +36,8 @@ router = APIRouter()
 MONTH: Final = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CLOCK: Final = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 UPLOAD_MAX: Final = 5 * 1024 * 1024  # a leave file of a whole agency is far smaller
-OT_MAX: Final = 500  # candidates shown on the page
+OT_PAGE: Final = 100  # candidates shown on a page (each a form)
+PAGE_MAX: Final = 100_000
 
 
 def _bad(exc: ValidationError) -> web.ConsoleError:
@@ -148,13 +149,22 @@ async def correction(view: Viewer) -> Response:
 
 
 @router.get("/attendance/overtime")
-def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> Response:
+def overtime(
+    view: Viewer, month: str = "", unit: str = "", done: str = "", page: str = "1", least: str = ""
+) -> Response:
     """The month's candidates of the people in the user's scope (of one unit when the scope is too
-    large to compute per request), with what is approved so far."""
+    large to compute per request), with what is approved so far: ``OT_PAGE`` a page, by staff code
+    and date, optionally only those of at least ``least`` minutes (an agency-month has ~90,000
+    candidates, most of them a few minutes of early arrival)."""
     web.need(view, ATTENDANCE_READ)
     month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
     if not MONTH.match(month):
         raise web.ConsoleError(400, "Month is YYYY-MM.")
+    if not page.isdigit() or not 1 <= int(page) <= PAGE_MAX:
+        raise web.ConsoleError(400, "The page number is not valid.")
+    if least and (not least.isdigit() or int(least) > 24 * 60):
+        raise web.ConsoleError(400, "Minutes is a whole number.")
+    at, least_min = int(page), int(least or 0)
     if unit and not att_pages.UNIT.match(unit):
         raise web.ConsoleError(400, "A filter has characters that are not allowed.")
     if unit:
@@ -163,9 +173,11 @@ def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> R
     scope = view.principal.unit_scope
     if not unit and att_pages.too_many(engine, scope):
         return att_pages.pick_unit(
-            view, month, "console.attendance.overtime.view", "hr_overtime.html", unit="", done=done == "1"
-        )
-    shown, total = store.overtime_page(engine, month, unit or None, scope, OT_MAX)
+            view, month, "console.attendance.overtime.view", "hr_overtime.html", unit="", done=done == "1",
+            least=least_min,
+        )  # fmt: skip
+    first = (at - 1) * OT_PAGE
+    shown, total = store.overtime_page(engine, month, unit or None, scope, first, OT_PAGE, least_min)
     _note(view, "console.attendance.overtime.view", unit or "*", month=month, rows=total)
     with view.db() as s:
         names = store.staff_names(s.connection(), sorted({o["staff"] for o in shown}))
@@ -191,6 +203,10 @@ def overtime(view: Viewer, month: str = "", unit: str = "", done: str = "") -> R
         rows=rows,
         total=total,
         done=done == "1",
+        least=least_min,
+        first=first,
+        page=at,
+        pages=max(1, -(-total // OT_PAGE)),
     )
 
 
@@ -217,4 +233,8 @@ async def approve(view: Viewer) -> Response:
     month = item.day.strftime("%Y-%m")
     unit = f.get("unit", "").strip()
     back = f"&unit={quote(unit)}" if unit and att_pages.UNIT.match(unit) else ""
+    for name in ("page", "least"):  # back to the page the form was on
+        value = f.get(name, "").strip()
+        if value.isdigit() and len(value) <= 6:
+            back += f"&{name}={value}"
     return web.redirect(f"{web.PREFIX}/attendance/overtime?month={month}{back}&done=1")

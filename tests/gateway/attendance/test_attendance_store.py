@@ -231,7 +231,10 @@ def test_kept_rows_follow_every_input(engine: Engine, monkeypatch: pytest.Monkey
         )
         fresh = store.overtime(engine, "2026-03", unit=unit)
         assert store.overtime(engine, "2026-03", unit=unit, kept=True) == fresh
-        assert store.overtime_page(engine, "2026-03", unit, "", 1) == (fresh[:1], len(fresh))
+        assert store.overtime_page(engine, "2026-03", unit, "", 0, 1) == (fresh[:1], len(fresh))
+        assert store.overtime_page(engine, "2026-03", unit, "", 1, 2) == (fresh[1:3], len(fresh))
+        big = [o for o in fresh if o["minutes"] >= 60]
+        assert store.overtime_page(engine, "2026-03", unit, "", 0, 99, 60) == (big, len(big))
 
     with engine.begin() as conn:
         store.add_punches(conn, _punches(range(2, 7)))
@@ -246,13 +249,16 @@ def test_kept_rows_follow_every_input(engine: Engine, monkeypatch: pytest.Monkey
         return real_load(*a, **kw)
 
     monkeypatch.setattr(store, "load_month", load_spy)
+    gen = store.kept_month(engine, "2026-03", "VP").gen
     store.compute_month(engine, "2026-03", unit="VP", kept=True)
     assert computed == [] and loads == []  # nothing changed: no person's inputs read, none computed
+    assert store.kept_month(engine, "2026-03", "VP").gen == gen  # ... and the same content number
     with engine.begin() as conn:  # CB02 stays late: a new punch, an overtime candidate
         store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 07:20:00"), "import")])
         store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 19:05:00"), "import")])
     same("VP")
     assert computed[0] == ["CB02"]
+    assert store.kept_month(engine, "2026-03", "VP").gen != gen  # a row changed: a new number
     with engine.begin() as conn:
         store.add_leave(conn, "CB01", "P", date(2026, 3, 10), date(2026, 3, 11), None, "ốm")
         store.correct(conn, "CB03", "void", _t("2026-03-03 07:29:00"), "nhầm", "hr")
