@@ -211,11 +211,10 @@ def assignment_list(
                 raise AttendanceError(
                     _("--unit: no staff record has unit or agency code {unit!r}", unit=unit)
                 )
-        con = stdout_console()
         for a in rows:
             line = _("{who}: {shift} from {start} to {end}", who=_who(a.staff, a.unit), shift=a.shift,
                      start=a.start, end=a.end or "…")  # fmt: skip
-            con.print(f"{a.id}\t{line}", markup=False)
+            typer.echo(f"{a.id}\t{line}")  # tab-separated: the id is the first field
 
 
 @assignment_app.command("end")
