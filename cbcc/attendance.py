@@ -27,10 +27,14 @@ attendance_app = typer.Typer(no_args_is_help=True, help="Attendance: shifts, cal
 shift_app = typer.Typer(no_args_is_help=True, help="Work shifts (sessions, days, grace minutes).")
 calendar_app = typer.Typer(no_args_is_help=True, help="Public holidays, swapped days off, working days.")
 leave_app = typer.Typer(no_args_is_help=True, help="Leave and absences (Mẫu C01-HD symbols, CT).")
+assignment_app = typer.Typer(
+    no_args_is_help=True, help="Shift assignments: list them with their ids, end one, delete a mistaken one."
+)
 report_app = typer.Typer(no_args_is_help=True, help="Reports.")
 attendance_app.add_typer(shift_app, name="shift")
 attendance_app.add_typer(calendar_app, name="calendar")
 attendance_app.add_typer(leave_app, name="leave")
+attendance_app.add_typer(assignment_app, name="assignment")
 
 FORMATS = ("json", "csv", "xlsx", "pdf", "html")
 
@@ -67,6 +71,10 @@ def _time(field: str, text: str) -> datetime:
 
 def _usage(message: str) -> None:
     raise typer.BadParameter(message)  # click: usage error, exit 2
+
+
+def _who(staff: str | None, unit: str | None) -> str:
+    return _("staff {code}", code=staff) if staff else _("unit {code}", code=unit)
 
 
 @shift_app.command("set")
@@ -119,7 +127,7 @@ def shift_set(
 
 @shift_app.command("list")
 def shift_list(config: ConfigFile = None) -> None:
-    """The shifts and their assignments."""
+    """The shifts (their assignments with ids: cbcc attendance assignment list)."""
     with cli_errors():
         import sqlalchemy as sa
 
@@ -136,11 +144,6 @@ def shift_list(config: ConfigFile = None) -> None:
                     + ("\t" + _("holidays too") if row.on_holidays else ""),
                     markup=False,
                 )
-            for a in conn.execute(sa.select(store.T_ASSIGN).order_by(store.T_ASSIGN.c.id)):
-                who = _("staff {code}", code=a.staff_code) if a.staff_code else _("unit {code}", code=a.unit)
-                line = _("{who}: {shift} from {start} to {end}", who=who, shift=a.shift_id, start=a.start,
-                         end=a.end or "…")  # fmt: skip
-                con.print("  " + line, markup=False)
 
 
 @attendance_app.command("assign")
@@ -167,9 +170,114 @@ def assign(
             store.audit(
                 conn, "cli", "attendance.assign", staff or unit or "", shift=shift, start=first, end=last
             )
-        who = _("staff {code}", code=staff) if staff else _("unit {code}", code=unit)
-        said = _("{who}: shift {shift} from {start}", who=who, shift=shift, start=first)
+        said = _("{who}: shift {shift} from {start}", who=_who(staff, unit), shift=shift, start=first)
         stdout_console().print(said + (" " + _("to {end}", end=last) if last else ""))
+
+
+# The column is an INTEGER: an id outside it is a usage error (2), never a database error.
+AssignmentId = Annotated[
+    int, typer.Argument(metavar="ID", min=1, max=2**31 - 1, help="The assignment's id (assignment list).")
+]
+
+
+@assignment_app.command("list")
+def assignment_list(
+    staff: Annotated[
+        str | None, typer.Option("--staff", help="Only this person's own assignments (not their unit's).")
+    ] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Only this unit's (or agency code's).")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Every shift assignment with its id (what end and delete take), oldest first."""
+    if staff is not None and unit is not None:
+        _usage(_("give at most one of --staff and --unit"))
+    with cli_errors():
+        import sqlalchemy as sa
+
+        from gateway.attendance import store
+        from gateway.attendance.errors import AttendanceError
+
+        t = store.T_ASSIGN
+        q = sa.select(t.c.id, t.c.shift_id, t.c.staff_code, t.c.unit, t.c.start, t.c.end).order_by(t.c.id)
+        if staff is not None:
+            q = q.where(t.c.staff_code == staff)
+        elif unit is not None:
+            q = q.where(t.c.unit == unit)
+        with _engine(config).connect() as conn:
+            rows = [store.AssignmentRow(*r) for r in conn.execute(q)]
+            if not rows and staff is not None and not store.staff_known(conn, [staff]):
+                raise AttendanceError(_("--staff: unknown staff code {staff!r}", staff=staff))
+            if not rows and unit is not None and not store.unit_known(conn, unit):
+                raise AttendanceError(
+                    _("--unit: no staff record has unit or agency code {unit!r}", unit=unit)
+                )
+        for a in rows:
+            line = _("{who}: {shift} from {start} to {end}", who=_who(a.staff, a.unit), shift=a.shift,
+                     start=a.start, end=a.end or "…")  # fmt: skip
+            typer.echo(f"{a.id}\t{line}")  # tab-separated: the id is the first field
+
+
+@assignment_app.command("end")
+def assignment_end(
+    aid: AssignmentId,
+    end: Annotated[str, typer.Option("--to", help="Its last day (inclusive), YYYY-MM-DD.")],
+    config: ConfigFile = None,
+) -> None:
+    """Set the last day of an assignment; the days it already applied to keep it. A past month's
+    timesheet is closed: the earliest end is the last day of the previous month (Vietnam date)."""
+    with cli_errors():
+        from gateway.attendance import store, times
+
+        last = _date("--to", end)
+        with _engine(config).begin() as conn:
+            a = store.end_assignment(conn, aid, last, times.today())
+            store.audit(
+                conn,
+                "cli",
+                "attendance.assign.end",
+                a.staff or a.unit or "",
+                id=aid,
+                shift=a.shift,
+                start=a.start,
+                end=last,
+                was=a.end,
+            )
+        said = _("shift assignment {id} ({who}, shift {shift}) ends on {end}", id=aid,
+                 who=_who(a.staff, a.unit), shift=a.shift, end=last)  # fmt: skip
+        stdout_console().print(said + (" " + _("(was {was})", was=a.end) if a.end else ""), markup=False)
+
+
+@assignment_app.command("delete")
+def assignment_delete(
+    aid: AssignmentId,
+    config: ConfigFile = None,
+) -> None:
+    """Delete an assignment entered by mistake: only one that never applied to a computed timesheet
+    day up to today; one that did is ended instead (assignment end)."""
+    with cli_errors():
+        from gateway.attendance import store, times
+
+        with _engine(config).begin() as conn:
+            a = store.delete_assignment(conn, aid, times.today())
+            store.audit(
+                conn,
+                "cli",
+                "attendance.assign.delete",
+                a.staff or a.unit or "",
+                id=aid,
+                shift=a.shift,
+                start=a.start,
+                end=a.end,
+            )
+        stdout_console().print(
+            _(
+                "shift assignment {id} ({who}, shift {shift}) deleted",
+                id=aid,
+                who=_who(a.staff, a.unit),
+                shift=a.shift,
+            ),
+            markup=False,
+        )
 
 
 @calendar_app.command("set")

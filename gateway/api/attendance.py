@@ -22,7 +22,7 @@ from gateway.api.schemas import TEXT_PATTERN
 from gateway.attendance import report as reports
 from gateway.attendance import store
 from gateway.attendance.errors import AttendanceError, cause, field_error
-from gateway.attendance.times import VN, parse_time
+from gateway.attendance.times import parse_time, today
 from gateway.auth import ATTENDANCE_READ, ATTENDANCE_WRITE, Principal, in_scope
 from messages import N_, Joined, _
 
@@ -521,10 +521,6 @@ def _visible_assignment(session: Session, principal: Principal, aid: int) -> sto
     return a
 
 
-def _today() -> date:
-    return datetime.now(UTC).astimezone(VN).date()
-
-
 @router.patch(
     "/assignments/{aid}",
     response_model=AssignOut,
@@ -539,7 +535,7 @@ def end_assignment(aid: AssignmentId, session: DB, principal: CanWrite, body: As
     a = _visible_assignment(session, principal, aid)
     conn = session.connection()
     try:
-        store.end_assignment(conn, aid, body.end, _today())
+        store.end_assignment(conn, aid, body.end, today())
     except AttendanceError as exc:
         raise invalid(reason(exc), code="refused") from None
     store.audit(
@@ -572,7 +568,7 @@ def delete_assignment(aid: AssignmentId, session: DB, principal: CanWrite) -> Re
     a = _visible_assignment(session, principal, aid)
     conn = session.connection()
     try:
-        store.delete_assignment(conn, aid, _today())
+        store.delete_assignment(conn, aid, today())
     except AttendanceError as exc:
         raise conflict(reason(exc)) from None
     store.audit(

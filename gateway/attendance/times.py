@@ -54,3 +54,9 @@ def parse_month(text: str) -> tuple[int, int]:
 
 def local_date(t: datetime) -> date:
     return t.astimezone(VN).date()
+
+
+def today() -> date:
+    """Today's date in Vietnam: the "today" of the closed-month and computed-day rules for shift
+    assignments (the API, the console through it, and ``cbcc attendance assignment``)."""
+    return local_date(datetime.now(UTC))

@@ -528,3 +528,145 @@ def test_calendar_unset_and_show(cli: Callable[..., Any]) -> None:
     cli("attendance", "calendar", "unset", "2026-13-01", code=1)
     out = cli("attendance", "calendar", "show", "--year", "2026").output
     assert "2026-11-24 Tue L" in out and "2026-03-09 Mon dayoff" in out
+
+
+def _assignments(url: str) -> list[tuple[Any, ...]]:
+    from gateway.attendance import store
+
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        t = store.T_ASSIGN
+        q = sa.select(t.c.id, t.c.shift_id, t.c.staff_code, t.c.unit, t.c.start, t.c.end).order_by(t.c.id)
+        rows = [tuple(r) for r in conn.execute(q)]
+    engine.dispose()
+    return rows
+
+
+def test_assignment_list_end_and_delete(
+    cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``assignment list`` shows the ids ``end`` and ``delete`` take; both keep the store's rules
+    (a past month is closed; a computed day forbids delete) with "today" the Vietnam date of
+    ``times.today`` (set here to 18 Mar 2026), refuse with exit 1 changing nothing, and audit like
+    the API."""
+    from datetime import date
+
+    from gateway.attendance import store, times
+
+    monkeypatch.setattr(times, "today", lambda: date(2026, 3, 18))  # closed: February and before
+    url = cli.url  # type: ignore[attr-defined]
+    vp, tc = (r[0] for r in _assignments(url))
+    out = cli("attendance", "assignment", "list").output
+    assert out.splitlines() == [
+        f"{vp}\tunit VP: hc from 2026-01-01 to …",
+        f"{tc}\tunit TC: hc from 2026-01-01 to …",
+    ]
+    assert cli("attendance", "assignment", "list", "--unit", "TC").output.splitlines() == [
+        f"{tc}\tunit TC: hc from 2026-01-01 to …"
+    ]
+    assert cli("attendance", "assignment", "list", "--staff", "CB01").output == ""  # only the unit's
+    assert "'NOPE'" in cli("attendance", "assignment", "list", "--staff", "NOPE", code=1).output
+    assert "'NOPE'" in cli("attendance", "assignment", "list", "--unit", "NOPE", code=1).output
+    cli("attendance", "assignment", "list", "--staff", "CB01", "--unit", "VP", code=2)
+    assert "assignment" not in cli("attendance", "shift", "list").output  # one home: assignment list
+    f = tmp_path / "p.csv"
+    f.write_text(PUNCHES, encoding="utf-8")
+    cli("attendance", "import-punches", str(f))
+    before = _report(cli, "--staff", "CB01")["staff"][0]["days"]
+    assert before["2026-03-11"]["flags"] == ["absent"] and before["2026-03-02"]["value"] == 1.0
+
+    # refused: nothing changes, no audit entry
+    rows = _assignments(url)
+    res = cli("attendance", "assignment", "end", str(vp), "--to", "2026-02-27", code=1)
+    assert "2026-02-28" in res.output  # the earliest end allowed
+    assert (
+        "2025-12-31" in cli("attendance", "assignment", "end", str(vp), "--to", "2025-12-31", code=1).output
+    )
+    assert "--to" in cli("attendance", "assignment", "end", str(vp), "--to", "2026-13-01", code=1).output
+    assert (
+        "no shift assignment 9999"
+        in cli("attendance", "assignment", "end", "9999", "--to", "2026-03-31", code=1).output
+    )
+    assert "no shift assignment 9999" in cli("attendance", "assignment", "delete", "9999", code=1).output
+    cli("attendance", "assignment", "end", str(vp), code=2)  # --to is required
+    cli("attendance", "assignment", "delete", "x", code=2)
+    cli("attendance", "assignment", "delete", "0", code=2)
+    cli("attendance", "assignment", "delete", str(2**31), code=2)  # beyond the INTEGER column
+    assert _assignments(url) == rows
+
+    # end: the row keeps its start, the report follows (no shift after the 10th: not absent)
+    res = cli("attendance", "assignment", "end", str(vp), "--to", "2026-03-10")
+    assert res.output.strip() == f"shift assignment {vp} (unit VP, shift hc) ends on 2026-03-10"
+    assert _assignments(url)[0] == (vp, "hc", None, "VP", date(2026, 1, 1), date(2026, 3, 10))
+    after = _report(cli, "--staff", "CB01")["staff"][0]["days"]
+    assert after["2026-03-11"]["flags"] == [] and after["2026-03-10"]["flags"] == ["absent"]
+    assert after["2026-03-02"] == before["2026-03-02"]
+    res = cli("attendance", "assignment", "end", str(vp), "--to", "2026-03-20")
+    assert "ends on 2026-03-20 (was 2026-03-10)" in res.output
+    assert (
+        f"{vp}\tunit VP: hc from 2026-01-01 to 2026-03-20" in cli("attendance", "assignment", "list").output
+    )
+
+    # delete: refused for an assignment a computed day used (it stays), done for a mistaken one
+    cli("attendance", "refresh")
+    res = cli("attendance", "assignment", "delete", str(tc), code=1)
+    assert "2026-01-01" in res.output and "end it, do not delete it" in res.output
+    cli("attendance", "assign", "--staff", "CB01", "--shift", "hc", "--from", "2026-04-01")
+    (mistake,) = (r[0] for r in _assignments(url) if r[2] == "CB01")
+    assert cli("attendance", "assignment", "list", "--staff", "CB01").output.startswith(f"{mistake}\t")
+    res = cli("attendance", "assignment", "delete", str(mistake))
+    assert res.output.strip() == f"shift assignment {mistake} (staff CB01, shift hc) deleted"
+    assert [r[0] for r in _assignments(url)] == [vp, tc]
+
+    # a later today: March is closed too, so the end of 20 March may not move any more
+    monkeypatch.setattr(times, "today", lambda: date(2026, 5, 2))
+    res = cli("attendance", "assignment", "end", str(vp), "--to", "2026-06-30", code=1)
+    assert "already ended on 2026-03-20" in res.output
+
+    engine = db.make_engine(url)
+    with engine.connect() as conn:
+        t = store.T_AUDIT
+        q = sa.select(t.c.action, t.c.actor, t.c.target, t.c.detail).order_by(t.c.id)
+        audited = [
+            (r.action, r.actor, r.target, json.loads(r.detail))
+            for r in conn.execute(q.where(t.c.action.startswith("attendance.assign.")))
+        ]
+    engine.dispose()
+    assert audited == [
+        ("attendance.assign.end", "cli", "VP",
+         {"id": vp, "shift": "hc", "start": "2026-01-01", "end": "2026-03-10", "was": None}),
+        ("attendance.assign.end", "cli", "VP",
+         {"id": vp, "shift": "hc", "start": "2026-01-01", "end": "2026-03-20", "was": "2026-03-10"}),
+        ("attendance.assign.delete", "cli", "CB01",
+         {"id": mistake, "shift": "hc", "start": "2026-04-01", "end": None}),
+    ]  # fmt: skip
+
+
+def test_assignment_commands_speak_vietnamese_by_default(
+    cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without CBCC_LANG=en the same refusals and results read in Vietnamese."""
+    from datetime import date
+
+    from gateway.attendance import times
+
+    monkeypatch.setattr(times, "today", lambda: date(2026, 3, 18))
+    vp, tc = (r[0] for r in _assignments(cli.url))  # type: ignore[attr-defined]
+    cli("attendance", "refresh")
+
+    def vi(*args: str, code: int = 0) -> str:
+        env = {"CBCC_DATABASE__URL": cli.url, "CBCC_LANG": "vi"}  # type: ignore[attr-defined]
+        res = CliRunner().invoke(app, list(args), env=env)
+        assert res.exit_code == code, (args, res.output)
+        return res.output
+
+    assert (
+        vi("attendance", "assignment", "list", "--unit", "VP") == f"{vp}\tđơn vị VP: hc từ 2026-01-01 đến …\n"
+    )
+    assert "hãy kết thúc, không xoá" in vi("attendance", "assignment", "delete", str(tc), code=1)
+    assert "hãy kết thúc từ ngày 2026-02-28 trở đi" in vi(
+        "attendance", "assignment", "end", str(vp), "--to", "2026-01-31", code=1
+    )
+    assert "Không có phân ca 9999" in vi("attendance", "assignment", "delete", "9999", code=1)
+    out = vi("attendance", "assignment", "end", str(vp), "--to", "2026-03-31")
+    assert out.strip() == f"Phân ca {vp} (đơn vị VP, ca hc) kết thúc ngày 2026-03-31"
