@@ -351,7 +351,7 @@ def correct(
                 id=cid,
                 action=action,
                 staff=staff,
-                at=at.isoformat(),
+                at=at,
             )
         )
 
