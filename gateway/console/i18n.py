@@ -110,7 +110,9 @@ class Formats:
         if isinstance(value, str):
             value = CivilDate.fromisoformat(value)
         if self.lang == "vi":
-            pattern = "EEEE, dd/MM/yyyy" if weekday else "dd/MM/yyyy"
+            if not weekday:
+                return dates.day(value, self.lang)  # the messages' own dd/mm/yyyy
+            pattern = "EEEE, dd/MM/yyyy"
         else:
             pattern = "EEE, MMM d, yyyy" if weekday else "MMM d, yyyy"
         return _civil(value, pattern, self.lang)
