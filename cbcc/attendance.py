@@ -459,7 +459,7 @@ def correct(
                 id=cid,
                 action=action,
                 staff=staff,
-                at=at.isoformat(),
+                at=at,
             )
         )
 

@@ -264,10 +264,6 @@ def stop_readers() -> None:
             proc.kill()
 
 
-def _date(day: date) -> str:
-    return day.strftime("%d/%m/%Y")
-
-
 def _serve(app: Any, port: int, name: str = "cbcc-demo-http") -> tuple[Any, threading.Thread]:
     import uvicorn
 
@@ -388,8 +384,8 @@ def run(work: Path, console: Console, *, serve: bool = False,
         imported, expect = tour.attendance(gw.engine, today, day)
         console.print("  • " + _(
             "shift {shift} ({sessions}, Mon–Fri) assigned to the agency; {n} punches from the 1st of last "
-            "month to the day before {day} imported from the old terminal's file"
-        ).format(shift=tour.SHIFT, sessions=tour.SHIFT_SESSIONS, n=imported["imported"], day=_date(day)))
+            "month to the day before {day} imported from the old terminal's file",
+            shift=tour.SHIFT, sessions=tour.SHIFT_SESSIONS, n=imported["imported"], day=day))  # fmt: skip
         signing_key = gw.downlink._key if gw.downlink is not None else None
         assert signing_key is not None  # noqa: S101 — type narrowing for mypy, not input validation
         vrs = readers(day)
@@ -424,7 +420,7 @@ def run(work: Path, console: Console, *, serve: bool = False,
             )
         console.print("  • " + _(
             "the story day is {day}: each reader's clock is set to that day's hours, and the gateway's "
-            "time sync keeps it there").format(day=_date(day)))  # fmt: skip
+            "time sync keeps it there", day=day))  # fmt: skip
         t0, t0_wall = time.monotonic(), time.time()
         plug = threading.Timer(LINK_UP_AFTER_S, link.up)
         plug.start()
@@ -555,10 +551,10 @@ def run(work: Path, console: Console, *, serve: bool = False,
         live = {code: (tour.LIVE_IN[code][:5], tour.LIVE_OUT[code][:5]) for code in tour.LIVE_FLAGS}
         console.print("  • " + _(
             "{day} from the terminal's live taps: {duc} on time ({duc_t}), {minh} late ({minh_t}), {huong} "
-            "left early ({huong_t})").format(
-                day=_date(day), duc=tour.NAMES["CB000000042"], minh=tour.NAMES[tour.LATE],
-                huong=tour.NAMES[tour.EARLY], duc_t="–".join(live["CB000000042"]),
-                minh_t="–".join(live[tour.LATE]), huong_t="–".join(live[tour.EARLY])))  # fmt: skip
+            "left early ({huong_t})",
+            day=day, duc=tour.NAMES["CB000000042"], minh=tour.NAMES[tour.LATE],
+            huong=tour.NAMES[tour.EARLY], duc_t="–".join(live["CB000000042"]),
+            minh_t="–".join(live[tour.LATE]), huong_t="–".join(live[tour.EARLY])))  # fmt: skip
         base = f"http://127.0.0.1:{http_port}"
         hr_page = f"/console/attendance?month={day.strftime('%Y-%m')}"
         for login in logins:

@@ -324,8 +324,8 @@ def token_revoke(
             audit.record(s, "cli", "token.revoke", f"token:{tok.id}", role="admin", name=tok.name,
                          token_role=tok.role)  # fmt: skip
             s.commit()
-            revoked = str(db.utc(tok.revoked_at))
-        said = _("token {id} revoked at {when}").format(id=token_id, when=revoked)
+            revoked = db.utc(tok.revoked_at)
+        said = _("token {id} revoked at {when}", id=token_id, when=revoked)
         stdout_console().print(said, markup=False)
 
 

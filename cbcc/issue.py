@@ -395,6 +395,7 @@ def register(card_app: typer.Typer) -> None:
         """Unfinished issuances (a card left half-written): present the card again, or abandon."""
         with cli_errors():
             from cbcc.issuance.service import pending_issuances
+            from gateway.db import utc
 
             rows = pending_issuances(_engine(db))
             for r in rows:
@@ -407,7 +408,7 @@ def register(card_app: typer.Typer) -> None:
                         uid=r.uid.upper(),
                         station=r.station,
                         operator=r.operator,
-                        since=r.started_at,
+                        since=utc(r.started_at),  # stored UTC; SQLite gives it back naive
                     )
                 )
             if not rows:

@@ -13,6 +13,8 @@ import os
 from functools import cache
 from pathlib import Path
 
+from messages import dates
+
 LANGS = ("vi", "en")
 DEFAULT = "vi"
 _forced: str | None = None
@@ -59,9 +61,10 @@ def gettext(message: str, code: str | None = None) -> str:
 def render(message: str, fields: dict[str, object], code: str | None = None) -> str:
     """``message`` translated, then its ``{fields}`` filled (the English text if a translation
     lost a field). A field that is itself a text with a template (a :class:`Message`, the trust
-    core's ``Text`` or a templated error) is rendered in the same language."""
+    core's ``Text`` or a templated error) is rendered in the same language, and so is a date, a
+    time or a datetime (:mod:`messages.dates`: ``30/11/2026`` in Vietnamese, ISO in English)."""
     code = code or lang()
-    fields = {k: text_in(v, code) if _templated(v) else v for k, v in fields.items()}
+    fields = {k: text_in(v, code) if _templated(v) else dates.field(v, code) for k, v in fields.items()}
     template = gettext(message, code)
     try:
         return template.format(**fields) if fields else template

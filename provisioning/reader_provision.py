@@ -206,7 +206,7 @@ def load_broker_ca(data: bytes, source: str, *, now: dt.datetime | None = None) 
             _(
                 "{source}: the CA certificate expired on {date}",
                 source=source,
-                date=f"{cert.not_valid_after_utc:%Y-%m-%d}",
+                date=cert.not_valid_after_utc.date(),
             )
         )
     if cert.not_valid_before_utc > now:
@@ -214,13 +214,14 @@ def load_broker_ca(data: bytes, source: str, *, now: dt.datetime | None = None) 
             _(
                 "{source}: the CA certificate is not valid before {date}",
                 source=source,
-                date=f"{cert.not_valid_before_utc:%Y-%m-%d}",
+                date=cert.not_valid_before_utc.date(),
             )
         )
     warnings: list[str] = []
     if cert.not_valid_after_utc - now < dt.timedelta(days=365):
-        expires = f"{cert.not_valid_after_utc:%Y-%m-%d}"
-        warnings.append(_("the broker CA expires on {date}, within a year", date=expires))
+        warnings.append(
+            _("the broker CA expires on {date}, within a year", date=cert.not_valid_after_utc.date())
+        )
     der = cert.public_bytes(serialization.Encoding.DER)
     return CaInfo(der, cert.subject.rfc4514_string(), cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   tuple(warnings))  # fmt: skip

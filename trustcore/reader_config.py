@@ -387,9 +387,7 @@ def parse_holidays(obj: object, path: str = "holidays") -> bytes:
             raise _where(where, N_("range must run forwards and span at most a year"))
         for n in range(a, b + 1):
             if n in days:
-                raise _where(
-                    where, N_("{date} is listed twice"), date=(_EPOCH + dt.timedelta(days=n)).isoformat()
-                )
+                raise _where(where, N_("{date} is listed twice"), date=_EPOCH + dt.timedelta(days=n))
             days[n] = t
     return b"".join(n.to_bytes(2, "big") + bytes((days[n],)) for n in sorted(days))
 

@@ -592,7 +592,7 @@ def correct(conn: Connection, staff: str, action: str, at: datetime, reason: str
                 _(
                     "--void-punch: {staff} has no punch at {time}",
                     staff=staff,
-                    time=at.astimezone(VN).isoformat(),
+                    time=at.astimezone(VN),
                 )
             )
     elif action != "add":

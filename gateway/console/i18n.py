@@ -23,7 +23,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
-from messages import Message
+from messages import Message, dates
 
 LANGS: Final = ("vi", "en")
 DEFAULT: Final = "vi"
@@ -110,7 +110,9 @@ class Formats:
         if isinstance(value, str):
             value = CivilDate.fromisoformat(value)
         if self.lang == "vi":
-            pattern = "EEEE, dd/MM/yyyy" if weekday else "dd/MM/yyyy"
+            if not weekday:
+                return dates.day(value, self.lang)  # the messages' own dd/mm/yyyy
+            pattern = "EEEE, dd/MM/yyyy"
         else:
             pattern = "EEE, MMM d, yyyy" if weekday else "MMM d, yyyy"
         return _civil(value, pattern, self.lang)
@@ -121,7 +123,7 @@ class Formats:
             return ""
         if isinstance(value, str):
             value = CivilDate.fromisoformat(value)
-        return value.strftime("%d/%m/%Y") if self.lang == "vi" else value.isoformat()
+        return dates.day(value, self.lang)
 
     def day_hint(self) -> str:
         return "ngày/tháng/năm" if self.lang == "vi" else "YYYY-MM-DD"

@@ -290,3 +290,25 @@ def test_issuer_key_generated_in_softhsm_signs_cards(
         files["pass"],
     )
     assert r.exit_code == 1
+
+
+def test_pending_names_its_start_in_the_operators_language(tmp_path: Path) -> None:
+    """The start of an unfinished issuance (stored UTC; SQLite gives it back naive) reads as a UTC
+    moment: ``06/12/2026 01:02:03 UTC`` in Vietnamese, ISO in English."""
+    from datetime import UTC, datetime
+
+    from gateway.models import CardIssuance
+
+    engine = database(tmp_path)
+    with Session(engine) as s:
+        s.add(CardIssuance(serial=1000007, staff_code="079201000001", issuer="H40", uid="045a10000001",
+                           state="pending", operator="op", station="quay-1",
+                           started_at=datetime(2026, 12, 6, 1, 2, 3, tzinfo=UTC)))  # fmt: skip
+        s.commit()
+    url = str(engine.url)
+    vi = run("card", "pending", "--db", url, env={"CBCC_LANG": "vi"})
+    assert vi.exit_code == 0, vi.output
+    assert "số thẻ 1000007" in vi.output and "từ 06/12/2026 01:02:03 UTC" in vi.output
+    en = run("card", "pending", "--db", url)
+    assert en.exit_code == 0, en.output
+    assert "serial 1000007" in en.output and "since 2026-12-06 01:02:03+00:00" in en.output

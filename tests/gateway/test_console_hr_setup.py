@@ -476,7 +476,7 @@ def test_assignment_end_and_delete_by_role_and_unit(env: Env) -> None:
             assert c.post(path, data={**end, "csrf": t}).status_code == 403, (role, path)
     assert "assignments/" not in env.login("auditor")[0].get("/console/attendance/shifts").text
     r = hra.post(f"{at}/{a1}/delete", data={"csrf": token})
-    assert r.status_code == 409 and "đã áp dụng vào bảng chấm công ngày 2026-03-01" in html.unescape(r.text)
+    assert r.status_code == 409 and "đã áp dụng vào bảng chấm công ngày 01/03/2026" in html.unescape(r.text)
     r = hra.post(f"{at}/{a1}/end", data={"csrf": token, "to": "28/02/2026"})
     assert r.status_code == 422 and "trước ngày bắt đầu" in html.unescape(r.text)
     assert hra.post(f"{at}/{a1}/end", data={"csrf": token, "to": "31/02/2026"}).status_code == 400

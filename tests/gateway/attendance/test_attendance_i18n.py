@@ -65,7 +65,7 @@ def test_header_and_leave_rows_in_both_languages(tmp_path: Path) -> None:
     assert en[0] == "nghi.csv: 4 bad row(s), nothing imported"
     assert vi[0] == "nghi.csv: 4 dòng sai, không nhập gì"
     assert "row 2: to: 2026-03-06 is before from 2026-03-09 (reversed range)" in en
-    assert "dòng 2: to: 2026-03-06 trước ngày from 2026-03-09 (khoảng ngược)" in vi
+    assert "dòng 2: to: 06/03/2026 trước ngày from 09/03/2026 (khoảng ngược)" in vi  # dd/mm/yyyy
     assert "row 2: half: 'noon' is not am or pm" in en and "dòng 2: half: 'noon' không phải am hoặc pm" in vi
 
 
@@ -129,7 +129,7 @@ def test_api_refusals_in_the_request_language(aenv: Env) -> None:
     leave = {"staff": "CB0001", "kind": "P", "from": "2026-03-09", "to": "2026-03-06", "reason": "phép"}
     vi, en = _both(aenv, "hr", "POST", "/leave", leave)
     assert en == "--to: 2026-03-06 is before --from 2026-03-09 (reversed range)"
-    assert vi == "--to: 2026-03-06 trước --from 2026-03-09 (khoảng ngược)"
+    assert vi == "--to: 06/03/2026 trước --from 09/03/2026 (khoảng ngược)"  # dd/mm/yyyy
     punches = {"punches": [{"staff": "CB0001", "time": "2026-03-05T17:00:00"},
                            {"staff": "CB0001", "time": "hôm qua"}]}  # fmt: skip
     vi, en = _both(aenv, "hr", "POST", "/punches", punches)
@@ -152,3 +152,30 @@ def test_api_refusals_in_the_request_language(aenv: Env) -> None:
         "--days: 'Thu2-Thu6' is not a day or range of Mon..Sun",
         "--days: 'Thu2-Thu6' không phải một ngày hay khoảng ngày trong Mon..Sun",
     )
+
+
+def test_the_past_month_refusal_names_its_dates_as_each_language_writes_them(
+    aenv: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gateway.api.attendance as api
+
+    monkeypatch.setattr(api, "_today", lambda: date(2026, 12, 6))  # the earliest end: 30/11/2026
+    aid = aenv.client.get(API + "/assignments", headers=aenv.h("hr")).json()[0]["id"]
+    vi, en = _both(aenv, "hr", "PATCH", f"/assignments/{aid}", {"to": "2026-10-05"})
+    assert en == (
+        "to: 2026-10-05 is in a past month, whose timesheets keep the shift; end it on 2026-11-30 or later"
+    )
+    assert vi == (
+        "to: 05/10/2026 thuộc tháng đã qua, bảng chấm công của tháng đó giữ nguyên ca; "
+        "hãy kết thúc từ ngày 30/11/2026 trở đi"
+    )
+    # refused: nothing changed, nothing audited; the machine fields stay ISO
+    listed = aenv.client.get(API + "/assignments", headers=aenv.h("hr")).json()[0]
+    assert (listed["from"], listed["to"]) == ("2026-01-01", None)
+    with aenv.engine.connect() as conn:
+        audited = conn.execute(sa.select(store.T_AUDIT.c.action)).scalars().all()
+    assert "attendance.assign.end" not in audited
+    # the command line says the same in the operator's language
+    with aenv.engine.begin() as conn, pytest.raises(AttendanceError) as exc:
+        store.end_assignment(conn, aid, date(2026, 10, 5), date(2026, 12, 6))
+    assert (text_in(exc.value, "vi"), text_in(exc.value, "en")) == (vi, en)
