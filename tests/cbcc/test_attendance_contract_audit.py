@@ -1029,7 +1029,8 @@ def test_readings_where_the_contract_is_open(cli: Run, tmp_path: Path) -> None:
     leave = ("attendance", "leave", "add", "--staff", "CB01", "--kind", "P")
     cli(*leave, "--from", "2026-03-04", "--to", "2026-03-04", "--half", "am", "--reason", "x")
     cli(*leave, "--from", "2026-03-05", "--to", "2026-03-05", "--reason", "x")
-    f = tmp_path / "noterm.csv"  # §3 names `staff,time,terminal`; a file without `terminal` is accepted
+    # READING docs §2 (Files): contract §3 names `staff,time,terminal`; we accept a file without `terminal`.
+    f = tmp_path / "noterm.csv"
     f.write_text(
         "time,staff\n"
         "2026-03-02T05:30:00+07:00,CB01\n"  # the window's first minute (07:30 - 2 h)
