@@ -36,15 +36,17 @@ Run = Callable[..., Any]
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Run:
-    """A fresh gateway database (SQLite file) with the staff records above and the three shifts."""
-    env = {"CBCC_DATABASE__URL": f"sqlite:///{tmp_path}/audit.db", "CBCC_LANG": "en"}
+def cli(db_url: str, tmp_path: Path) -> Run:
+    """A fresh gateway database (SQLite, then PostgreSQL) with the staff records above and the
+    three shifts."""
+    env = {"CBCC_DATABASE__URL": db_url, "CBCC_LANG": "en"}
 
     def run(*args: str, code: int = 0) -> Any:
         res = CliRunner().invoke(app, list(args), env=env)
         assert res.exit_code == code, (args, res.exit_code, res.output, res.exception)
         return res
 
+    run.url = db_url  # type: ignore[attr-defined]
     (tmp_path / "staff.csv").write_text(STAFF, encoding="utf-8")
     run("sync", "import", str(tmp_path / "staff.csv"))
     shift = ("attendance", "shift", "set")
@@ -1013,7 +1015,7 @@ def test_json_does_not_depend_on_the_language(cli: Run, tmp_path: Path) -> None:
     punches(cli, tmp_path, [("CB01", "2026-03-06T07:40:00+07:00"), ("CB01", "2026-03-07T09:00:00+07:00")])
     out = {}
     for lang in ("en", "vi"):
-        env = {"CBCC_DATABASE__URL": f"sqlite:///{tmp_path}/audit.db", "CBCC_LANG": lang}
+        env = {"CBCC_DATABASE__URL": cli.url, "CBCC_LANG": lang}  # type: ignore[attr-defined]
         args = ["report", "attendance", "--month", "2026-03", "--format", "json", "--out", "-"]
         res = CliRunner().invoke(app, args, env=env)
         assert res.exit_code == 0, res.output
