@@ -1064,3 +1064,125 @@ def test_readings_where_the_contract_is_open(cli: Run, tmp_path: Path) -> None:
     # READING §3 "Times on the next day": an `in` after midnight is written like an `out`: "+1 00:30".
     # 00:30-06:00 = 330 >= 240 -> 1.0; late 00:30 (next day) - 22:00 = 150.
     assert got(b, "2026-03-03") == day("+", "+1 00:30", "+1 06:00", 330, late=150, value=1.0, flags=("late",))
+
+
+def test_leave_over_a_compensatory_saturday_two_session_night_and_refusals(cli: Run, tmp_path: Path) -> None:
+    cli(
+        "attendance",
+        "shift",
+        "set",
+        "toi",
+        "--name",
+        "Ca tối",
+        "--sessions",
+        "18:00-22:00,23:00-03:00",
+        "--days",
+        "Mon-Fri",
+    )
+    cli("attendance", "assign", "--staff", "CB01", "--shift", "hc", "--from", "2026-01-01")
+    cli("attendance", "assign", "--staff", "CB02", "--shift", "toi", "--from", "2026-01-01")
+    # Fri 9 - Mon 12 Jan 2026: Sat 10 Jan is the compensatory working day (an occurrence): leave on
+    # 9, 10 and 12; Sunday 11 is not leave.
+    cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB01",
+        "--kind",
+        "P",
+        "--from",
+        "2026-01-09",
+        "--to",
+        "2026-01-12",
+        "--reason",
+        "việc riêng",
+    )
+    cli(
+        "attendance",
+        "leave",
+        "add",
+        "--staff",
+        "CB02",
+        "--kind",
+        "P",
+        "--from",
+        "2026-03-03",
+        "--to",
+        "2026-03-03",
+        "--half",
+        "pm",
+        "--reason",
+        "x",
+    )
+    rows = [("CB02", "2026-03-02T17:55:00+07:00"), ("CB02", "2026-03-03T03:10:00+07:00")]
+    rows += [("CB02", "2026-03-03T17:55:00+07:00"), ("CB02", "2026-03-03T22:00:00+07:00")]
+    punches(cli, tmp_path, rows)
+    jan = person(report(cli, "2026-01"), "CB01")
+    p1 = {"kind": "P", "value": 1.0}
+    assert [got(jan, f"2026-01-{d}") for d in ("09", "10", "11", "12")] == [
+        day("P", leave=p1),
+        day("P", leave=p1),
+        REST,
+        day("P", leave=p1),
+    ]
+    assert got_totals(jan) == totals(0.0, {"P": 3.0}, holidays=1)  # 1 Jan
+    b = person(report(cli, "2026-03"), "CB02")
+    # 17:55 -> +1 03:10: 18:00-22:00 (240) + 23:00-03:00 (240) = 480.
+    assert got(b, "2026-03-02") == day("+", "17:55", "+1 03:10", 480, value=1.0)
+    # pm (= the last session, 23:00-03:00) on leave: 18:00-22:00 worked (240) -> 0.5; the last session
+    # to work ends 22:00: not early; tie 240/240 -> the earlier part, "+".
+    assert got(b, "2026-03-03") == day(
+        "+", "17:55", "22:00", 240, value=0.5, leave={"kind": "P", "value": 0.5}
+    )
+    before = [
+        cli("report", "attendance", "--month", m, "--format", "json", "--out", "-").stdout_bytes
+        for m in ("2026-01", "2026-03")
+    ]
+    cli(
+        "attendance",
+        "assign",
+        "--staff",
+        "CB03",
+        "--shift",
+        "hc",
+        "--from",
+        "2026-03-10",
+        "--to",
+        "2026-03-09",
+        code=1,
+    )
+    cli(
+        "attendance",
+        "shift",
+        "set",
+        "hc",
+        "--name",
+        "x",
+        "--sessions",
+        "07:30-11:30",
+        "--days",
+        "Mon-Fun",
+        code=1,
+    )
+    cli(
+        "attendance",
+        "shift",
+        "set",
+        "hc",
+        "--name",
+        "x",
+        "--sessions",
+        "13:00-17:00,07:30-11:30",
+        "--days",
+        "Mon-Fri",
+        code=1,
+    )
+    w = tmp_path / "w.csv"  # §3: UTF-8; a Windows-1258 export is refused as a whole
+    w.write_bytes("staff,time,terminal\nCB01,2026-03-04T07:30:00+07:00,Máy 1\n".encode("cp1258"))
+    cli("attendance", "import-punches", str(w), code=1)
+    after = [
+        cli("report", "attendance", "--month", m, "--format", "json", "--out", "-").stdout_bytes
+        for m in ("2026-01", "2026-03")
+    ]
+    assert after == before
