@@ -13,7 +13,9 @@
 2. Server time per page: every console page requested N times in-process (FastAPI TestClient: the
    whole request through routing, session, queries and templates) by an unscoped admin, a
    facility manager and an HR officer scoped to one unit (pages a role may not open are left out):
-   p50 / p95 / p99 / worst per page, and the same over all of a user's pages.
+   p50 / p95 / p99 / worst per page, and the same over all of a user's pages. With
+   ``--attendance`` also ``hr_live_*``: the agency's pages with a new punch of one of its people
+   written (``store.add_punches``, as ingest does) before each request, as while people tap.
 3. Name search without diacritics (``search.search``: folded-name prefix on the expression index)
    for random existing names typed without accents: p50 / p95 / p99 / worst; and
    ``name_search_scoped_prefix``: a facility manager of one unit typing short prefixes that match
@@ -429,6 +431,8 @@ def pages(url: str, n: int, attendance: bool = False, only_attendance: bool = Fa
             allt += times
         if allt:
             out.update(summary(f"page_{who}", allt))
+        if attendance and who == "hr":
+            out.update(live_pages(c, engine, {k: v for k, v in paths.items() if "_agency" in k}, n, rng))
     # name search without diacritics, straight on the search function (the page adds ~1 ms)
     with Session(engine) as s:
         admin = accounts.principal_of(
@@ -553,6 +557,40 @@ def tap_to_browser(url: str, taps: int) -> dict[str, Any]:
     finally:
         rig.stop()
         mp.undo()
+    return out
+
+
+def live_pages(c: Any, engine: Any, paths: dict[str, str], n: int, rng: random.Random) -> dict[str, float]:
+    """The agency's pages as they are used while people tap: before each request a new punch of
+    someone of the agency (``store.add_punches``, as ingest does) on a day of the page's month, so
+    the kept month recomputes that person and the page derives its parts again (``hr_live_*``;
+    the punch's own time is not counted)."""
+    import sqlalchemy as sa
+
+    from gateway.attendance import store
+
+    with engine.connect() as conn:
+        q = sa.text("SELECT staff_code FROM staffrecord WHERE agency_code = :a ORDER BY staff_code")
+        people = list(conn.execute(q, {"a": AGENCY}).scalars())
+    out: dict[str, float] = {}
+    allt: list[float] = []
+    now = dt.datetime.now(dt.UTC)
+    for label, path in paths.items():
+        month = path.rsplit("month=", 1)[1][:7]
+        first = dt.datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=VN_TZ)
+        span = max(60.0, min((now - first).total_seconds(), 28 * 86400.0))
+        times = []
+        for _ in range(n):
+            at = first + dt.timedelta(seconds=rng.uniform(0, span))
+            with engine.begin() as conn:
+                store.add_punches(conn, [store.PunchRow(rng.choice(people), at.astimezone(dt.UTC), "bench")])
+            t0 = time.perf_counter()
+            r = c.get(path)
+            times.append(time.perf_counter() - t0)
+            assert r.status_code == 200, (path, r.status_code)
+        out.update(summary(f"hr_live_{label.removeprefix('attendance_')}", times))
+        allt += times
+    out.update(summary("page_hr_live", allt))
     return out
 
 
