@@ -993,12 +993,13 @@ class _Memo:
     """One page's month (a key of :data:`_MEMO`): the inputs every row depends on, and per person
     what their rows were computed at (staff record, stamp) with the rows and overtime candidates.
     ``gen``: this content's number (a new one whenever any row, candidate or the people changed);
-    ``scoped``: the rows and candidates within a scope, derived once per scope."""
+    ``scoped``, ``cands``: the rows and the candidates within a scope, derived once per scope."""
 
     common: tuple[Any, ...]
     people: dict[str, tuple[tuple[Any, ...], list[dict[str, Any]], list[dict[str, Any]]]]
     gen: int = field(default_factory=lambda: next(_GEN))
-    scoped: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
+    scoped: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    cands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1010,7 +1011,22 @@ class Kept:
     gen: int
     month: str
     rows: list[dict[str, Any]]  # the report's staff rows within the scope, by code then date
-    candidates: list[dict[str, Any]]  # the overtime candidates of those rows, by (staff, date)
+    memo: _Memo = field(repr=False, compare=False)
+    scope: str = ""
+
+    @property
+    def candidates(self) -> list[dict[str, Any]]:
+        """The overtime candidates of :attr:`rows`, by (staff, date); gathered once per scope."""
+        with _MEMO_LOCK:
+            got = self.memo.cands.get(self.scope)
+        if got is None:
+            got = [o for _, _, cs in self.memo.people.values() for o in cs]
+            if len(self.rows) < sum(len(rs) for _, rs, _ in self.memo.people.values()):
+                keep = {r["staff"] for r in self.rows}
+                got = [o for o in got if o["staff"] in keep]
+            with _MEMO_LOCK:
+                self.memo.cands[self.scope] = got
+        return got
 
 
 _MEMO: OrderedDict[tuple[Any, ...], _Memo] = OrderedDict()
@@ -1154,21 +1170,18 @@ def kept_month(db: DB, month: str, unit: str | None = None, scope: str = "") -> 
         _custom_plans(conn)
         memo = _compute_kept(conn, year, mon, unit, scope)
     with _MEMO_LOCK:
-        got = memo.scoped.get(scope)
-    if got is None:
+        rows = memo.scoped.get(scope)
+    if rows is None:
         rows = [r for _, rs, _ in memo.people.values() for r in rs]
-        cands = [o for _, _, cs in memo.people.values() for o in cs]
-        if scope:
+        # a unit within the scope: its rows are of that unit or agency (Span.matches), all within
+        if scope and not (unit is not None and in_scope(scope, unit)):
             rows = _rows_in_scope(scope, rows)
-            if len(rows) < sum(len(rs) for _, rs, _ in memo.people.values()):
-                keep = {r["staff"] for r in rows}
-                cands = [o for o in cands if o["staff"] in keep]
-        got = (rows, cands)
         with _MEMO_LOCK:
-            memo.scoped[scope] = got
+            memo.scoped[scope] = rows
             while len(memo.scoped) > SCOPES_KEPT:
                 memo.scoped.pop(next(iter(memo.scoped)))
-    return Kept(memo.gen, f"{year:04d}-{mon:02d}", *got)
+                memo.cands.clear()
+    return Kept(memo.gen, f"{year:04d}-{mon:02d}", rows, memo, scope)
 
 
 def compute_month(

@@ -15,9 +15,8 @@ Definitions (docs/attendance-reports.md):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -81,34 +80,46 @@ def day_counts(person: Mapping[str, Any], until: str | None = None) -> tuple[int
     return sched, absent
 
 
-RowCounts = Callable[[Mapping[str, Any]], tuple[int, int]]
+RowFigures = tuple[int, int, float, float, int, int, int, int, int, int]
 
 
-def unit_figures(
-    report: Mapping[str, Any], counts: RowCounts | None = None, until: str | None = None
-) -> list[UnitFigures]:
-    """One entry per unit of the report, sorted by unit code. ``counts``: one that remembers
-    :func:`day_counts` for rows seen before (the console's pages: 4,300 people × 31 days), else
-    :func:`day_counts` up to ``until``."""
-    if counts is None:
-        counts = partial(day_counts, until=until)
-    units: dict[str, UnitFigures] = {}
-    for person in report.get("staff") or ():
-        unit = str(person.get("unit", ""))
-        f = units.setdefault(unit, UnitFigures(unit))
-        f.people += 1
-        tot = person.get("totals") or {}
-        f.work_days += float(tot.get("work_days", 0.0))
-        f.leave_days += sum(float(v) for v in (tot.get("leave") or {}).values())
-        f.late_count += int(tot.get("late_count", 0))
-        f.late_min += int(tot.get("late_min", 0))
-        f.early_count += int(tot.get("early_count", 0))
-        f.early_min += int(tot.get("early_min", 0))
-        f.missing_punch += int(tot.get("missing_punch", 0))
-        sched, absent = counts(person)
-        f.scheduled += sched
-        f.absent += absent
-    return [units[k] for k in sorted(units)]
+def row_figures(person: Mapping[str, Any], until: str | None = None) -> RowFigures:
+    """One row's share of its unit's :class:`UnitFigures` (people = 1, then the fields in their
+    order), its day counts up to ``until`` (:func:`day_counts`)."""
+    tot = person.get("totals") or {}
+    sched, absent = day_counts(person, until)
+    return (
+        1,
+        sched,
+        float(tot.get("work_days", 0.0)),
+        sum(float(v) for v in (tot.get("leave") or {}).values()),
+        absent,
+        int(tot.get("missing_punch", 0)),
+        int(tot.get("late_count", 0)),
+        int(tot.get("late_min", 0)),
+        int(tot.get("early_count", 0)),
+        int(tot.get("early_min", 0)),
+    )
+
+
+def figures_of(rows: Iterable[tuple[str, RowFigures]]) -> list[UnitFigures]:
+    """The units' figures from their rows' shares (unit code, :func:`row_figures`), sorted by unit
+    code, each sum taken in the rows' order."""
+    units: dict[str, list[Any]] = {}
+    for unit, fig in rows:
+        acc = units.get(unit)
+        if acc is None:
+            units[unit] = list(fig)
+        else:
+            for i, v in enumerate(fig):
+                acc[i] += v
+    return [UnitFigures(k, *units[k]) for k in sorted(units)]
+
+
+def unit_figures(report: Mapping[str, Any], until: str | None = None) -> list[UnitFigures]:
+    """One entry per unit of the report, sorted by unit code; the days after ``until`` (a date)
+    are not yet due (:func:`day_counts`)."""
+    return figures_of((str(p.get("unit", "")), row_figures(p, until)) for p in report.get("staff") or ())
 
 
 def _r(v: float) -> float | int:
@@ -230,25 +241,36 @@ def daily_entry(person: Mapping[str, Any], date: str, lang: str = "vi") -> Daily
     return line, counts
 
 
-def daily(
-    report: Mapping[str, Any],
-    date: str,
-    lang: str = "vi",
-    entry: Callable[[Mapping[str, Any], str, str], DailyEntry] = daily_entry,
-) -> Table:
+def daily_key(person: Mapping[str, Any]) -> tuple[str, str]:
+    """The order of :func:`daily`'s lines: by unit code, then staff code."""
+    return (str(person.get("unit")), str(person.get("staff")))
+
+
+def daily(report: Mapping[str, Any], date: str, lang: str = "vi") -> Table:
     """Everyone's attendance on one date: symbol, in, out, late, early, flags; counts in the
-    subtitle. ``entry``: :func:`daily_entry` or one that remembers it for rows seen before."""
-    t = labels(lang)
+    subtitle."""
+    if date[:7] != report.get("month"):
+        _check_date(date)
+        raise ValueError(f"date: {date} is not in the report's month {report.get('month')}")
+    people = sorted(report.get("staff") or (), key=daily_key)
+    return daily_table(date, lang, (daily_entry(p, date, lang) for p in people))
+
+
+def _check_date(date: str) -> dt.date:
     try:
-        d = dt.date.fromisoformat(date)
+        return dt.date.fromisoformat(date)
     except ValueError:
         raise ValueError(f"date: {date!r} is not YYYY-MM-DD") from None
-    if date[:7] != report.get("month"):
-        raise ValueError(f"date: {date} is not in the report's month {report.get('month')}")
+
+
+def daily_table(date: str, lang: str, entries: Iterable[DailyEntry]) -> Table:
+    """:func:`daily`'s table from its rows' entries (:func:`daily_entry`, in :func:`daily_key`
+    order; None: the row has no such date)."""
+    t = labels(lang)
+    d = _check_date(date)
     rows = []
     tally = [0] * 6
-    for person in sorted(report.get("staff") or (), key=lambda p: (str(p.get("unit")), str(p.get("staff")))):
-        got = entry(person, date, lang)
+    for got in entries:
         if got is None:
             continue
         line, adds = got
