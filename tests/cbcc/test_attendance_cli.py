@@ -661,12 +661,12 @@ def test_assignment_commands_speak_vietnamese_by_default(
         return res.output
 
     assert (
-        vi("attendance", "assignment", "list", "--unit", "VP") == f"{vp}\tđơn vị VP: hc từ 2026-01-01 đến …\n"
+        vi("attendance", "assignment", "list", "--unit", "VP") == f"{vp}\tđơn vị VP: hc từ 01/01/2026 đến …\n"
     )
     assert "hãy kết thúc, không xoá" in vi("attendance", "assignment", "delete", str(tc), code=1)
-    assert "hãy kết thúc từ ngày 2026-02-28 trở đi" in vi(
+    assert "hãy kết thúc từ ngày 28/02/2026 trở đi" in vi(
         "attendance", "assignment", "end", str(vp), "--to", "2026-01-31", code=1
     )
     assert "Không có phân ca 9999" in vi("attendance", "assignment", "delete", "9999", code=1)
     out = vi("attendance", "assignment", "end", str(vp), "--to", "2026-03-31")
-    assert out.strip() == f"Phân ca {vp} (đơn vị VP, ca hc) kết thúc ngày 2026-03-31"
+    assert out.strip() == f"Phân ca {vp} (đơn vị VP, ca hc) kết thúc ngày 31/03/2026"
