@@ -1113,12 +1113,14 @@ def _compute_kept(
     codes = sorted(recs.keys() if were is None else were & recs.keys())
     common = (*load_common(conn, year, month), stamps.get(ALL))
     same = kept is not None and kept.common == common
-    if same and not restamped:  # the people compared above are the ones to compute
+    if not same:  # a rule every row depends on changed (or nothing is kept): everyone
+        stale = codes
+    elif not restamped:  # the people compared above are the ones to compute
         inside = set(codes)
         stale = [c for c in moved if c in inside]
     else:
-        stale = [c for c in codes if (p := old.get(c) if same else None) is None or p[0] != mine[c]]
-    people = ({} if not same else dict(old)) if stale or not same else old  # old: never changed
+        stale = [c for c in codes if (p := old.get(c)) is None or p[0] != mine[c]]
+    people = dict(old) if same else {}  # a copy: a memo is never changed once made
     if stale:
         records = {c: recs[c][:3] for c in stale}
         inp = load_month(conn, year, month, stale, records=records, common=common[:3]).inp

@@ -918,9 +918,9 @@ def test_month_in_progress_days_to_come_are_not_absences(lite: Env, monkeypatch:
 
 
 def test_attendance_pages_kept_between_requests_follow_a_change(lite: Env) -> None:
-    """The attendance and overtime pages keep computed rows and the figures derived from them
-    between requests (``kept_month``, ``Derived``, the rendered parts): after a new punch today they equal the pages
-    computed from nothing kept."""
+    """The attendance and overtime pages keep computed rows and what they derive from them
+    between requests (``kept_month``, ``Derived``, the rendered parts): after a new punch today
+    they equal the pages computed from nothing kept."""
     from gateway.attendance import store as att_store
     from gateway.console.routes import attendance as att_pages
 

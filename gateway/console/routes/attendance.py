@@ -91,8 +91,8 @@ def page_parts(kept: store.Kept, unit: str, scope: str, today: str, lang: str) -
     """The page's day panel, per-unit figures and chart, and the grid of ``kept``, rendered once
     per content: the same kept number (``Kept.gen``: no row changed), unit, scope, day and language
     give the same HTML (an agency of 4,300 people: ~0.1 s of deriving, escaping and formatting per
-    request saved). A new number renders them again, each row's counts remembered while its days
-    are unchanged (:class:`Derived`)."""
+    request saved). A new number renders them again, each row's share remembered while it is the
+    same row (:class:`Derived`)."""
     key = (kept.gen, unit, scope, today, lang)
     with _DERIVED_LOCK:
         got = _PAGES.get(key)

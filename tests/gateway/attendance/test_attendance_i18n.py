@@ -159,7 +159,7 @@ def test_the_past_month_refusal_names_its_dates_as_each_language_writes_them(
 ) -> None:
     import gateway.api.attendance as api
 
-    monkeypatch.setattr(api, "_today", lambda: date(2026, 12, 6))  # the earliest end: 30/11/2026
+    monkeypatch.setattr(api, "today", lambda: date(2026, 12, 6))  # the earliest end: 30/11/2026
     aid = aenv.client.get(API + "/assignments", headers=aenv.h("hr")).json()[0]["id"]
     vi, en = _both(aenv, "hr", "PATCH", f"/assignments/{aid}", {"to": "2026-10-05"})
     assert en == (
