@@ -230,18 +230,7 @@ def assignment_end(
 
         last = _date("--to", end)
         with _engine(config).begin() as conn:
-            a = store.end_assignment(conn, aid, last, times.today())
-            store.audit(
-                conn,
-                "cli",
-                "attendance.assign.end",
-                a.staff or a.unit or "",
-                id=aid,
-                shift=a.shift,
-                start=a.start,
-                end=last,
-                was=a.end,
-            )
+            a = store.end_assignment(conn, aid, last, times.today(), "cli")
         said = _("shift assignment {id} ({who}, shift {shift}) ends on {end}", id=aid,
                  who=_who(a.staff, a.unit), shift=a.shift, end=last)  # fmt: skip
         stdout_console().print(said + (" " + _("(was {was})", was=a.end) if a.end else ""), markup=False)
@@ -258,17 +247,7 @@ def assignment_delete(
         from gateway.attendance import store, times
 
         with _engine(config).begin() as conn:
-            a = store.delete_assignment(conn, aid, times.today())
-            store.audit(
-                conn,
-                "cli",
-                "attendance.assign.delete",
-                a.staff or a.unit or "",
-                id=aid,
-                shift=a.shift,
-                start=a.start,
-                end=a.end,
-            )
+            a = store.delete_assignment(conn, aid, times.today(), "cli")
         stdout_console().print(
             _(
                 "shift assignment {id} ({who}, shift {shift}) deleted",

@@ -535,21 +535,9 @@ def end_assignment(aid: AssignmentId, session: DB, principal: CanWrite, body: As
     a = _visible_assignment(session, principal, aid)
     conn = session.connection()
     try:
-        store.end_assignment(conn, aid, body.end, today())
+        store.end_assignment(conn, aid, body.end, today(), principal.actor, principal.role)
     except AttendanceError as exc:
         raise invalid(reason(exc), code="refused") from None
-    store.audit(
-        conn,
-        principal.actor,
-        "attendance.assign.end",
-        a.staff or a.unit or "",
-        role=principal.role,
-        id=aid,
-        shift=a.shift,
-        start=a.start,
-        end=body.end,
-        was=a.end,
-    )
     session.commit()
     return AssignOut(id=aid, shift=a.shift, staff=a.staff, unit=a.unit, start=a.start, end=body.end)
 
@@ -565,23 +553,12 @@ def delete_assignment(aid: AssignmentId, session: DB, principal: CanWrite) -> Re
     """Remove an assignment entered by mistake: only one that never applied to a computed
     timesheet day up to today (of the person, or of anyone ever in the unit); 409 otherwise —
     end it instead (``PATCH``)."""
-    a = _visible_assignment(session, principal, aid)
+    _visible_assignment(session, principal, aid)  # 404 outside the scope
     conn = session.connection()
     try:
-        store.delete_assignment(conn, aid, today())
+        store.delete_assignment(conn, aid, today(), principal.actor, principal.role)
     except AttendanceError as exc:
         raise conflict(reason(exc)) from None
-    store.audit(
-        conn,
-        principal.actor,
-        "attendance.assign.delete",
-        a.staff or a.unit or "",
-        role=principal.role,
-        id=aid,
-        shift=a.shift,
-        start=a.start,
-        end=a.end,
-    )
     session.commit()
     return Response(status_code=204)
 

@@ -399,8 +399,11 @@ def assignment(conn: Connection, aid: int) -> AssignmentRow | None:
     return None if r is None else AssignmentRow(*r)
 
 
-def end_assignment(conn: Connection, aid: int, end: date, today: date) -> AssignmentRow:
-    """Set the last day of an assignment (the row stays: the months it applied to keep it).
+def end_assignment(
+    conn: Connection, aid: int, end: date, today: date, actor: str, role: str = ""
+) -> AssignmentRow:
+    """Set the last day of an assignment (the row stays: the months it applied to keep it),
+    audited ``attendance.assign.end`` as ``actor``.
 
     A past month's timesheet is closed, so the change may not reach into one: the new end is at
     the earliest the last day of the previous month (of ``today``), and an assignment that already
@@ -423,6 +426,19 @@ def end_assignment(conn: Connection, aid: int, end: date, today: date) -> Assign
               end=end, floor=floor)
         )  # fmt: skip
     conn.execute(sa.update(T_ASSIGN).where(T_ASSIGN.c.id == aid).values(end=end))
+    target = a.staff or a.unit or ""
+    audit(
+        conn,
+        actor,
+        "attendance.assign.end",
+        target,
+        role,
+        id=aid,
+        shift=a.shift,
+        start=a.start,
+        end=end,
+        was=a.end,
+    )
     old = a.end or date.max
     if old != end:  # the days between the two ends change
         mark_all_dirty(conn, min(old, end) + timedelta(1), None if a.end is None else max(old, end))
@@ -449,9 +465,10 @@ def first_computed_day(conn: Connection, a: AssignmentRow, today: date) -> date 
     return found
 
 
-def delete_assignment(conn: Connection, aid: int, today: date) -> AssignmentRow:
+def delete_assignment(conn: Connection, aid: int, today: date, actor: str, role: str = "") -> AssignmentRow:
     """Remove an assignment made by mistake: only one that never applied to a computed day up to
-    ``today`` (a timesheet someone may have seen or exported); otherwise it is to be ended."""
+    ``today`` (a timesheet someone may have seen or exported); otherwise it is to be ended.
+    Audited ``attendance.assign.delete`` as ``actor``."""
     a = assignment(conn, aid)
     if a is None:
         raise AttendanceError(_("no shift assignment {id}", id=aid))
@@ -462,6 +479,10 @@ def delete_assignment(conn: Connection, aid: int, today: date) -> AssignmentRow:
               id=aid, day=used)
         )  # fmt: skip
     conn.execute(sa.delete(T_ASSIGN).where(T_ASSIGN.c.id == aid))
+    target = a.staff or a.unit or ""
+    audit(
+        conn, actor, "attendance.assign.delete", target, role, id=aid, shift=a.shift, start=a.start, end=a.end
+    )
     mark_all_dirty(conn, a.start, a.end)
     return a
 

@@ -177,5 +177,5 @@ def test_the_past_month_refusal_names_its_dates_as_each_language_writes_them(
     assert "attendance.assign.end" not in audited
     # the command line says the same in the operator's language
     with aenv.engine.begin() as conn, pytest.raises(AttendanceError) as exc:
-        store.end_assignment(conn, aid, date(2026, 10, 5), date(2026, 12, 6))
+        store.end_assignment(conn, aid, date(2026, 10, 5), date(2026, 12, 6), "test")
     assert (text_in(exc.value, "vi"), text_in(exc.value, "en")) == (vi, en)
