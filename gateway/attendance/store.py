@@ -248,10 +248,10 @@ def mark_dirty(conn: Connection, items: Iterable[tuple[str, date]]) -> None:
         index_elements=["staff_code", "month"], set_={"seq": T_STAMP.c.seq + 1}
     )
     conn.execute(bump, [{"staff_code": s, "month": m, "seq": 1} for s, m in sorted(keys)])
-    have = {(r[0], r[1]) for r in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month))}
-    fresh = [{"staff_code": s, "month": m, "since": now_utc()} for s, m in sorted(keys - have)]
-    if fresh:
-        conn.execute(sa.insert(T_DIRTY), fresh)
+    # a person-month already marked keeps its first mark (``since``); no read of the whole table
+    mark = _insert(conn, T_DIRTY).on_conflict_do_nothing(index_elements=["staff_code", "month"])
+    now = now_utc()
+    conn.execute(mark, [{"staff_code": s, "month": m, "since": now} for s, m in sorted(keys)])
 
 
 def mark_all_dirty(conn: Connection, first: date, last: date | None) -> None:
