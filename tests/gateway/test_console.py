@@ -185,7 +185,7 @@ def test_postgres_fold_agrees_and_uses_the_index(pg_env: Env) -> None:
             r[0]
             for r in conn.execute(
                 sa.text(
-                    "EXPLAIN SELECT * FROM staffrecord WHERE (cbcc_fold(full_name) COLLATE \"C\")"
+                    'EXPLAIN SELECT * FROM staffrecord WHERE (cbcc_fold(full_name) COLLATE "C")'
                     " LIKE 'nguyen van%' ORDER BY (cbcc_fold(full_name) COLLATE \"C\"), staff_code LIMIT 50"
                 )
             )
@@ -786,7 +786,17 @@ def test_overtime_page_pages_and_filters_by_minutes(lite: Env, monkeypatch: pyte
     page = hr.get("/console/attendance/overtime?month=2026-11&least=100&page=2").text
     assert "<td>CB-B1</td>" in page and "Trang 2/2" in page and "least=100&amp;page=1" in page
     assert "CB-A2" not in hr.get("/console/attendance/overtime?month=2026-11&least=16").text
-    for bad in ("page=0", "page=x", "page=-1", "least=x", "least=2000"):
+    page = hr.get("/console/attendance/overtime?month=2026-11&page=9").text  # past the end: the last
+    assert "Trang 3/3" in page and "<td>CB-B1</td>" in page
+    for bad in (
+        "page=0",
+        "page=x",
+        "page=-1",
+        "least=x",
+        "least=2000",
+        "page=" + "9" * 5000,
+        "least=" + "9" * 5000,
+    ):
         assert hr.get(f"/console/attendance/overtime?month=2026-11&{bad}").status_code == 400, bad
     token = csrf_of(hr.get("/console/").text)
     approve = {"staff": "CB-B1", "date": "2026-11-02", "minutes": "30", "reason": "Trực", "csrf": token}

@@ -160,9 +160,10 @@ def overtime(
     month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
     if not MONTH.match(month):
         raise web.ConsoleError(400, "Month is YYYY-MM.")
-    if not page.isdigit() or not 1 <= int(page) <= PAGE_MAX:
+    # length first: int() of thousands of digits is refused by Python itself (a 500)
+    if not (page.isdigit() and len(page) <= 6) or not 1 <= int(page) <= PAGE_MAX:
         raise web.ConsoleError(400, "The page number is not valid.")
-    if least and (not least.isdigit() or int(least) > 24 * 60):
+    if least and (not (least.isdigit() and len(least) <= 4) or int(least) > 24 * 60):
         raise web.ConsoleError(400, "Minutes is a whole number.")
     at, least_min = int(page), int(least or 0)
     if unit and not att_pages.UNIT.match(unit):
@@ -178,6 +179,10 @@ def overtime(
         )  # fmt: skip
     first = (at - 1) * OT_PAGE
     shown, total = store.overtime_page(engine, month, unit or None, scope, first, OT_PAGE, least_min)
+    if first >= total > 0:  # past the last page (fewer candidates since the link was made): the last
+        at = -(-total // OT_PAGE)
+        first = (at - 1) * OT_PAGE
+        shown, total = store.overtime_page(engine, month, unit or None, scope, first, OT_PAGE, least_min)
     _note(view, "console.attendance.overtime.view", unit or "*", month=month, rows=total)
     with view.db() as s:
         names = store.staff_names(s.connection(), sorted({o["staff"] for o in shown}))
