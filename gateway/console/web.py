@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,17 @@ async def form_lists(view: View) -> dict[str, list[str]]:
         if isinstance(v, str):
             out.setdefault(k, []).append(v)
     return out
+
+
+_WHOLE = re.compile(r"[0-9]{1,18}")
+
+
+def whole(text: str, digits: int = 18) -> int | None:
+    """A whole number typed as ASCII digits (at most ``digits`` of them), else None. ``str.isdigit``
+    also accepts "²" (int() refuses it) and thousands of digits (int() refuses those too): both
+    were 500s."""
+    text = text.strip()
+    return int(text) if len(text) <= digits and _WHOLE.fullmatch(text) else None
 
 
 def form_day(text: str | None, required: bool = True) -> str | None:

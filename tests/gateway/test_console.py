@@ -808,6 +808,30 @@ def test_overtime_page_pages_and_filters_by_minutes(lite: Env, monkeypatch: pyte
     assert r.status_code == 303 and r.headers["location"].endswith("page=2&least=100&done=1")
 
 
+def test_numbers_typed_oddly_are_refused_not_errors(lite: Env) -> None:
+    """A number field or parameter of thousands of digits, or of digits Python's ``isdigit``
+    accepts but ``int`` refuses ("²"), is a 400 / 422 with the page's message (each was a 500)."""
+    _hr_setup(lite)
+    hr, admin = lite.login("nhansu"), lite.login("admin")
+    token, atoken = csrf_of(hr.get("/console/").text), csrf_of(admin.get("/console/").text)
+    for odd in ("9" * 5000, "²", "٣" * 40):
+        assert admin.get(f"/console/attendance/calendar?year={odd}").status_code == 400
+        assert hr.get(f"/console/attendance/overtime?month=2026-11&page={odd}").status_code == 400
+        assert hr.get(f"/console/attendance/overtime?month=2026-11&least={odd}").status_code == 400
+        assert (
+            admin.get(f"/console/audit?cursor={odd}").status_code == 200
+        )  # an unusable cursor: the first page
+        approve = {"staff": "CB-A1", "date": "2026-11-02", "minutes": odd, "reason": "x", "csrf": token}
+        assert hr.post("/console/attendance/overtime", data=approve).status_code == 400
+        shift = {"csrf": atoken, "id": "x1", "name": "X", "start1": "07:30", "end1": "11:30", "day": "Mon"}
+        r = admin.post("/console/attendance/shifts", data={**shift, "grace_in": odd, "grace_out": "0"})
+        assert r.status_code == 422 and "Số phút cho phép là số nguyên" in r.text
+    assert _rows(lite, "att_overtime") == []
+    # the same form, well typed, is taken
+    r = admin.post("/console/attendance/shifts", data={**shift, "grace_in": "5", "grace_out": "0"})
+    assert r.status_code in (200, 303) and "Số phút cho phép là số nguyên" not in r.text
+
+
 def test_attendance_pages_ask_for_a_unit_when_the_scope_is_too_large(
     lite: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -97,7 +97,7 @@ def audit(
             s,
             view.principal,
             limit=100,
-            cursor=cursor if cursor.isdigit() else None,
+            cursor=cursor if web.whole(cursor) is not None else None,
             **flt,
         )
     return web.render(

@@ -27,9 +27,10 @@ router = APIRouter()
 def _year(text: str) -> int:
     if not text:
         return datetime.now(i18n.VN_TZ).year
-    if not (text.isdigit() and 2000 <= int(text) <= 2100):
+    year = web.whole(text, 4)
+    if year is None or not 2000 <= year <= 2100:
         raise web.ConsoleError(400, "The year is 2000 to 2100.")
-    return int(text)
+    return year
 
 
 def _day(text: str) -> date:

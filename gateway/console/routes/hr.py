@@ -160,12 +160,11 @@ def overtime(
     month = month or datetime.now(i18n.VN_TZ).strftime("%Y-%m")
     if not MONTH.match(month):
         raise web.ConsoleError(400, "Month is YYYY-MM.")
-    # length first: int() of thousands of digits is refused by Python itself (a 500)
-    if not (page.isdigit() and len(page) <= 6) or not 1 <= int(page) <= PAGE_MAX:
+    at, least_min = web.whole(page, 6), web.whole(least or "0", 4)
+    if at is None or not 1 <= at <= PAGE_MAX:
         raise web.ConsoleError(400, "The page number is not valid.")
-    if least and (not (least.isdigit() and len(least) <= 4) or int(least) > 24 * 60):
+    if least_min is None or least_min > 24 * 60:
         raise web.ConsoleError(400, "Minutes is a whole number.")
-    at, least_min = int(page), int(least or 0)
     if unit and not att_pages.UNIT.match(unit):
         raise web.ConsoleError(400, "A filter has characters that are not allowed.")
     if unit:
@@ -219,13 +218,13 @@ def overtime(
 async def approve(view: Viewer) -> Response:
     f = await web.check_csrf(view)
     web.need(view, ATTENDANCE_WRITE)
-    minutes = f.get("minutes", "").strip()
-    if not minutes.isdigit():
+    minutes = web.whole(f.get("minutes", ""), 6)
+    if minutes is None:
         raise web.ConsoleError(400, "Minutes is a whole number.")
     body = {
         "staff": f.get("staff", "").strip(),
         "date": f.get("date", ""),
-        "minutes": int(minutes),
+        "minutes": minutes,
         "reason": " ".join(f.get("reason", "").split()),
     }
     try:
@@ -239,7 +238,7 @@ async def approve(view: Viewer) -> Response:
     unit = f.get("unit", "").strip()
     back = f"&unit={quote(unit)}" if unit and att_pages.UNIT.match(unit) else ""
     for name in ("page", "least"):  # back to the page the form was on
-        value = f.get(name, "").strip()
-        if value.isdigit() and len(value) <= 6:
+        value = web.whole(f.get(name, ""), 6)
+        if value is not None:
             back += f"&{name}={value}"
     return web.redirect(f"{web.PREFIX}/attendance/overtime?month={month}{back}&done=1")

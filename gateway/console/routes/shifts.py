@@ -104,7 +104,8 @@ async def save_shift(view: Viewer) -> Response:
         return again("Each session needs a start and an end time (HH:MM).")
     if not days:
         return again("Tick at least one day of the week.")
-    if not (form["grace_in"].isdigit() and form["grace_out"].isdigit()):
+    grace = (web.whole(form["grace_in"], 4), web.whole(form["grace_out"], 4))
+    if None in grace:
         return again("Grace minutes are whole numbers.")
     try:
         body = api_att.ShiftBody.model_validate(
@@ -112,8 +113,8 @@ async def save_shift(view: Viewer) -> Response:
                 "name": " ".join(form["name"].split()),
                 "sessions": ",".join(f"{a}-{b}" for a, b in pairs),
                 "days": ",".join(days),
-                "grace_in": int(form["grace_in"]),
-                "grace_out": int(form["grace_out"]),
+                "grace_in": grace[0],
+                "grace_out": grace[1],
             }
         )
     except ValidationError as exc:
