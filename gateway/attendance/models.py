@@ -128,13 +128,15 @@ class AttDay(SQLModel, table=True):
 
 
 class AttDirty(SQLModel, table=True):
-    """A person-month whose inputs changed since its ``att_day`` rows were computed."""
+    """A person-month whose inputs changed since its ``att_day`` rows were computed. ``marks``
+    counts the marks: the refresh removes a row only if no mark came after it read it."""
 
     __tablename__ = "att_dirty"
 
     staff_code: str = Field(primary_key=True, max_length=32)
     month: str = Field(primary_key=True, max_length=7)  # YYYY-MM
-    since: datetime = Field(default_factory=now_utc, sa_column=_ts(False))
+    since: datetime = Field(default_factory=now_utc, sa_column=_ts(False))  # the first mark
+    marks: int = Field(default=1, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="1"))
 
 
 class AttStamp(SQLModel, table=True):

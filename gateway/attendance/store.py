@@ -248,10 +248,14 @@ def mark_dirty(conn: Connection, items: Iterable[tuple[str, date]]) -> None:
         index_elements=["staff_code", "month"], set_={"seq": T_STAMP.c.seq + 1}
     )
     conn.execute(bump, [{"staff_code": s, "month": m, "seq": 1} for s, m in sorted(keys)])
-    # a person-month already marked keeps its first mark (``since``); no read of the whole table
-    mark = _insert(conn, T_DIRTY).on_conflict_do_nothing(index_elements=["staff_code", "month"])
+    # a person-month already marked keeps its first mark (``since``) and counts one more, so a
+    # refresh running meanwhile does not take this mark for one it has computed (refresh_days)
+    mark = _insert(conn, T_DIRTY)
+    mark = mark.on_conflict_do_update(
+        index_elements=["staff_code", "month"], set_={"marks": T_DIRTY.c.marks + 1}
+    )
     now = now_utc()
-    conn.execute(mark, [{"staff_code": s, "month": m, "since": now} for s, m in sorted(keys)])
+    conn.execute(mark, [{"staff_code": s, "month": m, "since": now, "marks": 1} for s, m in sorted(keys)])
 
 
 def mark_all_dirty(conn: Connection, first: date, last: date | None) -> None:
@@ -1348,7 +1352,8 @@ def refresh_days(db: DB) -> RefreshReport:
     with no_gc(), connect(db) as conn:
         refresh_spans(conn)
         dirty: dict[str, set[str]] = {}
-        for s, m in conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month)):
+        read = conn.execute(sa.select(T_DIRTY.c.staff_code, T_DIRTY.c.month, T_DIRTY.c.marks)).all()
+        for s, m, _n in read:
             dirty.setdefault(m, set()).add(s)
         waiting: list[dict[str, Any]] = []  # punches of staff codes not known yet: kept for later
         for month, codes in sorted(dirty.items()):
@@ -1370,9 +1375,21 @@ def refresh_days(db: DB) -> RefreshReport:
                 report = rules.compute(loaded.inp, include=None)
                 _store_rows(conn, report, set(known), out)
                 out.person_months += len(known)
-        conn.execute(sa.delete(T_DIRTY))
-        if waiting:  # they count as soon as the staff record arrives (contract §3)
-            conn.execute(sa.insert(T_DIRTY), [w | {"since": now_utc()} for w in waiting])
+        # the marks computed: each row as it was read. A mark made since (its count moved, or a
+        # new row) stays for the next refresh; the rows of staff not known yet stay as they are
+        # (they count as soon as the staff record arrives, contract §3)
+        keep = {(w["staff_code"], w["month"]) for w in waiting}
+        done = [{"s": s, "m": m, "n": n} for s, m, n in read if (s, m) not in keep]
+        if done:
+            d = T_DIRTY.c
+            conn.execute(
+                sa.delete(T_DIRTY).where(
+                    d.staff_code == sa.bindparam("s"),
+                    d.month == sa.bindparam("m"),
+                    d.marks == sa.bindparam("n"),
+                ),
+                done,
+            )
     return out
 
 

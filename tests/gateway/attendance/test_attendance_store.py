@@ -84,6 +84,44 @@ def test_late_batch_recomputes_only_what_it_touches(engine: Engine) -> None:
     assert store.stored_days(engine, "2026-03")[("CB02", "2026-03-10", "VP")]["value"] == 1.0
 
 
+def test_a_mark_made_while_the_refresh_runs_is_kept(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A punch that arrives while the refresh computes, for a person-month it is computing (already
+    marked), keeps its mark: the refresh removes only the marks as it read them, and the next
+    refresh writes the new day (it was lost, leaving the stored day stale)."""
+    with engine.begin() as conn:
+        store.add_punches(conn, _punches(range(2, 7)))
+    store.refresh_days(engine)
+    with engine.begin() as conn:  # CB02's 9 March: marked, then the refresh starts
+        store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 07:29:00"), "import")])
+    real = store.load_month
+    arrived: list[int] = []
+
+    def meanwhile(conn: Any, *a: Any, **kw: Any) -> Any:
+        loaded = real(conn, *a, **kw)  # read before the punch below, as a concurrent commit would be
+        if not arrived:  # the evening punch arrives: CB02's March is marked again
+            arrived.append(
+                store.add_punches(conn, [store.PunchRow("CB02", _t("2026-03-09 17:01:00"), "import")])
+            )
+        return loaded
+
+    monkeypatch.setattr(store, "load_month", meanwhile)
+    store.refresh_days(engine)
+    monkeypatch.setattr(store, "load_month", real)
+    assert arrived == [1]
+    with engine.connect() as conn:
+        left = {
+            (r[0], r[1]) for r in conn.execute(sa.select(store.T_DIRTY.c.staff_code, store.T_DIRTY.c.month))
+        }
+    assert ("CB02", "2026-03") in left  # the mark made meanwhile stays
+    assert (
+        store.stored_days(engine, "2026-03")[("CB02", "2026-03-09", "VP")]["out"] is None
+    )  # computed before it
+    again = store.refresh_days(engine)
+    assert again.person_months >= 1
+    assert store.stored_days(engine, "2026-03")[("CB02", "2026-03-09", "VP")]["out"] == "17:01"
+    _stored_equals_full(engine)
+
+
 def _event(seq: int, staff: str, at: datetime, **kw: Any) -> dict[str, Any]:
     row = {
         "reader_id": "r1",
