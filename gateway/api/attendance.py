@@ -510,7 +510,7 @@ class AssignEnd(BaseModel):
     end: date = Field(alias="to", description="the last day the shift applies (inclusive)")
 
 
-AssignmentId = Annotated[int, Path(ge=1, description="the assignment's id (GET /assignments)")]
+AssignmentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the assignment's id (GET /assignments)")]
 
 
 def _visible_assignment(session: Session, principal: Principal, aid: int) -> store.AssignmentRow:
