@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from gateway.api.deps import DB, require
 from gateway.api.errors import ApiError, conflict, forbidden, invalid, not_found, reason, responses
-from gateway.api.schemas import TEXT_PATTERN
+from gateway.api.schemas import INT32_MAX, TEXT_PATTERN
 from gateway.attendance import report as reports
 from gateway.attendance import store
 from gateway.attendance.errors import AttendanceError, cause, field_error
@@ -335,8 +335,9 @@ class ShiftBody(BaseModel):
         max_length=200, description='"07:30-11:30,13:00-17:00"; only the last may cross midnight'
     )
     days: str = Field(max_length=64, description="Mon-Fri, Mon-Sun, Mon,Wed,Fri …")
-    grace_in: int = Field(default=0, ge=0, le=240, description="Minutes late before it counts")
-    grace_out: int = Field(default=0, ge=0, le=240, description="Minutes early before it counts")
+    # strict: a JSON true / "5" is refused, not read as 1 / 5 (the schema says integer)
+    grace_in: int = Field(default=0, ge=0, le=240, strict=True, description="Minutes late before it counts")
+    grace_out: int = Field(default=0, ge=0, le=240, strict=True, description="Minutes early before it counts")
     on_holidays: bool = Field(
         default=False, description="Round-the-clock: also runs on public holidays and days off"
     )
@@ -510,7 +511,7 @@ class AssignEnd(BaseModel):
     end: date = Field(alias="to", description="the last day the shift applies (inclusive)")
 
 
-AssignmentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the assignment's id (GET /assignments)")]
+AssignmentId = Annotated[int, Path(ge=1, le=INT32_MAX, description="the assignment's id (GET /assignments)")]
 
 
 def _visible_assignment(session: Session, principal: Principal, aid: int) -> store.AssignmentRow:
